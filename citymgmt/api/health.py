@@ -1,0 +1,30 @@
+"""GET /healthz: 200 only when the database, PostGIS, Redis, a worker and the scheduler are all well."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify
+
+from citymgmt.core.clock import utcnow
+from citymgmt.core.db import db
+from citymgmt.core.health import check_health
+from citymgmt.core.queue import get_redis
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    settings = current_app.extensions["citymgmt.settings"]
+    report = check_health(
+        db.session,
+        get_redis(),
+        utcnow(),
+        worker_within=settings.worker_heartbeat_seconds,
+        scheduler_within=settings.scheduler_heartbeat_seconds,
+    )
+    if report["failing"]:
+        report["error"] = {"code": "unavailable", "message": "not ready: " + ", ".join(report["failing"])}
+    response = jsonify(report)
+    response.status_code = 200 if not report["failing"] else 503
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,75 @@
+"""The application factory's body (see citymgmt.create_app)."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from flask_migrate import Migrate
+
+from citymgmt.core.clock import Clock, SystemClock
+from citymgmt.core.config import Settings
+from citymgmt.core.db import db
+from citymgmt.core.errors import register_error_handlers
+from citymgmt.core.logs import configure_logging, install_request_ids
+from citymgmt.core.queue import init_redis
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+# Modules that define models, outbox jobs or periodic jobs: imported once so every process knows them all.
+MODEL_AND_JOB_MODULES = ("citymgmt.core.outbox",)
+
+migrate = Migrate()
+
+
+def build_app(overrides: dict[str, Any] | None = None) -> Flask:
+    overrides = dict(overrides or {})
+    clock: Clock = overrides.pop("clock", None) or SystemClock()
+    flask_overrides = {k: overrides.pop(k) for k in list(overrides) if k.isupper()}
+    settings = Settings.from_env().with_overrides(overrides) if overrides else Settings.from_env()
+    settings.validate()
+
+    configure_logging(settings.log_level)
+    app = Flask("citymgmt", instance_path=str(settings.var_dir / "instance"))
+    app.config.update(
+        SECRET_KEY=settings.resolved_secret_key(),
+        SQLALCHEMY_DATABASE_URI=settings.resolved_database_url(),
+        SQLALCHEMY_ENGINE_OPTIONS={
+            "pool_pre_ping": True,  # a restarted PostgreSQL costs one failed request, not a stuck pool
+            "pool_size": settings.db_pool_size,
+            "max_overflow": settings.db_pool_size * 2,
+            "pool_timeout": 5,
+            "connect_args": {"connect_timeout": 5, "application_name": "citymgmt"},
+        },
+        SQLALCHEMY_TRACK_MODIFICATIONS=False,
+        JSON_SORT_KEYS=False,
+        MAX_CONTENT_LENGTH=100 * 1024 * 1024,
+        TESTING=settings.env == "test",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.env == "production",
+    )
+    app.config.update(flask_overrides)
+    app.extensions["citymgmt.settings"] = settings
+    app.extensions["citymgmt.clock"] = clock
+
+    for module in MODEL_AND_JOB_MODULES:
+        importlib.import_module(module)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS), compare_type=True)
+    init_redis(app, settings.resolved_redis_url())
+    install_request_ids(app)
+    register_error_handlers(app)
+
+    from citymgmt.api.health import bp as health_bp
+
+    app.register_blueprint(health_bp)
+    return app
+
+
+def settings_of(app: Flask) -> Settings:
+    settings: Settings = app.extensions["citymgmt.settings"]
+    return settings

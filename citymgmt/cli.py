@@ -1,0 +1,82 @@
+"""The `citymgmt` command: Flask's CLI with the app, plus services, worker and scheduler.
+
+Packages add their own groups (grids, rules, sla, ...) here as they grow; `db` comes from Flask-Migrate.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup
+
+from citymgmt import create_app
+
+
+@click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_version_option=False, load_dotenv=False)
+def cli() -> None:
+    """citymgmt: grid-based urban management case dispatch (数字城管)."""
+
+
+# -- services ----------------------------------------------------------------------------------------------
+
+
+@cli.group()
+def services() -> None:
+    """The embedded PostgreSQL+PostGIS and Redis under ./var (or the external ones named by the URLs)."""
+
+
+@services.command("up")
+def services_up() -> None:
+    """Start (initialising on first use, recovering after a crash) and wait until ready."""
+    from citymgmt.local.manage import services_up as up
+
+    ok = up(current_app.extensions["citymgmt.settings"], echo=click.echo)
+    sys.exit(0 if ok else 1)
+
+
+@services.command("down")
+def services_down() -> None:
+    """Stop the embedded servers cleanly (data is kept)."""
+    from citymgmt.local.manage import services_down as down
+
+    down(current_app.extensions["citymgmt.settings"], echo=click.echo)
+
+
+@services.command("status")
+def services_status() -> None:
+    """Say what runs; exit 0 when all is running, 3 otherwise."""
+    from citymgmt.local.manage import services_status as status
+
+    ok = status(current_app.extensions["citymgmt.settings"], echo=click.echo)
+    sys.exit(0 if ok else 3)
+
+
+# -- processes ---------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--burst", is_flag=True, help="Run the jobs waiting now, then exit.")
+@click.option("--name", default=None, help="Worker name (default: host and pid).")
+def worker(burst: bool, name: str | None) -> None:
+    """Run an RQ worker on the high, default and low queues."""
+    from citymgmt.core.worker import run_worker
+
+    run_worker(current_app.extensions["citymgmt.settings"].resolved_redis_url(), burst=burst, name=name)
+
+
+@cli.command()
+def scheduler() -> None:
+    """Relay the outbox into the queues and enqueue periodic jobs (one or more may run)."""
+    from citymgmt.core.queue import get_redis
+    from citymgmt.core.scheduler import Scheduler
+
+    settings = current_app.extensions["citymgmt.settings"]
+    Scheduler(
+        get_redis(), settings.resolved_database_url(), heartbeat_ttl=settings.scheduler_heartbeat_seconds
+    ).run_forever()
+
+
+def main() -> None:
+    cli(prog_name="citymgmt")

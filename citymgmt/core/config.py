@@ -1,0 +1,153 @@
+"""One typed configuration object, read from the environment (and nowhere else)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+class ConfigError(ValueError):
+    """A configuration variable has a value we cannot use; the message names it."""
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={raw!r}: expected true or false")
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: expected a number") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable. `Settings.from_env()` is the only reader of the environment."""
+
+    env: str = "development"  # development | production | test
+    var_dir: Path = field(default_factory=lambda: Path.cwd() / "var")
+    database_url: str = ""  # empty: the embedded PostgreSQL under var/postgres
+    redis_url: str = ""  # empty: the embedded Redis under var/redis
+    secret_key: str = ""
+    timezone: str = "Asia/Shanghai"
+    default_locale: str = "zh_CN"
+    log_level: str = "INFO"
+    photo_dir: Path | None = None  # default var/photos
+    queue_prefix: str = "citymgmt"
+    worker_heartbeat_seconds: float = 90.0  # a worker silent for longer counts as gone in /healthz
+    scheduler_heartbeat_seconds: float = 30.0
+    sla_warn_fraction: float = 0.8
+    db_pool_size: int = 5
+
+    @property
+    def embedded_database(self) -> bool:
+        return not self.database_url
+
+    @property
+    def embedded_redis(self) -> bool:
+        return not self.redis_url
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def photos(self) -> Path:
+        return self.photo_dir or self.var_dir / "photos"
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        from citymgmt.local import EmbeddedPostgres
+
+        return EmbeddedPostgres(self.var_dir / "postgres").url()
+
+    def resolved_redis_url(self) -> str:
+        if self.redis_url:
+            return self.redis_url
+        from citymgmt.local import EmbeddedRedis
+
+        return EmbeddedRedis(self.var_dir / "redis").url()
+
+    def with_overrides(self, overrides: dict[str, Any]) -> Settings:
+        known = {f.name for f in fields(self)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
+        return replace(self, **overrides)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ.get("CITYMGMT_ENV", "development")
+        if env not in ("development", "production", "test"):
+            raise ConfigError(f"CITYMGMT_ENV={env!r}: expected development, production or test")
+        var_dir = Path(os.environ.get("CITYMGMT_VAR_DIR") or Path.cwd() / "var").absolute()
+        settings = cls(
+            env=env,
+            var_dir=var_dir,
+            database_url=_normalise_database_url(os.environ.get("DATABASE_URL", "")),
+            redis_url=os.environ.get("REDIS_URL", ""),
+            secret_key=os.environ.get("SECRET_KEY", ""),
+            timezone=os.environ.get("CITYMGMT_TIMEZONE", "Asia/Shanghai"),
+            default_locale=os.environ.get("CITYMGMT_LOCALE", "zh_CN"),
+            log_level=os.environ.get("CITYMGMT_LOG_LEVEL", "INFO").upper(),
+            photo_dir=Path(os.environ["CITYMGMT_PHOTO_DIR"]) if os.environ.get("CITYMGMT_PHOTO_DIR") else None,
+            sla_warn_fraction=_env_float("CITYMGMT_SLA_WARN_FRACTION", 0.8),
+            db_pool_size=int(_env_float("CITYMGMT_DB_POOL_SIZE", 5)),
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"CITYMGMT_TIMEZONE={self.timezone!r}: not an IANA time zone") from None
+        if self.default_locale not in ("zh_CN", "en"):
+            raise ConfigError(f"CITYMGMT_LOCALE={self.default_locale!r}: expected zh_CN or en")
+        if not 0 < self.sla_warn_fraction < 1:
+            raise ConfigError(f"CITYMGMT_SLA_WARN_FRACTION={self.sla_warn_fraction}: expected between 0 and 1")
+        if self.env == "production" and not self.secret_key:
+            raise ConfigError("SECRET_KEY must be set when CITYMGMT_ENV=production")
+        if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ConfigError(f"CITYMGMT_LOG_LEVEL={self.log_level!r}: expected DEBUG, INFO, WARNING or ERROR")
+
+    def resolved_secret_key(self) -> str:
+        """SECRET_KEY, or outside production a random key kept in var/secret_key so sessions survive restarts."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.var_dir / "secret_key"
+        try:
+            return path.read_text().strip()
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            key = secrets.token_urlsafe(48)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(key)
+            return key
+        except FileExistsError:
+            return path.read_text().strip()
+
+
+def _normalise_database_url(url: str) -> str:
+    """Accept the common postgres:// and postgresql:// forms and use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url

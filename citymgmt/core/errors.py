@@ -1,0 +1,117 @@
+"""Domain errors and the one JSON error shape: {"error": {"code", "message", "details"?, "id"?}}.
+
+Services raise `DomainError` subclasses; the handlers here turn them (and every other exception) into that
+shape. Nothing internal (exception text, SQL, tracebacks) reaches a client: unexpected errors get a generic
+message and an id that appears in the log beside the traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, g, jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        if code is not None:
+            self.code = code
+
+
+class ValidationError(DomainError):
+    status = 422
+    code = "validation_error"
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+
+
+class Forbidden(DomainError):
+    status = 403
+    code = "forbidden"
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"
+
+
+class Unavailable(DomainError):
+    status = 503
+    code = "unavailable"
+
+
+def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        body["details"] = details
+    request_id = g.get("request_id") if g else None
+    if request_id:
+        body["id"] = request_id
+    response = jsonify(error=body)
+    response.status_code = status
+    return response
+
+
+# werkzeug names → our codes; anything else is its snake-cased name.
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    428: "precondition_required",
+    429: "too_many_requests",
+    503: "unavailable",
+}
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def _domain(exc: DomainError) -> Response:
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        details = getattr(exc, "data", {}).get("messages") if hasattr(exc, "data") else None
+        response = error_response(status, _HTTP_CODES.get(status, "http_error"), exc.description or "", details)
+        if status == 405 and exc.get_response().headers.get("Allow"):
+            response.headers["Allow"] = exc.get_response().headers["Allow"]
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        if _is_database_unavailable(exc):
+            log.warning("database unavailable: %s", type(exc).__name__)
+            return error_response(503, "unavailable", "The database is unavailable; try again shortly.")
+        if app.testing and app.config.get("CITYMGMT_RAISE_UNEXPECTED", True):
+            raise exc
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", "An internal error occurred; quote the id when reporting it.")
+
+
+def _is_database_unavailable(exc: BaseException) -> bool:
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    import psycopg
+
+    return isinstance(exc, DBAPIError) and isinstance(exc.orig, psycopg.OperationalError)

@@ -1,0 +1,192 @@
+"""The transactional outbox: background work is written as a row in the same transaction as the change that
+caused it, and reaches Redis only after that transaction commits.
+
+A relay (run by the scheduler process) moves committed rows into RQ with the job id `outbox-<id>`; the job
+runs the registered function and marks the row done in the same transaction, so a job delivered twice (a
+relay retry, a worker killed mid-job) has its effect once. Redis being down means work waits, never that it
+is lost: rows stay pending until the relay succeeds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq.job import Job
+from sqlalchemy import BigInteger, DateTime, Index, Integer, String, Text, func, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from citymgmt.core.db import db
+from citymgmt.core.periodic import periodic
+from citymgmt.core.queue import QUEUES, get_queue, get_redis, job_options
+
+log = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "citymgmt_outbox"
+
+# Job name → function. Only registered functions can run: a row names a job, never an import path.
+_JOBS: dict[str, Callable[..., Any]] = {}
+
+
+def job(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a function as an outbox job. It runs inside the job's transaction and must not commit."""
+
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if name in _JOBS and _JOBS[name] is not fn:
+            raise ValueError(f"job {name!r} is registered twice")
+        _JOBS[name] = fn
+        return fn
+
+    return register
+
+
+def registered_jobs() -> dict[str, Callable[..., Any]]:
+    return dict(_JOBS)
+
+
+class OutboxMessage(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    job: Mapped[str] = mapped_column(String(100))
+    args: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    queue: Mapped[str] = mapped_column(String(20), default="default")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_outbox_pending", "id", postgresql_where=text("enqueued_at IS NULL")),
+        Index("ix_outbox_unfinished", "enqueued_at", postgresql_where=text("done_at IS NULL")),
+    )
+
+
+def add_job(session: Session, name: str, queue: str = "default", **args: Any) -> OutboxMessage:
+    """Write a job into the caller's transaction; it is enqueued after commit (and never if rolled back)."""
+    if name not in _JOBS:
+        raise ValueError(f"unknown job {name!r}")
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}")
+    message = OutboxMessage(job=name, args=args, queue=queue)
+    session.add(message)
+    # Delivered to listeners when (and only if) the transaction commits: the relay wakes at once.
+    session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+    return message
+
+
+def relay(session: Session, redis: Redis, now: datetime, limit: int = 500) -> int:
+    """Move up to `limit` committed, pending rows into RQ; return how many. Safe to run in many processes."""
+    rows = (
+        session.execute(
+            select(OutboxMessage.id, OutboxMessage.queue)
+            .where(OutboxMessage.enqueued_at.is_(None))
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        .tuples()
+        .all()
+    )
+    if not rows:
+        session.rollback()
+        return 0
+    try:
+        _enqueue(redis, rows)
+    except RedisError:
+        session.rollback()
+        raise
+    session.execute(
+        update(OutboxMessage).where(OutboxMessage.id.in_([r[0] for r in rows])).values(enqueued_at=now)
+    )
+    session.commit()
+    return len(rows)
+
+
+def _enqueue(redis: Redis, rows: list[tuple[int, str]]) -> None:
+    by_queue: dict[str, list[int]] = {}
+    for message_id, queue in rows:
+        by_queue.setdefault(queue, []).append(message_id)
+    with redis.pipeline() as pipe:
+        for queue_name, ids in by_queue.items():
+            queue = get_queue(queue_name, connection=redis)
+            queue.enqueue_many(
+                [
+                    queue.prepare_data(run_message, args=(i,), job_id=f"outbox-{i}", **job_options())
+                    for i in ids
+                ],
+                pipeline=pipe,
+            )
+        pipe.execute()
+
+
+def reconcile(session: Session, redis: Redis, now: datetime, older_than: timedelta = timedelta(minutes=10)) -> int:
+    """Re-deliver rows enqueued long ago, still not done, whose job Redis no longer has (lost in a Redis crash,
+    or failed for good and since expired). Running them again is safe: jobs take effect once."""
+    rows = session.execute(
+        select(OutboxMessage.id)
+        .where(OutboxMessage.done_at.is_(None), OutboxMessage.enqueued_at < now - older_than)
+        .order_by(OutboxMessage.id)
+        .limit(1000)
+        .with_for_update(skip_locked=True)
+    ).scalars()
+    lost = [i for i in rows if not Job.exists(f"outbox-{i}", connection=redis)]
+    if lost:
+        session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(lost)).values(enqueued_at=None))
+        log.warning("outbox: %d job(s) lost from Redis, re-queued: %s", len(lost), lost[:20])
+    session.commit()
+    return len(lost)
+
+
+@periodic("outbox-reconcile", every=300, queue="low")
+def _reconcile_periodically(session: Session, now: datetime) -> int:
+    return reconcile(session, get_redis(), now)
+
+
+def run_message(message_id: int) -> str:
+    """The RQ entry point of every outbox job: run it once, in one transaction with marking it done."""
+    from citymgmt.core.clock import utcnow
+
+    session = db.session
+    try:
+        message = session.execute(
+            select(OutboxMessage).where(OutboxMessage.id == message_id).with_for_update()
+        ).scalar_one_or_none()
+        if message is None:
+            session.rollback()
+            return "missing"
+        if message.done_at is not None:
+            session.rollback()
+            return "already done"
+        fn = _JOBS.get(message.job)
+        if fn is None:
+            raise LookupError(f"outbox {message_id}: no job registered as {message.job!r}")
+        fn(session, **message.args)
+        message.done_at = utcnow()
+        message.attempts += 1
+        session.commit()
+        return "done"
+    except Exception as exc:
+        session.rollback()
+        _record_failure(message_id, exc)
+        raise
+
+
+def _record_failure(message_id: int, exc: Exception) -> None:
+    session = db.session
+    try:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id)
+            .values(attempts=OutboxMessage.attempts + 1, last_error=f"{type(exc).__name__}: {exc}"[:2000])
+        )
+        session.commit()
+    except Exception:
+        session.rollback()
+        log.exception("outbox %s: could not record the failure", message_id)

@@ -1,0 +1,100 @@
+"""The scheduler process: relays the outbox into RQ as soon as a transaction commits (LISTEN/NOTIFY, with a
+poll as fallback), enqueues periodic jobs, and leaves a heartbeat in Redis for /healthz.
+
+It survives either server going away: it logs, waits and carries on, so nothing is lost while Redis or
+PostgreSQL restarts; pending outbox rows are relayed when both are back.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from datetime import datetime
+from types import FrameType
+
+import psycopg
+from redis import Redis
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from citymgmt.core import outbox
+from citymgmt.core.clock import utcnow
+from citymgmt.core.db import db
+from citymgmt.core.periodic import enqueue_due
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_KEY = "citymgmt:scheduler:heartbeat"
+
+
+def libpq_conninfo(sqlalchemy_url: str) -> str:
+    """The libpq form of the app's SQLAlchemy URL, for the LISTEN connection."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(sqlalchemy_url).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+class Scheduler:
+    def __init__(self, redis: Redis, database_url: str, heartbeat_ttl: float, poll_seconds: float = 2.0) -> None:
+        self.redis = redis
+        self.conninfo = libpq_conninfo(database_url)
+        self.heartbeat_ttl = heartbeat_ttl
+        self.poll_seconds = poll_seconds
+        self.stopping = False
+        self._listener: psycopg.Connection | None = None
+
+    def stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
+        self.stopping = True
+
+    def run_forever(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        log.info("scheduler started")
+        while not self.stopping:
+            self.tick(utcnow())
+            self._wait()
+        if self._listener is not None:
+            self._listener.close()
+        log.info("scheduler stopped")
+
+    def tick(self, now: datetime) -> None:
+        self._heartbeat(now)
+        self._relay(now)
+        try:
+            enqueue_due(self.redis, now)
+        except RedisError as exc:
+            log.warning("periodic jobs not enqueued, Redis unavailable: %s", type(exc).__name__)
+
+    def _heartbeat(self, now: datetime) -> None:
+        try:
+            self.redis.set(HEARTBEAT_KEY, now.isoformat(), ex=max(int(self.heartbeat_ttl), 1))
+        except RedisError:
+            pass
+
+    def _relay(self, now: datetime) -> None:
+        try:
+            while outbox.relay(db.session, self.redis, now) == 500:
+                pass
+        except RedisError as exc:
+            log.warning("outbox relay waiting for Redis: %s", type(exc).__name__)
+        except (OperationalError, DBAPIError) as exc:
+            log.warning("outbox relay waiting for PostgreSQL: %s", type(exc).__name__)
+            db.session.rollback()
+        finally:
+            db.session.remove()
+
+    def _wait(self) -> None:
+        """Sleep until a commit notifies us or the poll interval passes."""
+        try:
+            if self._listener is None or self._listener.closed:
+                self._listener = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5)
+                self._listener.execute(f"LISTEN {outbox.NOTIFY_CHANNEL}")
+            for _ in self._listener.notifies(timeout=self.poll_seconds, stop_after=1):
+                break
+        except psycopg.Error:
+            if self._listener is not None:
+                self._listener.close()
+            self._listener = None
+            time.sleep(self.poll_seconds)

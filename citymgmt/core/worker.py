@@ -1,0 +1,50 @@
+"""The RQ worker process, with what a Flask-SQLAlchemy app needs around it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from rq import Worker
+
+from citymgmt.core.db import db
+from citymgmt.core.queue import QUEUES, get_queue
+
+log = logging.getLogger(__name__)
+
+
+class CitymgmtWorker(Worker):
+    """Each job gets a fresh session: it is removed after the job, whatever happened."""
+
+    def perform_job(self, job: Any, queue: Any) -> bool:
+        try:
+            return super().perform_job(job, queue)
+        finally:
+            db.session.remove()
+
+
+WORKER_TTL = 40  # the worker's heartbeat comes at least every WORKER_TTL - 15 s while idle
+
+
+def run_worker(redis_url: str, burst: bool = False, name: str | None = None) -> None:
+    # A blocking dequeue waits up to WORKER_TTL - 15 s: the socket timeout must be longer than that.
+    redis = Redis.from_url(redis_url, socket_timeout=WORKER_TTL + 15, socket_connect_timeout=5)
+    # Connections must never be shared across a fork: the work horse drops the pool it inherited.
+    engines = list(db.engines.values())
+    os.register_at_fork(after_in_child=lambda: [e.dispose(close=False) for e in engines])
+    while True:
+        try:
+            worker = CitymgmtWorker(
+                [get_queue(n, connection=redis) for n in QUEUES], connection=redis, name=name, worker_ttl=WORKER_TTL
+            )
+            worker.work(with_scheduler=True, burst=burst)
+            return
+        except RedisConnectionError as exc:
+            if burst:
+                raise
+            log.warning("worker waiting for Redis: %s", exc)
+            time.sleep(2)
