@@ -59,7 +59,7 @@ def build_app(overrides: dict[str, Any] | None = None) -> Flask:
         importlib.import_module(module)
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(MIGRATIONS), compare_type=True)
+    migrate.init_app(app, db, directory=str(MIGRATIONS), compare_type=True, render_as_batch=False)
     init_redis(app, settings.resolved_redis_url())
     install_request_ids(app)
     register_error_handlers(app)

@@ -16,7 +16,7 @@ bp = Blueprint("health", __name__)
 def healthz() -> Response:
     settings = current_app.extensions["citymgmt.settings"]
     report = check_health(
-        db.session,
+        db.session(),
         get_redis(),
         utcnow(),
         worker_within=settings.worker_heartbeat_seconds,

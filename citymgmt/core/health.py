@@ -51,7 +51,10 @@ def _database_checks(session: Session) -> dict[str, dict[str, Any]]:
         session.execute(text("SELECT 1"))
     except SQLAlchemyError:
         session.rollback()
-        return {"database": {"ok": False, "error": "unreachable"}, "postgis": {"ok": False, "error": "unknown"}}
+        return {
+            "database": {"ok": False, "error": "unreachable"},
+            "postgis": {"ok": False, "error": "unknown"},
+        }
     checks: dict[str, dict[str, Any]] = {"database": {"ok": True}}
     try:
         version = session.execute(text("SELECT postgis_lib_version()")).scalar_one()

@@ -10,7 +10,7 @@ is lost: rows stay pending until the relay succeeds.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,7 +49,7 @@ def registered_jobs() -> dict[str, Callable[..., Any]]:
     return dict(_JOBS)
 
 
-class OutboxMessage(db.Model):  # type: ignore[name-defined,misc]
+class OutboxMessage(db.Model):  # type: ignore[name-defined]
     __tablename__ = "outbox"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -102,25 +102,20 @@ def relay(session: Session, redis: Redis, now: datetime, limit: int = 500) -> in
     except RedisError:
         session.rollback()
         raise
-    session.execute(
-        update(OutboxMessage).where(OutboxMessage.id.in_([r[0] for r in rows])).values(enqueued_at=now)
-    )
+    session.execute(update(OutboxMessage).where(OutboxMessage.id.in_([r[0] for r in rows])).values(enqueued_at=now))
     session.commit()
     return len(rows)
 
 
-def _enqueue(redis: Redis, rows: list[tuple[int, str]]) -> None:
+def _enqueue(redis: Redis, rows: Sequence[tuple[int, str]]) -> None:
     by_queue: dict[str, list[int]] = {}
-    for message_id, queue in rows:
-        by_queue.setdefault(queue, []).append(message_id)
+    for message_id, queue_name in rows:
+        by_queue.setdefault(queue_name, []).append(message_id)
     with redis.pipeline() as pipe:
-        for queue_name, ids in by_queue.items():
-            queue = get_queue(queue_name, connection=redis)
+        for name, ids in by_queue.items():
+            queue = get_queue(name, connection=redis)
             queue.enqueue_many(
-                [
-                    queue.prepare_data(run_message, args=(i,), job_id=f"outbox-{i}", **job_options())
-                    for i in ids
-                ],
+                [queue.prepare_data(run_message, args=(i,), job_id=f"outbox-{i}", **job_options()) for i in ids],
                 pipeline=pipe,
             )
         pipe.execute()

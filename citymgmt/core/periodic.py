@@ -56,8 +56,8 @@ def enqueue_due(redis: Redis, now: datetime) -> list[str]:
         key = f"citymgmt:periodic:{p.name}:{slot}"
         if redis.set(key, "1", nx=True, ex=max(2 * p.every, 60)):
             job_id = f"periodic-{p.name}-{slot}"
-            get_queue(p.queue, connection=redis).enqueue(
-                run_periodic, p.name, slot, job_id=job_id, **job_options(retry=None, timeout=max(p.every, 60))
+            get_queue(p.queue, connection=redis).enqueue_call(
+                run_periodic, args=(p.name, slot), job_id=job_id, **job_options(retry=None, timeout=max(p.every, 60))
             )
             enqueued.append(job_id)
     return enqueued

@@ -7,6 +7,7 @@ PostgreSQL restarts; pending outbox rows are relayed when both are back.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import time
@@ -68,14 +69,12 @@ class Scheduler:
             log.warning("periodic jobs not enqueued, Redis unavailable: %s", type(exc).__name__)
 
     def _heartbeat(self, now: datetime) -> None:
-        try:
+        with contextlib.suppress(RedisError):
             self.redis.set(HEARTBEAT_KEY, now.isoformat(), ex=max(int(self.heartbeat_ttl), 1))
-        except RedisError:
-            pass
 
     def _relay(self, now: datetime) -> None:
         try:
-            while outbox.relay(db.session, self.redis, now) == 500:
+            while outbox.relay(db.session(), self.redis, now) == 500:
                 pass
         except RedisError as exc:
             log.warning("outbox relay waiting for Redis: %s", type(exc).__name__)

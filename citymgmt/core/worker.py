@@ -20,9 +20,9 @@ log = logging.getLogger(__name__)
 class CitymgmtWorker(Worker):
     """Each job gets a fresh session: it is removed after the job, whatever happened."""
 
-    def perform_job(self, job: Any, queue: Any) -> bool:
+    def perform_job(self, *args: Any, **kwargs: Any) -> bool:
         try:
-            return super().perform_job(job, queue)
+            return super().perform_job(*args, **kwargs)
         finally:
             db.session.remove()
 
@@ -35,11 +35,19 @@ def run_worker(redis_url: str, burst: bool = False, name: str | None = None) -> 
     redis = Redis.from_url(redis_url, socket_timeout=WORKER_TTL + 15, socket_connect_timeout=5)
     # Connections must never be shared across a fork: the work horse drops the pool it inherited.
     engines = list(db.engines.values())
-    os.register_at_fork(after_in_child=lambda: [e.dispose(close=False) for e in engines])
+
+    def drop_inherited_pools() -> None:
+        for engine in engines:
+            engine.dispose(close=False)
+
+    os.register_at_fork(after_in_child=drop_inherited_pools)
     while True:
         try:
             worker = CitymgmtWorker(
-                [get_queue(n, connection=redis) for n in QUEUES], connection=redis, name=name, worker_ttl=WORKER_TTL
+                [get_queue(n, connection=redis) for n in QUEUES],
+                connection=redis,
+                name=name,
+                worker_ttl=WORKER_TTL,
             )
             worker.work(with_scheduler=True, burst=burst)
             return

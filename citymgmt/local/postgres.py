@@ -6,6 +6,7 @@ Debian's package creates) and every server command runs through `runuser`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -189,10 +190,8 @@ class EmbeddedPostgres:
         """After a kill -9: stop orphaned backends still attached to shared memory, drop the stale lock files."""
         orphans = pids_with_cwd(self.data_dir)
         for orphan in orphans:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(orphan, signal.SIGQUIT)
-            except ProcessLookupError:
-                pass
         if orphans and not wait_until(lambda: not pids_with_cwd(self.data_dir), 10):
             for orphan in pids_with_cwd(self.data_dir):
                 os.kill(orphan, signal.SIGKILL)
@@ -244,4 +243,3 @@ def ensure_postgis(conninfo: str) -> None:
             raise ServiceError(
                 f"PostGIS 3 is not installed for PostgreSQL {major}: install the package postgresql-{major}-postgis-3"
             ) from exc
-

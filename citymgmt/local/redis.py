@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from dataclasses import dataclass
@@ -72,7 +73,9 @@ class EmbeddedRedis:
             return ServiceStatus("redis", "stopped", f"data in {self.root}")
         if not self._is_ours(pid):
             return ServiceStatus(
-                "redis", "crashed", f"stale redis.pid (pid {pid} is not running); `citymgmt services up` recovers"
+                "redis",
+                "crashed",
+                f"stale redis.pid (pid {pid} is not running); `citymgmt services up` recovers",
             )
         if not self._answers():
             return ServiceStatus("redis", "starting", f"pid {pid}, loading its data")
@@ -127,10 +130,8 @@ class EmbeddedRedis:
     def down(self) -> ServiceStatus:
         pid = self._pid()
         if pid is not None and self._is_ours(pid):
-            try:
+            with contextlib.suppress(redis.ConnectionError, redis.ResponseError):
                 self._client().shutdown(nosave=self.ephemeral)
-            except (redis.ConnectionError, redis.ResponseError):
-                pass
             if not wait_until(lambda: not pid_alive(pid), 30):
                 raise ServiceError(f"redis (pid {pid}) did not stop within 30 s")
         return self.status()

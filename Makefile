@@ -1,0 +1,44 @@
+# The two commands: `make run` (the whole system at http://127.0.0.1:5000) and `make test` (everything).
+# Both install what is missing first (system packages when root or with sudo, then .venv); a second run with
+# nothing changed only checks.
+
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+PYTHON_SOURCES := citymgmt grids dispatch tests wsgi.py
+
+.PHONY: run test bench setup setup-test lint typecheck pytest services-up services-down format clean-var
+
+run: setup
+	@bash citymgmt/local/run.sh
+
+test: setup-test lint typecheck pytest
+
+setup:
+	@bash citymgmt/local/bootstrap.sh run
+
+setup-test:
+	@bash citymgmt/local/bootstrap.sh test
+
+lint:
+	$(BIN)/ruff check $(PYTHON_SOURCES)
+	$(BIN)/ruff format --check $(PYTHON_SOURCES)
+
+typecheck:
+	$(BIN)/mypy
+
+pytest:
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: setup-test
+	$(BIN)/pytest tests/perf -m perf -p no:randomly -s $(PYTEST_ARGS)
+
+format: setup-test
+	$(BIN)/ruff format $(PYTHON_SOURCES)
+	$(BIN)/ruff check --fix $(PYTHON_SOURCES)
+
+services-up: setup
+	$(BIN)/citymgmt services up
+
+services-down:
+	$(BIN)/citymgmt services down
