@@ -55,7 +55,7 @@ def build_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.extensions["citymgmt.settings"] = settings
     app.extensions["citymgmt.clock"] = clock
 
-    for module in MODEL_AND_JOB_MODULES:
+    for module in (*MODEL_AND_JOB_MODULES, *settings.extra_modules):
         importlib.import_module(module)
 
     db.init_app(app)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from citymgmt.core.clock import utcnow
+from citymgmt.core.clock import SystemClock
 from citymgmt.core.db import db
 from citymgmt.core.health import check_health
 from citymgmt.core.queue import get_redis
@@ -18,7 +18,7 @@ def healthz() -> Response:
     report = check_health(
         db.session(),
         get_redis(),
-        utcnow(),
+        SystemClock().now(),  # heartbeats are wall-clock facts, whatever time the app is told it is
         worker_within=settings.worker_heartbeat_seconds,
         scheduler_within=settings.scheduler_heartbeat_seconds,
     )

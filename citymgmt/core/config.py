@@ -53,6 +53,7 @@ class Settings:
     scheduler_heartbeat_seconds: float = 30.0
     sla_warn_fraction: float = 0.8
     db_pool_size: int = 5
+    extra_modules: tuple[str, ...] = ()  # more modules defining models or jobs (plugins, tests)
 
     @property
     def embedded_database(self) -> bool:
@@ -109,6 +110,9 @@ class Settings:
             photo_dir=Path(os.environ["CITYMGMT_PHOTO_DIR"]) if os.environ.get("CITYMGMT_PHOTO_DIR") else None,
             sla_warn_fraction=_env_float("CITYMGMT_SLA_WARN_FRACTION", 0.8),
             db_pool_size=int(_env_float("CITYMGMT_DB_POOL_SIZE", 5)),
+            extra_modules=tuple(
+                m.strip() for m in os.environ.get("CITYMGMT_EXTRA_MODULES", "").split(",") if m.strip()
+            ),
         )
         settings.validate()
         return settings

@@ -83,17 +83,16 @@ def add_job(session: Session, name: str, queue: str = "default", **args: Any) ->
 
 def relay(session: Session, redis: Redis, now: datetime, limit: int = 500) -> int:
     """Move up to `limit` committed, pending rows into RQ; return how many. Safe to run in many processes."""
-    rows = (
-        session.execute(
+    rows = [
+        (message_id, queue)
+        for message_id, queue in session.execute(
             select(OutboxMessage.id, OutboxMessage.queue)
             .where(OutboxMessage.enqueued_at.is_(None))
             .order_by(OutboxMessage.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        .tuples()
-        .all()
-    )
+    ]
     if not rows:
         session.rollback()
         return 0

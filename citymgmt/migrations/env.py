@@ -8,17 +8,12 @@ from alembic import context
 from flask import current_app
 from geoalchemy2 import alembic_helpers
 
+from citymgmt.migrations.env_filters import include_object
+
 log = logging.getLogger("alembic.env")
 config = context.config
 migrate_ext = current_app.extensions["migrate"]
 metadata = migrate_ext.db.metadata
-
-
-def include_object(obj, name, obj_type, reflected, compare_to):  # type: ignore[no-untyped-def]
-    # PostGIS's own tables are not ours; GeoAlchemy2 also keeps GiST indexes from being created twice.
-    if obj_type == "table" and name in ("spatial_ref_sys", "layer", "topology"):
-        return False
-    return alembic_helpers.include_object(obj, name, obj_type, reflected, compare_to)
 
 
 def process_revision_directives(context_, revision, directives):  # type: ignore[no-untyped-def]

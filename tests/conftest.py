@@ -1,0 +1,168 @@
+"""Test infrastructure: throwaway PostgreSQL+PostGIS and Redis for the session, the schema migrated once, each test
+in a transaction rolled back at its end, a Redis database flushed per test, and queued jobs run in-process.
+
+Nothing here touches the servers of `make run`: the suite starts its own under a temporary directory, so it runs
+while the system is up in this or another checkout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis as redis_lib
+from flask import Flask
+from flask.ctx import AppContext
+from flask_sqlalchemy.session import _app_ctx_id
+from rq import SimpleWorker
+from sqlalchemy import orm
+
+from citymgmt import create_app
+from citymgmt.core import outbox
+from citymgmt.core.clock import FixedClock
+from citymgmt.core.db import db
+from citymgmt.core.queue import QUEUES, get_queue
+from citymgmt.local import EmbeddedPostgres, EmbeddedRedis
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class TestServers:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.postgres = EmbeddedPostgres(root / "pg", ephemeral=True)
+        self.redis = EmbeddedRedis(root / "redis", ephemeral=True)
+
+    def up(self) -> None:
+        self.postgres.up()
+        self.redis.up()
+
+    def down(self) -> None:
+        with contextlib.suppress(Exception):
+            self.redis.down()
+        with contextlib.suppress(Exception):
+            self.postgres.down()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def create_database(self, name: str) -> str:
+        """A fresh database with PostGIS in the test cluster; returns its SQLAlchemy URL."""
+        import psycopg
+
+        from citymgmt.local.postgres import ensure_postgis
+
+        with psycopg.connect(self.postgres.conninfo("postgres"), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        ensure_postgis(self.postgres.conninfo(name))
+        return self.postgres.url(name)
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[TestServers]:
+    root = Path(tempfile.mkdtemp(prefix="citymgmt-test-"))
+    s = TestServers(root)
+    try:
+        s.up()
+        yield s
+    finally:
+        s.down()
+
+
+def make_test_app(servers: TestServers, database_url: str, redis_db: int = 1, **overrides: Any) -> Flask:
+    settings = {
+        "env": "test",
+        "database_url": database_url,
+        "redis_url": servers.redis.url(db=redis_db),
+        "var_dir": servers.root / "var",
+        "secret_key": "test-secret",
+    }
+    settings.update(overrides)
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+def database_url(servers: TestServers) -> str:
+    return servers.create_database("citymgmt_test")
+
+
+@pytest.fixture(scope="session")
+def app(servers: TestServers, database_url: str) -> Iterator[Flask]:
+    """The app of the suite, with the schema created by running the migrations (which tests them too)."""
+    from flask_migrate import upgrade
+
+    application = make_test_app(servers, database_url)
+    with application.app_context():
+        upgrade()
+        db.engine.dispose()
+    yield application
+
+
+@pytest.fixture
+def clock(app: Flask) -> Iterator[FixedClock]:
+    from datetime import UTC, datetime
+
+    fixed = FixedClock(datetime(2026, 11, 23, 1, 30, tzinfo=UTC))  # Monday 09:30 in Beijing, in working hours
+    original = app.extensions["citymgmt.clock"]
+    app.extensions["citymgmt.clock"] = fixed
+    yield fixed
+    app.extensions["citymgmt.clock"] = original
+
+
+@pytest.fixture
+def app_ctx(app: Flask, clock: FixedClock) -> Iterator[AppContext]:
+    with app.app_context() as ctx:
+        yield ctx
+
+
+@pytest.fixture
+def db_session(app_ctx: AppContext) -> Iterator[orm.Session]:
+    """Everything the test (and the app under test) does, in one transaction rolled back at the end.
+
+    The app's commits become savepoint releases, so a test sees committed state without keeping it.
+    """
+    connection = db.engine.connect()
+    transaction = connection.begin()
+    original = db.session
+    db.session = orm.scoped_session(
+        orm.sessionmaker(bind=connection, join_transaction_mode="create_savepoint"), scopefunc=_app_ctx_id
+    )
+    try:
+        yield db.session()
+    finally:
+        db.session.remove()
+        db.session = original
+        transaction.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def redis(app: Flask) -> Iterator[redis_lib.Redis]:
+    """The app's Redis database, empty at the start of every test."""
+    connection: redis_lib.Redis = app.extensions["citymgmt.redis"]
+    connection.flushdb()
+    yield connection
+    connection.flushdb()
+
+
+@pytest.fixture
+def client(app: Flask, db_session: orm.Session, redis: redis_lib.Redis):  # type: ignore[no-untyped-def]
+    return app.test_client()
+
+
+@pytest.fixture
+def run_jobs(db_session: orm.Session, redis: redis_lib.Redis, clock: FixedClock) -> Callable[[], int]:
+    """Relay the outbox and run every queued job in this process (SimpleWorker, burst); return how many ran."""
+
+    def run() -> int:
+        outbox.relay(db.session(), redis, clock.now())
+        queues = [get_queue(q, connection=redis) for q in QUEUES]
+        waiting = sum(q.count for q in queues)
+        SimpleWorker(queues, connection=redis).work(burst=True)
+        return waiting
+
+    return run

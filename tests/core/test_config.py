@@ -1,0 +1,60 @@
+"""Configuration comes from the environment only, and a bad value names its variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from citymgmt.core.config import ConfigError, Settings
+
+
+def test_defaults_use_the_embedded_servers(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    for name in ("DATABASE_URL", "REDIS_URL", "CITYMGMT_ENV", "SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CITYMGMT_VAR_DIR", str(tmp_path))
+    settings = Settings.from_env()
+    assert settings.embedded_database and settings.embedded_redis
+    assert settings.resolved_database_url().startswith("postgresql+psycopg://citymgmt@/citymgmt?host=")
+    assert settings.resolved_redis_url() == f"unix://{tmp_path}/redis/redis.sock?db=0"
+    assert settings.timezone == "Asia/Shanghai" and settings.default_locale == "zh_CN"
+    # Outside production a key is made once and kept, so sessions survive restarts.
+    key = settings.resolved_secret_key()
+    assert len(key) > 40 and settings.resolved_secret_key() == key
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_external_urls_are_used_as_given(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("DATABASE_URL", "postgres://u:p@db.example:5432/city")
+    monkeypatch.setenv("REDIS_URL", "redis://cache.example:6379/2")
+    settings = Settings.from_env()
+    assert settings.resolved_database_url() == "postgresql+psycopg://u:p@db.example:5432/city"
+    assert settings.resolved_redis_url() == "redis://cache.example:6379/2"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("CITYMGMT_TIMEZONE", "Mars/Olympus", "CITYMGMT_TIMEZONE='Mars/Olympus': not an IANA time zone"),
+        ("CITYMGMT_LOCALE", "fr", "CITYMGMT_LOCALE='fr': expected zh_CN or en"),
+        ("CITYMGMT_SLA_WARN_FRACTION", "1.5", "CITYMGMT_SLA_WARN_FRACTION=1.5"),
+        ("CITYMGMT_SLA_WARN_FRACTION", "lots", "CITYMGMT_SLA_WARN_FRACTION='lots': expected a number"),
+        ("CITYMGMT_ENV", "staging", "CITYMGMT_ENV='staging'"),
+        ("CITYMGMT_LOG_LEVEL", "chatty", "CITYMGMT_LOG_LEVEL='CHATTY'"),
+    ],
+)
+def test_bad_values_name_the_variable(monkeypatch, variable: str, value: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env()
+    assert str(raised.value).startswith(message)
+
+
+def test_production_requires_a_secret_key(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("CITYMGMT_ENV", "production")
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    with pytest.raises(ConfigError, match="SECRET_KEY must be set"):
+        Settings.from_env()
+
+
+def test_unknown_override_is_refused() -> None:
+    with pytest.raises(ConfigError, match="unknown settings: colour"):
+        Settings().with_overrides({"colour": "red"})

@@ -1,0 +1,95 @@
+"""The outbox: work is enqueued only after commit, never lost while Redis is down, and takes effect once."""
+
+from __future__ import annotations
+
+import pytest
+import redis as redis_lib
+from rq.job import Job
+from sqlalchemy import select, text
+
+from citymgmt.core import outbox
+from citymgmt.core.outbox import OutboxMessage
+from tests.jobs_for_tests import EFFECTS_DDL
+
+
+@pytest.fixture
+def effects(db_session):  # type: ignore[no-untyped-def]
+    db_session.execute(text(EFFECTS_DDL))
+
+    def notes() -> list[str]:
+        return list(db_session.execute(text("SELECT note FROM test_effects ORDER BY id")).scalars())
+
+    return notes
+
+
+def test_committed_job_is_relayed_and_runs_once(db_session, redis, run_jobs, effects, clock) -> None:  # type: ignore[no-untyped-def]
+    message = outbox.add_job(db_session, "test.record_effect", note="one")
+    db_session.commit()
+    assert run_jobs() == 1
+    assert effects() == ["one"]
+    db_session.refresh(message)
+    assert message.enqueued_at == clock.now() and message.done_at is not None and message.attempts == 1
+    # Nothing left to relay, nothing runs twice.
+    assert run_jobs() == 0
+    assert effects() == ["one"]
+
+
+def test_rolled_back_job_never_reaches_the_queue(db_session, redis, run_jobs, effects) -> None:  # type: ignore[no-untyped-def]
+    db_session.commit()
+    outbox.add_job(db_session, "test.record_effect", note="never")
+    db_session.rollback()
+    assert run_jobs() == 0
+    assert effects() == []
+    assert redis.keys("rq:job:*") == []
+
+
+def test_a_job_delivered_twice_takes_effect_once(db_session, redis, run_jobs, effects) -> None:  # type: ignore[no-untyped-def]
+    message = outbox.add_job(db_session, "test.record_effect", note="once")
+    db_session.commit()
+    run_jobs()
+    # As if the relay had crashed after enqueueing but before recording it: the same row delivered again.
+    assert outbox.run_message(message.id) == "already done"
+    assert effects() == ["once"]
+
+
+def test_redis_down_means_work_waits(db_session, redis, run_jobs, effects, clock, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    outbox.add_job(db_session, "test.record_effect", note="waits")
+    db_session.commit()
+    gone = redis_lib.Redis(unix_socket_path=str(tmp_path / "no-redis.sock"), socket_connect_timeout=1)
+    with pytest.raises(redis_lib.ConnectionError):
+        outbox.relay(db_session, gone, clock.now())
+    pending = db_session.execute(select(OutboxMessage).where(OutboxMessage.enqueued_at.is_(None))).scalars().all()
+    assert [m.args for m in pending] == [{"note": "waits"}]
+    # Redis is back: the row goes out and runs.
+    assert run_jobs() == 1
+    assert effects() == ["waits"]
+
+
+def test_a_failing_job_is_recorded_and_its_effects_rolled_back(db_session, redis, run_jobs, effects) -> None:  # type: ignore[no-untyped-def]
+    message = outbox.add_job(db_session, "test.fail", note="half-done")
+    db_session.commit()
+    run_jobs()
+    assert effects() == []  # the job's own writes went with its transaction
+    db_session.refresh(message)
+    assert message.done_at is None and message.attempts == 1
+    assert message.last_error == "RuntimeError: failing on purpose: half-done"
+    job = Job.fetch(f"outbox-{message.id}", connection=redis)
+    assert job.get_status() == "scheduled"  # retried later with backoff
+
+
+def test_lost_jobs_are_delivered_again(db_session, redis, run_jobs, effects, clock) -> None:  # type: ignore[no-untyped-def]
+    outbox.add_job(db_session, "test.record_effect", note="lost")
+    db_session.commit()
+    outbox.relay(db_session, redis, clock.now())
+    redis.flushdb()  # Redis crashed and came back without the job
+    clock.advance(minutes=11)
+    assert outbox.reconcile(db_session, redis, clock.now()) == 1
+    assert run_jobs() == 1
+    assert effects() == ["lost"]
+
+
+def test_unknown_job_or_queue_is_refused(db_session) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match="unknown job 'nope'"):
+        outbox.add_job(db_session, "nope")
+    with pytest.raises(ValueError, match="unknown queue 'fast'"):
+        outbox.add_job(db_session, "test.record_effect", queue="fast", note="x")

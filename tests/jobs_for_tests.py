@@ -1,0 +1,21 @@
+"""Jobs the tests enqueue through the real outbox; also loaded by live processes via CITYMGMT_EXTRA_MODULES."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from citymgmt.core import outbox
+
+EFFECTS_DDL = "CREATE TABLE IF NOT EXISTS test_effects (id serial PRIMARY KEY, note text NOT NULL)"
+
+
+@outbox.job("test.record_effect")
+def record_effect(session: Session, note: str) -> None:
+    session.execute(text("INSERT INTO test_effects (note) VALUES (:note)"), {"note": note})
+
+
+@outbox.job("test.fail")
+def fail(session: Session, note: str) -> None:
+    session.execute(text("INSERT INTO test_effects (note) VALUES (:note)"), {"note": note})
+    raise RuntimeError(f"failing on purpose: {note}")
