@@ -80,3 +80,7 @@ def scheduler() -> None:
 
 def main() -> None:
     cli(prog_name="citymgmt")
+
+
+if __name__ == "__main__":
+    main()
