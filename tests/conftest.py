@@ -35,6 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 class TestServers:
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.apps: list[Flask] = []  # every app made on these servers, so their pools close before the servers
         self.postgres = EmbeddedPostgres(root / "pg", ephemeral=True)
         self.redis = EmbeddedRedis(root / "redis", ephemeral=True)
 
@@ -43,6 +44,9 @@ class TestServers:
         self.redis.up()
 
     def down(self) -> None:
+        for app in self.apps:
+            with app.app_context():
+                db.engine.dispose()
         with contextlib.suppress(Exception):
             self.redis.down()
         with contextlib.suppress(Exception):
@@ -82,7 +86,9 @@ def make_test_app(servers: TestServers, database_url: str, redis_db: int = 1, **
         "secret_key": "test-secret",
     }
     settings.update(overrides)
-    return create_app(settings)
+    app = create_app(settings)
+    servers.apps.append(app)
+    return app
 
 
 @pytest.fixture(scope="session")

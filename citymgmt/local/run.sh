@@ -10,6 +10,8 @@ port=${PORT:-5000}
 if python3 - "$port" <<'PY'
 import socket, sys
 s = socket.socket()
+# As gunicorn binds: connections of a previous run in TIME_WAIT do not make the port busy; a listener does.
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 try:
     s.bind(("127.0.0.1", int(sys.argv[1])))
 except OSError:

@@ -54,15 +54,15 @@ class MakeRun:
             "PYTHONPATH": str(REPO),
             "WEB_CONCURRENCY": "1",
         }
-        self.log = log.open("ab")
-        self.process = subprocess.Popen(
-            ["bash", "citymgmt/local/run.sh"],
-            cwd=REPO,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with log.open("ab") as out:  # the child keeps its own copy of the descriptor
+            self.process = subprocess.Popen(
+                ["bash", "citymgmt/local/run.sh"],
+                cwd=REPO,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def wait_healthy(self, timeout: float) -> float:
         start = time.monotonic()
@@ -77,10 +77,7 @@ class MakeRun:
 
     def ctrl_c(self) -> int:
         os.killpg(self.process.pid, signal.SIGINT)
-        try:
-            return self.process.wait(timeout=60)
-        finally:
-            self.log.close()
+        return self.process.wait(timeout=60)
 
     def kill(self) -> None:
         if self.process.poll() is None:
