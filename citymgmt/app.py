@@ -19,7 +19,7 @@ from citymgmt.core.queue import init_redis
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 # Modules that define models, outbox jobs or periodic jobs: imported once so every process knows them all.
-MODEL_AND_JOB_MODULES = ("citymgmt.core.outbox",)
+MODEL_AND_JOB_MODULES = ("citymgmt.core.outbox", "grids.models")
 
 migrate = Migrate()
 

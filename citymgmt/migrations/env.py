@@ -20,6 +20,9 @@ def process_revision_directives(context_, revision, directives):  # type: ignore
     if getattr(config.cmd_opts, "autogenerate", False) and directives[0].upgrade_ops.is_empty():
         directives[:] = []
         log.info("No changes in schema detected.")
+        return
+    # Spatial tables and indexes through GeoAlchemy2's operations, so GiST indexes are not created twice.
+    alembic_helpers.writer(context_, revision, directives)
 
 
 def run_migrations_online() -> None:

@@ -1,0 +1,79 @@
+"""Areas (district / street / community), unit grid cells and responsibility zones, all stored in WGS-84."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from geoalchemy2 import Geometry
+from sqlalchemy import CheckConstraint, DateTime, Enum, Float, ForeignKey, Index, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from citymgmt.core.db import Timestamped, db
+
+
+class AreaLevel(enum.StrEnum):
+    district = "district"  # 区, GB/T 2260 code, 6 digits
+    street = "street"  # 街道, 9 digits (district + 3)
+    community = "community"  # 社区, 12 digits (street + 3)
+
+
+CODE_LENGTH = {AreaLevel.district: 6, AreaLevel.street: 9, AreaLevel.community: 12}
+CELL_CODE_LENGTH = 15  # community + 3-digit serial (DB11)
+
+
+class Area(Timestamped, db.Model):  # type: ignore[name-defined]
+    __tablename__ = "areas"
+
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    level: Mapped[AreaLevel] = mapped_column(Enum(AreaLevel, name="area_level"))
+    parent_code: Mapped[str | None] = mapped_column(ForeignKey("areas.code"), index=True)
+    generated: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=True)
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(
+            "(level = 'district' AND code ~ '^[0-9]{6}$' AND parent_code IS NULL)"
+            " OR (level = 'street' AND code ~ '^[0-9]{9}$' AND parent_code = left(code, 6))"
+            " OR (level = 'community' AND code ~ '^[0-9]{12}$' AND parent_code = left(code, 9))",
+            name="code_matches_level",
+        ),
+    )
+
+
+class GridCell(Timestamped, db.Model):  # type: ignore[name-defined]
+    """单元网格: the unit every report is matched to. Never crosses a community boundary."""
+
+    __tablename__ = "grid_cells"
+
+    code: Mapped[str] = mapped_column(String(15), primary_key=True)
+    community_code: Mapped[str] = mapped_column(ForeignKey("areas.code"), index=True)
+    geom = mapped_column(Geometry("POLYGON", srid=4326, spatial_index=False), nullable=False)
+    area_m2: Mapped[float] = mapped_column(Float)
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("code ~ '^[0-9]{15}$' AND left(code, 12) = community_code", name="code_format"),
+        # Matching looks at live cells only: a partial GiST index keeps retired ones out of its way.
+        Index(
+            "ix_grid_cells_live_geom",
+            "geom",
+            postgresql_using="gist",
+            postgresql_where=text("retired_at IS NULL"),
+        ),
+    )
+
+
+class ResponsibilityZone(Timestamped, db.Model):  # type: ignore[name-defined]
+    """A polygon a department answers for: a road, a park, a utility's network area. Routing rules use them."""
+
+    __tablename__ = "responsibility_zones"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    department_code: Mapped[str] = mapped_column(String(40), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(40), default="other")
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=False)
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
