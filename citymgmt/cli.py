@@ -78,6 +78,15 @@ def scheduler() -> None:
     ).run_forever()
 
 
+def _add_package_commands() -> None:
+    from grids.cli import grids_cli
+
+    cli.add_command(grids_cli)
+
+
+_add_package_commands()
+
+
 def main() -> None:
     cli(prog_name="citymgmt")
 

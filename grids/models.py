@@ -72,6 +72,7 @@ class ResponsibilityZone(Timestamped, db.Model):  # type: ignore[name-defined]
     __tablename__ = "responsibility_zones"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)  # the city's own id, so re-imports update
     department_code: Mapped[str] = mapped_column(String(40), index=True)
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(40), default="other")

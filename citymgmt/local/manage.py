@@ -95,3 +95,11 @@ def services_status(settings: Settings, echo: Echo) -> bool:
     for status in statuses:
         _show(status, echo)
     return all(s.ok for s in statuses)
+
+
+def ensure_services(settings: Settings, echo: Echo) -> None:
+    """Start the embedded servers if a command needs them and they are not running (no-op for external ones)."""
+    if settings.embedded_database and embedded_postgres(settings).status().state != "running":
+        _show(embedded_postgres(settings).up(), echo)
+    if settings.embedded_redis and embedded_redis(settings).status().state != "running":
+        _show(embedded_redis(settings).up(), echo)

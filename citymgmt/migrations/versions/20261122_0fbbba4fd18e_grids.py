@@ -35,6 +35,7 @@ def upgrade():
     op.create_index(op.f('ix_areas_parent_code'), 'areas', ['parent_code'], unique=False)
     op.create_geospatial_table('responsibility_zones',
     sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('code', sa.String(length=40), nullable=False),
     sa.Column('department_code', sa.String(length=40), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('kind', sa.String(length=40), nullable=False),
@@ -42,7 +43,8 @@ def upgrade():
     sa.Column('retired_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_responsibility_zones'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_responsibility_zones')),
+    sa.UniqueConstraint('code', name=op.f('uq_responsibility_zones_code'))
     )
     op.create_geospatial_index('idx_responsibility_zones_geom', 'responsibility_zones', ['geom'], unique=False, postgresql_using='gist', postgresql_ops={})
     op.create_index(op.f('ix_responsibility_zones_department_code'), 'responsibility_zones', ['department_code'], unique=False)

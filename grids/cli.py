@@ -1,0 +1,149 @@
+"""`citymgmt grids ...`: import, generate and match from the command line. Each command is one transaction."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import shapely
+from flask import current_app
+from flask.cli import with_appcontext
+from shapely.geometry import MultiPolygon, Polygon
+from sqlalchemy import text
+
+from citymgmt.core.clock import utcnow
+from citymgmt.core.db import db
+from citymgmt.core.errors import DomainError
+from grids.crs import CRSError, parse_crs, srid_of, transform_geometry
+from grids.generate import GenerateOptions, generate_cells
+from grids.importer import LEVELS, ImportOptions, import_layer
+from grids.matching import match_cell
+from grids.sources import read_layer
+
+CRS_HELP = "Coordinates of the file: wgs84 (also CGCS2000), gcj02, bd09 or EPSG:n (default: the file's own)."
+
+
+def in_transaction(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a command in one transaction: committed if it succeeds, rolled back with a clear message if not."""
+
+    def run(*args: Any, **kwargs: Any) -> None:
+        from citymgmt.local.manage import ensure_services
+
+        ensure_services(current_app.extensions["citymgmt.settings"], lambda line: click.echo(line, err=True))
+        try:
+            fn(*args, **kwargs)
+            db.session.commit()
+        except DomainError as exc:
+            db.session.rollback()
+            click.echo(f"error: {exc.message}", err=True)
+            sys.exit(1)
+
+    run.__name__ = fn.__name__
+    run.__doc__ = fn.__doc__
+    return run
+
+
+@click.group("grids")
+def grids_cli() -> None:
+    """Areas and unit grid cells: import, generate, match."""
+
+
+@grids_cli.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--level", type=click.Choice(LEVELS), required=True, help="What the features are.")
+@click.option("--code-field", default="code", show_default=True)
+@click.option("--name-field", default="name", show_default=True)
+@click.option("--parent-field", default=None, help="Checked against the code's prefix when given.")
+@click.option("--department-field", default="department", show_default=True, help="Zones: the owner.")
+@click.option("--kind-field", default="kind", show_default=True, help="Zones: road, park, ...")
+@click.option("--crs", default=None, help=CRS_HELP)
+@click.option("--layer", default=None, help="Layer name in a multi-layer file (GeoPackage).")
+@click.option("--strict", is_flag=True, help="Refuse overlapping cells and gaps instead of reporting them.")
+@with_appcontext
+@in_transaction
+def import_command(file: Path, level: str, crs: str | None, layer: str | None, strict: bool, **fields: Any) -> None:
+    """Import areas, cells or responsibility zones from FILE (GeoJSON, Shapefile, GeoPackage, ...)."""
+    source = read_layer(file, layer)
+    click.echo(f"{file}: {len(source.features)} features", err=True)
+    options = ImportOptions(level=level, crs=crs, strict=strict, **fields)
+    report = import_layer(db.session(), source, options, utcnow(), progress=lambda m: click.echo(m, err=True))
+    for problem in report.repaired + report.warnings:
+        click.echo(f"warning: {problem}", err=True)
+    click.echo(
+        f"imported {report.features} {level} features: {report.created} created, {report.updated} updated,"
+        f" {report.features - report.created - report.updated} unchanged;"
+        f" {len(report.repaired)} repaired, {len(report.warnings)} warnings"
+    )
+
+
+def boundary_wkb(file: Path, crs: str | None, layer: str | None) -> tuple[bytes, dict[str, Any]]:
+    """The union of a file's polygons in WGS-84, and the properties of its first feature."""
+    source = read_layer(file, layer)
+    polygons = [f.geometry for f in source.features if isinstance(f.geometry, Polygon | MultiPolygon)]
+    if not polygons:
+        raise DomainError(f"{file}: no polygons in it")
+    try:
+        name = parse_crs(crs or source.crs or "wgs84")
+    except CRSError as exc:
+        raise DomainError(str(exc)) from None
+    boundary = shapely.union_all(shapely.make_valid(polygons))
+    if name in ("gcj02", "bd09"):
+        boundary = transform_geometry(boundary, name, "wgs84")
+    wkb = shapely.to_wkb(boundary)
+    if name not in ("wgs84", "gcj02", "bd09"):
+        wkb = db.session.execute(
+            text("SELECT ST_AsBinary(ST_Transform(ST_GeomFromWKB(:wkb, :srid), 4326))"),
+            {"wkb": wkb, "srid": srid_of(name)},
+        ).scalar_one()
+    return bytes(wkb), source.features[0].properties
+
+
+@grids_cli.command("generate")
+@click.option("--boundary", "boundary_file", type=click.Path(path_type=Path), required=True)
+@click.option("--size", type=float, required=True, help="Cell side in metres (100 gives the 10,000 m² cell).")
+@click.option("--crs", default=None, help=CRS_HELP)
+@click.option("--layer", default=None)
+@click.option("--district-code", default=None, help="6 digits (GB/T 2260); default: the file's adcode or code.")
+@click.option("--district-name", default=None, help="Default: the file's name, or the district code.")
+@click.option("--community-block", default=10, show_default=True, help="Cells per side of a generated community.")
+@click.option("--street-block", default=4, show_default=True, help="Communities per side of a generated street.")
+@with_appcontext
+@in_transaction
+def generate_command(
+    boundary_file: Path,
+    size: float,
+    crs: str | None,
+    layer: str | None,
+    district_code: str | None,
+    district_name: str | None,
+    community_block: int,
+    street_block: int,
+) -> None:
+    """Cut a district's boundary into square cells, grouped into generated streets and communities."""
+    wkb, props = boundary_wkb(boundary_file, crs, layer)
+    code = district_code or str(props.get("adcode") or props.get("code") or "")
+    if not code:
+        raise DomainError("give --district-code: the boundary file has no adcode or code property")
+    options = GenerateOptions(
+        district_code=code,
+        district_name=district_name or str(props.get("name") or code),
+        size_m=size,
+        community_block=community_block,
+        street_block=street_block,
+    )
+    generate_cells(db.session(), wkb, options, utcnow(), progress=lambda m: click.echo(m, err=True))
+
+
+@grids_cli.command("match")
+@click.argument("lon")
+@click.argument("lat")
+@click.option("--crs", default="wgs84", show_default=True)
+@with_appcontext
+@in_transaction
+def match_command(lon: str, lat: str, crs: str) -> None:
+    """Print the cell (and its community, street and district) covering LON LAT."""
+    m = match_cell(db.session(), lon, lat, crs)
+    click.echo(f"{m.cell_code} community {m.community_code} street {m.street_code} district {m.district_code}")

@@ -1,0 +1,346 @@
+"""`citymgmt grids import FILE`: areas, unit cells or responsibility zones from any file GDAL reads.
+
+Everything is checked before anything is written, and all problems are reported at once (feature index, code,
+reason). Invalid geometry is repaired when the repair keeps a polygon and reported; otherwise the feature is
+refused. Codes are checked for format, uniqueness and their parent. Cells that overlap, and gaps inside a
+community that no cell covers, are reported (refused with --strict). The import is one transaction: a refused
+file changes nothing; a good file is upserted by code, so importing it again changes nothing more.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import shapely
+from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from citymgmt.core.errors import ValidationError
+from grids.crs import CRSError, parse_crs, srid_of, transform_geometry
+from grids.sources import Layer
+
+Progress = Callable[[str], None]
+
+LEVELS = ("district", "street", "community", "cell", "zone")
+CODE_DIGITS = {"district": 6, "street": 9, "community": 12, "cell": 15}
+PARENT_LEVEL = {"street": "district", "community": "street", "cell": "community"}
+MIN_REPORTED_M2 = 1.0  # overlaps and gaps smaller than this are noding noise, not problems
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    level: str
+    code_field: str = "code"
+    name_field: str = "name"
+    parent_field: str | None = None  # default: the code's own prefix
+    department_field: str = "department"  # zones
+    kind_field: str = "kind"  # zones
+    crs: str | None = None  # default: the file's own CRS, else WGS-84
+    strict: bool = False
+
+
+@dataclass(frozen=True)
+class Problem:
+    index: int | None
+    code: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"feature {self.index}" if self.index is not None else "layer"
+        return f"{where}{f' ({self.code})' if self.code else ''}: {self.message}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "code": self.code, "message": self.message}
+
+
+@dataclass
+class ImportReport:
+    level: str
+    features: int = 0
+    created: int = 0
+    updated: int = 0
+    repaired: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+
+class ImportRefused(ValidationError):
+    code = "import_refused"
+
+    def __init__(self, problems: list[Problem]) -> None:
+        shown = "\n".join(f"  {p}" for p in problems[:50])
+        more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
+        super().__init__(
+            f"import refused, nothing was changed ({len(problems)} problem(s)):\n{shown}{more}",
+            details={"problems": [p.as_dict() for p in problems]},
+        )
+        self.problems = problems
+
+
+@dataclass
+class _Row:
+    index: int
+    code: str
+    name: str
+    parent: str | None
+    geom: BaseGeometry
+    department: str | None = None
+    kind: str | None = None
+
+
+def import_layer(
+    session: Session, layer: Layer, options: ImportOptions, now: datetime, progress: Progress = print
+) -> ImportReport:
+    if options.level not in LEVELS:
+        raise ValidationError(f"level must be one of {', '.join(LEVELS)}", details={"level": options.level})
+    crs = _source_crs(layer, options)
+    report = ImportReport(options.level, features=len(layer.features))
+    errors: list[Problem] = []
+    rows = _check_features(layer, options, crs, report, errors, progress)
+    _check_parents(session, rows, options, errors)
+    if errors:
+        raise ImportRefused(errors)
+
+    progress(f"{len(rows)} features checked; writing")
+    _stage(session, rows, options, crs)
+    if options.level == "cell":
+        report.warnings.extend(_overlaps_and_gaps(session))
+        if options.strict and report.warnings:
+            raise ImportRefused(report.warnings)
+    report.created, report.updated = _upsert(session, options, now)
+    progress(f"{report.created} created, {report.updated} updated")
+    return report
+
+
+def _source_crs(layer: Layer, options: ImportOptions) -> str:
+    given = options.crs or layer.crs or "wgs84"
+    try:
+        return parse_crs(given)
+    except CRSError as exc:
+        raise ValidationError(str(exc), details={"crs": given}) from None
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    out = str(value).strip()
+    return out or None
+
+
+def _check_features(
+    layer: Layer,
+    options: ImportOptions,
+    crs: str,
+    report: ImportReport,
+    errors: list[Problem],
+    progress: Progress,
+) -> list[_Row]:
+    fields = set(layer.features[0].properties) if layer.features else set()
+    if not layer.features:
+        errors.append(Problem(None, None, "the layer has no features"))
+        return []
+    wanted = [options.code_field] + ([options.department_field] if options.level == "zone" else [])
+    missing = [f for f in wanted if f not in fields]
+    if missing:
+        errors.append(
+            Problem(None, None, f"no field {', '.join(missing)} (fields are: {', '.join(sorted(fields)) or 'none'})")
+        )
+        return []
+    digits = CODE_DIGITS.get(options.level)
+    pattern = re.compile(rf"^[0-9]{{{digits}}}$") if digits else re.compile(r"^[A-Za-z0-9._-]{1,40}$")
+    seen: dict[str, int] = {}
+    rows = []
+    step = max(len(layer.features) // 10, 1000)
+    for feature in layer.features:
+        if feature.index and feature.index % step == 0:
+            progress(f"checked {feature.index}/{len(layer.features)} features")
+        props = feature.properties
+        code = _text(props.get(options.code_field))
+        if code is None:
+            errors.append(Problem(feature.index, None, f"no code in field {options.code_field}"))
+            continue
+        if not pattern.match(code):
+            shape = f"{digits} digits" if digits else "1-40 letters, digits, '.', '_' or '-'"
+            errors.append(Problem(feature.index, code, f"code must be {shape}"))
+            continue
+        if code in seen:
+            errors.append(Problem(feature.index, code, f"code repeated (first at feature {seen[code]})"))
+            continue
+        seen[code] = feature.index
+        geom = _checked_geometry(feature.index, code, feature.geometry, options.level, report, errors)
+        if geom is None:
+            continue
+        if crs in ("gcj02", "bd09"):
+            geom = transform_geometry(geom, crs, "wgs84")
+        parent = _parent(code, props, options, feature.index, errors)
+        name = _text(props.get(options.name_field)) or code
+        department = _text(props.get(options.department_field)) if options.level == "zone" else None
+        if options.level == "zone" and department is None:
+            errors.append(Problem(feature.index, code, f"no department in field {options.department_field}"))
+            continue
+        kind = _text(props.get(options.kind_field)) if options.level == "zone" else None
+        rows.append(_Row(feature.index, code, name[:200], parent, geom, department, kind))
+    return rows
+
+
+def _checked_geometry(
+    index: int, code: str, geom: BaseGeometry | None, level: str, report: ImportReport, errors: list[Problem]
+) -> BaseGeometry | None:
+    if geom is None:
+        errors.append(Problem(index, code, "no geometry"))
+        return None
+    if not isinstance(geom, Polygon | MultiPolygon):
+        errors.append(Problem(index, code, f"geometry is a {geom.geom_type}, not a polygon"))
+        return None
+    if not geom.is_valid:
+        reason = shapely.is_valid_reason(geom)
+        fixed = shapely.make_valid(geom)
+        if isinstance(fixed, shapely.GeometryCollection):
+            fixed = shapely.unary_union([g for g in fixed.geoms if isinstance(g, Polygon | MultiPolygon)])
+        if fixed.is_empty or not isinstance(fixed, Polygon | MultiPolygon):
+            errors.append(Problem(index, code, f"invalid geometry that cannot be repaired: {reason}"))
+            return None
+        report.repaired.append(Problem(index, code, f"invalid geometry repaired: {reason}"))
+        geom = fixed
+    if level == "cell":
+        if isinstance(geom, MultiPolygon):
+            if len(geom.geoms) != 1:
+                errors.append(Problem(index, code, f"a cell must be one polygon, this has {len(geom.geoms)} parts"))
+                return None
+            geom = geom.geoms[0]
+    elif isinstance(geom, Polygon):
+        geom = MultiPolygon([geom])
+    return geom
+
+
+def _parent(code: str, props: dict[str, Any], options: ImportOptions, index: int, errors: list[Problem]) -> str | None:
+    if options.level not in PARENT_LEVEL:
+        return None
+    implied = code[: CODE_DIGITS[PARENT_LEVEL[options.level]]]
+    if options.parent_field:
+        given = _text(props.get(options.parent_field))
+        if given is not None and given != implied:
+            errors.append(Problem(index, code, f"parent {given} does not match the code's prefix {implied}"))
+    return implied
+
+
+def _check_parents(session: Session, rows: list[_Row], options: ImportOptions, errors: list[Problem]) -> None:
+    parents = sorted({r.parent for r in rows if r.parent})
+    if not parents:
+        return
+    found = set(
+        session.execute(
+            text("SELECT code FROM areas WHERE code = ANY(:codes) AND level = :level AND retired_at IS NULL"),
+            {"codes": parents, "level": PARENT_LEVEL[options.level]},
+        ).scalars()
+    )
+    for row in rows:
+        if row.parent and row.parent not in found:
+            errors.append(
+                Problem(
+                    row.index, row.code, f"{PARENT_LEVEL[options.level]} {row.parent} does not exist: import it first"
+                )
+            )
+
+
+def _stage(session: Session, rows: list[_Row], options: ImportOptions, crs: str) -> None:
+    srid = srid_of(crs) if crs not in ("wgs84", "gcj02", "bd09") else 4326
+    session.execute(
+        text(
+            "CREATE TEMP TABLE import_rows (idx int, code text PRIMARY KEY, name text, parent text, department text,"
+            " kind text, geom geometry) ON COMMIT DROP"
+        )
+    )
+    connection = session.connection().connection.dbapi_connection
+    assert connection is not None
+    columns = "idx, code, name, parent, department, kind, geom"
+    with (
+        connection.cursor() as cursor,  # type: ignore[attr-defined]
+        cursor.copy(f"COPY import_rows ({columns}) FROM STDIN") as copy,
+    ):
+        for r in rows:
+            copy.write_row((r.index, r.code, r.name, r.parent, r.department, r.kind, shapely.to_wkb(r.geom, hex=True)))
+    if srid != 4326:
+        session.execute(
+            text("UPDATE import_rows SET geom = ST_Transform(ST_SetSRID(geom, :srid), 4326)"), {"srid": srid}
+        )
+    else:
+        session.execute(text("UPDATE import_rows SET geom = ST_SetSRID(geom, 4326)"))
+    session.execute(text("CREATE INDEX ON import_rows USING gist (geom)"))
+    session.execute(text("ANALYZE import_rows"))
+
+
+def _overlaps_and_gaps(session: Session) -> list[Problem]:
+    problems = []
+    overlaps = session.execute(
+        text(
+            """
+            SELECT a.idx, a.code, b.code, ST_Area(ST_Intersection(a.geom, b.geom)::geography)
+            FROM import_rows a JOIN import_rows b ON a.geom && b.geom AND a.code < b.code
+            WHERE ST_Overlaps(a.geom, b.geom) OR ST_Within(a.geom, b.geom) OR ST_Within(b.geom, a.geom)
+            ORDER BY a.idx
+            """
+        )
+    ).all()
+    for idx, code, other, m2 in overlaps:
+        if m2 >= MIN_REPORTED_M2:
+            problems.append(Problem(idx, code, f"overlaps cell {other} by {m2:,.0f} m²"))
+    gaps = session.execute(
+        text(
+            """
+            SELECT a.code, ST_Area(ST_Difference(a.geom, ST_Union(r.geom))::geography)
+            FROM import_rows r JOIN areas a ON a.code = r.parent
+            WHERE a.geom IS NOT NULL
+            GROUP BY a.code, a.geom
+            ORDER BY a.code
+            """
+        )
+    ).all()
+    for community, m2 in gaps:
+        if m2 >= MIN_REPORTED_M2:
+            problems.append(Problem(None, community, f"{m2:,.0f} m² of community {community} is in no cell"))
+    return problems
+
+
+def _upsert(session: Session, options: ImportOptions, now: datetime) -> tuple[int, int]:
+    if options.level == "cell":
+        sql = """
+            INSERT INTO grid_cells AS t (code, community_code, geom, area_m2, updated_at)
+            SELECT code, parent, geom, ST_Area(geom::geography), :now FROM import_rows
+            ON CONFLICT (code) DO UPDATE SET community_code = EXCLUDED.community_code, geom = EXCLUDED.geom,
+                area_m2 = EXCLUDED.area_m2, retired_at = NULL, updated_at = :now
+            WHERE NOT (t.geom ~= EXCLUDED.geom AND t.community_code = EXCLUDED.community_code)
+               OR t.retired_at IS NOT NULL
+            RETURNING (xmax = 0)
+        """
+    elif options.level == "zone":
+        sql = """
+            INSERT INTO responsibility_zones AS t (code, department_code, name, kind, geom, updated_at)
+            SELECT code, department, name, coalesce(kind, 'other'), geom, :now FROM import_rows
+            ON CONFLICT (code) DO UPDATE SET department_code = EXCLUDED.department_code, name = EXCLUDED.name,
+                kind = EXCLUDED.kind, geom = EXCLUDED.geom, retired_at = NULL, updated_at = :now
+            WHERE NOT (t.geom ~= EXCLUDED.geom AND t.name = EXCLUDED.name
+                       AND t.department_code = EXCLUDED.department_code AND t.kind = EXCLUDED.kind)
+               OR t.retired_at IS NOT NULL
+            RETURNING (xmax = 0)
+        """
+    else:
+        sql = """
+            INSERT INTO areas AS t (code, name, level, parent_code, generated, geom, updated_at)
+            SELECT code, name, CAST(:level AS area_level), parent, false, geom, :now FROM import_rows
+            ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, parent_code = EXCLUDED.parent_code,
+                geom = EXCLUDED.geom, generated = false, retired_at = NULL, updated_at = :now
+            WHERE NOT (t.geom IS NOT DISTINCT FROM EXCLUDED.geom AND t.name = EXCLUDED.name)
+               OR t.retired_at IS NOT NULL OR t.generated
+            RETURNING (xmax = 0)
+        """
+    inserted = session.execute(text(sql), {"now": now, "level": options.level}).scalars().all()
+    created = sum(1 for i in inserted if i)
+    return created, len(inserted) - created

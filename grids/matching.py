@@ -1,0 +1,166 @@
+"""Point → unit grid cell: the match every report goes through.
+
+One SQL statement on the partial GiST index of live cells, with `ST_Covers` so that points on a cell's edge or
+corner match. **Tie-break rule (documented, deterministic):** a point on an edge or corner shared by several cells
+belongs to the cell with the smallest code. Because codes run north to south and west to east, that is in practice
+the northern cell of a horizontal edge and the western cell of a vertical one (and, across communities, the cell of
+the community with the smaller code).
+
+The point is converted to WGS-84 first when the client gives GCJ-02 or BD-09; other EPSG codes are transformed by
+PostGIS, on the point, never on the column.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from citymgmt.core.errors import DomainError, ValidationError
+from grids.crs import CRSError, parse_crs, srid_of, to_wgs84, to_wgs84_arrays
+
+
+class BadCoordinates(DomainError):
+    """Coordinates no place on Earth has (400): NaN, out of range, or latitude and longitude swapped."""
+
+    status = 400
+    code = "bad_coordinates"
+
+
+class OutsideGrid(ValidationError):
+    """A real place, but in no cell (422): the message names the nearest cell and how far it is."""
+
+    code = "outside_grid"
+
+
+@dataclass(frozen=True)
+class CellMatch:
+    cell_code: str
+    community_code: str
+    street_code: str
+    district_code: str
+    lon: float  # the point in WGS-84, as matched
+    lat: float
+
+    @classmethod
+    def of(cls, code: str, lon: float, lat: float) -> CellMatch:
+        return cls(code, code[:12], code[:9], code[:6], lon, lat)
+
+
+def check_coordinates(lon: Any, lat: Any) -> tuple[float, float]:
+    """Two finite numbers in range, or BadCoordinates saying which field is wrong and why."""
+    values = {}
+    for name, value in (("lon", lon), ("lat", lat)):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise BadCoordinates(f"{name} must be a number", details={name: "not a number"}) from None
+        if not math.isfinite(number):
+            raise BadCoordinates(f"{name} must be a finite number", details={name: "not finite"})
+        values[name] = number
+    lon_f, lat_f = values["lon"], values["lat"]
+    if not -90 <= lat_f <= 90:
+        if -90 <= lon_f <= 90 and -180 <= lat_f <= 180:
+            raise BadCoordinates(
+                f"lat {lat_f} is out of range (-90..90); lon and lat look swapped",
+                details={"lat": "out of range", "hint": "swapped"},
+            )
+        raise BadCoordinates(f"lat {lat_f} is out of range (-90..90)", details={"lat": "out of range"})
+    if not -180 <= lon_f <= 180:
+        raise BadCoordinates(f"lon {lon_f} is out of range (-180..180)", details={"lon": "out of range"})
+    return lon_f, lat_f
+
+
+def _point_sql(crs: str) -> str:
+    srid = srid_of(crs)
+    if srid == 4326:
+        return "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
+    return f"ST_Transform(ST_SetSRID(ST_MakePoint(:lon, :lat), {int(srid or 0)}), 4326)"
+
+
+def _normalise(lon: Any, lat: Any, crs: str) -> tuple[float, float, str]:
+    lon_f, lat_f = check_coordinates(lon, lat)
+    try:
+        name = parse_crs(crs)
+    except CRSError as exc:
+        raise BadCoordinates(str(exc), details={"crs": "unknown"}) from None
+    if name in ("wgs84", "gcj02", "bd09"):
+        lon_f, lat_f = to_wgs84(lon_f, lat_f, name)
+        return lon_f, lat_f, "wgs84"
+    return lon_f, lat_f, name
+
+
+MATCH_SQL = """
+    SELECT code, ST_X(p), ST_Y(p) FROM (SELECT {point} AS p) q
+    LEFT JOIN LATERAL (
+        SELECT code FROM grid_cells
+        WHERE retired_at IS NULL AND ST_Covers(geom, q.p)
+        ORDER BY code
+        LIMIT 1
+    ) c ON true
+"""
+
+
+def match_cell(session: Session, lon: Any, lat: Any, crs: str = "wgs84") -> CellMatch:
+    """The cell covering the point, or OutsideGrid naming the nearest cell, or BadCoordinates."""
+    lon_f, lat_f, name = _normalise(lon, lat, crs)
+    code, x, y = session.execute(text(MATCH_SQL.format(point=_point_sql(name))), {"lon": lon_f, "lat": lat_f}).one()
+    if code is None:
+        raise _outside(session, x, y)
+    return CellMatch.of(code, x, y)
+
+
+def _outside(session: Session, lon: float, lat: float) -> OutsideGrid:
+    nearest = session.execute(
+        text(
+            """
+            SELECT code, ST_Distance(geom::geography, p::geography) FROM grid_cells,
+                   (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS p) q
+            WHERE retired_at IS NULL
+            ORDER BY geom <-> p
+            LIMIT 1
+            """
+        ),
+        {"lon": lon, "lat": lat},
+    ).first()
+    if nearest is None:
+        return OutsideGrid("no grid cells are loaded yet", details={"nearest_cell": None})
+    code, metres = nearest
+    return OutsideGrid(
+        f"the point is outside every grid cell; the nearest is {code}, {metres:,.0f} m away",
+        details={"nearest_cell": code, "distance_m": round(metres, 1)},
+    )
+
+
+BULK_SQL = """
+    SELECT p.n, c.code FROM unnest(CAST(:lons AS float8[]), CAST(:lats AS float8[])) WITH ORDINALITY AS p(lon, lat, n)
+    LEFT JOIN LATERAL (
+        SELECT code FROM grid_cells
+        WHERE retired_at IS NULL AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326))
+        ORDER BY code
+        LIMIT 1
+    ) c ON true
+    ORDER BY p.n
+"""
+
+
+def match_cells(session: Session, lons: Sequence[float], lats: Sequence[float], crs: str = "wgs84") -> list[str | None]:
+    """Many points in one statement, in order: the cell code of each, or None where no cell covers it.
+
+    For imports and benchmarks: points are checked only for being finite numbers in range (bad ones raise)."""
+    if len(lons) != len(lats):
+        raise ValidationError("lons and lats differ in length")
+    if not lons:
+        return []
+    for lon, lat in zip(lons, lats, strict=True):
+        check_coordinates(lon, lat)
+    name = parse_crs(crs)
+    if name not in ("wgs84", "gcj02", "bd09"):
+        raise ValidationError(f"bulk matching takes wgs84, gcj02 or bd09 points, not {name}")
+    xs, ys = to_wgs84_arrays(list(lons), list(lats), name)
+    rows = session.execute(text(BULK_SQL), {"lons": xs.tolist(), "lats": ys.tolist()}).all()
+    return [code for _, code in rows]
