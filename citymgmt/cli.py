@@ -78,6 +78,30 @@ def scheduler() -> None:
     ).run_forever()
 
 
+@cli.group()
+def demo() -> None:
+    """The demo city (Dongcheng and Xicheng, Beijing)."""
+
+
+@demo.command("load")
+@click.option("--if-empty", is_flag=True, help="Do nothing if the demo city is already loaded.")
+def demo_load(if_empty: bool) -> None:
+    """Load the demo city; loading it again changes nothing."""
+    from citymgmt.core.clock import utcnow
+    from citymgmt.core.db import db
+    from citymgmt.demo import demo_loaded, load_demo
+    from citymgmt.local.manage import ensure_services
+
+    ensure_services(current_app.extensions["citymgmt.settings"], lambda line: click.echo(line, err=True))
+    session = db.session()
+    if if_empty and demo_loaded(session):
+        click.echo("demo city already loaded")
+        return
+    load_demo(session, utcnow(), progress=lambda m: click.echo(m, err=True))
+    session.commit()
+    click.echo("demo city loaded")
+
+
 def _add_package_commands() -> None:
     from grids.cli import grids_cli
 

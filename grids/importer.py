@@ -31,6 +31,7 @@ LEVELS = ("district", "street", "community", "cell", "zone")
 CODE_DIGITS = {"district": 6, "street": 9, "community": 12, "cell": 15}
 PARENT_LEVEL = {"street": "district", "community": "street", "cell": "community"}
 MIN_REPORTED_M2 = 1.0  # overlaps and gaps smaller than this are noding noise, not problems
+ZONE_TEXT_MAX = 40  # responsibility_zones.department_code and .kind are varchar(40)
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def import_layer(
 ) -> ImportReport:
     if options.level not in LEVELS:
         raise ValidationError(f"level must be one of {', '.join(LEVELS)}", details={"level": options.level})
-    crs = _source_crs(layer, options)
+    crs = _source_crs(session, layer, options)
     report = ImportReport(options.level, features=len(layer.features))
     errors: list[Problem] = []
     rows = _check_features(layer, options, crs, report, errors, progress)
@@ -113,16 +114,25 @@ def import_layer(
         if options.strict and report.warnings:
             raise ImportRefused(report.warnings)
     report.created, report.updated = _upsert(session, options, now)
+    session.execute(text("DROP TABLE import_rows"))
     progress(f"{report.created} created, {report.updated} updated")
     return report
 
 
-def _source_crs(layer: Layer, options: ImportOptions) -> str:
+def _source_crs(session: Session, layer: Layer, options: ImportOptions) -> str:
     given = options.crs or layer.crs or "wgs84"
     try:
-        return parse_crs(given)
+        crs = parse_crs(given)
     except CRSError as exc:
         raise ValidationError(str(exc), details={"crs": given}) from None
+    if crs.startswith("EPSG:"):
+        # PostGIS reprojects these: an SRID it does not know would only fail once everything was checked and staged.
+        known = session.execute(
+            text("SELECT EXISTS (SELECT 1 FROM spatial_ref_sys WHERE srid = :srid)"), {"srid": srid_of(crs)}
+        ).scalar_one()
+        if not known:
+            raise ValidationError(f"unknown CRS {given!r}: PostGIS has no {crs}", details={"crs": given})
+    return crs
 
 
 def _text(value: Any) -> str | None:
@@ -147,6 +157,8 @@ def _check_features(
         errors.append(Problem(None, None, "the layer has no features"))
         return []
     wanted = [options.code_field] + ([options.department_field] if options.level == "zone" else [])
+    if options.parent_field and options.level in PARENT_LEVEL:
+        wanted.append(options.parent_field)  # a parent check asked for must not be skipped silently
     missing = [f for f in wanted if f not in fields]
     if missing:
         errors.append(
@@ -177,6 +189,18 @@ def _check_features(
         geom = _checked_geometry(feature.index, code, feature.geometry, options.level, report, errors)
         if geom is None:
             continue
+        if crs in ("wgs84", "gcj02", "bd09") and not _lon_lat(geom):
+            # Typically projected metres in a file without CRS information: stored as they are, they would be nonsense.
+            x0, y0, x1, y1 = geom.bounds
+            errors.append(
+                Problem(
+                    feature.index,
+                    code,
+                    f"coordinates are not longitude/latitude (x {x0:g} to {x1:g}, y {y0:g} to {y1:g}):"
+                    " give the file's CRS with --crs",
+                )
+            )
+            continue
         if crs in ("gcj02", "bd09"):
             geom = transform_geometry(geom, crs, "wgs84")
         parent = _parent(code, props, options, feature.index, errors)
@@ -186,8 +210,24 @@ def _check_features(
             errors.append(Problem(feature.index, code, f"no department in field {options.department_field}"))
             continue
         kind = _text(props.get(options.kind_field)) if options.level == "zone" else None
+        too_long = [
+            f"{what} in field {name} is longer than {ZONE_TEXT_MAX} characters"
+            for what, name, value in (
+                ("department", options.department_field, department),
+                ("kind", options.kind_field, kind),
+            )
+            if value is not None and len(value) > ZONE_TEXT_MAX
+        ]
+        if too_long:
+            errors.append(Problem(feature.index, code, "; ".join(too_long)))
+            continue
         rows.append(_Row(feature.index, code, name[:200], parent, geom, department, kind))
     return rows
+
+
+def _lon_lat(geom: BaseGeometry) -> bool:
+    x0, y0, x1, y1 = geom.bounds
+    return x0 >= -180.0 and x1 <= 180.0 and y0 >= -90.0 and y1 <= 90.0
 
 
 def _checked_geometry(
@@ -199,6 +239,7 @@ def _checked_geometry(
     if not isinstance(geom, Polygon | MultiPolygon):
         errors.append(Problem(index, code, f"geometry is a {geom.geom_type}, not a polygon"))
         return None
+    geom = shapely.force_2d(geom)  # Z (or M) values: the tables hold 2D geometry
     if not geom.is_valid:
         reason = shapely.is_valid_reason(geom)
         fixed = shapely.make_valid(geom)
@@ -252,6 +293,7 @@ def _check_parents(session: Session, rows: list[_Row], options: ImportOptions, e
 
 def _stage(session: Session, rows: list[_Row], options: ImportOptions, crs: str) -> None:
     srid = srid_of(crs) if crs not in ("wgs84", "gcj02", "bd09") else 4326
+    session.execute(text("DROP TABLE IF EXISTS import_rows"))
     session.execute(
         text(
             "CREATE TEMP TABLE import_rows (idx int, code text PRIMARY KEY, name text, parent text, department text,"
@@ -316,7 +358,7 @@ def _upsert(session: Session, options: ImportOptions, now: datetime) -> tuple[in
             SELECT code, parent, geom, ST_Area(geom::geography), :now FROM import_rows
             ON CONFLICT (code) DO UPDATE SET community_code = EXCLUDED.community_code, geom = EXCLUDED.geom,
                 area_m2 = EXCLUDED.area_m2, retired_at = NULL, updated_at = :now
-            WHERE NOT (t.geom ~= EXCLUDED.geom AND t.community_code = EXCLUDED.community_code)
+            WHERE NOT (t.geom = EXCLUDED.geom AND t.community_code = EXCLUDED.community_code)
                OR t.retired_at IS NOT NULL
             RETURNING (xmax = 0)
         """
@@ -326,7 +368,7 @@ def _upsert(session: Session, options: ImportOptions, now: datetime) -> tuple[in
             SELECT code, department, name, coalesce(kind, 'other'), geom, :now FROM import_rows
             ON CONFLICT (code) DO UPDATE SET department_code = EXCLUDED.department_code, name = EXCLUDED.name,
                 kind = EXCLUDED.kind, geom = EXCLUDED.geom, retired_at = NULL, updated_at = :now
-            WHERE NOT (t.geom ~= EXCLUDED.geom AND t.name = EXCLUDED.name
+            WHERE NOT (t.geom = EXCLUDED.geom AND t.name = EXCLUDED.name
                        AND t.department_code = EXCLUDED.department_code AND t.kind = EXCLUDED.kind)
                OR t.retired_at IS NOT NULL
             RETURNING (xmax = 0)

@@ -53,16 +53,7 @@ class CellMatch:
 
 def check_coordinates(lon: Any, lat: Any) -> tuple[float, float]:
     """Two finite numbers in range, or BadCoordinates saying which field is wrong and why."""
-    values = {}
-    for name, value in (("lon", lon), ("lat", lat)):
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise BadCoordinates(f"{name} must be a number", details={name: "not a number"}) from None
-        if not math.isfinite(number):
-            raise BadCoordinates(f"{name} must be a finite number", details={name: "not finite"})
-        values[name] = number
-    lon_f, lat_f = values["lon"], values["lat"]
+    lon_f, lat_f = _finite(lon, lat)
     if not -90 <= lat_f <= 90:
         if -90 <= lon_f <= 90 and -180 <= lat_f <= 180:
             raise BadCoordinates(
@@ -82,12 +73,28 @@ def _point_sql(crs: str) -> str:
     return f"ST_Transform(ST_SetSRID(ST_MakePoint(:lon, :lat), {int(srid or 0)}), 4326)"
 
 
+def _finite(lon: Any, lat: Any) -> tuple[float, float]:
+    """Projected coordinates (metres) only need to be finite numbers; PostGIS says if they are off its map."""
+    out = []
+    for name, value in (("lon", lon), ("lat", lat)):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise BadCoordinates(f"{name} must be a number", details={name: "not a number"}) from None
+        if not math.isfinite(number):
+            raise BadCoordinates(f"{name} must be a finite number", details={name: "not finite"})
+        out.append(number)
+    return out[0], out[1]
+
+
 def _normalise(lon: Any, lat: Any, crs: str) -> tuple[float, float, str]:
-    lon_f, lat_f = check_coordinates(lon, lat)
     try:
         name = parse_crs(crs)
     except CRSError as exc:
         raise BadCoordinates(str(exc), details={"crs": "unknown"}) from None
+    if name.startswith("EPSG:"):
+        return *_finite(lon, lat), name
+    lon_f, lat_f = check_coordinates(lon, lat)
     if name in ("wgs84", "gcj02", "bd09"):
         lon_f, lat_f = to_wgs84(lon_f, lat_f, name)
         return lon_f, lat_f, "wgs84"

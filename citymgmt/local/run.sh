@@ -35,7 +35,7 @@ stop_services() {
 trap stop_services EXIT
 
 citymgmt db upgrade
-if citymgmt --help 2>/dev/null | grep -q '^  demo '; then citymgmt demo load --if-empty; fi
+citymgmt demo load --if-empty
 
 cat <<TXT
 
