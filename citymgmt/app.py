@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 from flask_migrate import Migrate
 
+from citymgmt.core.access import install_access_control
 from citymgmt.core.clock import Clock, SystemClock
 from citymgmt.core.config import Settings
 from citymgmt.core.db import db
@@ -19,7 +20,7 @@ from citymgmt.core.queue import init_redis
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 # Modules that define models, outbox jobs or periodic jobs: imported once so every process knows them all.
-MODEL_AND_JOB_MODULES = ("citymgmt.core.outbox", "grids.models")
+MODEL_AND_JOB_MODULES = ("citymgmt.core.outbox", "citymgmt.core.identity", "grids.models", "dispatch.models")
 
 migrate = Migrate()
 
@@ -63,10 +64,13 @@ def build_app(overrides: dict[str, Any] | None = None) -> Flask:
     init_redis(app, settings.resolved_redis_url())
     install_request_ids(app)
     register_error_handlers(app)
+    install_access_control(app)
 
+    from citymgmt.api import init_api
     from citymgmt.api.health import bp as health_bp
 
     app.register_blueprint(health_bp)
+    init_api(app)
     return app
 
 

@@ -6,10 +6,11 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+DEMO_PASSWORD = "demo-password"  # noqa: S105 - the documented password of the demo accounts
 
 Progress = Callable[[str], None]
 
@@ -19,17 +20,59 @@ DEMO_DISTRICTS = (
     ("110102", "西城区", "grids/beijing-xicheng-110102.geojson"),
 )
 
+# The centre's demo accounts: username → (display name, roles).
+DEMO_STAFF = {
+    "admin": ("系统管理员", ["admin"]),
+    "inspector": ("监督员 王伟", ["inspector"]),
+    "operator": ("受理员 李娜", ["operator"]),
+    "leader": ("值班长 张强", ["leader"]),
+    "dispatcher": ("派遣员 刘洋", ["dispatcher"]),
+    "supervisor": ("监督中心主任 陈静", ["supervisor"]),
+}
+
 
 def demo_loaded(session: Session) -> bool:
     codes = [code for code, _, _ in DEMO_DISTRICTS]
     found = session.execute(
         text("SELECT count(*) FROM areas WHERE code = ANY(:codes) AND retired_at IS NULL"), {"codes": codes}
     ).scalar_one()
-    return bool(found == len(codes))
+    users = session.execute(text("SELECT count(*) FROM users WHERE username = 'admin'")).scalar_one()
+    return bool(found == len(codes) and users == 1)
 
 
 def load_demo(session: Session, now: datetime, progress: Progress) -> None:
     """Everything the demo city has, in the caller's transaction."""
+    from dispatch.demo import load_demo_departments
     from grids.demo import load_demo_grids
 
     load_demo_grids(session, FIXTURES, DEMO_DISTRICTS, now, progress)
+    departments = load_demo_departments(session, FIXTURES, [code for code, _, _ in DEMO_DISTRICTS])
+    progress(f"{len(departments)} departments")
+    created = load_demo_accounts(session, departments)
+    progress(f"{created} demo accounts created (password {DEMO_PASSWORD})")
+
+
+def load_demo_accounts(session: Session, departments: list[str]) -> int:
+    """The accounts of ARCHITECTURE.md; existing ones are left as they are (their passwords may have changed)."""
+    from citymgmt.core.identity import User, hash_password
+
+    wanted: dict[str, tuple[str, list[str], str | None]] = {
+        name: (display, roles, None) for name, (display, roles) in DEMO_STAFF.items()
+    }
+    for code in departments:
+        wanted[f"handler-{code}"] = (f"处置人员（{code}）", ["handler"], code)
+    existing = set(session.execute(select(User.username).where(User.username.in_(wanted))).scalars())
+    password_hash = hash_password(DEMO_PASSWORD)  # one hash for all: they share the password
+    for username, (display, roles, department) in wanted.items():
+        if username not in existing:
+            session.add(
+                User(
+                    username=username,
+                    display_name=display,
+                    password_hash=password_hash,
+                    roles=roles,
+                    department_code=department,
+                )
+            )
+    session.flush()
+    return len(wanted) - len(existing)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify
 
+from citymgmt.core.access import allow_public
 from citymgmt.core.clock import SystemClock
 from citymgmt.core.db import db
 from citymgmt.core.health import check_health
@@ -13,6 +14,7 @@ bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
+@allow_public
 def healthz() -> Response:
     settings = current_app.extensions["citymgmt.settings"]
     report = check_health(

@@ -82,19 +82,29 @@ _HTTP_CODES = {
 }
 
 
+def http_error_response(exc: HTTPException) -> Response:
+    """Werkzeug's and webargs' HTTP errors in our shape; webargs puts field messages in `exc.data`."""
+    status = exc.code or 500
+    data = getattr(exc, "data", None) or {}
+    details = data.get("messages") if isinstance(data, dict) else None
+    if isinstance(details, dict) and len(details) == 1 and next(iter(details)) in ("query", "json", "form", "files"):
+        details = next(iter(details.values()))  # {"query": {"lon": [...]}} → {"lon": [...]}
+    message = exc.description or ""
+    if details and status in (400, 422):
+        message = "invalid " + ", ".join(sorted(details)) if isinstance(details, dict) else message
+    response = error_response(status, _HTTP_CODES.get(status, "http_error"), message, details)
+    allow = exc.get_response().headers.get("Allow") if status == 405 else None
+    if allow:
+        response.headers["Allow"] = allow
+    return response
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError) -> Response:
         return error_response(exc.status, exc.code, exc.message, exc.details)
 
-    @app.errorhandler(HTTPException)
-    def _http(exc: HTTPException) -> Response:
-        status = exc.code or 500
-        details = getattr(exc, "data", {}).get("messages") if hasattr(exc, "data") else None
-        response = error_response(status, _HTTP_CODES.get(status, "http_error"), exc.description or "", details)
-        if status == 405 and exc.get_response().headers.get("Allow"):
-            response.headers["Allow"] = exc.get_response().headers["Allow"]
-        return response
+    app.register_error_handler(HTTPException, http_error_response)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

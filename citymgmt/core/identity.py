@@ -1,0 +1,199 @@
+"""Users, their roles and API tokens: who is calling, and what they are.
+
+Roles are DOMAIN.md §2's. A user may hold several (in a small centre the shift leader also dispatches). Handlers
+belong to a department. Passwords are hashed with Argon2id; bearer tokens are random, stored only as SHA-256,
+expire, and can be revoked. Nothing is deleted: users are deactivated, tokens revoked.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+import secrets
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import ARRAY, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, func, select, text
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from citymgmt.core.db import Timestamped, db
+from citymgmt.core.errors import Conflict, DomainError, ValidationError
+
+
+class Role(enum.StrEnum):
+    inspector = "inspector"  # 监督员
+    operator = "operator"  # 受理员
+    leader = "leader"  # 值班长
+    dispatcher = "dispatcher"  # 派遣员
+    handler = "handler"  # 处置人员 (of a department)
+    supervisor = "supervisor"  # 领导
+    admin = "admin"
+
+
+ALL_ROLES = tuple(Role)
+TOKEN_TTL = timedelta(hours=12)
+_hasher = PasswordHasher()  # Argon2id with the library's current recommended parameters
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
+MIN_PASSWORD = 10
+
+
+class Unauthenticated(DomainError):
+    status = 401
+    code = "unauthorized"
+
+
+class User(Timestamped, db.Model):  # type: ignore[name-defined]
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(40), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    roles: Mapped[list[str]] = mapped_column(ARRAY(String(20)))
+    department_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"), index=True)
+    phone: Mapped[str | None] = mapped_column(String(40))
+    deactivated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(
+            "roles <@ ARRAY['inspector','operator','leader','dispatcher','handler','supervisor','admin']::varchar[]"
+            " AND cardinality(roles) > 0",
+            name="known_roles",
+        ),
+        CheckConstraint("NOT ('handler' = ANY(roles)) OR department_code IS NOT NULL", name="handler_department"),
+    )
+
+    def has_role(self, *roles: str) -> bool:
+        return any(r in self.roles for r in roles)
+
+    @property
+    def active(self) -> bool:
+        return self.deactivated_at is None
+
+
+class ApiToken(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    uses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    __table_args__ = (Index("ix_api_tokens_live", "expires_at", postgresql_where=text("revoked_at IS NULL")),)
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password_strength(password: str, username: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise ValidationError(f"password must be at least {MIN_PASSWORD} characters", details={"password": "too short"})
+    if username and username.lower() in password.lower():
+        raise ValidationError("password must not contain the username", details={"password": "contains username"})
+
+
+def create_user(
+    session: Session,
+    username: str,
+    password: str,
+    roles: list[str],
+    display_name: str | None = None,
+    department_code: str | None = None,
+    phone: str | None = None,
+) -> User:
+    username = username.strip().lower()
+    if not USERNAME.match(username):
+        raise ValidationError(
+            "username must be 2-40 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit",
+            details={"username": username},
+        )
+    unknown = sorted(set(roles) - {r.value for r in Role})
+    if not roles or unknown:
+        raise ValidationError(f"roles must be among {', '.join(ALL_ROLES)}", details={"roles": unknown or "none given"})
+    if Role.handler in roles and not department_code:
+        raise ValidationError("a handler belongs to a department", details={"department": "required for handler"})
+    if department_code is not None:
+        exists = session.execute(
+            text("SELECT 1 FROM departments WHERE code = :c AND retired_at IS NULL"), {"c": department_code}
+        ).first()
+        if not exists:
+            raise ValidationError(f"no department {department_code}", details={"department": department_code})
+    check_password_strength(password, username)
+    if session.execute(select(User.id).where(User.username == username)).first():
+        raise Conflict(f"user {username} exists", details={"username": username})
+    user = User(
+        username=username,
+        display_name=display_name or username,
+        password_hash=hash_password(password),
+        roles=sorted(set(roles), key=list(Role).index),
+        department_code=department_code,
+        phone=phone,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+# A real hash to verify against when the user does not exist, so the answer takes as long either way.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def authenticate(session: Session, username: str, password: str) -> User:
+    """The user with these credentials, or Unauthenticated (the same message whatever was wrong)."""
+    user = session.execute(select(User).where(User.username == username.strip().lower())).scalar_one_or_none()
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        raise Unauthenticated("wrong username or password") from None
+    if user is None or not user.active:
+        raise Unauthenticated("wrong username or password")
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(session: Session, user: User, now: datetime, ttl: timedelta = TOKEN_TTL) -> tuple[str, ApiToken]:
+    """A new bearer token (returned once, never stored in clear) and its row."""
+    token = secrets.token_urlsafe(32)
+    row = ApiToken(user_id=user.id, token_hash=_digest(token), expires_at=now + ttl)
+    session.add(row)
+    session.flush()
+    return token, row
+
+
+def user_for_token(session: Session, token: str, now: datetime) -> tuple[User, ApiToken]:
+    row = session.execute(
+        select(ApiToken).where(ApiToken.token_hash == _digest(token), ApiToken.revoked_at.is_(None))
+    ).scalar_one_or_none()
+    if row is None or row.expires_at <= now:
+        raise Unauthenticated("the token is invalid, expired or revoked: sign in again")
+    user = session.get(User, row.user_id)
+    if user is None or not user.active:
+        raise Unauthenticated("the token is invalid, expired or revoked: sign in again")
+    return user, row
+
+
+def revoke_token(session: Session, row: ApiToken, now: datetime) -> None:
+    row.revoked_at = now
+
+
+def revoke_all_tokens(session: Session, user: User, now: datetime) -> int:
+    tokens = session.execute(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    ).scalars()
+    count = 0
+    for t in tokens:
+        t.revoked_at = now
+        count += 1
+    return count

@@ -1,0 +1,108 @@
+"""`citymgmt users ...`: create accounts, reset passwords, deactivate (never delete)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy import select
+
+from citymgmt.core.clock import utcnow
+from citymgmt.core.db import db
+from citymgmt.core.errors import DomainError
+from citymgmt.core.identity import (
+    ALL_ROLES,
+    User,
+    check_password_strength,
+    create_user,
+    hash_password,
+    revoke_all_tokens,
+)
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+def _fail(exc: DomainError) -> None:
+    db.session.rollback()
+    click.echo(f"error: {exc.message}", err=True)
+    sys.exit(1)
+
+
+@click.group("users")
+def users_cli() -> None:
+    """Accounts: create, reset a password, deactivate."""
+
+
+@users_cli.command("create")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, required=True, type=click.Choice(ALL_ROLES), help="Repeatable.")
+@click.option("--name", "display_name", default=None, help="Name shown to others (default: the username).")
+@click.option("--department", default=None, help="Department code (required for handlers).")
+@click.option("--phone", default=None)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (for scripts).")
+@with_appcontext
+def create_command(
+    username: str,
+    roles: tuple[str, ...],
+    display_name: str | None,
+    department: str | None,
+    phone: str | None,
+    password_stdin: bool,
+) -> None:
+    """Create an account with one or more roles."""
+    from citymgmt.local.manage import ensure_services
+
+    ensure_services(current_app.extensions["citymgmt.settings"], lambda line: click.echo(line, err=True))
+    try:
+        user = create_user(
+            db.session(), username, _password(password_stdin), list(roles), display_name, department, phone
+        )
+        db.session.commit()
+    except DomainError as exc:
+        _fail(exc)
+        return
+    click.echo(f"created {user.username} ({', '.join(user.roles)})")
+
+
+@users_cli.command("set-password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True)
+@with_appcontext
+def set_password_command(username: str, password_stdin: bool) -> None:
+    """Set a new password; every token of the user is revoked."""
+    session = db.session()
+    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    if user is None:
+        click.echo(f"error: no user {username}", err=True)
+        sys.exit(1)
+    password = _password(password_stdin)
+    try:
+        check_password_strength(password, username)
+    except DomainError as exc:
+        _fail(exc)
+    user.password_hash = hash_password(password)
+    revoked = revoke_all_tokens(session, user, utcnow())
+    session.commit()
+    click.echo(f"password of {username} changed; {revoked} token(s) revoked")
+
+
+@users_cli.command("deactivate")
+@click.argument("username")
+@with_appcontext
+def deactivate_command(username: str) -> None:
+    """Stop an account from signing in (its history stays); its tokens are revoked."""
+    session = db.session()
+    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    if user is None:
+        click.echo(f"error: no user {username}", err=True)
+        sys.exit(1)
+    user.deactivated_at = utcnow()
+    revoke_all_tokens(session, user, utcnow())
+    session.commit()
+    click.echo(f"{username} deactivated")

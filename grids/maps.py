@@ -1,0 +1,120 @@
+"""Cells for people to look at: one cell with its names, and the cells in a map view, simplified by zoom.
+
+Map output may be shifted to GCJ-02 or BD-09 for Chinese basemaps (AMap, Tencent, Baidu), which draw in those
+systems: the overlay has to be drawn in the basemap's coordinates to line up.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import shapely
+from shapely.geometry import mapping
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from citymgmt.core.errors import NotFound, ValidationError
+from grids.crs import transform_geometry
+from grids.matching import CellMatch
+
+MAX_MAP_CELLS = 5000
+
+
+def cell_detail(session: Session, code: str, output_crs: str = "wgs84") -> dict[str, Any]:
+    """A cell with its community, street and district (codes and names) and its polygon as GeoJSON."""
+    row = session.execute(
+        text(
+            """
+            SELECT c.code, c.area_m2, ST_AsBinary(c.geom),
+                   com.code, com.name, st.code, st.name, d.code, d.name
+            FROM grid_cells c
+            JOIN areas com ON com.code = c.community_code
+            LEFT JOIN areas st ON st.code = com.parent_code
+            LEFT JOIN areas d ON d.code = st.parent_code
+            WHERE c.code = :code AND c.retired_at IS NULL
+            """
+        ),
+        {"code": code},
+    ).first()
+    if row is None:
+        raise NotFound(f"no grid cell {code}")
+    geom = _output(shapely.from_wkb(bytes(row[2])), output_crs)
+    return {
+        "code": row[0],
+        "area_m2": round(row[1], 1),
+        "community": {"code": row[3], "name": row[4]},
+        "street": {"code": row[5], "name": row[6]},
+        "district": {"code": row[7], "name": row[8]},
+        "geometry": mapping(geom),
+    }
+
+
+def match_detail(session: Session, match: CellMatch, output_crs: str = "wgs84") -> dict[str, Any]:
+    detail = cell_detail(session, match.cell_code, output_crs)
+    detail["point"] = {"lon": match.lon, "lat": match.lat, "crs": "wgs84"}
+    return detail
+
+
+def parse_bbox(raw: str) -> tuple[float, float, float, float]:
+    parts = raw.split(",")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) != 4 or not all(math.isfinite(v) for v in values):
+        raise ValidationError("bbox must be four numbers: west,south,east,north", details={"bbox": raw})
+    west, south, east, north = values
+    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+        raise ValidationError(
+            "bbox must be west,south,east,north in degrees, west < east and south < north", details={"bbox": raw}
+        )
+    return west, south, east, north
+
+
+def cells_in_view(
+    session: Session, bbox: tuple[float, float, float, float], zoom: int, output_crs: str = "wgs84"
+) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection of the live cells in the box, simplified to about half a pixel at `zoom`."""
+    if not 0 <= zoom <= 22:
+        raise ValidationError("zoom must be between 0 and 22", details={"zoom": zoom})
+    tolerance = 360.0 / (256 * 2**zoom) / 2
+    params = {"w": bbox[0], "s": bbox[1], "e": bbox[2], "n": bbox[3], "tol": tolerance, "limit": MAX_MAP_CELLS + 1}
+    rows = session.execute(
+        text(
+            """
+            SELECT code, community_code, ST_AsBinary(ST_SimplifyPreserveTopology(geom, :tol))
+            FROM grid_cells
+            WHERE retired_at IS NULL AND geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326)
+            ORDER BY code
+            LIMIT :limit
+            """
+        ),
+        params,
+    ).all()
+    if len(rows) > MAX_MAP_CELLS:
+        raise ValidationError(
+            f"more than {MAX_MAP_CELLS} cells in this view: zoom in", details={"bbox": list(bbox), "zoom": zoom}
+        )
+    geoms = _output_many(shapely.from_wkb([bytes(r[2]) for r in rows]), output_crs) if rows else []
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "id": code,
+                "properties": {"code": code, "community_code": community},
+                "geometry": json.loads(shapely.to_geojson(g)),
+            }
+            for (code, community, _), g in zip(rows, geoms, strict=True)
+        ],
+    }
+
+
+def _output(geom: Any, output_crs: str) -> Any:
+    return geom if output_crs == "wgs84" else transform_geometry(geom, "wgs84", output_crs)
+
+
+def _output_many(geoms: Any, output_crs: str) -> Any:
+    return geoms if output_crs == "wgs84" else transform_geometry(geoms, "wgs84", output_crs)
