@@ -33,7 +33,11 @@ def build_app(overrides: dict[str, Any] | None = None) -> Flask:
     settings.validate()
 
     configure_logging(settings.log_level)
-    app = Flask("citymgmt", instance_path=str(settings.var_dir / "instance"))
+    app = Flask(
+        "citymgmt",
+        instance_path=str(settings.var_dir / "instance"),
+        static_folder=str(Path(__file__).parent / "web" / "static"),
+    )
     app.config.update(
         SECRET_KEY=settings.resolved_secret_key(),
         SQLALCHEMY_DATABASE_URI=settings.resolved_database_url(),

@@ -172,3 +172,18 @@ def run_jobs(db_session: orm.Session, redis: redis_lib.Redis, clock: FixedClock)
         return waiting
 
     return run
+
+
+@pytest.fixture(scope="session")
+def beijing(app: Flask) -> Iterator[None]:
+    """The demo city (Dongcheng and Xicheng grids, departments, accounts), loaded once and kept for the session."""
+    from citymgmt.core.clock import SystemClock
+    from citymgmt.demo import demo_loaded, load_demo
+
+    with app.app_context():
+        session = db.session()
+        if not demo_loaded(session):
+            load_demo(session, SystemClock().now(), progress=lambda message: None)
+            session.commit()
+        db.session.remove()
+    yield

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from citymgmt.core.access import allow_public
 from citymgmt.core.errors import Conflict
 from tests.conftest import make_test_app
 
@@ -35,10 +36,12 @@ def _app_with_failing_routes(servers, database_url) -> Flask:  # type: ignore[no
     app.config["CITYMGMT_RAISE_UNEXPECTED"] = False
 
     @app.get("/boom")
+    @allow_public
     def boom() -> str:
         raise RuntimeError("password=hunter2 at /srv/secret.py line 12")
 
     @app.get("/conflict")
+    @allow_public
     def conflict() -> str:
         raise Conflict("The case changed since you loaded it.", details={"version": 3})
 
