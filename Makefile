@@ -31,7 +31,7 @@ pytest:
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: setup-test
-	$(BIN)/pytest tests/perf -m perf -p no:randomly -s $(PYTEST_ARGS)
+	$(BIN)/pytest tests/perf -m perf $(PYTEST_ARGS)
 
 format: setup-test
 	$(BIN)/ruff format $(PYTHON_SOURCES)

@@ -174,7 +174,7 @@ def test_a_real_boundary_is_tiled_without_overlap(db_session, clock) -> None:  #
     """Los Angeles' 99 neighbourhood councils (holes, islands, ragged edges) at 500 m."""
     from grids.sources import read_layer
 
-    layer = read_layer(Path(__file__).resolve().parents[2] / "../shared/data/la-neighborhood-councils.geojson")
+    layer = read_layer(Path(__file__).resolve().parents[2] / "fixtures/grids/la-neighborhood-councils.geojson")
     la = shapely.union_all(shapely.make_valid([f.geometry for f in layer.features]))
     report = generate_cells(
         db_session, shapely.to_wkb(la), GenerateOptions("990108", "Los Angeles", 500), clock.now(), quiet

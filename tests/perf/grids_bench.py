@@ -1,0 +1,188 @@
+"""The point → cell benchmark, at any size: the smoke test runs it tiny, `make bench` at 100,000 and 1,000,000 cells.
+
+Measured side by side in one run: match_cell from Python (a round trip per point, through the app's session) and
+the bulk statement, against an in-process Shapely STRtree over the same cells and points.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from flask import Flask
+from sqlalchemy import text
+
+from citymgmt.core.clock import SystemClock
+from citymgmt.core.db import db
+from grids.generate import GenerateOptions, generate_cells
+from grids.matching import match_cell, match_cells
+from tests.perf.recorder import Recorder, percentile
+
+X0, Y0 = 400_000.0, 4_400_000.0  # UTM 50N
+
+
+@dataclass
+class Figures:
+    cells: int
+    single_p50_ms: float
+    single_p99_ms: float
+    tree_p50_ms: float
+    tree_p99_ms: float
+    bulk_per_s: float
+    bulk_parallel_per_s: float
+    tree_bulk_per_s: float
+    tree_build_s: float
+    generate_s: float
+
+
+def make_grid(app: Flask, district: str, cells: int) -> tuple[float, float]:
+    """A square of about `cells` 100 m cells in UTM 50N; returns the time taken and the square's side in metres."""
+    side = round(math.sqrt(cells)) * 100.0
+    with app.app_context():
+        session = db.session()
+        wkb = session.execute(
+            text("SELECT ST_AsBinary(ST_Transform(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 32650), 4326))"),
+            {"x0": X0, "y0": Y0, "x1": X0 + side, "y1": Y0 + side},
+        ).scalar_one()
+        t0 = time.perf_counter()
+        options = GenerateOptions(district, "bench", 100.0, community_block=31, street_block=31)
+        generate_cells(session, bytes(wkb), options, SystemClock().now(), progress=lambda m: None)
+        session.commit()
+        elapsed = time.perf_counter() - t0
+        session.execute(text("ANALYZE grid_cells"))
+        session.commit()
+        db.session.remove()
+    return elapsed, side
+
+
+def random_points(app: Flask, side: float, count: int, seed: int) -> tuple[list[float], list[float]]:
+    """Points spread uniformly inside the square (drawn in UTM, then transformed): every one has a cell."""
+    rng = random.Random(seed)
+    xs = [X0 + rng.uniform(1, side - 1) for _ in range(count)]
+    ys = [Y0 + rng.uniform(1, side - 1) for _ in range(count)]
+    with app.app_context():
+        rows = (
+            db.session()
+            .execute(
+                text(
+                    "SELECT ST_X(p), ST_Y(p) FROM unnest(CAST(:xs AS float8[]), CAST(:ys AS float8[])) WITH ORDINALITY"
+                    " AS q(x, y, n), ST_Transform(ST_SetSRID(ST_MakePoint(x, y), 32650), 4326) p ORDER BY n"
+                ),
+                {"xs": xs, "ys": ys},
+            )
+            .all()
+        )
+        db.session.remove()
+    return [r[0] for r in rows], [r[1] for r in rows]
+
+
+def run(app: Flask, district: str, cells: int, points: int, bulk_points: int, seed: int = 1) -> Figures:
+    generate_s, side = make_grid(app, district, cells)
+    lons, lats = random_points(app, side, bulk_points, seed)
+
+    with app.app_context():
+        session = db.session()
+        for i in range(min(200, points)):  # warm the pool, the plan cache and the index pages
+            match_cell(session, lons[i], lats[i])
+        single = []
+        for i in range(points):
+            t0 = time.perf_counter_ns()
+            match_cell(session, lons[i], lats[i])
+            single.append((time.perf_counter_ns() - t0) / 1e6)
+        session.rollback()
+
+        t0 = time.perf_counter()
+        codes = match_cells(session, lons, lats)
+        bulk_s = time.perf_counter() - t0
+        assert sum(c is not None for c in codes) == bulk_points
+        session.rollback()
+        db.session.remove()
+
+        polygons = _load_polygons(app)
+
+    parallel_s = _bulk_in_parallel(app, lons, lats, workers=2)
+
+    t0 = time.perf_counter()
+    tree = shapely.STRtree(polygons)
+    tree_build_s = time.perf_counter() - t0
+    pts = shapely.points(np.array(lons), np.array(lats))
+    tree_single = []
+    for i in range(points):
+        t0n = time.perf_counter_ns()
+        tree.query(pts[i], predicate="covered_by")
+        tree_single.append((time.perf_counter_ns() - t0n) / 1e6)
+    t0 = time.perf_counter()
+    tree.query(pts, predicate="covered_by")
+    tree_bulk_s = time.perf_counter() - t0
+
+    return Figures(
+        cells=len(polygons),
+        single_p50_ms=percentile(single, 0.5),
+        single_p99_ms=percentile(single, 0.99),
+        tree_p50_ms=percentile(tree_single, 0.5),
+        tree_p99_ms=percentile(tree_single, 0.99),
+        bulk_per_s=bulk_points / bulk_s,
+        bulk_parallel_per_s=bulk_points / parallel_s,
+        tree_bulk_per_s=bulk_points / tree_bulk_s,
+        tree_build_s=tree_build_s,
+        generate_s=generate_s,
+    )
+
+
+def _load_polygons(app: Flask) -> np.ndarray:
+    rows = db.session().execute(text("SELECT ST_AsBinary(geom) FROM grid_cells WHERE retired_at IS NULL")).scalars()
+    polygons = shapely.from_wkb([bytes(r) for r in rows])
+    db.session.remove()
+    return polygons
+
+
+def _bulk_in_parallel(app: Flask, lons: list[float], lats: list[float], workers: int) -> float:
+    """The bulk statement split across connections, one per core: PostgreSQL runs each on its own backend."""
+    chunk = math.ceil(len(lons) / workers)
+
+    def part(k: int) -> int:
+        with app.app_context():
+            try:
+                codes = match_cells(db.session(), lons[k * chunk : (k + 1) * chunk], lats[k * chunk : (k + 1) * chunk])
+                return sum(c is not None for c in codes)
+            finally:
+                db.session.remove()
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        matched = sum(pool.map(part, range(workers)))
+    elapsed = time.perf_counter() - t0
+    assert matched == len(lons)
+    return elapsed
+
+
+def record(recorder: Recorder, f: Figures, label: str) -> None:
+    recorder.add(f"grid_generate_{label}", f.generate_s, "s", higher_is_better=False)
+    recorder.add(
+        f"match_single_p50_{label}", f.single_p50_ms, "ms", baseline="STRtree in process", baseline_value=f.tree_p50_ms
+    )
+    recorder.add(
+        f"match_single_p99_{label}",
+        f.single_p99_ms,
+        "ms",
+        baseline="STRtree in process",
+        baseline_value=f.tree_p99_ms,
+        target="≤ 0.5 ms at 1M cells",
+    )
+    recorder.add(
+        f"match_bulk_{label}", f.bulk_per_s, "points/s", baseline="STRtree bulk", baseline_value=f.tree_bulk_per_s
+    )
+    recorder.add(
+        f"match_bulk_2_connections_{label}",
+        f.bulk_parallel_per_s,
+        "points/s",
+        baseline="STRtree bulk",
+        baseline_value=f.tree_bulk_per_s,
+        target="≥ 100,000 points/s",
+    )
+    recorder.add(f"strtree_build_{label}", f.tree_build_s, "s", higher_is_better=False)
