@@ -20,6 +20,8 @@ DEMO_DISTRICTS = (
     ("110102", "西城区", "grids/beijing-xicheng-110102.geojson"),
 )
 
+DEMO_INSPECTOR_BEAT = "110101005002"
+
 # The centre's demo accounts: username → (display name, roles).
 DEMO_STAFF = {
     "admin": ("系统管理员", ["admin"]),
@@ -50,6 +52,10 @@ def load_demo(session: Session, now: datetime, progress: Progress) -> None:
     progress(f"{len(departments)} departments")
     created = load_demo_accounts(session, departments)
     progress(f"{created} demo accounts created (password {DEMO_PASSWORD})")
+    from grids.assignments import assign_cells
+
+    # The demo inspector walks the community around the Forbidden City.
+    assign_cells(session, "inspector", [DEMO_INSPECTOR_BEAT], now)
 
 
 def load_demo_accounts(session: Session, departments: list[str]) -> int:

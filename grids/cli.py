@@ -147,3 +147,21 @@ def match_command(lon: str, lat: str, crs: str) -> None:
     """Print the cell (and its community, street and district) covering LON LAT."""
     m = match_cell(db.session(), lon, lat, crs)
     click.echo(f"{m.cell_code} community {m.community_code} street {m.street_code} district {m.district_code}")
+
+
+@grids_cli.command("assign")
+@click.argument("username")
+@click.argument("codes", nargs=-1, required=True)
+@click.option("--unassign", is_flag=True, help="Take the cells off the inspector's beat instead.")
+@with_appcontext
+@in_transaction
+def assign_command(username: str, codes: tuple[str, ...], unassign: bool) -> None:
+    """Put cells on an inspector's beat: CODES are cell, community, street or district codes."""
+    from grids.assignments import assign_cells, unassign_cells
+
+    if unassign:
+        count = unassign_cells(db.session(), username, list(codes), utcnow())
+        click.echo(f"{count} cells taken off {username}'s beat")
+    else:
+        count = assign_cells(db.session(), username, list(codes), utcnow())
+        click.echo(f"{count} cells added to {username}'s beat")

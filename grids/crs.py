@@ -18,6 +18,7 @@ codes (e.g. EPSG:3857, or projected CGCS2000 zones) are reprojected by PostGIS, 
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable
@@ -93,6 +94,7 @@ class CRSError(ValueError):
 # --- names ------------------------------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=256)
 def parse_crs(value: str) -> str:
     """Normalise a user-given CRS name to "wgs84", "gcj02", "bd09" or "EPSG:<n>" (case-insensitive)."""
     if not isinstance(value, str):

@@ -78,3 +78,26 @@ class ResponsibilityZone(Timestamped, db.Model):  # type: ignore[name-defined]
     kind: Mapped[str] = mapped_column(String(40), default="other")
     geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=False)
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class InspectorCell(db.Model):  # type: ignore[name-defined]
+    """An inspector's beat: the cells they patrol. A history: unassigning closes the row, never deletes it."""
+
+    __tablename__ = "inspector_cells"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    cell_code: Mapped[str] = mapped_column(ForeignKey("grid_cells.code"))
+    assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    unassigned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index(
+            "uq_inspector_cells_current",
+            "user_id",
+            "cell_code",
+            unique=True,
+            postgresql_where=text("unassigned_at IS NULL"),
+        ),
+        Index("ix_inspector_cells_cell_current", "cell_code", postgresql_where=text("unassigned_at IS NULL")),
+    )

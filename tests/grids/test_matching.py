@@ -197,3 +197,27 @@ def test_bulk_matching_converts_gcj02_and_refuses_bad_points(db_session) -> None
     assert match_cells(db_session, [g[0] for g in gcj], [g[1] for g in gcj], crs="gcj02") == wgs_codes
     with pytest.raises(BadCoordinates):
         match_cells(db_session, [116.4, float("nan")], [39.9, 39.9])
+
+
+def test_bulk_matching_on_two_connections_gives_the_same_answer(db_session) -> None:  # type: ignore[no-untyped-def]
+    import random
+
+    rng = random.Random(11)
+    lons = [rng.uniform(116.33, 116.45) for _ in range(2000)]
+    lats = [rng.uniform(39.86, 39.97) for _ in range(2000)]
+    assert match_cells(db_session, lons, lats, workers=2) == match_cells(db_session, lons, lats)
+
+
+def test_bulk_matching_applies_the_smallest_code_rule_on_shared_corners(db_session) -> None:  # type: ignore[no-untyped-def]
+    corners = db_session.execute(
+        text(
+            """
+            SELECT ST_X(pt), ST_Y(pt) FROM (
+                SELECT (ST_DumpPoints(geom)).geom AS pt FROM grid_cells
+                WHERE code LIKE '110102%' AND area_m2 BETWEEN 9990 AND 10010 ORDER BY code LIMIT 40
+            ) c
+            """
+        )
+    ).all()
+    xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+    assert match_cells(db_session, xs, ys) == [match_cell(db_session, x, y).cell_code for x, y in corners]
