@@ -20,7 +20,13 @@ from citymgmt.core.queue import init_redis
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 # Modules that define models, outbox jobs or periodic jobs: imported once so every process knows them all.
-MODEL_AND_JOB_MODULES = ("citymgmt.core.outbox", "citymgmt.core.identity", "grids.models", "dispatch.models")
+MODEL_AND_JOB_MODULES = (
+    "citymgmt.core.outbox",
+    "citymgmt.core.identity",
+    "grids.models",
+    "dispatch.models",
+    "dispatch.taxonomy",
+)
 
 migrate = Migrate()
 

@@ -39,7 +39,8 @@ def demo_loaded(session: Session) -> bool:
         text("SELECT count(*) FROM areas WHERE code = ANY(:codes) AND retired_at IS NULL"), {"codes": codes}
     ).scalar_one()
     users = session.execute(text("SELECT count(*) FROM users WHERE username = 'admin'")).scalar_one()
-    return bool(found == len(codes) and users == 1)
+    taxonomy = session.execute(text("SELECT count(*) FROM taxonomy_versions WHERE current")).scalar_one()
+    return bool(found == len(codes) and users == 1 and taxonomy == 1)
 
 
 def load_demo(session: Session, now: datetime, progress: Progress) -> None:
@@ -48,6 +49,10 @@ def load_demo(session: Session, now: datetime, progress: Progress) -> None:
     from grids.demo import load_demo_grids
 
     load_demo_grids(session, FIXTURES, DEMO_DISTRICTS, now, progress)
+    from dispatch.taxonomy import load_taxonomy
+
+    version, count = load_taxonomy(session, FIXTURES / "taxonomy" / "cjt214-2007-demo.json")
+    progress(f"taxonomy {version}: {count} categories")
     departments = load_demo_departments(session, FIXTURES, [code for code, _, _ in DEMO_DISTRICTS])
     progress(f"{len(departments)} departments")
     created = load_demo_accounts(session, departments)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from citymgmt.core.access import policy_of
 from citymgmt.core.errors import Conflict, ValidationError
 from citymgmt.core.identity import ApiToken, User, authenticate, create_user
-from tests.api.conftest import PASSWORD
+from tests.conftest import PASSWORD
 
 
 def test_sign_in_gives_a_token_that_works_until_revoked(client, users, clock) -> None:  # type: ignore[no-untyped-def]
