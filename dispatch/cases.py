@@ -1,0 +1,98 @@
+"""Cases (案件) and their append-only event log. States and actions are a contract (ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Sequence,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from citymgmt.core.db import db
+
+STATES = ("reported", "verifying", "filed", "dispatched", "handled", "checking", "closed", "suspended", "cancelled")
+OPEN_STATES = ("reported", "verifying", "filed", "dispatched", "handled", "checking", "suspended")
+SOURCES = ("inspector", "public", "hotline", "open311")
+URGENCIES = ("urgent", "normal")
+
+# Public codes: the report's date in the city's zone and a number from this sequence (never reused, no lock).
+case_number = Sequence("case_number_seq", start=1)
+
+
+def _in(values: tuple[str, ...]) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+class Case(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    code: Mapped[str] = mapped_column(String(24), unique=True)
+    source: Mapped[str] = mapped_column(String(10))
+    reporter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Name, phone, e-mail of a member of the public: stored for call-backs, never published.
+    reporter_contact: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"))
+    category_code: Mapped[str] = mapped_column(String(10))
+    urgency: Mapped[str] = mapped_column(String(10))
+    description: Mapped[str] = mapped_column(Text, default="")
+    address: Mapped[str | None] = mapped_column(String(200))
+    point = mapped_column(Geometry("POINT", srid=4326, spatial_index=True), nullable=False)
+    cell_code: Mapped[str] = mapped_column(ForeignKey("grid_cells.code"), index=True)
+    community_code: Mapped[str] = mapped_column(String(12))
+    street_code: Mapped[str] = mapped_column(String(9))
+    district_code: Mapped[str] = mapped_column(String(6))
+    department_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
+    status: Mapped[str] = mapped_column(String(12))
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    warn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    light: Mapped[str | None] = mapped_column(String(6))
+    escalated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(f"status IN {_in(STATES)}", name="status"),
+        CheckConstraint(f"source IN {_in(SOURCES)}", name="source"),
+        CheckConstraint(f"urgency IN {_in(URGENCIES)}", name="urgency"),
+        CheckConstraint("light IS NULL OR light IN ('green', 'yellow', 'red')", name="light"),
+        UniqueConstraint("reporter_id", "idempotency_key", name="uq_cases_reporter_idempotency_key"),
+        Index("ix_cases_department_status", "department_code", "status"),
+        Index("ix_cases_status_reported", "status", "reported_at"),
+        Index("ix_cases_open_due", "due_at", postgresql_where=text(f"status IN {_in(OPEN_STATES)}")),
+    )
+
+
+class CaseEvent(db.Model):  # type: ignore[name-defined]
+    """Every change to a case, with who and when: the source of every statistic. Never updated, never deleted."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    action: Mapped[str] = mapped_column(String(30))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    from_status: Mapped[str | None] = mapped_column(String(12))
+    to_status: Mapped[str | None] = mapped_column(String(12))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)

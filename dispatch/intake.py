@@ -1,0 +1,183 @@
+"""Intake: a report becomes a case in its cell, with its first event, in the caller's one transaction.
+
+A repeated Idempotency-Key (per reporter) returns the first case, never a second one, also when two requests
+with the same key race: the unique key decides, and the loser reads the winner's case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from geoalchemy2.shape import from_shape
+from shapely.geometry import Point
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from citymgmt.core.errors import Forbidden, ValidationError
+from citymgmt.core.identity import Role, User
+from dispatch.cases import Case, CaseEvent, case_number
+from dispatch.taxonomy import Category, current_version
+from grids.matching import match_cell
+
+# Who may enter reports from which source.
+CENTRE_ROLES = (Role.operator, Role.leader, Role.dispatcher, Role.admin)
+
+
+@dataclass(frozen=True)
+class Report:
+    category_code: str
+    lon: Any
+    lat: Any
+    crs: str = "wgs84"
+    description: str = ""
+    address: str | None = None
+    urgency: str | None = None
+    source: str | None = None
+    contact: dict[str, str] | None = None  # a member of the public's name / phone / email
+
+
+def source_for(user: User, asked: str | None) -> str:
+    if asked in (None, "inspector") and user.has_role(Role.inspector):
+        return "inspector"
+    if asked in ("hotline", "public") and user.has_role(*CENTRE_ROLES):
+        return asked
+    if asked is None and user.has_role(*CENTRE_ROLES):
+        return "hotline"
+    raise Forbidden(
+        f"your role may not report as {asked or 'this source'}",
+        details={"source": asked, "your_roles": user.roles},
+    )
+
+
+def _category(session: Session, code: str) -> Category:
+    version = current_version(session)
+    category = session.execute(
+        select(Category).where(Category.version_code == version, Category.code == code.strip().upper())
+    ).scalar_one_or_none()
+    if category is None:
+        raise ValidationError(f"no category {code} in taxonomy {version}", details={"category_code": "unknown"})
+    if category.level != "minor":
+        raise ValidationError(
+            f"{category.code} is a major class: choose one of its minor classes",
+            details={"category_code": "major class"},
+        )
+    return category
+
+
+def public_code(session: Session, now: datetime, zone: ZoneInfo) -> str:
+    number = session.execute(select(case_number.next_value())).scalar_one()
+    return f"{now.astimezone(zone):%Y%m%d}{number:05d}"
+
+
+def report_case(
+    session: Session, reporter: User, report: Report, idempotency_key: str | None, now: datetime, zone: ZoneInfo
+) -> tuple[Case, bool]:
+    """The case for this report and whether it is new (False: the key was seen before)."""
+    if idempotency_key is not None:
+        existing = _by_key(session, reporter, idempotency_key)
+        if existing is not None:
+            return existing, False
+    source = source_for(reporter, report.source)
+    category = _category(session, report.category_code)
+    urgencies = {limit["urgency"] for limit in category.time_limits}
+    urgency = report.urgency or "normal"
+    if urgency not in urgencies:
+        raise ValidationError(
+            f"{category.code} has no {urgency} time limit (it has: {', '.join(sorted(urgencies))})",
+            details={"urgency": urgency},
+        )
+    if source == "inspector" and report.contact:
+        raise ValidationError("an inspector's report carries no caller contact", details={"contact": "not allowed"})
+    match = match_cell(session, report.lon, report.lat, report.crs)
+    values = {
+        "code": public_code(session, now, zone),
+        "source": source,
+        "reporter_id": reporter.id,
+        "reporter_contact": report.contact or None,
+        "idempotency_key": idempotency_key,
+        "category_id": category.id,
+        "category_code": category.code,
+        "urgency": urgency,
+        "description": report.description.strip(),
+        "address": (report.address or "").strip() or None,
+        "point": from_shape(Point(match.lon, match.lat), srid=4326),
+        "cell_code": match.cell_code,
+        "community_code": match.community_code,
+        "street_code": match.street_code,
+        "district_code": match.district_code,
+        "status": "reported",
+        "reported_at": now,
+        "updated_at": now,
+    }
+    statement = insert(Case).values(values)
+    if idempotency_key is not None:
+        statement = statement.on_conflict_do_nothing(constraint="uq_cases_reporter_idempotency_key")
+    case_id = session.execute(statement.returning(Case.id)).scalar_one_or_none()
+    if case_id is None:  # a concurrent request with the same key won
+        existing = _by_key(session, reporter, idempotency_key or "")
+        assert existing is not None
+        return existing, False
+    session.add(
+        CaseEvent(
+            case_id=case_id,
+            action="report",
+            actor_id=reporter.id,
+            at=now,
+            from_status=None,
+            to_status="reported",
+            payload={"source": source, "category_code": category.code, "cell_code": match.cell_code},
+        )
+    )
+    session.flush()
+    case = session.get(Case, case_id)
+    assert case is not None
+    return case, True
+
+
+def _by_key(session: Session, reporter: User, key: str) -> Case | None:
+    return session.execute(
+        select(Case).where(Case.reporter_id == reporter.id, Case.idempotency_key == key)
+    ).scalar_one_or_none()
+
+
+def case_view(session: Session, case: Case) -> dict[str, Any]:
+    """A case as the API shows it to centre staff (the caller's contact included: they may call back)."""
+    lon, lat = session.execute(text("SELECT ST_X(point), ST_Y(point) FROM cases WHERE id = :id"), {"id": case.id}).one()
+    events = session.execute(
+        select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.at, CaseEvent.id)
+    ).scalars()
+    return {
+        "id": case.id,
+        "code": case.code,
+        "status": case.status,
+        "source": case.source,
+        "category_code": case.category_code,
+        "urgency": case.urgency,
+        "description": case.description,
+        "address": case.address,
+        "lon": lon,
+        "lat": lat,
+        "cell_code": case.cell_code,
+        "community_code": case.community_code,
+        "street_code": case.street_code,
+        "district_code": case.district_code,
+        "department_code": case.department_code,
+        "reported_at": case.reported_at,
+        "version": case.version,
+        "contact": case.reporter_contact,
+        "events": [
+            {
+                "action": e.action,
+                "at": e.at,
+                "actor_id": e.actor_id,
+                "from_status": e.from_status,
+                "to_status": e.to_status,
+                "payload": e.payload,
+            }
+            for e in events
+        ],
+    }

@@ -1,0 +1,131 @@
+"""POST /api/v1/cases (intake) and GET /api/v1/cases/{id}: what the inspector app and the centre see."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from grids.crs import wgs84_to_gcj02
+
+pytestmark = pytest.mark.usefixtures("beijing")
+
+FORBIDDEN_CITY = {"lon": 116.3906, "lat": 39.9158}
+GARBAGE = {"category_code": "E0102", **FORBIDDEN_CITY, "description": "路边暴露垃圾，约两袋"}
+
+
+def count(db_session, table: str) -> int:  # type: ignore[no-untyped-def]
+    return int(db_session.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())  # noqa: S608
+
+
+def test_an_inspector_report_becomes_a_case_in_its_cell(client, token_for, db_session, clock) -> None:  # type: ignore[no-untyped-def]
+    response = client.post("/api/v1/cases", json=GARBAGE, headers=token_for("inspector"))
+    assert response.status_code == 201
+    case = response.get_json()
+    assert case["status"] == "reported" and case["source"] == "inspector" and case["urgency"] == "normal"
+    assert case["district_code"] == "110101" and case["cell_code"].startswith(case["community_code"])
+    assert case["code"].startswith("20261123") and len(case["code"]) >= 13  # the day in Beijing, then a number
+    assert case["version"] == 1 and case["contact"] is None
+    [event] = case["events"]
+    assert event["action"] == "report" and event["to_status"] == "reported" and event["from_status"] is None
+    assert event["at"].startswith(clock.now().isoformat()[:19])
+    assert event["payload"] == {"source": "inspector", "category_code": "E0102", "cell_code": case["cell_code"]}
+    stored = db_session.execute(
+        text("SELECT ST_X(point), ST_Y(point), ST_SRID(point), reporter_id FROM cases WHERE id = :id"),
+        {"id": case["id"]},
+    ).one()
+    assert stored[:3] == (116.3906, 39.9158, 4326) and stored[3] is not None
+
+
+def test_a_gcj02_report_is_stored_in_wgs84(client, token_for) -> None:  # type: ignore[no-untyped-def]
+    lon, lat = wgs84_to_gcj02(116.3906, 39.9158)
+    body = {**GARBAGE, "lon": lon, "lat": lat, "crs": "gcj02"}
+    case = client.post("/api/v1/cases", json=body, headers=token_for("inspector")).get_json()
+    assert case["lon"] == pytest.approx(116.3906, abs=1e-7) and case["lat"] == pytest.approx(39.9158, abs=1e-7)
+
+
+def test_the_same_idempotency_key_gives_the_same_case(client, token_for, db_session) -> None:  # type: ignore[no-untyped-def]
+    headers = {**token_for("inspector"), "Idempotency-Key": "report-2026-0001"}
+    first = client.post("/api/v1/cases", json=GARBAGE, headers=headers)
+    before = (count(db_session, "cases"), count(db_session, "case_events"))
+    for _ in range(9):
+        again = client.post("/api/v1/cases", json=GARBAGE, headers=headers)
+        assert again.status_code == 201 and again.get_json()["id"] == first.get_json()["id"]
+    assert (count(db_session, "cases"), count(db_session, "case_events")) == before
+    # Keys belong to their reporter: another user's identical key is another report.
+    other = client.post(
+        "/api/v1/cases", json=GARBAGE, headers={**token_for("operator"), "Idempotency-Key": "report-2026-0001"}
+    )
+    assert other.status_code == 201 and other.get_json()["id"] != first.get_json()["id"]
+
+
+def test_a_hotline_report_keeps_the_callers_contact(client, token_for) -> None:  # type: ignore[no-untyped-def]
+    body = {
+        **GARBAGE,
+        "source": "hotline",
+        "contact": {"name": "张先生", "phone": "138 0013 8000"},
+        "urgency": "normal",
+    }
+    case = client.post("/api/v1/cases", json=body, headers=token_for("operator")).get_json()
+    assert case["source"] == "hotline" and case["contact"] == {"name": "张先生", "phone": "138 0013 8000"}
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "field", "message"),
+    [
+        ({"category_code": "E05"}, 422, "category_code", "E05 is a major class"),
+        ({"category_code": "X9999"}, 422, "category_code", "no category X9999"),
+        ({"category_code": None}, 422, "category_code", "invalid category_code"),
+        ({"urgency": "urgent"}, 422, "urgency", "E0102 has no urgent time limit"),
+        ({"urgency": "panic"}, 422, "urgency", "invalid urgency"),
+        ({"lon": 117.2, "lat": 39.13}, 422, "nearest_cell", "outside every grid cell"),
+        ({"lon": "east"}, 400, "lon", "lon must be a number"),
+        ({"lon": 39.9, "lat": 116.4}, 400, "lat", "lon and lat look swapped"),
+        ({"description": "x" * 2001}, 422, "description", "invalid description"),
+        ({"contact": {"name": "x"}}, 422, "contact", "an inspector's report carries no caller contact"),
+        ({"contact": {"email": "not-an-address"}}, 422, "contact", "invalid contact"),
+    ],
+)
+def test_bad_reports_are_refused_naming_the_field_and_nothing_is_written(  # type: ignore[no-untyped-def]
+    client, token_for, db_session, change, status: int, field: str, message: str
+) -> None:
+    headers = token_for("inspector")
+    before = (count(db_session, "cases"), count(db_session, "case_events"))
+    body = {k: v for k, v in {**GARBAGE, **change}.items() if v is not None}
+    response = client.post("/api/v1/cases", json=body, headers=headers)
+    assert response.status_code == status
+    error = response.get_json()["error"]
+    assert message in error["message"] and field in error["details"]
+    assert (count(db_session, "cases"), count(db_session, "case_events")) == before
+
+
+def test_a_malformed_idempotency_key_is_a_bad_request(client, token_for) -> None:  # type: ignore[no-untyped-def]
+    response = client.post("/api/v1/cases", json=GARBAGE, headers={**token_for("inspector"), "Idempotency-Key": "x"})
+    assert response.status_code == 400 and "Idempotency-Key" in response.get_json()["error"]["details"]
+
+
+@pytest.mark.parametrize(
+    ("role", "status"), [("handler", 403), ("supervisor", 403), ("inspector", 201), ("dispatcher", 201)]
+)
+def test_who_may_report(client, token_for, role: str, status: int) -> None:  # type: ignore[no-untyped-def]
+    assert client.post("/api/v1/cases", json=GARBAGE, headers=token_for(role)).status_code == status
+
+
+def test_an_inspector_cannot_pose_as_the_hotline(client, token_for) -> None:  # type: ignore[no-untyped-def]
+    response = client.post("/api/v1/cases", json={**GARBAGE, "source": "hotline"}, headers=token_for("inspector"))
+    assert response.status_code == 403 and response.get_json()["error"]["details"]["source"] == "hotline"
+
+
+def test_reading_a_case(client, token_for, make_user) -> None:  # type: ignore[no-untyped-def]
+    case = client.post("/api/v1/cases", json=GARBAGE, headers=token_for("inspector")).get_json()
+    path = f"/api/v1/cases/{case['id']}"
+    assert client.get(path, headers=token_for("operator")).get_json()["code"] == case["code"]
+    assert client.get(path, headers=token_for("inspector")).status_code == 200  # the reporter
+    make_user("t-other-inspector", "inspector")
+    other = client.post(
+        "/api/v1/auth/token", json={"username": "t-other-inspector", "password": "a-good-long-password"}
+    )
+    assert client.get(path, headers={"Authorization": f"Bearer {other.get_json()['token']}"}).status_code == 404
+    # Not dispatched yet: no handler sees it, and a missing case looks the same.
+    assert client.get(path, headers=token_for("handler")).status_code == 404
+    assert client.get("/api/v1/cases/999999", headers=token_for("operator")).status_code == 404
+    assert client.get(path).status_code == 401
