@@ -66,6 +66,8 @@ class Case(db.Model):  # type: ignore[name-defined]
     light: Mapped[str | None] = mapped_column(String(6))
     escalated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    # Open cases of the same category reported nearby shortly before (candidates, until someone merges or not).
+    suspected_duplicate: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -79,6 +81,7 @@ class Case(db.Model):  # type: ignore[name-defined]
         UniqueConstraint("reporter_id", "idempotency_key", name="uq_cases_reporter_idempotency_key"),
         Index("ix_cases_department_status", "department_code", "status"),
         Index("ix_cases_status_reported", "status", "reported_at"),
+        Index("ix_cases_category_reported", "category_code", "reported_at"),
         Index("ix_cases_open_due", "due_at", postgresql_where=text(f"status IN {_in(OPEN_STATES)}")),
     )
 

@@ -7,9 +7,8 @@ with the same key race: the unique key decides, and the loser reads the winner's
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from geoalchemy2.shape import from_shape
 from shapely.geometry import Point
@@ -17,9 +16,11 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from citymgmt.core.config import Settings
 from citymgmt.core.errors import Forbidden, ValidationError
 from citymgmt.core.identity import Role, User
 from dispatch.cases import Case, CaseEvent, case_number
+from dispatch.duplicates import find_candidates
 from dispatch.taxonomy import Category, current_version
 from grids.matching import match_cell
 
@@ -68,13 +69,13 @@ def _category(session: Session, code: str) -> Category:
     return category
 
 
-def public_code(session: Session, now: datetime, zone: ZoneInfo) -> str:
+def public_code(session: Session, now: datetime, zone: Any) -> str:
     number = session.execute(select(case_number.next_value())).scalar_one()
     return f"{now.astimezone(zone):%Y%m%d}{number:05d}"
 
 
 def report_case(
-    session: Session, reporter: User, report: Report, idempotency_key: str | None, now: datetime, zone: ZoneInfo
+    session: Session, reporter: User, report: Report, idempotency_key: str | None, now: datetime, settings: Settings
 ) -> tuple[Case, bool]:
     """The case for this report and whether it is new (False: the key was seen before)."""
     if idempotency_key is not None:
@@ -93,8 +94,17 @@ def report_case(
     if source == "inspector" and report.contact:
         raise ValidationError("an inspector's report carries no caller contact", details={"contact": "not allowed"})
     match = match_cell(session, report.lon, report.lat, report.crs)
+    candidates = find_candidates(
+        session,
+        category.code,
+        match.lon,
+        match.lat,
+        now,
+        settings.duplicate_radius_m,
+        timedelta(hours=settings.duplicate_window_hours),
+    )
     values = {
-        "code": public_code(session, now, zone),
+        "code": public_code(session, now, settings.zone),
         "source": source,
         "reporter_id": reporter.id,
         "reporter_contact": report.contact or None,
@@ -110,6 +120,7 @@ def report_case(
         "street_code": match.street_code,
         "district_code": match.district_code,
         "status": "reported",
+        "suspected_duplicate": bool(candidates),
         "reported_at": now,
         "updated_at": now,
     }
@@ -129,7 +140,12 @@ def report_case(
             at=now,
             from_status=None,
             to_status="reported",
-            payload={"source": source, "category_code": category.code, "cell_code": match.cell_code},
+            payload={
+                "source": source,
+                "category_code": category.code,
+                "cell_code": match.cell_code,
+                "duplicate_candidates": [{"id": c.id, "code": c.code, "distance_m": c.distance_m} for c in candidates],
+            },
         )
     )
     session.flush()
@@ -147,9 +163,12 @@ def _by_key(session: Session, reporter: User, key: str) -> Case | None:
 def case_view(session: Session, case: Case) -> dict[str, Any]:
     """A case as the API shows it to centre staff (the caller's contact included: they may call back)."""
     lon, lat = session.execute(text("SELECT ST_X(point), ST_Y(point) FROM cases WHERE id = :id"), {"id": case.id}).one()
-    events = session.execute(
-        select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.at, CaseEvent.id)
-    ).scalars()
+    events = list(
+        session.execute(
+            select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.at, CaseEvent.id)
+        ).scalars()
+    )
+    reported = next((e for e in events if e.action == "report"), None)
     return {
         "id": case.id,
         "code": case.code,
@@ -169,6 +188,9 @@ def case_view(session: Session, case: Case) -> dict[str, Any]:
         "reported_at": case.reported_at,
         "version": case.version,
         "contact": case.reporter_contact,
+        "suspected_duplicate": case.suspected_duplicate,
+        "duplicate_candidates": (reported.payload.get("duplicate_candidates", []) if reported else []),
+        "duplicate_of": case.duplicate_of,
         "events": [
             {
                 "action": e.action,

@@ -69,6 +69,11 @@ class CaseSchema(ma.Schema):
     reported_at = ma.fields.DateTime()
     version = ma.fields.Integer()
     contact = ma.fields.Dict(allow_none=True)
+    suspected_duplicate = ma.fields.Boolean()
+    duplicate_of = ma.fields.Integer(allow_none=True)
+    duplicate_candidates = ma.fields.List(
+        ma.fields.Dict(), metadata={"description": "Open cases of the same category nearby: id, code, distance_m"}
+    )
     events = ma.fields.List(ma.fields.Nested(EventSchema))
 
 
@@ -90,7 +95,7 @@ def report(body: dict[str, Any]) -> Any:
     user = current_user()
     assert user is not None
     settings = current_app.extensions["citymgmt.settings"]
-    case, _created = report_case(session, user, Report(**body), key, utcnow(), settings.zone)
+    case, _created = report_case(session, user, Report(**body), key, utcnow(), settings)
     view = case_view(session, case)
     session.commit()
     return view

@@ -53,6 +53,8 @@ class Settings:
     scheduler_heartbeat_seconds: float = 30.0
     sla_warn_fraction: float = 0.8
     db_pool_size: int = 5
+    duplicate_radius_m: float = 50.0  # same category within this distance ...
+    duplicate_window_hours: float = 24.0  # ... and this time: a candidate duplicate
     extra_modules: tuple[str, ...] = ()  # more modules defining models or jobs (plugins, tests)
 
     @property
@@ -110,6 +112,8 @@ class Settings:
             photo_dir=Path(os.environ["CITYMGMT_PHOTO_DIR"]) if os.environ.get("CITYMGMT_PHOTO_DIR") else None,
             sla_warn_fraction=_env_float("CITYMGMT_SLA_WARN_FRACTION", 0.8),
             db_pool_size=int(_env_float("CITYMGMT_DB_POOL_SIZE", 5)),
+            duplicate_radius_m=_env_float("CITYMGMT_DUPLICATE_RADIUS_M", 50.0),
+            duplicate_window_hours=_env_float("CITYMGMT_DUPLICATE_WINDOW_HOURS", 24.0),
             extra_modules=tuple(
                 m.strip() for m in os.environ.get("CITYMGMT_EXTRA_MODULES", "").split(",") if m.strip()
             ),
@@ -128,6 +132,10 @@ class Settings:
             raise ConfigError(f"CITYMGMT_SLA_WARN_FRACTION={self.sla_warn_fraction}: expected between 0 and 1")
         if self.env == "production" and not self.secret_key:
             raise ConfigError("SECRET_KEY must be set when CITYMGMT_ENV=production")
+        if not 0 <= self.duplicate_radius_m <= 10_000:
+            raise ConfigError(f"CITYMGMT_DUPLICATE_RADIUS_M={self.duplicate_radius_m}: expected 0 to 10000 metres")
+        if not 0 <= self.duplicate_window_hours <= 24 * 30:
+            raise ConfigError(f"CITYMGMT_DUPLICATE_WINDOW_HOURS={self.duplicate_window_hours}: expected 0 to 720 hours")
         if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"CITYMGMT_LOG_LEVEL={self.log_level!r}: expected DEBUG, INFO, WARNING or ERROR")
 

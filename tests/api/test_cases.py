@@ -28,7 +28,12 @@ def test_an_inspector_report_becomes_a_case_in_its_cell(client, token_for, db_se
     [event] = case["events"]
     assert event["action"] == "report" and event["to_status"] == "reported" and event["from_status"] is None
     assert event["at"].startswith(clock.now().isoformat()[:19])
-    assert event["payload"] == {"source": "inspector", "category_code": "E0102", "cell_code": case["cell_code"]}
+    assert event["payload"] == {
+        "source": "inspector",
+        "category_code": "E0102",
+        "cell_code": case["cell_code"],
+        "duplicate_candidates": [],
+    }
     stored = db_session.execute(
         text("SELECT ST_X(point), ST_Y(point), ST_SRID(point), reporter_id FROM cases WHERE id = :id"),
         {"id": case["id"]},
@@ -129,3 +134,42 @@ def test_reading_a_case(client, token_for, make_user) -> None:  # type: ignore[n
     assert client.get(path, headers=token_for("handler")).status_code == 404
     assert client.get("/api/v1/cases/999999", headers=token_for("operator")).status_code == 404
     assert client.get(path).status_code == 401
+
+
+def test_a_second_report_nearby_is_flagged_as_a_candidate_duplicate(client, token_for, clock) -> None:  # type: ignore[no-untyped-def]
+    headers = token_for("inspector")
+    first = client.post("/api/v1/cases", json=GARBAGE, headers=headers).get_json()
+    assert first["suspected_duplicate"] is False and first["duplicate_candidates"] == []
+    clock.advance(hours=3)
+    # About 20 m east, same category: a candidate.
+    near = client.post("/api/v1/cases", json={**GARBAGE, "lon": 116.39083}, headers=headers).get_json()
+    assert near["suspected_duplicate"] is True
+    [candidate] = near["duplicate_candidates"]
+    assert candidate["id"] == first["id"] and candidate["code"] == first["code"] and 15 < candidate["distance_m"] < 25
+    assert near["events"][0]["payload"]["duplicate_candidates"] == near["duplicate_candidates"]
+    # Another category at the same spot, or the same category 100 m away, is not.
+    other = client.post("/api/v1/cases", json={**GARBAGE, "category_code": "E0104"}, headers=headers).get_json()
+    far = client.post("/api/v1/cases", json={**GARBAGE, "lat": 39.9167}, headers=headers).get_json()
+    assert other["suspected_duplicate"] is False and far["suspected_duplicate"] is False
+
+
+def test_after_the_window_a_report_is_new_again(client, token_for, clock) -> None:  # type: ignore[no-untyped-def]
+    headers = token_for("inspector")
+    client.post("/api/v1/cases", json=GARBAGE, headers=headers)
+    clock.advance(hours=24, minutes=1)
+    headers = token_for("inspector")  # the first token has expired (12 h)
+    later = client.post("/api/v1/cases", json=GARBAGE, headers=headers)
+    assert later.status_code == 201, later.get_json()
+    assert later.get_json()["suspected_duplicate"] is False
+
+
+def test_the_duplicate_rule_is_configuration(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from citymgmt.core.config import ConfigError, Settings
+
+    monkeypatch.setenv("CITYMGMT_DUPLICATE_RADIUS_M", "80")
+    monkeypatch.setenv("CITYMGMT_DUPLICATE_WINDOW_HOURS", "48")
+    settings = Settings.from_env()
+    assert (settings.duplicate_radius_m, settings.duplicate_window_hours) == (80.0, 48.0)
+    monkeypatch.setenv("CITYMGMT_DUPLICATE_RADIUS_M", "-1")
+    with pytest.raises(ConfigError, match=r"CITYMGMT_DUPLICATE_RADIUS_M=-1\.0"):
+        Settings.from_env()
