@@ -27,6 +27,7 @@ MODEL_AND_JOB_MODULES = (
     "dispatch.models",
     "dispatch.taxonomy",
     "dispatch.cases",
+    "dispatch.photos",
 )
 
 migrate = Migrate()

@@ -21,6 +21,7 @@ from citymgmt.core.errors import Forbidden, ValidationError
 from citymgmt.core.identity import Role, User
 from dispatch.cases import Case, CaseEvent, case_number
 from dispatch.duplicates import find_candidates
+from dispatch.photos import Attachment
 from dispatch.taxonomy import Category, current_version
 from grids.matching import match_cell
 
@@ -169,6 +170,7 @@ def case_view(session: Session, case: Case) -> dict[str, Any]:
         ).scalars()
     )
     reported = next((e for e in events if e.action == "report"), None)
+    photos = session.execute(select(Attachment).where(Attachment.case_id == case.id).order_by(Attachment.id)).scalars()
     return {
         "id": case.id,
         "code": case.code,
@@ -188,6 +190,17 @@ def case_view(session: Session, case: Case) -> dict[str, Any]:
         "reported_at": case.reported_at,
         "version": case.version,
         "contact": case.reporter_contact,
+        "photos": [
+            {
+                "id": p.id,
+                "url": f"/api/v1/cases/{case.id}/photos/{p.id}",
+                "thumb_url": f"/api/v1/cases/{case.id}/photos/{p.id}?size=thumb",
+                "width": p.width,
+                "height": p.height,
+                "event_id": p.event_id,
+            }
+            for p in photos
+        ],
         "suspected_duplicate": case.suspected_duplicate,
         "duplicate_candidates": (reported.payload.get("duplicate_candidates", []) if reported else []),
         "duplicate_of": case.duplicate_of,

@@ -6,15 +6,17 @@ import re
 from typing import Any
 
 import marshmallow as ma
-from flask import current_app, request
+from flask import Response, current_app, request, send_file
 from flask_smorest import Blueprint
+from sqlalchemy import select
 
 from citymgmt.core.access import allow, current_user
 from citymgmt.core.clock import utcnow
 from citymgmt.core.db import db
 from citymgmt.core.errors import NotFound, ValidationError
-from dispatch.cases import SOURCES, URGENCIES, Case
+from dispatch.cases import SOURCES, URGENCIES, Case, CaseEvent
 from dispatch.intake import Report, case_view, report_case
+from dispatch.photos import MAX_PHOTOS, Attachment, attach_photos, process_photo
 
 blp = Blueprint("cases", __name__, description="Cases (案件): intake and reading")
 
@@ -69,6 +71,7 @@ class CaseSchema(ma.Schema):
     reported_at = ma.fields.DateTime()
     version = ma.fields.Integer()
     contact = ma.fields.Dict(allow_none=True)
+    photos = ma.fields.List(ma.fields.Dict(), metadata={"description": "id, url, thumb_url, width, height"})
     suspected_duplicate = ma.fields.Boolean()
     duplicate_of = ma.fields.Integer(allow_none=True)
     duplicate_candidates = ma.fields.List(
@@ -78,36 +81,71 @@ class CaseSchema(ma.Schema):
 
 
 @blp.post("")
-@blp.arguments(ReportSchema)
+@blp.arguments(ReportSchema, location="json_or_form")
+@blp.doc(
+    requestBody={
+        "content": {
+            "application/json": {"schema": ReportSchema},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["category_code", "lon", "lat"],
+                    "properties": {
+                        **{
+                            name: {"type": "string"}
+                            for name in ("category_code", "lon", "lat", "crs", "description", "address", "urgency")
+                        },
+                        "photos": {
+                            "type": "array",
+                            "maxItems": MAX_PHOTOS,
+                            "items": {"type": "string", "format": "binary"},
+                        },
+                    },
+                }
+            },
+        }
+    }
+)
 @blp.response(201, CaseSchema)
 @blp.alt_response(400, description="Impossible coordinates or a malformed Idempotency-Key")
 @blp.alt_response(422, description="A field not acceptable (named in details), or a point outside every cell")
 @allow(*REPORTERS)
 def report(body: dict[str, Any]) -> Any:
-    """Report a problem: it becomes a case in its grid cell. Send an `Idempotency-Key` header (8-200 of
-    letters, digits, `._:-`) so that a retry returns the first case instead of making a second."""
+    """Report a problem: it becomes a case in its grid cell. JSON, or multipart with up to 9 `photos` (JPEG, PNG
+    or WebP; re-encoded, without EXIF). Send an `Idempotency-Key` header (8-200 of letters, digits, `._:-`) so
+    that a retry returns the first case instead of making a second."""
     key = request.headers.get("Idempotency-Key")
     if key is not None and not KEY.match(key):
         raise ValidationError(
             "Idempotency-Key must be 8-200 letters, digits, '.', '_', ':' or '-'", details={"Idempotency-Key": key}
         ).with_status(400)
+    uploads = request.files.getlist("photos")
+    if len(uploads) > MAX_PHOTOS:
+        raise ValidationError(f"at most {MAX_PHOTOS} photos", details={"photos": len(uploads)})
+    try:
+        photos = [process_photo(i, upload.stream) for i, upload in enumerate(uploads)]  # all checked first
+    finally:
+        for upload in uploads:
+            upload.close()
     session = db.session()
     user = current_user()
     assert user is not None
     settings = current_app.extensions["citymgmt.settings"]
-    case, _created = report_case(session, user, Report(**body), key, utcnow(), settings)
+    now = utcnow()
+    case, created = report_case(session, user, Report(**body), key, now, settings)
+    if created and photos:
+        event_id = session.execute(
+            select(CaseEvent.id).where(CaseEvent.case_id == case.id, CaseEvent.action == "report")
+        ).scalar_one()
+        attach_photos(session, settings.photos, case.id, event_id, user.id, photos, now)
     view = case_view(session, case)
     session.commit()
     return view
 
 
-@blp.get("/<int:case_id>")
-@blp.response(200, CaseSchema)
-@allow(*READERS, "inspector", "handler")
-def get_case(case_id: int) -> Any:
-    """A case with its events. Handlers see their department's cases, inspectors the cases they reported."""
-    session = db.session()
-    case = session.get(Case, case_id)
+def visible_case(case_id: int) -> Case:
+    """The case if the caller may see it; 404 otherwise (a case one may not see looks like a missing one)."""
+    case = db.session().get(Case, case_id)
     user = current_user()
     assert user is not None
     visible = case is not None and (
@@ -117,4 +155,31 @@ def get_case(case_id: int) -> Any:
     )
     if not visible or case is None:
         raise NotFound(f"no case {case_id}")
-    return case_view(session, case)
+    return case
+
+
+@blp.get("/<int:case_id>")
+@blp.response(200, CaseSchema)
+@allow(*READERS, "inspector", "handler")
+def get_case(case_id: int) -> Any:
+    """A case with its events. Handlers see their department's cases, inspectors the cases they reported."""
+    return case_view(db.session(), visible_case(case_id))
+
+
+@blp.get("/<int:case_id>/photos/<int:photo_id>")
+@blp.response(200, description="The photo (JPEG)")
+@allow(*READERS, "inspector", "handler")
+def get_photo(case_id: int, photo_id: int) -> Response:
+    """A photo of the case, as stored: re-encoded, without EXIF. `?size=thumb` for the thumbnail."""
+    return _photo_file(case_id, photo_id, request.args.get("size") == "thumb")
+
+
+def _photo_file(case_id: int, photo_id: int, thumb: bool) -> Response:
+    case = visible_case(case_id)
+    photo = db.session().get(Attachment, photo_id)
+    if photo is None or photo.case_id != case.id:
+        raise NotFound(f"no photo {photo_id} of case {case_id}")
+    root = current_app.extensions["citymgmt.settings"].photos
+    response = send_file(root / (photo.thumb_path if thumb else photo.path), mimetype="image/jpeg", max_age=86400)
+    response.headers["Cache-Control"] = "private, max-age=86400"
+    return response

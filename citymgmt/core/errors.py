@@ -91,7 +91,11 @@ def http_error_response(exc: HTTPException) -> Response:
     status = exc.code or 500
     data = getattr(exc, "data", None) or {}
     details = data.get("messages") if isinstance(data, dict) else None
-    if isinstance(details, dict) and len(details) == 1 and next(iter(details)) in ("query", "json", "form", "files"):
+    if (
+        isinstance(details, dict)
+        and len(details) == 1
+        and next(iter(details)) in ("query", "json", "form", "files", "json_or_form")
+    ):
         details = next(iter(details.values()))  # {"query": {"lon": [...]}} → {"lon": [...]}
     message = exc.description or ""
     if details and status in (400, 422):
