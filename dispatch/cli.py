@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
+from citymgmt.core.commands import in_transaction
 from citymgmt.core.db import db
 from dispatch.taxonomy import load_taxonomy
-from grids.cli import in_transaction
 
 
 @click.group("taxonomy")

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 import shapely
-from flask import current_app
 from flask.cli import with_appcontext
 from shapely.geometry import MultiPolygon, Polygon
 from sqlalchemy import text
 
 from citymgmt.core.clock import utcnow
+from citymgmt.core.commands import in_transaction
 from citymgmt.core.db import db
 from citymgmt.core.errors import DomainError
 from grids.crs import CRSError, parse_crs, srid_of, transform_geometry
@@ -24,26 +22,6 @@ from grids.matching import match_cell
 from grids.sources import read_layer
 
 CRS_HELP = "Coordinates of the file: wgs84 (also CGCS2000), gcj02, bd09 or EPSG:n (default: the file's own)."
-
-
-def in_transaction(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Run a command in one transaction: committed if it succeeds, rolled back with a clear message if not."""
-
-    def run(*args: Any, **kwargs: Any) -> None:
-        from citymgmt.local.manage import ensure_services
-
-        ensure_services(current_app.extensions["citymgmt.settings"], lambda line: click.echo(line, err=True))
-        try:
-            fn(*args, **kwargs)
-            db.session.commit()
-        except DomainError as exc:
-            db.session.rollback()
-            click.echo(f"error: {exc.message}", err=True)
-            sys.exit(1)
-
-    run.__name__ = fn.__name__
-    run.__doc__ = fn.__doc__
-    return run
 
 
 @click.group("grids")

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from citymgmt.core.access import allow, current_user
 from citymgmt.core.clock import utcnow
 from citymgmt.core.db import db
-from citymgmt.core.errors import NotFound, ValidationError
+from citymgmt.core.errors import DomainError, NotFound, ValidationError
 from dispatch.cases import SOURCES, URGENCIES, Case, CaseEvent
 from dispatch.intake import Report, case_view, report_case
 from dispatch.photos import MAX_PHOTOS, Attachment, attach_photos, process_photo
@@ -116,9 +116,9 @@ def report(body: dict[str, Any]) -> Any:
     that a retry returns the first case instead of making a second."""
     key = request.headers.get("Idempotency-Key")
     if key is not None and not KEY.match(key):
-        raise ValidationError(
+        raise DomainError(
             "Idempotency-Key must be 8-200 letters, digits, '.', '_', ':' or '-'", details={"Idempotency-Key": key}
-        ).with_status(400)
+        )
     uploads = request.files.getlist("photos")
     if len(uploads) > MAX_PHOTOS:
         raise ValidationError(f"at most {MAX_PHOTOS} photos", details={"photos": len(uploads)})

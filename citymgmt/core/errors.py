@@ -27,10 +27,6 @@ class DomainError(Exception):
         if code is not None:
             self.code = code
 
-    def with_status(self, status: int) -> DomainError:
-        self.status = status
-        return self
-
 
 class ValidationError(DomainError):
     status = 422
