@@ -12,7 +12,7 @@ from typing import Any
 
 from geoalchemy2.shape import from_shape
 from shapely.geometry import Point
-from sqlalchemy import select, text
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -215,4 +215,60 @@ def case_view(session: Session, case: Case) -> dict[str, Any]:
             }
             for e in events
         ],
+    }
+
+
+def list_cases(
+    session: Session,
+    viewer: User,
+    filters: dict[str, Any],
+    offset: int,
+    limit: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """The cases the viewer may see, newest first, filtered; with the total count for paging.
+
+    Centre staff and supervisors see all, handlers their department's, inspectors their own reports."""
+    query = select(Case)
+    if not viewer.has_role(*CENTRE_ROLES, Role.supervisor):
+        mine = []
+        if viewer.has_role(Role.handler) and viewer.department_code:
+            mine.append(Case.department_code == viewer.department_code)
+        if viewer.has_role(Role.inspector):
+            mine.append(Case.reporter_id == viewer.id)
+        if not mine:
+            return [], 0
+        query = query.where(or_(*mine))
+    for name, column in (
+        ("status", Case.status),
+        ("department", Case.department_code),
+        ("light", Case.light),
+        ("category", Case.category_code),
+    ):
+        if filters.get(name):
+            query = query.where(column == filters[name])
+    if filters.get("cell"):  # a cell, community, street or district code
+        query = query.where(Case.cell_code.startswith(filters["cell"], autoescape=True))
+    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = session.execute(
+        query.order_by(Case.reported_at.desc(), Case.id.desc()).offset(offset).limit(limit)
+    ).scalars()
+    return [_summary(c) for c in rows], total
+
+
+def _summary(case: Case) -> dict[str, Any]:
+    return {
+        "id": case.id,
+        "code": case.code,
+        "status": case.status,
+        "source": case.source,
+        "category_code": case.category_code,
+        "urgency": case.urgency,
+        "cell_code": case.cell_code,
+        "district_code": case.district_code,
+        "department_code": case.department_code,
+        "reported_at": case.reported_at,
+        "due_at": case.due_at,
+        "light": case.light,
+        "suspected_duplicate": case.suspected_duplicate,
+        "version": case.version,
     }

@@ -14,8 +14,8 @@ from citymgmt.core.access import allow, current_user
 from citymgmt.core.clock import utcnow
 from citymgmt.core.db import db
 from citymgmt.core.errors import DomainError, NotFound, ValidationError
-from dispatch.cases import SOURCES, URGENCIES, Case, CaseEvent
-from dispatch.intake import Report, case_view, report_case
+from dispatch.cases import SOURCES, STATES, URGENCIES, Case, CaseEvent
+from dispatch.intake import Report, case_view, list_cases, report_case
 from dispatch.photos import MAX_PHOTOS, Attachment, attach_photos, process_photo
 
 blp = Blueprint("cases", __name__, description="Cases (案件): intake and reading")
@@ -141,6 +141,55 @@ def report(body: dict[str, Any]) -> Any:
     view = case_view(session, case)
     session.commit()
     return view
+
+
+class CaseListQuery(ma.Schema):
+    status = ma.fields.String(validate=ma.validate.OneOf(STATES))
+    department = ma.fields.String(validate=ma.validate.Length(max=40))
+    cell = ma.fields.String(
+        validate=ma.validate.Regexp(r"^[0-9]{6,15}$"),
+        metadata={"description": "A cell, community, street or district code (prefix match)"},
+    )
+    light = ma.fields.String(validate=ma.validate.OneOf(("green", "yellow", "red")))
+    category = ma.fields.String(validate=ma.validate.Length(max=10))
+
+
+class CaseSummarySchema(ma.Schema):
+    id = ma.fields.Integer()
+    code = ma.fields.String()
+    status = ma.fields.String()
+    source = ma.fields.String()
+    category_code = ma.fields.String()
+    urgency = ma.fields.String()
+    cell_code = ma.fields.String()
+    district_code = ma.fields.String()
+    department_code = ma.fields.String(allow_none=True)
+    reported_at = ma.fields.DateTime()
+    due_at = ma.fields.DateTime(allow_none=True)
+    light = ma.fields.String(allow_none=True)
+    suspected_duplicate = ma.fields.Boolean()
+    version = ma.fields.Integer()
+
+
+@blp.get("")
+@blp.arguments(CaseListQuery, location="query", error_status_code=400)
+@blp.response(200, CaseSummarySchema(many=True))
+@blp.paginate(page_size=50, max_page_size=500)
+@allow(*READERS, "inspector", "handler")
+def list_cases_view(query: dict[str, Any], pagination_parameters: Any) -> Any:
+    """Cases newest first, filtered; paged with `page` and `page_size` (the X-Pagination header has the total).
+    Centre staff and supervisors see all, handlers their department's, inspectors their own reports."""
+    user = current_user()
+    assert user is not None
+    items, total = list_cases(
+        db.session(),
+        user,
+        query,
+        offset=pagination_parameters.first_item,
+        limit=pagination_parameters.page_size,
+    )
+    pagination_parameters.item_count = total
+    return items
 
 
 def visible_case(case_id: int) -> Case:

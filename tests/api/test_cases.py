@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import text
 
@@ -173,3 +175,33 @@ def test_the_duplicate_rule_is_configuration(monkeypatch) -> None:  # type: igno
     monkeypatch.setenv("CITYMGMT_DUPLICATE_RADIUS_M", "-1")
     with pytest.raises(ConfigError, match=r"CITYMGMT_DUPLICATE_RADIUS_M=-1\.0"):
         Settings.from_env()
+
+
+def test_listing_cases_with_filters_and_pages(client, token_for) -> None:  # type: ignore[no-untyped-def]
+    inspector = token_for("inspector")
+    codes = []
+    for body in (GARBAGE, {**GARBAGE, "category_code": "E0104"}, {**GARBAGE, "lon": 116.3831, "lat": 39.9250}):
+        codes.append(client.post("/api/v1/cases", json=body, headers=inspector).get_json()["code"])
+    staff = token_for("operator")
+    listed = client.get("/api/v1/cases?page_size=2", headers=staff)
+    assert listed.status_code == 200
+    assert [c["code"] for c in listed.get_json()] == codes[::-1][:2]  # newest first
+    paging = json.loads(listed.headers["X-Pagination"])
+    assert paging["total"] == 3 and paging["total_pages"] == 2
+    second = client.get("/api/v1/cases?page_size=2&page=2", headers=staff).get_json()
+    assert [c["code"] for c in second] == [codes[0]]
+    by_district = client.get("/api/v1/cases?cell=110102", headers=staff).get_json()
+    assert [c["code"] for c in by_district] == [codes[2]]  # Beihai Park is in Xicheng
+    by_category = client.get("/api/v1/cases?category=E0104&status=reported", headers=staff).get_json()
+    assert [c["code"] for c in by_category] == [codes[1]]
+    assert client.get("/api/v1/cases?status=done", headers=staff).status_code == 400
+    assert client.get("/api/v1/cases?cell=abc", headers=staff).status_code == 400
+
+
+def test_listing_shows_each_role_only_what_it_may_see(client, token_for, make_user) -> None:  # type: ignore[no-untyped-def]
+    mine = client.post("/api/v1/cases", json=GARBAGE, headers=token_for("inspector")).get_json()["code"]
+    client.post("/api/v1/cases", json=GARBAGE, headers=token_for("operator"))
+    assert [c["code"] for c in client.get("/api/v1/cases", headers=token_for("inspector")).get_json()] == [mine]
+    assert len(client.get("/api/v1/cases", headers=token_for("supervisor")).get_json()) == 2
+    assert client.get("/api/v1/cases", headers=token_for("handler")).get_json() == []  # nothing dispatched yet
+    assert client.get("/api/v1/cases").status_code == 401
