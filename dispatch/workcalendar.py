@@ -100,8 +100,10 @@ def working_deadline(start: datetime, amount: float, limit_type: str, calendar: 
         return start + timedelta(hours=amount)
     if limit_type == "natural_days":
         return start + timedelta(days=amount)
-    remaining = amount * 3600 if limit_type == "working_hours" else amount * calendar.day_seconds
-    if remaining == 0:
+    # Whole microseconds, exactly: float seconds would leave residues that push a deadline into the next period.
+    seconds = amount * 3600 if limit_type == "working_hours" else amount * calendar.day_seconds
+    remaining = timedelta(microseconds=round(seconds * 1_000_000))
+    if not remaining:
         return start
     day = start.astimezone(calendar.zone).date()
     for _ in range(MAX_DAYS):
@@ -109,9 +111,9 @@ def working_deadline(start: datetime, amount: float, limit_type: str, calendar: 
             s = max(begin, start)
             if s >= end:
                 continue
-            available = (end - s).total_seconds()
+            available = end - s
             if remaining <= available:
-                return s + timedelta(seconds=remaining)
+                return s + remaining
             remaining -= available
         day += timedelta(days=1)
     raise ValueError(f"{amount} {limit_type} from {start.isoformat()} runs past {MAX_DAYS} days of calendar")
@@ -131,13 +133,14 @@ def working_elapsed(start: datetime, end: datetime, limit_type: str, calendar: W
         return seconds / 3600
     if limit_type == "natural_days":
         return seconds / 86400
-    worked = 0.0
+    worked = timedelta(0)
     day = start.astimezone(calendar.zone).date()
     last = end.astimezone(calendar.zone).date()
     while day <= last:
         for begin, finish in calendar.working_intervals(day):
-            overlap = (min(finish, end) - max(begin, start)).total_seconds()
-            if overlap > 0:
+            overlap = min(finish, end) - max(begin, start)
+            if overlap > timedelta(0):
                 worked += overlap
         day += timedelta(days=1)
-    return worked / 3600 if limit_type == "working_hours" else worked / calendar.day_seconds
+    total = worked.total_seconds()
+    return total / 3600 if limit_type == "working_hours" else total / calendar.day_seconds
