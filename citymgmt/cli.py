@@ -88,11 +88,11 @@ def demo() -> None:
 def demo_load(if_empty: bool) -> None:
     """Load the demo city; loading it again changes nothing."""
     from citymgmt.core.clock import utcnow
+    from citymgmt.core.commands import ensure_services_for_command
     from citymgmt.core.db import db
     from citymgmt.demo import demo_loaded, load_demo
-    from citymgmt.local.manage import ensure_services
 
-    ensure_services(current_app.extensions["citymgmt.settings"], lambda line: click.echo(line, err=True))
+    ensure_services_for_command()
     session = db.session()
     if if_empty and demo_loaded(session):
         click.echo("demo city already loaded")

@@ -12,12 +12,12 @@ from typing import Any
 
 from geoalchemy2.shape import from_shape
 from shapely.geometry import Point
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import ColumnElement, false, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from citymgmt.core.config import Settings
-from citymgmt.core.errors import Forbidden, ValidationError
+from citymgmt.core.errors import Forbidden, NotFound, ValidationError
 from citymgmt.core.identity import Role, User
 from dispatch.cases import Case, CaseEvent, case_number
 from dispatch.duplicates import find_candidates
@@ -27,6 +27,8 @@ from grids.matching import match_cell
 
 # Who may enter reports from which source.
 CENTRE_ROLES = (Role.operator, Role.leader, Role.dispatcher, Role.admin)
+# Who reads every case.
+READER_ROLES = (*CENTRE_ROLES, Role.supervisor)
 
 
 @dataclass(frozen=True)
@@ -172,23 +174,13 @@ def case_view(session: Session, case: Case) -> dict[str, Any]:
     reported = next((e for e in events if e.action == "report"), None)
     photos = session.execute(select(Attachment).where(Attachment.case_id == case.id).order_by(Attachment.id)).scalars()
     return {
-        "id": case.id,
-        "code": case.code,
-        "status": case.status,
-        "source": case.source,
-        "category_code": case.category_code,
-        "urgency": case.urgency,
+        **_summary(case),
         "description": case.description,
         "address": case.address,
         "lon": lon,
         "lat": lat,
-        "cell_code": case.cell_code,
         "community_code": case.community_code,
         "street_code": case.street_code,
-        "district_code": case.district_code,
-        "department_code": case.department_code,
-        "reported_at": case.reported_at,
-        "version": case.version,
         "contact": case.reporter_contact,
         "photos": [
             {
@@ -201,7 +193,6 @@ def case_view(session: Session, case: Case) -> dict[str, Any]:
             }
             for p in photos
         ],
-        "suspected_duplicate": case.suspected_duplicate,
         "duplicate_candidates": (reported.payload.get("duplicate_candidates", []) if reported else []),
         "duplicate_of": case.duplicate_of,
         "events": [
@@ -218,6 +209,29 @@ def case_view(session: Session, case: Case) -> dict[str, Any]:
     }
 
 
+def visible_to(viewer: User) -> ColumnElement[bool] | None:
+    """Which cases the viewer may see, as a condition (None: all). The one place this rule is written: centre
+    staff and supervisors see every case, handlers their department's, inspectors the ones they reported."""
+    if viewer.has_role(*READER_ROLES):
+        return None
+    mine: list[ColumnElement[bool]] = []
+    if viewer.has_role(Role.handler) and viewer.department_code:
+        mine.append(Case.department_code == viewer.department_code)
+    if viewer.has_role(Role.inspector):
+        mine.append(Case.reporter_id == viewer.id)
+    return or_(*mine) if mine else false()
+
+
+def visible_case(session: Session, viewer: User, case_id: int) -> Case:
+    """The case if the viewer may see it; NotFound otherwise (a case one may not see looks like a missing one)."""
+    rule = visible_to(viewer)
+    query = select(Case).where(Case.id == case_id)
+    case = session.execute(query if rule is None else query.where(rule)).scalar_one_or_none()
+    if case is None:
+        raise NotFound(f"no case {case_id}")
+    return case
+
+
 def list_cases(
     session: Session,
     viewer: User,
@@ -227,17 +241,9 @@ def list_cases(
 ) -> tuple[list[dict[str, Any]], int]:
     """The cases the viewer may see, newest first, filtered; with the total count for paging.
 
-    Centre staff and supervisors see all, handlers their department's, inspectors their own reports."""
-    query = select(Case)
-    if not viewer.has_role(*CENTRE_ROLES, Role.supervisor):
-        mine = []
-        if viewer.has_role(Role.handler) and viewer.department_code:
-            mine.append(Case.department_code == viewer.department_code)
-        if viewer.has_role(Role.inspector):
-            mine.append(Case.reporter_id == viewer.id)
-        if not mine:
-            return [], 0
-        query = query.where(or_(*mine))
+    Visibility is `visible_to`'s."""
+    rule = visible_to(viewer)
+    query = select(Case) if rule is None else select(Case).where(rule)
     for name, column in (
         ("status", Case.status),
         ("department", Case.department_code),

@@ -14,15 +14,15 @@ from citymgmt.core.access import allow, current_user
 from citymgmt.core.clock import utcnow
 from citymgmt.core.db import db
 from citymgmt.core.errors import DomainError, NotFound, ValidationError
-from dispatch.cases import SOURCES, STATES, URGENCIES, Case, CaseEvent
-from dispatch.intake import Report, case_view, list_cases, report_case
+from dispatch.cases import SOURCES, STATES, URGENCIES, CaseEvent
+from dispatch.intake import READER_ROLES, Report, case_view, list_cases, report_case, visible_case
 from dispatch.photos import MAX_PHOTOS, Attachment, attach_photos, process_photo
 
 blp = Blueprint("cases", __name__, description="Cases (案件): intake and reading")
 
 KEY = re.compile(r"^[A-Za-z0-9._:-]{8,200}$")
 REPORTERS = ("inspector", "operator", "leader", "dispatcher", "admin")
-READERS = ("operator", "leader", "dispatcher", "supervisor", "admin")
+READERS = tuple(str(r) for r in READER_ROLES)
 
 
 class ContactSchema(ma.Schema):
@@ -52,27 +52,32 @@ class EventSchema(ma.Schema):
     payload = ma.fields.Dict()
 
 
-class CaseSchema(ma.Schema):
+class CaseSummarySchema(ma.Schema):
     id = ma.fields.Integer()
-    code = ma.fields.String(metadata={"description": "Public case code: date and number"})
+    code = ma.fields.String()
     status = ma.fields.String()
     source = ma.fields.String()
     category_code = ma.fields.String()
     urgency = ma.fields.String()
+    cell_code = ma.fields.String()
+    district_code = ma.fields.String()
+    department_code = ma.fields.String(allow_none=True)
+    reported_at = ma.fields.DateTime()
+    due_at = ma.fields.DateTime(allow_none=True)
+    light = ma.fields.String(allow_none=True)
+    suspected_duplicate = ma.fields.Boolean()
+    version = ma.fields.Integer()
+
+
+class CaseSchema(CaseSummarySchema):
     description = ma.fields.String()
     address = ma.fields.String(allow_none=True)
     lon = ma.fields.Float()
     lat = ma.fields.Float()
-    cell_code = ma.fields.String()
     community_code = ma.fields.String()
     street_code = ma.fields.String()
-    district_code = ma.fields.String()
-    department_code = ma.fields.String(allow_none=True)
-    reported_at = ma.fields.DateTime()
-    version = ma.fields.Integer()
     contact = ma.fields.Dict(allow_none=True)
     photos = ma.fields.List(ma.fields.Dict(), metadata={"description": "id, url, thumb_url, width, height"})
-    suspected_duplicate = ma.fields.Boolean()
     duplicate_of = ma.fields.Integer(allow_none=True)
     duplicate_candidates = ma.fields.List(
         ma.fields.Dict(), metadata={"description": "Open cases of the same category nearby: id, code, distance_m"}
@@ -154,23 +159,6 @@ class CaseListQuery(ma.Schema):
     category = ma.fields.String(validate=ma.validate.Length(max=10))
 
 
-class CaseSummarySchema(ma.Schema):
-    id = ma.fields.Integer()
-    code = ma.fields.String()
-    status = ma.fields.String()
-    source = ma.fields.String()
-    category_code = ma.fields.String()
-    urgency = ma.fields.String()
-    cell_code = ma.fields.String()
-    district_code = ma.fields.String()
-    department_code = ma.fields.String(allow_none=True)
-    reported_at = ma.fields.DateTime()
-    due_at = ma.fields.DateTime(allow_none=True)
-    light = ma.fields.String(allow_none=True)
-    suspected_duplicate = ma.fields.Boolean()
-    version = ma.fields.Integer()
-
-
 @blp.get("")
 @blp.arguments(CaseListQuery, location="query", error_status_code=400)
 @blp.response(200, CaseSummarySchema(many=True))
@@ -192,27 +180,14 @@ def list_cases_view(query: dict[str, Any], pagination_parameters: Any) -> Any:
     return items
 
 
-def visible_case(case_id: int) -> Case:
-    """The case if the caller may see it; 404 otherwise (a case one may not see looks like a missing one)."""
-    case = db.session().get(Case, case_id)
-    user = current_user()
-    assert user is not None
-    visible = case is not None and (
-        user.has_role(*READERS)
-        or (user.has_role("handler") and case.department_code == user.department_code)
-        or (user.has_role("inspector") and case.reporter_id == user.id)
-    )
-    if not visible or case is None:
-        raise NotFound(f"no case {case_id}")
-    return case
-
-
 @blp.get("/<int:case_id>")
 @blp.response(200, CaseSchema)
 @allow(*READERS, "inspector", "handler")
 def get_case(case_id: int) -> Any:
     """A case with its events. Handlers see their department's cases, inspectors the cases they reported."""
-    return case_view(db.session(), visible_case(case_id))
+    user = current_user()
+    assert user is not None
+    return case_view(db.session(), visible_case(db.session(), user, case_id))
 
 
 @blp.get("/<int:case_id>/photos/<int:photo_id>")
@@ -224,7 +199,9 @@ def get_photo(case_id: int, photo_id: int) -> Response:
 
 
 def _photo_file(case_id: int, photo_id: int, thumb: bool) -> Response:
-    case = visible_case(case_id)
+    user = current_user()
+    assert user is not None
+    case = visible_case(db.session(), user, case_id)
     photo = db.session().get(Attachment, photo_id)
     if photo is None or photo.case_id != case.id:
         raise NotFound(f"no photo {photo_id} of case {case_id}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
@@ -56,9 +55,9 @@ def create_command(
     password_stdin: bool,
 ) -> None:
     """Create an account with one or more roles."""
-    from citymgmt.local.manage import ensure_services
+    from citymgmt.core.commands import ensure_services_for_command
 
-    ensure_services(current_app.extensions["citymgmt.settings"], lambda line: click.echo(line, err=True))
+    ensure_services_for_command()
     try:
         user = create_user(
             db.session(), username, _password(password_stdin), list(roles), display_name, department, phone
