@@ -28,6 +28,7 @@ MODEL_AND_JOB_MODULES = (
     "dispatch.taxonomy",
     "dispatch.cases",
     "dispatch.photos",
+    "dispatch.rules",
 )
 
 migrate = Migrate()

@@ -60,6 +60,8 @@ class Case(db.Model):  # type: ignore[name-defined]
     street_code: Mapped[str] = mapped_column(String(9))
     district_code: Mapped[str] = mapped_column(String(6))
     department_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
+    # What routing proposed when it did not dispatch at once (the dispatcher confirms or overrides).
+    suggested_department_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
     status: Mapped[str] = mapped_column(String(12))
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     warn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -22,7 +22,9 @@ from citymgmt.core.identity import Role, User
 from dispatch.cases import Case, CaseEvent, case_number
 from dispatch.duplicates import find_candidates
 from dispatch.photos import Attachment
-from dispatch.taxonomy import Category, current_version
+from dispatch.routing import facts_for, route
+from dispatch.rules import rule_cache
+from dispatch.taxonomy import minor_category
 from grids.matching import match_cell
 
 # Who may enter reports from which source.
@@ -57,21 +59,6 @@ def source_for(user: User, asked: str | None) -> str:
     )
 
 
-def _category(session: Session, code: str) -> Category:
-    version = current_version(session)
-    category = session.execute(
-        select(Category).where(Category.version_code == version, Category.code == code.strip().upper())
-    ).scalar_one_or_none()
-    if category is None:
-        raise ValidationError(f"no category {code} in taxonomy {version}", details={"category_code": "unknown"})
-    if category.level != "minor":
-        raise ValidationError(
-            f"{category.code} is a major class: choose one of its minor classes",
-            details={"category_code": "major class"},
-        )
-    return category
-
-
 def public_code(session: Session, now: datetime, zone: Any) -> str:
     number = session.execute(select(case_number.next_value())).scalar_one()
     return f"{now.astimezone(zone):%Y%m%d}{number:05d}"
@@ -86,13 +73,12 @@ def report_case(
         if existing is not None:
             return existing, False
     source = source_for(reporter, report.source)
-    category = _category(session, report.category_code)
+    category = minor_category(session, report.category_code)
     urgencies = {limit["urgency"] for limit in category.time_limits}
-    urgency = report.urgency or "normal"
-    if urgency not in urgencies:
+    if report.urgency is not None and report.urgency not in urgencies:
         raise ValidationError(
-            f"{category.code} has no {urgency} time limit (it has: {', '.join(sorted(urgencies))})",
-            details={"urgency": urgency},
+            f"{category.code} has no {report.urgency} time limit (it has: {', '.join(sorted(urgencies))})",
+            details={"urgency": report.urgency},
         )
     if source == "inspector" and report.contact:
         raise ValidationError("an inspector's report carries no caller contact", details={"contact": "not allowed"})
@@ -106,6 +92,23 @@ def report_case(
         settings.duplicate_radius_m,
         timedelta(hours=settings.duplicate_window_hours),
     )
+    facts = facts_for(
+        session,
+        category,
+        match,
+        urgency=report.urgency,
+        description=report.description,
+        source=source,
+        at=now,
+        zone_info=settings.zone,
+    )
+    decision = route(session, rule_cache.book(session), facts)
+    urgency = report.urgency or (decision.urgency if decision.urgency in urgencies else None) or "normal"
+    if urgency not in urgencies:
+        raise ValidationError(
+            f"{category.code} has no {urgency} time limit: give the urgency ({', '.join(sorted(urgencies))})",
+            details={"urgency": "required for this category"},
+        )
     values = {
         "code": public_code(session, now, settings.zone),
         "source": source,
@@ -124,6 +127,7 @@ def report_case(
         "district_code": match.district_code,
         "status": "reported",
         "suspected_duplicate": bool(candidates),
+        "suggested_department_code": decision.department_code,
         "reported_at": now,
         "updated_at": now,
     }
@@ -149,6 +153,17 @@ def report_case(
                 "cell_code": match.cell_code,
                 "duplicate_candidates": [{"id": c.id, "code": c.code, "distance_m": c.distance_m} for c in candidates],
             },
+        )
+    )
+    session.add(
+        CaseEvent(
+            case_id=case_id,
+            action="route",
+            actor_id=None,
+            at=now,
+            from_status="reported",
+            to_status="reported",
+            payload=decision.explanation,
         )
     )
     session.flush()
@@ -272,6 +287,7 @@ def _summary(case: Case) -> dict[str, Any]:
         "cell_code": case.cell_code,
         "district_code": case.district_code,
         "department_code": case.department_code,
+        "suggested_department_code": case.suggested_department_code,
         "reported_at": case.reported_at,
         "due_at": case.due_at,
         "light": case.light,

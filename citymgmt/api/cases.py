@@ -62,6 +62,9 @@ class CaseSummarySchema(ma.Schema):
     cell_code = ma.fields.String()
     district_code = ma.fields.String()
     department_code = ma.fields.String(allow_none=True)
+    suggested_department_code = ma.fields.String(
+        allow_none=True, metadata={"description": "Where routing proposes to send it, for the dispatcher to confirm"}
+    )
     reported_at = ma.fields.DateTime()
     due_at = ma.fields.DateTime(allow_none=True)
     light = ma.fields.String(allow_none=True)

@@ -27,7 +27,9 @@ def test_an_inspector_report_becomes_a_case_in_its_cell(client, token_for, db_se
     assert case["district_code"] == "110101" and case["cell_code"].startswith(case["community_code"])
     assert case["code"].startswith("20261123") and len(case["code"]) >= 13  # the day in Beijing, then a number
     assert case["version"] == 1 and case["contact"] is None
-    [event] = case["events"]
+    event, routed = case["events"]
+    assert routed["action"] == "route" and routed["payload"]["department"] == "110101-sanitation"
+    assert case["suggested_department_code"] == "110101-sanitation"
     assert event["action"] == "report" and event["to_status"] == "reported" and event["from_status"] is None
     assert event["at"].startswith(clock.now().isoformat()[:19])
     assert event["payload"] == {
