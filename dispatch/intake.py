@@ -25,7 +25,9 @@ from dispatch.photos import Attachment
 from dispatch.routing import facts_for, route
 from dispatch.rules import rule_cache
 from dispatch.taxonomy import minor_category
+from dispatch.workflow import allowed_actions, start_clock, system_move
 from grids.matching import match_cell
+from grids.models import InspectorCell
 
 # Who may enter reports from which source.
 CENTRE_ROLES = (Role.operator, Role.leader, Role.dispatcher, Role.admin)
@@ -169,6 +171,22 @@ def report_case(
     session.flush()
     case = session.get(Case, case_id)
     assert case is not None
+    start_clock(session, case, now, settings)
+    auto_file = decision.auto_file if decision.auto_file is not None else source in settings.auto_file_sources
+    if auto_file:
+        system_move(
+            session, case, "file", now, settings, {}, {"rule": decision.rule_code} if decision.rule_code else {}
+        )
+    if case.status == "filed" and decision.department_code and decision.auto_dispatch:
+        system_move(
+            session,
+            case,
+            "dispatch",
+            now,
+            settings,
+            {"department": decision.department_code},
+            {"rule": decision.rule_code},
+        )
     return case, True
 
 
@@ -178,7 +196,7 @@ def _by_key(session: Session, reporter: User, key: str) -> Case | None:
     ).scalar_one_or_none()
 
 
-def case_view(session: Session, case: Case) -> dict[str, Any]:
+def case_view(session: Session, case: Case, viewer: User, settings: Settings) -> dict[str, Any]:
     """A case as the API shows it to centre staff (the caller's contact included: they may call back)."""
     lon, lat = session.execute(text("SELECT ST_X(point), ST_Y(point) FROM cases WHERE id = :id"), {"id": case.id}).one()
     events = list(
@@ -210,6 +228,13 @@ def case_view(session: Session, case: Case) -> dict[str, Any]:
         ],
         "duplicate_candidates": (reported.payload.get("duplicate_candidates", []) if reported else []),
         "duplicate_of": case.duplicate_of,
+        "disposal_due_at": case.disposal_due_at,
+        "warn_at": case.warn_at,
+        "pending_request": case.pending_request,
+        "extensions_granted": case.extensions_granted,
+        "escalated": case.escalated,
+        "check_passed": case.check_passed,
+        "allowed_actions": allowed_actions(case, viewer, settings),
         "events": [
             {
                 "action": e.action,
@@ -226,7 +251,8 @@ def case_view(session: Session, case: Case) -> dict[str, Any]:
 
 def visible_to(viewer: User) -> ColumnElement[bool] | None:
     """Which cases the viewer may see, as a condition (None: all). The one place this rule is written: centre
-    staff and supervisors see every case, handlers their department's, inspectors the ones they reported."""
+    staff and supervisors see every case, handlers their department's, inspectors the ones they reported and
+    those in their cells (where they verify and check)."""
     if viewer.has_role(*READER_ROLES):
         return None
     mine: list[ColumnElement[bool]] = []
@@ -234,6 +260,10 @@ def visible_to(viewer: User) -> ColumnElement[bool] | None:
         mine.append(Case.department_code == viewer.department_code)
     if viewer.has_role(Role.inspector):
         mine.append(Case.reporter_id == viewer.id)
+        beat = select(InspectorCell.cell_code).where(
+            InspectorCell.user_id == viewer.id, InspectorCell.unassigned_at.is_(None)
+        )
+        mine.append(Case.cell_code.in_(beat))
     return or_(*mine) if mine else false()
 
 
