@@ -53,6 +53,7 @@ def init_api(app: Flask) -> CitymgmtApi:
     api = CitymgmtApi(app, spec_kwargs=spec_kwargs)
 
     from citymgmt.api.auth import blp as auth_blp
+    from citymgmt.api.calendar import blp as calendar_blp
     from citymgmt.api.cases import blp as cases_blp
     from citymgmt.api.categories import blp as categories_blp
     from citymgmt.api.grids import blp as grids_blp
@@ -63,6 +64,7 @@ def init_api(app: Flask) -> CitymgmtApi:
     api.register_blueprint(categories_blp, url_prefix=f"{API_PREFIX}/categories")
     api.register_blueprint(cases_blp, url_prefix=f"{API_PREFIX}/cases")
     api.register_blueprint(rules_blp, url_prefix=f"{API_PREFIX}/rules")
+    api.register_blueprint(calendar_blp, url_prefix=f"{API_PREFIX}/calendar")
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     return api
 
