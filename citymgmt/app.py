@@ -31,6 +31,7 @@ MODEL_AND_JOB_MODULES = (
     "dispatch.rules",
     "dispatch.calendar",
     "dispatch.sla",
+    "dispatch.notifications",
 )
 
 migrate = Migrate()

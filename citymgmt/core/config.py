@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -64,6 +65,8 @@ class Settings:
     max_extensions: int = 2  # granted extensions per case
     max_suspensions: int = 1  # suspensions per case
     sla_escalate_overdue: bool = True  # an overdue disposal is escalated (督办) by the sweep
+    smtp_url: str = ""  # smtp://[user:pass@]host:port, smtps://..., smtp+starttls://...; empty: no e-mail
+    mail_from: str = "citymgmt@localhost"
 
     @property
     def embedded_database(self) -> bool:
@@ -133,6 +136,8 @@ class Settings:
             max_extensions=int(_env_float("CITYMGMT_MAX_EXTENSIONS", 2)),
             max_suspensions=int(_env_float("CITYMGMT_MAX_SUSPENSIONS", 1)),
             sla_escalate_overdue=_env_bool("CITYMGMT_SLA_ESCALATE_OVERDUE", True),
+            smtp_url=os.environ.get("CITYMGMT_SMTP_URL", ""),
+            mail_from=os.environ.get("CITYMGMT_MAIL_FROM", "citymgmt@localhost"),
         )
         settings.validate()
         return settings
@@ -168,6 +173,8 @@ class Settings:
             self.periods()
         except ValueError as exc:
             raise ConfigError(f"CITYMGMT_WORKING_PERIODS={self.working_periods!r}: {exc}") from None
+        if self.smtp_url and urlsplit(self.smtp_url).scheme not in ("smtp", "smtps", "smtp+starttls"):
+            raise ConfigError("CITYMGMT_SMTP_URL must start with smtp://, smtps:// or smtp+starttls://")
         unknown_sources = set(self.auto_file_sources) - {"inspector", "public", "hotline", "open311"}
         if unknown_sources:
             raise ConfigError(f"CITYMGMT_AUTO_FILE_SOURCES: unknown {', '.join(sorted(unknown_sources))}")
