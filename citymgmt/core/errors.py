@@ -13,6 +13,8 @@ from typing import Any
 from flask import Flask, Response, g, jsonify
 from werkzeug.exceptions import HTTPException
 
+from citymgmt.core.pages import is_page_request, page_support
+
 log = logging.getLogger(__name__)
 
 
@@ -63,8 +65,6 @@ class TooManyAttempts(DomainError):
 
 def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
     """The error in the one JSON shape; for a server-rendered page, the same error as an HTML page."""
-    from citymgmt.core.pages import is_page_request, page_support
-
     support = page_support() if is_page_request() else None
     if support is not None:
         page = support.render_error(status, code, message)

@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, get_flashed_messages, redirect, render
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
-from citymgmt.core.access import allow_public, allow_signed_in, current_user
+from citymgmt.core.access import allow_public, allow_signed_in, authenticated_by, current_credential, current_user
 from citymgmt.core.clock import utcnow
 from citymgmt.core.db import db
 from citymgmt.core.errors import TooManyAttempts
@@ -57,6 +57,9 @@ def _sign_in(username: str, password: str, target: str) -> Any:
     db_session = db.session()
     now = utcnow()
     user = sign_in(db_session, login_throttle(), username, password, request.remote_addr or "", now, via="form")
+    previous = current_credential() if authenticated_by() == "session" else None
+    if previous is not None:
+        end_browser_session(db_session, previous, now)  # signing in again in this browser replaces its session
     browser = start_browser_session(db_session, user, now, lifetimes_of(current_app))
     db_session.commit()
     session.clear()  # nothing from before signing in carries over, the CSRF secret included

@@ -220,6 +220,18 @@ def test_each_browser_has_its_own_session(app: Flask, client, account) -> None: 
     assert me(phone) == 200, "signing out of one browser leaves the others signed in"
 
 
+def test_signing_in_again_replaces_the_browser_session(client, account) -> None:  # type: ignore[no-untyped-def]
+    account("admin"), account("leader")
+    sign_in(client, "t-admin")
+    before = client.get_cookie(COOKIE)
+    assert before is not None
+    again = client.post("/login", data={"username": "t-leader", "password": PASSWORD, "csrf_token": page_token(client)})
+    assert again.status_code == 302
+    assert client.get("/api/v1/auth/me").get_json()["username"] == "t-leader"
+    client.set_cookie(COOKIE, before.value)
+    assert me(client) == 401, "the admin's session ended when the leader signed in in the same browser"
+
+
 def test_a_session_ends_after_the_idle_time(client, account, clock) -> None:  # type: ignore[no-untyped-def]
     account("inspector")
     sign_in(client, "t-inspector")
