@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import flask_login
@@ -41,7 +42,7 @@ def login() -> Any:
             try:
                 return _sign_in(form.username.data, form.password.data, target)
             except TooManyAttempts as exc:
-                minutes = -(-int(exc.headers["Retry-After"]) // 60)
+                minutes = math.ceil(int(exc.headers["Retry-After"]) / 60)
                 error = ngettext(
                     "Too many failed sign-ins. Try again in %(num)d minute.",
                     "Too many failed sign-ins. Try again in %(num)d minutes.",
