@@ -27,6 +27,21 @@ def _env_bool(name: str, default: bool) -> bool:
     raise ConfigError(f"{name}={raw!r}: expected true or false")
 
 
+def _env_optional_bool(name: str) -> bool | None:
+    raw = os.environ.get(name)
+    return None if raw is None or raw == "" else _env_bool(name, False)
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: expected a whole number") from None
+
+
 def _env_float(name: str, default: float) -> float:
     raw = os.environ.get(name)
     if raw is None or raw == "":
@@ -67,6 +82,14 @@ class Settings:
     sla_escalate_overdue: bool = True  # an overdue disposal is escalated (督办) by the sweep
     smtp_url: str = ""  # smtp://[user:pass@]host:port, smtps://..., smtp+starttls://...; empty: no e-mail
     mail_from: str = "citymgmt@localhost"
+    session_idle_minutes: float = 120.0  # a browser session unused this long ends ...
+    session_max_hours: float = 12.0  # ... and every browser session ends this long after sign-in
+    secure_cookies: bool | None = None  # None: Secure cookies in production only
+    login_max_failures: int = 5  # failed sign-ins for one username within the window ...
+    login_max_failures_per_address: int = 20  # ... or from one client address (offices share one) ...
+    login_window_minutes: float = 15.0
+    login_lockout_minutes: float = 15.0  # ... refuse further sign-ins for this long
+    trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto to believe
 
     @property
     def embedded_database(self) -> bool:
@@ -75,6 +98,10 @@ class Settings:
     @property
     def embedded_redis(self) -> bool:
         return not self.redis_url
+
+    @property
+    def cookies_secure(self) -> bool:
+        return self.secure_cookies if self.secure_cookies is not None else self.env == "production"
 
     @property
     def zone(self) -> ZoneInfo:
@@ -125,6 +152,14 @@ class Settings:
             db_pool_size=int(_env_float("CITYMGMT_DB_POOL_SIZE", 5)),
             duplicate_radius_m=_env_float("CITYMGMT_DUPLICATE_RADIUS_M", 50.0),
             duplicate_window_hours=_env_float("CITYMGMT_DUPLICATE_WINDOW_HOURS", 24.0),
+            session_idle_minutes=_env_float("CITYMGMT_SESSION_IDLE_MINUTES", 120.0),
+            session_max_hours=_env_float("CITYMGMT_SESSION_MAX_HOURS", 12.0),
+            secure_cookies=_env_optional_bool("CITYMGMT_SECURE_COOKIES"),
+            login_max_failures=_env_int("CITYMGMT_LOGIN_MAX_FAILURES", 5),
+            login_max_failures_per_address=_env_int("CITYMGMT_LOGIN_MAX_FAILURES_PER_ADDRESS", 20),
+            login_window_minutes=_env_float("CITYMGMT_LOGIN_WINDOW_MINUTES", 15.0),
+            login_lockout_minutes=_env_float("CITYMGMT_LOGIN_LOCKOUT_MINUTES", 15.0),
+            trusted_proxies=_env_int("CITYMGMT_TRUSTED_PROXIES", 0),
             extra_modules=tuple(
                 m.strip() for m in os.environ.get("CITYMGMT_EXTRA_MODULES", "").split(",") if m.strip()
             ),
@@ -186,6 +221,22 @@ class Settings:
             raise ConfigError(f"CITYMGMT_DUPLICATE_RADIUS_M={self.duplicate_radius_m}: expected 0 to 10000 metres")
         if not 0 <= self.duplicate_window_hours <= 24 * 30:
             raise ConfigError(f"CITYMGMT_DUPLICATE_WINDOW_HOURS={self.duplicate_window_hours}: expected 0 to 720 hours")
+        if not 1 <= self.session_idle_minutes <= 7 * 24 * 60:
+            raise ConfigError(f"CITYMGMT_SESSION_IDLE_MINUTES={self.session_idle_minutes}: expected 1 to 10080 minutes")
+        if not 0.1 <= self.session_max_hours <= 30 * 24:
+            raise ConfigError(f"CITYMGMT_SESSION_MAX_HOURS={self.session_max_hours}: expected 0.1 to 720 hours")
+        if self.login_max_failures < 1 or self.login_max_failures_per_address < 1:
+            raise ConfigError(
+                "CITYMGMT_LOGIN_MAX_FAILURES and CITYMGMT_LOGIN_MAX_FAILURES_PER_ADDRESS: expected at least 1"
+            )
+        for name, minutes in (
+            ("CITYMGMT_LOGIN_WINDOW_MINUTES", self.login_window_minutes),
+            ("CITYMGMT_LOGIN_LOCKOUT_MINUTES", self.login_lockout_minutes),
+        ):
+            if not 0 < minutes <= 24 * 60:
+                raise ConfigError(f"{name}={minutes}: expected more than 0 and at most 1440 minutes")
+        if not 0 <= self.trusted_proxies <= 5:
+            raise ConfigError(f"CITYMGMT_TRUSTED_PROXIES={self.trusted_proxies}: expected 0 to 5")
         if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"CITYMGMT_LOG_LEVEL={self.log_level!r}: expected DEBUG, INFO, WARNING or ERROR")
 
