@@ -177,7 +177,8 @@ def report_case(
         system_move(
             session, case, "file", now, settings, {}, {"rule": decision.rule_code} if decision.rule_code else {}
         )
-    if case.status == "filed" and decision.department_code and decision.auto_dispatch:
+    # A suspected duplicate is not dispatched on its own: someone links it to the original or confirms it (DOMAIN §3).
+    if case.status == "filed" and decision.department_code and decision.auto_dispatch and not candidates:
         system_move(
             session,
             case,
@@ -252,7 +253,7 @@ def case_view(session: Session, case: Case, viewer: User, settings: Settings) ->
 def visible_to(viewer: User) -> ColumnElement[bool] | None:
     """Which cases the viewer may see, as a condition (None: all). The one place this rule is written: centre
     staff and supervisors see every case, handlers their department's, inspectors the ones they reported and
-    those in their cells (where they verify and check)."""
+    those in their cells (where they verify and check), and the originals their reports were merged into."""
     if viewer.has_role(*READER_ROLES):
         return None
     mine: list[ColumnElement[bool]] = []
@@ -264,6 +265,9 @@ def visible_to(viewer: User) -> ColumnElement[bool] | None:
             InspectorCell.user_id == viewer.id, InspectorCell.unassigned_at.is_(None)
         )
         mine.append(Case.cell_code.in_(beat))
+        # The originals their reports were merged into: the reporter is linked to the original.
+        merged = select(Case.duplicate_of).where(Case.reporter_id == viewer.id, Case.duplicate_of.is_not(None))
+        mine.append(Case.id.in_(merged.scalar_subquery()))
     return or_(*mine) if mine else false()
 
 

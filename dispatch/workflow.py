@@ -323,6 +323,18 @@ def _merge(ctx: MoveContext) -> str:
     case.duplicate_of = original.id
     ctx.payload["original"] = original.id
     ctx.payload["original_code"] = original.code
+    # The original records the report merged into it, and so its reporter (who may follow the original now).
+    ctx.session.add(
+        CaseEvent(
+            case_id=original.id,
+            action="merged_in",
+            actor_id=ctx.actor.id if ctx.actor else None,
+            at=ctx.now,
+            from_status=original.status,
+            to_status=original.status,
+            payload={"duplicate": case.id, "duplicate_code": case.code, "reporter_id": case.reporter_id},
+        )
+    )
     return "cancelled"
 
 

@@ -202,6 +202,9 @@ def test_merge_makes_a_duplicate_of_the_original(desk: Desk, client, token_for) 
     second.act("operator", "merge", original=desk.case["id"])
     assert second.case["status"] == "cancelled" and second.case["duplicate_of"] == desk.case["id"]
     assert second.case["events"][-1]["payload"] == {"original": desk.case["id"], "original_code": desk.case["code"]}
+    linked = desk.view("operator")["events"][-1]
+    assert linked["action"] == "merged_in" and linked["payload"]["duplicate"] == again["id"]
+    assert linked["payload"]["reporter_id"] is not None
 
 
 def test_actions_carry_photos(desk: Desk, client, token_for) -> None:  # type: ignore[no-untyped-def]
@@ -252,3 +255,42 @@ def test_each_roles_queue_shows_its_next_task(desk: Desk, client, token_for) -> 
     desk.act("leader", "close")
     assert all(me not in tasks(role) for role in ("operator", "leader", "dispatcher", "handler", "inspector"))
     assert client.get("/api/v1/queues/mine").status_code == 401
+
+
+def test_a_report_not_found_on_site_is_cancelled(desk: Desk) -> None:
+    desk.act("operator", "request_verification")
+    desk.act("inspector", "verify", expect=422)  # pass or fail is required
+    desk.act("inspector", "verify", result="fail", note="现场未发现")
+    assert desk.case["status"] == "cancelled" and desk.case["light"] is None
+    assert desk.case["events"][-1]["payload"] == {"result": "fail", "note": "现场未发现"}
+
+
+def test_without_the_automatic_check_the_centre_requests_it(desk: Desk, app) -> None:  # type: ignore[no-untyped-def]
+    original = app.extensions["citymgmt.settings"]
+    app.extensions["citymgmt.settings"] = original.with_overrides({"auto_request_check": False})
+    try:
+        dispatched_to_test_department(desk)
+        desk.act("handler", "handle")
+        assert desk.case["status"] == "handled"
+        desk.act("inspector", "check", expect=422)
+        desk.act("operator", "request_check")
+        assert desk.case["status"] == "checking" and desk.case["events"][-1]["actor_id"] is not None
+    finally:
+        app.extensions["citymgmt.settings"] = original
+
+
+def test_a_suspected_duplicate_waits_and_its_reporter_follows_the_original(client, token_for, make_user) -> None:  # type: ignore[no-untyped-def]
+    first = client.post("/api/v1/cases", json=CALL | {"source": None, "contact": None}, headers=token_for("inspector"))
+    original = first.get_json()
+    assert original["status"] == "dispatched"
+    make_user("t-inspector-2", "inspector")
+    second_token = client.post(
+        "/api/v1/auth/token", json={"username": "t-inspector-2", "password": "a-good-long-password"}
+    )
+    other = {"Authorization": f"Bearer {second_token.get_json()['token']}"}
+    again = client.post("/api/v1/cases", json=CALL | {"source": None, "contact": None}, headers=other).get_json()
+    assert again["suspected_duplicate"] is True
+    assert again["status"] == "filed" and again["department_code"] is None  # filed, not dispatched twice
+    assert client.get(f"/api/v1/cases/{original['id']}", headers=other).status_code == 404
+    Desk(client, token_for, again).act("operator", "merge", original=original["id"])
+    assert client.get(f"/api/v1/cases/{original['id']}", headers=other).status_code == 200

@@ -22,9 +22,10 @@ def beijing(text_: str) -> datetime:
     return datetime.fromisoformat(text_ + "+08:00").astimezone(UTC)
 
 
-def report_at(client, token_for, clock, when: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def report_at(client, token_for, clock, when: str, category: str = "E0102") -> dict[str, Any]:  # type: ignore[no-untyped-def]
     clock.at = beijing(when)
-    response = client.post("/api/v1/cases", json=GARBAGE, headers=token_for("inspector"))
+    body = {**GARBAGE, "category_code": category}
+    response = client.post("/api/v1/cases", json=body, headers=token_for("inspector"))
     assert response.status_code == 201, response.get_json()
     case: dict[str, Any] = response.get_json()
     assert case["status"] == "dispatched"
@@ -71,7 +72,7 @@ def test_an_admins_override_moves_later_deadlines(client, token_for, clock) -> N
 
 def test_the_sweep_turns_lights_and_escalates_once(client, token_for, clock, db_session: Session) -> None:  # type: ignore[no-untyped-def]
     case = report_at(client, token_for, clock, "2026-11-23T09:30")  # due 15:30, warn at 14:42
-    other = report_at(client, token_for, clock, "2026-11-23T09:30")
+    other = report_at(client, token_for, clock, "2026-11-23T09:30", "E0104")  # not a duplicate: another category
     db_session.execute(text("UPDATE cases SET light = NULL WHERE id = :id"), {"id": other["id"]})  # as if suspended
     assert sweep(db_session, beijing("2026-11-23T14:41")).summary() == {"warned": 0, "overdue": 0, "escalated": 0}
     at_warn = sweep(db_session, beijing("2026-11-23T14:42"))
