@@ -35,6 +35,7 @@ MODEL_AND_JOB_MODULES = (
     "dispatch.calendar",
     "dispatch.sla",
     "dispatch.notifications",
+    "citymgmt.open311.keys",
 )
 
 migrate = Migrate()
@@ -109,10 +110,12 @@ def build_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     from citymgmt.api import init_api
     from citymgmt.api.health import bp as health_bp
+    from citymgmt.open311.views import bp as open311_bp
     from citymgmt.web import init_web
 
     app.register_blueprint(health_bp)
     init_api(app)
+    app.register_blueprint(open311_bp)
     init_web(app, settings)
     return app
 

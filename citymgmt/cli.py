@@ -104,6 +104,7 @@ def demo_load(if_empty: bool) -> None:
 
 def _add_package_commands() -> None:
     from citymgmt.core.users_cli import users_cli
+    from citymgmt.open311.cli import open311_cli
     from dispatch.calendar_cli import calendar_cli
     from dispatch.cli import taxonomy_cli
     from dispatch.notifications_cli import notify_cli
@@ -118,6 +119,7 @@ def _add_package_commands() -> None:
     cli.add_command(calendar_cli)
     cli.add_command(sla_cli)
     cli.add_command(notify_cli)
+    cli.add_command(open311_cli)
 
 
 _add_package_commands()

@@ -20,6 +20,8 @@ DEMO_DISTRICTS = (
     ("110102", "西城区", "grids/beijing-xicheng-110102.geojson"),
 )
 
+DEMO_OPEN311_KEY = "demo-open311-key"  # the documented Open311 API key of the demo client "demo"
+
 DEMO_INSPECTOR_BEAT = "110101005002"
 
 # The centre's demo accounts: username → (display name, roles).
@@ -69,6 +71,11 @@ def load_demo(session: Session, now: datetime, progress: Progress) -> None:
 
     # The demo inspector walks the community around the Forbidden City.
     assign_cells(session, "inspector", [DEMO_INSPECTOR_BEAT], now)
+    from citymgmt.open311.keys import Open311Key, create_key
+
+    if session.execute(select(Open311Key.id).where(Open311Key.name == "demo")).first() is None:
+        create_key(session, "demo", now, secret=DEMO_OPEN311_KEY)
+        progress(f"Open311 API key of the demo client: {DEMO_OPEN311_KEY}")
 
 
 def load_demo_accounts(session: Session, departments: list[str]) -> int:

@@ -31,6 +31,8 @@ from grids.models import InspectorCell
 
 # Who may enter reports from which source.
 CENTRE_ROLES = (Role.operator, Role.leader, Role.dispatcher, Role.admin)
+# The accounts of Open311 clients (one per API key) are named so; only they report as "open311".
+OPEN311_USER_PREFIX = "open311-"
 # Who reads every case.
 READER_ROLES = (*CENTRE_ROLES, Role.supervisor)
 
@@ -53,6 +55,8 @@ def source_for(user: User, asked: str | None) -> str:
         return "inspector"
     if asked in ("hotline", "public") and user.has_role(*CENTRE_ROLES):
         return asked
+    if asked == "open311" and user.username.startswith(OPEN311_USER_PREFIX) and user.has_role(*CENTRE_ROLES):
+        return asked  # an Open311 client's account (citymgmt.open311.keys)
     if asked is None and user.has_role(*CENTRE_ROLES):
         return "hotline"
     raise Forbidden(

@@ -90,6 +90,8 @@ class Settings:
     login_window_minutes: float = 15.0
     login_lockout_minutes: float = 15.0  # ... refuse further sign-ins for this long
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto to believe
+    open311_jurisdiction_id: str = ""  # Open311 GeoReport v2: when set, a request naming another is refused
+    open311_posts_per_minute: int = 60  # POSTs per Open311 API key and minute (429 beyond)
 
     @property
     def embedded_database(self) -> bool:
@@ -160,6 +162,8 @@ class Settings:
             login_window_minutes=_env_float("CITYMGMT_LOGIN_WINDOW_MINUTES", 15.0),
             login_lockout_minutes=_env_float("CITYMGMT_LOGIN_LOCKOUT_MINUTES", 15.0),
             trusted_proxies=_env_int("CITYMGMT_TRUSTED_PROXIES", 0),
+            open311_jurisdiction_id=os.environ.get("CITYMGMT_OPEN311_JURISDICTION_ID", "").strip(),
+            open311_posts_per_minute=_env_int("CITYMGMT_OPEN311_POSTS_PER_MINUTE", 60),
             extra_modules=tuple(
                 m.strip() for m in os.environ.get("CITYMGMT_EXTRA_MODULES", "").split(",") if m.strip()
             ),
@@ -213,6 +217,8 @@ class Settings:
         unknown_sources = set(self.auto_file_sources) - {"inspector", "public", "hotline", "open311"}
         if unknown_sources:
             raise ConfigError(f"CITYMGMT_AUTO_FILE_SOURCES: unknown {', '.join(sorted(unknown_sources))}")
+        if self.open311_posts_per_minute < 1:
+            raise ConfigError(f"CITYMGMT_OPEN311_POSTS_PER_MINUTE={self.open311_posts_per_minute}: expected at least 1")
         if self.max_extensions < 0 or self.max_suspensions < 0:
             raise ConfigError("CITYMGMT_MAX_EXTENSIONS and CITYMGMT_MAX_SUSPENSIONS must be at least 0")
         if self.env == "production" and not self.secret_key:

@@ -1,0 +1,375 @@
+"""/open311/v2: Open311 GeoReport v2 (http://wiki.open311.org/GeoReport_v2) and mySociety's servicerequestupdates.
+
+Every endpoint is public (`@allow_public`); POSTs check their `api_key` here. Every path ends in `.json` or `.xml`,
+and errors come in that format as the specification's list of {code, description}.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+import marshmallow as ma
+from flask import Blueprint, Response, current_app, request
+from redis.exceptions import RedisError
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
+
+from citymgmt.core.access import allow_public
+from citymgmt.core.clock import utcnow
+from citymgmt.core.config import Settings
+from citymgmt.core.db import db
+from citymgmt.core.errors import DomainError, NotFound, TooManyAttempts, ValidationError
+from citymgmt.core.queue import get_redis
+from citymgmt.open311 import georeport
+from citymgmt.open311.keys import Open311Key, Open311Request, client_for_key
+from citymgmt.open311.render import error_response, respond
+from dispatch.cases import CaseEvent
+from dispatch.intake import Report, report_case
+from dispatch.photos import attach_photos, process_photo
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
+
+SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
+CHANGESET = "2026-11-22T00:00:00Z"  # when this document last changed
+MAX_DAYS = 90  # the specification's default and largest date range
+MAX_ROWS = 1000  # ... and its default number of rows
+FMT = "<any(json, xml):fmt>"
+ATTRIBUTE = re.compile(r"^attribute\[([A-Za-z0-9_.-]{1,50})\]$")
+
+
+def _settings() -> Settings:
+    settings: Settings = current_app.extensions["citymgmt.settings"]
+    return settings
+
+
+def _fmt() -> str:
+    return "xml" if request.path.endswith(".xml") else "json"
+
+
+def _lang() -> str:
+    best = request.accept_languages.best_match(["zh", "zh-CN", "en"])
+    if best is None:
+        return "en" if _settings().default_locale == "en" else "zh"
+    return "en" if best == "en" else "zh"
+
+
+def _describe(exc: DomainError) -> str:
+    details = exc.details
+    if isinstance(details, dict) and details:
+        parts = [f"{k}: {v if isinstance(v, str | int | float) else '; '.join(map(str, v))}" for k, v in details.items()]
+        return f"{exc.message} ({', '.join(parts)})"
+    return exc.message
+
+
+@bp.errorhandler(DomainError)
+def _domain_error(exc: DomainError) -> Response:
+    status = exc.status if exc.status in (401, 403, 404, 429, 503) else 400
+    return error_response(_fmt(), status, _describe(exc), exc.headers)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> Response:
+    return error_response(_fmt(), exc.code or 500, exc.description or exc.name)
+
+
+@bp.before_request
+def _jurisdiction() -> None:
+    wanted = _settings().open311_jurisdiction_id
+    given = (request.values.get("jurisdiction_id") or "").strip()
+    if given and given != wanted:
+        raise NotFound(
+            f"jurisdiction_id {given} not found" + (f": this endpoint serves {wanted}" if wanted else ""),
+            details={"jurisdiction_id": "unknown"},
+        )
+
+
+# -- parsing ------------------------------------------------------------------------------------------------
+
+
+def _load(schema: ma.Schema, data: Any) -> dict[str, Any]:
+    try:
+        loaded: dict[str, Any] = schema.load(data, unknown=ma.EXCLUDE)
+    except ma.ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, dict) else {"request": exc.messages}
+        details = {k: "; ".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in messages.items()}
+        raise ValidationError(f"invalid {', '.join(sorted(details))}", details=details) from None
+    return loaded
+
+
+def _datetime(name: str, raw: str | None) -> datetime | None:
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise ValidationError(
+            f"{name} must be a W3C datetime such as 2026-11-01T00:00:00Z", details={name: "not a datetime"}
+        ) from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=_settings().zone)
+
+
+def _window(now: datetime) -> tuple[datetime, datetime]:
+    """start_date and end_date: at most 90 days apart; by default the last 90 days."""
+    start = _datetime("start_date", request.args.get("start_date"))
+    end = _datetime("end_date", request.args.get("end_date"))
+    if start is None and end is None:
+        return now - timedelta(days=MAX_DAYS), now
+    if start is None:
+        assert end is not None
+        start = end - timedelta(days=MAX_DAYS)
+    if end is None:
+        end = start + timedelta(days=MAX_DAYS)
+    if start > end:
+        raise ValidationError("start_date must not be after end_date", details={"start_date": "after end_date"})
+    if end - start > timedelta(days=MAX_DAYS):
+        raise ValidationError(
+            f"start_date and end_date may not span more than {MAX_DAYS} days", details={"end_date": "range too long"}
+        )
+    return start, end
+
+
+class PageQuery(ma.Schema):
+    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=1_000_000))
+    page_size = ma.fields.Integer(load_default=MAX_ROWS, validate=ma.validate.Range(min=1, max=MAX_ROWS))
+
+
+def _csv(name: str, pattern: str) -> list[str] | None:
+    raw = request.args.get(name)
+    if raw is None or not raw.strip():
+        return None
+    values = [v.strip() for v in raw.split(",") if v.strip()]
+    bad = [v for v in values if not re.fullmatch(pattern, v)]
+    if bad or len(values) > MAX_ROWS:
+        raise ValidationError(f"{name}: not a valid value: {', '.join(bad[:5])}", details={name: "invalid"})
+    return values
+
+
+def _client_post(now: datetime) -> tuple[Open311Key, Any]:
+    """The client of a POST (its api_key), within its rate."""
+    session = db.session()
+    key, user = client_for_key(session, request.values.get("api_key"), now)
+    limit = _settings().open311_posts_per_minute
+    minute = int(now.timestamp() // 60)
+    name = f"{_settings().queue_prefix}:open311:posts:{key.id}:{minute}"
+    try:
+        pipe = get_redis().pipeline()
+        pipe.incr(name)
+        pipe.expire(name, 120)
+        count = int(pipe.execute()[0])
+    except RedisError:
+        log.warning("Redis unavailable: Open311 rate limit not applied")
+        return key, user
+    if count > limit:
+        retry = 60 - int(now.timestamp()) % 60
+        raise TooManyAttempts(
+            f"more than {limit} POSTs a minute with this api_key: try again in {retry} s",
+            details={"api_key": "rate limited"},
+            headers={"Retry-After": str(retry)},
+        )
+    return key, user
+
+
+# -- discovery and services -----------------------------------------------------------------------------------
+
+
+@bp.get(f"/discovery.{FMT}")
+@allow_public
+def discovery(fmt: str) -> Response:
+    settings = _settings()
+    document = {
+        "changeset": CHANGESET,
+        "contact": "城市管理监督指挥中心 / the city management centre",
+        "key_service": "API keys are issued by the city management centre (citymgmt open311 keys create NAME)",
+        "endpoints": [
+            {
+                "specification": SPECIFICATION,
+                "url": request.url_root.rstrip("/") + bp.url_prefix,
+                "changeset": CHANGESET,
+                "type": "production" if settings.env == "production" else "test",
+                "formats": ["application/json", "text/xml"],
+            }
+        ],
+    }
+    return respond(fmt, "discovery", document)
+
+
+@bp.get(f"/services.{FMT}")
+@allow_public
+def services(fmt: str) -> Response:
+    return respond(fmt, "services", georeport.service_list(db.session(), _lang()))
+
+
+@bp.get(f"/services/<string:code>.{FMT}")
+@allow_public
+def service_definition(code: str, fmt: str) -> Response:
+    category = georeport.category_for_service(db.session(), code)
+    return respond(fmt, "service_definition", georeport.service_definition(category, _lang()))
+
+
+# -- requests -------------------------------------------------------------------------------------------------
+
+
+class PostRequest(ma.Schema):
+    service_code = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=10))
+    lat = ma.fields.Float(allow_nan=False, validate=ma.validate.Range(min=-90, max=90))
+    long = ma.fields.Float(allow_nan=False, validate=ma.validate.Range(min=-180, max=180))
+    address_string = ma.fields.String(validate=ma.validate.Length(max=200))
+    address_id = ma.fields.String(validate=ma.validate.Length(max=200))
+    email = ma.fields.Email(validate=ma.validate.Length(max=200))
+    device_id = ma.fields.String(validate=ma.validate.Length(max=200))
+    account_id = ma.fields.String(validate=ma.validate.Length(max=200))
+    first_name = ma.fields.String(validate=ma.validate.Length(max=50))
+    last_name = ma.fields.String(validate=ma.validate.Length(max=50))
+    phone = ma.fields.String(validate=ma.validate.Regexp(r"^[0-9+() .-]{3,30}$", error="not a phone number"))
+    description = ma.fields.String(load_default="", validate=ma.validate.Length(max=4000))
+    media_url = ma.fields.Url(schemes={"http", "https"}, validate=ma.validate.Length(max=2000))
+
+
+def _attributes(category: Any) -> dict[str, str]:
+    given: dict[str, str] = {}
+    for name, value in request.form.items():
+        match = ATTRIBUTE.match(name)
+        if match:
+            given[match.group(1)] = value.strip()
+        elif name.startswith("attribute"):
+            raise ValidationError(f"{name}: expected attribute[CODE]", details={name: "malformed"})
+    unknown = sorted(set(given) - {"urgency"})
+    if unknown:
+        raise ValidationError(
+            f"service {category.code} has no attribute {', '.join(unknown)}",
+            details={f"attribute[{unknown[0]}]": "unknown"},
+        )
+    urgencies = georeport.urgencies_of(category)
+    if given.get("urgency") and given["urgency"] not in urgencies:
+        raise ValidationError(
+            f"attribute[urgency] must be one of {', '.join(urgencies)}", details={"attribute[urgency]": "not a value"}
+        )
+    return {k: v for k, v in given.items() if v}
+
+
+@bp.post(f"/requests.{FMT}")
+@allow_public
+def post_request(fmt: str) -> Response:
+    now = utcnow()
+    settings = _settings()
+    key, user = _client_post(now)
+    body = _load(PostRequest(), request.form)
+    if "lat" not in body or "long" not in body:
+        if body.get("address_string") or body.get("address_id"):
+            raise ValidationError(
+                "lat and long are required: this endpoint cannot locate address_string or address_id",
+                details={"lat": "required", "long": "required"},
+            )
+        raise ValidationError("lat and long are required (WGS-84)", details={"lat": "required", "long": "required"})
+    session = db.session()
+    category = georeport.category_for_service(session, body["service_code"])
+    attributes = _attributes(category)
+    upload = request.files.get("media")
+    photos = []
+    if upload is not None:
+        try:
+            photos = [process_photo(0, upload.stream)]
+        except DomainError as exc:
+            raise ValidationError(f"media: {exc.message}", details={"media": "not a usable photo"}) from None
+        finally:
+            upload.close()
+    name = " ".join(body.get(k, "").strip() for k in ("first_name", "last_name")).strip()
+    contact = {k: v for k, v in (("name", name), ("phone", body.get("phone")), ("email", body.get("email"))) if v}
+    report = Report(
+        category_code=category.code,
+        lon=body["long"],
+        lat=body["lat"],
+        description=body["description"],
+        address=body.get("address_string"),
+        urgency=attributes.get("urgency"),
+        source="open311",
+        contact=contact or None,
+    )
+    case, _ = report_case(session, user, report, None, now, settings)
+    session.add(
+        Open311Request(
+            case_id=case.id,
+            key_id=key.id,
+            media_url=body.get("media_url"),
+            address_id=body.get("address_id"),
+            attributes=attributes,
+        )
+    )
+    if photos:
+        event_id = session.execute(
+            select(CaseEvent.id).where(CaseEvent.case_id == case.id, CaseEvent.action == "report")
+        ).scalar_one()
+        attach_photos(session, settings.photos, case.id, event_id, user.id, photos, now)
+    code = case.code
+    session.commit()
+    log.info("open311 request %s from client %s", code, key.name)
+    return respond(fmt, "service_requests", [{"service_request_id": code, "service_notice": None, "account_id": None}])
+
+
+@bp.get(f"/requests.{FMT}")
+@allow_public
+def get_requests(fmt: str) -> Response:
+    now = utcnow()
+    paging = _load(PageQuery(), request.args)
+    codes = _csv("service_request_id", r"[0-9A-Za-z-]{1,24}")
+    service_codes = [c.upper() for c in _csv("service_code", r"[A-Za-z][0-9]{2,4}") or []] or None
+    statuses = _csv("status", r"(?i)open|closed")
+    start, end = _window(now)
+    flt = georeport.RequestFilter(
+        codes=codes,
+        service_codes=service_codes,
+        start=start,
+        end=end,
+        statuses=[s.lower() for s in statuses] if statuses else None,
+        offset=(paging["page"] - 1) * paging["page_size"],
+        limit=paging["page_size"],
+    )
+    rows = georeport.list_requests(db.session(), flt, _settings().zone, _lang())
+    return respond(fmt, "service_requests", rows)
+
+
+@bp.get(f"/requests/<string:code>.{FMT}")
+@allow_public
+def get_request(code: str, fmt: str) -> Response:
+    row = georeport.get_request(db.session(), code, _settings().zone, _lang())
+    return respond(fmt, "service_requests", [row])
+
+
+@bp.get(f"/tokens/<string:token>.{FMT}")
+@allow_public
+def get_token(token: str, fmt: str) -> Response:
+    """Requests are created at once, so a token is the service_request_id itself."""
+    case = georeport.case_by_code(db.session(), token)
+    return respond(fmt, "service_requests", [{"service_request_id": case.code, "token": token}])
+
+
+# -- mySociety's servicerequestupdates ------------------------------------------------------------------------
+
+
+@bp.get(f"/servicerequestupdates.{FMT}")
+@allow_public
+def get_updates(fmt: str) -> Response:
+    now = utcnow()
+    paging = _load(PageQuery(), request.args)
+    start, end = _window(now)
+    rows = georeport.list_updates(
+        db.session(),
+        start,
+        end,
+        (paging["page"] - 1) * paging["page_size"],
+        paging["page_size"],
+        _settings().zone,
+        _lang(),
+    )
+    return respond(fmt, "service_request_updates", rows)
+
+
+@bp.route(f"/<path:rest>.{FMT}", methods=["GET", "POST"])
+@allow_public
+def unknown(rest: str, fmt: str) -> Response:
+    raise NotFound(f"no resource {rest} in GeoReport v2")
