@@ -47,6 +47,7 @@ UPDATE_STATUS = {
     "cancelled": "CLOSED",
 }
 
+URGENCY_HELP = ("可选；默认按规则或一般", "Optional; by default from the rules, or normal")
 URGENCY_NAMES = {"urgent": ("紧急", "Urgent"), "normal": ("一般", "Normal")}
 
 
@@ -107,7 +108,7 @@ def service_definition(category: Category, lang: str) -> dict[str, Any]:
             "code": "urgency",
             "datatype": "singlevaluelist",
             "required": False,
-            "datatype_description": _pick(("可选；默认按规则或一般", "Optional; by default from the rules, or normal"), lang),
+            "datatype_description": _pick(URGENCY_HELP, lang),
             "order": 1,
             "description": _pick(("紧急程度", "Urgency"), lang),
             "values": [{"key": u, "name": _pick(URGENCY_NAMES[u], lang)} for u in urgencies_of(category)],
@@ -237,9 +238,9 @@ def list_updates(
             {
                 "update_id": str(event_id),
                 "service_request_id": code,
-                "status": "DUPLICATE" if merged else UPDATE_STATUS[to_status],
+                "status": "DUPLICATE" if merged else UPDATE_STATUS[str(to_status)],
                 "updated_datetime": w3c(at, zone),
-                "description": _pick(MERGED_NOTE if merged else STATUS_NOTES[to_status], lang),
+                "description": _pick(MERGED_NOTE if merged else STATUS_NOTES[str(to_status)], lang),
                 "media_url": media_url if action == "report" else None,
             }
         )

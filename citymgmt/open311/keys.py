@@ -25,7 +25,6 @@ from dispatch.intake import OPEN311_USER_PREFIX as USER_PREFIX
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
 
 
-
 class InvalidKey(DomainError):
     status = 403
     code = "invalid_api_key"

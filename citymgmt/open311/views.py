@@ -58,10 +58,16 @@ def _lang() -> str:
     return "en" if best == "en" else "zh"
 
 
+def _reason(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return "; ".join(map(str, value))
+    return str(value)
+
+
 def _describe(exc: DomainError) -> str:
     details = exc.details
     if isinstance(details, dict) and details:
-        parts = [f"{k}: {v if isinstance(v, str | int | float) else '; '.join(map(str, v))}" for k, v in details.items()]
+        parts = [f"{k}: {_reason(v)}" for k, v in details.items()]
         return f"{exc.message} ({', '.join(parts)})"
     return exc.message
 
@@ -188,7 +194,7 @@ def discovery(fmt: str) -> Response:
         "endpoints": [
             {
                 "specification": SPECIFICATION,
-                "url": request.url_root.rstrip("/") + bp.url_prefix,
+                "url": request.url_root.rstrip("/") + str(bp.url_prefix),
                 "changeset": CHANGESET,
                 "type": "production" if settings.env == "production" else "test",
                 "formats": ["application/json", "text/xml"],
