@@ -29,6 +29,7 @@ from citymgmt.open311.render import error_response, respond
 from dispatch.cases import CaseEvent
 from dispatch.intake import Report, report_case
 from dispatch.photos import attach_photos, process_photo
+from dispatch.workflow import act
 
 log = logging.getLogger(__name__)
 
@@ -373,6 +374,40 @@ def get_updates(fmt: str) -> Response:
         _lang(),
     )
     return respond(fmt, "service_request_updates", rows)
+
+
+class PostUpdate(ma.Schema):
+    service_request_id = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=24))
+    description = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=4000))
+    status = ma.fields.String(load_default="OPEN", validate=ma.validate.OneOf(("OPEN", "CLOSED", "open", "closed")))
+    update_id = ma.fields.String(validate=ma.validate.Length(max=100))  # the client's own id of the update
+    updated_datetime = ma.fields.String(validate=ma.validate.Length(max=40))
+    media_url = ma.fields.Url(schemes={"http", "https"}, validate=ma.validate.Length(max=2000))
+    email = ma.fields.Email(validate=ma.validate.Length(max=200))
+    first_name = ma.fields.String(validate=ma.validate.Length(max=50))
+    last_name = ma.fields.String(validate=ma.validate.Length(max=50))
+
+
+@bp.post(f"/servicerequestupdates.{FMT}")
+@allow_public
+def post_update(fmt: str) -> Response:
+    """A client's update on a request (a member of the public's comment): recorded on the case as a comment for
+    the centre; the case's state is the centre's to change, so a CLOSED status is recorded, not applied."""
+    now = utcnow()
+    key, user = _client_post(now)
+    body = _load(PostUpdate(), request.form)
+    _datetime("updated_datetime", body.get("updated_datetime"))  # checked, the time of receipt is what counts
+    session = db.session()
+    case = georeport.case_by_code(session, body["service_request_id"])
+    _, event = act(session, case.id, "comment", user, case.version, {"note": body["description"]}, now, _settings())
+    name = " ".join(body.get(k, "").strip() for k in ("first_name", "last_name")).strip()
+    contact = {k: v for k, v in (("name", name), ("email", body.get("email"))) if v}
+    extra = {"client": key.name, "status": body["status"].upper(), "update_id": body.get("update_id")}
+    extra |= {"media_url": body.get("media_url"), "contact": contact or None}
+    event.payload = {**event.payload, "open311": {k: v for k, v in extra.items() if v is not None}}
+    event_id = event.id
+    session.commit()
+    return respond(fmt, "service_request_updates", [{"update_id": str(event_id)}])
 
 
 @bp.route(f"/<path:rest>.{FMT}", methods=["GET", "POST"])

@@ -296,3 +296,35 @@ def test_keys_are_created_and_revoked_from_the_command_line(app, client) -> None
 
 def test_the_demo_key_works(client) -> None:  # type: ignore[no-untyped-def]
     new_request(client, "demo-open311-key")
+
+
+def test_a_client_update_is_a_comment_for_the_centre(client, db_session, open311_key, clock) -> None:  # type: ignore[no-untyped-def]
+    from dispatch.cases import CaseEvent
+
+    code = new_request(client, open311_key)
+    clock.advance(minutes=3)
+    form = {"api_key": open311_key, "service_request_id": code, "description": "还在，越来越多", "status": "OPEN",
+            "email": PERSONAL["email"], "first_name": "三", "update_id": "fms-991"}  # fmt: skip
+    response = client.post(f"{BASE}/servicerequestupdates.xml", data=form)
+    assert response.status_code == 200, response.data
+    tag, body = xml_data(response.data)
+    assert tag == "service_request_updates"
+    check_shape("post_update", body)
+    event = db_session.get(CaseEvent, int(body[0]["update_id"]))
+    assert event.action == "comment" and event.payload["note"] == "还在，越来越多"
+    assert event.payload["open311"] == {
+        "client": "t-client", "status": "OPEN", "update_id": "fms-991",
+        "contact": {"name": "三", "email": PERSONAL["email"]},
+    }  # fmt: skip
+    updates = client.get(f"{BASE}/servicerequestupdates.json").data.decode("utf-8")
+    assert code in updates and PERSONAL["email"] not in updates and "越来越多" not in updates
+    for change, status, named in (
+        ({"service_request_id": "19990101000001"}, 404, "service_request_id"),
+        ({"description": ""}, 400, "description"),
+        ({"status": "MAYBE"}, 400, "status"),
+        ({"api_key": ""}, 400, "api_key"),
+    ):
+        refused = client.post(f"{BASE}/servicerequestupdates.json", data={**form, **change})
+        assert refused.status_code == status, refused.data
+        check_shape("errors", refused.get_json())
+        assert named in refused.get_json()[0]["description"]
