@@ -26,6 +26,7 @@ MODEL_AND_JOB_MODULES = (
     "grids.models",
     "dispatch.models",
     "dispatch.taxonomy",
+    "dispatch.components",
     "dispatch.cases",
     "dispatch.photos",
 )

@@ -20,6 +20,7 @@ from citymgmt.core.config import Settings
 from citymgmt.core.errors import Forbidden, NotFound, ValidationError
 from citymgmt.core.identity import Role, User
 from dispatch.cases import Case, CaseEvent, case_number
+from dispatch.components import case_component, case_component_view, named_component, report_point
 from dispatch.duplicates import find_candidates
 from dispatch.photos import Attachment
 from dispatch.taxonomy import Category, current_version
@@ -42,6 +43,7 @@ class Report:
     urgency: str | None = None
     source: str | None = None
     contact: dict[str, str] | None = None  # a member of the public's name / phone / email
+    component_id: str | None = None  # the asset (部件) reported, by its 16-digit id; then lon/lat may be left out
 
 
 def source_for(user: User, asked: str | None) -> str:
@@ -96,7 +98,8 @@ def report_case(
         )
     if source == "inspector" and report.contact:
         raise ValidationError("an inspector's report carries no caller contact", details={"contact": "not allowed"})
-    match = match_cell(session, report.lon, report.lat, report.crs)
+    named = named_component(session, report.component_id, category) if report.component_id else None
+    match = match_cell(session, *report_point(session, report.lon, report.lat, report.crs, named))
     candidates = find_candidates(
         session,
         category.code,
@@ -106,6 +109,7 @@ def report_case(
         settings.duplicate_radius_m,
         timedelta(hours=settings.duplicate_window_hours),
     )
+    component = case_component(session, named, category, match.lon, match.lat, settings.component_search_radius_m)
     values = {
         "code": public_code(session, now, settings.zone),
         "source": source,
@@ -124,6 +128,8 @@ def report_case(
         "district_code": match.district_code,
         "status": "reported",
         "suspected_duplicate": bool(candidates),
+        "component_id": component.component.id if component else None,
+        "component_source": component.source if component else None,
         "reported_at": now,
         "updated_at": now,
     }
@@ -148,6 +154,7 @@ def report_case(
                 "category_code": category.code,
                 "cell_code": match.cell_code,
                 "duplicate_candidates": [{"id": c.id, "code": c.code, "distance_m": c.distance_m} for c in candidates],
+                **({"component": component.payload()} if component else {}),
             },
         )
     )
@@ -195,6 +202,7 @@ def case_view(session: Session, case: Case) -> dict[str, Any]:
         ],
         "duplicate_candidates": (reported.payload.get("duplicate_candidates", []) if reported else []),
         "duplicate_of": case.duplicate_of,
+        "component": case_component_view(session, case, reported.payload if reported else {}),
         "events": [
             {
                 "action": e.action,

@@ -55,6 +55,7 @@ class Settings:
     db_pool_size: int = 5
     duplicate_radius_m: float = 50.0  # same category within this distance ...
     duplicate_window_hours: float = 24.0  # ... and this time: a candidate duplicate
+    component_search_radius_m: float = 30.0  # a component report with no asset named: nearest of its class this near
     extra_modules: tuple[str, ...] = ()  # more modules defining models or jobs (plugins, tests)
 
     @property
@@ -114,6 +115,7 @@ class Settings:
             db_pool_size=int(_env_float("CITYMGMT_DB_POOL_SIZE", 5)),
             duplicate_radius_m=_env_float("CITYMGMT_DUPLICATE_RADIUS_M", 50.0),
             duplicate_window_hours=_env_float("CITYMGMT_DUPLICATE_WINDOW_HOURS", 24.0),
+            component_search_radius_m=_env_float("CITYMGMT_COMPONENT_SEARCH_RADIUS_M", 30.0),
             extra_modules=tuple(
                 m.strip() for m in os.environ.get("CITYMGMT_EXTRA_MODULES", "").split(",") if m.strip()
             ),
@@ -136,6 +138,10 @@ class Settings:
             raise ConfigError(f"CITYMGMT_DUPLICATE_RADIUS_M={self.duplicate_radius_m}: expected 0 to 10000 metres")
         if not 0 <= self.duplicate_window_hours <= 24 * 30:
             raise ConfigError(f"CITYMGMT_DUPLICATE_WINDOW_HOURS={self.duplicate_window_hours}: expected 0 to 720 hours")
+        if not 0 <= self.component_search_radius_m <= 1000:
+            raise ConfigError(
+                f"CITYMGMT_COMPONENT_SEARCH_RADIUS_M={self.component_search_radius_m}: expected 0 to 1000 metres"
+            )
         if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"CITYMGMT_LOG_LEVEL={self.log_level!r}: expected DEBUG, INFO, WARNING or ERROR")
 
