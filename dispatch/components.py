@@ -105,10 +105,26 @@ class Nearby:
 
 
 # The KNN scan takes this many candidates per result wanted before distances in metres reorder them: its order is
-# by degrees, where a metre east is 1/cos(lat) times longer than a metre north, so the nearest in metres can rank a
-# little later than first. Within a search radius of tens of metres the candidates of one class are few.
+# in degrees, and a metre east is 1/cos(lat) times more degrees than a metre north, so the nearest in metres can
+# rank a little later than first. Within a search radius of tens of metres the candidates of one class are few.
 KNN_CANDIDATES_PER_RESULT = 4
 KNN_MIN_CANDIDATES = 50
+
+
+NEARBY_SQL = """
+    SELECT id, d FROM (
+        SELECT c.id, ST_Distance(c.point::geography, q.p::geography) AS d
+        FROM components c, (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS p) q
+        WHERE c.retired_at IS NULL
+          AND (CAST(:class AS text) IS NULL OR c.class_code = :class)
+          AND c.point && ST_Expand(q.p, :deg)
+        ORDER BY c.point <-> q.p
+        LIMIT :candidates
+    ) k
+    WHERE d <= :within
+    ORDER BY d, id
+    LIMIT :limit
+"""
 
 
 def nearby_components(
@@ -127,22 +143,7 @@ def nearby_components(
         return []
     degrees = within_m / 111_320 / max(math.cos(math.radians(lat)), 0.01)
     rows = session.execute(
-        text(
-            """
-            SELECT id, d FROM (
-                SELECT c.id, ST_Distance(c.point::geography, q.p::geography) AS d
-                FROM components c, (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS p) q
-                WHERE c.retired_at IS NULL
-                  AND (CAST(:class AS text) IS NULL OR c.class_code = :class)
-                  AND c.point && ST_Expand(q.p, :deg)
-                ORDER BY c.point <-> q.p
-                LIMIT :candidates
-            ) k
-            WHERE d <= :within
-            ORDER BY d, id
-            LIMIT :limit
-            """
-        ),
+        text(NEARBY_SQL),
         {
             "lon": lon,
             "lat": lat,

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from citymgmt.cli import cli
 from citymgmt.core.clock import FixedClock
 from dispatch.component_import import ImportRefused, ImportReport, import_components
-from dispatch.components import Component, nearby_components, nearest_component
+from dispatch.components import NEARBY_SQL, Component, nearby_components, nearest_component
 from grids.crs import wgs84_to_bd09, wgs84_to_gcj02
 from grids.matching import match_cell
 from tests.conftest import REPO
@@ -423,6 +423,26 @@ def test_nearby_assets_are_listed_nearest_first(db_session, hydrants) -> None:  
         hydrants["east20"],
     ]
     assert nearby_components(db_session, *HERE, 0) == []
+
+
+@pytest.mark.parametrize("class_code", ["C0102", None])
+def test_the_search_is_a_knn_scan_of_the_live_assets_gist_index(db_session, class_code: str | None) -> None:  # type: ignore[no-untyped-def]
+    plan = "\n".join(
+        db_session.execute(
+            text("EXPLAIN " + NEARBY_SQL),
+            {
+                "lon": 116.4,
+                "lat": 39.91,
+                "class": class_code,
+                "deg": 0.0004,
+                "within": 30,
+                "candidates": 50,
+                "limit": 1,
+            },
+        ).scalars()
+    )
+    assert "Index Scan using ix_components_live_point on components" in plan
+    assert "Order By: (point <-> " in plan and "Index Cond: (point && " in plan
 
 
 def test_the_search_radius_is_configuration(monkeypatch) -> None:  # type: ignore[no-untyped-def]
