@@ -39,16 +39,16 @@ def components_cli() -> None:
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option(
     "--crs",
-    default="wgs84",
-    show_default=True,
-    help="Coordinates of the file: wgs84 (also CGCS2000), gcj02, bd09 or EPSG:n.",
+    default=None,
+    help="Coordinates of the file: wgs84 (also CGCS2000), gcj02, bd09 or EPSG:n"
+    " (default: as a GeoJSON file declares, else wgs84).",
 )
 @click.option(
     "--format", "fmt", type=click.Choice(FORMATS), default=None, help="Default: from the file name (.geojson, .csv)."
 )
 @with_appcontext
 @in_transaction
-def import_components_command(file: Path, crs: str, fmt: str | None) -> None:
+def import_components_command(file: Path, crs: str | None, fmt: str | None) -> None:
     """Import (or update: upsert by id) assets from a GeoJSON or CSV file; the whole file or nothing."""
     report = import_components(db.session(), file, utcnow(), crs, fmt, progress=lambda m: click.echo(m, err=True))
     for warning in report.warnings:

@@ -148,7 +148,13 @@ def format_of(path: Path, given: str | None) -> str:
     )
 
 
-def read_component_file(path: Path, fmt: str | None = None) -> list[SourceRow]:
+@dataclass(frozen=True)
+class SourceFile:
+    rows: list[SourceRow]
+    crs: str | None = None  # as the file declares it (a GeoJSON `crs` member, as GDAL writes for projected data)
+
+
+def read_component_file(path: Path, fmt: str | None = None) -> SourceFile:
     """The rows of a GeoJSON or CSV file; ValidationError naming the file if it cannot be read as one."""
     fmt = format_of(path, fmt)
     try:
@@ -156,10 +162,22 @@ def read_component_file(path: Path, fmt: str | None = None) -> list[SourceRow]:
     except OSError as exc:
         reason = "no such file" if isinstance(exc, FileNotFoundError) else exc.strerror or type(exc).__name__
         raise ValidationError(f"{path}: {reason}", details={"file": str(path)}) from None
-    return _read_geojson(path, raw) if fmt == "geojson" else _read_csv(path, raw)
+    return _read_geojson(path, raw) if fmt == "geojson" else SourceFile(_read_csv(path, raw))
 
 
-def _read_geojson(path: Path, raw: bytes) -> list[SourceRow]:
+def _declared_crs(doc: dict[str, Any]) -> str | None:
+    """ "urn:ogc:def:crs:EPSG::4547" → "EPSG:4547"; CRS84 (lon/lat on WGS-84) → "wgs84"."""
+    crs = doc.get("crs")
+    name = crs.get("properties", {}).get("name") if isinstance(crs, dict) else None
+    if not isinstance(name, str):
+        return None
+    if name.upper().endswith("CRS84"):
+        return "wgs84"
+    found = re.search(r"EPSG:+(?:[0-9.]*:)?([0-9]+)$", name, re.IGNORECASE)
+    return f"EPSG:{found.group(1)}" if found else None
+
+
+def _read_geojson(path: Path, raw: bytes) -> SourceFile:
     try:
         doc = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as exc:
@@ -190,7 +208,7 @@ def _read_geojson(path: Path, raw: bytes) -> list[SourceRow]:
             values["lon"], values["lat"] = coordinates[0], coordinates[1]
         attributes = {k: v for k, v in props.items() if k not in FIELDS}
         rows.append(SourceRow(where, values, attributes))
-    return rows
+    return SourceFile(rows, _declared_crs(doc))
 
 
 def _read_csv(path: Path, raw: bytes) -> list[SourceRow]:
@@ -245,14 +263,16 @@ def import_components(
     session: Session,
     path: Path,
     now: datetime,
-    crs: str = "wgs84",
+    crs: str | None = None,
     fmt: str | None = None,
     progress: Progress = print,
 ) -> ImportReport:
-    """Import a GeoJSON or CSV file into the registry, in the caller's transaction: all of it, or nothing."""
-    rows = read_component_file(path, fmt)
-    progress(f"{path}: {len(rows)} rows")
-    return import_component_rows(session, rows, now, crs, progress)
+    """Import a GeoJSON or CSV file into the registry, in the caller's transaction: all of it, or nothing.
+    Coordinates are in `crs`, or else in the CRS the file declares, or else WGS-84."""
+    source = read_component_file(path, fmt)
+    declared = f" in {source.crs}, as the file declares" if crs is None and source.crs else ""
+    progress(f"{path}: {len(source.rows)} rows{declared}")
+    return import_component_rows(session, source.rows, now, crs or source.crs or "wgs84", progress)
 
 
 @dataclass
@@ -270,8 +290,16 @@ class _Checked:
 
 
 def import_component_rows(
-    session: Session, rows: list[SourceRow], now: datetime, crs: str = "wgs84", progress: Progress = print
+    session: Session,
+    rows: list[SourceRow],
+    now: datetime,
+    crs: str = "wgs84",
+    progress: Progress = print,
+    match_workers: int | None = None,
 ) -> ImportReport:
+    """Check, match and upsert rows, in the caller's transaction. Big files are matched over two more connections
+    (`match_workers`, default: 2 from BULK_WORKERS_FROM rows), which see committed cells only: pass 1 when the
+    cells were made in this same transaction."""
     crs_name = _crs(session, crs)
     problems = _Problems()
     if not rows:
@@ -295,9 +323,9 @@ def import_component_rows(
     xs, ys = _to_wgs84(session, checked, crs_name, problems)
     problems.refuse_if_any()
     progress(f"{len(checked)} rows checked; matching cells")
-    cells = match_cells(
-        session, xs.tolist(), ys.tolist(), "wgs84", workers=2 if len(checked) >= BULK_WORKERS_FROM else 1
-    )
+    if match_workers is None:
+        match_workers = 2 if len(checked) >= BULK_WORKERS_FROM else 1
+    cells = match_cells(session, xs.tolist(), ys.tolist(), "wgs84", workers=match_workers)
 
     report = ImportReport(rows=len(checked), outside_cells=sum(1 for c in cells if c is None))
     for asset, cell in zip(checked, cells, strict=True):
@@ -449,7 +477,10 @@ def _point(row: SourceRow, asset_id: str, crs: str, problems: _Problems) -> tupl
         try:
             check_coordinates(lon, lat)
         except BadCoordinates as exc:
-            problems.add(row.where, asset_id, next(iter(exc.details)), exc.message)
+            message = exc.message
+            if abs(lon) > 1000 or abs(lat) > 1000:  # metres, typically, in a file that does not say its CRS
+                message += "; these look like projected coordinates: give the file's CRS with --crs EPSG:n"
+            problems.add(row.where, asset_id, next(iter(exc.details)), message)
             return None, None
     return lon, lat
 

@@ -110,4 +110,5 @@ def load_demo_components(session: Session, district_codes: list[str], now: datet
                         "status": status,
                     }
                 )
-    return import_component_rows(session, source_rows(records), now, "wgs84", progress=lambda _: None)
+    # The demo's cells may be uncommitted yet (one transaction loads the whole demo): match on this connection.
+    return import_component_rows(session, source_rows(records), now, "wgs84", lambda _: None, match_workers=1)

@@ -186,6 +186,31 @@ def test_projected_coordinates_are_transformed_by_postgis(db_session, clock, tmp
     assert row["lon"] == pytest.approx(HERE[0], abs=1e-9) and row["lat"] == pytest.approx(HERE[1], abs=1e-9)
 
 
+def test_a_geojson_files_declared_crs_is_used_and_projected_coordinates_without_one_are_explained(  # type: ignore[no-untyped-def]
+    db_session, clock, tmp_path
+) -> None:
+    radius = 6_378_137.0
+    x = math.radians(HERE[0]) * radius
+    y = math.log(math.tan(math.pi / 4 + math.radians(HERE[1]) / 2)) * radius
+    doc = {
+        "type": "FeatureCollection",
+        "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::3857"}},
+        "features": [feature(x, y, id=hydrant(5))],
+    }
+    path = tmp_path / "declared.geojson"
+    path.write_text(json.dumps(doc), "utf-8")
+    lines: list[str] = []
+    import_components(db_session, path, clock.now(), progress=lines.append)
+    assert lines[0].endswith("1 rows in EPSG:3857, as the file declares")
+    assert stored(db_session, hydrant(5))["lon"] == pytest.approx(HERE[0], abs=1e-9)  # type: ignore[index]
+
+    bare = write_csv(tmp_path / "bare.csv", [{"id": hydrant(6), "lon": x, "lat": y}])
+    with pytest.raises(ImportRefused) as refused:
+        run(db_session, bare, clock)
+    [problem] = refused.value.problems
+    assert problem.message.endswith("these look like projected coordinates: give the file's CRS with --crs EPSG:n")
+
+
 def test_assets_outside_every_cell_are_kept_without_a_cell(db_session, clock, tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = write_csv(
         tmp_path / "far.csv",
