@@ -22,7 +22,9 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from citymgmt.core.db import db
 from citymgmt.core.errors import NotFound, ValidationError
-from dispatch.taxonomy import Category
+from dispatch.taxonomy import Category, current_version
+from grids.crs import to_wgs84
+from grids.matching import check_coordinates
 
 # Status of an asset, as the registry survey (部件普查) records it.
 STATUSES = {
@@ -32,7 +34,6 @@ STATUSES = {
     "retired": "停用",  # out of service: never suggested for a report, kept for history
 }
 ASSET_ID = re.compile(r"^[0-9]{16}$")
-SOURCES = ("named", "suggested")  # how a case got its asset: the reporter named it, or intake suggested it
 
 
 def class_of(asset_id: str) -> str:
@@ -79,8 +80,6 @@ class Component(db.Model):  # type: ignore[name-defined]
 
 def component_classes(session: Session) -> dict[str, str]:
     """The component minor classes of the current taxonomy: code → zh-CN name."""
-    from dispatch.taxonomy import current_version
-
     rows = session.execute(
         select(Category.code, Category.name).where(
             Category.version_code == current_version(session),
@@ -311,9 +310,6 @@ def search_components(
     session: Session, lon: Any, lat: Any, crs: str, within_m: float, class_code: str | None, limit: int
 ) -> list[dict[str, Any]]:
     """Live assets near a point (WGS-84, GCJ-02 or BD-09), nearest first; BadCoordinates for impossible ones."""
-    from grids.crs import to_wgs84
-    from grids.matching import check_coordinates
-
     x, y = to_wgs84(*check_coordinates(lon, lat), crs)
     classes = component_classes(session)
     return [
