@@ -29,6 +29,7 @@ MODEL_AND_JOB_MODULES = (
     "dispatch.components",
     "dispatch.cases",
     "dispatch.photos",
+    "dispatch.rules",
 )
 
 migrate = Migrate()

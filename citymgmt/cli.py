@@ -105,12 +105,14 @@ def demo_load(if_empty: bool) -> None:
 def _add_package_commands() -> None:
     from citymgmt.core.users_cli import users_cli
     from dispatch.cli import components_cli, taxonomy_cli
+    from dispatch.rules_cli import rules_cli
     from grids.cli import grids_cli
 
     cli.add_command(grids_cli)
     cli.add_command(taxonomy_cli)
     cli.add_command(components_cli)
     cli.add_command(users_cli)
+    cli.add_command(rules_cli)
 
 
 _add_package_commands()

@@ -62,6 +62,10 @@ def load_demo(session: Session, now: datetime, progress: Progress) -> None:
 
     registry = load_demo_components(session, [code for code, _, _ in DEMO_DISTRICTS], now)
     progress(f"{registry.rows} components: {registry.inserted} inserted, {registry.updated} updated")
+    from dispatch.rules import load_rules_file
+
+    rules = load_rules_file(session, FIXTURES / "rules" / "demo-rules.yaml", now)
+    progress(f"routing rules: {rules.inserted} new, {rules.updated} changed, {rules.unchanged} unchanged")
     created = load_demo_accounts(session, departments)
     progress(f"{created} demo accounts created (password {DEMO_PASSWORD})")
     from grids.assignments import assign_cells

@@ -60,6 +60,8 @@ class Case(db.Model):  # type: ignore[name-defined]
     street_code: Mapped[str] = mapped_column(String(9))
     district_code: Mapped[str] = mapped_column(String(6))
     department_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
+    # What routing proposed when it did not dispatch at once (the dispatcher confirms or overrides).
+    suggested_department_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
     status: Mapped[str] = mapped_column(String(12))
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     warn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -73,6 +75,17 @@ class Case(db.Model):  # type: ignore[name-defined]
     component_id: Mapped[str | None] = mapped_column(ForeignKey("components.id"), index=True)
     component_source: Mapped[str | None] = mapped_column(String(10))  # named | suggested
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # The workflow's bookkeeping (dispatch.workflow owns it).
+    step_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    disposal_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # handling deadline
+    disposal_limit_type: Mapped[str | None] = mapped_column(String(20))
+    # {"kind": "return" | "extension" | "suspension", "by": user id, "at": ..., "hours"?}: awaiting the dispatcher
+    pending_request: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    extensions_granted: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    suspensions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    check_passed: Mapped[bool | None] = mapped_column(Boolean)
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

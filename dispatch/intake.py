@@ -23,8 +23,12 @@ from dispatch.cases import Case, CaseEvent, case_number
 from dispatch.components import case_component, case_component_view, named_component, report_point
 from dispatch.duplicates import find_candidates
 from dispatch.photos import Attachment
-from dispatch.taxonomy import Category, current_version
+from dispatch.routing import facts_for, route
+from dispatch.rules import rule_cache
+from dispatch.taxonomy import minor_category
+from dispatch.workflow import allowed_actions, start_clock, system_move
 from grids.matching import match_cell
+from grids.models import InspectorCell
 
 # Who may enter reports from which source.
 CENTRE_ROLES = (Role.operator, Role.leader, Role.dispatcher, Role.admin)
@@ -59,21 +63,6 @@ def source_for(user: User, asked: str | None) -> str:
     )
 
 
-def _category(session: Session, code: str) -> Category:
-    version = current_version(session)
-    category = session.execute(
-        select(Category).where(Category.version_code == version, Category.code == code.strip().upper())
-    ).scalar_one_or_none()
-    if category is None:
-        raise ValidationError(f"no category {code} in taxonomy {version}", details={"category_code": "unknown"})
-    if category.level != "minor":
-        raise ValidationError(
-            f"{category.code} is a major class: choose one of its minor classes",
-            details={"category_code": "major class"},
-        )
-    return category
-
-
 def public_code(session: Session, now: datetime, zone: Any) -> str:
     number = session.execute(select(case_number.next_value())).scalar_one()
     return f"{now.astimezone(zone):%Y%m%d}{number:05d}"
@@ -88,13 +77,12 @@ def report_case(
         if existing is not None:
             return existing, False
     source = source_for(reporter, report.source)
-    category = _category(session, report.category_code)
+    category = minor_category(session, report.category_code)
     urgencies = {limit["urgency"] for limit in category.time_limits}
-    urgency = report.urgency or "normal"
-    if urgency not in urgencies:
+    if report.urgency is not None and report.urgency not in urgencies:
         raise ValidationError(
-            f"{category.code} has no {urgency} time limit (it has: {', '.join(sorted(urgencies))})",
-            details={"urgency": urgency},
+            f"{category.code} has no {report.urgency} time limit (it has: {', '.join(sorted(urgencies))})",
+            details={"urgency": report.urgency},
         )
     if source == "inspector" and report.contact:
         raise ValidationError("an inspector's report carries no caller contact", details={"contact": "not allowed"})
@@ -110,6 +98,25 @@ def report_case(
         timedelta(hours=settings.duplicate_window_hours),
     )
     component = case_component(session, named, category, match.lon, match.lat, settings.component_search_radius_m)
+    facts = facts_for(
+        session,
+        category,
+        match,
+        urgency=report.urgency,
+        description=report.description,
+        source=source,
+        at=now,
+        zone_info=settings.zone,
+        component_id=component.component.id if component else None,
+        component_owner=component.component.owner_department_code if component else None,
+    )
+    decision = route(session, rule_cache.book(session), facts)
+    urgency = report.urgency or (decision.urgency if decision.urgency in urgencies else None) or "normal"
+    if urgency not in urgencies:
+        raise ValidationError(
+            f"{category.code} has no {urgency} time limit: give the urgency ({', '.join(sorted(urgencies))})",
+            details={"urgency": "required for this category"},
+        )
     values = {
         "code": public_code(session, now, settings.zone),
         "source": source,
@@ -130,6 +137,7 @@ def report_case(
         "suspected_duplicate": bool(candidates),
         "component_id": component.component.id if component else None,
         "component_source": component.source if component else None,
+        "suggested_department_code": decision.department_code,
         "reported_at": now,
         "updated_at": now,
     }
@@ -158,9 +166,36 @@ def report_case(
             },
         )
     )
+    session.add(
+        CaseEvent(
+            case_id=case_id,
+            action="route",
+            actor_id=None,
+            at=now,
+            from_status="reported",
+            to_status="reported",
+            payload=decision.explanation,
+        )
+    )
     session.flush()
     case = session.get(Case, case_id)
     assert case is not None
+    start_clock(session, case, now, settings)
+    auto_file = decision.auto_file if decision.auto_file is not None else source in settings.auto_file_sources
+    if auto_file:
+        system_move(
+            session, case, "file", now, settings, {}, {"rule": decision.rule_code} if decision.rule_code else {}
+        )
+    if case.status == "filed" and decision.department_code and decision.auto_dispatch:
+        system_move(
+            session,
+            case,
+            "dispatch",
+            now,
+            settings,
+            {"department": decision.department_code},
+            {"rule": decision.rule_code},
+        )
     return case, True
 
 
@@ -170,7 +205,7 @@ def _by_key(session: Session, reporter: User, key: str) -> Case | None:
     ).scalar_one_or_none()
 
 
-def case_view(session: Session, case: Case) -> dict[str, Any]:
+def case_view(session: Session, case: Case, viewer: User, settings: Settings) -> dict[str, Any]:
     """A case as the API shows it to centre staff (the caller's contact included: they may call back)."""
     lon, lat = session.execute(text("SELECT ST_X(point), ST_Y(point) FROM cases WHERE id = :id"), {"id": case.id}).one()
     events = list(
@@ -203,6 +238,13 @@ def case_view(session: Session, case: Case) -> dict[str, Any]:
         "duplicate_candidates": (reported.payload.get("duplicate_candidates", []) if reported else []),
         "duplicate_of": case.duplicate_of,
         "component": case_component_view(session, case, reported.payload if reported else {}),
+        "disposal_due_at": case.disposal_due_at,
+        "warn_at": case.warn_at,
+        "pending_request": case.pending_request,
+        "extensions_granted": case.extensions_granted,
+        "escalated": case.escalated,
+        "check_passed": case.check_passed,
+        "allowed_actions": allowed_actions(case, viewer, settings),
         "events": [
             {
                 "action": e.action,
@@ -219,7 +261,8 @@ def case_view(session: Session, case: Case) -> dict[str, Any]:
 
 def visible_to(viewer: User) -> ColumnElement[bool] | None:
     """Which cases the viewer may see, as a condition (None: all). The one place this rule is written: centre
-    staff and supervisors see every case, handlers their department's, inspectors the ones they reported."""
+    staff and supervisors see every case, handlers their department's, inspectors the ones they reported and
+    those in their cells (where they verify and check)."""
     if viewer.has_role(*READER_ROLES):
         return None
     mine: list[ColumnElement[bool]] = []
@@ -227,6 +270,10 @@ def visible_to(viewer: User) -> ColumnElement[bool] | None:
         mine.append(Case.department_code == viewer.department_code)
     if viewer.has_role(Role.inspector):
         mine.append(Case.reporter_id == viewer.id)
+        beat = select(InspectorCell.cell_code).where(
+            InspectorCell.user_id == viewer.id, InspectorCell.unassigned_at.is_(None)
+        )
+        mine.append(Case.cell_code.in_(beat))
     return or_(*mine) if mine else false()
 
 
@@ -280,6 +327,7 @@ def _summary(case: Case) -> dict[str, Any]:
         "cell_code": case.cell_code,
         "district_code": case.district_code,
         "department_code": case.department_code,
+        "suggested_department_code": case.suggested_department_code,
         "reported_at": case.reported_at,
         "due_at": case.due_at,
         "light": case.light,

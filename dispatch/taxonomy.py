@@ -265,3 +265,19 @@ def search_categories(
             )
         )
     return list(session.execute(query.order_by(Category.family, Category.code).limit(limit)).scalars())
+
+
+def minor_category(session: Session, code: str) -> Category:
+    """The minor class with this code in the current taxonomy, or ValidationError naming category_code."""
+    version = current_version(session)
+    category = session.execute(
+        select(Category).where(Category.version_code == version, Category.code == code.strip().upper())
+    ).scalar_one_or_none()
+    if category is None:
+        raise ValidationError(f"no category {code} in taxonomy {version}", details={"category_code": "unknown"})
+    if category.level != "minor":
+        raise ValidationError(
+            f"{category.code} is a major class: choose one of its minor classes",
+            details={"category_code": "major class"},
+        )
+    return category

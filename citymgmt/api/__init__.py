@@ -57,12 +57,14 @@ def init_api(app: Flask) -> CitymgmtApi:
     from citymgmt.api.categories import blp as categories_blp
     from citymgmt.api.components import blp as components_blp
     from citymgmt.api.grids import blp as grids_blp
+    from citymgmt.api.rules import blp as rules_blp
 
     api.register_blueprint(auth_blp, url_prefix=f"{API_PREFIX}/auth")
     api.register_blueprint(grids_blp, url_prefix=f"{API_PREFIX}/grids")
     api.register_blueprint(categories_blp, url_prefix=f"{API_PREFIX}/categories")
     api.register_blueprint(cases_blp, url_prefix=f"{API_PREFIX}/cases")
     api.register_blueprint(components_blp, url_prefix=f"{API_PREFIX}/components")
+    api.register_blueprint(rules_blp, url_prefix=f"{API_PREFIX}/rules")
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     return api
 

@@ -13,10 +13,11 @@ from sqlalchemy import select
 from citymgmt.core.access import allow, current_user
 from citymgmt.core.clock import utcnow
 from citymgmt.core.db import db
-from citymgmt.core.errors import DomainError, NotFound, ValidationError
+from citymgmt.core.errors import DomainError, NotFound, PreconditionRequired, ValidationError
 from dispatch.cases import SOURCES, STATES, URGENCIES, CaseEvent
 from dispatch.intake import READER_ROLES, Report, case_view, list_cases, report_case, visible_case
 from dispatch.photos import MAX_PHOTOS, Attachment, attach_photos, process_photo
+from dispatch.workflow import act
 
 blp = Blueprint("cases", __name__, description="Cases (案件): intake and reading")
 
@@ -78,6 +79,9 @@ class CaseSummarySchema(ma.Schema):
     cell_code = ma.fields.String()
     district_code = ma.fields.String()
     department_code = ma.fields.String(allow_none=True)
+    suggested_department_code = ma.fields.String(
+        allow_none=True, metadata={"description": "Where routing proposes to send it, for the dispatcher to confirm"}
+    )
     reported_at = ma.fields.DateTime()
     due_at = ma.fields.DateTime(allow_none=True)
     light = ma.fields.String(allow_none=True)
@@ -109,6 +113,16 @@ class CaseSchema(CaseSummarySchema):
         ma.fields.Dict(), metadata={"description": "Open cases of the same category nearby: id, code, distance_m"}
     )
     component = ma.fields.Nested(CaseComponentSchema, allow_none=True)
+    disposal_due_at = ma.fields.DateTime(allow_none=True, metadata={"description": "The handling deadline"})
+    warn_at = ma.fields.DateTime(allow_none=True)
+    pending_request = ma.fields.Dict(
+        allow_none=True,
+        metadata={"description": "A return, extension or suspension request waiting for the dispatcher"},
+    )
+    extensions_granted = ma.fields.Integer()
+    escalated = ma.fields.Boolean()
+    check_passed = ma.fields.Boolean(allow_none=True)
+    allowed_actions = ma.fields.List(ma.fields.String(), metadata={"description": "What the caller may do now"})
     events = ma.fields.List(ma.fields.Nested(EventSchema))
 
 
@@ -179,7 +193,7 @@ def report(body: dict[str, Any]) -> Any:
             select(CaseEvent.id).where(CaseEvent.case_id == case.id, CaseEvent.action == "report")
         ).scalar_one()
         attach_photos(session, settings.photos, case.id, event_id, user.id, photos, now)
-    view = case_view(session, case)
+    view = case_view(session, case, user, settings)
     session.commit()
     return view
 
@@ -223,7 +237,8 @@ def get_case(case_id: int) -> Any:
     """A case with its events. Handlers see their department's cases, inspectors the cases they reported."""
     user = current_user()
     assert user is not None
-    return case_view(db.session(), visible_case(db.session(), user, case_id))
+    settings = current_app.extensions["citymgmt.settings"]
+    return case_view(db.session(), visible_case(db.session(), user, case_id), user, settings)
 
 
 @blp.get("/<int:case_id>/photos/<int:photo_id>")
@@ -245,3 +260,52 @@ def _photo_file(case_id: int, photo_id: int, thumb: bool) -> Response:
     response = send_file(root / (photo.thumb_path if thumb else photo.path), mimetype="image/jpeg", max_age=86400)
     response.headers["Cache-Control"] = "private, max-age=86400"
     return response
+
+
+class ActionSchema(ma.Schema):
+    note = ma.fields.String(load_default="", validate=ma.validate.Length(max=2000))
+    department = ma.fields.String(validate=ma.validate.Length(min=1, max=40))
+    hours = ma.fields.Float(validate=ma.validate.Range(min=0, min_inclusive=False, max=24 * 365))
+    result = ma.fields.String(validate=ma.validate.OneOf(("pass", "fail")))
+    original = ma.fields.Integer(metadata={"description": "merge: the id of the original case"})
+
+
+@blp.post("/<int:case_id>/actions/<string:action>")
+@blp.arguments(ActionSchema, location="json_or_form")
+@blp.response(200, CaseSchema)
+@blp.alt_response(409, description="The If-Match version is stale: reload the case")
+@blp.alt_response(422, description="The state machine forbids this move now (details list the allowed actions)")
+@blp.alt_response(428, description="If-Match is missing")
+@allow(*READERS, "inspector", "handler")
+def act_on_case(body: dict[str, Any], case_id: int, action: str) -> Any:
+    """Move the case: `file`, `cancel`, `request_verification`, `verify`, `dispatch`, `return`, `approve_return`,
+    `reject_return`, `request_extension`, `approve_extension`, `reject_extension`, `suspend`, `resume`, `handle`,
+    `request_check`, `check`, `close`, `escalate`, `reply`, `merge`, `comment`. Send `If-Match: <version>`; JSON,
+    or multipart with up to 9 `photos` (e.g. the handler's result photos)."""
+    raw = (request.headers.get("If-Match") or "").strip().strip('"').removeprefix("W/").strip('"')
+    if not raw:
+        raise PreconditionRequired(
+            "send If-Match: <version> with the version of the case you saw", details={"If-Match": "required"}
+        )
+    if not raw.isdigit():
+        raise DomainError("If-Match must be the case version (a number)", details={"If-Match": raw})
+    uploads = request.files.getlist("photos")
+    if len(uploads) > MAX_PHOTOS:
+        raise ValidationError(f"at most {MAX_PHOTOS} photos", details={"photos": len(uploads)})
+    try:
+        photos = [process_photo(i, upload.stream) for i, upload in enumerate(uploads)]
+    finally:
+        for upload in uploads:
+            upload.close()
+    session = db.session()
+    user = current_user()
+    assert user is not None
+    settings = current_app.extensions["citymgmt.settings"]
+    visible_case(session, user, case_id)
+    now = utcnow()
+    case, event = act(session, case_id, action, user, int(raw), body, now, settings)
+    if photos:
+        attach_photos(session, settings.photos, case.id, event.id, user.id, photos, now)
+    view = case_view(session, case, user, settings)
+    session.commit()
+    return view

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field, fields, replace
+from datetime import time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -57,6 +58,12 @@ class Settings:
     duplicate_window_hours: float = 24.0  # ... and this time: a candidate duplicate
     component_search_radius_m: float = 30.0  # a component report with no asset named: nearest of its class this near
     extra_modules: tuple[str, ...] = ()  # more modules defining models or jobs (plugins, tests)
+    # The case loop (*local* rules, DOMAIN.md §3 and §5).
+    working_periods: str = "08:00-12:00,14:00-18:00"  # the city's working day, in its zone
+    auto_file_sources: tuple[str, ...] = ("inspector",)  # reports from these sources are filed on arrival
+    auto_request_check: bool = True  # a handled case goes to the on-site check at once
+    max_extensions: int = 2  # granted extensions per case
+    max_suspensions: int = 1  # suspensions per case
 
     @property
     def embedded_database(self) -> bool:
@@ -119,9 +126,34 @@ class Settings:
             extra_modules=tuple(
                 m.strip() for m in os.environ.get("CITYMGMT_EXTRA_MODULES", "").split(",") if m.strip()
             ),
+            working_periods=os.environ.get("CITYMGMT_WORKING_PERIODS", "08:00-12:00,14:00-18:00"),
+            auto_file_sources=tuple(
+                s.strip() for s in os.environ.get("CITYMGMT_AUTO_FILE_SOURCES", "inspector").split(",") if s.strip()
+            ),
+            auto_request_check=_env_bool("CITYMGMT_AUTO_REQUEST_CHECK", True),
+            max_extensions=int(_env_float("CITYMGMT_MAX_EXTENSIONS", 2)),
+            max_suspensions=int(_env_float("CITYMGMT_MAX_SUSPENSIONS", 1)),
         )
         settings.validate()
         return settings
+
+    def periods(self) -> tuple[tuple[time, time], ...]:
+        """The working periods, e.g. "08:00-12:00,14:00-18:00"; ValueError saying what is wrong."""
+        out = []
+        for part in self.working_periods.split(","):
+            start, sep, end = part.strip().partition("-")
+            if not sep:
+                raise ValueError(f"{part.strip()!r} is not HH:MM-HH:MM")
+            try:
+                out.append((time.fromisoformat(start.strip()), time.fromisoformat(end.strip())))
+            except ValueError:
+                raise ValueError(f"{part.strip()!r} is not HH:MM-HH:MM") from None
+        previous = time(0)
+        for start_, end_ in out:
+            if not previous <= start_ < end_:
+                raise ValueError("periods must be increasing and not overlap, each start before its end")
+            previous = end_
+        return tuple(out)
 
     def validate(self) -> None:
         try:
@@ -132,6 +164,15 @@ class Settings:
             raise ConfigError(f"CITYMGMT_LOCALE={self.default_locale!r}: expected zh_CN or en")
         if not 0 < self.sla_warn_fraction < 1:
             raise ConfigError(f"CITYMGMT_SLA_WARN_FRACTION={self.sla_warn_fraction}: expected between 0 and 1")
+        try:
+            self.periods()
+        except ValueError as exc:
+            raise ConfigError(f"CITYMGMT_WORKING_PERIODS={self.working_periods!r}: {exc}") from None
+        unknown_sources = set(self.auto_file_sources) - {"inspector", "public", "hotline", "open311"}
+        if unknown_sources:
+            raise ConfigError(f"CITYMGMT_AUTO_FILE_SOURCES: unknown {', '.join(sorted(unknown_sources))}")
+        if self.max_extensions < 0 or self.max_suspensions < 0:
+            raise ConfigError("CITYMGMT_MAX_EXTENSIONS and CITYMGMT_MAX_SUSPENSIONS must be at least 0")
         if self.env == "production" and not self.secret_key:
             raise ConfigError("SECRET_KEY must be set when CITYMGMT_ENV=production")
         if not 0 <= self.duplicate_radius_m <= 10_000:

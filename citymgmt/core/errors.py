@@ -48,6 +48,11 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class PreconditionRequired(DomainError):
+    status = 428
+    code = "precondition_required"
+
+
 class Unavailable(DomainError):
     status = 503
     code = "unavailable"

@@ -23,11 +23,22 @@ def test_an_inspector_report_becomes_a_case_in_its_cell(client, token_for, db_se
     response = client.post("/api/v1/cases", json=GARBAGE, headers=token_for("inspector"))
     assert response.status_code == 201
     case = response.get_json()
-    assert case["status"] == "reported" and case["source"] == "inspector" and case["urgency"] == "normal"
+    assert case["status"] == "dispatched" and case["source"] == "inspector" and case["urgency"] == "normal"
     assert case["district_code"] == "110101" and case["cell_code"].startswith(case["community_code"])
     assert case["code"].startswith("20261123") and len(case["code"]) >= 13  # the day in Beijing, then a number
-    assert case["version"] == 1 and case["contact"] is None
-    [event] = case["events"]
+    assert case["contact"] is None
+    # An inspector's report is filed on arrival and a matching rule dispatches it at once (automatic steps).
+    event, routed, filed, dispatched = case["events"]
+    assert routed["action"] == "route" and routed["payload"]["department"] == "110101-sanitation"
+    assert routed["payload"]["rule"] == "e-sanitation" and routed["actor_id"] is None
+    assert (filed["action"], filed["from_status"], filed["to_status"]) == ("file", "reported", "filed")
+    assert filed["payload"] == {"automatic": True, "rule": "e-sanitation"}
+    assert dispatched["payload"] == {"automatic": True, "rule": "e-sanitation", "department": "110101-sanitation"}
+    assert case["department_code"] == case["suggested_department_code"] == "110101-sanitation"
+    assert case["version"] == 3 and case["light"] == "green"
+    # 4 working hours from Monday 09:30: 2.5 h to noon, 1.5 h after 14:00 → 15:30 in Beijing.
+    assert case["due_at"] == case["disposal_due_at"] == "2026-11-23T07:30:00+00:00"
+    assert case["warn_at"] == "2026-11-23T06:42:00+00:00"  # 80% of 4 h = 3.2 h → 14:42
     assert event["action"] == "report" and event["to_status"] == "reported" and event["from_status"] is None
     assert event["at"].startswith(clock.now().isoformat()[:19])
     assert event["payload"] == {
@@ -192,7 +203,7 @@ def test_listing_cases_with_filters_and_pages(client, token_for) -> None:  # typ
     assert [c["code"] for c in second] == [codes[0]]
     by_district = client.get("/api/v1/cases?cell=110102", headers=staff).get_json()
     assert [c["code"] for c in by_district] == [codes[2]]  # Beihai Park is in Xicheng
-    by_category = client.get("/api/v1/cases?category=E0104&status=reported", headers=staff).get_json()
+    by_category = client.get("/api/v1/cases?category=E0104&status=dispatched", headers=staff).get_json()
     assert [c["code"] for c in by_category] == [codes[1]]
     assert client.get("/api/v1/cases?status=done", headers=staff).status_code == 400
     assert client.get("/api/v1/cases?cell=abc", headers=staff).status_code == 400

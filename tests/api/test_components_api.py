@@ -226,3 +226,32 @@ def test_the_suggestion_radius_is_the_configured_one(app, client, token_for, ass
     assert case["component"] is None
     near = client.get(f"/api/v1/components?lon={HERE[0]}&lat={HERE[1]}", headers=token_for("inspector")).get_json()
     assert [a["id"] for a in near] == [LIGHT]  # the search's default radius too
+
+
+def test_the_assets_owner_routes_the_case_before_the_class_rule(client, token_for, assets, db_session, clock) -> None:  # type: ignore[no-untyped-def]
+    """先属主: a hydrant owned by the district's roads department goes there, not to the water group (the class
+    rule); an unowned one, or none within reach, falls to the class rule."""
+    unusual, unowned = "1101010110990010", "1101010110990011"
+    import_component_rows(
+        db_session,
+        source_rows(
+            [
+                {"id": unusual, "owner": "110101-roads", "lon": HERE[0], "lat": HERE[1] - 100 * M_LAT},
+                {"id": unowned, "lon": HERE[0], "lat": HERE[1] - 200 * M_LAT},
+            ]
+        ),
+        clock.now(),
+        progress=lambda _: None,
+    )
+    headers = token_for("inspector")
+    named = client.post("/api/v1/cases", json={**HYDRANT_REPORT, "component_id": unusual}, headers=headers).get_json()
+    routed = next(e for e in named["events"] if e["action"] == "route")
+    assert named["suggested_department_code"] == "110101-roads" and routed["payload"]["rule"] == "component-owner"
+    suggested = client.post("/api/v1/cases", json=HYDRANT_REPORT, headers=headers).get_json()  # NORTH10, bj-water
+    assert suggested["component"]["id"] == NORTH10
+    assert next(e for e in suggested["events"] if e["action"] == "route")["payload"]["rule"] == "component-owner"
+    bare = client.post("/api/v1/cases", json={**HYDRANT_REPORT, "component_id": unowned}, headers=headers).get_json()
+    routed = next(e for e in bare["events"] if e["action"] == "route")
+    assert bare["suggested_department_code"] == "bj-water" and routed["payload"]["rule"] == "c-water"
+    owner_check = next(c for c in routed["payload"]["considered"] if c["rule"] == "component-owner")
+    assert owner_check["note"] == "the asset has no owner"

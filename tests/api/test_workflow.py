@@ -1,0 +1,225 @@
+"""The case loop through the API: the main path and every side path, as each role sees and drives it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+pytestmark = pytest.mark.usefixtures("beijing")
+
+FORBIDDEN_CITY = {"lon": 116.3906, "lat": 39.9158}
+CALL = {
+    "category_code": "E0102",
+    **FORBIDDEN_CITY,
+    "description": "市民来电：路边暴露垃圾",
+    "source": "hotline",
+    "contact": {"name": "张先生", "phone": "13800000000"},
+}
+
+
+class Desk:
+    """Acting on one case as different roles, always with the version last seen."""
+
+    def __init__(self, client, token_for, case: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
+        self.client, self.token_for, self.case = client, token_for, case
+        self.tokens: dict[str, dict[str, str]] = {}
+
+    def headers(self, role: str) -> dict[str, str]:
+        if role not in self.tokens:
+            self.tokens[role] = self.token_for(role)
+        return self.tokens[role]
+
+    def act(self, role: str, action: str, expect: int = 200, version: int | None = None, **body: Any) -> Any:
+        headers = {**self.headers(role), "If-Match": str(version or self.case["version"])}
+        response = self.client.post(f"/api/v1/cases/{self.case['id']}/actions/{action}", json=body, headers=headers)
+        assert response.status_code == expect, response.get_json()
+        if expect == 200:
+            self.case = response.get_json()
+        return response.get_json()
+
+    def view(self, role: str) -> dict[str, Any]:
+        response = self.client.get(f"/api/v1/cases/{self.case['id']}", headers=self.headers(role))
+        assert response.status_code == 200
+        return response.get_json()
+
+
+@pytest.fixture
+def desk(client, token_for, users, db_session) -> Desk:  # type: ignore[no-untyped-def]
+    case = client.post("/api/v1/cases", json=CALL, headers=token_for("operator")).get_json()
+    db_session.execute(  # the test inspector walks the cell
+        text("INSERT INTO inspector_cells (user_id, cell_code, assigned_at) VALUES (:u, :c, now())"),
+        {"u": users["inspector"].id, "c": case["cell_code"]},
+    )
+    return Desk(client, token_for, case)
+
+
+def dispatched_to_test_department(desk: Desk) -> None:
+    desk.act("leader", "file")
+    desk.act("dispatcher", "dispatch", department="t-water")
+
+
+def test_the_main_loop_from_a_call_to_closing(desk: Desk, clock) -> None:  # type: ignore[no-untyped-def]
+    assert desk.case["status"] == "reported" and desk.case["suggested_department_code"] == "110101-sanitation"
+    assert desk.case["allowed_actions"] == ["cancel", "request_verification", "merge", "comment"]
+    assert desk.case["light"] == "green" and desk.case["due_at"] == "2026-11-23T01:50:00+00:00"  # 20 working min
+    desk.act("operator", "request_verification")
+    assert desk.case["status"] == "verifying"
+    assert desk.view("inspector")["allowed_actions"] == ["verify", "comment"]  # in the inspector's cell
+    desk.act("inspector", "verify", result="pass", note="现场确认")
+    assert desk.case["status"] == "reported"
+    assert "request_verification" not in desk.view("operator")["allowed_actions"]  # verified already
+    desk.act("leader", "file")
+    assert desk.view("dispatcher")["allowed_actions"] == ["dispatch", "comment"]
+    desk.act("dispatcher", "dispatch")  # the routing suggestion, confirmed
+    assert desk.case["department_code"] == "110101-sanitation"
+    assert desk.case["due_at"] == desk.case["disposal_due_at"] == "2026-11-23T07:30:00+00:00"
+    desk.act("dispatcher", "approve_return", expect=422)
+    desk.act("supervisor", "escalate", note="请尽快处理")
+    assert desk.case["escalated"] is True and "escalate" not in desk.view("supervisor")["allowed_actions"]
+
+
+def test_handling_check_and_close(desk: Desk) -> None:
+    dispatched_to_test_department(desk)
+    assert desk.view("handler")["allowed_actions"] == [
+        "return",
+        "request_extension",
+        "suspend",
+        "handle",
+        "comment",
+    ]
+    desk.act("handler", "handle", note="已清运")
+    assert desk.case["status"] == "checking"  # the check is requested automatically
+    assert [e["action"] for e in desk.case["events"]][-2:] == ["handle", "request_check"]
+    assert desk.case["events"][-1]["payload"] == {"automatic": True}
+    desk.act("leader", "close", expect=422)
+    desk.act("inspector", "check", result="pass")
+    assert desk.case["check_passed"] is True and desk.case["status"] == "checking"
+    desk.act("leader", "close")
+    assert desk.case["status"] == "closed" and desk.case["due_at"] is None and desk.case["light"] is None
+    assert desk.view("leader")["allowed_actions"] == ["comment"]
+
+
+def test_a_failed_check_is_rework_for_the_same_department_with_the_clock_running(desk: Desk) -> None:
+    dispatched_to_test_department(desk)
+    due = desk.case["disposal_due_at"]
+    desk.act("handler", "handle")
+    desk.act("inspector", "check", result="fail", note="仍有垃圾")
+    assert desk.case["status"] == "dispatched" and desk.case["department_code"] == "t-water"
+    assert desk.case["disposal_due_at"] == due and desk.case["due_at"] == due
+    assert desk.case["events"][-1]["payload"] == {"result": "fail", "rework": True, "note": "仍有垃圾"}
+
+
+def test_return_approved_then_redispatched_elsewhere_is_recorded(desk: Desk) -> None:
+    dispatched_to_test_department(desk)
+    desk.act("handler", "return", expect=422)  # a note is required
+    desk.act("handler", "return", note="非我单位职责")
+    assert desk.case["pending_request"]["kind"] == "return"
+    desk.act("handler", "handle", expect=422)
+    desk.act("dispatcher", "approve_return")
+    assert desk.case["status"] == "filed" and desk.case["department_code"] is None
+    desk.act("dispatcher", "dispatch", department="110101-sanitation")
+    assert desk.case["events"][-1]["payload"] == {"department": "110101-sanitation", "redispatch_from": "t-water"}
+
+
+def test_extensions_add_working_time_up_to_the_maximum(desk: Desk) -> None:
+    dispatched_to_test_department(desk)
+    assert desk.case["disposal_due_at"] == "2026-11-23T07:30:00+00:00"  # Monday 15:30 in Beijing
+    desk.act("handler", "request_extension", expect=422, note="需要更多时间")  # no hours
+    desk.act("handler", "request_extension", hours=4, note="需要吊车")
+    desk.act("dispatcher", "reject_extension", note="不批准")
+    assert desk.case["pending_request"] is None and desk.case["extensions_granted"] == 0
+    desk.act("handler", "request_extension", hours=4, note="需要吊车")
+    desk.act("dispatcher", "approve_extension")
+    # 4 more working hours from 15:30: 2.5 h to 18:00, then 1.5 h from Tuesday 08:00.
+    assert desk.case["disposal_due_at"] == "2026-11-24T01:30:00+00:00" == desk.case["due_at"]
+    desk.act("handler", "request_extension", hours=1, note="再延一次")
+    desk.act("dispatcher", "approve_extension")
+    refused = desk.act("handler", "request_extension", expect=422, hours=1, note="第三次")
+    assert refused["error"]["details"] == {"hours": "no more extensions"}
+
+
+def test_suspension_freezes_the_clock(desk: Desk, clock) -> None:  # type: ignore[no-untyped-def]
+    dispatched_to_test_department(desk)
+    desk.act("handler", "suspend", note="需等待预算")
+    assert desk.case["status"] == "dispatched" and desk.case["pending_request"]["kind"] == "suspension"
+    desk.act("dispatcher", "resume", note="先处理")  # rejecting the request
+    assert desk.case["pending_request"] is None and desk.case["status"] == "dispatched"
+    desk.act("handler", "suspend", note="需等待预算")
+    desk.act("dispatcher", "suspend", note="同意挂账")
+    assert desk.case["status"] == "suspended" and desk.case["due_at"] is None
+    clock.advance(days=7)  # a week later, same time of day: 4 working hours were left
+    desk.tokens.clear()
+    desk.act("dispatcher", "resume", note="预算到位")
+    assert desk.case["status"] == "dispatched"
+    assert desk.case["disposal_due_at"] == "2026-11-30T07:30:00+00:00"
+    desk.act("handler", "suspend", note="again")
+    refused = desk.act("dispatcher", "suspend", expect=422, note="again")
+    assert refused["error"]["code"] == "validation_error"
+
+
+def test_escalation_waits_for_the_departments_reply(desk: Desk) -> None:
+    dispatched_to_test_department(desk)
+    desk.act("handler", "reply", expect=422, note="nothing to reply to")
+    desk.act("supervisor", "escalate", note="领导督办：今天必须解决")
+    desk.act("supervisor", "escalate", expect=422, note="again")
+    desk.act("handler", "reply", note="已安排人员")
+    assert desk.case["escalated"] is False
+
+
+def test_the_machine_refuses_with_reasons(desk: Desk, client, token_for) -> None:  # type: ignore[no-untyped-def]
+    url = f"/api/v1/cases/{desk.case['id']}/actions/file"
+    missing = client.post(url, json={}, headers=token_for("leader"))
+    assert missing.status_code == 428 and missing.get_json()["error"]["details"] == {"If-Match": "required"}
+    stale = desk.act("leader", "file", expect=409, version=desk.case["version"] + 5)
+    assert stale["error"]["details"] == {"version": desk.case["version"]}
+    wrong_role = desk.act("operator", "file", expect=403)
+    assert wrong_role["error"]["details"]["allowed_roles"] == ["leader"]
+    not_now = desk.act("dispatcher", "dispatch", expect=422)
+    assert not_now["error"]["code"] == "action_not_allowed"
+    assert not_now["error"]["details"]["allowed_actions"] == ["comment"]
+    assert desk.act("leader", "fly", expect=404)["error"]["message"] == "no action fly"
+    desk.act("leader", "file")
+    cancelled = desk.act("operator", "cancel", expect=403, note="不属实")
+    assert "shift leader" in cancelled["error"]["message"]
+    desk.act("leader", "cancel", note="不属实")
+    assert desk.case["status"] == "cancelled"
+    other = client.post(
+        f"/api/v1/cases/{desk.case['id']}/actions/comment",
+        json={"note": "x"},
+        headers={**token_for("handler"), "If-Match": str(desk.case["version"])},
+    )
+    assert other.status_code == 404  # another department's case does not exist for this handler
+
+
+def test_merge_makes_a_duplicate_of_the_original(desk: Desk, client, token_for) -> None:  # type: ignore[no-untyped-def]
+    again = client.post("/api/v1/cases", json=CALL, headers=token_for("operator")).get_json()
+    assert again["duplicate_candidates"][0]["id"] == desk.case["id"]
+    second = Desk(client, token_for, again)
+    second.act("operator", "merge", expect=422)
+    second.act("operator", "merge", original=again["id"], expect=422)
+    second.act("operator", "merge", original=desk.case["id"])
+    assert second.case["status"] == "cancelled" and second.case["duplicate_of"] == desk.case["id"]
+    assert second.case["events"][-1]["payload"] == {"original": desk.case["id"], "original_code": desk.case["code"]}
+
+
+def test_actions_carry_photos(desk: Desk, client, token_for) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    from PIL import Image
+
+    dispatched_to_test_department(desk)
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), "green").save(buffer, "JPEG")
+    response = client.post(
+        f"/api/v1/cases/{desk.case['id']}/actions/handle",
+        data={"note": "处理后", "photos": (io.BytesIO(buffer.getvalue()), "after.jpg")},
+        headers={**token_for("handler"), "If-Match": str(desk.case["version"])},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 200, response.get_json()
+    case = response.get_json()
+    handle = next(e for e in case["events"] if e["action"] == "handle")
+    [photo] = case["photos"]
+    assert photo["width"] == 64 and photo["event_id"] is not None and handle["payload"] == {"note": "处理后"}
