@@ -30,6 +30,8 @@ MODEL_AND_JOB_MODULES = (
     "dispatch.cases",
     "dispatch.photos",
     "dispatch.rules",
+    "dispatch.calendar",
+    "dispatch.sla",
 )
 
 migrate = Migrate()

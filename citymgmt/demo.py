@@ -66,6 +66,10 @@ def load_demo(session: Session, now: datetime, progress: Progress) -> None:
 
     rules = load_rules_file(session, FIXTURES / "rules" / "demo-rules.yaml", now)
     progress(f"routing rules: {rules.inserted} new, {rules.updated} changed, {rules.unchanged} unchanged")
+    from dispatch.calendar import seed_years
+
+    written, _unknown = seed_years(session, range(now.year - 1, now.year + 2), now)
+    progress(f"working calendar: {written} holidays and make-up days")
     created = load_demo_accounts(session, departments)
     progress(f"{created} demo accounts created (password {DEMO_PASSWORD})")
     from grids.assignments import assign_cells

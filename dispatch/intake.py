@@ -216,7 +216,7 @@ def case_view(session: Session, case: Case, viewer: User, settings: Settings) ->
     reported = next((e for e in events if e.action == "report"), None)
     photos = session.execute(select(Attachment).where(Attachment.case_id == case.id).order_by(Attachment.id)).scalars()
     return {
-        **_summary(case),
+        **case_summary(case),
         "description": case.description,
         "address": case.address,
         "lon": lon,
@@ -313,10 +313,10 @@ def list_cases(
     rows = session.execute(
         query.order_by(Case.reported_at.desc(), Case.id.desc()).offset(offset).limit(limit)
     ).scalars()
-    return [_summary(c) for c in rows], total
+    return [case_summary(c) for c in rows], total
 
 
-def _summary(case: Case) -> dict[str, Any]:
+def case_summary(case: Case) -> dict[str, Any]:
     return {
         "id": case.id,
         "code": case.code,

@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
@@ -27,10 +26,11 @@ from sqlalchemy.orm import Session
 from citymgmt.core.config import Settings
 from citymgmt.core.errors import Conflict, Forbidden, NotFound, ValidationError
 from citymgmt.core.identity import Role, User
+from dispatch.calendar import calendar_cache
 from dispatch.cases import OPEN_STATES, Case, CaseEvent
 from dispatch.models import Department
 from dispatch.taxonomy import Category
-from dispatch.workcalendar import WorkingCalendar, chinese_overrides, working_deadline, working_elapsed
+from dispatch.workcalendar import WorkingCalendar, working_deadline, working_elapsed
 
 SYSTEM = "system"  # the actor of automatic moves (stored as actor_id None)
 
@@ -68,17 +68,8 @@ class MoveContext:
 # -- the calendar -----------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=8)
-def _calendar(zone: str, periods: str) -> WorkingCalendar:
-    from zoneinfo import ZoneInfo
-
-    settings = Settings(timezone=zone, working_periods=periods)
-    this_year = datetime.now().year
-    return WorkingCalendar(ZoneInfo(zone), settings.periods(), chinese_overrides(range(this_year - 2, this_year + 3)))
-
-
-def calendar_for(settings: Settings) -> WorkingCalendar:
-    return _calendar(settings.timezone, settings.working_periods)
+def calendar_for(session: Session, settings: Settings) -> WorkingCalendar:
+    return calendar_cache.get(session, settings)
 
 
 def _limit(session: Session, case: Case) -> tuple[float, str]:
@@ -92,24 +83,28 @@ def _limit(session: Session, case: Case) -> tuple[float, str]:
 
 def _start_step(ctx: MoveContext, state: str) -> None:
     """Start the clock of the step the case enters: due_at, warn_at at the warn fraction, a green light."""
-    case, calendar = ctx.case, calendar_for(ctx.settings)
+    case, calendar = ctx.case, calendar_for(ctx.session, ctx.settings)
     case.step_started_at = ctx.now
     if state == "dispatched":
         if case.disposal_due_at is None:
             amount, limit_type = _limit(ctx.session, case)
             case.disposal_due_at = working_deadline(ctx.now, amount, limit_type, calendar)
             case.disposal_limit_type = limit_type
-        _set_due(case, ctx.now, case.disposal_due_at, case.disposal_limit_type or "urgent_hours", ctx.settings)
+        _set_due(
+            case, ctx.now, case.disposal_due_at, case.disposal_limit_type or "urgent_hours", calendar, ctx.settings
+        )
     elif state in STEP_LIMITS:
         amount, limit_type = STEP_LIMITS[state][case.urgency]
-        _set_due(case, ctx.now, working_deadline(ctx.now, amount, limit_type, calendar), limit_type, ctx.settings)
+        due = working_deadline(ctx.now, amount, limit_type, calendar)
+        _set_due(case, ctx.now, due, limit_type, calendar, ctx.settings)
     else:  # suspended, closed, cancelled: no clock
         case.due_at = case.warn_at = None
         case.light = None
 
 
-def _set_due(case: Case, start: datetime, due: datetime, limit_type: str, settings: Settings) -> None:
-    calendar = calendar_for(settings)
+def _set_due(
+    case: Case, start: datetime, due: datetime, limit_type: str, calendar: WorkingCalendar, settings: Settings
+) -> None:
     total = working_elapsed(start, due, limit_type, calendar)
     case.due_at = due
     case.warn_at = working_deadline(start, max(total, 0) * settings.sla_warn_fraction, limit_type, calendar)
@@ -235,7 +230,7 @@ def _approve_extension(ctx: MoveContext) -> str:
     case = ctx.case
     hours = float((case.pending_request or {}).get("hours", 0))
     limit_type = case.disposal_limit_type or "urgent_hours"
-    calendar = calendar_for(ctx.settings)
+    calendar = calendar_for(ctx.session, ctx.settings)
     assert case.disposal_due_at is not None
     if limit_type in ("working_hours", "working_days"):
         case.disposal_due_at = working_deadline(case.disposal_due_at, hours, "working_hours", calendar)
@@ -272,7 +267,7 @@ def _resume(ctx: MoveContext) -> str:
         case.pending_request = None
         return "dispatched"
     assert case.suspended_at is not None and case.disposal_due_at is not None
-    calendar = calendar_for(ctx.settings)
+    calendar = calendar_for(ctx.session, ctx.settings)
     limit_type = case.disposal_limit_type or "urgent_hours"
     # The clock was frozen: what was left at suspension is what is left now.
     remaining = working_elapsed(case.suspended_at, case.disposal_due_at, limit_type, calendar)

@@ -53,10 +53,12 @@ def init_api(app: Flask) -> CitymgmtApi:
     api = CitymgmtApi(app, spec_kwargs=spec_kwargs)
 
     from citymgmt.api.auth import blp as auth_blp
+    from citymgmt.api.calendar import blp as calendar_blp
     from citymgmt.api.cases import blp as cases_blp
     from citymgmt.api.categories import blp as categories_blp
     from citymgmt.api.components import blp as components_blp
     from citymgmt.api.grids import blp as grids_blp
+    from citymgmt.api.queues import blp as queues_blp
     from citymgmt.api.rules import blp as rules_blp
 
     api.register_blueprint(auth_blp, url_prefix=f"{API_PREFIX}/auth")
@@ -65,6 +67,8 @@ def init_api(app: Flask) -> CitymgmtApi:
     api.register_blueprint(cases_blp, url_prefix=f"{API_PREFIX}/cases")
     api.register_blueprint(components_blp, url_prefix=f"{API_PREFIX}/components")
     api.register_blueprint(rules_blp, url_prefix=f"{API_PREFIX}/rules")
+    api.register_blueprint(calendar_blp, url_prefix=f"{API_PREFIX}/calendar")
+    api.register_blueprint(queues_blp, url_prefix=f"{API_PREFIX}/queues")
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     return api
 

@@ -64,6 +64,7 @@ class Settings:
     auto_request_check: bool = True  # a handled case goes to the on-site check at once
     max_extensions: int = 2  # granted extensions per case
     max_suspensions: int = 1  # suspensions per case
+    sla_escalate_overdue: bool = True  # an overdue disposal is escalated (督办) by the sweep
 
     @property
     def embedded_database(self) -> bool:
@@ -133,6 +134,7 @@ class Settings:
             auto_request_check=_env_bool("CITYMGMT_AUTO_REQUEST_CHECK", True),
             max_extensions=int(_env_float("CITYMGMT_MAX_EXTENSIONS", 2)),
             max_suspensions=int(_env_float("CITYMGMT_MAX_SUSPENSIONS", 1)),
+            sla_escalate_overdue=_env_bool("CITYMGMT_SLA_ESCALATE_OVERDUE", True),
         )
         settings.validate()
         return settings

@@ -223,3 +223,32 @@ def test_actions_carry_photos(desk: Desk, client, token_for) -> None:  # type: i
     handle = next(e for e in case["events"] if e["action"] == "handle")
     [photo] = case["photos"]
     assert photo["width"] == 64 and photo["event_id"] is not None and handle["payload"] == {"note": "处理后"}
+
+
+def test_each_roles_queue_shows_its_next_task(desk: Desk, client, token_for) -> None:  # type: ignore[no-untyped-def]
+    def tasks(role: str) -> dict[int, str]:
+        response = client.get("/api/v1/queues/mine?page_size=500", headers=desk.headers(role))
+        assert response.status_code == 200
+        return {item["id"]: item["task"] for item in response.get_json()}
+
+    me = desk.case["id"]
+    assert tasks("operator")[me] == "accept" and tasks("leader")[me] == "accept"  # both may accept or cancel
+    assert me not in tasks("handler") and me not in tasks("inspector")
+    desk.act("operator", "request_verification")
+    assert tasks("inspector")[me] == "verify"
+    desk.act("inspector", "verify", result="pass")
+    assert tasks("leader")[me] == "file"
+    desk.act("leader", "file")
+    assert tasks("dispatcher")[me] == "dispatch"
+    desk.act("dispatcher", "dispatch", department="t-water")
+    assert tasks("handler")[me] == "handle"
+    desk.act("handler", "request_extension", hours=2, note="缺材料")
+    assert tasks("handler")[me] == "awaiting_approval" and tasks("dispatcher")[me] == "approve"
+    desk.act("dispatcher", "approve_extension")
+    desk.act("handler", "handle")
+    assert tasks("inspector")[me] == "check" and me not in tasks("handler")
+    desk.act("inspector", "check", result="pass")
+    assert tasks("leader")[me] == "close" and me not in tasks("inspector")
+    desk.act("leader", "close")
+    assert all(me not in tasks(role) for role in ("operator", "leader", "dispatcher", "handler", "inspector"))
+    assert client.get("/api/v1/queues/mine").status_code == 401

@@ -1,0 +1,147 @@
+"""Deadlines across weekends, statutory holidays, make-up days and overrides; the sweep and its escalation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import event, text
+from sqlalchemy.orm import Session
+
+from citymgmt.core.periodic import registered_periodic
+from dispatch.sla import sweep
+
+pytestmark = pytest.mark.usefixtures("beijing")
+
+GARBAGE = {"category_code": "E0102", "lon": 116.3906, "lat": 39.9158, "description": "暴露垃圾"}  # 4 working hours
+
+
+def beijing(text_: str) -> datetime:
+    return datetime.fromisoformat(text_ + "+08:00").astimezone(UTC)
+
+
+def report_at(client, token_for, clock, when: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    clock.at = beijing(when)
+    response = client.post("/api/v1/cases", json=GARBAGE, headers=token_for("inspector"))
+    assert response.status_code == 201, response.get_json()
+    case: dict[str, Any] = response.get_json()
+    assert case["status"] == "dispatched"
+    return case
+
+
+def local(case: dict[str, Any]) -> str:
+    from zoneinfo import ZoneInfo
+
+    return datetime.fromisoformat(case["due_at"]).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+
+
+def test_a_deadline_skips_the_weekend(client, token_for, clock) -> None:  # type: ignore[no-untyped-def]
+    case = report_at(client, token_for, clock, "2026-11-27T17:00")  # Friday: 1 h left today
+    assert local(case) == "2026-11-30 11:00"  # Monday, 3 more hours
+
+
+def test_a_deadline_skips_national_day(client, token_for, clock) -> None:  # type: ignore[no-untyped-def]
+    case = report_at(client, token_for, clock, "2026-09-30T17:00")  # the eve of 1–7 October
+    assert local(case) == "2026-10-08 11:00"
+
+
+def test_a_make_up_saturday_counts(client, token_for, clock) -> None:  # type: ignore[no-untyped-def]
+    case = report_at(client, token_for, clock, "2026-10-09T17:00")  # Friday; Saturday 10 October is worked (调休)
+    assert local(case) == "2026-10-10 11:00"
+
+
+def test_an_admins_override_moves_later_deadlines(client, token_for, clock) -> None:  # type: ignore[no-untyped-def]
+    admin = token_for("admin")
+    refused = client.put("/api/v1/calendar/2026-11-24", json={"is_workday": False}, headers=token_for("dispatcher"))
+    assert refused.status_code == 403
+    bad = client.put("/api/v1/calendar/2026-13-01", json={"is_workday": False}, headers=admin)
+    assert bad.status_code == 422 and bad.get_json()["error"]["details"] == {"day": "2026-13-01"}
+    set_ = client.put("/api/v1/calendar/2026-11-24", json={"is_workday": False, "note": "全市停工"}, headers=admin)
+    assert set_.status_code == 200 and set_.get_json()["source"] == "admin"
+    case = report_at(client, token_for, clock, "2026-11-23T17:00")  # Monday; Tuesday is now a day off
+    assert local(case) == "2026-11-25 11:00"
+    days = client.get("/api/v1/calendar?year=2026", headers=token_for("inspector")).get_json()
+    assert {"day": "2026-11-24", "is_workday": False, "source": "admin", "note": "全市停工"}.items() <= next(
+        d for d in days if d["day"] == "2026-11-24"
+    ).items()
+    assert any(d["day"] == "2026-10-10" and d["is_workday"] for d in days)  # seeded make-up day
+
+
+def test_the_sweep_turns_lights_and_escalates_once(client, token_for, clock, db_session: Session) -> None:  # type: ignore[no-untyped-def]
+    case = report_at(client, token_for, clock, "2026-11-23T09:30")  # due 15:30, warn at 14:42
+    other = report_at(client, token_for, clock, "2026-11-23T09:30")
+    db_session.execute(text("UPDATE cases SET light = NULL WHERE id = :id"), {"id": other["id"]})  # as if suspended
+    assert sweep(db_session, beijing("2026-11-23T14:41")).summary() == {"warned": 0, "overdue": 0, "escalated": 0}
+    at_warn = sweep(db_session, beijing("2026-11-23T14:42"))
+    assert at_warn.warned == [case["id"]] and at_warn.by_department == {"110101-sanitation": {"warned": [case["id"]]}}
+    assert sweep(db_session, beijing("2026-11-23T14:42")).summary()["warned"] == 0  # idempotent
+    late = sweep(db_session, beijing("2026-11-23T15:30"))
+    assert late.overdue == [case["id"]] and late.escalated == [case["id"]]
+    assert sweep(db_session, beijing("2026-11-23T18:00")).summary() == {"warned": 0, "overdue": 0, "escalated": 0}
+    clock.at = beijing("2026-11-23T18:00")
+    view = client.get(f"/api/v1/cases/{case['id']}", headers=token_for("operator")).get_json()
+    assert view["light"] == "red" and view["escalated"] is True and view["version"] == case["version"] + 1
+    warn, overdue, escalate = view["events"][-3:]
+    assert (warn["action"], warn["payload"]["light"], warn["actor_id"]) == ("warn", "yellow", None)
+    assert overdue["action"] == "overdue" and overdue["payload"]["from"] == "yellow"
+    assert escalate["action"] == "escalate" and escalate["payload"]["reason"] == "overdue"
+
+
+def test_a_missed_warning_goes_straight_to_red(client, token_for, clock, db_session: Session) -> None:  # type: ignore[no-untyped-def]
+    case = report_at(client, token_for, clock, "2026-11-23T09:30")
+    result = sweep(db_session, beijing("2026-11-24T09:00"), escalate_overdue=False)
+    assert result.warned == [] and result.overdue == [case["id"]] and result.escalated == []
+    payload = db_session.execute(
+        text("SELECT payload FROM case_events WHERE case_id = :id AND action = 'overdue'"), {"id": case["id"]}
+    ).scalar_one()
+    assert payload["from"] == "green" and payload["step"] == "dispatched"
+
+
+def test_a_sweep_over_100000_open_cases_is_a_few_statements(app: Flask, db_session: Session) -> None:
+    db_session.execute(
+        text(
+            """
+            INSERT INTO cases (code, source, category_id, category_code, urgency, description, point, cell_code,
+                               community_code, street_code, district_code, department_code, status, due_at,
+                               warn_at, light, reported_at, updated_at)
+            SELECT 'T' || lpad(g::text, 10, '0'), 'inspector', c.id, c.code, 'normal', '',
+                   ST_SetSRID(ST_MakePoint(116.3906, 39.9158), 4326), cell.code, left(cell.code, 12),
+                   left(cell.code, 9), left(cell.code, 6), '110101-sanitation', 'dispatched',
+                   timestamptz '2026-11-23 08:00+00' + g * interval '1 second',
+                   timestamptz '2026-11-23 07:00+00' + g * interval '1 second', 'green', now(), now()
+            FROM generate_series(1, 100000) g,
+                 (SELECT id, code FROM categories WHERE code = 'E0102' LIMIT 1) c,
+                 (SELECT code FROM grid_cells WHERE code LIKE '110101%' LIMIT 1) cell
+            """
+        )
+    )
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    connection = db_session.connection()
+    event.listen(connection, "before_cursor_execute", count)
+    try:
+        # 1,000 cases reach their warning time (1%), 500 of them (and no others) their deadline.
+        result = sweep(db_session, datetime(2026, 11, 23, 7, 16, 40, tzinfo=UTC))
+    finally:
+        event.remove(connection, "before_cursor_execute", count)
+    assert len(result.warned) == 1000 and len(result.overdue) == 0
+    assert len(statements) == 2
+    result = sweep(db_session, datetime(2026, 11, 23, 8, 8, 20, tzinfo=UTC))
+    assert len(result.overdue) == 500 and len(result.escalated) == 500
+
+
+def test_the_sweep_runs_every_minute_and_from_the_cli(app: Flask, db_session: Session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from citymgmt.cli import cli
+
+    assert registered_periodic()["sla-sweep"].every == 60
+    monkeypatch.setenv("FLASK_RUN_FROM_CLI", "true")
+    result = app.test_cli_runner().invoke(cli, ["sla", "sweep", "--at", "2026-11-23T09:30"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("sweep at 2026-11-23T09:30:00+08:00: ")
+    bad = app.test_cli_runner().invoke(cli, ["sla", "sweep", "--at", "tomorrow"])
+    assert bad.exit_code == 2 and "expected an ISO 8601 time" in bad.output
