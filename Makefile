@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 PYTHON_SOURCES := citymgmt grids dispatch tests wsgi.py
 
-.PHONY: run test bench setup setup-test lint typecheck pytest services-up services-down format clean-var
+.PHONY: run test bench setup setup-test lint typecheck pytest services-up services-down format clean-var translations
 
 run: setup
 	@bash citymgmt/local/run.sh
@@ -36,6 +36,14 @@ bench: setup-test
 format: setup-test
 	$(BIN)/ruff format $(PYTHON_SOURCES)
 	$(BIN)/ruff check --fix $(PYTHON_SOURCES)
+
+# After changing a user-visible string: extract, merge into the zh_CN catalogue (translate what is new), compile.
+# The compiled .mo is committed, so a fresh clone works without this step.
+translations: setup-test
+	@mkdir -p var
+	$(BIN)/pybabel extract -F citymgmt/web/babel.cfg -k _l -k lazy_gettext --no-location --sort-output -o var/messages.pot .
+	$(BIN)/pybabel update -i var/messages.pot -d citymgmt/web/translations --no-location --width 120
+	$(BIN)/pybabel compile -d citymgmt/web/translations --statistics
 
 services-up: setup
 	$(BIN)/citymgmt services up

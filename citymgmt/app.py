@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, g
 from flask_migrate import Migrate
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from citymgmt.core.access import install_access_control
 from citymgmt.core.clock import Clock, SystemClock
@@ -16,6 +18,7 @@ from citymgmt.core.db import db
 from citymgmt.core.errors import register_error_handlers
 from citymgmt.core.logs import configure_logging, install_request_ids
 from citymgmt.core.queue import init_redis
+from citymgmt.core.sessions import COOKIE_NAME, install_browser_sessions
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -32,6 +35,7 @@ MODEL_AND_JOB_MODULES = (
     "dispatch.rules",
     "dispatch.calendar",
     "dispatch.sla",
+    "dispatch.notifications",
 )
 
 migrate = Migrate()
@@ -64,11 +68,23 @@ def build_app(overrides: dict[str, Any] | None = None) -> Flask:
         JSON_SORT_KEYS=False,
         MAX_CONTENT_LENGTH=100 * 1024 * 1024,
         TESTING=settings.env == "test",
+        # The browser session cookie (see citymgmt.core.sessions); the session itself is server-side.
+        SESSION_COOKIE_NAME=COOKIE_NAME,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.env == "production",
+        SESSION_COOKIE_SECURE=settings.cookies_secure,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_max_hours),
+        REMEMBER_COOKIE_HTTPONLY=True,  # Flask-Login's remember-me is never used; should it be, the same flags
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=settings.cookies_secure,
+        WTF_CSRF_CHECK_DEFAULT=False,  # the access hook decides which requests need a CSRF token
+        WTF_CSRF_TIME_LIMIT=int(settings.session_max_hours * 3600),  # a form stays usable as long as a session
     )
     app.config.update(flask_overrides)
+    if settings.trusted_proxies:
+        # Behind reverse proxies: the client's address (sign-in limits, logs) and scheme come from their headers.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     app.extensions["citymgmt.settings"] = settings
     app.extensions["citymgmt.clock"] = clock
 
@@ -78,15 +94,27 @@ def build_app(overrides: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS), compare_type=True, render_as_batch=False)
     init_redis(app, settings.resolved_redis_url())
+
+    @app.before_request
+    def _fresh_g() -> None:
+        # A request starts with an empty `g`, as when it pushes its own app context. When requests share one (the
+        # test client inside an app context), what extensions cache there (Flask-Login's user, Flask-WTF's token,
+        # Flask-Babel's locale) must not pass from one request to the next.
+        for name in list(g):
+            g.pop(name)
+
     install_request_ids(app)
     register_error_handlers(app)
+    install_browser_sessions(app, settings)
     install_access_control(app)
 
     from citymgmt.api import init_api
     from citymgmt.api.health import bp as health_bp
+    from citymgmt.web import init_web
 
     app.register_blueprint(health_bp)
     init_api(app)
+    init_web(app, settings)
     return app
 
 

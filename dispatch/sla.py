@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from citymgmt.core.periodic import periodic
+from dispatch.notifications import notify
 
 # Yellow: green cases whose warning time has come but not their deadline.
 WARN_SQL = """
@@ -93,6 +94,10 @@ def sweep(session: Session, now: datetime, escalate_overdue: bool = True) -> Swe
         result.escalated = list(
             session.execute(text(ESCALATE_SQL), {"ids": result.overdue, "now": now}).scalars().all()
         )
+    for kind, event in (("warned", "sla_warn"), ("overdue", "sla_overdue")):
+        for department, ids in result.by_department.items():
+            notify(session, event, department, ids.get(kind, []), now)
+        notify(session, event, None, getattr(result, kind), now)  # the centre hears of all
     return result
 
 

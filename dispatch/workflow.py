@@ -29,6 +29,7 @@ from citymgmt.core.identity import Role, User
 from dispatch.calendar import calendar_cache
 from dispatch.cases import OPEN_STATES, Case, CaseEvent
 from dispatch.models import Department
+from dispatch.notifications import notify
 from dispatch.taxonomy import Category
 from dispatch.workcalendar import WorkingCalendar, working_deadline, working_elapsed
 
@@ -176,6 +177,7 @@ def _dispatch(ctx: MoveContext) -> str:
     if previous is not None and previous != department:
         ctx.payload["redispatch_from"] = previous  # 错误派遣: counted against the dispatcher
     case.department_code = department
+    notify(ctx.session, "new_work", department, [case.id], ctx.now)
     return "dispatched"
 
 

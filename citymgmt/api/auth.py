@@ -1,4 +1,4 @@
-"""/api/v1/auth: bearer tokens for API clients (the inspector app, integrations)."""
+"""/api/v1/auth: bearer tokens for API clients (the inspector app, integrations); browsers sign in at /login."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import marshmallow as ma
 from flask import request
 from flask_smorest import Blueprint
 
-from citymgmt.core.access import allow_public, allow_signed_in
+from citymgmt.core.access import allow_public, allow_signed_in, current_credential, current_user
 from citymgmt.core.clock import utcnow
 from citymgmt.core.db import db
-from citymgmt.core.identity import authenticate, issue_token, revoke_token, user_for_token
+from citymgmt.core.identity import issue_token, revoke_token
+from citymgmt.core.signin import login_throttle, sign_in
 
 blp = Blueprint("auth", __name__, description="Sign in: bearer tokens")
 
@@ -38,12 +39,18 @@ class TokenResponse(ma.Schema):
 @blp.arguments(TokenRequest)
 @blp.response(201, TokenResponse)
 @blp.alt_response(401, description="Wrong username or password")
+@blp.alt_response(429, description="Too many failed sign-ins for this username or from this address (Retry-After)")
 @allow_public
 def create_token(body: dict[str, Any]) -> dict[str, Any]:
-    """Sign in with a username and password; the token expires after 12 hours."""
+    """Sign in with a username and password; the token expires after 12 hours.
+
+    Repeated failures lock the username (and the client address) out for a while: see the README."""
     session = db.session()
-    user = authenticate(session, body["username"], body["password"])
-    token, row = issue_token(session, user, utcnow())
+    now = utcnow()
+    user = sign_in(
+        session, login_throttle(), body["username"], body["password"], request.remote_addr or "", now, via="api"
+    )
+    token, row = issue_token(session, user, now)
     session.commit()
     return {"token": token, "expires_at": row.expires_at, "user": user}
 
@@ -52,10 +59,10 @@ def create_token(body: dict[str, Any]) -> dict[str, Any]:
 @blp.response(204)
 @allow_signed_in
 def delete_token() -> None:
-    """Sign out: revoke the token of this request."""
+    """Sign out: revoke the token of this request (or, called from a signed-in browser, its session)."""
     session = db.session()
-    token = request.headers["Authorization"].partition(" ")[2].strip()
-    _user, row = user_for_token(session, token, utcnow())
+    row = current_credential()
+    assert row is not None, "the access policy let only signed-in callers in"
     revoke_token(session, row, utcnow())
     session.commit()
 
@@ -64,7 +71,5 @@ def delete_token() -> None:
 @blp.response(200, UserSchema)
 @allow_signed_in
 def me() -> Any:
-    """Who the token belongs to."""
-    from citymgmt.core.access import current_user
-
+    """Who is signed in (with a bearer token or in this browser)."""
     return current_user()

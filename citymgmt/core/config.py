@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -24,6 +25,21 @@ def _env_bool(name: str, default: bool) -> bool:
     if raw.lower() in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name}={raw!r}: expected true or false")
+
+
+def _env_optional_bool(name: str) -> bool | None:
+    raw = os.environ.get(name)
+    return None if raw is None or raw == "" else _env_bool(name, False)
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: expected a whole number") from None
 
 
 def _env_float(name: str, default: float) -> float:
@@ -65,6 +81,16 @@ class Settings:
     max_extensions: int = 2  # granted extensions per case
     max_suspensions: int = 1  # suspensions per case
     sla_escalate_overdue: bool = True  # an overdue disposal is escalated (督办) by the sweep
+    smtp_url: str = ""  # smtp://[user:pass@]host:port, smtps://..., smtp+starttls://...; empty: no e-mail
+    mail_from: str = "citymgmt@localhost"
+    session_idle_minutes: float = 120.0  # a browser session unused this long ends ...
+    session_max_hours: float = 12.0  # ... and every browser session ends this long after sign-in
+    secure_cookies: bool | None = None  # None: Secure cookies in production only
+    login_max_failures: int = 5  # failed sign-ins for one username within the window ...
+    login_max_failures_per_address: int = 20  # ... or from one client address (offices share one) ...
+    login_window_minutes: float = 15.0
+    login_lockout_minutes: float = 15.0  # ... refuse further sign-ins for this long
+    trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto to believe
 
     @property
     def embedded_database(self) -> bool:
@@ -73,6 +99,10 @@ class Settings:
     @property
     def embedded_redis(self) -> bool:
         return not self.redis_url
+
+    @property
+    def cookies_secure(self) -> bool:
+        return self.secure_cookies if self.secure_cookies is not None else self.env == "production"
 
     @property
     def zone(self) -> ZoneInfo:
@@ -124,6 +154,14 @@ class Settings:
             duplicate_radius_m=_env_float("CITYMGMT_DUPLICATE_RADIUS_M", 50.0),
             duplicate_window_hours=_env_float("CITYMGMT_DUPLICATE_WINDOW_HOURS", 24.0),
             component_search_radius_m=_env_float("CITYMGMT_COMPONENT_SEARCH_RADIUS_M", 30.0),
+            session_idle_minutes=_env_float("CITYMGMT_SESSION_IDLE_MINUTES", 120.0),
+            session_max_hours=_env_float("CITYMGMT_SESSION_MAX_HOURS", 12.0),
+            secure_cookies=_env_optional_bool("CITYMGMT_SECURE_COOKIES"),
+            login_max_failures=_env_int("CITYMGMT_LOGIN_MAX_FAILURES", 5),
+            login_max_failures_per_address=_env_int("CITYMGMT_LOGIN_MAX_FAILURES_PER_ADDRESS", 20),
+            login_window_minutes=_env_float("CITYMGMT_LOGIN_WINDOW_MINUTES", 15.0),
+            login_lockout_minutes=_env_float("CITYMGMT_LOGIN_LOCKOUT_MINUTES", 15.0),
+            trusted_proxies=_env_int("CITYMGMT_TRUSTED_PROXIES", 0),
             extra_modules=tuple(
                 m.strip() for m in os.environ.get("CITYMGMT_EXTRA_MODULES", "").split(",") if m.strip()
             ),
@@ -135,6 +173,8 @@ class Settings:
             max_extensions=int(_env_float("CITYMGMT_MAX_EXTENSIONS", 2)),
             max_suspensions=int(_env_float("CITYMGMT_MAX_SUSPENSIONS", 1)),
             sla_escalate_overdue=_env_bool("CITYMGMT_SLA_ESCALATE_OVERDUE", True),
+            smtp_url=os.environ.get("CITYMGMT_SMTP_URL", ""),
+            mail_from=os.environ.get("CITYMGMT_MAIL_FROM", "citymgmt@localhost"),
         )
         settings.validate()
         return settings
@@ -170,6 +210,8 @@ class Settings:
             self.periods()
         except ValueError as exc:
             raise ConfigError(f"CITYMGMT_WORKING_PERIODS={self.working_periods!r}: {exc}") from None
+        if self.smtp_url and urlsplit(self.smtp_url).scheme not in ("smtp", "smtps", "smtp+starttls"):
+            raise ConfigError("CITYMGMT_SMTP_URL must start with smtp://, smtps:// or smtp+starttls://")
         unknown_sources = set(self.auto_file_sources) - {"inspector", "public", "hotline", "open311"}
         if unknown_sources:
             raise ConfigError(f"CITYMGMT_AUTO_FILE_SOURCES: unknown {', '.join(sorted(unknown_sources))}")
@@ -185,6 +227,22 @@ class Settings:
             raise ConfigError(
                 f"CITYMGMT_COMPONENT_SEARCH_RADIUS_M={self.component_search_radius_m}: expected 0 to 1000 metres"
             )
+        if not 1 <= self.session_idle_minutes <= 7 * 24 * 60:
+            raise ConfigError(f"CITYMGMT_SESSION_IDLE_MINUTES={self.session_idle_minutes}: expected 1 to 10080 minutes")
+        if not 0.1 <= self.session_max_hours <= 30 * 24:
+            raise ConfigError(f"CITYMGMT_SESSION_MAX_HOURS={self.session_max_hours}: expected 0.1 to 720 hours")
+        if self.login_max_failures < 1 or self.login_max_failures_per_address < 1:
+            raise ConfigError(
+                "CITYMGMT_LOGIN_MAX_FAILURES and CITYMGMT_LOGIN_MAX_FAILURES_PER_ADDRESS: expected at least 1"
+            )
+        for name, minutes in (
+            ("CITYMGMT_LOGIN_WINDOW_MINUTES", self.login_window_minutes),
+            ("CITYMGMT_LOGIN_LOCKOUT_MINUTES", self.login_lockout_minutes),
+        ):
+            if not 0 < minutes <= 24 * 60:
+                raise ConfigError(f"{name}={minutes}: expected more than 0 and at most 1440 minutes")
+        if not 0 <= self.trusted_proxies <= 5:
+            raise ConfigError(f"CITYMGMT_TRUSTED_PROXIES={self.trusted_proxies}: expected 0 to 5")
         if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"CITYMGMT_LOG_LEVEL={self.log_level!r}: expected DEBUG, INFO, WARNING or ERROR")
 

@@ -13,6 +13,8 @@ from typing import Any
 from flask import Flask, Response, g, jsonify
 from werkzeug.exceptions import HTTPException
 
+from citymgmt.core.pages import is_page_request, page_support
+
 log = logging.getLogger(__name__)
 
 
@@ -20,10 +22,13 @@ class DomainError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, details: Any = None, code: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        self.headers = headers or {}  # e.g. Retry-After
         if code is not None:
             self.code = code
 
@@ -58,7 +63,18 @@ class Unavailable(DomainError):
     code = "unavailable"
 
 
+class TooManyAttempts(DomainError):
+    status = 429
+    code = "too_many_attempts"
+
+
 def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
+    """The error in the one JSON shape; for a server-rendered page, the same error as an HTML page."""
+    support = page_support() if is_page_request() else None
+    if support is not None:
+        page = support.render_error(status, code, message)
+        page.status_code = status
+        return page
     body: dict[str, Any] = {"code": code, "message": message}
     if details is not None:
         body["details"] = details
@@ -111,7 +127,9 @@ def http_error_response(exc: HTTPException) -> Response:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError) -> Response:
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        response = error_response(exc.status, exc.code, exc.message, exc.details)
+        response.headers.update(exc.headers)
+        return response
 
     app.register_error_handler(HTTPException, http_error_response)
 

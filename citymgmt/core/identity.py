@@ -1,8 +1,10 @@
-"""Users, their roles and API tokens: who is calling, and what they are.
+"""Users, their roles and their credentials: who is calling, and what they are.
 
 Roles are DOMAIN.md §2's. A user may hold several (in a small centre the shift leader also dispatches). Handlers
-belong to a department. Passwords are hashed with Argon2id; bearer tokens are random, stored only as SHA-256,
-expire, and can be revoked. Nothing is deleted: users are deactivated, tokens revoked.
+belong to a department. Passwords are hashed with Argon2id. Credentials are random secrets stored only as SHA-256,
+which expire and can be revoked; one table holds both kinds: bearer tokens for API clients (`api`) and browser
+sessions (`browser`, whose secret lives in the signed session cookie; see citymgmt.core.sessions). A secret of one
+kind never works as the other. Nothing is deleted: users are deactivated, credentials revoked.
 """
 
 from __future__ import annotations
@@ -73,11 +75,17 @@ class User(Timestamped, db.Model):  # type: ignore[name-defined]
         return self.deactivated_at is None
 
 
+class TokenKind(enum.StrEnum):
+    api = "api"  # Authorization: Bearer, for API clients
+    browser = "browser"  # a signed-in browser: the session cookie holds the secret
+
+
 class ApiToken(db.Model):  # type: ignore[name-defined]
     __tablename__ = "api_tokens"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10), default=TokenKind.api, server_default=TokenKind.api.value)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -85,7 +93,10 @@ class ApiToken(db.Model):  # type: ignore[name-defined]
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     uses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
-    __table_args__ = (Index("ix_api_tokens_live", "expires_at", postgresql_where=text("revoked_at IS NULL")),)
+    __table_args__ = (
+        Index("ix_api_tokens_live", "expires_at", postgresql_where=text("revoked_at IS NULL")),
+        CheckConstraint("kind IN ('api', 'browser')", name="known_kind"),
+    )
 
 
 def hash_password(password: str) -> str:
@@ -163,25 +174,37 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(session: Session, user: User, now: datetime, ttl: timedelta = TOKEN_TTL) -> tuple[str, ApiToken]:
-    """A new bearer token (returned once, never stored in clear) and its row."""
+def issue_token(
+    session: Session, user: User, now: datetime, ttl: timedelta = TOKEN_TTL, kind: TokenKind = TokenKind.api
+) -> tuple[str, ApiToken]:
+    """A new secret (returned once, never stored in clear) and its row."""
     token = secrets.token_urlsafe(32)
-    row = ApiToken(user_id=user.id, token_hash=_digest(token), expires_at=now + ttl)
+    row = ApiToken(user_id=user.id, kind=kind, token_hash=_digest(token), expires_at=now + ttl, last_used_at=now)
     session.add(row)
     session.flush()
     return token, row
 
 
-def user_for_token(session: Session, token: str, now: datetime) -> tuple[User, ApiToken]:
+def live_credential(session: Session, token: str, kind: TokenKind, now: datetime) -> tuple[User, ApiToken] | None:
+    """The active user and the unrevoked, unexpired row of this secret and kind, or None."""
     row = session.execute(
-        select(ApiToken).where(ApiToken.token_hash == _digest(token), ApiToken.revoked_at.is_(None))
+        select(ApiToken).where(
+            ApiToken.token_hash == _digest(token), ApiToken.kind == kind, ApiToken.revoked_at.is_(None)
+        )
     ).scalar_one_or_none()
     if row is None or row.expires_at <= now:
-        raise Unauthenticated("the token is invalid, expired or revoked: sign in again")
+        return None
     user = session.get(User, row.user_id)
     if user is None or not user.active:
-        raise Unauthenticated("the token is invalid, expired or revoked: sign in again")
+        return None
     return user, row
+
+
+def user_for_token(session: Session, token: str, now: datetime) -> tuple[User, ApiToken]:
+    found = live_credential(session, token, TokenKind.api, now)
+    if found is None:
+        raise Unauthenticated("the token is invalid, expired or revoked: sign in again")
+    return found
 
 
 def revoke_token(session: Session, row: ApiToken, now: datetime) -> None:
@@ -189,6 +212,7 @@ def revoke_token(session: Session, row: ApiToken, now: datetime) -> None:
 
 
 def revoke_all_tokens(session: Session, user: User, now: datetime) -> int:
+    """Revoke every bearer token and browser session of the user (new password, deactivation)."""
     tokens = session.execute(
         select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
     ).scalars()

@@ -40,7 +40,7 @@ citymgmt demo load --if-empty
 cat <<TXT
 
   citymgmt is starting at http://127.0.0.1:$port  (health: http://127.0.0.1:$port/healthz)
-  API: http://127.0.0.1:$port/api/v1/docs
+  Sign in: http://127.0.0.1:$port/login    API: http://127.0.0.1:$port/api/v1/docs
   Demo accounts (password demo-password): admin, inspector, operator, leader, dispatcher, supervisor,
   and handler-<department>, e.g. handler-bj-water, handler-110101-sanitation.
   Ctrl-C stops everything.

@@ -1,0 +1,66 @@
+"""Server-rendered pages: signing in and out, the landing page; later the inspector app, the desk and the dashboard.
+
+No front-end build step: Jinja2 templates, one small stylesheet, zh-CN first with English (Flask-Babel). Every page
+carries the CSRF token in `<meta name="csrf-token">` for scripts to send as the X-CSRFToken header.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Flask, Response, g, make_response, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
+
+from citymgmt.core.config import Settings
+from citymgmt.core.pages import PageSupport, add_page_blueprint, install_pages, is_page_request
+
+ERROR_TEXTS = {
+    "csrf_failed": (
+        _l("This form can no longer be sent"),
+        _l("The page was open too long, or the form came from another site. Go back, reload the page and try again."),
+    ),
+    "forbidden": (_l("Not for your role"), _l("Your role does not give access to this page.")),
+    "not_found": (_l("Not found"), _l("There is no such page.")),
+    "unavailable": (_l("Temporarily unavailable"), _l("The system is unavailable; try again shortly.")),
+}
+GENERIC_ERROR = (_l("Something went wrong"), _l("The request could not be completed."))
+
+
+def render_error_page(status: int, code: str, message: str) -> Response:
+    title, text = ERROR_TEXTS.get(code, GENERIC_ERROR)
+    # A refused form: back to the form, freshly loaded; anything else: back to the landing page.
+    back = request.full_path.rstrip("?") if code == "csrf_failed" else url_for("web.home")
+    body = render_template(
+        "error.html", status=status, title=title, text=text, request_id=g.get("request_id"), back=back
+    )
+    return make_response(body, status)
+
+
+def login_url(next_path: str) -> str:
+    return url_for("web.login", next=next_path) if next_path != "/" else url_for("web.login")
+
+
+def lang_url(code: str) -> str:
+    """This page in the other language (a GET of the same path and arguments)."""
+    args = request.args.to_dict()
+    args["lang"] = code
+    return f"{request.path}?{urlencode(args)}"
+
+
+def init_web(app: Flask, settings: Settings) -> None:
+    from citymgmt.web.auth import bp
+    from citymgmt.web.i18n import html_lang, install_i18n, remember_choice
+
+    install_i18n(app, settings)
+    install_pages(app, PageSupport(render_error=render_error_page, login_url=login_url))
+    app.register_blueprint(bp)
+    add_page_blueprint(app, bp.name)
+
+    @app.context_processor
+    def _page_helpers() -> dict[str, Any]:
+        return {"html_lang": html_lang, "lang_url": lang_url}
+
+    @app.after_request
+    def _remember_language(response: Response) -> Response:
+        return remember_choice(response) if is_page_request() else response

@@ -122,6 +122,8 @@ def test_public_endpoints_are_few_and_known(app: Flask) -> None:
         "auth.create_token",
         "health.healthz",
         "static",
+        "web.login",
+        "web.logout",
     ]
 
 

@@ -39,6 +39,14 @@ def test_external_urls_are_used_as_given(monkeypatch) -> None:  # type: ignore[n
         ("CITYMGMT_SLA_WARN_FRACTION", "lots", "CITYMGMT_SLA_WARN_FRACTION='lots': expected a number"),
         ("CITYMGMT_ENV", "staging", "CITYMGMT_ENV='staging'"),
         ("CITYMGMT_LOG_LEVEL", "chatty", "CITYMGMT_LOG_LEVEL='CHATTY'"),
+        ("CITYMGMT_SESSION_IDLE_MINUTES", "0", "CITYMGMT_SESSION_IDLE_MINUTES=0.0: expected 1 to 10080 minutes"),
+        ("CITYMGMT_SESSION_MAX_HOURS", "long", "CITYMGMT_SESSION_MAX_HOURS='long': expected a number"),
+        ("CITYMGMT_SECURE_COOKIES", "maybe", "CITYMGMT_SECURE_COOKIES='maybe': expected true or false"),
+        ("CITYMGMT_LOGIN_MAX_FAILURES", "many", "CITYMGMT_LOGIN_MAX_FAILURES='many': expected a whole number"),
+        ("CITYMGMT_LOGIN_MAX_FAILURES_PER_ADDRESS", "0", "CITYMGMT_LOGIN_MAX_FAILURES and"),
+        ("CITYMGMT_LOGIN_LOCKOUT_MINUTES", "0", "CITYMGMT_LOGIN_LOCKOUT_MINUTES=0.0: expected more than 0"),
+        ("CITYMGMT_LOGIN_WINDOW_MINUTES", "2000", "CITYMGMT_LOGIN_WINDOW_MINUTES=2000.0"),
+        ("CITYMGMT_TRUSTED_PROXIES", "9", "CITYMGMT_TRUSTED_PROXIES=9: expected 0 to 5"),
     ],
 )
 def test_bad_values_name_the_variable(monkeypatch, variable: str, value: str, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -58,3 +66,30 @@ def test_production_requires_a_secret_key(monkeypatch) -> None:  # type: ignore[
 def test_unknown_override_is_refused() -> None:
     with pytest.raises(ConfigError, match="unknown settings: colour"):
         Settings().with_overrides({"colour": "red"})
+
+
+@pytest.mark.parametrize(
+    ("env", "variable", "secure"),
+    [("development", None, False), ("test", None, False), ("production", None, True), ("development", "true", True)],
+)
+def test_cookies_are_secure_in_production_unless_configured(
+    monkeypatch, env: str, variable: str | None, secure: bool
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("CITYMGMT_ENV", env)
+    monkeypatch.setenv("SECRET_KEY", "configured")
+    if variable is None:
+        monkeypatch.delenv("CITYMGMT_SECURE_COOKIES", raising=False)
+    else:
+        monkeypatch.setenv("CITYMGMT_SECURE_COOKIES", variable)
+    assert Settings.from_env().cookies_secure is secure
+
+
+def test_sign_in_and_session_settings_come_from_the_environment(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("CITYMGMT_SESSION_IDLE_MINUTES", "30")
+    monkeypatch.setenv("CITYMGMT_SESSION_MAX_HOURS", "8")
+    monkeypatch.setenv("CITYMGMT_LOGIN_MAX_FAILURES", "3")
+    monkeypatch.setenv("CITYMGMT_LOGIN_LOCKOUT_MINUTES", "60")
+    settings = Settings.from_env()
+    assert (settings.session_idle_minutes, settings.session_max_hours) == (30, 8)
+    assert (settings.login_max_failures, settings.login_lockout_minutes) == (3, 60)
+    assert (settings.login_max_failures_per_address, settings.login_window_minutes) == (20, 15)

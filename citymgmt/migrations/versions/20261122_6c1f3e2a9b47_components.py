@@ -1,7 +1,7 @@
 """components: the component registry (部件普查) and a case's asset
 
 Revision ID: 6c1f3e2a9b47
-Revises: d980ddc7401f
+Revises: 9284387a239d
 Create Date: 2026-11-22 06:00:00.000000
 """
 
@@ -11,7 +11,7 @@ from geoalchemy2 import Geometry
 from sqlalchemy.dialects import postgresql
 
 revision = '6c1f3e2a9b47'
-down_revision = 'd980ddc7401f'
+down_revision = '9284387a239d'
 branch_labels = None
 depends_on = None
 

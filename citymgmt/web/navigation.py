@@ -1,0 +1,48 @@
+"""Where a signed-in user may go: the landing page's links by role, and the safe `next` after signing in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask_babel import lazy_gettext as _l
+
+from citymgmt.core.identity import User
+
+
+@dataclass(frozen=True)
+class Link:
+    label: Any  # a lazy translated string
+    url: str
+    roles: tuple[str, ...] = ()  # empty: everyone signed in
+    description: Any = ""
+
+
+# The pages each role can use; the inspector app (/m/), the desk (/desk/) and the dashboard (/dashboard/) join here.
+LINKS = (
+    Link(_l("API documentation"), "/api/v1/docs", description=_l("Every endpoint, and what your role may call")),
+    Link(_l("My account (JSON)"), "/api/v1/auth/me", description=_l("Who you are signed in as, for scripts")),
+)
+
+
+def links_for(user: User) -> list[Link]:
+    return [link for link in LINKS if not link.roles or user.has_role(*link.roles)]
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """A path on this site to go to after signing in; anything else (another host, a scheme, tricks) → default.
+
+    Only an absolute path is accepted: not `//host` or `/\\host` (browsers read a backslash as a slash), no
+    control characters (browsers drop tabs and newlines), and nothing urlsplit sees a scheme or host in.
+    """
+    if not target or len(target) > 2000:
+        return default
+    if any(ord(c) < 32 or ord(c) == 127 or c == "\\" for c in target):
+        return default
+    if not target.startswith("/") or target.startswith("//"):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    return target
