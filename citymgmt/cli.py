@@ -105,7 +105,7 @@ def demo_load(if_empty: bool) -> None:
 def _add_package_commands() -> None:
     from citymgmt.core.users_cli import users_cli
     from dispatch.calendar_cli import calendar_cli
-    from dispatch.cli import taxonomy_cli
+    from dispatch.cli import components_cli, taxonomy_cli
     from dispatch.notifications_cli import notify_cli
     from dispatch.rules_cli import rules_cli
     from dispatch.sla_cli import sla_cli
@@ -113,6 +113,7 @@ def _add_package_commands() -> None:
 
     cli.add_command(grids_cli)
     cli.add_command(taxonomy_cli)
+    cli.add_command(components_cli)
     cli.add_command(users_cli)
     cli.add_command(rules_cli)
     cli.add_command(calendar_cli)
