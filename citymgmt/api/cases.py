@@ -238,7 +238,8 @@ def get_case(case_id: int) -> Any:
     user = current_user()
     assert user is not None
     settings = current_app.extensions["citymgmt.settings"]
-    return case_view(db.session(), visible_case(db.session(), user, case_id), user, settings)
+    view = case_view(db.session(), visible_case(db.session(), user, case_id), user, settings)
+    return view, 200, {"ETag": f'"{view["version"]}"'}  # what If-Match sends back
 
 
 @blp.get("/<int:case_id>/photos/<int:photo_id>")
@@ -308,4 +309,4 @@ def act_on_case(body: dict[str, Any], case_id: int, action: str) -> Any:
         attach_photos(session, settings.photos, case.id, event.id, user.id, photos, now)
     view = case_view(session, case, user, settings)
     session.commit()
-    return view
+    return view, 200, {"ETag": f'"{view["version"]}"'}
