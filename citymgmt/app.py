@@ -29,6 +29,7 @@ MODEL_AND_JOB_MODULES = (
     "grids.models",
     "dispatch.models",
     "dispatch.taxonomy",
+    "dispatch.components",
     "dispatch.cases",
     "dispatch.photos",
     "dispatch.rules",

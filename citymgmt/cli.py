@@ -6,12 +6,14 @@ Packages add their own groups (grids, rules, sla, ...) here as they grow; `db` c
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 from flask import current_app
 from flask.cli import FlaskGroup
 
 from citymgmt import create_app
+from citymgmt.core.errors import DomainError
 
 
 @click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_version_option=False, load_dotenv=False)
@@ -102,11 +104,57 @@ def demo_load(if_empty: bool) -> None:
     click.echo("demo city loaded")
 
 
+@click.command("backup")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The archive to write (default: var/backups/citymgmt-<time>.tar).",
+)
+def db_backup(output: Path | None) -> None:
+    """Write one archive with the database and the photos."""
+    from citymgmt.core.backup import backup
+    from citymgmt.core.clock import utcnow
+    from citymgmt.core.commands import ensure_services_for_command
+
+    ensure_services_for_command()
+    settings = current_app.extensions["citymgmt.settings"]
+    now = utcnow()
+    target = output or settings.var_dir / "backups" / f"citymgmt-{now:%Y%m%dT%H%M%SZ}.tar"
+    try:
+        summary = backup(settings, target, now, progress=lambda m: click.echo(m, err=True))
+    except DomainError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(1)
+    click.echo(f"backup written to {summary.path} ({summary.bytes / 1e6:.1f} MB, {summary.photos} photos)")
+
+
+@click.command("restore")
+@click.argument("archive", type=click.Path(path_type=Path))
+@click.option("--replace", is_flag=True, help="Overwrite a database that already holds cases.")
+def db_restore(archive: Path, replace: bool) -> None:
+    """Restore a backup archive: the database in one transaction, then the photos."""
+    from citymgmt.core.backup import restore
+    from citymgmt.core.commands import ensure_services_for_command
+
+    ensure_services_for_command()
+    settings = current_app.extensions["citymgmt.settings"]
+    try:
+        result = restore(settings, archive, replace, progress=lambda m: click.echo(m, err=True))
+    except DomainError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"restored the backup of {result['created_at']} (schema {result['revision']}, {result['photos']} photos)"
+    )
+
+
 def _add_package_commands() -> None:
     from citymgmt.core.users_cli import users_cli
     from citymgmt.open311.cli import open311_cli
     from dispatch.calendar_cli import calendar_cli
-    from dispatch.cli import taxonomy_cli
+    from dispatch.cli import components_cli, taxonomy_cli
     from dispatch.notifications_cli import notify_cli
     from dispatch.rules_cli import rules_cli
     from dispatch.sla_cli import sla_cli
@@ -114,12 +162,17 @@ def _add_package_commands() -> None:
 
     cli.add_command(grids_cli)
     cli.add_command(taxonomy_cli)
+    cli.add_command(components_cli)
     cli.add_command(users_cli)
     cli.add_command(rules_cli)
     cli.add_command(calendar_cli)
     cli.add_command(sla_cli)
     cli.add_command(notify_cli)
     cli.add_command(open311_cli)
+    from flask_migrate.cli import db as db_group
+
+    db_group.add_command(db_backup)
+    db_group.add_command(db_restore)
 
 
 _add_package_commands()

@@ -42,7 +42,10 @@ def demo_loaded(session: Session) -> bool:
     ).scalar_one()
     users = session.execute(text("SELECT count(*) FROM users WHERE username = 'admin'")).scalar_one()
     taxonomy = session.execute(text("SELECT count(*) FROM taxonomy_versions WHERE current")).scalar_one()
-    return bool(found == len(codes) and users == 1 and taxonomy == 1)
+    components = session.execute(
+        text("SELECT EXISTS (SELECT 1 FROM components WHERE district_code = :code)"), {"code": codes[0]}
+    ).scalar_one()
+    return bool(found == len(codes) and users == 1 and taxonomy == 1 and components)
 
 
 def load_demo(session: Session, now: datetime, progress: Progress) -> None:
@@ -57,6 +60,10 @@ def load_demo(session: Session, now: datetime, progress: Progress) -> None:
     progress(f"taxonomy {version}: {count} categories")
     departments = load_demo_departments(session, FIXTURES, [code for code, _, _ in DEMO_DISTRICTS])
     progress(f"{len(departments)} departments")
+    from dispatch.demo import load_demo_components
+
+    registry = load_demo_components(session, [code for code, _, _ in DEMO_DISTRICTS], now)
+    progress(f"{registry.rows} components: {registry.inserted} inserted, {registry.updated} updated")
     from dispatch.rules import load_rules_file
 
     rules = load_rules_file(session, FIXTURES / "rules" / "demo-rules.yaml", now)

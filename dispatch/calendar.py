@@ -48,6 +48,7 @@ def seed_years(session: Session, years: range, now: datetime) -> tuple[int, list
     unknown = [y for y in years if y not in known]
     if not overrides:
         return 0, unknown
+    session.info.pop("citymgmt.calendar", None)
     rows = [{"day": d, "is_workday": w, "source": "chinese-calendar", "updated_at": now} for d, w in overrides.items()]
     statement = insert(CalendarDay).values(rows)
     written = session.execute(
@@ -79,6 +80,7 @@ def set_day(
         "updated_by": user_id,
         "updated_at": now,
     }
+    session.info.pop("citymgmt.calendar", None)
     statement = insert(CalendarDay).values(values)
     session.execute(
         statement.on_conflict_do_update(
@@ -114,6 +116,22 @@ class CalendarCache:
         self._lock = threading.Lock()
 
     def get(self, session: Session, settings: Settings) -> WorkingCalendar:
+        # Checked once per transaction: the steps of one request share one calendar.
+        transaction = session.get_transaction()
+        memo = session.info.get("citymgmt.calendar")
+        if (
+            transaction is not None
+            and memo is not None
+            and memo[0] is transaction
+            and memo[1] == (settings.timezone, settings.working_periods)
+        ):
+            return memo[2]
+        calendar = self._get(session, settings)
+        if transaction is not None:
+            session.info["citymgmt.calendar"] = (transaction, (settings.timezone, settings.working_periods), calendar)
+        return calendar
+
+    def _get(self, session: Session, settings: Settings) -> WorkingCalendar:
         from zoneinfo import ZoneInfo
 
         revision = session.execute(select(func.coalesce(func.max(CalendarDay.revision), 0))).scalar_one()

@@ -70,6 +70,10 @@ class Case(db.Model):  # type: ignore[name-defined]
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     # Open cases of the same category reported nearby shortly before (candidates, until someone merges or not).
     suspected_duplicate: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # The asset (部件) the case is about, from the component registry: named by the reporter or suggested at intake
+    # (dispatch.components). Routing sends it to the asset's owner first (先属主).
+    component_id: Mapped[str | None] = mapped_column(ForeignKey("components.id"), index=True)
+    component_source: Mapped[str | None] = mapped_column(String(10))  # named | suggested
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # The workflow's bookkeeping (dispatch.workflow owns it).
     step_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -91,6 +95,11 @@ class Case(db.Model):  # type: ignore[name-defined]
         CheckConstraint(f"source IN {_in(SOURCES)}", name="source"),
         CheckConstraint(f"urgency IN {_in(URGENCIES)}", name="urgency"),
         CheckConstraint("light IS NULL OR light IN ('green', 'yellow', 'red')", name="light"),
+        CheckConstraint(
+            "(component_id IS NULL AND component_source IS NULL)"
+            " OR (component_id IS NOT NULL AND component_source IN ('named', 'suggested'))",
+            name="component_source",
+        ),
         UniqueConstraint("reporter_id", "idempotency_key", name="uq_cases_reporter_idempotency_key"),
         Index("ix_cases_department_status", "department_code", "status"),
         Index("ix_cases_status_reported", "status", "reported_at"),

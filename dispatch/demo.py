@@ -1,14 +1,19 @@
-"""The demo departments: city-wide utilities, per-district services and a street office for every street."""
+"""The demo departments (city-wide utilities, per-district services and a street office for every street) and the
+demo component registry."""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from dispatch.component_import import ImportReport, import_component_rows, source_rows
 from dispatch.models import Department
 
 
@@ -52,3 +57,58 @@ def load_demo_departments(session: Session, fixtures: Path, district_codes: list
         )
     )
     return [str(r["code"]) for r in rows]
+
+
+# The demo registry: (class, assets per district, owner). Owners: city-wide utilities for the manhole covers, the
+# district's own departments for street lamps and litter bins; {district} is filled in.
+DEMO_COMPONENTS = (
+    ("C0101", 400, "bj-water"),  # 上水井盖
+    ("C0102", 500, "bj-drainage"),  # 污水井盖
+    ("C0103", 500, "bj-drainage"),  # 雨水井盖
+    ("C0118", 600, "{district}-roads"),  # 路灯
+    ("C0305", 300, "{district}-sanitation"),  # 垃圾箱
+)
+DEMO_COMPONENT_SEED = 20261122
+# A survey finds a few assets damaged or missing.
+DEMO_STATUS_WEIGHTS = {"in_use": 0.96, "damaged": 0.03, "missing": 0.01}
+
+DEMO_POINTS_SQL = """
+    SELECT ST_X(g), ST_Y(g) FROM (
+        SELECT p.n, (ST_Dump(ST_GeneratePoints(c.geom, 1, p.seed))).geom AS g
+        FROM unnest(CAST(:cells AS text[]), CAST(:seeds AS int[])) WITH ORDINALITY AS p(code, seed, n)
+        JOIN grid_cells c ON c.code = p.code
+    ) t ORDER BY n
+"""
+
+
+def load_demo_components(session: Session, district_codes: list[str], now: datetime) -> ImportReport:
+    """A few thousand assets in the demo districts, placed at random but always the same places (seeded) inside
+    live cells, and numbered per district and class from 000001; loaded through the registry's own import."""
+    records: list[dict[str, Any]] = []
+    for d, district in enumerate(district_codes):
+        cells = list(
+            session.execute(
+                text("SELECT code FROM grid_cells WHERE left(code, 6) = :d AND retired_at IS NULL ORDER BY code"),
+                {"d": district},
+            ).scalars()
+        )
+        if not cells:
+            continue
+        rng = np.random.default_rng(DEMO_COMPONENT_SEED + d)
+        for class_code, count, owner in DEMO_COMPONENTS:
+            chosen = [cells[i] for i in rng.integers(0, len(cells), count)]
+            seeds = rng.integers(1, 2**31 - 1, count).tolist()
+            statuses = rng.choice(list(DEMO_STATUS_WEIGHTS), count, p=list(DEMO_STATUS_WEIGHTS.values())).tolist()
+            points = session.execute(text(DEMO_POINTS_SQL), {"cells": chosen, "seeds": seeds}).all()
+            for serial, ((lon, lat), status) in enumerate(zip(points, statuses, strict=True), start=1):
+                records.append(
+                    {
+                        "id": f"{district}{class_code[1:]}{serial:06d}",
+                        "owner": owner.format(district=district),
+                        "lon": lon,
+                        "lat": lat,
+                        "status": status,
+                    }
+                )
+    # The demo's cells may be uncommitted yet (one transaction loads the whole demo): match on this connection.
+    return import_component_rows(session, source_rows(records), now, "wgs84", lambda _: None, match_workers=1)

@@ -20,6 +20,7 @@ from citymgmt.core.config import Settings
 from citymgmt.core.errors import Forbidden, NotFound, ValidationError
 from citymgmt.core.identity import Role, User
 from dispatch.cases import Case, CaseEvent, case_number
+from dispatch.components import case_component, case_component_view, named_component, report_point
 from dispatch.duplicates import find_candidates
 from dispatch.photos import Attachment
 from dispatch.routing import facts_for, route
@@ -48,6 +49,7 @@ class Report:
     urgency: str | None = None
     source: str | None = None
     contact: dict[str, str] | None = None  # a member of the public's name / phone / email
+    component_id: str | None = None  # the asset (部件) reported, by its 16-digit id; then lon/lat may be left out
 
 
 def source_for(user: User, asked: str | None) -> str:
@@ -88,7 +90,8 @@ def report_case(
         )
     if source == "inspector" and report.contact:
         raise ValidationError("an inspector's report carries no caller contact", details={"contact": "not allowed"})
-    match = match_cell(session, report.lon, report.lat, report.crs)
+    named = named_component(session, report.component_id, category) if report.component_id else None
+    match = match_cell(session, *report_point(session, report.lon, report.lat, report.crs, named))
     candidates = find_candidates(
         session,
         category.code,
@@ -98,6 +101,7 @@ def report_case(
         settings.duplicate_radius_m,
         timedelta(hours=settings.duplicate_window_hours),
     )
+    component = case_component(session, named, category, match.lon, match.lat, settings.component_search_radius_m)
     facts = facts_for(
         session,
         category,
@@ -107,6 +111,8 @@ def report_case(
         source=source,
         at=now,
         zone_info=settings.zone,
+        component_id=component.component.id if component else None,
+        component_owner=component.component.owner_department_code if component else None,
     )
     decision = route(session, rule_cache.book(session), facts)
     urgency = report.urgency or (decision.urgency if decision.urgency in urgencies else None) or "normal"
@@ -133,6 +139,8 @@ def report_case(
         "district_code": match.district_code,
         "status": "reported",
         "suspected_duplicate": bool(candidates),
+        "component_id": component.component.id if component else None,
+        "component_source": component.source if component else None,
         "suggested_department_code": decision.department_code,
         "reported_at": now,
         "updated_at": now,
@@ -158,6 +166,7 @@ def report_case(
                 "category_code": category.code,
                 "cell_code": match.cell_code,
                 "duplicate_candidates": [{"id": c.id, "code": c.code, "distance_m": c.distance_m} for c in candidates],
+                **({"component": component.payload()} if component else {}),
             },
         )
     )
@@ -233,6 +242,7 @@ def case_view(session: Session, case: Case, viewer: User, settings: Settings) ->
         ],
         "duplicate_candidates": (reported.payload.get("duplicate_candidates", []) if reported else []),
         "duplicate_of": case.duplicate_of,
+        "component": case_component_view(session, case, reported.payload if reported else {}),
         "disposal_due_at": case.disposal_due_at,
         "warn_at": case.warn_at,
         "pending_request": case.pending_request,

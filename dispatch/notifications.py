@@ -112,15 +112,16 @@ def notify(session: Session, event: str, department_code: str | None, case_ids: 
         if department_code is None
         else NotificationChannel.department_code == department_code
     )
-    channels = (
-        session.execute(
-            select(NotificationChannel.id).where(
-                owner, NotificationChannel.retired_at.is_(None), NotificationChannel.events.contains([event])
+    with session.no_autoflush:
+        channels = (
+            session.execute(
+                select(NotificationChannel.id).where(
+                    owner, NotificationChannel.retired_at.is_(None), NotificationChannel.events.contains([event])
+                )
             )
+            .scalars()
+            .all()
         )
-        .scalars()
-        .all()
-    )
     for channel_id in channels:
         row = Notification(channel_id=channel_id, event=event, case_ids=sorted(case_ids), created_at=now)
         session.add(row)

@@ -269,10 +269,15 @@ def search_categories(
 
 def minor_category(session: Session, code: str) -> Category:
     """The minor class with this code in the current taxonomy, or ValidationError naming category_code."""
-    version = current_version(session)
-    category = session.execute(
-        select(Category).where(Category.version_code == version, Category.code == code.strip().upper())
-    ).scalar_one_or_none()
+    code = code.strip().upper()
+    row = session.execute(
+        select(TaxonomyVersion.code, Category)
+        .outerjoin(Category, (Category.version_code == TaxonomyVersion.code) & (Category.code == code))
+        .where(TaxonomyVersion.current)
+    ).one_or_none()
+    if row is None:
+        raise NotFound("no taxonomy loaded: run citymgmt taxonomy load FILE (or citymgmt demo load)")
+    version, category = row
     if category is None:
         raise ValidationError(f"no category {code} in taxonomy {version}", details={"category_code": "unknown"})
     if category.level != "minor":

@@ -167,11 +167,12 @@ def _dispatch(ctx: MoveContext) -> str:
     department = ctx.body.get("department") or case.suggested_department_code
     if not department:
         raise ValidationError("name the department to dispatch to", details={"department": "required"})
-    live = ctx.session.execute(
-        select(Department.code).where(Department.code == department, Department.retired_at.is_(None))
-    ).scalar_one_or_none()
-    if live is None:
-        raise ValidationError(f"no live department {department}", details={"department": "unknown"})
+    if ctx.actor is not None:  # (an automatic dispatch goes where routing just found a live department)
+        live = ctx.session.execute(
+            select(Department.code).where(Department.code == department, Department.retired_at.is_(None))
+        ).scalar_one_or_none()
+        if live is None:
+            raise ValidationError(f"no live department {department}", details={"department": "unknown"})
     previous = _last_dispatched_department(ctx.session, case.id)
     ctx.payload["department"] = department
     if previous is not None and previous != department:
@@ -182,12 +183,13 @@ def _dispatch(ctx: MoveContext) -> str:
 
 
 def _last_dispatched_department(session: Session, case_id: int) -> str | None:
-    payload = session.execute(
-        select(CaseEvent.payload)
-        .where(CaseEvent.case_id == case_id, CaseEvent.action == "dispatch")
-        .order_by(CaseEvent.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+    with session.no_autoflush:  # earlier dispatches are flushed already; this one's changes can wait
+        payload = session.execute(
+            select(CaseEvent.payload)
+            .where(CaseEvent.case_id == case_id, CaseEvent.action == "dispatch")
+            .order_by(CaseEvent.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
     return None if payload is None else payload.get("department")
 
 
@@ -465,6 +467,7 @@ def act(
         )
     event = _make_move(session, case, move, actor, now, settings, body)
     auto_steps(session, case, now, settings)
+    session.flush()
     return case, event
 
 
@@ -476,6 +479,7 @@ def _make_move(
     now: datetime,
     settings: Settings,
     body: dict[str, Any],
+    why: dict[str, Any] | None = None,
 ) -> CaseEvent:
     note = (body.get("note") or "").strip()
     if move.needs_note and not note and actor is not None:
@@ -495,6 +499,7 @@ def _make_move(
         payload["note"] = note
     if actor is None:
         payload["automatic"] = True
+    payload.update(why or {})
     event = CaseEvent(
         case_id=case.id,
         action=move.action,
@@ -504,8 +509,7 @@ def _make_move(
         to_status=after,
         payload=payload,
     )
-    session.add(event)
-    session.flush()
+    session.add(event)  # flushed with the next query or by the caller (one UPDATE for chained moves)
     return event
 
 
@@ -522,10 +526,7 @@ def system_move(
     event's payload."""
     move = BY_ACTION[action]
     assert case.status in move.states, f"{action} from {case.status}"
-    event = _make_move(session, case, move, None, now, settings, body)
-    if why:
-        event.payload = {**event.payload, **why}
-    return event
+    return _make_move(session, case, move, None, now, settings, body, why)
 
 
 def auto_steps(session: Session, case: Case, now: datetime, settings: Settings) -> None:

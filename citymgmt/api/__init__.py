@@ -56,6 +56,7 @@ def init_api(app: Flask) -> CitymgmtApi:
     from citymgmt.api.calendar import blp as calendar_blp
     from citymgmt.api.cases import blp as cases_blp
     from citymgmt.api.categories import blp as categories_blp
+    from citymgmt.api.components import blp as components_blp
     from citymgmt.api.grids import blp as grids_blp
     from citymgmt.api.notifications import blp as notifications_blp
     from citymgmt.api.queues import blp as queues_blp
@@ -65,6 +66,7 @@ def init_api(app: Flask) -> CitymgmtApi:
     api.register_blueprint(grids_blp, url_prefix=f"{API_PREFIX}/grids")
     api.register_blueprint(categories_blp, url_prefix=f"{API_PREFIX}/categories")
     api.register_blueprint(cases_blp, url_prefix=f"{API_PREFIX}/cases")
+    api.register_blueprint(components_blp, url_prefix=f"{API_PREFIX}/components")
     api.register_blueprint(rules_blp, url_prefix=f"{API_PREFIX}/rules")
     api.register_blueprint(calendar_blp, url_prefix=f"{API_PREFIX}/calendar")
     api.register_blueprint(queues_blp, url_prefix=f"{API_PREFIX}/queues")

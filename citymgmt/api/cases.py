@@ -34,14 +34,30 @@ class ContactSchema(ma.Schema):
 
 class ReportSchema(ma.Schema):
     category_code = ma.fields.String(required=True, validate=ma.validate.Length(min=3, max=10))
-    lon = ma.fields.Raw(required=True, metadata={"description": "Longitude (number)", "example": 116.3906})
-    lat = ma.fields.Raw(required=True, metadata={"description": "Latitude (number)", "example": 39.9158})
+    lon = ma.fields.Raw(
+        load_default=None,
+        metadata={"description": "Longitude (number); required unless component_id is given", "example": 116.3906},
+    )
+    lat = ma.fields.Raw(
+        load_default=None,
+        metadata={"description": "Latitude (number); required unless component_id is given", "example": 39.9158},
+    )
     crs = ma.fields.String(load_default="wgs84", metadata={"description": "wgs84, gcj02, bd09 or EPSG:n"})
     description = ma.fields.String(load_default="", validate=ma.validate.Length(max=2000))
     address = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=200))
     urgency = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.OneOf(URGENCIES))
     source = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.OneOf(SOURCES[:3]))
     contact = ma.fields.Nested(ContactSchema, load_default=None, allow_none=True)
+    component_id = ma.fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=ma.validate.Length(max=40),
+        metadata={
+            "description": "The asset (部件) reported, by its 16-digit registry id: registered, in service and of the"
+            " category's class. Without lon/lat the asset's registered point is the case's.",
+            "example": "1101010102000001",
+        },
+    )
 
 
 class EventSchema(ma.Schema):
@@ -73,6 +89,16 @@ class CaseSummarySchema(ma.Schema):
     version = ma.fields.Integer()
 
 
+class CaseComponentSchema(ma.Schema):
+    id = ma.fields.String(metadata={"description": "16-digit asset id"})
+    class_code = ma.fields.String()
+    owner_department_code = ma.fields.String(allow_none=True, metadata={"description": "As registered now"})
+    name = ma.fields.String(allow_none=True)
+    status = ma.fields.String()
+    distance_m = ma.fields.Float(allow_none=True, metadata={"description": "From the case's point, at intake"})
+    source = ma.fields.String(metadata={"description": "named (by the reporter) or suggested (nearest of its class)"})
+
+
 class CaseSchema(CaseSummarySchema):
     description = ma.fields.String()
     address = ma.fields.String(allow_none=True)
@@ -86,6 +112,7 @@ class CaseSchema(CaseSummarySchema):
     duplicate_candidates = ma.fields.List(
         ma.fields.Dict(), metadata={"description": "Open cases of the same category nearby: id, code, distance_m"}
     )
+    component = ma.fields.Nested(CaseComponentSchema, allow_none=True)
     disposal_due_at = ma.fields.DateTime(allow_none=True, metadata={"description": "The handling deadline"})
     warn_at = ma.fields.DateTime(allow_none=True)
     pending_request = ma.fields.Dict(
@@ -108,11 +135,20 @@ class CaseSchema(CaseSummarySchema):
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
-                    "required": ["category_code", "lon", "lat"],
+                    "required": ["category_code"],
                     "properties": {
                         **{
                             name: {"type": "string"}
-                            for name in ("category_code", "lon", "lat", "crs", "description", "address", "urgency")
+                            for name in (
+                                "category_code",
+                                "lon",
+                                "lat",
+                                "crs",
+                                "description",
+                                "address",
+                                "urgency",
+                                "component_id",
+                            )
                         },
                         "photos": {
                             "type": "array",
@@ -202,7 +238,8 @@ def get_case(case_id: int) -> Any:
     user = current_user()
     assert user is not None
     settings = current_app.extensions["citymgmt.settings"]
-    return case_view(db.session(), visible_case(db.session(), user, case_id), user, settings)
+    view = case_view(db.session(), visible_case(db.session(), user, case_id), user, settings)
+    return view, 200, {"ETag": f'"{view["version"]}"'}  # what If-Match sends back
 
 
 @blp.get("/<int:case_id>/photos/<int:photo_id>")
@@ -272,4 +309,4 @@ def act_on_case(body: dict[str, Any], case_id: int, action: str) -> Any:
         attach_photos(session, settings.photos, case.id, event.id, user.id, photos, now)
     view = case_view(session, case, user, settings)
     session.commit()
-    return view
+    return view, 200, {"ETag": f'"{view["version"]}"'}

@@ -72,6 +72,7 @@ class Settings:
     db_pool_size: int = 5
     duplicate_radius_m: float = 50.0  # same category within this distance ...
     duplicate_window_hours: float = 24.0  # ... and this time: a candidate duplicate
+    component_search_radius_m: float = 30.0  # a component report with no asset named: nearest of its class this near
     extra_modules: tuple[str, ...] = ()  # more modules defining models or jobs (plugins, tests)
     # The case loop (*local* rules, DOMAIN.md §3 and §5).
     working_periods: str = "08:00-12:00,14:00-18:00"  # the city's working day, in its zone
@@ -154,6 +155,7 @@ class Settings:
             db_pool_size=int(_env_float("CITYMGMT_DB_POOL_SIZE", 5)),
             duplicate_radius_m=_env_float("CITYMGMT_DUPLICATE_RADIUS_M", 50.0),
             duplicate_window_hours=_env_float("CITYMGMT_DUPLICATE_WINDOW_HOURS", 24.0),
+            component_search_radius_m=_env_float("CITYMGMT_COMPONENT_SEARCH_RADIUS_M", 30.0),
             session_idle_minutes=_env_float("CITYMGMT_SESSION_IDLE_MINUTES", 120.0),
             session_max_hours=_env_float("CITYMGMT_SESSION_MAX_HOURS", 12.0),
             secure_cookies=_env_optional_bool("CITYMGMT_SECURE_COOKIES"),
@@ -227,6 +229,10 @@ class Settings:
             raise ConfigError(f"CITYMGMT_DUPLICATE_RADIUS_M={self.duplicate_radius_m}: expected 0 to 10000 metres")
         if not 0 <= self.duplicate_window_hours <= 24 * 30:
             raise ConfigError(f"CITYMGMT_DUPLICATE_WINDOW_HOURS={self.duplicate_window_hours}: expected 0 to 720 hours")
+        if not 0 <= self.component_search_radius_m <= 1000:
+            raise ConfigError(
+                f"CITYMGMT_COMPONENT_SEARCH_RADIUS_M={self.component_search_radius_m}: expected 0 to 1000 metres"
+            )
         if not 1 <= self.session_idle_minutes <= 7 * 24 * 60:
             raise ConfigError(f"CITYMGMT_SESSION_IDLE_MINUTES={self.session_idle_minutes}: expected 1 to 10080 minutes")
         if not 0.1 <= self.session_max_hours <= 30 * 24:

@@ -32,7 +32,7 @@ class Desk:
         return self.tokens[role]
 
     def act(self, role: str, action: str, expect: int = 200, version: int | None = None, **body: Any) -> Any:
-        headers = {**self.headers(role), "If-Match": str(version or self.case["version"])}
+        headers = {**self.headers(role), "If-Match": f'"{version or self.case["version"]}"'}  # as the ETag came
         response = self.client.post(f"/api/v1/cases/{self.case['id']}/actions/{action}", json=body, headers=headers)
         assert response.status_code == expect, response.get_json()
         if expect == 200:
@@ -42,6 +42,7 @@ class Desk:
     def view(self, role: str) -> dict[str, Any]:
         response = self.client.get(f"/api/v1/cases/{self.case['id']}", headers=self.headers(role))
         assert response.status_code == 200
+        assert response.headers["ETag"] == f'"{response.get_json()["version"]}"'
         return response.get_json()
 
 

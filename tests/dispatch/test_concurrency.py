@@ -46,10 +46,10 @@ def _user(name: str) -> User:
     return user
 
 
-def _new_case(app: Flask) -> tuple[int, int]:
+def _new_case(app: Flask, category: str) -> tuple[int, int]:
     with app.app_context():
         settings = app.extensions["citymgmt.settings"]
-        report = Report(category_code="E0102", lon=116.3906, lat=39.9158, description="并发测试")
+        report = Report(category_code=category, lon=116.3906, lat=39.9158, description="并发测试")
         case, _ = report_case(db.session(), _user("inspector"), report, None, MONDAY_0930, settings)
         assert case.status == "dispatched" and case.department_code == "110101-sanitation"
         ids = case.id, case.version
@@ -86,7 +86,7 @@ def _together(app: Flask, work: Callable[[], Any], count: int = 2) -> list[Any]:
 
 
 def test_two_handlers_acting_at_once_exactly_one_wins(own_app: Flask) -> None:
-    case_id, version = _new_case(own_app)
+    case_id, version = _new_case(own_app, "E0102")
     settings = own_app.extensions["citymgmt.settings"]
 
     def handle() -> str:
@@ -107,8 +107,8 @@ def test_two_handlers_acting_at_once_exactly_one_wins(own_app: Flask) -> None:
 
 
 def test_sweeps_running_at_once_escalate_once(own_app: Flask) -> None:
-    case_id, _ = _new_case(own_app)
-    late = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # 16:00 in Beijing: overdue since 15:30
+    case_id, _ = _new_case(own_app, "E0104")  # another category: not a duplicate of the first test's
+    late = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # 16:00 in Beijing: overdue since 11:30
 
     results = _together(own_app, lambda: sweep(db.session(), late).summary(), count=3)
     assert not any(isinstance(r, Exception) for r in results), results

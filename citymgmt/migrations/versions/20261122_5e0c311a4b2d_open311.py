@@ -1,7 +1,7 @@
 """open311: API keys of Open311 clients, and what their requests brought beside the report
 
 Revision ID: 5e0c311a4b2d
-Revises: 9284387a239d
+Revises: 6c1f3e2a9b47
 Create Date: 2026-11-22 07:00:00.000000
 """
 
@@ -10,7 +10,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = '5e0c311a4b2d'
-down_revision = '9284387a239d'
+down_revision = '6c1f3e2a9b47'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,181 @@
+"""Backups: one archive with the database (pg_dump custom format) and the photos, and its restore.
+
+The archive is a tar file: `manifest.json` (format, time, schema revision, counts), `database.dump`, `photos/...`.
+It is written beside its final name and renamed when complete, so a failed backup leaves no half archive. A
+restore checks the whole archive first, restores the database in one transaction (pg_restore
+--single-transaction: all or nothing), then puts the photos in place; it refuses a database that already holds
+cases unless told to replace it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+from citymgmt.core.config import Settings
+from citymgmt.core.errors import DomainError, ValidationError
+from citymgmt.local.postgres import pg_bindir
+from citymgmt.local.process import find_binary
+
+FORMAT = 1
+Progress = Callable[[str], None]
+
+
+class BackupError(DomainError):
+    status = 500
+    code = "backup_failed"
+
+
+@dataclass(frozen=True)
+class BackupSummary:
+    path: Path
+    bytes: int
+    photos: int
+    revision: str | None
+
+
+def libpq_conninfo(url: str) -> str:
+    """A libpq connection string for pg_dump/pg_restore from the app's SQLAlchemy URL."""
+    u = make_url(url)
+    host = u.host or u.query.get("host")
+    params = {
+        "dbname": u.database,
+        "user": u.username,
+        "password": u.password,
+        "host": host if isinstance(host, str) else None,
+        "port": u.port,
+    }
+    return psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in params.items() if v})
+
+
+def _revision(conninfo: str) -> str | None:
+    with psycopg.connect(conninfo) as conn:
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        return None if row is None else str(row[0])
+
+
+def _run(args: list[str], what: str) -> None:
+    result = subprocess.run(args, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        # The tool's own message names the problem (no credentials in it: they are passed in the conninfo).
+        last = (result.stderr.strip().splitlines() or ["no message"])[-1]
+        raise BackupError(f"{what} failed: {last}")
+
+
+def backup(settings: Settings, out: Path, now: datetime, progress: Progress) -> BackupSummary:
+    conninfo = libpq_conninfo(settings.resolved_database_url())
+    out = out.absolute()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    photos = sorted(p for p in settings.photos.rglob("*") if p.is_file()) if settings.photos.is_dir() else []
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".citymgmt-backup-") as work:
+        dump = Path(work) / "database.dump"
+        progress("dumping the database (pg_dump)")
+        _run(
+            [
+                find_binary("pg_dump", pg_bindir()),
+                "-Fc",
+                "--no-owner",
+                "--no-privileges",
+                "-f",
+                str(dump),
+                "-d",
+                conninfo,
+            ],
+            "pg_dump",
+        )
+        manifest = {
+            "format": FORMAT,
+            "created_at": now.isoformat(),
+            "revision": _revision(conninfo),
+            "photos": len(photos),
+            "database_bytes": dump.stat().st_size,
+        }
+        (Path(work) / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        partial = Path(work) / "archive.tar"
+        with tarfile.open(partial, "w") as tar:
+            tar.add(Path(work) / "manifest.json", arcname="manifest.json")
+            tar.add(dump, arcname="database.dump")
+            for i, photo in enumerate(photos, 1):
+                tar.add(photo, arcname=f"photos/{photo.relative_to(settings.photos).as_posix()}")
+                if i % 1000 == 0:
+                    progress(f"photos: {i}/{len(photos)}")
+        partial.replace(out)
+    progress(f"{len(photos)} photos")
+    return BackupSummary(out, out.stat().st_size, len(photos), manifest["revision"])  # type: ignore[arg-type]
+
+
+def _has_cases(conninfo: str) -> bool:
+    with psycopg.connect(conninfo) as conn:
+        exists = conn.execute("SELECT to_regclass('public.cases') IS NOT NULL").fetchone()
+        if not exists or not exists[0]:
+            return False
+        row = conn.execute("SELECT EXISTS (SELECT 1 FROM cases)").fetchone()
+        return bool(row and row[0])
+
+
+def restore(settings: Settings, archive: Path, replace: bool, progress: Progress) -> dict[str, object]:
+    conninfo = libpq_conninfo(settings.resolved_database_url())
+    if not archive.is_file():
+        raise ValidationError(f"no file {archive}", details={"archive": str(archive)})
+    with tempfile.TemporaryDirectory(prefix="citymgmt-restore-") as work:
+        try:
+            with tarfile.open(archive, "r") as tar:
+                names = set(tar.getnames())
+                if not {"manifest.json", "database.dump"} <= names:
+                    raise ValidationError(
+                        "not a citymgmt backup: manifest.json or database.dump is missing",
+                        details={"archive": str(archive)},
+                    )
+                tar.extractall(work, filter="data")  # refuses absolute paths, links out, devices
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise ValidationError(
+                f"the archive cannot be read ({type(exc).__name__})", details={"archive": str(archive)}
+            ) from None
+        manifest = json.loads((Path(work) / "manifest.json").read_text(encoding="utf-8"))
+        if manifest.get("format") != FORMAT:
+            raise ValidationError(
+                f"backup format {manifest.get('format')} is not {FORMAT}", details={"archive": str(archive)}
+            )
+        if _has_cases(conninfo) and not replace:
+            raise ValidationError(
+                "the database already holds cases: restore with --replace to overwrite it",
+                details={"database": "not empty"},
+            )
+        progress("restoring the database (pg_restore, one transaction)")
+        _run(
+            [
+                find_binary("pg_restore", pg_bindir()),
+                "--clean",
+                "--if-exists",
+                "--no-owner",
+                "--no-privileges",
+                "--single-transaction",
+                "--exit-on-error",
+                "-d",
+                conninfo,
+                str(Path(work) / "database.dump"),
+            ],
+            "pg_restore",
+        )
+        restored_photos = 0
+        source = Path(work) / "photos"
+        if source.is_dir():
+            target = settings.photos
+            for photo in source.rglob("*"):
+                if photo.is_file():
+                    destination = target / photo.relative_to(source)
+                    destination.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(photo, destination)
+                    restored_photos += 1
+        progress(f"{restored_photos} photos restored")
+    return {"revision": manifest.get("revision"), "created_at": manifest.get("created_at"), "photos": restored_photos}

@@ -1,0 +1,104 @@
+"""`citymgmt db backup` and `db restore`: a round trip of the database and the photos between two databases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import text
+
+from citymgmt.core.db import db
+from tests.conftest import make_test_app
+
+CELL = "POLYGON((116.39 39.91, 116.391 39.91, 116.391 39.911, 116.39 39.911, 116.39 39.91))"
+
+
+def _app(servers: Any, name: str, root: Path) -> Flask:
+    from flask_migrate import upgrade
+
+    app = make_test_app(servers, servers.create_database(name), var_dir=root, photo_dir=root / "photos")
+    with app.app_context():
+        upgrade()
+        db.session.remove()
+    return app
+
+
+def _cli(app: Flask, monkeypatch: pytest.MonkeyPatch, *args: str) -> Any:
+    from citymgmt.cli import cli
+
+    monkeypatch.setenv("FLASK_RUN_FROM_CLI", "true")
+    return app.test_cli_runner().invoke(cli, list(args))
+
+
+def _facts(app: Flask) -> tuple[Any, ...]:
+    with app.app_context():
+        session = db.session()
+        row = session.execute(
+            text(
+                "SELECT (SELECT count(*) FROM cases), (SELECT code FROM cases LIMIT 1),"
+                " (SELECT ST_AsText(geom) FROM grid_cells LIMIT 1), (SELECT version_num FROM alembic_version)"
+            )
+        ).one()
+        db.session.remove()
+        return tuple(row)
+
+
+def test_backup_and_restore_round_trip(servers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    source = _app(servers, "citymgmt_backup_source", tmp_path / "a")
+    with source.app_context():
+        session = db.session()
+        for statement in (
+            "INSERT INTO areas (code, name, level, parent_code, geom) VALUES"
+            " ('990201', '测试区', 'district', NULL, ST_Multi(ST_GeomFromText(:cell, 4326))),"
+            " ('990201001', '测试街道', 'street', '990201', ST_Multi(ST_GeomFromText(:cell, 4326))),"
+            " ('990201001001', '测试社区', 'community', '990201001', ST_Multi(ST_GeomFromText(:cell, 4326)))",
+            "INSERT INTO grid_cells (code, community_code, geom, area_m2) VALUES"
+            " ('990201001001001', '990201001001', ST_GeomFromText(:cell, 4326), 9000)",
+            "INSERT INTO taxonomy_versions (code, name, name_en, effective_from, current)"
+            " VALUES ('t', 't', 't', '2026-01-01', true)",
+            "INSERT INTO categories (version_code, code, family, level, name, name_en, time_limits, keywords)"
+            " VALUES ('t', 'E01', 'event', 'major', 'x', 'x', '[]', '{}')",
+            "INSERT INTO cases (code, source, category_id, category_code, urgency, description, point, cell_code,"
+            " community_code, street_code, district_code, status, reported_at, updated_at)"
+            " SELECT '2026112300001', 'hotline', id, 'E01', 'normal', '备份测试',"
+            " ST_SetSRID(ST_MakePoint(116.3905, 39.9105), 4326), '990201001001001', '990201001001', '990201001',"
+            " '990201', 'reported', now(), now() FROM categories",
+        ):
+            session.execute(text(statement), {"cell": CELL})
+        session.commit()
+        db.session.remove()
+    photo = tmp_path / "a" / "photos" / "2026" / "11" / "abc.jpg"
+    photo.parent.mkdir(parents=True)
+    photo.write_bytes(b"\xff\xd8 not really a jpeg \xff\xd9")
+    archive = tmp_path / "backup.tar"
+
+    made = _cli(source, monkeypatch, "db", "backup", "--output", str(archive))
+    assert made.exit_code == 0, made.output
+    assert f"backup written to {archive}" in made.stdout and "1 photos" in made.stdout
+    assert "dumping the database" in made.stderr
+
+    target = _app(servers, "citymgmt_backup_target", tmp_path / "b")
+    restored = _cli(target, monkeypatch, "db", "restore", str(archive))
+    assert restored.exit_code == 0, restored.output
+    assert _facts(target) == _facts(source) and _facts(target)[0] == 1
+    assert (tmp_path / "b" / "photos" / "2026" / "11" / "abc.jpg").read_bytes() == photo.read_bytes()
+
+    again = _cli(target, monkeypatch, "db", "restore", str(archive))
+    assert again.exit_code == 1 and "already holds cases: restore with --replace" in again.stderr
+    replaced = _cli(target, monkeypatch, "db", "restore", str(archive), "--replace")
+    assert replaced.exit_code == 0, replaced.output
+    assert _facts(target) == _facts(source)
+
+    broken = tmp_path / "broken.tar"
+    broken.write_bytes(archive.read_bytes()[:5000])
+    refused = _cli(target, monkeypatch, "db", "restore", str(broken), "--replace")
+    assert refused.exit_code == 1 and refused.stderr.startswith("error: ")
+    assert _facts(target) == _facts(source)  # nothing changed
+    other = tmp_path / "other.tar"
+    import tarfile
+
+    with tarfile.open(other, "w") as tar:
+        tar.add(photo, arcname="photos/x.jpg")
+    assert "not a citymgmt backup" in _cli(target, monkeypatch, "db", "restore", str(other)).stderr
