@@ -35,6 +35,7 @@ MODEL_AND_JOB_MODULES = (
     "dispatch.calendar",
     "dispatch.sla",
     "dispatch.notifications",
+    "dispatch.metrics",
 )
 
 migrate = Migrate()

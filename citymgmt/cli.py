@@ -106,6 +106,7 @@ def _add_package_commands() -> None:
     from citymgmt.core.users_cli import users_cli
     from dispatch.calendar_cli import calendar_cli
     from dispatch.cli import taxonomy_cli
+    from dispatch.metrics_cli import metrics_cli
     from dispatch.notifications_cli import notify_cli
     from dispatch.rules_cli import rules_cli
     from dispatch.sla_cli import sla_cli
@@ -118,6 +119,7 @@ def _add_package_commands() -> None:
     cli.add_command(calendar_cli)
     cli.add_command(sla_cli)
     cli.add_command(notify_cli)
+    cli.add_command(metrics_cli)
 
 
 _add_package_commands()

@@ -115,3 +115,11 @@ class CaseEvent(db.Model):  # type: ignore[name-defined]
     from_status: Mapped[str | None] = mapped_column(String(12))
     to_status: Mapped[str | None] = mapped_column(String(12))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    # The workflow's clock around this move (evaluation reads them, dispatch.metrics): the deadline of the step the
+    # case was in when the move was made (on time = at <= step_due_at), the deadline in force after it, and the
+    # department responsible after it. None where no clock ran (suspended, closed, cancelled) or no department.
+    step_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    department_code: Mapped[str | None] = mapped_column(String(40))
+
+    __table_args__ = (Index("ix_case_events_at", "at"),)
