@@ -168,10 +168,8 @@ def kind_of(group_by: str) -> str:
 # -- the roll-up tables ---------------------------------------------------------------------------------------
 
 
-class MetricDay(db.Model):  # type: ignore[name-defined]
-    """The counts of one day under one cell, department or inspector (dim); cells carry their areas."""
-
-    __tablename__ = "metric_days"
+class _Counts:
+    """The counts of one day (or month) under one cell, department or inspector (dim); cells carry their areas."""
 
     dim: Mapped[str] = mapped_column(String(10), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
@@ -200,6 +198,16 @@ class MetricDay(db.Model):  # type: ignore[name-defined]
     checks_on_time: Mapped[int] = mapped_column(Integer)
     verified_public: Mapped[int] = mapped_column(Integer)
     missed: Mapped[int] = mapped_column(Integer)
+
+
+class MetricDay(_Counts, db.Model):  # type: ignore[name-defined]
+    __tablename__ = "metric_days"
+
+
+class MetricMonth(_Counts, db.Model):  # type: ignore[name-defined]
+    """The days of a calendar month summed (day = the month's first day): a year is 12 rows per group."""
+
+    __tablename__ = "metric_months"
 
 
 class MetricBuild(db.Model):  # type: ignore[name-defined]
@@ -320,6 +328,7 @@ FACTS_SQL = " UNION ALL ".join(
 _FACT_COLUMNS = "day, cell_code, community_code, street_code, district_code, department_code, inspector_id"
 _SUMS = ", ".join(f"sum({c})::int AS {c}" for c in COUNTS)
 _COLUMNS = ", ".join(COUNTS)
+_ROLLUP_COLUMNS = f"dim, day, key, community_code, street_code, district_code, {_COLUMNS}"
 
 # The roll-up rows of [start, end): one grouping per dimension, the rows without a key dropped.
 ROLLUP_SQL = f"""
@@ -334,6 +343,15 @@ SELECT dim, day, key, community_code, street_code, district_code, {_COLUMNS} FRO
     GROUP BY GROUPING SETS ((day, cell_code), (day, department_code), (day, inspector_id))
 ) g
 WHERE key IS NOT NULL
+"""  # noqa: S608 (constants only)
+
+
+# The monthly roll-ups of the months from :first to before :end, from the daily ones.
+MONTHS_SQL = f"""
+INSERT INTO metric_months (dim, day, key, community_code, street_code, district_code, {_COLUMNS})
+SELECT dim, date_trunc('month', day)::date, key, min(community_code), min(street_code), min(district_code), {_SUMS}
+FROM metric_days WHERE day >= :first AND day < :end
+GROUP BY dim, date_trunc('month', day)::date, key
 """  # noqa: S608 (constants only)
 
 
@@ -400,15 +418,35 @@ def direct(session: Session, group_by: str, period: Period, now: datetime, setti
     return {r.key: {c: getattr(r, c) for c in COUNTS} for r in rows}
 
 
+def _month_after(day: date) -> date:
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
 def from_rollups(session: Session, group_by: str, period: Period) -> dict[str, dict]:
-    """The counts per group, summed from the daily roll-ups (as of their last build)."""
+    """The counts per group, summed from the roll-ups (as of their last build): the whole months of the period
+    from the monthly ones, the days before and after them from the daily ones."""
     dim, column = _DIM_OF[check_group(group_by)]
+    months_from = period.first if period.first.day == 1 else _month_after(period.first)
+    last_whole = (period.last + timedelta(days=1)).day == 1
+    months_to = _month_after(period.last) if last_whole else period.last.replace(day=1)
+    if months_to <= months_from:  # no whole month: every day from the daily roll-ups
+        months_from = months_to = period.last + timedelta(days=1)
     rows = session.execute(
         text(
-            f"SELECT {column} AS key, {_SUMS} FROM metric_days"  # noqa: S608 (constants only)
-            f" WHERE dim = :dim AND day BETWEEN :first AND :last GROUP BY {column}"
+            f"SELECT {column} AS key, {_SUMS} FROM ("  # noqa: S608 (constants only)
+            f" SELECT {_ROLLUP_COLUMNS} FROM metric_months WHERE dim = :dim"
+            " AND day >= :months_from AND day < :months_to"
+            f" UNION ALL SELECT {_ROLLUP_COLUMNS} FROM metric_days WHERE dim = :dim"
+            " AND ((day >= :first AND day < :months_from) OR (day >= :months_to AND day <= :last))"
+            f") r GROUP BY {column}"
         ),
-        {"dim": dim, "first": period.first, "last": period.last},
+        {
+            "dim": dim,
+            "first": period.first,
+            "last": period.last,
+            "months_from": months_from,
+            "months_to": months_to,
+        },
     )
     return {r.key: {c: getattr(r, c) for c in COUNTS} for r in rows}
 
@@ -418,6 +456,9 @@ def rebuild_range(session: Session, first: date, last: date, now: datetime, sett
     session.execute(text("DELETE FROM metric_days WHERE day BETWEEN :first AND :last"), {"first": first, "last": last})
     start, end = Period(first, last).bounds(settings.zone)
     session.execute(text(ROLLUP_SQL), {"start": start, "end": end, "now": now, "tz": settings.timezone})
+    months = {"first": first.replace(day=1), "end": _month_after(last)}
+    session.execute(text("DELETE FROM metric_months WHERE day >= :first AND day < :end"), months)
+    session.execute(text(MONTHS_SQL), months)
 
 
 # The days whose figures may have changed since `since`: every day any figure of a case moved since then could

@@ -251,7 +251,8 @@ def test_rollups_equal_the_direct_computation(db_session, app, world, seed: int,
         metrics.refresh(db_session, END, config)
         first = date(2026, 11, 22) + timedelta(days=min(days))
         last = date(2026, 11, 22) + timedelta(days=max(days))
-        for period in (Period(date(2026, 11, 20), date(2026, 12, 5)), Period(first, last)):
+        whole_months = Period(date(2026, 11, 1), date(2026, 12, 31))
+        for period in (whole_months, Period(date(2026, 11, 20), date(2026, 12, 5)), Period(first, last)):
             for group_by in metrics.GROUPS:
                 direct = metrics.direct(db_session, group_by, period, END, config)
                 assert metrics.from_rollups(db_session, group_by, period) == direct, (group_by, period)

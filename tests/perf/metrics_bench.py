@@ -32,7 +32,7 @@ SELECT g, 'B' || g, CASE WHEN g % 3 = 0 THEN 'hotline' ELSE 'inspector' END, 1 +
        s.community || to_char(s.ci % 20 + 1, 'FM000'), s.community, s.street, '990001',
        'b-dept-' || (g % 12), 'closed', s.r, s.r, s.r + interval '6 hours', s.r + interval '4 hours', g % 3 = 0
 FROM (
-    SELECT g, ci, :start + (g::float8 / :n) * interval '365 days' - interval '7 hours' AS r,
+    SELECT g, ci, :start + (g::float8 / :n) * interval '364 days' + interval '1 hour' AS r,
            '990001' || to_char(ci / 200 + 1, 'FM000') AS street,
            '990001' || to_char(ci / 200 + 1, 'FM000') || to_char(ci / 20 % 10 + 1, 'FM000') AS community
     FROM (SELECT g, g % :cells AS ci FROM generate_series(1, :n) g) x
@@ -97,8 +97,8 @@ def run(app: Flask, cases: int, cells: int, repeats: int = 5) -> Figures:
         t0 = time.perf_counter()
         direct = metrics.direct(session, "cell", YEAR, now, settings)
         direct_s = time.perf_counter() - t0
-        assert rolled == direct
-        assert sum(c["closed"] for c in rolled.values()) == cases
+        assert rolled == direct, "the roll-ups differ from the direct computation"
+        assert sum(c["closed"] for c in rolled.values()) == cases, "not every case counted"
         db.session.remove()
     return Figures(cases, cells, generate_s, build_s, rows, statistics.median(timings) * 1000, direct_s * 1000)
 

@@ -1,4 +1,4 @@
-"""metrics: the workflow's clock on each event, and the daily roll-ups of the evaluation indicators
+"""metrics: the workflow's clock on each event, and the daily and monthly roll-ups of the evaluation indicators
 
 Revision ID: b7e3a91c5d20
 Revises: 9284387a239d
@@ -27,17 +27,18 @@ def upgrade():
     op.add_column('case_events', sa.Column('due_at', sa.DateTime(timezone=True), nullable=True))
     op.add_column('case_events', sa.Column('department_code', sa.String(length=40), nullable=True))
     op.create_index('ix_case_events_at', 'case_events', ['at'], unique=False)
-    op.create_table(
-        'metric_days',
-        sa.Column('dim', sa.String(length=10), nullable=False),
-        sa.Column('day', sa.Date(), nullable=False),
-        sa.Column('key', sa.String(length=40), nullable=False),
-        sa.Column('community_code', sa.String(length=12), nullable=True),
-        sa.Column('street_code', sa.String(length=9), nullable=True),
-        sa.Column('district_code', sa.String(length=6), nullable=True),
-        *[sa.Column(name, sa.Integer(), nullable=False) for name in COUNTS],
-        sa.PrimaryKeyConstraint('dim', 'day', 'key', name=op.f('pk_metric_days')),
-    )
+    for table in ('metric_days', 'metric_months'):
+        op.create_table(
+            table,
+            sa.Column('dim', sa.String(length=10), nullable=False),
+            sa.Column('day', sa.Date(), nullable=False),
+            sa.Column('key', sa.String(length=40), nullable=False),
+            sa.Column('community_code', sa.String(length=12), nullable=True),
+            sa.Column('street_code', sa.String(length=9), nullable=True),
+            sa.Column('district_code', sa.String(length=6), nullable=True),
+            *[sa.Column(name, sa.Integer(), nullable=False) for name in COUNTS],
+            sa.PrimaryKeyConstraint('dim', 'day', 'key', name=op.f(f'pk_{table}')),
+        )
     op.create_table(
         'metric_builds',
         sa.Column('name', sa.String(length=20), nullable=False),
@@ -49,6 +50,7 @@ def upgrade():
 
 def downgrade():
     op.drop_table('metric_builds')
+    op.drop_table('metric_months')
     op.drop_table('metric_days')
     op.drop_index('ix_case_events_at', table_name='case_events')
     op.drop_column('case_events', 'department_code')
