@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from citymgmt.core.config import Settings
 from citymgmt.core.identity import create_user
+from citymgmt.core.periodic import registered_periodic
 from dispatch import metrics
 from dispatch.metrics import Period
 from tests.api.test_workflow import CALL, Desk
@@ -266,8 +267,17 @@ def test_grades_are_by_the_bands() -> None:
     ]
 
 
+def rollups(db_session) -> list[Any]:  # type: ignore[no-untyped-def]
+    return list(db_session.execute(text("SELECT * FROM metric_days ORDER BY dim, day, key")))
+
+
 def test_the_api_for_supervisors_leaders_and_admins(city: City, client, token_for, db_session, app) -> None:  # type: ignore[no-untyped-def]
-    metrics.refresh(db_session, app.extensions["citymgmt.clock"].now(), app.extensions["citymgmt.settings"])
+    job = registered_periodic()["metrics-rollup"]
+    assert job.every == 3600
+    assert job.func(db_session, city.clock.at) == {"days_rebuilt": 2}  # the first build: Monday and Tuesday
+    built = rollups(db_session)
+    assert job.func(db_session, city.clock.at)["days_rebuilt"] >= 1  # the last hour again: same rows
+    assert rollups(db_session) == built
     query = "/api/v1/metrics?group_by=department&from=2026-11-23&to=2026-11-24"
     for role in ("supervisor", "leader", "admin"):
         body = client.get(query, headers=token_for(role)).get_json()
