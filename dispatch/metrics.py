@@ -589,6 +589,23 @@ def grade(value: float | None, bands: list[tuple[str, float]]) -> str | None:
     return next((g for g, bound in bands if value >= bound), bands[-1][0] if bands else None)
 
 
+_AREA_NAMES = "SELECT code, name FROM areas WHERE code = ANY(:keys)"
+NAMES_SQL = {
+    "community": _AREA_NAMES,
+    "street": _AREA_NAMES,
+    "district": _AREA_NAMES,
+    "department": "SELECT code, name FROM departments WHERE code = ANY(:keys)",
+    "inspector": "SELECT id::text, display_name FROM users WHERE id::text = ANY(:keys)",
+}
+
+
+def names(session: Session, group_by: str, keys: list[str]) -> dict[str, str]:
+    """What people call the groups (cells have only their codes)."""
+    if group_by not in NAMES_SQL or not keys:
+        return {}
+    return {k: n for k, n in session.execute(text(NAMES_SQL[group_by]), {"keys": keys})}
+
+
 def report(
     session: Session,
     group_by: str,
@@ -603,11 +620,12 @@ def report(
     weights, bands = weights_from(settings).get(kind, {}), grades_from(settings)
     largest = max((c["closed"] + c["overdue_open"] for c in counts.values()), default=0)
     rows = []
+    called = names(session, group_by, list(counts))
     for key, c in counts.items():
         figures = indicators(c, kind)
         volume = None if largest == 0 else figures["counts"]["due"] / largest
         value = score(figures["rates"], volume, weights)
-        rows.append({"key": key, **figures, "score": value, "grade": grade(value, bands)})
+        rows.append({"key": key, "name": called.get(key), **figures, "score": value, "grade": grade(value, bands)})
     rows.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0), r["key"]))
     build = None if fresh else session.get(MetricBuild, "daily")
     return {

@@ -24,13 +24,20 @@ def metrics_cli() -> None:
 
 def _flat(result: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
     kind = kind_of(result["group_by"])
-    columns = [result["group_by"], "score", "grade", *INDICATORS_FOR[kind]]
+    columns = [result["group_by"], "name", "score", "grade", *INDICATORS_FOR[kind]]
     counts = list(result["groups"][0]["counts"]) if result["groups"] else []
     columns += counts
     rows = []
     for g in result["groups"]:
         rows.append(
-            {result["group_by"]: g["key"], "score": g["score"], "grade": g["grade"], **g["rates"], **g["counts"]}
+            {
+                result["group_by"]: g["key"],
+                "name": g["name"],
+                "score": g["score"],
+                "grade": g["grade"],
+                **g["rates"],
+                **g["counts"],
+            }
         )
     return columns, rows
 

@@ -32,6 +32,7 @@ class MetricsQuery(ma.Schema):
 
 class GroupSchema(ma.Schema):
     key = ma.fields.String(metadata={"description": "The cell, area or department code, or the inspector's id"})
+    name = ma.fields.String(allow_none=True, metadata={"description": "The area's, department's or inspector's name"})
     counts = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
     rates = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Float(allow_none=True))
     score = ma.fields.Float(allow_none=True, metadata={"description": "Composite score 综合指标值, 0–100"})

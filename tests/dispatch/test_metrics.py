@@ -236,6 +236,7 @@ def the_rates_and_scores(city: City, db_session, app) -> None:  # type: ignore[n
     inspector = metrics.report(db_session, "inspector", PERIOD, now, settings)["groups"][0]
     # 40 × 1 + 20 × (1 − 1/6) + 20 × 1 + 20 × 1 = 96.67
     assert (inspector["key"], inspector["score"], inspector["grade"]) == (str(city.inspector.id), 96.67, "A")
+    assert inspector["name"] == "t-inspector"
     weighted = settings.with_overrides({"metrics_weights": json.dumps({"inspector": {"1-missed_report_rate": 1}})})
     inspector = metrics.report(db_session, "inspector", PERIOD, now, weighted)["groups"][0]
     assert (inspector["score"], inspector["grade"]) == (83.33, "B")
@@ -284,6 +285,7 @@ def test_the_api_for_supervisors_leaders_and_admins(city: City, client, token_fo
         groups = {g["key"]: g for g in body["groups"]}
         assert body["source"] == "rollups" and body["from"] == "2026-11-23"
         assert groups["t-water"]["grade"] == "C" and groups["t-water"]["counts"]["dispatched"] == 4
+        assert groups["t-water"]["name"] == "测试供水"
     fresh = client.get(query + "&fresh=true", headers=token_for("supervisor")).get_json()
     assert fresh["source"] == "direct" and {g["key"]: g for g in fresh["groups"]}["m-roads"]["score"] == 63.33
     for role in ("operator", "dispatcher", "handler", "inspector"):
@@ -307,12 +309,12 @@ def test_the_report_command(city: City, app, db_session) -> None:  # type: ignor
     csv_out = runner.invoke(cli, [*args, "--format", "csv"])
     assert csv_out.exit_code == 0, csv_out.output
     lines = csv_out.output.splitlines()
-    assert lines[0].startswith("department,score,grade,closing_rate,on_time_closing_rate,")
-    assert any(line.startswith("m-roads,63.33,C,1.0,0.0,1.0,0.5,0.5,") for line in lines), lines
+    assert lines[0].startswith("department,name,score,grade,closing_rate,on_time_closing_rate,")
+    assert any(line.startswith("m-roads,测试道路,63.33,C,1.0,0.0,1.0,0.5,0.5,") for line in lines), "\n".join(lines)
     as_json = json.loads(runner.invoke(cli, [*args, "--format", "json"]).output)
     assert {g["key"] for g in as_json["groups"]} >= {"t-water", "m-roads"}
     md = runner.invoke(cli, [*args, "--format", "md", "--fresh"]).output
-    assert "| t-water | 60.0 | C | 33.33% |" in md
+    assert "| t-water | 测试供水 | 60.0 | C | 33.33% |" in md
     wrong = runner.invoke(
         cli, ["metrics", "report", "--from", "2026-13-01", "--to", "2026-11-24", "--group-by", "cell"]
     )
