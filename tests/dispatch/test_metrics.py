@@ -319,3 +319,21 @@ def test_the_report_command(city: City, app, db_session) -> None:  # type: ignor
         cli, ["metrics", "report", "--from", "2026-13-01", "--to", "2026-11-24", "--group-by", "cell"]
     )
     assert wrong.exit_code == 1 and "from='2026-13-01' is not a date" in wrong.output
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("metrics_weights", "{not json", "not JSON"),
+        ("metrics_weights", '{"department": {"closing_rate": -1}}', "weight >= 0"),
+        ("metrics_weights", '{"city": {"closing_rate": 1}}', "department|inspector|region"),
+        ("metrics_weights", '{"inspector": {"charm": 1}}', "components volume_score"),
+        ("metrics_grades", "A:90,B:95", "best first"),
+        ("metrics_grades", "A:x", "GRADE:LOWER_BOUND"),
+    ],
+)
+def test_bad_weights_and_grades_stop_start_up(variable: str, value: str, says: str) -> None:
+    from citymgmt.core.config import ConfigError
+
+    with pytest.raises(ConfigError, match=says):
+        Settings(**{variable: value}).validate()
