@@ -96,6 +96,8 @@ class Case(db.Model):  # type: ignore[name-defined]
         Index("ix_cases_status_reported", "status", "reported_at"),
         Index("ix_cases_category_reported", "category_code", "reported_at"),
         Index("ix_cases_open_due", "due_at", postgresql_where=text(f"status IN {_in(OPEN_STATES)}")),
+        # Evaluation's: open cases whose handling deadline passes (they become overdue without an event).
+        Index("ix_cases_open_disposal_due", "disposal_due_at", postgresql_where=text(f"status IN {_in(OPEN_STATES)}")),
         # The sweep's: only the cases whose light can still move are in them.
         Index("ix_cases_sweep_warn", "warn_at", postgresql_where=text("light = 'green'")),
         Index("ix_cases_sweep_due", "due_at", postgresql_where=text("light IN ('green', 'yellow')")),

@@ -473,7 +473,9 @@ SELECT DISTINCT (x AT TIME ZONE :tz)::date AS day FROM (
     SELECT unnest(ARRAY[c.reported_at, c.closed_at, c.disposal_due_at])
     FROM cases c WHERE c.id IN (SELECT case_id FROM touched)
     UNION ALL
-    SELECT c.disposal_due_at FROM cases c WHERE c.disposal_due_at > :since AND c.disposal_due_at <= :now
+    SELECT c.disposal_due_at FROM cases c
+    WHERE c.status IN ('reported', 'verifying', 'filed', 'dispatched', 'handled', 'checking', 'suspended')
+      AND c.disposal_due_at > :since AND c.disposal_due_at <= :now
 ) t WHERE x IS NOT NULL ORDER BY day
 """
 

@@ -27,6 +27,12 @@ def upgrade():
     op.add_column('case_events', sa.Column('due_at', sa.DateTime(timezone=True), nullable=True))
     op.add_column('case_events', sa.Column('department_code', sa.String(length=40), nullable=True))
     op.create_index('ix_case_events_at', 'case_events', ['at'], unique=False)
+    op.create_index(
+        'ix_cases_open_disposal_due', 'cases', ['disposal_due_at'], unique=False,
+        postgresql_where=sa.text(
+            "status IN ('reported', 'verifying', 'filed', 'dispatched', 'handled', 'checking', 'suspended')"
+        ),
+    )
     for table in ('metric_days', 'metric_months'):
         op.create_table(
             table,
@@ -52,6 +58,7 @@ def downgrade():
     op.drop_table('metric_builds')
     op.drop_table('metric_months')
     op.drop_table('metric_days')
+    op.drop_index('ix_cases_open_disposal_due', table_name='cases')
     op.drop_index('ix_case_events_at', table_name='case_events')
     op.drop_column('case_events', 'department_code')
     op.drop_column('case_events', 'due_at')
