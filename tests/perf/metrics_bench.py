@@ -105,7 +105,7 @@ def run(app: Flask, cases: int, cells: int, repeats: int = 5) -> Figures:
 
 def record(recorder: Recorder, f: Figures, label: str) -> None:
     recorder.add(
-        f"metrics by cell, one year of {label} closed cases, {f.cells} cells: from daily roll-ups",
+        f"metrics by cell, one year of {label} closed cases, {f.cells} cells: from the roll-ups",
         f.rollup_ms,
         "ms",
         baseline="computed directly from cases and events",
@@ -113,5 +113,7 @@ def record(recorder: Recorder, f: Figures, label: str) -> None:
         higher_is_better=False,
         target="≤ 300 ms",
     )
-    recorder.add(f"metrics roll-up build, one year of {label} cases ({f.rollup_rows:,} rows)", f.rollup_build_s, "s")
+    recorder.add(
+        f"metrics roll-up build, one year of {label} cases ({f.rollup_rows:,} daily rows)", f.rollup_build_s, "s"
+    )
     recorder.add(f"metrics data generation, {label} cases with 5 events each", f.generate_s, "s")
