@@ -37,6 +37,7 @@ MODEL_AND_JOB_MODULES = (
     "dispatch.sla",
     "dispatch.notifications",
     "citymgmt.open311.keys",
+    "dispatch.metrics",
 )
 
 migrate = Migrate()

@@ -155,6 +155,7 @@ def _add_package_commands() -> None:
     from citymgmt.open311.cli import open311_cli
     from dispatch.calendar_cli import calendar_cli
     from dispatch.cli import components_cli, taxonomy_cli
+    from dispatch.metrics_cli import metrics_cli
     from dispatch.notifications_cli import notify_cli
     from dispatch.rules_cli import rules_cli
     from dispatch.sla_cli import sla_cli
@@ -169,6 +170,7 @@ def _add_package_commands() -> None:
     cli.add_command(sla_cli)
     cli.add_command(notify_cli)
     cli.add_command(open311_cli)
+    cli.add_command(metrics_cli)
     from flask_migrate.cli import db as db_group
 
     db_group.add_command(db_backup)

@@ -105,6 +105,8 @@ class Case(db.Model):  # type: ignore[name-defined]
         Index("ix_cases_status_reported", "status", "reported_at"),
         Index("ix_cases_category_reported", "category_code", "reported_at"),
         Index("ix_cases_open_due", "due_at", postgresql_where=text(f"status IN {_in(OPEN_STATES)}")),
+        # Evaluation's: open cases whose handling deadline passes (they become overdue without an event).
+        Index("ix_cases_open_disposal_due", "disposal_due_at", postgresql_where=text(f"status IN {_in(OPEN_STATES)}")),
         # The sweep's: only the cases whose light can still move are in them.
         Index("ix_cases_sweep_warn", "warn_at", postgresql_where=text("light = 'green'")),
         Index("ix_cases_sweep_due", "due_at", postgresql_where=text("light IN ('green', 'yellow')")),
@@ -124,3 +126,11 @@ class CaseEvent(db.Model):  # type: ignore[name-defined]
     from_status: Mapped[str | None] = mapped_column(String(12))
     to_status: Mapped[str | None] = mapped_column(String(12))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    # The workflow's clock around this move (evaluation reads them, dispatch.metrics): the deadline of the step the
+    # case was in when the move was made (on time = at <= step_due_at), the deadline in force after it, and the
+    # department responsible after it. None where no clock ran (suspended, closed, cancelled) or no department.
+    step_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    department_code: Mapped[str | None] = mapped_column(String(40))
+
+    __table_args__ = (Index("ix_case_events_at", "at"),)

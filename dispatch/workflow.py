@@ -485,7 +485,7 @@ def _make_move(
     if move.needs_note and not note and actor is not None:
         raise ValidationError(f"{move.action} needs a note saying why", details={"note": "required"})
     ctx = MoveContext(session, case, actor, now, settings, body, {})
-    before = case.status
+    before, step_due_at = case.status, case.due_at
     after = move.apply(ctx)
     if move.action == "verify" and after == "reported":
         case.verified = True
@@ -508,6 +508,9 @@ def _make_move(
         from_status=before,
         to_status=after,
         payload=payload,
+        step_due_at=step_due_at,
+        due_at=case.due_at,
+        department_code=case.department_code,
     )
     session.add(event)  # flushed with the next query or by the caller (one UPDATE for chained moves)
     return event

@@ -58,6 +58,7 @@ def init_api(app: Flask) -> CitymgmtApi:
     from citymgmt.api.categories import blp as categories_blp
     from citymgmt.api.components import blp as components_blp
     from citymgmt.api.grids import blp as grids_blp
+    from citymgmt.api.metrics import blp as metrics_blp
     from citymgmt.api.notifications import blp as notifications_blp
     from citymgmt.api.queues import blp as queues_blp
     from citymgmt.api.rules import blp as rules_blp
@@ -71,6 +72,7 @@ def init_api(app: Flask) -> CitymgmtApi:
     api.register_blueprint(calendar_blp, url_prefix=f"{API_PREFIX}/calendar")
     api.register_blueprint(queues_blp, url_prefix=f"{API_PREFIX}/queues")
     api.register_blueprint(notifications_blp, url_prefix=f"{API_PREFIX}/notifications")
+    api.register_blueprint(metrics_blp, url_prefix=f"{API_PREFIX}/metrics")
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     return api
 

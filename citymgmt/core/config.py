@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from dataclasses import dataclass, field, fields, replace
@@ -93,6 +94,10 @@ class Settings:
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto to believe
     open311_jurisdiction_id: str = ""  # Open311 GeoReport v2: when set, a request naming another is refused
     open311_posts_per_minute: int = 60  # POSTs per Open311 API key and minute (429 beyond)
+    # Evaluation (DOMAIN.md §6, *local*): composite score weights over the defaults, as JSON
+    # {"department"|"inspector"|"region": {component: weight}}, and the grade bands, best first.
+    metrics_weights: str = ""
+    metrics_grades: str = "A:90,B:75,C:60,D:40,E:0"
 
     @property
     def embedded_database(self) -> bool:
@@ -134,6 +139,33 @@ class Settings:
         if unknown:
             raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
         return replace(self, **overrides)
+
+    def _validate_metrics(self) -> None:
+        if self.metrics_weights:
+            try:
+                weights = json.loads(self.metrics_weights)
+            except ValueError:
+                raise ConfigError("CITYMGMT_METRICS_WEIGHTS: not JSON") from None
+            if not isinstance(weights, dict) or not all(
+                kind in ("department", "inspector", "region")
+                and isinstance(w, dict)
+                and all(isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in w.values())
+                and all(c == "volume_score" or c.removeprefix("1-").endswith("_rate") for c in w)
+                for kind, w in weights.items()
+            ):
+                raise ConfigError(
+                    "CITYMGMT_METRICS_WEIGHTS: expected {department|inspector|region: {component: weight >= 0}},"
+                    " components volume_score, a rate (closing_rate...) or 1-a rate (1-rework_rate)"
+                )
+        try:
+            bands = [part.strip().partition(":") for part in self.metrics_grades.split(",")]
+            bounds = [float(b) for g, sep, b in bands if g.strip() and sep]
+        except ValueError:
+            bounds = []
+        if not bounds or len(bounds) != len(bands) or bounds != sorted(bounds, reverse=True):
+            raise ConfigError(
+                f"CITYMGMT_METRICS_GRADES={self.metrics_grades!r}: expected GRADE:LOWER_BOUND,... best first"
+            )
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -179,6 +211,8 @@ class Settings:
             sla_escalate_overdue=_env_bool("CITYMGMT_SLA_ESCALATE_OVERDUE", True),
             smtp_url=os.environ.get("CITYMGMT_SMTP_URL", ""),
             mail_from=os.environ.get("CITYMGMT_MAIL_FROM", "citymgmt@localhost"),
+            metrics_weights=os.environ.get("CITYMGMT_METRICS_WEIGHTS", ""),
+            metrics_grades=os.environ.get("CITYMGMT_METRICS_GRADES", "A:90,B:75,C:60,D:40,E:0"),
         )
         settings.validate()
         return settings
@@ -223,6 +257,7 @@ class Settings:
             raise ConfigError(f"CITYMGMT_OPEN311_POSTS_PER_MINUTE={self.open311_posts_per_minute}: expected at least 1")
         if self.max_extensions < 0 or self.max_suspensions < 0:
             raise ConfigError("CITYMGMT_MAX_EXTENSIONS and CITYMGMT_MAX_SUSPENSIONS must be at least 0")
+        self._validate_metrics()
         if self.env == "production" and not self.secret_key:
             raise ConfigError("SECRET_KEY must be set when CITYMGMT_ENV=production")
         if not 0 <= self.duplicate_radius_m <= 10_000:

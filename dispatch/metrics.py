@@ -1,0 +1,643 @@
+"""Evaluation (绩效评价, DOMAIN.md §6): the standard indicators, computed from cases and their event log in SQL.
+
+Every figure is defined once, here: `FACTS_SQL` turns cases and events into counted facts, each on a day (the
+city's local date of the moment it counts at) and under a cell (with its community, street and district), a
+department and/or an inspector; `RATES` turns the counts into rates. A report over any date range is the sum of
+the facts on its days, either straight from cases and events (`direct`) or from the roll-up tables `metric_days`
+and `metric_months` (`from_rollups`), which the periodic job `metrics-rollup` keeps current by rebuilding only the
+days that changed. Both give the same numbers (tested on randomised data); the roll-ups answer a year over
+millions of cases in about 100 ms.
+
+The counts (each on the day given; "on time" = the move was made at or before the deadline of the step it was
+made in, `case_events.step_due_at`, written by the workflow; events written before it was recorded have none and
+count as on time):
+
+- closed (结案数): cases closed, on their closing day; closed_on_time: of those, the last handling (处置) was on
+  time (at or before the handling deadline with granted extensions and suspensions).
+- overdue_open (超期未结案数): cases still open, not suspended, whose handling deadline (`disposal_due_at`) has
+  passed, on the deadline's day; overdue_unhandled: of those, the ones still waiting for the department.
+- handled (处置数), handled_on_time: `handle` moves; reworked (返工数): failed checks (the case goes back).
+- filed (立案数), filed_on_time: `file` moves; filed_cancelled: cancellations of filed cases (作废, on their day).
+- dispatched (派遣数), dispatched_on_time: `dispatch` moves; wrong_dispatches (错误派遣): re-dispatches to another
+  department than before (counted when the case is re-dispatched).
+- reports (上报数) by inspectors, on the report's day, and valid_reports: those filed (立案), whenever.
+- verifications, verifications_on_time: `verify` moves; checks, checks_on_time: `check` moves (by the inspector
+  who made them).
+- verified_public (监督举报核实数): public reports (public, hotline, open311) verified as real (`verify` pass).
+- missed (漏报数): verified public reports in a cell that had an assigned inspector (grids.InspectorCell) when it was
+  reported, of which no assigned inspector reported the same problem (a report of theirs merged into it or it into
+  theirs), on the report's day: per region once, per inspector for each assigned inspector who missed it.
+- filed for an inspector (their beat's 立案数): cases filed in the cells they were assigned when it was reported.
+
+Department figures count under the department responsible at the move (for cases: the case's department). The
+indicators (a rate is None when its denominator is 0):
+
+- due (应结案数) = closed + overdue_open (suspended cases are left out)
+- closing_rate (结案率) = closed / due; on_time_closing_rate (按期结案率) = closed_on_time / due
+- due_for_handling (应处置数) = handled + overdue_unhandled; disposal_rate (处置率) = handled / due_for_handling;
+  on_time_disposal_rate (按期处置率) = handled_on_time / due_for_handling; overdue_handled (超期处置数) = handled
+  − handled_on_time
+- rework_rate (返工率) = reworked / handled
+- valid_report_rate (有效上报率) = valid_reports / reports; on_time_verification_rate (按时核实率) =
+  verifications_on_time / verifications; on_time_check_rate (按时核查率) = checks_on_time / checks;
+  missed_report_rate (漏报率) = missed / filed
+- on_time_filing_rate (按时立案率) = filed_on_time / filed; accurate_filing_rate (准确立案率) = (filed −
+  filed_cancelled) / filed
+- on_time_dispatch_rate (按时派遣率) = dispatched_on_time / dispatched; accurate_dispatch_rate (准确派遣率) =
+  (dispatched − wrong_dispatches) / dispatched
+- public_report_rate (监督举报率) = verified_public / filed
+
+The composite score (综合指标值, 0–100) weighs components (rates, or volume_score = due / the largest due among
+the groups reported) by configurable weights (`CITYMGMT_METRICS_WEIGHTS`, *local*), over the components that have
+a value; grades by configurable bands (`CITYMGMT_METRICS_GRADES`, A ≥ 90, B ≥ 75, C ≥ 60, D ≥ 40, else E).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import BigInteger, Date, DateTime, Integer, String, text
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from citymgmt.core.config import Settings
+from citymgmt.core.db import db
+from citymgmt.core.errors import ValidationError
+from citymgmt.core.periodic import periodic
+
+GROUPS = ("cell", "community", "street", "district", "department", "inspector")
+# Which roll-up dimension each grouping reads, and the column it groups on.
+_DIM_OF = {
+    "cell": ("cell", "key"),
+    "community": ("cell", "community_code"),
+    "street": ("cell", "street_code"),
+    "district": ("cell", "district_code"),
+    "department": ("department", "key"),
+    "inspector": ("inspector", "key"),
+}
+COUNTS = (
+    "closed",
+    "closed_on_time",
+    "overdue_open",
+    "overdue_unhandled",
+    "handled",
+    "handled_on_time",
+    "reworked",
+    "filed",
+    "filed_on_time",
+    "filed_cancelled",
+    "dispatched",
+    "dispatched_on_time",
+    "wrong_dispatches",
+    "reports",
+    "valid_reports",
+    "verifications",
+    "verifications_on_time",
+    "checks",
+    "checks_on_time",
+    "verified_public",
+    "missed",
+)
+PUBLIC_SOURCES = "('public', 'hotline', 'open311')"
+
+# The indicators: name -> (numerator, denominator) over the counts ("a-b" allowed in a numerator).
+RATES: dict[str, tuple[str, str]] = {
+    "closing_rate": ("closed", "due"),
+    "on_time_closing_rate": ("closed_on_time", "due"),
+    "disposal_rate": ("handled", "due_for_handling"),
+    "on_time_disposal_rate": ("handled_on_time", "due_for_handling"),
+    "rework_rate": ("reworked", "handled"),
+    "valid_report_rate": ("valid_reports", "reports"),
+    "on_time_verification_rate": ("verifications_on_time", "verifications"),
+    "on_time_check_rate": ("checks_on_time", "checks"),
+    "missed_report_rate": ("missed", "filed"),
+    "on_time_filing_rate": ("filed_on_time", "filed"),
+    "accurate_filing_rate": ("filed-filed_cancelled", "filed"),
+    "on_time_dispatch_rate": ("dispatched_on_time", "dispatched"),
+    "accurate_dispatch_rate": ("dispatched-wrong_dispatches", "dispatched"),
+    "public_report_rate": ("verified_public", "filed"),
+}
+# The figures that mean something for each kind of group.
+REGION_INDICATORS = (
+    "closing_rate",
+    "on_time_closing_rate",
+    "disposal_rate",
+    "on_time_disposal_rate",
+    "rework_rate",
+    "on_time_filing_rate",
+    "accurate_filing_rate",
+    "on_time_dispatch_rate",
+    "accurate_dispatch_rate",
+    "public_report_rate",
+    "missed_report_rate",
+    "valid_report_rate",
+)
+INDICATORS_FOR: dict[str, tuple[str, ...]] = {
+    "region": REGION_INDICATORS,
+    "department": (
+        "closing_rate",
+        "on_time_closing_rate",
+        "disposal_rate",
+        "on_time_disposal_rate",
+        "rework_rate",
+        "on_time_dispatch_rate",
+        "accurate_dispatch_rate",
+    ),
+    "inspector": ("valid_report_rate", "on_time_verification_rate", "on_time_check_rate", "missed_report_rate"),
+}
+# Composite score weights (DOMAIN.md §6, *local*); "1-x" scores 1 minus the rate x.
+DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
+    "department": {"volume_score": 10, "closing_rate": 30, "on_time_disposal_rate": 30, "1-rework_rate": 30},
+    "inspector": {
+        "valid_report_rate": 40,
+        "1-missed_report_rate": 20,
+        "on_time_verification_rate": 20,
+        "on_time_check_rate": 20,
+    },
+    "region": {"volume_score": 10, "closing_rate": 30, "on_time_disposal_rate": 30, "1-rework_rate": 30},
+}
+DEFAULT_GRADES = "A:90,B:75,C:60,D:40,E:0"
+
+
+def kind_of(group_by: str) -> str:
+    return group_by if group_by in ("department", "inspector") else "region"
+
+
+# -- the roll-up tables ---------------------------------------------------------------------------------------
+
+
+class _Counts:
+    """The counts of one day (or month) under one cell, department or inspector (dim); cells carry their areas."""
+
+    dim: Mapped[str] = mapped_column(String(10), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    community_code: Mapped[str | None] = mapped_column(String(12))
+    street_code: Mapped[str | None] = mapped_column(String(9))
+    district_code: Mapped[str | None] = mapped_column(String(6))
+    closed: Mapped[int] = mapped_column(Integer)
+    closed_on_time: Mapped[int] = mapped_column(Integer)
+    overdue_open: Mapped[int] = mapped_column(Integer)
+    overdue_unhandled: Mapped[int] = mapped_column(Integer)
+    handled: Mapped[int] = mapped_column(Integer)
+    handled_on_time: Mapped[int] = mapped_column(Integer)
+    reworked: Mapped[int] = mapped_column(Integer)
+    filed: Mapped[int] = mapped_column(Integer)
+    filed_on_time: Mapped[int] = mapped_column(Integer)
+    filed_cancelled: Mapped[int] = mapped_column(Integer)
+    dispatched: Mapped[int] = mapped_column(Integer)
+    dispatched_on_time: Mapped[int] = mapped_column(Integer)
+    wrong_dispatches: Mapped[int] = mapped_column(Integer)
+    reports: Mapped[int] = mapped_column(Integer)
+    valid_reports: Mapped[int] = mapped_column(Integer)
+    verifications: Mapped[int] = mapped_column(Integer)
+    verifications_on_time: Mapped[int] = mapped_column(Integer)
+    checks: Mapped[int] = mapped_column(Integer)
+    checks_on_time: Mapped[int] = mapped_column(Integer)
+    verified_public: Mapped[int] = mapped_column(Integer)
+    missed: Mapped[int] = mapped_column(Integer)
+
+
+class MetricDay(_Counts, db.Model):  # type: ignore[name-defined]
+    __tablename__ = "metric_days"
+
+
+class MetricMonth(_Counts, db.Model):  # type: ignore[name-defined]
+    """The days of a calendar month summed (day = the month's first day): a year is 12 rows per group."""
+
+    __tablename__ = "metric_months"
+
+
+class MetricBuild(db.Model):  # type: ignore[name-defined]
+    """Up to when the roll-ups are built: the job rebuilds the days touched since (with an overlap)."""
+
+    __tablename__ = "metric_builds"
+
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)
+    built_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    days_rebuilt: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+# -- the facts ------------------------------------------------------------------------------------------------
+
+_ZERO = {c: "0" for c in COUNTS}
+
+
+def _row(day: str, cell: bool, department: str, inspector: str, **counts: str) -> str:
+    cols = [
+        f"{day} AS day",
+        "c.cell_code" if cell else "NULL::varchar",
+        "c.community_code" if cell else "NULL::varchar",
+        "c.street_code" if cell else "NULL::varchar",
+        "c.district_code" if cell else "NULL::varchar",
+        f"{department}::varchar",
+        f"{inspector}::varchar",
+    ]
+    values = {**_ZERO, **counts}
+    cols += [f"({values[c]})::int" for c in COUNTS]
+    return "SELECT " + ", ".join(cols)
+
+
+def _local_day(column: str) -> str:
+    return f"({column} AT TIME ZONE :tz)::date"
+
+
+_ON_TIME = "(e.step_due_at IS NULL OR e.at <= e.step_due_at)"
+_IN_RANGE = "e.at >= :start AND e.at < :end"
+_ASSIGNED = (
+    "ic.cell_code = c.cell_code AND ic.assigned_at <= c.reported_at"
+    " AND (ic.unassigned_at IS NULL OR ic.unassigned_at > c.reported_at)"
+)
+# Inspector ic did not report the problem of case c: no report of theirs was merged into it, nor it into theirs.
+_NOT_REPORTED_BY_IC = (
+    "NOT EXISTS (SELECT 1 FROM cases d WHERE d.reporter_id = ic.user_id AND d.source = 'inspector'"
+    " AND (d.duplicate_of = c.id OR d.id = c.duplicate_of))"
+)
+_MISSED_CASE = f"c.source IN {PUBLIC_SOURCES} AND c.verified AND c.reported_at >= :start AND c.reported_at < :end"
+_LAST_HANDLE_ON_TIME = (
+    "(SELECT h.step_due_at IS NULL OR h.at <= h.step_due_at FROM case_events h"
+    " WHERE h.case_id = c.id AND h.action = 'handle' ORDER BY h.at DESC, h.id DESC LIMIT 1)"
+)
+
+# One row per fact: (day, cell, community, street, district, department, inspector, *COUNTS) for [start, end).
+FACTS_SQL = " UNION ALL ".join(
+    [
+        # Moves, under the case's cell and the department / inspector of the move.
+        _row(  # noqa: S608 (constants only)
+            _local_day("e.at"),
+            True,
+            "CASE WHEN e.action IN ('dispatch', 'handle', 'check') THEN e.department_code END",
+            "CASE WHEN e.action IN ('verify', 'check') OR (e.action = 'report' AND c.source = 'inspector')"
+            " THEN e.actor_id::text END",
+            handled="e.action = 'handle'",
+            handled_on_time=f"e.action = 'handle' AND {_ON_TIME}",
+            reworked="e.action = 'check' AND e.payload->>'result' = 'fail'",
+            filed="e.action = 'file'",
+            filed_on_time=f"e.action = 'file' AND {_ON_TIME}",
+            filed_cancelled="e.action = 'cancel' AND e.from_status = 'filed'",
+            dispatched="e.action = 'dispatch'",
+            dispatched_on_time=f"e.action = 'dispatch' AND {_ON_TIME}",
+            wrong_dispatches="e.action = 'dispatch' AND (e.payload->>'redispatch_from') IS NOT NULL",
+            reports="e.action = 'report' AND c.source = 'inspector'",
+            valid_reports="e.action = 'report' AND c.source = 'inspector' AND EXISTS (SELECT 1 FROM case_events f"
+            " WHERE f.case_id = c.id AND f.action = 'file')",
+            verifications="e.action = 'verify'",
+            verifications_on_time=f"e.action = 'verify' AND {_ON_TIME}",
+            checks="e.action = 'check'",
+            checks_on_time=f"e.action = 'check' AND {_ON_TIME}",
+            verified_public=f"e.action = 'verify' AND e.payload->>'result' = 'pass' AND c.source IN {PUBLIC_SOURCES}",
+        )
+        + " FROM case_events e JOIN cases c ON c.id = e.case_id"
+        f" WHERE {_IN_RANGE} AND e.action IN ('report', 'file', 'cancel', 'verify', 'dispatch', 'handle', 'check')",
+        # Closed cases, on their closing day.
+        _row(
+            _local_day("c.closed_at"),
+            True,
+            "c.department_code",
+            "NULL",
+            closed="1",
+            closed_on_time=_LAST_HANDLE_ON_TIME,
+        )
+        + " FROM cases c WHERE c.status = 'closed' AND c.closed_at >= :start AND c.closed_at < :end",
+        # Open cases past their handling deadline (suspended ones left out), on the deadline's day.
+        _row(
+            _local_day("c.disposal_due_at"),
+            True,
+            "c.department_code",
+            "NULL",
+            overdue_open="1",
+            overdue_unhandled="c.status = 'dispatched'",
+        )
+        + " FROM cases c WHERE c.status NOT IN ('closed', 'cancelled', 'suspended')"
+        " AND c.disposal_due_at >= :start AND c.disposal_due_at < :end AND c.disposal_due_at <= :now",
+        # Missed reports: once per region ...
+        _row(_local_day("c.reported_at"), True, "NULL", "NULL", missed="1")  # noqa: S608 (constants only)
+        + f" FROM cases c WHERE {_MISSED_CASE} AND EXISTS (SELECT 1 FROM inspector_cells ic WHERE {_ASSIGNED})"  # noqa: S608 (constants only)
+        f" AND NOT EXISTS (SELECT 1 FROM inspector_cells ic WHERE {_ASSIGNED} AND NOT {_NOT_REPORTED_BY_IC})",
+        # ... and for each assigned inspector who missed it.
+        _row(_local_day("c.reported_at"), False, "NULL", "ic.user_id::text", missed="1")
+        + f" FROM cases c JOIN inspector_cells ic ON {_ASSIGNED} WHERE {_MISSED_CASE} AND {_NOT_REPORTED_BY_IC}",
+        # The inspector's beat: cases filed in the cells they were assigned when the case was reported.
+        _row(_local_day("e.at"), False, "NULL", "ic.user_id::text", filed="1")
+        + f" FROM case_events e JOIN cases c ON c.id = e.case_id JOIN inspector_cells ic ON {_ASSIGNED}"
+        f" WHERE {_IN_RANGE} AND e.action = 'file'",
+    ]
+)
+_FACT_COLUMNS = "day, cell_code, community_code, street_code, district_code, department_code, inspector_id"
+_SUMS = ", ".join(f"sum({c})::int AS {c}" for c in COUNTS)
+_COLUMNS = ", ".join(COUNTS)
+_ROLLUP_COLUMNS = f"dim, day, key, community_code, street_code, district_code, {_COLUMNS}"
+
+# The roll-up rows of [start, end): one grouping per dimension, the rows without a key dropped.
+ROLLUP_SQL = f"""
+INSERT INTO metric_days (dim, day, key, community_code, street_code, district_code, {_COLUMNS})
+SELECT dim, day, key, community_code, street_code, district_code, {_COLUMNS} FROM (
+    SELECT CASE WHEN GROUPING(cell_code) = 0 THEN 'cell'
+                WHEN GROUPING(department_code) = 0 THEN 'department' ELSE 'inspector' END AS dim,
+           day, COALESCE(cell_code, department_code, inspector_id) AS key,
+           min(community_code) AS community_code, min(street_code) AS street_code,
+           min(district_code) AS district_code, {_SUMS}
+    FROM ({FACTS_SQL}) f ({_FACT_COLUMNS}, {_COLUMNS})
+    GROUP BY GROUPING SETS ((day, cell_code), (day, department_code), (day, inspector_id))
+) g
+WHERE key IS NOT NULL
+"""  # noqa: S608 (constants only)
+
+
+# The monthly roll-ups of the months from :first to before :end, from the daily ones.
+MONTHS_SQL = f"""
+INSERT INTO metric_months (dim, day, key, community_code, street_code, district_code, {_COLUMNS})
+SELECT dim, date_trunc('month', day)::date, key, min(community_code), min(street_code), min(district_code), {_SUMS}
+FROM metric_days WHERE day >= :first AND day < :end
+GROUP BY dim, date_trunc('month', day)::date, key
+"""  # noqa: S608 (constants only)
+
+
+@dataclass(frozen=True)
+class Period:
+    """Days first..last (inclusive) in the city's zone."""
+
+    first: date
+    last: date
+
+    def bounds(self, zone: ZoneInfo) -> tuple[datetime, datetime]:
+        start = datetime.combine(self.first, time(0), zone)
+        end = datetime.combine(self.last + timedelta(days=1), time(0), zone)
+        return start, end
+
+
+def parse_period(first: str | date | None, last: str | date | None) -> Period:
+    def parse(name: str, value: str | date | None) -> date:
+        if isinstance(value, date):
+            return value
+        if not value:
+            raise ValidationError(f"give {name} as a date (YYYY-MM-DD)", details={name: "required"})
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ValidationError(
+                f"{name}={value!r} is not a date (YYYY-MM-DD)", details={name: "not a date"}
+            ) from None
+
+    period = Period(parse("from", first), parse("to", last))
+    if period.last < period.first:
+        raise ValidationError("to is before from", details={"to": "before from"})
+    if (period.last - period.first).days > 366 * 5:
+        raise ValidationError("a period of at most five years", details={"to": "more than five years after from"})
+    return period
+
+
+def check_group(group_by: str | None) -> str:
+    if group_by not in GROUPS:
+        raise ValidationError(
+            f"group_by must be one of {', '.join(GROUPS)}", details={"group_by": f"one of {', '.join(GROUPS)}"}
+        )
+    return group_by
+
+
+# -- computing ------------------------------------------------------------------------------------------------
+
+
+def direct(session: Session, group_by: str, period: Period, now: datetime, settings: Settings) -> dict[str, dict]:
+    """The counts per group, computed from cases and events (the definition; slow over millions)."""
+    dim, column = _DIM_OF[check_group(group_by)]
+    key = {
+        "cell": "cell_code",
+        "department": "department_code",
+        "inspector": "inspector_id",
+    }[dim]
+    group_col = key if column == "key" else column
+    sql = (
+        f"SELECT {group_col} AS key, {_SUMS} FROM ({FACTS_SQL}) f ({_FACT_COLUMNS}, {_COLUMNS})"  # noqa: S608 (constants only)
+        f" WHERE {key} IS NOT NULL GROUP BY {group_col}"
+    )
+    start, end = period.bounds(settings.zone)
+    rows = session.execute(text(sql), {"start": start, "end": end, "now": now, "tz": settings.timezone})
+    return {r.key: {c: getattr(r, c) for c in COUNTS} for r in rows}
+
+
+def _month_after(day: date) -> date:
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+def from_rollups(session: Session, group_by: str, period: Period) -> dict[str, dict]:
+    """The counts per group, summed from the roll-ups (as of their last build): the whole months of the period
+    from the monthly ones, the days before and after them from the daily ones."""
+    dim, column = _DIM_OF[check_group(group_by)]
+    months_from = period.first if period.first.day == 1 else _month_after(period.first)
+    last_whole = (period.last + timedelta(days=1)).day == 1
+    months_to = _month_after(period.last) if last_whole else period.last.replace(day=1)
+    if months_to <= months_from:  # no whole month: every day from the daily roll-ups
+        months_from = months_to = period.last + timedelta(days=1)
+    rows = session.execute(
+        text(
+            f"SELECT {column} AS key, {_SUMS} FROM ("  # noqa: S608 (constants only)
+            f" SELECT {_ROLLUP_COLUMNS} FROM metric_months WHERE dim = :dim"
+            " AND day >= :months_from AND day < :months_to"
+            f" UNION ALL SELECT {_ROLLUP_COLUMNS} FROM metric_days WHERE dim = :dim"
+            " AND ((day >= :first AND day < :months_from) OR (day >= :months_to AND day <= :last))"
+            f") r GROUP BY {column}"
+        ),
+        {
+            "dim": dim,
+            "first": period.first,
+            "last": period.last,
+            "months_from": months_from,
+            "months_to": months_to,
+        },
+    )
+    return {r.key: {c: getattr(r, c) for c in COUNTS} for r in rows}
+
+
+def rebuild_range(session: Session, first: date, last: date, now: datetime, settings: Settings) -> None:
+    """Replace the roll-ups of days first..last by what the events say as of `now` (idempotent)."""
+    session.execute(text("DELETE FROM metric_days WHERE day BETWEEN :first AND :last"), {"first": first, "last": last})
+    start, end = Period(first, last).bounds(settings.zone)
+    session.execute(text(ROLLUP_SQL), {"start": start, "end": end, "now": now, "tz": settings.timezone})
+    months = {"first": first.replace(day=1), "end": _month_after(last)}
+    session.execute(text("DELETE FROM metric_months WHERE day >= :first AND day < :end"), months)
+    session.execute(text(MONTHS_SQL), months)
+
+
+# The days whose figures may have changed since `since`: every day any figure of a case moved since then could
+# stand on (its events, the deadlines they set or ended, its report, closing and deadline), and the days whose
+# handling deadlines passed since then (open cases become overdue without an event of their own).
+CHANGED_DAYS_SQL = """
+WITH touched AS (SELECT DISTINCT case_id FROM case_events WHERE at > :since)
+SELECT DISTINCT (x AT TIME ZONE :tz)::date AS day FROM (
+    SELECT unnest(ARRAY[e.at, e.step_due_at, e.due_at]) AS x
+    FROM case_events e WHERE e.case_id IN (SELECT case_id FROM touched)
+    UNION ALL
+    SELECT unnest(ARRAY[c.reported_at, c.closed_at, c.disposal_due_at])
+    FROM cases c WHERE c.id IN (SELECT case_id FROM touched)
+    UNION ALL
+    SELECT c.disposal_due_at FROM cases c
+    WHERE c.status IN ('reported', 'verifying', 'filed', 'dispatched', 'handled', 'checking', 'suspended')
+      AND c.disposal_due_at > :since AND c.disposal_due_at <= :now
+) t WHERE x IS NOT NULL ORDER BY day
+"""
+
+
+def refresh(session: Session, now: datetime, settings: Settings, overlap: timedelta = timedelta(hours=1)) -> int:
+    """Rebuild the days that changed since the last build (all of them the first time); the days rebuilt. One
+    build at a time (a transaction lock); moves committed late are caught by re-reading an hour back."""
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtext('citymgmt.metrics'))"))
+    build = session.get(MetricBuild, "daily", with_for_update=True)
+    if build is None:
+        first = session.execute(text("SELECT min(reported_at) FROM cases")).scalar_one_or_none()
+        days = []
+        if first is not None:
+            first_day, last_day = first.astimezone(settings.zone).date(), now.astimezone(settings.zone).date()
+            days = [first_day + timedelta(days=i) for i in range((last_day - first_day).days + 1)]
+        build = MetricBuild(name="daily", built_at=now, days_rebuilt=0)
+        session.add(build)
+    else:
+        since = min(build.built_at, now) - overlap
+        days = list(
+            session.execute(text(CHANGED_DAYS_SQL), {"since": since, "now": now, "tz": settings.timezone}).scalars()
+        )
+    for first_day, last_day in _runs(days):
+        rebuild_range(session, first_day, last_day, now, settings)
+    build.built_at = now
+    build.days_rebuilt = len(days)
+    session.flush()
+    return len(days)
+
+
+def rebuild_all(session: Session, first: date, last: date, now: datetime, settings: Settings) -> None:
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtext('citymgmt.metrics'))"))
+    rebuild_range(session, first, last, now, settings)
+
+
+def _runs(days: list[date]) -> list[tuple[date, date]]:
+    runs: list[tuple[date, date]] = []
+    for day in sorted(days):
+        if runs and day - runs[-1][1] <= timedelta(days=1):
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+@periodic("metrics-rollup", every=3600, queue="low")
+def refresh_periodically(session: Session, now: datetime) -> dict[str, Any]:
+    settings = current_app.extensions["citymgmt.settings"]
+    return {"days_rebuilt": refresh(session, now, settings)}
+
+
+# -- indicators and scores ------------------------------------------------------------------------------------
+
+
+def weights_from(settings: Settings) -> dict[str, dict[str, float]]:
+    weights = {kind: dict(w) for kind, w in DEFAULT_WEIGHTS.items()}
+    if settings.metrics_weights:
+        for kind, w in json.loads(settings.metrics_weights).items():
+            weights[kind] = {k: float(v) for k, v in w.items()}
+    return weights
+
+
+def grades_from(settings: Settings) -> list[tuple[str, float]]:
+    bands = []
+    for part in (settings.metrics_grades or DEFAULT_GRADES).split(","):
+        grade, _, bound = part.strip().partition(":")
+        bands.append((grade.strip(), float(bound)))
+    return sorted(bands, key=lambda b: -b[1])
+
+
+def _value(expr: str, counts: dict[str, int]) -> int:
+    total = 0
+    for i, part in enumerate(expr.split("-")):
+        total += counts[part] if i == 0 else -counts[part]
+    return total
+
+
+def indicators(counts: dict[str, int], kind: str) -> dict[str, Any]:
+    """The derived counts and the rates (None when nothing is due) of one group."""
+    full = dict(counts)
+    full["due"] = counts["closed"] + counts["overdue_open"]
+    full["due_for_handling"] = counts["handled"] + counts["overdue_unhandled"]
+    full["overdue_handled"] = counts["handled"] - counts["handled_on_time"]
+    rates = {}
+    for name in INDICATORS_FOR[kind]:
+        numerator, denominator = RATES[name]
+        below = _value(denominator, full)
+        rates[name] = None if below == 0 else round(_value(numerator, full) / below, 6)
+    return {"counts": full, "rates": rates}
+
+
+def score(rates: dict[str, float | None], volume: float | None, weights: dict[str, float]) -> float | None:
+    """The weighted score (0–100) over the components that have a value."""
+    total = weighed = 0.0
+    for component, weight in weights.items():
+        if component == "volume_score":
+            value = volume
+        elif component.startswith("1-"):
+            rate = rates.get(component[2:])
+            value = None if rate is None else 1 - rate
+        else:
+            value = rates.get(component)
+        if value is None or weight <= 0:
+            continue
+        total += weight * value
+        weighed += weight
+    return None if weighed == 0 else round(100 * total / weighed, 2)
+
+
+def grade(value: float | None, bands: list[tuple[str, float]]) -> str | None:
+    if value is None:
+        return None
+    return next((g for g, bound in bands if value >= bound), bands[-1][0] if bands else None)
+
+
+_AREA_NAMES = "SELECT code, name FROM areas WHERE code = ANY(:keys)"
+NAMES_SQL = {
+    "community": _AREA_NAMES,
+    "street": _AREA_NAMES,
+    "district": _AREA_NAMES,
+    "department": "SELECT code, name FROM departments WHERE code = ANY(:keys)",
+    "inspector": "SELECT id::text, display_name FROM users WHERE id::text = ANY(:keys)",
+}
+
+
+def names(session: Session, group_by: str, keys: list[str]) -> dict[str, str]:
+    """What people call the groups (cells have only their codes)."""
+    if group_by not in NAMES_SQL or not keys:
+        return {}
+    return {k: n for k, n in session.execute(text(NAMES_SQL[group_by]), {"keys": keys})}
+
+
+def report(
+    session: Session,
+    group_by: str,
+    period: Period,
+    now: datetime,
+    settings: Settings,
+    fresh: bool = False,
+) -> dict[str, Any]:
+    """The report: per group its counts, rates, score and grade, best score first."""
+    kind = kind_of(check_group(group_by))
+    counts = direct(session, group_by, period, now, settings) if fresh else from_rollups(session, group_by, period)
+    weights, bands = weights_from(settings).get(kind, {}), grades_from(settings)
+    largest = max((c["closed"] + c["overdue_open"] for c in counts.values()), default=0)
+    rows = []
+    called = names(session, group_by, list(counts))
+    for key, c in counts.items():
+        figures = indicators(c, kind)
+        volume = None if largest == 0 else figures["counts"]["due"] / largest
+        value = score(figures["rates"], volume, weights)
+        rows.append({"key": key, "name": called.get(key), **figures, "score": value, "grade": grade(value, bands)})
+    rows.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0), r["key"]))
+    build = None if fresh else session.get(MetricBuild, "daily")
+    return {
+        "group_by": group_by,
+        "from": period.first.isoformat(),
+        "to": period.last.isoformat(),
+        "source": "direct" if fresh else "rollups",
+        "as_of": (now if fresh else (build.built_at if build else None)),
+        "weights": weights,
+        "groups": rows,
+    }
