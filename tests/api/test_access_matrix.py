@@ -34,6 +34,10 @@ MATRIX: dict[tuple[str, str], tuple[object, str]] = {
     ("GET", "/api/v1/openapi.json"): (PUBLIC, "/api/v1/openapi.json"),
     ("GET", "/api/v1/grids/cells"): (ALL, "/api/v1/grids/cells?bbox=116.39,39.91,116.391,39.911"),
     ("GET", "/api/v1/grids/match"): (ALL, "/api/v1/grids/match?lon=116.3906&lat=39.9158"),
+    ("GET", "/api/v1/metrics"): (
+        ("supervisor", "leader", "admin"),
+        "/api/v1/metrics?group_by=district&from=2026-11-01&to=2026-11-30",
+    ),
     ("GET", "/api/v1/notifications/failures"): (("admin",), "/api/v1/notifications/failures"),
     ("GET", "/api/v1/queues/mine"): (ALL, "/api/v1/queues/mine"),
     ("GET", "/api/v1/rules"): (CENTRE, "/api/v1/rules"),
