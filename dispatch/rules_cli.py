@@ -12,7 +12,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from citymgmt.core.clock import utcnow
-from citymgmt.core.commands import ensure_services_for_command, in_transaction
+from citymgmt.core.commands import ensure_services_for_command, in_transaction, iso_time
 from citymgmt.core.db import db
 from citymgmt.core.errors import DomainError
 from dispatch.routing import explain
@@ -51,16 +51,6 @@ def export_command(output: Path | None) -> None:
         click.echo(f"rules written to {output}", err=True)
 
 
-def _iso(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter("expected an ISO 8601 time, e.g. 2026-11-23T22:30+08:00") from None
-    return parsed
-
-
 @rules_cli.command("explain")
 @click.option("--lon", required=True, help="Longitude of the report.")
 @click.option("--lat", required=True, help="Latitude of the report.")
@@ -69,7 +59,7 @@ def _iso(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dat
 @click.option("--urgency", type=click.Choice(["urgent", "normal"]), default=None)
 @click.option("--description", default="", help="The report's text (for keyword rules).")
 @click.option("--source", type=click.Choice(["inspector", "public", "hotline", "open311"]), default="inspector")
-@click.option("--at", callback=_iso, help="When (ISO 8601; default now; without an offset: the city's zone).")
+@click.option("--at", callback=iso_time, help="When (ISO 8601; default now; without an offset: the city's zone).")
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 @with_appcontext
 def explain_command(

@@ -9,18 +9,9 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from citymgmt.core.clock import utcnow
-from citymgmt.core.commands import in_transaction
+from citymgmt.core.commands import in_transaction, iso_time
 from citymgmt.core.db import db
 from dispatch.sla import sweep
-
-
-def _at(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter("expected an ISO 8601 time, e.g. 2026-11-23T18:00+08:00") from None
 
 
 @click.group("sla")
@@ -29,7 +20,9 @@ def sla_cli() -> None:
 
 
 @sla_cli.command("sweep")
-@click.option("--at", callback=_at, help="Sweep as of this time (ISO 8601; default now; no offset: the city's zone).")
+@click.option(
+    "--at", callback=iso_time, help="Sweep as of this time (ISO 8601; default now; no offset: the city's zone)."
+)
 @with_appcontext
 @in_transaction
 def sweep_command(at: datetime | None) -> None:

@@ -16,7 +16,7 @@ from citymgmt.core.db import db
 from citymgmt.core.errors import DomainError, NotFound, PreconditionRequired, ValidationError
 from dispatch.cases import SOURCES, STATES, URGENCIES, CaseEvent
 from dispatch.intake import READER_ROLES, Report, case_view, list_cases, report_case, visible_case
-from dispatch.photos import MAX_PHOTOS, Attachment, attach_photos, process_photo
+from dispatch.photos import MAX_PHOTOS, Attachment, Photo, attach_photos, process_photo
 from dispatch.workflow import act
 
 blp = Blueprint("cases", __name__, description="Cases (案件): intake and reading")
@@ -126,6 +126,18 @@ class CaseSchema(CaseSummarySchema):
     events = ma.fields.List(ma.fields.Nested(EventSchema))
 
 
+def _uploaded_photos() -> list[Photo]:
+    """The request's `photos`, every one checked and re-encoded before anything is written; uploads closed."""
+    uploads = request.files.getlist("photos")
+    if len(uploads) > MAX_PHOTOS:
+        raise ValidationError(f"at most {MAX_PHOTOS} photos", details={"photos": len(uploads)})
+    try:
+        return [process_photo(i, upload.stream) for i, upload in enumerate(uploads)]
+    finally:
+        for upload in uploads:
+            upload.close()
+
+
 @blp.post("")
 @blp.arguments(ReportSchema, location="json_or_form")
 @blp.doc(
@@ -174,14 +186,7 @@ def report(body: dict[str, Any]) -> Any:
         raise DomainError(
             "Idempotency-Key must be 8-200 letters, digits, '.', '_', ':' or '-'", details={"Idempotency-Key": key}
         )
-    uploads = request.files.getlist("photos")
-    if len(uploads) > MAX_PHOTOS:
-        raise ValidationError(f"at most {MAX_PHOTOS} photos", details={"photos": len(uploads)})
-    try:
-        photos = [process_photo(i, upload.stream) for i, upload in enumerate(uploads)]  # all checked first
-    finally:
-        for upload in uploads:
-            upload.close()
+    photos = _uploaded_photos()
     session = db.session()
     user = current_user()
     assert user is not None
@@ -290,14 +295,7 @@ def act_on_case(body: dict[str, Any], case_id: int, action: str) -> Any:
         )
     if not raw.isdigit():
         raise DomainError("If-Match must be the case version (a number)", details={"If-Match": raw})
-    uploads = request.files.getlist("photos")
-    if len(uploads) > MAX_PHOTOS:
-        raise ValidationError(f"at most {MAX_PHOTOS} photos", details={"photos": len(uploads)})
-    try:
-        photos = [process_photo(i, upload.stream) for i, upload in enumerate(uploads)]
-    finally:
-        for upload in uploads:
-            upload.close()
+    photos = _uploaded_photos()
     session = db.session()
     user = current_user()
     assert user is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import click
@@ -36,3 +37,13 @@ def in_transaction(fn: Callable[..., Any]) -> Callable[..., Any]:
     run.__name__ = fn.__name__
     run.__doc__ = fn.__doc__
     return run
+
+
+def iso_time(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
+    """A click callback for `--at`-style options: an ISO 8601 time (naive ones are the caller's to place)."""
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter("expected an ISO 8601 time, e.g. 2026-11-23T18:00+08:00") from None
