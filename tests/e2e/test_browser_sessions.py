@@ -1,50 +1,14 @@
 """Signing in and out in a real browser: Debian's Chromium driven by Playwright against a live server.
 
-The server is the app on the test database (with the demo accounts), served by werkzeug on a free loopback port in
-a thread of this process. Playwright uses /usr/bin/chromium, so no browser is downloaded.
+The live server and the browser come from tests/e2e/conftest.py.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
-from werkzeug.serving import make_server
-
-from tests.conftest import make_test_app
+from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.e2e
-
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.fixture
-def live_server(servers, database_url, beijing) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    app = make_test_app(servers, database_url, redis_db=2)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-
-
-@pytest.fixture
-def page() -> Iterator[Page]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM)
-        context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
-        context.set_default_timeout(15_000)
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
-            browser.close()
 
 
 def test_the_demo_inspector_signs_in_and_out_on_a_phone(live_server: str, page: Page) -> None:

@@ -1,0 +1,90 @@
+"""Shared by the browser tests: a live server on the test database, Debian's Chromium, signing in, screenshots.
+
+The server is the app on the test database (with the demo accounts), served by werkzeug on a free loopback port in
+a thread of this process. Playwright drives /usr/bin/chromium, so no browser is downloaded; `--no-sandbox` because
+tests may run as root, `--disable-background-networking` because the machine has no internet.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from werkzeug.serving import make_server
+
+from citymgmt.demo import DEMO_PASSWORD
+from tests.conftest import make_test_app
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+DESK = {"viewport": {"width": 1440, "height": 900}}
+
+
+@pytest.fixture
+def live_server(servers, database_url, beijing) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    app = make_test_app(servers, database_url, redis_db=2)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking"]
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def new_context(browser: Browser) -> Iterator[Callable[..., BrowserContext]]:
+    """new_context(**PHONE) or new_context(**DESK, locale=...): a fresh browser profile, closed after the test."""
+    contexts: list[BrowserContext] = []
+
+    def make(**options: object) -> BrowserContext:
+        context = browser.new_context(**options)  # type: ignore[arg-type]
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_context: Callable[..., BrowserContext]) -> Page:
+    """A phone-sized page, not signed in."""
+    return new_context(**PHONE).new_page()
+
+
+def sign_in(page: Page, base_url: str, username: str, next_path: str = "/") -> None:
+    """Sign in through the form as a demo account (the zh-CN form), landing on next_path."""
+    page.goto(f"{base_url}/login?next={next_path}")
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    expect(page).to_have_url(re.compile(re.escape(base_url + next_path) + r"([?#].*)?$"))
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """Save the whole page to var/screenshots/NAME.png (every page of the screens gets one per run)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
