@@ -1,0 +1,234 @@
+"""The desk (/desk/): the command centre's intake, dispatch and approvals, and a department's queue.
+
+One page and one plain script (static/js/desk.js) calling the API; the page passes what the script needs to read
+(its strings in the user's language, the departments, the categories' names, the city's time zone, which actions
+need a note) as JSON, so the script itself holds no text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, render_template
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from citymgmt.core.access import allow, current_user
+from citymgmt.core.config import Settings
+from citymgmt.core.db import db
+from citymgmt.core.identity import Role
+from citymgmt.web.i18n import ROLE_NAMES
+from dispatch.models import Department
+from dispatch.taxonomy import Category, TaxonomyVersion
+from dispatch.workflow import MOVES
+
+bp = Blueprint("desk", __name__, url_prefix="/desk", template_folder="templates")
+
+CENTRE = (Role.operator, Role.leader, Role.dispatcher)
+DESK_ROLES = (*CENTRE, Role.handler)
+
+ACTION_NAMES = {
+    "file": _l("File"),
+    "cancel": _l("Cancel"),
+    "request_verification": _l("Request verification"),
+    "verify": _l("Verify"),
+    "dispatch": _l("Dispatch"),
+    "return": _l("Request a return"),
+    "approve_return": _l("Approve the return"),
+    "reject_return": _l("Reject the return"),
+    "request_extension": _l("Request an extension"),
+    "approve_extension": _l("Approve the extension"),
+    "reject_extension": _l("Reject the extension"),
+    "suspend": _l("Suspend"),
+    "resume": _l("Resume"),
+    "handle": _l("Report as handled"),
+    "request_check": _l("Request the check"),
+    "check": _l("Check"),
+    "close": _l("Close"),
+    "escalate": _l("Escalate"),
+    "reply": _l("Reply"),
+    "merge": _l("Merge into the original"),
+    "comment": _l("Comment"),
+    "report": _l("Reported"),
+    "route": _l("Routed"),
+    "merged_in": _l("Duplicate merged in"),
+}
+
+STATUS_NAMES = {
+    "reported": _l("Reported"),
+    "verifying": _l("Being verified"),
+    "filed": _l("Filed"),
+    "dispatched": _l("Dispatched"),
+    "suspended": _l("Suspended"),
+    "handled": _l("Handled"),
+    "checking": _l("Being checked"),
+    "closed": _l("Closed"),
+    "cancelled": _l("Cancelled"),
+}
+
+TASK_NAMES = {
+    "handle": _l("To handle"),
+    "reply": _l("To reply"),
+    "awaiting_approval": _l("Awaiting approval"),
+    "dispatch": _l("To dispatch"),
+    "approve": _l("To approve"),
+    "file": _l("To file"),
+    "close": _l("To close"),
+    "accept": _l("To accept"),
+    "request_check": _l("To send to check"),
+    "verify": _l("To verify"),
+    "check": _l("To check"),
+    "overdue": _l("Overdue"),
+}
+
+REQUEST_NAMES = {"return": _l("Return"), "extension": _l("Extension"), "suspension": _l("Suspension")}
+LIGHT_NAMES = {"green": _l("Green light"), "yellow": _l("Yellow light"), "red": _l("Red light")}
+URGENCY_NAMES = {"urgent": _l("Urgent"), "normal": _l("Normal")}
+SOURCE_NAMES = {
+    "inspector": _l("Inspector"),
+    "public": _l("Public"),
+    "hotline": _l("Hotline"),
+    "open311": _l("Open311"),
+}
+
+# The words of the page's script, by key.
+TEXTS = {
+    "loading": _l("Loading…"),
+    "empty": _l("Nothing waiting here."),
+    "choose": _l("Choose a case in the list (j/k to move, Enter to open)."),
+    "due": _l("Due"),
+    "left": _l("%(time)s left"),
+    "overdue": _l("Overdue by %(time)s"),
+    "no_clock": _l("No deadline"),
+    "days": _l("%(n)sd"),
+    "photos": _l("Photos"),
+    "no_photos": _l("No photos."),
+    "photo": _l("Photo %(n)s"),
+    "map": _l("Where"),
+    "cell": _l("Cell"),
+    "category": _l("Category"),
+    "urgency": _l("Urgency"),
+    "source": _l("Source"),
+    "status": _l("Status"),
+    "reported_at": _l("Reported at"),
+    "department": _l("Department"),
+    "description": _l("Description"),
+    "address": _l("Address"),
+    "history": _l("History"),
+    "suggestion": _l("Suggested department"),
+    "suggested_by": _l("Rule %(rule)s"),
+    "no_suggestion": _l("No rule matched: choose the department."),
+    "explain": _l("Why this department"),
+    "rule_matched": _l("matched"),
+    "rule_not_matched": _l("did not match"),
+    "duplicates": _l("Suspected duplicate of"),
+    "duplicate_of": _l("Merged into case %(code)s"),
+    "distance": _l("%(m)s m away"),
+    "open_original": _l("Open"),
+    "pending": _l("Waiting for the dispatcher"),
+    "hours": _l("Hours asked for"),
+    "hours_n": _l("%(n)s hours"),
+    "note": _l("Note"),
+    "note_required": _l("Note (required)"),
+    "result": _l("Result"),
+    "pass": _l("Pass"),
+    "fail": _l("Fail"),
+    "result_photos": _l("Result photos"),
+    "original": _l("Original case"),
+    "send": _l("Send"),
+    "cancel_form": _l("Back"),
+    "actions": _l("Actions"),
+    "no_actions": _l("Nothing for you to do on this case now."),
+    "done": _l("Done: %(action)s"),
+    "stale": _l("Someone else acted on this case meanwhile. It has been reloaded: check it and try again."),
+    "not_allowed": _l("Not possible now: %(message)s"),
+    "allowed_now": _l("Allowed now: %(actions)s"),
+    "none": _l("none"),
+    "offline": _l("The server cannot be reached. Check the network and try again."),
+    "error": _l("The server refused: %(message)s"),
+    "request_id": _l("Reference %(id)s"),
+    "shortcuts": _l("Keyboard shortcuts"),
+    "key_move": _l("Next / previous case"),
+    "key_open": _l("Open the case"),
+    "key_tab": _l("Switch list"),
+    "key_reload": _l("Reload the list"),
+    "key_help": _l("Show or hide this help"),
+    "key_escape": _l("Close a form or this help"),
+    "key_submit": _l("Send a form (Ctrl+Enter in a text box)"),
+    "extensions_granted": _l("Extensions granted"),
+    "escalated": _l("Escalated"),
+    "requests": _l("My requests"),
+    "approved": _l("approved"),
+    "rejected": _l("rejected"),
+    "by_system": _l("automatic"),
+    "count": _l("%(n)s cases"),
+}
+
+
+def _strings() -> dict[str, Any]:
+    def plain(names: dict[str, Any]) -> dict[str, str]:
+        return {key: str(value) for key, value in names.items()}
+
+    return {
+        "text": plain(TEXTS),
+        "actions": plain(ACTION_NAMES),
+        "statuses": plain(STATUS_NAMES),
+        "tasks": plain(TASK_NAMES),
+        "requests": plain(REQUEST_NAMES),
+        "lights": plain(LIGHT_NAMES),
+        "urgencies": plain(URGENCY_NAMES),
+        "sources": plain(SOURCE_NAMES),
+    }
+
+
+def _tabs(centre: bool, handler: bool) -> list[dict[str, Any]]:
+    """The lists the desk shows: the caller's queue first, then the centre's views by state."""
+    tabs = [{"id": "mine", "label": _("My work"), "source": "queue"}]
+    if centre:
+        tabs += [
+            {"id": "reported", "label": _("New reports"), "source": "cases", "query": {"status": "reported"}},
+            {"id": "filed", "label": _("Filed"), "source": "cases", "query": {"status": "filed"}},
+            {"id": "dispatched", "label": _("Dispatched"), "source": "cases", "query": {"status": "dispatched"}},
+            {"id": "checking", "label": _("Being checked"), "source": "cases", "query": {"status": "checking"}},
+        ]
+    if handler:
+        tabs.append({"id": "ours", "label": _("All our cases"), "source": "cases", "query": {}})
+    return tabs
+
+
+@bp.get("/")
+@allow(*DESK_ROLES)
+def desk() -> Any:
+    user = current_user()
+    assert user is not None
+    settings: Settings = current_app.extensions["citymgmt.settings"]
+    session = db.session()
+    english = (locale := get_locale()) is not None and locale.language == "en"
+    departments = [
+        {"code": d.code, "name": d.name_en if english else d.name}
+        for d in session.execute(
+            select(Department).where(Department.retired_at.is_(None)).order_by(Department.code)
+        ).scalars()
+    ]
+    current = select(TaxonomyVersion.code).where(TaxonomyVersion.current).scalar_subquery()
+    categories = {
+        c.code: (c.name_en if english else c.name)
+        for c in session.execute(select(Category).where(Category.version_code == current)).scalars()
+    }
+    centre = user.has_role(*CENTRE)
+    handler = user.has_role(Role.handler)
+    config = {
+        "locale": "en" if english else "zh-CN",
+        "timezone": settings.timezone,
+        "user": {"id": user.id, "username": user.username, "roles": list(user.roles), "centre": centre},
+        "department": user.department_code,
+        "departments": departments,
+        "categories": categories,
+        "needs_note": sorted(m.action for m in MOVES if m.needs_note),
+        "tabs": _tabs(centre, handler),
+        "strings": _strings(),
+    }
+    roles = [str(ROLE_NAMES.get(role, role)) for role in user.roles]
+    return render_template("desk.html", config=config, user=user, roles=roles)
