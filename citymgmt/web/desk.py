@@ -96,6 +96,7 @@ SOURCE_NAMES = {
 # The words of the page's script, by key.
 TEXTS = {
     "loading": _l("Loading…"),
+    "label_value": _l("%(label)s: %(value)s"),
     "empty": _l("Nothing waiting here."),
     "choose": _l("Choose a case in the list (j/k to move, Enter to open)."),
     "due": _l("Due"),

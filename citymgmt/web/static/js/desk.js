@@ -65,6 +65,7 @@
     return node;
   }
 
+  const lv = (label, value) => fmt(T.label_value, { label, value });
   const when = (iso) => (iso ? timeFormat.format(new Date(iso)) : "—");
   const departmentName = (code) => (code ? (departments.has(code) ? `${departments.get(code)} (${code})` : code) : "—");
   const categoryName = (code) => (config.categories[code] ? `${config.categories[code]} (${code})` : code);
@@ -127,7 +128,7 @@
     let text = fmt(T.error, { message: err.message });
     const fields = Object.entries(details)
       .filter(([key]) => key !== "allowed_actions")
-      .map(([key, value]) => `${key}: ${typeof value === "object" ? JSON.stringify(value) : value}`);
+      .map(([key, value]) => lv(key, typeof value === "object" ? JSON.stringify(value) : value));
     if (fields.length) text += ` (${fields.join("; ")})`;
     if (err.requestId) text += ` ${fmt(T.request_id, { id: err.requestId })}`;
     return text;
@@ -278,7 +279,7 @@
         el("h3", {}, c.code),
         el("span", { class: "badge" }, S.statuses[c.status] || c.status),
         light(c.light, c.due_at),
-        el("span", {}, `${T.due}: `, el("time", { datetime: c.due_at || "" }, when(c.due_at)), " · ", countdown(c.due_at)),
+        el("span", {}, lv(T.due, ""), el("time", { datetime: c.due_at || "" }, when(c.due_at)), " · ", countdown(c.due_at)),
         c.escalated ? el("span", { class: "badge warn" }, T.escalated) : null
       ),
       pendingBox(c),
@@ -354,9 +355,9 @@
     return el(
       "div",
       { class: "box notice", id: "pending" },
-      el("h4", {}, `${T.pending}: ${S.requests[pending.kind] || pending.kind}`),
-      pending.hours ? el("p", {}, `${T.hours}: ${fmt(T.hours_n, { n: pending.hours })}`) : null,
-      asked && asked.payload.note ? el("p", {}, `${T.note}: ${asked.payload.note}`) : null,
+      el("h4", {}, lv(T.pending, S.requests[pending.kind] || pending.kind)),
+      pending.hours ? el("p", {}, lv(T.hours, fmt(T.hours_n, { n: pending.hours }))) : null,
+      asked && asked.payload.note ? el("p", {}, lv(T.note, asked.payload.note)) : null,
       el("p", { class: "muted" }, when(pending.at))
     );
   }
@@ -418,11 +419,11 @@
         el(
           "li",
           { class: r.matched ? "hit" : null },
-          `${r.rule} ${r.name}: ${r.matched ? T.rule_matched : T.rule_not_matched}`,
+          lv(`${r.rule} ${r.name}`, r.matched ? T.rule_matched : T.rule_not_matched),
           r.department ? ` → ${departmentName(r.department)}` : "",
           r.note ? ` (${r.note})` : "",
           r.checks && r.checks.length
-            ? el("ul", {}, r.checks.map((check) => el("li", {}, `${check.ok ? "✓" : "✗"} ${check.condition}: ${check.detail}`)))
+            ? el("ul", {}, r.checks.map((check) => el("li", {}, `${check.ok ? "✓" : "✗"} ` + lv(check.condition, check.detail))))
             : null
         )
       );
@@ -455,7 +456,7 @@
     if (p.result) bits.push(T[p.result] || p.result);
     if (p.rule) bits.push(fmt(T.suggested_by, { rule: p.rule }));
     if (p.original_code) bits.push(p.original_code);
-    if (p.note) bits.push(`${T.note}: ${p.note}`);
+    if (p.note) bits.push(lv(T.note, p.note));
     if (p.automatic) bits.push(T.by_system);
     return [
       el("time", { datetime: e.at }, when(e.at)),
@@ -584,7 +585,7 @@
       el(
         "div",
         { class: "buttons" },
-        el("button", { type: "submit", id: "f-send" }, `${T.send}: ${actionLabel(action, c)}`),
+        el("button", { type: "submit", id: "f-send" }, lv(T.send, actionLabel(action, c))),
         el("button", { type: "button", class: "secondary", onclick: closeForm }, T.cancel_form)
       )
     );
