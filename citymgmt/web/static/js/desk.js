@@ -271,7 +271,7 @@
       state.map = null;
     }
     const detail = $("detail");
-    detail.replaceChildren(
+    const parts = [
       el("h2", { id: "detail-title", class: "visually-hidden" }, c.code),
       el(
         "div",
@@ -315,11 +315,12 @@
           el("h4", {}, T.photos),
           photoList(c)
         ),
-        el("div", {}, el("h4", { id: "map-title" }, T.map), el("div", { id: "case-map", class: "map", role: "img", "aria-labelledby": "map-title" }))
+        el("div", {}, el("h4", { id: "map-title" }, T.map), el("div", { id: "case-map", class: "map", role: "region", "aria-labelledby": "map-title" }))
       ),
       el("h4", {}, T.history),
-      history(c)
-    );
+      history(c),
+    ];
+    detail.replaceChildren(...parts.filter((part) => part));
     drawMap(c);
     tick();
   }
@@ -330,16 +331,22 @@
 
   function photoList(c) {
     if (!c.photos.length) return el("p", { class: "muted" }, T.no_photos);
+    // The report's photos first; those sent with later actions (the handler's results) apart, under their label.
+    const first = c.photos[0].event_id;
+    const link = (p, i) =>
+      el(
+        "a",
+        { href: p.url, target: "_blank", rel: "noopener" },
+        el("img", { src: p.thumb_url, alt: fmt(T.photo, { n: i + 1 }), loading: "lazy" })
+      );
+    const reported = c.photos.map(link).filter((_, i) => c.photos[i].event_id === first);
+    const later = c.photos.map(link).filter((_, i) => c.photos[i].event_id !== first);
     return el(
       "div",
-      { class: "photos" },
-      c.photos.map((p, i) =>
-        el(
-          "a",
-          { href: p.url, target: "_blank", rel: "noopener" },
-          el("img", { src: p.thumb_url, alt: fmt(T.photo, { n: i + 1 }), loading: "lazy" })
-        )
-      )
+      {},
+      el("div", { class: "photos", id: "report-photos" }, reported),
+      later.length ? el("h4", {}, T.result_photos) : null,
+      later.length ? el("div", { class: "photos", id: "result-photos" }, later) : null
     );
   }
 
@@ -484,7 +491,8 @@
       const outline = window.L.geoJSON(data.geometry, { style: { color: "#0b5cad", weight: 2, fillOpacity: 0.08 } });
       outline.addTo(map);
       map.fitBounds(outline.getBounds(), { padding: [12, 12], maxZoom: 18 });
-      node.setAttribute("aria-label", `${T.cell} ${data.code}`);
+      node.removeAttribute("aria-labelledby");
+      node.setAttribute("aria-label", lv(T.map, `${T.cell} ${data.code}`));
     } catch (err) {
       // The point alone is still the map.
     }
