@@ -156,7 +156,7 @@ TEXTS = {
     "key_tab": _l("Switch list"),
     "key_reload": _l("Reload the list"),
     "key_help": _l("Show or hide this help"),
-    "key_escape": _l("Close a form or this help"),
+    "key_escape": _l("Close a form or this help; from the case back to the list"),
     "key_submit": _l("Send a form (Ctrl+Enter in a text box)"),
     "extensions_granted": _l("Extensions granted"),
     "escalated": _l("Escalated"),

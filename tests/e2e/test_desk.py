@@ -11,7 +11,9 @@ import io
 import re
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from PIL import Image
@@ -96,6 +98,9 @@ def test_a_report_is_dispatched_extended_and_handled_from_the_desk(
     expect(photo).to_be_visible()
     desk.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=photo.element_handle())
     expect(detail.locator(".light")).to_have_text(re.compile("绿灯|黄灯|红灯"))
+    # The server's deadline, shown in the city's zone (the browser runs in UTC).
+    due = datetime.fromisoformat(case["due_at"]).astimezone(ZoneInfo("Asia/Shanghai"))
+    expect(detail.locator(".case-head time")).to_have_text(f"{due:%Y/%m/%d %H:%M}")
     expect(detail.locator("#case-map path.leaflet-interactive")).to_have_count(2)  # the cell's outline, the point
     suggestion = detail.locator("#suggestion")
     expect(suggestion.locator(".suggested")).to_contain_text(department)
@@ -182,6 +187,27 @@ def test_a_report_is_dispatched_extended_and_handled_from_the_desk(
         "request_check",
     ]
     assert len(seen["photos"]) == 2 and seen["extensions_granted"] == 1
+
+    # The inspector's check passes (through the API); the shift leader closes the case from the keyboard.
+    check = api.post(
+        f"/api/v1/cases/{case['id']}/actions/check",
+        headers={**bearer(api, "inspector"), "If-Match": f'"{seen["version"]}"'},
+        data={"result": "pass"},
+    )
+    assert check.status == 200, check.text()
+    leader = desk_page(new_context, live_server, "leader")
+    expect(item(leader, case)).to_contain_text("待结案")
+    item(leader, case).focus()
+    leader.keyboard.press("Enter")
+    leader.keyboard.press("Escape")  # from the case back to the list, and in again
+    expect(item(leader, case)).to_be_focused()
+    leader.keyboard.press("Enter")
+    expect(leader.locator("#detail .actions button").first).to_be_focused()
+    leader.keyboard.press("c")
+    leader.keyboard.press("Enter")
+    expect(leader.get_by_role("status")).to_have_text("已完成：结案")
+    expect(leader.locator("#detail .case-head .badge")).to_have_text("已结案")
+    expect(leader.locator("#detail .case-head")).to_contain_text("无时限")
 
 
 def test_the_operator_merges_a_duplicate_report_and_reads_the_desk_in_english(

@@ -33,7 +33,7 @@
   const REQUESTS = ["return", "request_extension", "suspend"];
   const ANSWERS = ["approve_return", "reject_return", "approve_extension", "reject_extension", "suspend", "resume"];
 
-  const state = { tab: config.tabs[0], items: [], current: null, etag: null, map: null, form: null };
+  const state = { tab: config.tabs[0], items: [], current: null, etag: null, map: null, form: null, loading: null };
   const departments = new Map(config.departments.map((d) => [d.code, d.name]));
   const needsNote = new Set(config.needs_note);
 
@@ -190,6 +190,7 @@
     const list = $("items");
     $("count").textContent = state.items.length ? fmt(T.count, { n: state.items.length }) : T.empty;
     const currentId = state.current ? state.current.id : null;
+    const focused = list.contains(document.activeElement) ? document.activeElement.dataset.id : null;
     list.replaceChildren(
       ...state.items.map((c) =>
         el(
@@ -221,6 +222,10 @@
         )
       )
     );
+    if (focused) {
+      const again = list.querySelector(`.item[data-id="${focused}"]`);
+      if (again) again.focus();
+    }
     tick();
   }
 
@@ -241,14 +246,18 @@
   // -- one case --------------------------------------------------------------------------------------------------
 
   async function openCase(id, focusDetail) {
+    state.loading = id; // until it is shown, action keys wait (they would act on the case shown before)
     try {
       const response = await api("GET", `/api/v1/cases/${id}`);
+      if (state.loading !== id) return; // another case was asked for meanwhile
+      state.loading = null;
       showCase(response.data, response.etag);
       if (focusDetail) {
         const first = document.querySelector("#detail .actions button") || $("detail");
         first.focus();
       }
     } catch (err) {
+      state.loading = null;
       say(describe(err), true);
     }
   }
@@ -684,6 +693,15 @@
       closeForm();
       return;
     }
+    if (event.key === "Escape" && !$("help").open && $("detail").contains(target)) {
+      // Back from the case to its place in the list.
+      const current = itemButtons().find((b) => b.getAttribute("aria-current") === "true") || itemButtons()[0];
+      if (current) {
+        event.preventDefault();
+        current.focus();
+      }
+      return;
+    }
     if (typing) {
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && target.form) {
         event.preventDefault();
@@ -714,7 +732,7 @@
     } else if (/^[1-9]$/.test(key) && config.tabs[Number(key) - 1]) {
       event.preventDefault();
       switchTab(config.tabs[Number(key) - 1]);
-    } else if (state.current && /^[a-z]$/.test(key)) {
+    } else if (state.current && !state.loading && /^[a-z]$/.test(key)) {
       const action = state.current.allowed_actions.find((a) => keyOf(a, state.current) === key);
       if (action) {
         event.preventDefault();
@@ -732,4 +750,8 @@
   renderHelp();
   loadList();
   setInterval(tick, 1000);
+  // New work arrives by itself: the list is read again every minute while the page is in view.
+  setInterval(() => {
+    if (document.visibilityState === "visible" && !state.form) loadList();
+  }, 60000);
 })();
