@@ -60,6 +60,14 @@ def desk_page(new_context: Callable[..., BrowserContext], base: str, username: s
     return page
 
 
+def shot(page: Page, name: str) -> None:
+    """A screenshot once the open case's map has its cell and its photos have loaded."""
+    if page.locator("#case-map").count():
+        expect(page.locator("#case-map path.leaflet-interactive")).to_have_count(2)
+    page.wait_for_function("Array.from(document.images).every((img) => img.complete)")
+    screenshot(page, name)
+
+
 def item(page: Page, case: dict[str, Any]) -> Any:
     return page.locator(f'#items .item[data-id="{case["id"]}"]')
 
@@ -108,10 +116,10 @@ def test_a_report_is_dispatched_extended_and_handled_from_the_desk(
     expect(suggestion.locator("li.hit")).to_contain_text("e-locality")
     desk.keyboard.press("?")
     expect(desk.get_by_role("dialog", name="键盘快捷键")).to_be_visible()
-    screenshot(desk, "desk-help")
+    shot(desk, "desk-help")
     desk.keyboard.press("Escape")
     expect(desk.get_by_role("dialog")).to_be_hidden()
-    screenshot(desk, "desk-dispatcher")
+    shot(desk, "desk-dispatcher")
 
     # Someone acts meanwhile (a comment through the API): the dispatch is refused as stale and the case reloaded.
     comment = api.post(
@@ -128,7 +136,7 @@ def test_a_report_is_dispatched_extended_and_handled_from_the_desk(
     message = desk.get_by_role("alert")
     expect(message).to_have_text("此案件刚被他人处理过，已重新加载：请核对后重试。")
     expect(detail.locator("#history")).to_contain_text("受理员补充说明")
-    screenshot(desk, "desk-stale")
+    shot(desk, "desk-stale")
 
     # Now the dispatch goes through, to the suggestion, from the keyboard alone.
     desk.keyboard.press("d")
@@ -150,7 +158,7 @@ def test_a_report_is_dispatched_extended_and_handled_from_the_desk(
     handler.get_by_label("说明（必填）").press("Control+Enter")
     expect(handler.get_by_role("status")).to_have_text("已完成：申请延期")
     expect(handler.locator("#pending")).to_contain_text("等待派遣员审批：延期")
-    screenshot(handler, "desk-handler-request")
+    shot(handler, "desk-handler-request")
 
     # The dispatcher approves it.
     desk.get_by_role("tab", name=re.compile("我的待办")).click()
@@ -159,7 +167,7 @@ def test_a_report_is_dispatched_extended_and_handled_from_the_desk(
     desk.keyboard.press("Enter")
     expect(desk.locator("#pending")).to_contain_text("4 小时")
     expect(desk.locator("#pending")).to_contain_text("需要协调物业清运")
-    screenshot(desk, "desk-approval")
+    shot(desk, "desk-approval")
     desk.keyboard.press("a")
     desk.keyboard.press("Enter")
     expect(desk.get_by_role("status")).to_have_text("已完成：批准延期")
@@ -177,7 +185,7 @@ def test_a_report_is_dispatched_extended_and_handled_from_the_desk(
     expect(handler.get_by_role("status")).to_have_text("已完成：处置完毕")
     expect(handler.locator("#detail .case-head .badge")).to_have_text("核查中")  # the check is requested at once
     expect(handler.locator("#detail").get_by_role("img", name="照片 2")).to_be_visible()
-    screenshot(handler, "desk-handler")
+    shot(handler, "desk-handler")
 
     seen = api.get(f"/api/v1/cases/{case['id']}", headers=bearer(api, "dispatcher")).json()
     assert [e["action"] for e in seen["events"]][-4:] == [
@@ -199,6 +207,7 @@ def test_a_report_is_dispatched_extended_and_handled_from_the_desk(
     expect(item(leader, case)).to_contain_text("待结案")
     item(leader, case).focus()
     leader.keyboard.press("Enter")
+    expect(leader.locator("#detail .actions button").first).to_be_focused()
     leader.keyboard.press("Escape")  # from the case back to the list, and in again
     expect(item(leader, case)).to_be_focused()
     leader.keyboard.press("Enter")
@@ -224,9 +233,10 @@ def test_the_operator_merges_a_duplicate_report_and_reads_the_desk_in_english(
     item(desk, duplicate).click()
     duplicates = desk.locator("#duplicates")
     expect(duplicates).to_contain_text(original["code"])
+    expect(duplicates.locator(".original")).to_contain_text("路边堆放建筑垃圾")  # the original beside it
     desk.keyboard.press("m")
     expect(desk.get_by_label("原案件", exact=True)).to_have_value(str(original["id"]))
-    screenshot(desk, "desk-operator-merge")
+    shot(desk, "desk-operator-merge")
     desk.keyboard.press("Enter")
     expect(desk.get_by_role("status")).to_have_text("已完成：合并到原案件")
     expect(desk.locator("#detail .case-head .badge")).to_have_text("已作废")
@@ -237,4 +247,4 @@ def test_the_operator_merges_a_duplicate_report_and_reads_the_desk_in_english(
     item(desk, original).click()
     expect(desk.locator("#history")).to_contain_text("Duplicate merged in")
     expect(desk.get_by_role("button", name=re.compile("^Request verification"))).to_be_visible()
-    screenshot(desk, "desk-operator-en")
+    shot(desk, "desk-operator-en")

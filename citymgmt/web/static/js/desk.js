@@ -246,10 +246,11 @@
   // -- one case --------------------------------------------------------------------------------------------------
 
   async function openCase(id, focusDetail) {
-    state.loading = id; // until it is shown, action keys wait (they would act on the case shown before)
+    const ticket = (state.asked = (state.asked || 0) + 1);
+    state.loading = ticket; // until it is shown, action keys wait (they would act on the case shown before)
     try {
       const response = await api("GET", `/api/v1/cases/${id}`);
-      if (state.loading !== id) return; // another case was asked for meanwhile
+      if (state.loading !== ticket) return; // asked again meanwhile: the last answer is shown
       state.loading = null;
       showCase(response.data, response.etag);
       if (focusDetail) {
@@ -257,7 +258,7 @@
         first.focus();
       }
     } catch (err) {
-      state.loading = null;
+      if (state.loading === ticket) state.loading = null;
       say(describe(err), true);
     }
   }
@@ -390,16 +391,33 @@
       el(
         "ul",
         {},
-        c.duplicate_candidates.map((d) =>
-          el(
+        c.duplicate_candidates.map((d) => {
+          const preview = el("div", { class: "original", "data-original": d.id });
+          loadOriginal(d.id, preview);
+          return el(
             "li",
             {},
             `${d.code} · ${fmt(T.distance, { m: Math.round(d.distance_m) })} `,
-            el("button", { type: "button", class: "link-button", onclick: () => openCase(d.id, true) }, `${T.open_original} ${d.code}`)
-          )
-        )
+            el("button", { type: "button", class: "link-button", onclick: () => openCase(d.id, true) }, `${T.open_original} ${d.code}`),
+            preview
+          );
+        })
       )
     );
+  }
+
+  async function loadOriginal(id, node) {
+    // The original beside the suspected duplicate: its state, description and first photo.
+    try {
+      const { data } = await api("GET", `/api/v1/cases/${id}`);
+      const photo = data.photos[0];
+      node.replaceChildren(
+        photo ? el("img", { src: photo.thumb_url, alt: fmt(T.photo, { n: 1 }) + ` · ${data.code}` }) : "",
+        el("span", {}, `${S.statuses[data.status] || data.status} · ${when(data.reported_at)} · ${data.description || "—"}`)
+      );
+    } catch (err) {
+      node.textContent = describe(err);
+    }
   }
 
   function suggestionBox(c) {
