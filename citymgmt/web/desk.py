@@ -165,6 +165,7 @@ TEXTS = {
     "rejected": _l("rejected"),
     "by_system": _l("automatic"),
     "count": _l("%(n)s cases"),
+    "count_one": _l("%(n)s case"),
 }
 
 

@@ -188,7 +188,8 @@
 
   function renderList() {
     const list = $("items");
-    $("count").textContent = state.items.length ? fmt(T.count, { n: state.items.length }) : T.empty;
+    const n = state.items.length;
+    $("count").textContent = n ? fmt(n === 1 ? T.count_one : T.count, { n }) : T.empty;
     const currentId = state.current ? state.current.id : null;
     const focused = list.contains(document.activeElement) ? document.activeElement.dataset.id : null;
     list.replaceChildren(
@@ -490,6 +491,7 @@
     if (p.result) bits.push(T[p.result] || p.result);
     if (p.rule) bits.push(fmt(T.suggested_by, { rule: p.rule }));
     if (p.original_code) bits.push(p.original_code);
+    if (p.duplicate_code) bits.push(p.duplicate_code);
     if (p.note) bits.push(lv(T.note, p.note));
     if (p.automatic) bits.push(T.by_system);
     return [
@@ -532,7 +534,7 @@
     return el(
       "div",
       { class: "actions" },
-      c.allowed_actions.map((action) => {
+      ordered(c.allowed_actions).map((action) => {
         const key = keyOf(action, c);
         return el(
           "button",
@@ -550,6 +552,15 @@
       })
     );
   }
+
+  // The step forward first, the side paths after it, cancelling and comments last (the first one gets the focus).
+  const ORDER = [
+    "dispatch", "file", "approve_return", "approve_extension", "handle", "close", "request_check", "verify", "check",
+    "request_verification", "merge", "reply", "request_extension", "return", "suspend", "resume", "reject_return",
+    "reject_extension", "escalate", "cancel", "comment",
+  ];
+  const ordered = (actions) =>
+    actions.slice().sort((a, b) => (ORDER.indexOf(a) + 1 || 99) - (ORDER.indexOf(b) + 1 || 99));
 
   function actionLabel(action, c) {
     // The dispatcher's answers to a suspension request are `suspend` (approve) and `resume` (reject).
