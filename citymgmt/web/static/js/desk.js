@@ -147,6 +147,7 @@
             role: "tab",
             id: `tab-${tab.id}`,
             "aria-selected": String(tab === state.tab),
+            "aria-controls": "items",
             "aria-keyshortcuts": i < 9 ? String(i + 1) : null,
             onclick: () => switchTab(tab),
           },
