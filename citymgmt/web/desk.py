@@ -166,6 +166,8 @@ TEXTS = {
     "by_system": _l("automatic"),
     "count": _l("%(n)s cases"),
     "count_one": _l("%(n)s case"),
+    "approve_suspension": _l("Approve the suspension"),
+    "reject_suspension": _l("Reject the suspension"),
 }
 
 

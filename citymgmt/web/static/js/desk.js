@@ -566,7 +566,8 @@
   function actionLabel(action, c) {
     // The dispatcher's answers to a suspension request are `suspend` (approve) and `resume` (reject).
     if (c.pending_request && c.pending_request.kind === "suspension") {
-      if (action === "suspend") return `${S.actions.suspend} (${S.requests.suspension})`;
+      if (action === "suspend") return T.approve_suspension;
+      if (action === "resume") return T.reject_suspension;
     }
     return actionName(action);
   }
