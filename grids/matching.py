@@ -180,6 +180,10 @@ STAGED_JOIN_SQL = (
     " WHERE c.retired_at IS NULL AND c.geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
 )
 STAGE_FROM = 20_000  # points per connection from which staging pays for its COPY, index and ANALYZE
+# Staging visits every live cell in the points' extent once; probing visits the cells' index once per point. A
+# cell visit costs about half a probe, so staging wins while the extent holds fewer cells than about 1.5× the
+# points: dense imports (a year of reports over a city) stage, sparse samples over a huge grid probe.
+STAGE_CELLS_PER_POINT = 1.0
 
 
 def match_cells(
@@ -188,16 +192,20 @@ def match_cells(
     lats: Sequence[float],
     crs: str = "wgs84",
     workers: int = 1,
-    stage_from: int = STAGE_FROM,
+    strategy: str = "auto",
 ) -> list[str | None]:
     """Many points, in order: the cell code of each, or None where no cell covers it.
 
     For imports and benchmarks. Points are checked only for being finite and in range (bad ones raise). They are
     taken in Morton (Z-order) order, so that neighbouring probes touch the same index and table pages, and with
     `workers` > 1 split into that many spatially compact chunks on as many extra connections, one PostgreSQL
-    backend (one core) each, which see committed cells only. A chunk of fewer than `stage_from` points is matched by
-    one statement over arrays (BULK_SQL); a bigger one is staged into a temporary table by binary COPY and matched
-    by one join (STAGED_JOIN_SQL). The smallest code wins on shared edges, as in match_cell."""
+    backend (one core) each, which see committed cells only. A chunk is matched by one statement over arrays
+    (BULK_SQL), one index probe per point; a chunk of at least `stage_from` points that outnumber the cells in their
+    extent is instead staged into a temporary table by binary COPY and matched by one join visiting each cell once
+    (STAGED_JOIN_SQL). `strategy` "probe" or "stage" forces one way (for tests and benchmarks); the answer is the
+    same. The smallest code wins on shared edges, as in match_cell."""
+    if strategy not in ("auto", "probe", "stage"):
+        raise ValueError(f"unknown strategy {strategy!r}")
     if len(lons) != len(lats):
         raise ValidationError("lons and lats differ in length")
     if not len(lons):
@@ -222,8 +230,13 @@ def match_cells(
                 result[index] = code
 
     def run(connection: Any, chunk: np.ndarray) -> None:
-        if len(chunk) >= stage_from:
-            keep(chunk, _staged(connection, xs[chunk], ys[chunk]))
+        extent = (float(xs[chunk].min()), float(ys[chunk].min()), float(xs[chunk].max()), float(ys[chunk].max()))
+        if strategy == "stage" or (
+            strategy == "auto"
+            and len(chunk) >= STAGE_FROM
+            and _cells_in(connection, extent, cap := int(len(chunk) * STAGE_CELLS_PER_POINT) + 1) < cap
+        ):
+            keep(chunk, _staged(connection, xs[chunk], ys[chunk], extent))
         else:
             keep(chunk, connection.execute(text(BULK_SQL), {"lons": xs[chunk].tolist(), "lats": ys[chunk].tolist()}))
 
@@ -236,7 +249,22 @@ def match_cells(
     return result
 
 
-def _staged(connection: Any, xs: np.ndarray, ys: np.ndarray) -> list[tuple[int, str]]:
+def _cells_in(connection: Any, extent: tuple[float, float, float, float], cap: int) -> int:
+    """The live cells in the extent, counted on the index up to `cap` (a tenth of the matching's own cost at most)."""
+    return int(
+        connection.execute(
+            text(
+                "SELECT count(*) FROM (SELECT 1 FROM grid_cells WHERE retired_at IS NULL"
+                " AND geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326) LIMIT :cap) c"
+            ),
+            {**dict(zip(("x0", "y0", "x1", "y1"), extent, strict=True)), "cap": cap},
+        ).scalar_one()
+    )
+
+
+def _staged(
+    connection: Any, xs: np.ndarray, ys: np.ndarray, extent: tuple[float, float, float, float]
+) -> list[tuple[int, str]]:
     """Match through a temporary table of the points (numbered from 1), in the connection's transaction.
 
     The table is dropped at the end; if something fails first, the transaction's rollback takes it away. JIT stays
@@ -251,7 +279,6 @@ def _staged(connection: Any, xs: np.ndarray, ys: np.ndarray) -> list[tuple[int, 
             copy.write_row((n, x, y))
     driver.execute(f"CREATE INDEX ON {table} USING gist (p)")
     driver.execute(f"ANALYZE {table}")
-    extent = (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
     rows: list[tuple[int, str]] = driver.execute(STAGED_JOIN_SQL.format(table=table), extent).fetchall()
     driver.execute(f"DROP TABLE {table}")
     return rows
