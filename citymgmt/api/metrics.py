@@ -84,7 +84,7 @@ LEAGUE_COLUMNS = (
 )
 
 
-class CellsQuery(ma.Schema):
+class CellMetricsQuery(ma.Schema):
     indicator = ma.fields.String(
         load_default="on_time_closing_rate",
         validate=ma.validate.OneOf(CELL_INDICATORS),
@@ -107,35 +107,35 @@ class CellsQuery(ma.Schema):
     )
 
 
-class TableQuery(MetricsQuery):
+class MetricsTableQuery(MetricsQuery):
     format = ma.fields.String(
         load_default="csv", validate=ma.validate.OneOf(("csv",)), metadata={"description": "csv (a file to download)"}
     )
 
 
-class DailyQuery(ma.Schema):
+class MetricsDailyQuery(ma.Schema):
     from_ = ma.fields.Date(required=True, data_key="from", metadata={"description": "First day (city's zone)"})
     to = ma.fields.Date(required=True, metadata={"description": "Last day, included"})
 
 
-class DaySchema(ma.Schema):
+class MetricsDaySchema(ma.Schema):
     day = ma.fields.Date()
     reported = ma.fields.Integer(metadata={"description": "Cases reported that day"})
     closed = ma.fields.Integer(metadata={"description": "Cases closed that day"})
     overdue = ma.fields.Integer(metadata={"description": "Cases that went overdue (red light) that day"})
 
 
-class DailySchema(ma.Schema):
+class MetricsDailySchema(ma.Schema):
     from_ = ma.fields.String(data_key="from")
     to = ma.fields.String()
-    days = ma.fields.List(ma.fields.Nested(DaySchema))
+    days = ma.fields.List(ma.fields.Nested(MetricsDaySchema))
 
 
-class FeedQuery(ma.Schema):
+class MetricsFeedQuery(ma.Schema):
     limit = ma.fields.Integer(load_default=20, validate=ma.validate.Range(min=1, max=100))
 
 
-class FeedItemSchema(ma.Schema):
+class MetricsFeedItemSchema(ma.Schema):
     id = ma.fields.Integer(metadata={"description": "The event's id"})
     at = ma.fields.DateTime()
     kind = ma.fields.String(metadata={"description": "report (a new case) or overdue (its light turned red)"})
@@ -169,7 +169,7 @@ def _csv(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> str:
 
 
 @blp.get("/cells")
-@blp.arguments(CellsQuery, location="query", error_status_code=400)
+@blp.arguments(CellMetricsQuery, location="query", error_status_code=400)
 @blp.response(200, FeatureCollectionSchema, description="GeoJSON (format=json|geojson) or CSV (format=csv)")
 @allow("supervisor", "leader", "admin")
 def cells(query: dict[str, Any]) -> Any:
@@ -190,7 +190,7 @@ def cells(query: dict[str, Any]) -> Any:
 
 
 @blp.get("/table")
-@blp.arguments(TableQuery, location="query", error_status_code=400)
+@blp.arguments(MetricsTableQuery, location="query", error_status_code=400)
 @blp.response(200, description="CSV: rank, key, name, score, grade, the counts due/closed/overdue and the rates")
 @allow("supervisor", "leader", "admin")
 def table(query: dict[str, Any]) -> Any:
@@ -217,8 +217,8 @@ def table(query: dict[str, Any]) -> Any:
 
 
 @blp.get("/daily")
-@blp.arguments(DailyQuery, location="query", error_status_code=400)
-@blp.response(200, DailySchema)
+@blp.arguments(MetricsDailyQuery, location="query", error_status_code=400)
+@blp.response(200, MetricsDailySchema)
 @allow("supervisor", "leader", "admin")
 def daily_view(query: dict[str, Any]) -> Any:
     """Per day from..to (city's zone): cases reported, closed, and gone overdue; for trend charts."""
@@ -234,8 +234,8 @@ def daily_view(query: dict[str, Any]) -> Any:
 
 
 @blp.get("/feed")
-@blp.arguments(FeedQuery, location="query", error_status_code=400)
-@blp.response(200, FeedItemSchema(many=True))
+@blp.arguments(MetricsFeedQuery, location="query", error_status_code=400)
+@blp.response(200, MetricsFeedItemSchema(many=True))
 @allow("supervisor", "leader", "admin")
 def feed_view(query: dict[str, Any]) -> Any:
     """The latest new and overdue cases, newest first: the case, its category, cell, state and light (no names)."""
