@@ -137,15 +137,36 @@
         layer.bindTooltip(`${props.code} · ${T.indicators[name]}: ${value === null ? T.no_data : value}`, {
           sticky: true,
         });
-        layer.on("click", () => drill(props.code));
+        layer.on("click", () => {
+          drill(props.code);
+          focusCell(props.code);
+        });
       },
     }).addTo(map);
     districts.removeFrom(map).addTo(map); // the outlines above the cells
+    if (state.drilled && !$("drill").hidden) select(state.drilled);
     drawLegend(name, classes);
     state.loaded.cells += 1;
   }
 
   // -- a cell's cases -------------------------------------------------------------------------------------
+  // Bring a cell into view left of the list of its cases (which covers the map's right side), outlined.
+  function focusCell(code) {
+    const layer = cellLayers.get(code);
+    if (!layer) return;
+    const cover = $("drill").hidden ? 0 : $("drill").offsetWidth;
+    map.fitBounds(layer.getBounds(), { maxZoom: 17, animate: false, paddingBottomRight: [cover + 40, 0] });
+  }
+  let selected = null;
+  function select(code) {
+    if (selected && cells) cells.resetStyle(selected);
+    selected = cellLayers.get(code) || null;
+    if (selected) {
+      selected.setStyle({ color: "#ffffff", weight: 3, opacity: 1 });
+      selected.bringToFront();
+    }
+  }
+
   async function drill(code) {
     const box = $("drill");
     const props = cellProperties.get(code);
@@ -153,6 +174,7 @@
     $("drill-summary").textContent = T.loading;
     $("drill-cases").replaceChildren();
     box.hidden = false;
+    select(code);
     state.drilled = null;
     try {
       const { data, headers } = await api("GET", config.api.cases, { query: { cell: code, page_size: 100 } });
@@ -183,6 +205,7 @@
   }
   function closeDrill() {
     $("drill").hidden = true;
+    select(null);
     state.drilled = null;
   }
   $("drill-close").addEventListener("click", closeDrill);
@@ -218,13 +241,13 @@
     const series = ["reported", "closed", "overdue"].map((key, i) => ({
       name: T.series[key],
       type: "line",
-      smooth: true,
       showSymbol: false,
       lineStyle: { width: 3 },
       color: ["#5cc8ff", "#2fbf71", "#ff6b6b"][i],
       data: data.days.map((d) => d[key]),
     }));
     chart.setOption({
+      animation: false, // redrawn every refresh: no motion on the big screen
       backgroundColor: "transparent",
       textStyle: { fontSize: 16 },
       tooltip: { trigger: "axis" },
@@ -246,6 +269,7 @@
       cell.addEventListener("click", (event) => {
         event.preventDefault();
         drill(item.cell_code);
+        focusCell(item.cell_code);
       });
       return el("li", { "data-case": String(item.case_id) }, [
         el("time", { datetime: item.at, text: time(item.at).slice(0, 5) }),
@@ -310,6 +334,15 @@
     cellValue: (code) => (cellProperties.has(code) ? cellProperties.get(code).value : undefined),
     emptyColor: EMPTY,
     drill,
+    focusCell,
+    // Where a cell's centre is on the screen (page pixels), for pointing at it.
+    cellPoint: (code) => {
+      const layer = cellLayers.get(code);
+      if (!layer) return null;
+      const point = map.latLngToContainerPoint(layer.getBounds().getCenter());
+      const box = $("map").getBoundingClientRect();
+      return { x: box.left + point.x, y: box.top + point.y };
+    },
   };
   window.citymgmtDashboard = state;
   refresh();
