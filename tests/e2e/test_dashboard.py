@@ -175,6 +175,18 @@ def test_the_big_screen_shows_the_cells_cases_league_trends_and_exports(
     assert _dashboard(page, codes)["busy"]["fillColor"] == state["empty"]
     assert page.url.endswith("indicator=overdue_open")
 
+    # It refreshes itself: a case reported while the screen is up is in the feed after the next minute.
+    ticking = new_context(**BIG_SCREEN)
+    ticking.clock.install()  # the page's timers under the test's control, the clock running meanwhile
+    screen = ticking.new_page()
+    sign_in(screen, live_server, "supervisor", "/dashboard/")
+    screen.wait_for_function("() => window.citymgmtDashboard && window.citymgmtDashboard.refreshes >= 1")
+    late = _report(caller, live_server, token, "E0407", lon2, lat2 + 0.0002)
+    expect(screen.locator(f'#feed li[data-case="{late["id"]}"]')).to_have_count(0)
+    screen.clock.fast_forward(60_000)
+    expect(screen.locator(f'#feed li[data-case="{late["id"]}"]')).to_be_visible()
+    screen.wait_for_function("() => window.citymgmtDashboard.refreshes >= 2")
+
     # In English, and refused to an inspector with the HTML error page.
     page.goto(f"{live_server}/dashboard/?lang=en")
     expect(page.get_by_role("heading", name="Supervision dashboard")).to_be_visible()

@@ -76,7 +76,8 @@
     const colors = COUNT_COLORS.slice(COUNT_COLORS.length - steps);
     const classes = uppers.map((upper, i) => {
       const lower = i === 0 ? 0 : uppers[i - 1];
-      const label = integer && upper - lower <= 1 ? String(upper) : `${lower} – ${upper}`;
+      let label = i === 0 ? `≤ ${upper}` : `${lower} – ${upper}`; // above 0: a cell with 0 has no colour
+      if (integer) label = upper - lower <= 1 ? String(upper) : `${lower + 1} – ${upper}`;
       return { color: colors[i], label };
     }).reverse();
     return {
