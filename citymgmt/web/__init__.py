@@ -56,6 +56,10 @@ def init_web(app: Flask, settings: Settings) -> None:
     install_pages(app, PageSupport(render_error=render_error_page, login_url=login_url))
     app.register_blueprint(bp)
     add_page_blueprint(app, bp.name)
+    from citymgmt.web.dashboard import bp as dashboard_bp
+
+    app.register_blueprint(dashboard_bp)
+    add_page_blueprint(app, dashboard_bp.name)
 
     @app.context_processor
     def _page_helpers() -> dict[str, Any]:
