@@ -42,7 +42,7 @@ format: setup-test
 translations: setup-test
 	@mkdir -p var
 	$(BIN)/pybabel extract -F citymgmt/web/babel.cfg -k _l -k lazy_gettext --no-location --sort-output -o var/messages.pot .
-	$(BIN)/pybabel update -i var/messages.pot -d citymgmt/web/translations --no-location --width 120
+	$(BIN)/pybabel update -i var/messages.pot -d citymgmt/web/translations --width 120
 	$(BIN)/pybabel compile -d citymgmt/web/translations --statistics
 
 services-up: setup

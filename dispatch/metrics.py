@@ -402,8 +402,15 @@ def check_group(group_by: str | None) -> str:
 # -- computing ------------------------------------------------------------------------------------------------
 
 
-def direct(session: Session, group_by: str, period: Period, now: datetime, settings: Settings) -> dict[str, dict]:
-    """The counts per group, computed from cases and events (the definition; slow over millions)."""
+def counts_sql(group_by: str, period: Period, now: datetime, settings: Settings, fresh: bool) -> tuple[str, dict]:
+    """The SQL (and its parameters) of the counts per group (columns key, *COUNTS): directly from cases and events
+    (fresh) or from the roll-ups; other queries (the dashboard's map) join it as a subquery."""
+    if fresh:
+        return _direct_sql(group_by, period, now, settings)
+    return _rollups_sql(group_by, period)
+
+
+def _direct_sql(group_by: str, period: Period, now: datetime, settings: Settings) -> tuple[str, dict]:
     dim, column = _DIM_OF[check_group(group_by)]
     key = {
         "cell": "cell_code",
@@ -416,7 +423,13 @@ def direct(session: Session, group_by: str, period: Period, now: datetime, setti
         f" WHERE {key} IS NOT NULL GROUP BY {group_col}"
     )
     start, end = period.bounds(settings.zone)
-    rows = session.execute(text(sql), {"start": start, "end": end, "now": now, "tz": settings.timezone})
+    return sql, {"start": start, "end": end, "now": now, "tz": settings.timezone}
+
+
+def direct(session: Session, group_by: str, period: Period, now: datetime, settings: Settings) -> dict[str, dict]:
+    """The counts per group, computed from cases and events (the definition; slow over millions)."""
+    sql, params = _direct_sql(group_by, period, now, settings)
+    rows = session.execute(text(sql), params)
     return {r.key: {c: getattr(r, c) for c in COUNTS} for r in rows}
 
 
@@ -424,32 +437,36 @@ def _month_after(day: date) -> date:
     return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
 
 
-def from_rollups(session: Session, group_by: str, period: Period) -> dict[str, dict]:
-    """The counts per group, summed from the roll-ups (as of their last build): the whole months of the period
-    from the monthly ones, the days before and after them from the daily ones."""
+def _rollups_sql(group_by: str, period: Period) -> tuple[str, dict]:
     dim, column = _DIM_OF[check_group(group_by)]
     months_from = period.first if period.first.day == 1 else _month_after(period.first)
     last_whole = (period.last + timedelta(days=1)).day == 1
     months_to = _month_after(period.last) if last_whole else period.last.replace(day=1)
     if months_to <= months_from:  # no whole month: every day from the daily roll-ups
         months_from = months_to = period.last + timedelta(days=1)
-    rows = session.execute(
-        text(
-            f"SELECT {column} AS key, {_SUMS} FROM ("  # noqa: S608 (constants only)
-            f" SELECT {_ROLLUP_COLUMNS} FROM metric_months WHERE dim = :dim"
-            " AND day >= :months_from AND day < :months_to"
-            f" UNION ALL SELECT {_ROLLUP_COLUMNS} FROM metric_days WHERE dim = :dim"
-            " AND ((day >= :first AND day < :months_from) OR (day >= :months_to AND day <= :last))"
-            f") r GROUP BY {column}"
-        ),
-        {
-            "dim": dim,
-            "first": period.first,
-            "last": period.last,
-            "months_from": months_from,
-            "months_to": months_to,
-        },
+    sql = (
+        f"SELECT {column} AS key, {_SUMS} FROM ("  # noqa: S608 (constants only)
+        f" SELECT {_ROLLUP_COLUMNS} FROM metric_months WHERE dim = :dim"
+        " AND day >= :months_from AND day < :months_to"
+        f" UNION ALL SELECT {_ROLLUP_COLUMNS} FROM metric_days WHERE dim = :dim"
+        " AND ((day >= :first AND day < :months_from) OR (day >= :months_to AND day <= :last))"
+        f") r GROUP BY {column}"
     )
+    params = {
+        "dim": dim,
+        "first": period.first,
+        "last": period.last,
+        "months_from": months_from,
+        "months_to": months_to,
+    }
+    return sql, params
+
+
+def from_rollups(session: Session, group_by: str, period: Period) -> dict[str, dict]:
+    """The counts per group, summed from the roll-ups (as of their last build): the whole months of the period
+    from the monthly ones, the days before and after them from the daily ones."""
+    sql, params = _rollups_sql(group_by, period)
+    rows = session.execute(text(sql), params)
     return {r.key: {c: getattr(r, c) for c in COUNTS} for r in rows}
 
 

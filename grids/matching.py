@@ -13,6 +13,7 @@ PostGIS, on the point, never on the column.
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -160,9 +161,29 @@ def _outside(session: Session, lon: float, lat: float) -> OutsideGrid:
 
 
 BULK_SQL = """
-    SELECT p.n, c.code FROM unnest(CAST(:lons AS float8[]), CAST(:lats AS float8[])) WITH ORDINALITY AS p(lon, lat, n)
-    JOIN grid_cells c ON c.retired_at IS NULL AND ST_Covers(c.geom, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326))
+    SELECT p.n, c.code
+    FROM unnest(CAST(:lons AS float8[]), CAST(:lats AS float8[])) WITH ORDINALITY AS p(lon, lat, n)
+    CROSS JOIN LATERAL (SELECT ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326) AS pt) q
+    JOIN grid_cells c ON c.retired_at IS NULL AND ST_Covers(c.geom, q.pt)
 """
+
+# Staged points: a temporary table loaded by binary COPY, with its own GiST index. The join then runs cell by cell
+# (each live cell in the points' extent probes the points' index, and ST_Covers reuses the prepared cell for all its
+# points), which is about 2.5× faster than probing the cells' index once per point. The planner still chooses the
+# direction from the statistics, so a few points over a huge grid go point by point.
+STAGE_SQL = (
+    "CREATE TEMPORARY TABLE {table} (n int4 NOT NULL, lon float8 NOT NULL, lat float8 NOT NULL,"
+    " p geometry(Point, 4326) GENERATED ALWAYS AS (ST_SetSRID(ST_MakePoint(lon, lat), 4326)) STORED)"
+)
+STAGED_JOIN_SQL = (
+    "SELECT t.n, c.code FROM grid_cells c JOIN {table} t ON ST_Covers(c.geom, t.p)"
+    " WHERE c.retired_at IS NULL AND c.geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
+)
+STAGE_FROM = 20_000  # points per connection from which staging pays for its COPY, index and ANALYZE
+# Staging visits every live cell in the points' extent once; probing visits the cells' index once per point. A
+# cell visit costs about half a probe, so staging wins while the extent holds fewer cells than about 1.5× the
+# points: dense imports (a year of reports over a city) stage, sparse samples over a huge grid probe.
+STAGE_CELLS_PER_POINT = 1.0
 
 
 def match_cells(
@@ -171,13 +192,20 @@ def match_cells(
     lats: Sequence[float],
     crs: str = "wgs84",
     workers: int = 1,
+    strategy: str = "auto",
 ) -> list[str | None]:
     """Many points, in order: the cell code of each, or None where no cell covers it.
 
     For imports and benchmarks. Points are checked only for being finite and in range (bad ones raise). They are
-    sent in Morton (Z-order) order, so that neighbouring probes touch the same index and table pages, and with
-    `workers` > 1 split over that many extra connections, one PostgreSQL backend each (committed cells only).
-    The smallest code wins on shared edges, as in match_cell."""
+    taken in Morton (Z-order) order, so that neighbouring probes touch the same index and table pages, and with
+    `workers` > 1 split into that many spatially compact chunks on as many extra connections, one PostgreSQL
+    backend (one core) each, which see committed cells only. A chunk is matched by one statement over arrays
+    (BULK_SQL), one index probe per point; a chunk of at least `stage_from` points that outnumber the cells in their
+    extent is instead staged into a temporary table by binary COPY and matched by one join visiting each cell once
+    (STAGED_JOIN_SQL). `strategy` "probe" or "stage" forces one way (for tests and benchmarks); the answer is the
+    same. The smallest code wins on shared edges, as in match_cell."""
+    if strategy not in ("auto", "probe", "stage"):
+        raise ValueError(f"unknown strategy {strategy!r}")
     if len(lons) != len(lats):
         raise ValidationError("lons and lats differ in length")
     if not len(lons):
@@ -195,20 +223,65 @@ def match_cells(
     chunks = np.array_split(order, max(1, workers))
     result: list[str | None] = [None] * len(xs)
 
-    def run(connection: Any, chunk: np.ndarray) -> None:
-        rows = connection.execute(text(BULK_SQL), {"lons": xs[chunk].tolist(), "lats": ys[chunk].tolist()})
+    def keep(chunk: np.ndarray, rows: Any) -> None:
         for n, code in rows:
             index = int(chunk[n - 1])
             if result[index] is None or code < result[index]:
                 result[index] = code
 
+    def run(connection: Any, chunk: np.ndarray) -> None:
+        extent = (float(xs[chunk].min()), float(ys[chunk].min()), float(xs[chunk].max()), float(ys[chunk].max()))
+        if strategy == "stage" or (
+            strategy == "auto"
+            and len(chunk) >= STAGE_FROM
+            and _cells_in(connection, extent, cap := int(len(chunk) * STAGE_CELLS_PER_POINT) + 1) < cap
+        ):
+            keep(chunk, _staged(connection, xs[chunk], ys[chunk], extent))
+        else:
+            keep(chunk, connection.execute(text(BULK_SQL), {"lons": xs[chunk].tolist(), "lats": ys[chunk].tolist()}))
+
     if workers <= 1:
-        run(session, order)
+        run(session.connection(), order)
         return result
     engine = session.get_bind().engine  # a session bound to a connection (tests) gives its engine too
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(lambda chunk: _with_connection(engine, run, chunk), chunks))
     return result
+
+
+def _cells_in(connection: Any, extent: tuple[float, float, float, float], cap: int) -> int:
+    """The live cells in the extent, counted on the index up to `cap` (a tenth of the matching's own cost at most)."""
+    return int(
+        connection.execute(
+            text(
+                "SELECT count(*) FROM (SELECT 1 FROM grid_cells WHERE retired_at IS NULL"
+                " AND geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326) LIMIT :cap) c"
+            ),
+            {**dict(zip(("x0", "y0", "x1", "y1"), extent, strict=True)), "cap": cap},
+        ).scalar_one()
+    )
+
+
+def _staged(
+    connection: Any, xs: np.ndarray, ys: np.ndarray, extent: tuple[float, float, float, float]
+) -> list[tuple[int, str]]:
+    """Match through a temporary table of the points (numbered from 1), in the connection's transaction.
+
+    The table is dropped at the end; if something fails first, the transaction's rollback takes it away. JIT stays
+    off for the rest of the transaction."""
+    driver = connection.connection.driver_connection
+    table = f"match_points_{uuid.uuid4().hex}"
+    driver.execute("SET LOCAL jit = off")  # compiling the join's huge cost estimate costs more than it saves
+    driver.execute(STAGE_SQL.format(table=table) + " ON COMMIT DROP")
+    with driver.cursor().copy(f"COPY {table} (n, lon, lat) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(["int4", "float8", "float8"])
+        for n, (x, y) in enumerate(zip(xs.tolist(), ys.tolist(), strict=True), start=1):
+            copy.write_row((n, x, y))
+    driver.execute(f"CREATE INDEX ON {table} USING gist (p)")
+    driver.execute(f"ANALYZE {table}")
+    rows: list[tuple[int, str]] = driver.execute(STAGED_JOIN_SQL.format(table=table), extent).fetchall()
+    driver.execute(f"DROP TABLE {table}")
+    return rows
 
 
 def _with_connection(engine: Any, run: Any, chunk: np.ndarray) -> None:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 import marshmallow as ma
-from flask import current_app
+from flask import Response, current_app
 from flask_smorest import Blueprint
 
 from citymgmt.core.access import allow
 from citymgmt.core.clock import utcnow
 from citymgmt.core.db import db
-from dispatch.metrics import GROUPS, parse_period, report
+from citymgmt.core.errors import ValidationError
+from dispatch.dashboard import CELL_COLUMNS, CELL_INDICATORS, cell_features, cell_values, daily, feed
+from dispatch.metrics import GROUPS, INDICATORS_FOR, REGION_INDICATORS, kind_of, parse_period, report
+from grids.maps import parse_bbox
+from grids.schemas import FeatureCollectionSchema
 
 blp = Blueprint("metrics", __name__, description="Evaluation (绩效评价)")
 
@@ -60,3 +66,177 @@ def metrics(query: dict[str, Any]) -> Any:
     result = report(db.session(), query["group_by"], period, utcnow(), settings, fresh=query["fresh"])
     result["from_"] = result.pop("from")
     return result
+
+
+# -- the dashboard's figures (监督指挥大屏) ------------------------------------------------------------------------
+
+EXPORT_FORMATS = ("json", "csv", "geojson")
+LEAGUE_COLUMNS = (
+    "rank",
+    "key",
+    "name",
+    "score",
+    "grade",
+    "due",
+    "closed",
+    "overdue_open",
+    *INDICATORS_FOR["department"],
+)
+
+
+class CellMetricsQuery(ma.Schema):
+    indicator = ma.fields.String(
+        load_default="on_time_closing_rate",
+        validate=ma.validate.OneOf(CELL_INDICATORS),
+        metadata={
+            "description": "on_time_closing_rate (按期结案率) | overdue_open (超期未结案数)"
+            " | density (案件密度, per km²)"
+        },
+    )
+    from_ = ma.fields.Date(required=True, data_key="from", metadata={"description": "First day (city's zone)"})
+    to = ma.fields.Date(required=True, metadata={"description": "Last day, included"})
+    bbox = ma.fields.String(
+        load_default=None, metadata={"description": "west,south,east,north (WGS-84); all cells if left out"}
+    )
+    zoom = ma.fields.Integer(load_default=14, metadata={"description": "Map zoom level; polygons are simplified"})
+    fresh = ma.fields.Boolean(load_default=False, metadata={"description": "Counts from cases and events now (slow)"})
+    format = ma.fields.String(
+        load_default="json",
+        validate=ma.validate.OneOf(EXPORT_FORMATS),
+        metadata={"description": "json (GeoJSON inline) | geojson or csv (a file to download)"},
+    )
+
+
+class MetricsTableQuery(MetricsQuery):
+    format = ma.fields.String(
+        load_default="csv", validate=ma.validate.OneOf(("csv",)), metadata={"description": "csv (a file to download)"}
+    )
+
+
+class MetricsDailyQuery(ma.Schema):
+    from_ = ma.fields.Date(required=True, data_key="from", metadata={"description": "First day (city's zone)"})
+    to = ma.fields.Date(required=True, metadata={"description": "Last day, included"})
+
+
+class MetricsDaySchema(ma.Schema):
+    day = ma.fields.Date()
+    reported = ma.fields.Integer(metadata={"description": "Cases reported that day"})
+    closed = ma.fields.Integer(metadata={"description": "Cases closed that day"})
+    overdue = ma.fields.Integer(metadata={"description": "Cases that went overdue (red light) that day"})
+
+
+class MetricsDailySchema(ma.Schema):
+    from_ = ma.fields.String(data_key="from")
+    to = ma.fields.String()
+    days = ma.fields.List(ma.fields.Nested(MetricsDaySchema))
+
+
+class MetricsFeedQuery(ma.Schema):
+    limit = ma.fields.Integer(load_default=20, validate=ma.validate.Range(min=1, max=100))
+
+
+class MetricsFeedItemSchema(ma.Schema):
+    id = ma.fields.Integer(metadata={"description": "The event's id"})
+    at = ma.fields.DateTime()
+    kind = ma.fields.String(metadata={"description": "report (a new case) or overdue (its light turned red)"})
+    case_id = ma.fields.Integer()
+    code = ma.fields.String()
+    category_code = ma.fields.String()
+    category_name = ma.fields.String(allow_none=True)
+    category_name_en = ma.fields.String(allow_none=True)
+    cell_code = ma.fields.String()
+    status = ma.fields.String()
+    light = ma.fields.String(allow_none=True)
+    urgency = ma.fields.String()
+
+
+def _period_name(query: dict[str, Any]) -> str:
+    return f"{query['from_'].isoformat()}_{query['to'].isoformat()}"
+
+
+def _download(body: str, mimetype: str, filename: str) -> Response:
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _csv(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return "\ufeff" + out.getvalue()  # the BOM makes spreadsheet programs read the Chinese names as UTF-8
+
+
+@blp.get("/cells")
+@blp.arguments(CellMetricsQuery, location="query", error_status_code=400)
+@blp.response(200, FeatureCollectionSchema, description="GeoJSON (format=json|geojson) or CSV (format=csv)")
+@allow("supervisor", "leader", "admin")
+def cells(query: dict[str, Any]) -> Any:
+    """Every live cell (in bbox) with one indicator's value over the days from..to and the counts behind it: the
+    dashboard's map. Rates are None where nothing was due. format=geojson or csv gives the same as a file."""
+    settings = current_app.extensions["citymgmt.settings"]
+    period = parse_period(query["from_"], query["to"])
+    bbox = parse_bbox(query["bbox"]) if query["bbox"] else None
+    session, now, indicator = db.session(), utcnow(), query["indicator"]
+    name = f"cells-{indicator}-{_period_name(query)}"
+    if query["format"] == "csv":
+        rows = cell_values(session, indicator, period, now, settings, bbox, query["fresh"])
+        return _download(_csv(CELL_COLUMNS, rows), "text/csv", f"{name}.csv")
+    body = cell_features(session, indicator, period, now, settings, bbox, query["zoom"], query["fresh"])
+    if query["format"] == "geojson":
+        return _download(body, "application/geo+json", f"{name}.geojson")
+    return Response(body, mimetype="application/json")
+
+
+@blp.get("/table")
+@blp.arguments(MetricsTableQuery, location="query", error_status_code=400)
+@blp.response(200, description="CSV: rank, key, name, score, grade, the counts due/closed/overdue and the rates")
+@allow("supervisor", "leader", "admin")
+def table(query: dict[str, Any]) -> Any:
+    """The league table of GET /api/v1/metrics (best score first) as a CSV file to download."""
+    settings = current_app.extensions["citymgmt.settings"]
+    period = parse_period(query["from_"], query["to"])
+    result = report(db.session(), query["group_by"], period, utcnow(), settings, fresh=query["fresh"])
+    rows = [
+        {
+            "rank": i,
+            "key": g["key"],
+            "name": g["name"],
+            "score": g["score"],
+            "grade": g["grade"],
+            **g["counts"],
+            **g["rates"],
+        }
+        for i, g in enumerate(result["groups"], start=1)
+    ]
+    columns = LEAGUE_COLUMNS if kind_of(query["group_by"]) != "region" else (*LEAGUE_COLUMNS[:8], *REGION_INDICATORS)
+    if kind_of(query["group_by"]) == "inspector":
+        columns = (*LEAGUE_COLUMNS[:5], "reports", "valid_reports", "filed", *INDICATORS_FOR["inspector"])
+    return _download(_csv(columns, rows), "text/csv", f"{query['group_by']}-{_period_name(query)}.csv")
+
+
+@blp.get("/daily")
+@blp.arguments(MetricsDailyQuery, location="query", error_status_code=400)
+@blp.response(200, MetricsDailySchema)
+@allow("supervisor", "leader", "admin")
+def daily_view(query: dict[str, Any]) -> Any:
+    """Per day from..to (city's zone): cases reported, closed, and gone overdue; for trend charts."""
+    settings = current_app.extensions["citymgmt.settings"]
+    period = parse_period(query["from_"], query["to"])
+    if (period.last - period.first).days > 366:
+        raise ValidationError("a period of at most a year", details={"to": "more than a year after from"})
+    return {
+        "from_": period.first.isoformat(),
+        "to": period.last.isoformat(),
+        "days": daily(db.session(), period, settings),
+    }
+
+
+@blp.get("/feed")
+@blp.arguments(MetricsFeedQuery, location="query", error_status_code=400)
+@blp.response(200, MetricsFeedItemSchema(many=True))
+@allow("supervisor", "leader", "admin")
+def feed_view(query: dict[str, Any]) -> Any:
+    """The latest new and overdue cases, newest first: the case, its category, cell, state and light (no names)."""
+    return feed(db.session(), utcnow(), query["limit"])

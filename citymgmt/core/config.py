@@ -94,6 +94,9 @@ class Settings:
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto to believe
     open311_jurisdiction_id: str = ""  # Open311 GeoReport v2: when set, a request naming another is refused
     open311_posts_per_minute: int = 60  # POSTs per Open311 API key and minute (429 beyond)
+    # Publish the first photo of each report as its Open311 media_url (public, unauthenticated). Off by default:
+    # street photos may show faces and number plates, and a city decides whether its reports' photos are public.
+    open311_publish_photos: bool = False
     # Evaluation (DOMAIN.md §6, *local*): composite score weights over the defaults, as JSON
     # {"department"|"inspector"|"region": {component: weight}}, and the grade bands, best first.
     metrics_weights: str = ""
@@ -198,6 +201,7 @@ class Settings:
             trusted_proxies=_env_int("CITYMGMT_TRUSTED_PROXIES", 0),
             open311_jurisdiction_id=os.environ.get("CITYMGMT_OPEN311_JURISDICTION_ID", "").strip(),
             open311_posts_per_minute=_env_int("CITYMGMT_OPEN311_POSTS_PER_MINUTE", 60),
+            open311_publish_photos=_env_bool("CITYMGMT_OPEN311_PUBLISH_PHOTOS", False),
             extra_modules=tuple(
                 m.strip() for m in os.environ.get("CITYMGMT_EXTRA_MODULES", "").split(",") if m.strip()
             ),

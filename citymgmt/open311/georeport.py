@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from flask import url_for
+from sqlalchemy import Select, String, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from citymgmt.core.errors import NotFound
@@ -18,6 +19,7 @@ from citymgmt.open311.keys import Open311Request
 from citymgmt.open311.render import w3c
 from dispatch.cases import OPEN_STATES, Case, CaseEvent
 from dispatch.models import Department
+from dispatch.photos import Attachment
 from dispatch.taxonomy import Category, current_version
 
 # What the public is told of each state (zh-CN, English).
@@ -141,8 +143,42 @@ class RequestFilter:
     limit: int
 
 
-def _request_query() -> Select[Any]:
+PHOTO_DIGEST_CHARS = 16  # of the photo's SHA-256 in its public name: nobody can list photos by counting ids
+
+
+def photo_name(photo_id: int, sha256: str) -> str:
+    """The public name of a report's photo: its id and enough of its digest that names cannot be guessed."""
+    return f"{photo_id}-{sha256[:PHOTO_DIGEST_CHARS]}"
+
+
+def _first_report_photo() -> Any:
+    """The public name of the first photo sent with the report itself (not the handler's or checker's photos)."""
+    return (
+        select(func.concat(Attachment.id, "-", func.left(Attachment.sha256, PHOTO_DIGEST_CHARS)))
+        .join(CaseEvent, CaseEvent.id == Attachment.event_id)
+        .where(Attachment.case_id == Case.id, CaseEvent.action == "report")
+        .order_by(Attachment.id)
+        .limit(1)
+        .correlate(Case)
+        .scalar_subquery()
+    )
+
+
+def report_photo(session: Session, photo_id: int, digest: str) -> Attachment:
+    """A photo that came with a report, by its public name; NotFound for anything else."""
+    photo = session.execute(
+        select(Attachment)
+        .join(CaseEvent, CaseEvent.id == Attachment.event_id)
+        .where(Attachment.id == photo_id, CaseEvent.action == "report")
+    ).scalar_one_or_none()
+    if photo is None or len(digest) != PHOTO_DIGEST_CHARS or not photo.sha256.startswith(digest):
+        raise NotFound("no such media")
+    return photo
+
+
+def _request_query(publish_photos: bool = False) -> Select[Any]:
     category = aliased(Category)
+    photo = _first_report_photo() if publish_photos else literal(None, String)
     return (
         select(
             Case,
@@ -154,6 +190,7 @@ def _request_query() -> Select[Any]:
             category.name_en,
             Open311Request.media_url,
             Open311Request.address_id,
+            photo,
         )
         .join(category, category.id == Case.category_id)
         .outerjoin(Department, Department.code == Case.department_code)
@@ -162,7 +199,9 @@ def _request_query() -> Select[Any]:
 
 
 def _request_view(row: Any, zone: Any, lang: str) -> dict[str, Any]:
-    case, lon, lat, dept, dept_en, name, name_en, media_url, address_id = row
+    case, lon, lat, dept, dept_en, name, name_en, media_url, address_id, photo = row
+    if media_url is None and photo is not None:
+        media_url = url_for("open311.media", name=photo, _external=True)
     en = lang == "en"
     notes = MERGED_NOTE if case.duplicate_of is not None and case.status == "cancelled" else STATUS_NOTES[case.status]
     expected = case.disposal_due_at or case.due_at
@@ -187,8 +226,10 @@ def _request_view(row: Any, zone: Any, lang: str) -> dict[str, Any]:
     }
 
 
-def list_requests(session: Session, flt: RequestFilter, zone: Any, lang: str) -> list[dict[str, Any]]:
-    query = _request_query()
+def list_requests(
+    session: Session, flt: RequestFilter, zone: Any, lang: str, publish_photos: bool = False
+) -> list[dict[str, Any]]:
+    query = _request_query(publish_photos)
     if flt.codes is not None:
         query = query.where(Case.code.in_(flt.codes))
     else:
@@ -202,8 +243,8 @@ def list_requests(session: Session, flt: RequestFilter, zone: Any, lang: str) ->
     return [_request_view(row, zone, lang) for row in rows]
 
 
-def get_request(session: Session, code: str, zone: Any, lang: str) -> dict[str, Any]:
-    row = session.execute(_request_query().where(Case.code == code)).first()
+def get_request(session: Session, code: str, zone: Any, lang: str, publish_photos: bool = False) -> dict[str, Any]:
+    row = session.execute(_request_query(publish_photos).where(Case.code == code)).first()
     if row is None:
         raise NotFound(f"service_request_id {code} not found", details={"service_request_id": "unknown"})
     return _request_view(row, zone, lang)

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import marshmallow as ma
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, request, send_file
 from redis.exceptions import RedisError
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
@@ -40,6 +40,7 @@ CHANGESET = "2026-11-22T00:00:00Z"  # when this document last changed
 MAX_DAYS = 90  # the specification's default and largest date range
 MAX_ROWS = 1000  # ... and its default number of rows
 FMT = "<any(json, xml):fmt>"
+MEDIA_NAME = re.compile(r"^([0-9]{1,18})-([0-9a-f]{16})$")
 ATTRIBUTE = re.compile(r"^attribute\[([A-Za-z0-9_.-]{1,50})\]$")
 
 
@@ -336,15 +337,31 @@ def get_requests(fmt: str) -> Response:
         offset=(paging["page"] - 1) * paging["page_size"],
         limit=paging["page_size"],
     )
-    rows = georeport.list_requests(db.session(), flt, _settings().zone, _lang())
+    settings = _settings()
+    rows = georeport.list_requests(db.session(), flt, settings.zone, _lang(), settings.open311_publish_photos)
     return respond(fmt, "service_requests", rows)
 
 
 @bp.get(f"/requests/<string:code>.{FMT}")
 @allow_public
 def get_request(code: str, fmt: str) -> Response:
-    row = georeport.get_request(db.session(), code, _settings().zone, _lang())
+    settings = _settings()
+    row = georeport.get_request(db.session(), code, settings.zone, _lang(), settings.open311_publish_photos)
     return respond(fmt, "service_requests", [row])
+
+
+@bp.get("/media/<string:name>.jpg")
+@allow_public
+def media(name: str) -> Response:
+    """A report's photo as its public media_url, when CITYMGMT_OPEN311_PUBLISH_PHOTOS is on (re-encoded, no EXIF)."""
+    settings = _settings()
+    found = MEDIA_NAME.match(name)
+    if not settings.open311_publish_photos or found is None:
+        raise NotFound("no such media")
+    photo = georeport.report_photo(db.session(), int(found[1]), found[2])
+    response = send_file(settings.photos / photo.path, mimetype="image/jpeg", max_age=86400)
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 @bp.get(f"/tokens/<string:token>.{FMT}")

@@ -60,6 +60,10 @@ def init_web(app: Flask, settings: Settings) -> None:
 
     app.register_blueprint(desk_bp)
     add_page_blueprint(app, desk_bp.name)
+    from citymgmt.web.dashboard import bp as dashboard_bp
+
+    app.register_blueprint(dashboard_bp)
+    add_page_blueprint(app, dashboard_bp.name)
 
     @app.context_processor
     def _page_helpers() -> dict[str, Any]:

@@ -29,6 +29,12 @@ LINKS = (
     ),
     Link(_l("API documentation"), "/api/v1/docs", description=_l("Every endpoint, and what your role may call")),
     Link(_l("My account (JSON)"), "/api/v1/auth/me", description=_l("Who you are signed in as, for scripts")),
+    Link(
+        _l("Supervision dashboard"),
+        "/dashboard/",
+        roles=("supervisor", "leader", "admin"),
+        description=_l("The big screen: cells by indicator, league table, trends, new and overdue cases"),
+    ),
 )
 
 

@@ -38,6 +38,19 @@ MATRIX: dict[tuple[str, str], tuple[object, str]] = {
         ("supervisor", "leader", "admin"),
         "/api/v1/metrics?group_by=district&from=2026-11-01&to=2026-11-30",
     ),
+    ("GET", "/api/v1/metrics/cells"): (
+        ("supervisor", "leader", "admin"),
+        "/api/v1/metrics/cells?from=2026-11-01&to=2026-11-30&bbox=116.39,39.91,116.391,39.911",
+    ),
+    ("GET", "/api/v1/metrics/table"): (
+        ("supervisor", "leader", "admin"),
+        "/api/v1/metrics/table?group_by=department&from=2026-11-01&to=2026-11-30",
+    ),
+    ("GET", "/api/v1/metrics/daily"): (
+        ("supervisor", "leader", "admin"),
+        "/api/v1/metrics/daily?from=2026-11-01&to=2026-11-07",
+    ),
+    ("GET", "/api/v1/metrics/feed"): (("supervisor", "leader", "admin"), "/api/v1/metrics/feed?limit=1"),
     ("GET", "/api/v1/notifications/failures"): (("admin",), "/api/v1/notifications/failures"),
     ("GET", "/api/v1/queues/mine"): (ALL, "/api/v1/queues/mine"),
     ("GET", "/api/v1/rules"): (CENTRE, "/api/v1/rules"),

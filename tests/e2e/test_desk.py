@@ -57,6 +57,8 @@ def desk_page(new_context: Callable[..., BrowserContext], base: str, username: s
     page = new_context(**DESK).new_page()
     sign_in(page, base, username, "/desk/")
     expect(page.get_by_role("heading", name="工作台", exact=True)).to_be_visible()
+    # The script has run and read the list.
+    expect(page.locator("#count")).to_have_text(re.compile(r"^(共 \d+ 件|暂无案件。)$"))
     return page
 
 

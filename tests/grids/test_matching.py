@@ -221,3 +221,54 @@ def test_bulk_matching_applies_the_smallest_code_rule_on_shared_corners(db_sessi
     ).all()
     xs, ys = [c[0] for c in corners], [c[1] for c in corners]
     assert match_cells(db_session, xs, ys) == [match_cell(db_session, x, y).cell_code for x, y in corners]
+
+
+def test_staged_bulk_matching_agrees_with_the_array_statement(db_session) -> None:  # type: ignore[no-untyped-def]
+    """Big chunks go through a temporary table and a cell-by-cell join; the answers must not change, edges included."""
+    import random
+
+    rng = random.Random(13)
+    lons = [rng.uniform(116.33, 116.45) for _ in range(3000)] + [117.2]
+    lats = [rng.uniform(39.86, 39.97) for _ in range(3000)] + [39.13]
+    corners = db_session.execute(
+        text(
+            "SELECT ST_X(pt), ST_Y(pt) FROM (SELECT (ST_DumpPoints(geom)).geom AS pt FROM grid_cells"
+            " WHERE code LIKE '110101%' AND area_m2 BETWEEN 9990 AND 10010 ORDER BY code LIMIT 40) c"
+        )
+    ).all()
+    lons += [c[0] for c in corners]
+    lats += [c[1] for c in corners]
+    expected = match_cells(db_session, lons, lats, strategy="probe")
+    assert match_cells(db_session, lons, lats, strategy="stage") == expected
+    assert match_cells(db_session, lons, lats, workers=2, strategy="stage") == expected
+    assert expected[3000] is None and sum(c is not None for c in expected) > 2000
+    # The temporary tables are gone, in the session's transaction as in the extra connections.
+    assert db_session.execute(text("SELECT count(*) FROM pg_class WHERE relname LIKE 'match_points_%'")).scalar() == 0
+
+
+def test_bulk_matching_stages_dense_points_and_probes_sparse_ones(db_session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The automatic choice: staging when the points outnumber the cells of their extent, probing otherwise."""
+    import random
+
+    from grids import matching
+
+    staged: list[int] = []
+    real = matching._staged
+
+    def spy(connection, xs, ys, extent):  # type: ignore[no-untyped-def]
+        staged.append(len(xs))
+        return real(connection, xs, ys, extent)
+
+    monkeypatch.setattr(matching, "_staged", spy)
+    monkeypatch.setattr(matching, "STAGE_FROM", 100)
+    rng = random.Random(17)
+    # A few hundred metres around the Forbidden City: a few dozen cells, 400 points → staged.
+    dense = ([rng.uniform(116.392, 116.398) for _ in range(400)], [rng.uniform(39.914, 39.919) for _ in range(400)])
+    # The same number spread over both districts: thousands of cells → probed.
+    sparse = ([rng.uniform(116.33, 116.45) for _ in range(400)], [rng.uniform(39.86, 39.97) for _ in range(400)])
+    assert match_cells(db_session, *dense) == match_cells(db_session, *dense, strategy="probe")
+    assert staged == [400]
+    assert match_cells(db_session, *sparse) == match_cells(db_session, *sparse, strategy="probe")
+    assert staged == [400]
+    with pytest.raises(ValueError, match="strategy"):
+        match_cells(db_session, *dense, strategy="fast")

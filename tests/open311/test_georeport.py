@@ -143,6 +143,56 @@ def test_a_photo_sent_as_media_is_attached(client, db_session, open311_key) -> N
     assert bad.status_code == 400 and bad.get_json()[0]["description"].startswith("media:")
 
 
+def test_report_photos_are_published_only_when_the_city_says_so(  # type: ignore[no-untyped-def]
+    client, db_session, open311_key, configure, users, clock
+) -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (80, 60), (20, 160, 40)).save(buffer, "JPEG")
+    sent = client.post(
+        f"{BASE}/requests.json",
+        data={"api_key": open311_key, "service_code": "E0103", **FORBIDDEN_CITY,
+              "media": (io.BytesIO(buffer.getvalue()), "p.jpg", "image/jpeg")},
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    code = sent.get_json()[0]["service_request_id"]
+    photo = db_session.execute(
+        select(Attachment).join(Case, Case.id == Attachment.case_id).where(Case.code == code)
+    ).scalar_one()
+    name = f"{photo.id}-{photo.sha256[:16]}"
+
+    # Off by default: no media_url, and the photo's public address does not answer.
+    assert client.get(f"{BASE}/requests/{code}.json").get_json()[0]["media_url"] is None
+    assert client.get(f"{BASE}/media/{name}.jpg").status_code == 404
+
+    configure(open311_publish_photos=True)
+    one = client.get(f"{BASE}/requests/{code}.json").get_json()[0]
+    assert one["media_url"] == f"http://localhost{BASE}/media/{name}.jpg"
+    listed = client.get(f"{BASE}/requests.json", query_string={"service_request_id": code}).get_json()
+    assert listed[0]["media_url"] == one["media_url"]
+    _, xml_body = xml_data(client.get(f"{BASE}/requests/{code}.xml").data)
+    assert xml_body[0]["media_url"] == one["media_url"]
+    image = client.get(f"{BASE}/media/{name}.jpg")
+    assert image.status_code == 200 and image.mimetype == "image/jpeg"
+    assert image.headers["Cache-Control"] == "public, max-age=86400"
+    assert Image.open(io.BytesIO(image.data)).size == (80, 60)
+    image.close()
+
+    # Names cannot be guessed, and photos taken after the report (the handler's) are never public.
+    assert client.get(f"{BASE}/media/{photo.id}-{'0' * 16}.jpg").status_code == 404
+    assert client.get(f"{BASE}/media/{photo.id}.jpg").status_code == 404
+    case = db_session.execute(select(Case).where(Case.code == code)).scalar_one()
+    later = Attachment(
+        case_id=case.id, event_id=None, uploaded_by=users["handler"].id, sha256="ab" * 32, path=photo.path,
+        thumb_path=photo.thumb_path, width=80, height=60, bytes=photo.bytes, created_at=clock.now(),
+    )  # fmt: skip
+    db_session.add(later)
+    db_session.flush()
+    assert client.get(f"{BASE}/media/{later.id}-{'ab' * 8}.jpg").status_code == 404
+    # An address given by the client stays as it was.
+    given = new_request(client, open311_key, media_url="https://photos.example.org/1.jpg")
+    assert client.get(f"{BASE}/requests/{given}.json").get_json()[0]["media_url"] == "https://photos.example.org/1.jpg"
+
+
 def test_requests_filters_defaults_and_paging(client, open311_key, clock) -> None:  # type: ignore[no-untyped-def]
     clock.advance(days=-100)
     old = new_request(client, open311_key)

@@ -1,0 +1,109 @@
+"""The supervisor dashboard (监督指挥大屏) at /dashboard/: one page for the centre's big screen.
+
+The page is a shell; its script (static/js/dashboard.js) reads the figures from /api/v1/metrics (the league
+table), /api/v1/metrics/cells (the map), /api/v1/metrics/daily (the trends), /api/v1/metrics/feed (new and
+overdue cases) and /api/v1/cases?cell= (a cell's cases), and reloads them every `refresh` seconds. Every string
+the script shows comes from here, translated, in one JSON block. Query parameters: refresh (seconds, 10–3600,
+default 60), indicator (on_time_closing_rate | overdue_open | density) and days (the period, 1–366, default 30).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, current_app, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import text
+
+from citymgmt.core.access import allow
+from citymgmt.core.db import db
+from citymgmt.web.i18n import html_lang
+from dispatch.cases import STATES
+from dispatch.dashboard import CELL_INDICATORS
+
+bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="templates")
+
+ROLES = ("supervisor", "leader", "admin")  # as GET /api/v1/metrics allows
+DEFAULT_REFRESH, DEFAULT_DAYS = 60, 30
+
+# The districts' outlines, simplified to about 10 m: with no basemap they and the cells are the map.
+DISTRICTS_SQL = """
+SELECT json_build_object('type', 'FeatureCollection', 'features', COALESCE(json_agg(json_build_object(
+    'type', 'Feature', 'id', code, 'properties', json_build_object('code', code, 'name', name),
+    'geometry', ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, 0.0001), 6)::json) ORDER BY code), '[]'::json))::text
+FROM areas WHERE level = 'district' AND retired_at IS NULL AND geom IS NOT NULL
+"""
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    try:
+        value = int(request.args.get(name, default))
+    except ValueError:
+        return default
+    return min(max(value, low), high)
+
+
+def strings() -> dict[str, Any]:
+    """Everything dashboard.js shows, in the page's language."""
+    return {
+        "indicators": {
+            "on_time_closing_rate": _("On-time closing rate"),
+            "overdue_open": _("Overdue cases"),
+            "density": _("Case density (per km²)"),
+        },
+        "states": {
+            "reported": _("Reported"),
+            "verifying": _("Verifying"),
+            "filed": _("Filed"),
+            "dispatched": _("Dispatched"),
+            "handled": _("Handled"),
+            "checking": _("Checking"),
+            "closed": _("Closed"),
+            "suspended": _("Suspended"),
+            "cancelled": _("Cancelled"),
+        },
+        "lights": {"green": _("On time"), "yellow": _("Due soon"), "red": _("Overdue")},
+        "feed_kinds": {"report": _("New"), "overdue": _("Overdue")},
+        "series": {"reported": _("Reported"), "closed": _("Closed"), "overdue": _("Gone overdue")},
+        "no_data": _("No data"),
+        "no_cases": _("No cases in this cell."),
+        "no_rows": _("No figures for the period yet."),
+        "loading": _("Loading…"),
+        "failed": _("Could not load: %(message)s"),
+        "updated": _("Updated %(time)s"),
+        "as_of": _("Evaluation figures as of %(time)s"),
+        "cell_title": _("Cell %(code)s"),
+        "cell_cases": _("%(count)s cases"),
+        "legend_title": _("Legend"),
+        "period": _("%(from)s to %(to)s"),
+        "case_json": _("Open case %(code)s (JSON)"),
+    }
+
+
+@bp.get("/")
+@allow(*ROLES)
+def index() -> Any:
+    settings = current_app.extensions["citymgmt.settings"]
+    indicator = request.args.get("indicator", CELL_INDICATORS[0])
+    if indicator not in CELL_INDICATORS:
+        indicator = CELL_INDICATORS[0]
+    config = {
+        "refresh": _int_arg("refresh", DEFAULT_REFRESH, 10, 3600),
+        "days": _int_arg("days", DEFAULT_DAYS, 1, 366),
+        "indicator": indicator,
+        "timezone": settings.timezone,
+        "locale": html_lang(),
+        "api": {
+            "metrics": url_for("metrics.metrics"),
+            "cells": url_for("metrics.cells"),
+            "table": url_for("metrics.table"),
+            "daily": url_for("metrics.daily_view"),
+            "feed": url_for("metrics.feed_view"),
+            "cases": url_for("cases.list_cases_view"),
+        },
+        "states": list(STATES),
+        "districts": json.loads(db.session().execute(text(DISTRICTS_SQL)).scalar_one()),
+        "text": strings(),
+    }
+    return render_template("dashboard.html", config=config, indicators=strings()["indicators"])
