@@ -18,11 +18,11 @@ log = logging.getLogger(__name__)
 
 
 # A job whose worker died (SIGKILL, power loss) stays "started" until its heartbeat lapses; the registries'
-# maintenance then retries it (RQ's StartedJobRegistry.cleanup). RQ's defaults make that up to 90 s + 10 min:
+# maintenance then retries it (RQ's StartedJobRegistry.cleanup). RQ's defaults make that up to 90 s + 10 min;
 # here the heartbeat comes every JOB_HEARTBEAT_SECONDS and lapses ABANDONED_AFTER_SECONDS later, and maintenance
 # runs every `worker_maintenance_seconds`. A job wrongly judged abandoned is harmless: outbox jobs take effect once.
 JOB_HEARTBEAT_SECONDS = 10
-ABANDONED_AFTER_SECONDS = 30
+ABANDONED_AFTER_SECONDS = 20
 
 
 class CitymgmtWorker(Worker):

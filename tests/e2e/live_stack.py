@@ -256,6 +256,10 @@ def start_stack() -> Stack:
 
 
 def stop_stack(stack: Stack) -> None:
+    for process in stack.processes.values():  # all at once: each takes a few seconds to stop
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
     for name in list(stack.processes):
         stack.stop(name)
     stack.receiver.close()
