@@ -81,9 +81,7 @@ class ReportStream:
                         headers={"Authorization": f"Bearer {self.token}", "Idempotency-Key": key},
                         timeout=30,
                     )
-                    reply = Reply(
-                        key, response.status_code, response.headers.get("Content-Type", ""), response.text, 0
-                    )
+                    reply = Reply(key, response.status_code, response.headers.get("Content-Type", ""), response.text, 0)
                 except requests.RequestException as exc:
                     reply = Reply(key, 0, "", repr(exc), 0)
                 reply.at = time.monotonic()
@@ -174,9 +172,7 @@ def test_postgres_restarted_gives_clean_503s_and_the_app_recovers(stack: Stack) 
         time.sleep(4)
         stack.pg.up()
         up_at = time.monotonic()
-        ok_again = wait_until(
-            lambda: any(r.status == 201 and r.at > up_at for r in stream.replies[-3:]), 30, 0.2
-        )
+        ok_again = wait_until(lambda: any(r.status == 201 and r.at > up_at for r in stream.replies[-3:]), 30, 0.2)
         time.sleep(1)
     assert ok_again, [(r.status, r.body[:200]) for r in stream.replies[-5:]]
     assert {name: stack.processes[name].pid for name in web_pids} == web_pids, "recovered without a restart"
