@@ -103,9 +103,7 @@ def site(servers) -> Iterator[Site]:  # type: ignore[no-untyped-def]
             session, case.id, "comment", _user("xss-operator"), case.version, {"note": PAYLOAD}, now, settings
         )
         if case.status == "reported":
-            case, _ = act(
-                session, case.id, "file", _user("xss-leader"), case.version, {"note": PAYLOAD}, now, settings
-            )
+            case, _ = act(session, case.id, "file", _user("xss-leader"), case.version, {"note": PAYLOAD}, now, settings)
         if case.status == "filed":
             body = {"department": "110101-sanitation", "note": PAYLOAD}
             case, _ = act(session, case.id, "dispatch", _user("xss-dispatcher"), case.version, body, now, settings)
