@@ -26,6 +26,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 MODEL_AND_JOB_MODULES = (
     "citymgmt.core.outbox",
     "citymgmt.core.identity",
+    "citymgmt.core.audit",
     "grids.models",
     "dispatch.models",
     "dispatch.taxonomy",

@@ -65,7 +65,10 @@ def worker(burst: bool, name: str | None) -> None:
     """Run an RQ worker on the high, default and low queues."""
     from citymgmt.core.worker import run_worker
 
-    run_worker(current_app.extensions["citymgmt.settings"].resolved_redis_url(), burst=burst, name=name)
+    settings = current_app.extensions["citymgmt.settings"]
+    run_worker(
+        settings.resolved_redis_url(), burst=burst, name=name, maintenance_seconds=settings.worker_maintenance_seconds
+    )
 
 
 @cli.command()

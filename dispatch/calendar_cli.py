@@ -7,6 +7,7 @@ from datetime import date, datetime
 import click
 from flask.cli import with_appcontext
 
+from citymgmt.core.audit import record
 from citymgmt.core.clock import utcnow
 from citymgmt.core.commands import ensure_services_for_command, in_transaction
 from citymgmt.core.db import db
@@ -30,6 +31,7 @@ def seed_command(from_year: int | None, to_year: int | None) -> None:
     if first > last:
         raise click.BadParameter("--from-year is after --to-year")
     written, unknown = seed_years(db.session(), range(first, last + 1), utcnow())
+    record(db.session(), "calendar.seed", f"{first}-{last}", utcnow(), days_written=written)
     click.echo(f"calendar {first}–{last}: {written} days written")
     if unknown:
         years = ", ".join(map(str, unknown))
@@ -45,6 +47,7 @@ def seed_command(from_year: int | None, to_year: int | None) -> None:
 def set_command(day: datetime, workday: bool, note: str | None) -> None:
     """Override one day: it is (or is not) a working day, whatever the seed says."""
     set_day(db.session(), day.date(), workday, note, None, utcnow())
+    record(db.session(), "calendar.set", day.date().isoformat(), utcnow(), is_workday=workday, note=note)
     click.echo(f"{day.date()}: {'working day' if workday else 'day off'} (admin override)")
 
 

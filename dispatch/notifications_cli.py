@@ -6,6 +6,7 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
+from citymgmt.core.audit import record
 from citymgmt.core.clock import utcnow
 from citymgmt.core.commands import ensure_services_for_command, in_transaction
 from citymgmt.core.db import db
@@ -40,6 +41,16 @@ def add_command(
     kind, target = ("email", email) if email else ("webhook", webhook)
     assert target is not None
     channel = add_channel(db.session(), kind, target, department, events or EVENTS, secret)
+    record(
+        db.session(),
+        "notification_channel.add",
+        str(channel.id),
+        utcnow(),
+        kind=kind,
+        address=target,
+        department=department,
+        events=list(channel.events),
+    )
     click.echo(f"channel {channel.id}: {kind} {target} for {department or 'the centre'} ({', '.join(channel.events)})")
 
 
@@ -65,6 +76,7 @@ def retire_command(channel_id: int) -> None:
     if channel is None or channel.retired_at is not None:
         raise NotFound(f"no live channel {channel_id}")
     channel.retired_at = utcnow()
+    record(db.session(), "notification_channel.retire", str(channel_id), utcnow())
     click.echo(f"channel {channel_id} retired")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from citymgmt.core.audit import record
 from citymgmt.core.clock import utcnow
 from citymgmt.core.commands import ensure_services_for_command, in_transaction, iso_time
 from citymgmt.core.db import db
@@ -31,6 +33,7 @@ def rules_cli() -> None:
 def import_command(file: Path) -> None:
     """Replace the rule set with FILE's (YAML): the whole file or nothing; rules left out are retired."""
     result = load_rules_file(db.session(), file, utcnow())
+    record(db.session(), "rules.import", str(file), utcnow(), **asdict(result))
     click.echo(
         f"rules: {result.inserted} new, {result.updated} changed, {result.unchanged} unchanged, "
         f"{result.retired} retired"

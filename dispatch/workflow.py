@@ -435,8 +435,10 @@ def act(
     body: dict[str, Any],
     now: datetime,
     settings: Settings,
+    context: dict[str, Any] | None = None,
 ) -> tuple[Case, CaseEvent]:
-    """Make one move on a case the caller may see (visibility is the caller's check), in the caller's transaction."""
+    """Make one move on a case the caller may see (visibility is the caller's check), in the caller's transaction.
+    `context` goes into the event's payload as it is written: events are append-only, never updated afterwards."""
     move = BY_ACTION.get(action)
     if move is None:
         raise NotFound(f"no action {action}", details={"actions": list(ACTIONS)})
@@ -465,7 +467,7 @@ def act(
             },
             code="action_not_allowed",
         )
-    event = _make_move(session, case, move, actor, now, settings, body)
+    event = _make_move(session, case, move, actor, now, settings, body, context)
     auto_steps(session, case, now, settings)
     session.flush()
     return case, event

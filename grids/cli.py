@@ -135,8 +135,10 @@ def match_command(lon: str, lat: str, crs: str) -> None:
 @in_transaction
 def assign_command(username: str, codes: tuple[str, ...], unassign: bool) -> None:
     """Put cells on an inspector's beat: CODES are cell, community, street or district codes."""
+    from citymgmt.core.audit import record
     from grids.assignments import assign_cells, unassign_cells
 
+    record(db.session(), "grids.unassign" if unassign else "grids.assign", username, utcnow(), codes=list(codes))
     if unassign:
         count = unassign_cells(db.session(), username, list(codes), utcnow())
         click.echo(f"{count} cells taken off {username}'s beat")

@@ -19,3 +19,11 @@ def record_effect(session: Session, note: str) -> None:
 def fail(session: Session, note: str) -> None:
     session.execute(text("INSERT INTO test_effects (note) VALUES (:note)"), {"note": note})
     raise RuntimeError(f"failing on purpose: {note}")
+
+
+@outbox.job("test.slow_effect")
+def slow_effect(session: Session, note: str, seconds: float) -> None:
+    """Records its effect, then takes a while before its transaction commits: a worker killed meanwhile leaves
+    nothing behind, and the retry records it once."""
+    session.execute(text("INSERT INTO test_effects (note) VALUES (:note)"), {"note": note})
+    session.execute(text("SELECT pg_sleep(:seconds)"), {"seconds": seconds})

@@ -9,6 +9,7 @@ import marshmallow as ma
 from flask_smorest import Blueprint
 
 from citymgmt.core.access import allow, allow_signed_in, current_user
+from citymgmt.core.audit import record
 from citymgmt.core.clock import utcnow
 from citymgmt.core.db import db
 from citymgmt.core.errors import ValidationError
@@ -55,5 +56,6 @@ def override_day(body: dict[str, Any], day: str) -> Any:
         raise ValidationError("the day must be YYYY-MM-DD", details={"day": day}) from None
     user = current_user()
     set_day(db.session(), parsed, body["is_workday"], body["note"], user.id if user else None, utcnow())
+    record(db.session(), "calendar.set", parsed.isoformat(), utcnow(), is_workday=body["is_workday"], note=body["note"])
     db.session.commit()
     return next(d for d in days_of_year(db.session(), parsed.year) if d.day == parsed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import marshmallow as ma
@@ -9,6 +10,7 @@ from flask import Response, current_app, request
 from flask_smorest import Blueprint
 
 from citymgmt.core.access import allow
+from citymgmt.core.audit import record
 from citymgmt.core.clock import utcnow
 from citymgmt.core.db import db
 from citymgmt.core.errors import ValidationError
@@ -135,5 +137,6 @@ def import_view() -> Any:
     except UnicodeDecodeError:
         raise ValidationError("the rules document must be UTF-8", details={"body": "not UTF-8"}) from None
     result = import_rules(db.session(), source, utcnow())
+    record(db.session(), "rules.import", "PUT /api/v1/rules", utcnow(), **asdict(result))
     db.session.commit()
     return result

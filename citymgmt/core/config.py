@@ -69,6 +69,7 @@ class Settings:
     queue_prefix: str = "citymgmt"
     worker_heartbeat_seconds: float = 90.0  # a worker silent for longer counts as gone in /healthz
     scheduler_heartbeat_seconds: float = 30.0
+    worker_maintenance_seconds: int = 60  # how often workers retry jobs abandoned by a dead worker (RQ: 10 min)
     sla_warn_fraction: float = 0.8
     db_pool_size: int = 5
     duplicate_radius_m: float = 50.0  # same category within this distance ...
@@ -186,6 +187,7 @@ class Settings:
             default_locale=os.environ.get("CITYMGMT_LOCALE", "zh_CN"),
             log_level=os.environ.get("CITYMGMT_LOG_LEVEL", "INFO").upper(),
             photo_dir=Path(os.environ["CITYMGMT_PHOTO_DIR"]) if os.environ.get("CITYMGMT_PHOTO_DIR") else None,
+            worker_maintenance_seconds=_env_int("CITYMGMT_WORKER_MAINTENANCE_SECONDS", 60),
             sla_warn_fraction=_env_float("CITYMGMT_SLA_WARN_FRACTION", 0.8),
             db_pool_size=int(_env_float("CITYMGMT_DB_POOL_SIZE", 5)),
             duplicate_radius_m=_env_float("CITYMGMT_DUPLICATE_RADIUS_M", 50.0),
@@ -261,6 +263,10 @@ class Settings:
             raise ConfigError(f"CITYMGMT_OPEN311_POSTS_PER_MINUTE={self.open311_posts_per_minute}: expected at least 1")
         if self.max_extensions < 0 or self.max_suspensions < 0:
             raise ConfigError("CITYMGMT_MAX_EXTENSIONS and CITYMGMT_MAX_SUSPENSIONS must be at least 0")
+        if self.worker_maintenance_seconds < 1:
+            raise ConfigError(
+                f"CITYMGMT_WORKER_MAINTENANCE_SECONDS={self.worker_maintenance_seconds}: expected at least 1"
+            )
         self._validate_metrics()
         if self.env == "production" and not self.secret_key:
             raise ConfigError("SECRET_KEY must be set when CITYMGMT_ENV=production")

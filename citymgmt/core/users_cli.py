@@ -8,6 +8,7 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
+from citymgmt.core.audit import record
 from citymgmt.core.clock import utcnow
 from citymgmt.core.db import db
 from citymgmt.core.errors import DomainError
@@ -62,6 +63,15 @@ def create_command(
         user = create_user(
             db.session(), username, _password(password_stdin), list(roles), display_name, department, phone
         )
+        record(
+            db.session(),
+            "user.create",
+            user.username,
+            utcnow(),
+            roles=list(user.roles),
+            department=user.department_code,
+            display_name=user.display_name,
+        )
         db.session.commit()
     except DomainError as exc:
         _fail(exc)
@@ -87,6 +97,7 @@ def set_password_command(username: str, password_stdin: bool) -> None:
         _fail(exc)
     user.password_hash = hash_password(password)
     revoked = revoke_all_tokens(session, user, utcnow())
+    record(session, "user.set_password", username, utcnow(), tokens_revoked=revoked)
     session.commit()
     click.echo(f"password of {username} changed; {revoked} token(s) revoked")
 
@@ -102,6 +113,7 @@ def deactivate_command(username: str) -> None:
         click.echo(f"error: no user {username}", err=True)
         sys.exit(1)
     user.deactivated_at = utcnow()
-    revoke_all_tokens(session, user, utcnow())
+    revoked = revoke_all_tokens(session, user, utcnow())
+    record(session, "user.deactivate", username, utcnow(), tokens_revoked=revoked)
     session.commit()
     click.echo(f"{username} deactivated")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
+from citymgmt.core.audit import record
 from citymgmt.core.clock import utcnow
 from citymgmt.core.commands import in_transaction
 from citymgmt.core.db import db
@@ -28,6 +29,7 @@ def keys_cli() -> None:
 def create_command(name: str) -> None:
     """Issue a key for the client NAME; the key is printed once and stored only as a hash."""
     secret, row = create_key(db.session(), name, utcnow())
+    record(db.session(), "open311_key.create", row.name, utcnow())
     click.echo(f"Open311 key for {row.name} (shown once, keep it safe):", err=True)
     click.echo(secret)
 
@@ -39,4 +41,5 @@ def create_command(name: str) -> None:
 def revoke_command(name: str) -> None:
     """Revoke the key of the client NAME (its cases stay; the key stops working at once)."""
     row = revoke_key(db.session(), name, utcnow())
+    record(db.session(), "open311_key.revoke", row.name, utcnow())
     click.echo(f"Open311 key of {row.name} revoked")

@@ -416,12 +416,13 @@ def post_update(fmt: str) -> Response:
     _datetime("updated_datetime", body.get("updated_datetime"))  # checked, the time of receipt is what counts
     session = db.session()
     case = georeport.case_by_code(session, body["service_request_id"])
-    _, event = act(session, case.id, "comment", user, case.version, {"note": body["description"]}, now, _settings())
     name = " ".join(body.get(k, "").strip() for k in ("first_name", "last_name")).strip()
     contact = {k: v for k, v in (("name", name), ("email", body.get("email"))) if v}
     extra = {"client": key.name, "status": body["status"].upper(), "update_id": body.get("update_id")}
     extra |= {"media_url": body.get("media_url"), "contact": contact or None}
-    event.payload = {**event.payload, "open311": {k: v for k, v in extra.items() if v is not None}}
+    context = {"open311": {k: v for k, v in extra.items() if v is not None}}  # in the event as written: append-only
+    note = {"note": body["description"]}
+    _, event = act(session, case.id, "comment", user, case.version, note, now, _settings(), context)
     event_id = event.id
     session.commit()
     return respond(fmt, "service_request_updates", [{"update_id": str(event_id)}])

@@ -47,6 +47,8 @@ def test_external_urls_are_used_as_given(monkeypatch) -> None:  # type: ignore[n
         ("CITYMGMT_LOGIN_LOCKOUT_MINUTES", "0", "CITYMGMT_LOGIN_LOCKOUT_MINUTES=0.0: expected more than 0"),
         ("CITYMGMT_LOGIN_WINDOW_MINUTES", "2000", "CITYMGMT_LOGIN_WINDOW_MINUTES=2000.0"),
         ("CITYMGMT_TRUSTED_PROXIES", "9", "CITYMGMT_TRUSTED_PROXIES=9: expected 0 to 5"),
+        ("CITYMGMT_WORKER_MAINTENANCE_SECONDS", "0", "CITYMGMT_WORKER_MAINTENANCE_SECONDS=0: expected at least 1"),
+        ("CITYMGMT_WORKER_MAINTENANCE_SECONDS", "soon", "CITYMGMT_WORKER_MAINTENANCE_SECONDS='soon': expected a whole"),
     ],
 )
 def test_bad_values_name_the_variable(monkeypatch, variable: str, value: str, message: str) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,342 @@
+"""Faults with live processes: Redis stopped, PostgreSQL restarted, a worker killed, a client retrying at once;
+and two app instances and two workers contending for one case.
+
+One installation for the module (tests/e2e/live_stack.py): gunicorn, RQ workers and the scheduler as their own
+processes on an embedded PostgreSQL and Redis, everything on loopback and Unix sockets. Each test bounds its waits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import requests
+from redis import Redis
+from rq import Worker
+
+from citymgmt.local.process import wait_until
+from tests.e2e.live_stack import BIN, Stack, start_stack, stop_stack
+
+pytestmark = pytest.mark.e2e
+
+INTERNALS = ("Traceback", "psycopg", "sqlalchemy", "SQLAlchemy", "OperationalError", "<html", "<!doctype")
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    started = time.monotonic()
+    s = start_stack()
+    print(f"live stack healthy after {time.monotonic() - started:.1f} s")
+    try:
+        yield s
+    finally:
+        stop_stack(s)
+
+
+@dataclass
+class Reply:
+    key: str
+    status: int  # 0: no answer at all
+    content_type: str
+    body: str
+    at: float
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class ReportStream:
+    """A client posting reports one after another, each with its own Idempotency-Key, until stopped."""
+
+    stack: Stack
+    web: str = "web-a"
+    pause: float = 0.2
+    replies: list[Reply] = field(default_factory=list)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.token = self.stack.token("inspector")
+        self.thread = threading.Thread(target=self._run, name="report-stream", daemon=True)
+
+    def _run(self) -> None:
+        with requests.Session() as http:
+            while not self.stopping.is_set():
+                key = f"fault-{uuid.uuid4()}"
+                try:
+                    response = http.post(
+                        self.stack.url(self.web) + "/api/v1/cases",
+                        json=self.stack.next_report(),
+                        headers={"Authorization": f"Bearer {self.token}", "Idempotency-Key": key},
+                        timeout=30,
+                    )
+                    reply = Reply(key, response.status_code, response.headers.get("Content-Type", ""), response.text, 0)
+                except requests.RequestException as exc:
+                    reply = Reply(key, 0, "", repr(exc), 0)
+                reply.at = time.monotonic()
+                self.replies.append(reply)
+                time.sleep(self.pause)
+
+    def __enter__(self) -> ReportStream:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
+        self.thread.join(60)
+
+    def acknowledged(self) -> list[Reply]:
+        return [r for r in self.replies if r.status == 201]
+
+
+def _cases_by_key(stack: Stack, keys: list[str]) -> dict[str, list[int]]:
+    rows = stack.sql("SELECT idempotency_key, id FROM cases WHERE idempotency_key = ANY(%s)", [keys])
+    found: dict[str, list[int]] = {}
+    for key, case_id in rows:
+        found.setdefault(key, []).append(case_id)
+    return found
+
+
+def _events(stack: Stack, case_ids: list[int], action: str) -> dict[int, int]:
+    rows = stack.sql(
+        "SELECT case_id, count(*) FROM case_events WHERE case_id = ANY(%s) AND action = %s GROUP BY case_id",
+        [case_ids, action],
+    )
+    return {case_id: count for case_id, count in rows}
+
+
+def _deliveries_by_case(stack: Stack, case_ids: list[int]) -> dict[int, list[float]]:
+    wanted = set(case_ids)
+    found: dict[int, list[float]] = {}
+    for delivery in stack.receiver.new_work():
+        for case_id in delivery.case_ids:
+            if case_id in wanted:
+                found.setdefault(case_id, []).append(delivery.at)
+    return found
+
+
+def test_redis_stopped_for_30_s_loses_no_report_and_dispatches_each_once(stack: Stack) -> None:
+    with ReportStream(stack) as stream:
+        time.sleep(3)
+        stack.redis.down()
+        down_at = time.monotonic()
+        time.sleep(30)
+        stack.redis.up()
+        up_at = time.monotonic()
+        time.sleep(3)
+    during = [r for r in stream.replies if down_at < r.at < up_at]
+    assert len(during) >= 10, f"the stream should keep posting while Redis is down: {len(during)} replies"
+    assert {r.status for r in stream.replies} == {201}, [
+        (r.status, r.body[:300]) for r in stream.replies if r.status != 201
+    ]
+
+    acknowledged = stream.acknowledged()
+    case_of = {r.key: r.json()["id"] for r in acknowledged}
+    stored = _cases_by_key(stack, list(case_of))
+    assert {k: v for k, v in stored.items()} == {k: [v] for k, v in case_of.items()}, "each report once"
+    ids = list(case_of.values())
+    assert _events(stack, ids, "dispatch") == dict.fromkeys(ids, 1), "each case dispatched once, in its transaction"
+
+    # The department hears of each case once; those reported while Redis was down, after it came back.
+    def all_delivered() -> bool:
+        return len(_deliveries_by_case(stack, ids)) == len(ids)
+
+    assert wait_until(all_delivered, 90, 0.5), (
+        f"{len(_deliveries_by_case(stack, ids))} of {len(ids)} delivered\n{stack.logs()}"
+    )
+    time.sleep(3)  # a second delivery, were there one, would come now
+    deliveries = _deliveries_by_case(stack, ids)
+    assert {i: len(d) for i, d in deliveries.items()} == dict.fromkeys(ids, 1), "each delivered exactly once"
+    late = [case_of[r.key] for r in during]
+    assert all(deliveries[i][0] > up_at for i in late), "work created while Redis was down waited for it"
+    assert stack.sql("SELECT count(*) FROM outbox WHERE done_at IS NULL AND job = 'notify.deliver'") == [(0,)]
+
+
+def test_postgres_restarted_gives_clean_503s_and_the_app_recovers(stack: Stack) -> None:
+    web_pids = {name: stack.processes[name].pid for name in ("web-a", "web-b")}
+    with ReportStream(stack, pause=0.1) as stream:
+        time.sleep(2)
+        stack.pg.down()
+        down_at = time.monotonic()
+        time.sleep(4)
+        stack.pg.up()
+        up_at = time.monotonic()
+        ok_again = wait_until(lambda: any(r.status == 201 and r.at > up_at for r in stream.replies[-3:]), 30, 0.2)
+        time.sleep(1)
+    assert ok_again, [(r.status, r.body[:200]) for r in stream.replies[-5:]]
+    assert {name: stack.processes[name].pid for name in web_pids} == web_pids, "recovered without a restart"
+
+    statuses = {r.status for r in stream.replies}
+    assert statuses <= {201, 503}, [(r.status, r.body[:300]) for r in stream.replies if r.status not in (201, 503)]
+    refused = [r for r in stream.replies if r.status == 503]
+    assert refused, "requests while PostgreSQL was down should have been refused"
+    assert all(down_at - 1 < r.at < up_at + 30 for r in refused)
+    for reply in refused:
+        assert reply.content_type.startswith("application/json"), reply.content_type
+        error = reply.json()["error"]
+        assert error["code"] == "unavailable" and error["message"]
+        assert not any(word in reply.body for word in INTERNALS), reply.body
+
+    # Nothing half-done: each acknowledged report exists once, each refused one not at all.
+    stored = _cases_by_key(stack, [r.key for r in stream.replies])
+    assert {k: len(v) for k, v in stored.items()} == {r.key: 1 for r in stream.acknowledged()}
+
+
+def _worker_running(redis: Redis, job_id: str) -> Worker | None:
+    for worker in Worker.all(connection=redis):
+        if worker.get_current_job_id() == job_id:
+            return worker
+    return None
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def test_a_worker_killed_mid_job_the_job_is_retried_and_takes_effect_once(stack: Stack) -> None:
+    note = f"killed-{uuid.uuid4()}"
+    with psycopg.connect(stack.pg.conninfo(), autocommit=True) as conn:
+        with conn.transaction():
+            row = conn.execute(
+                "INSERT INTO outbox (job, args, queue) VALUES ('test.slow_effect', %s, 'default') RETURNING id",
+                [json.dumps({"note": note, "seconds": 4})],
+            ).fetchone()
+            conn.execute("SELECT pg_notify('citymgmt_outbox', '')")
+        assert row is not None
+        message_id = row[0]
+    redis = Redis.from_url(stack.env["REDIS_URL"], socket_timeout=5)
+    try:
+        job_id = f"outbox-{message_id}"
+
+        def sleeping() -> bool:
+            return bool(stack.sql("SELECT 1 FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%%'"))
+
+        assert wait_until(sleeping, 30, 0.1), stack.logs()
+        worker = _worker_running(redis, job_id)
+        assert worker is not None
+        name = next(n for n, p in stack.processes.items() if p.pid == worker.pid)
+        horses = _children(worker.pid)
+        assert horses, "the worker runs the job in a work horse"
+        for pid in (worker.pid, *horses):  # the whole worker at once, as when its machine dies
+            os.kill(pid, signal.SIGKILL)
+        stack.processes.pop(name).wait(10)
+        stack.start_worker(name)  # its supervisor starts it again (the other worker keeps going anyway)
+
+        def done() -> bool:
+            return stack.sql("SELECT done_at IS NOT NULL FROM outbox WHERE id = %s", [message_id]) == [(True,)]
+
+        assert wait_until(done, 150, 0.5), f"not retried\n{stack.logs()}"
+    finally:
+        redis.close()
+    assert stack.sql("SELECT count(*) FROM test_effects WHERE note = %s", [note]) == [(1,)]
+
+
+def test_the_same_idempotency_key_ten_times_at_once_makes_one_case(stack: Stack) -> None:
+    token = stack.token("inspector")
+    key = f"same-{uuid.uuid4()}"
+    report = stack.next_report()
+    barrier = threading.Barrier(10)
+    replies: list[tuple[int, Any]] = []
+
+    def send(i: int) -> None:
+        with requests.Session() as http:
+            barrier.wait(30)
+            response = http.post(
+                stack.url("web-a" if i % 2 else "web-b") + "/api/v1/cases",
+                json=report,
+                headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key},
+                timeout=60,
+            )
+            replies.append((response.status_code, response.json()))
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    assert [status for status, _ in replies] == [201] * 10, replies
+    assert len({body["id"] for _, body in replies}) == 1
+    assert _cases_by_key(stack, [key]) == {key: [replies[0][1]["id"]]}
+
+
+def test_fifty_conflicting_actions_across_two_instances_exactly_one_wins(stack: Stack) -> None:
+    inspector = {"Authorization": f"Bearer {stack.token('inspector')}", "Idempotency-Key": f"c-{uuid.uuid4()}"}
+    created = requests.post(stack.url() + "/api/v1/cases", json=stack.next_report(), headers=inspector, timeout=30)
+    assert created.status_code == 201, created.text
+    case = created.json()
+    assert case["status"] == "dispatched", case
+    handler = {"Authorization": f"Bearer {stack.token('handler-' + case['department_code'])}"}
+    seen = requests.get(stack.url("web-b") + f"/api/v1/cases/{case['id']}", headers=handler, timeout=30)
+    etag = seen.headers["ETag"]
+
+    barrier = threading.Barrier(50)
+    statuses: list[int] = []
+
+    def handle(i: int) -> None:
+        with requests.Session() as http:
+            barrier.wait(60)
+            response = http.post(
+                stack.url("web-a" if i % 2 else "web-b") + f"/api/v1/cases/{case['id']}/actions/handle",
+                json={"note": f"处理完毕 {i}"},
+                headers={**handler, "If-Match": etag},
+                timeout=90,
+            )
+            statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=handle, args=(i,)) for i in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert sorted(statuses) == [200] + [409] * 49
+    assert _events(stack, [case["id"]], "handle") == {case["id"]: 1}
+
+
+def test_sweeps_started_together_in_several_processes_escalate_once(stack: Stack) -> None:
+    inspector = {"Authorization": f"Bearer {stack.token('inspector')}", "Idempotency-Key": f"s-{uuid.uuid4()}"}
+    created = requests.post(stack.url() + "/api/v1/cases", json=stack.next_report(), headers=inspector, timeout=30)
+    assert created.status_code == 201 and created.json()["status"] == "dispatched", created.text
+    case_id = created.json()["id"]
+    sweep = [str(BIN / "citymgmt"), "sla", "sweep", "--at", "2031-01-06T10:00:00+08:00"]  # long overdue by then
+
+    # Hold the case's row so that the sweeps, started one by one, all reach it before any of them moves it.
+    with psycopg.connect(stack.pg.conninfo()) as conn:
+        conn.execute("SELECT id FROM cases WHERE id = %s FOR UPDATE", [case_id])
+        sweeps = [
+            subprocess.Popen(sweep, cwd=stack.root, env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            for _ in range(3)
+        ]
+        try:
+
+            def all_waiting() -> bool:
+                rows = stack.sql(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%%cases%%'"
+                )
+                return rows[0][0] >= 3
+
+            assert wait_until(all_waiting, 90, 0.2), "the sweeps did not all reach the case"
+        finally:
+            conn.commit()
+        outputs = [p.communicate(timeout=90)[0].decode() for p in sweeps]
+    assert [p.returncode for p in sweeps] == [0, 0, 0], outputs
+
+    escalations = stack.sql(
+        "SELECT case_id, count(*) FROM case_events WHERE action = 'escalate' GROUP BY case_id HAVING count(*) > 1"
+    )
+    assert escalations == [], "no case escalated twice"
+    assert _events(stack, [case_id], "escalate") == {case_id: 1}
+    assert _events(stack, [case_id], "overdue") == {case_id: 1}
