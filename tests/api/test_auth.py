@@ -126,6 +126,7 @@ def test_public_endpoints_are_few_and_known(app: Flask) -> None:
         "open311.get_request",
         "open311.get_requests",
         "open311.get_token",
+        "open311.media",
         "open311.get_updates",
         "open311.post_request",
         "open311.post_update",
