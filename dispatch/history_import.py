@@ -418,7 +418,7 @@ def _table_params(name: str, mapping: Mapping_) -> dict[str, Any]:
 
 INSERT_SQL = """
 WITH new AS (
-    SELECT r.*, cell.code AS cell, cell.community_code
+    SELECT r.*, cell.code AS cell, cell.community_code, nextval('case_number_seq')::text AS num  -- as public_code
     FROM {staging} r
     LEFT JOIN LATERAL (
         SELECT code, community_code FROM grid_cells
@@ -431,7 +431,7 @@ WITH new AS (
     INSERT INTO cases (code, source, category_id, category_code, urgency, description, address, point, cell_code,
                        community_code, street_code, district_code, department_code, status, reported_at,
                        updated_at, closed_at, verified, external_system, external_id)
-    SELECT to_char({created} AT TIME ZONE :city_zone, 'YYYYMMDD') || lpad(nextval('case_number_seq')::text, 5, '0'),
+    SELECT to_char({created} AT TIME ZONE :city_zone, 'YYYYMMDD') || lpad(n.num, greatest(5, length(n.num)), '0'),
            :source, cat.id, cat.code, 'normal', {description}, {address},
            ST_SetSRID(ST_MakePoint({lon}, {lat}), 4326), n.cell, n.community_code, left(n.community_code, 9),
            left(n.community_code, 6), {department}, {status}, {created}, :now, {closed_at}, true,
