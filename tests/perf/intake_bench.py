@@ -186,6 +186,33 @@ def worker_rss_mb(master_pid: int) -> list[float]:
     return out
 
 
+def _profile(master: int, seconds: float, concurrencies: tuple[int, ...]) -> subprocess.Popen[bytes] | None:
+    """With BENCH_INTAKE_PROFILE=FILE: py-spy samples one gunicorn worker over the last concurrency's run into FILE
+    (collapsed stacks; `summarise_profile` lists the top costs)."""
+    target = os.environ.get("BENCH_INTAKE_PROFILE")
+    if not target:
+        return None
+    worker = Path(f"/proc/{master}/task/{master}/children").read_text().split()[0]
+    delay = seconds * (len(concurrencies) - 1)
+    command = ["sh", "-c", f"sleep {delay} && exec {Path(sys.executable).parent / 'py-spy'} record --pid {worker}"
+               f" --duration {max(1, int(seconds))} --format raw --output {target} --nonblocking"]  # fmt: skip
+    return subprocess.Popen(command)
+
+
+def summarise_profile(path: Path, top: int = 25) -> str:
+    """Inclusive share of samples per function in py-spy's collapsed stacks."""
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        n = int(count)
+        total += n
+        for frame in set(stack.split(";")):
+            inclusive[frame] = inclusive.get(frame, 0) + n
+    ranked = sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]
+    return "\n".join(f"{100 * n / total:5.1f}%  {frame}" for frame, n in ranked)
+
+
 def _token(base: str) -> str:
     response = requests.post(
         f"{base}/api/v1/auth/token", json={"username": "bench-operator", "password": PASSWORD}, timeout=10
@@ -346,7 +373,10 @@ def run(
     with gunicorn(database_url, settings.resolved_redis_url(), servers.root / "var-bench") as (base, master):
         token = _token(base)
         setup, one = _http_one(base, token, lons, lats)
+        profiler = _profile(master, seconds, concurrencies)
         http = [_drive(c, seconds, one, setup) for c in concurrencies]
+        if profiler is not None:
+            profiler.wait()
         paced = _paced(paced_rate, paced_seconds, 16, setup, one)
         rss = worker_rss_mb(master)
     return Figures(http, raw, paced, paced_rate, rss)
