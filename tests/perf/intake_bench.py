@@ -356,6 +356,7 @@ def run(
     paced_rate: float,
     paced_seconds: float,
     cells: int = 10_000,
+    workers: int = 2,
 ) -> Figures:
     lons, lats = prepare(app, cells, 20_000)
     with app.app_context():
@@ -370,7 +371,10 @@ def run(
     raw_setup, raw_one = _raw_one(dsn, user_id, category_id, lons, lats)
     raw = [_drive(c, seconds, raw_one, raw_setup) for c in concurrencies]
     settings = app.extensions["citymgmt.settings"]
-    with gunicorn(database_url, settings.resolved_redis_url(), servers.root / "var-bench") as (base, master):
+    with gunicorn(database_url, settings.resolved_redis_url(), servers.root / "var-bench", workers) as (
+        base,
+        master,
+    ):
         token = _token(base)
         setup, one = _http_one(base, token, lons, lats)
         profiler = _profile(master, seconds, concurrencies)
