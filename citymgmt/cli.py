@@ -157,6 +157,7 @@ def _add_package_commands() -> None:
     from citymgmt.core.users_cli import users_cli
     from citymgmt.open311.cli import open311_cli
     from dispatch.calendar_cli import calendar_cli
+    from dispatch.cases_cli import cases_cli
     from dispatch.cli import components_cli, taxonomy_cli
     from dispatch.metrics_cli import metrics_cli
     from dispatch.notifications_cli import notify_cli
@@ -174,6 +175,7 @@ def _add_package_commands() -> None:
     cli.add_command(notify_cli)
     cli.add_command(open311_cli)
     cli.add_command(metrics_cli)
+    cli.add_command(cases_cli)
     from flask_migrate.cli import db as db_group
 
     db_group.add_command(db_backup)

@@ -89,6 +89,10 @@ class Case(db.Model):  # type: ignore[name-defined]
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Where an imported case came from (`citymgmt cases import`): the other system's name and its own id for the
+    # case, so that importing the same history again adds nothing. None for cases reported here.
+    external_system: Mapped[str | None] = mapped_column(String(40))
+    external_id: Mapped[str | None] = mapped_column(String(100))
 
     __table_args__ = (
         CheckConstraint(f"status IN {_in(STATES)}", name="status"),
@@ -101,6 +105,7 @@ class Case(db.Model):  # type: ignore[name-defined]
             name="component_source",
         ),
         UniqueConstraint("reporter_id", "idempotency_key", name="uq_cases_reporter_idempotency_key"),
+        UniqueConstraint("external_system", "external_id", name="uq_cases_external"),
         Index("ix_cases_department_status", "department_code", "status"),
         Index("ix_cases_status_reported", "status", "reported_at"),
         Index("ix_cases_category_reported", "category_code", "reported_at"),

@@ -1,0 +1,421 @@
+"""The intake benchmark (issue 9 item 1), at any size: the smoke test runs it for a second, `make bench` for longer.
+
+gunicorn serves the project's wsgi:app (as the Procfile does: 2 workers × 4 threads, gthread) on a benchmark database
+with a synthetic grid and the demo taxonomy; client threads, each with its own keep-alive connection, POST
+/api/v1/cases as JSON (no photos, each with its own Idempotency-Key, signed in as an operator) for a fixed time, at
+rising concurrency. Side by side, at the same concurrency: the raw SQL floor of the same work done by raw psycopg,
+one connection per thread (cell match, duplicate probe, three inserts: case, event, outbox; one transaction each).
+Then the HTTP path paced at a fixed rate (open loop: latency counted from each request's scheduled time).
+The client runs on the same two cores as the server: its own cost is part of both sides.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import requests
+from flask import Flask
+from psycopg.types.json import Jsonb
+from sqlalchemy import text
+
+from citymgmt.core.db import db
+from citymgmt.core.identity import create_user
+from dispatch.taxonomy import load_taxonomy
+from tests.perf.grids_bench import make_grid, random_points
+from tests.perf.import_bench import FIXTURES
+from tests.perf.recorder import Recorder, percentile
+
+REPO = Path(__file__).resolve().parents[2]
+PASSWORD = "a-good-long-bench-password"
+CATEGORY = "E0102"  # 暴露垃圾: an event category of the demo taxonomy
+
+RAW_MATCH = (
+    "SELECT code, community_code FROM grid_cells WHERE retired_at IS NULL"
+    " AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(%s, %s), 4326)) ORDER BY code LIMIT 1"
+)
+RAW_DUPLICATES = """
+    SELECT id FROM cases, (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS p) q
+    WHERE category_code = %(cat)s AND reported_at >= now() - interval '24 hours' AND reported_at <= now()
+      AND status = ANY(%(open)s) AND duplicate_of IS NULL
+      AND point && ST_Expand(p, 0.0006) AND ST_DWithin(point::geography, p::geography, 50)
+    LIMIT 5
+"""
+RAW_CASE = """
+    INSERT INTO cases (code, source, reporter_id, idempotency_key, category_id, category_code, urgency, description,
+                       point, cell_code, community_code, street_code, district_code, status, reported_at, updated_at)
+    VALUES ('R' || nextval('case_number_seq'), 'hotline', %(user)s, %(key)s, %(category_id)s, %(cat)s, 'normal',
+            'bench', ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326), %(cell)s, %(community)s::text,
+            left(%(community)s::text, 9), left(%(community)s::text, 6), 'reported', now(), now())
+    RETURNING id
+"""
+RAW_EVENT = (
+    "INSERT INTO case_events (case_id, action, actor_id, at, from_status, to_status, payload)"
+    " VALUES (%s, 'report', %s, now(), NULL, 'reported', %s)"
+)
+RAW_OUTBOX = "INSERT INTO outbox (job, args, queue) VALUES ('bench', %s, 'default')"
+OPEN = ["reported", "verifying", "filed", "dispatched", "handled", "checking", "suspended"]
+
+
+@dataclass
+class Run:
+    concurrency: int
+    seconds: float
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: int = 0
+    first_error: str = ""
+
+    @property
+    def per_s(self) -> float:
+        return len(self.latencies_ms) / self.seconds
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.latencies_ms) if self.latencies_ms else 0.0
+
+    @property
+    def p99(self) -> float:
+        return percentile(self.latencies_ms, 0.99) if len(self.latencies_ms) > 1 else self.p50
+
+
+@dataclass
+class Figures:
+    http: list[Run]
+    raw: list[Run]
+    paced: Run
+    paced_rate: float
+    worker_rss_mb: list[float]
+
+    @property
+    def best_http(self) -> Run:
+        return max(self.http, key=lambda r: r.per_s)
+
+    @property
+    def best_raw(self) -> Run:
+        return max(self.raw, key=lambda r: r.per_s)
+
+
+def prepare(app: Flask, cells: int, points: int) -> tuple[list[float], list[float]]:
+    _, side = make_grid(app, "990001", cells)
+    with app.app_context():
+        session = db.session()
+        load_taxonomy(session, FIXTURES / "taxonomy/cjt214-2007-demo.json")
+        create_user(session, "bench-operator", PASSWORD, ["operator"])
+        session.commit()
+        db.session.remove()
+    return random_points(app, side, points, seed=5)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def gunicorn(
+    database_url: str, redis_url: str, var_dir: Path, workers: int = 2, threads: int = 4
+) -> Iterator[tuple[str, int]]:
+    port = _free_port()
+    env = os.environ | {
+        "CITYMGMT_ENV": "production",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": "bench-secret-key-bench-secret-key",
+        "CITYMGMT_VAR_DIR": str(var_dir),
+        "CITYMGMT_LOG_LEVEL": "WARNING",
+        "CITYMGMT_SECURE_COOKIES": "false",
+    }
+    command = [
+        str(Path(sys.executable).parent / "gunicorn"),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--log-level",
+        "warning",
+        "wsgi:app",
+    ]
+    process = subprocess.Popen(command, cwd=REPO, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(f"{base}/healthz", timeout=10)  # any answer: 503 says the worker is not running
+                break
+            except (requests.ConnectionError, requests.Timeout):
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("gunicorn did not start")
+            time.sleep(0.2)
+        yield base, process.pid
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def worker_rss_mb(master_pid: int) -> list[float]:
+    """Peak resident memory (VmHWM) of each child of the gunicorn master, in MB."""
+    out = []
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    for pid in children:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                out.append(int(line.split()[1]) / 1024)
+    return out
+
+
+def _profile(master: int, seconds: float, concurrencies: tuple[int, ...]) -> subprocess.Popen[bytes] | None:
+    """With BENCH_INTAKE_PROFILE=FILE: py-spy samples one gunicorn worker over the last concurrency's run into FILE
+    (collapsed stacks; `summarise_profile` lists the top costs)."""
+    target = os.environ.get("BENCH_INTAKE_PROFILE")
+    if not target:
+        return None
+    worker = Path(f"/proc/{master}/task/{master}/children").read_text().split()[0]
+    delay = seconds * (len(concurrencies) - 1)
+    command = ["sh", "-c", f"sleep {delay} && exec {Path(sys.executable).parent / 'py-spy'} record --pid {worker}"
+               f" --duration {max(1, int(seconds))} --format raw --output {target} --nonblocking"]  # fmt: skip
+    return subprocess.Popen(command)
+
+
+def summarise_profile(path: Path, top: int = 25) -> str:
+    """Inclusive share of samples per function in py-spy's collapsed stacks."""
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        n = int(count)
+        total += n
+        for frame in set(stack.split(";")):
+            inclusive[frame] = inclusive.get(frame, 0) + n
+    ranked = sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]
+    return "\n".join(f"{100 * n / total:5.1f}%  {frame}" for frame, n in ranked)
+
+
+def _token(base: str) -> str:
+    response = requests.post(
+        f"{base}/api/v1/auth/token", json={"username": "bench-operator", "password": PASSWORD}, timeout=10
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["token"])
+
+
+def _drive(concurrency: int, seconds: float, one: Callable[[Any, int], None], setup: Callable[[], Any]) -> Run:
+    """`concurrency` threads calling one(state, n) in a loop for `seconds`; latencies of the successful calls."""
+    run = Run(concurrency, seconds)
+    lock = threading.Lock()
+    counter = itertools.count()
+    start = threading.Barrier(concurrency + 1)
+    stop_at = [0.0]
+
+    def loop() -> None:
+        state = setup()
+        mine: list[float] = []
+        errors = 0
+        start.wait()
+        try:
+            while time.perf_counter() < stop_at[0]:
+                t0 = time.perf_counter()
+                try:
+                    one(state, next(counter))
+                    mine.append((time.perf_counter() - t0) * 1000)
+                except Exception as exc:  # counted: a benchmark reports its errors
+                    errors += 1
+                    run.first_error = run.first_error or repr(exc)[:300]
+        finally:
+            close = getattr(state, "close", None)
+            if close:
+                close()
+        with lock:
+            run.latencies_ms.extend(mine)
+            run.errors += errors
+
+    threads = [threading.Thread(target=loop) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    stop_at[0] = time.perf_counter() + 1e9
+    start.wait()
+    stop_at[0] = time.perf_counter() + seconds
+    for t in threads:
+        t.join()
+    return run
+
+
+def _http_one(base: str, token: str, lons: list[float], lats: list[float]) -> tuple[Callable[[], Any], Callable]:
+    def setup() -> requests.Session:
+        s = requests.Session()
+        s.headers["Authorization"] = f"Bearer {token}"
+        return s
+
+    def one(s: requests.Session, n: int) -> None:
+        i = n % len(lons)
+        response = s.post(
+            f"{base}/api/v1/cases",
+            json={
+                "category_code": CATEGORY,
+                "lon": lons[i],
+                "lat": lats[i],
+                "description": "bench",
+                "source": "hotline",
+            },
+            headers={"Idempotency-Key": uuid.uuid4().hex},
+            timeout=30,
+        )
+        if response.status_code != 201:
+            raise RuntimeError(f"{response.status_code}: {response.text[:200]}")
+
+    return setup, one
+
+
+def _raw_one(dsn: str, user_id: int, category_id: int, lons: list[float], lats: list[float]) -> tuple[Any, Any]:
+    def setup() -> psycopg.Connection[Any]:
+        return psycopg.connect(dsn)
+
+    def one(conn: psycopg.Connection[Any], n: int) -> None:
+        i = n % len(lons)
+        lon, lat = lons[i], lats[i]
+        with conn.transaction():
+            cell = conn.execute(RAW_MATCH, (lon, lat), prepare=True).fetchone()
+            assert cell is not None
+            conn.execute(
+                RAW_DUPLICATES, {"lon": lon, "lat": lat, "cat": CATEGORY, "open": OPEN}, prepare=True
+            ).fetchall()
+            params = {"user": user_id, "key": uuid.uuid4().hex, "category_id": category_id, "cat": CATEGORY,
+                      "lon": lon, "lat": lat, "cell": cell[0], "community": cell[1]}  # fmt: skip
+            case_id = conn.execute(RAW_CASE, params, prepare=True).fetchone()[0]  # type: ignore[index]
+            payload = Jsonb({"source": "hotline", "cell_code": cell[0]})
+            conn.execute(RAW_EVENT, (case_id, user_id, payload), prepare=True)
+            conn.execute(RAW_OUTBOX, (Jsonb({"case_id": case_id}),), prepare=True)
+
+    return setup, one
+
+
+def _paced(rate: float, seconds: float, threads: int, setup: Callable[[], Any], one: Callable[[Any, int], None]) -> Run:
+    """Open loop: request n is due at start + n / rate; its latency counts from then (queueing included)."""
+    run = Run(threads, seconds)
+    lock = threading.Lock()
+    counter = itertools.count()
+    total = int(rate * seconds)
+    start = time.perf_counter() + 0.5
+
+    def loop() -> None:
+        state = setup()
+        mine: list[float] = []
+        errors = 0
+        while (n := next(counter)) < total:
+            due = start + n / rate
+            wait = due - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            try:
+                one(state, n)
+                mine.append((time.perf_counter() - due) * 1000)
+            except Exception as exc:
+                errors += 1
+                run.first_error = run.first_error or repr(exc)[:300]
+        state.close()
+        with lock:
+            run.latencies_ms.extend(mine)
+            run.errors += errors
+
+    workers = [threading.Thread(target=loop) for _ in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    return run
+
+
+def run(
+    app: Flask,
+    servers: Any,
+    database_url: str,
+    concurrencies: tuple[int, ...],
+    seconds: float,
+    paced_rate: float,
+    paced_seconds: float,
+    cells: int = 10_000,
+    workers: int = 2,
+) -> Figures:
+    lons, lats = prepare(app, cells, 20_000)
+    with app.app_context():
+        session = db.session()
+        user_id = session.execute(text("SELECT id FROM users WHERE username = 'bench-operator'")).scalar_one()
+        category_id = session.execute(
+            text("SELECT c.id FROM categories c JOIN taxonomy_versions v ON v.code = c.version_code AND v.current"
+                 " WHERE c.code = :c"), {"c": CATEGORY}
+        ).scalar_one()  # fmt: skip
+        db.session.remove()
+    dsn = database_url.replace("postgresql+psycopg://", "postgresql://")
+    raw_setup, raw_one = _raw_one(dsn, user_id, category_id, lons, lats)
+    raw = [_drive(c, seconds, raw_one, raw_setup) for c in concurrencies]
+    settings = app.extensions["citymgmt.settings"]
+    with gunicorn(database_url, settings.resolved_redis_url(), servers.root / "var-bench", workers) as (
+        base,
+        master,
+    ):
+        token = _token(base)
+        setup, one = _http_one(base, token, lons, lats)
+        profiler = _profile(master, seconds, concurrencies)
+        http = [_drive(c, seconds, one, setup) for c in concurrencies]
+        if profiler is not None:
+            profiler.wait()
+        paced = _paced(paced_rate, paced_seconds, 16, setup, one)
+        rss = worker_rss_mb(master)
+    return Figures(http, raw, paced, paced_rate, rss)
+
+
+def table(f: Figures) -> str:
+    lines = ["| clients | HTTP reports/s | p50 ms | p99 ms | errors | raw SQL tx/s | p50 ms | p99 ms | ratio |",
+             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for h, r in zip(f.http, f.raw, strict=True):
+        lines.append(
+            f"| {h.concurrency} | {h.per_s:,.0f} | {h.p50:.1f} | {h.p99:.1f} | {h.errors} | {r.per_s:,.0f} |"
+            f" {r.p50:.1f} | {r.p99:.1f} | {h.per_s / r.per_s if r.per_s else 0:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def record(recorder: Recorder, f: Figures) -> None:
+    best, raw = f.best_http, f.best_raw
+    recorder.add(
+        "intake_reports_per_s",
+        best.per_s,
+        "reports/s",
+        baseline=f"raw psycopg, same SQL work (best of {', '.join(str(r.concurrency) for r in f.raw)} clients)",
+        baseline_value=raw.per_s,
+        target="≥ 1,000 reports/s",
+    )
+    recorder.add("intake_ratio_vs_raw", best.per_s / raw.per_s, "", target="≥ 0.5")
+    recorder.add("intake_p50_ms_at_best", best.p50, "ms", higher_is_better=False)
+    recorder.add("intake_p99_ms_at_best", best.p99, "ms", higher_is_better=False)
+    recorder.add(
+        f"intake_p99_ms_at_{f.paced_rate:g}rps",
+        f.paced.p99,
+        "ms",
+        higher_is_better=False,
+        target="≤ 25 ms" if f.paced_rate == 300 else None,
+    )
+    recorder.add("intake_errors", sum(r.errors for r in f.http) + f.paced.errors, "requests", higher_is_better=False)
+    recorder.add("intake_web_worker_peak_rss_mb", max(f.worker_rss_mb), "MB", higher_is_better=False)
