@@ -25,7 +25,6 @@ def test_sla_sweep_speed(servers, recorder) -> None:  # type: ignore[no-untyped-
     cases = int(os.environ.get("BENCH_SLA_CASES", 1_000_000))  # smaller for a quick look
     figures = run(_app(servers, "citymgmt_bench_sla"), cases=cases, loop_sample=10_000)
     record(recorder, figures, f"{cases / 1e6:g}m")
-    assert figures.sweep_s <= 0.5
 
 
 def test_sla_benchmark_smoke(servers) -> None:  # type: ignore[no-untyped-def]

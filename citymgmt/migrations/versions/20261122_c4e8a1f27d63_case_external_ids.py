@@ -1,7 +1,7 @@
 """case external ids: where an imported case came from (citymgmt cases import)
 
 Revision ID: c4e8a1f27d63
-Revises: b7e3a91c5d20
+Revises: c41d7e5a9f20
 Create Date: 2026-11-22 08:25:00.000000
 """
 
@@ -10,7 +10,7 @@ from alembic import op
 
 
 revision = 'c4e8a1f27d63'
-down_revision = 'b7e3a91c5d20'
+down_revision = 'c41d7e5a9f20'
 branch_labels = None
 depends_on = None
 
