@@ -21,6 +21,7 @@ class Link:
 
 # The pages each role can use; the inspector app (/m/), the desk (/desk/) and the dashboard (/dashboard/) join here.
 LINKS = (
+    Link(_l("Inspector app"), "/m/", ("inspector",), _l("Report problems and do your checks, on your phone")),
     Link(_l("API documentation"), "/api/v1/docs", description=_l("Every endpoint, and what your role may call")),
     Link(_l("My account (JSON)"), "/api/v1/auth/me", description=_l("Who you are signed in as, for scripts")),
 )
