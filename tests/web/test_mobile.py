@@ -23,7 +23,12 @@ def test_the_inspector_opens_the_app_in_chinese_with_its_scripts(client: FlaskCl
     html = response.get_data(as_text=True)
     assert '<html lang="zh-CN">' in html
     assert 'rel="manifest" href="/m/manifest.webmanifest"' in html
-    for script in ("/static/js/api.js", "/static/js/map.js", "/static/js/mobile.js", "/static/vendor/leaflet/leaflet.js"):
+    for script in (
+        "/static/js/api.js",
+        "/static/js/map.js",
+        "/static/js/mobile.js",
+        "/static/vendor/leaflet/leaflet.js",
+    ):
         assert f'src="{script}"' in html
     assert 'capture="environment"' in html and 'accept="image/*"' in html and "multiple" in html
     config = json.loads(re.search(r'<script type="application/json" id="m-config">(.*?)</script>', html, re.S)[1])
