@@ -153,7 +153,9 @@ class Settings:
             if parts.scheme not in ("http", "https") and not self.basemap_url.startswith("/"):
                 raise ConfigError(f"CITYMGMT_BASEMAP_URL={self.basemap_url!r}: expected an http(s) URL or a /path")
             if not all(f"{{{k}}}" in self.basemap_url for k in "xyz"):
-                raise ConfigError(f"CITYMGMT_BASEMAP_URL={self.basemap_url!r}: the template needs {{z}}, {{x}} and {{y}}")
+                raise ConfigError(
+                    f"CITYMGMT_BASEMAP_URL={self.basemap_url!r}: the template needs {{z}}, {{x}} and {{y}}"
+                )
 
     def _validate_metrics(self) -> None:
         if self.metrics_weights:

@@ -45,7 +45,7 @@ PHOTO_LONGEST_SIDE = 1600
 def _assets_version() -> str:
     """Changes whenever a cached file changes, so that the service worker replaces its cache."""
     digest = hashlib.sha256()
-    for name in SHELL_ASSETS + ("../templates/mobile/app.html",):
+    for name in (*SHELL_ASSETS, "../templates/mobile/app.html"):
         digest.update((STATIC / name).read_bytes())
     return digest.hexdigest()[:12]
 
@@ -55,6 +55,9 @@ def _strings() -> dict[str, str]:
     return {
         "accuracy": _("±%(metres)s m", metres="{metres}"),
         "locating": _("Finding your position…"),
+        "pin": _("The problem's place: drag to move"),
+        "zoom_in": _("Zoom in"),
+        "zoom_out": _("Zoom out"),
         "no_location": _("No position from the phone: drag the pin to the place."),
         "cell": _("Cell %(code)s · %(community)s", code="{code}", community="{community}"),
         "matching": _("Finding the cell…"),

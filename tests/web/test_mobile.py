@@ -1,5 +1,5 @@
 """The inspector app's pages through the Flask client: who may open /m/, the manifest, the service worker, the
-basemap settings passed to the page. The app itself (reports, offline, tasks) runs in Chromium: tests/e2e/test_mobile.py.
+basemap settings passed to the page. The app itself (reports, offline, tasks) runs in Chromium (tests/e2e).
 """
 
 from __future__ import annotations

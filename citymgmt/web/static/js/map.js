@@ -56,15 +56,15 @@
     return L.latLng(y, x);
   }
 
-  // create(element, {lon, lat, zoom, ...Leaflet map options}): a Leaflet map on the basemap, or on none.
+  // create(element, {lon, lat, zoom, zoomInTitle, zoomOutTitle, ...Leaflet map options}): a Leaflet map on the
+  // basemap, or on none; lon/lat in WGS-84 (default: Tiananmen); pass the zoom buttons' titles translated.
   function create(element, options) {
     const opts = Object.assign({ lon: 116.397, lat: 39.918, zoom: 16 }, options || {});
-    const { lon, lat, zoom } = opts;
-    delete opts.lon;
-    delete opts.lat;
-    delete opts.zoom;
+    const { lon, lat, zoom, zoomInTitle, zoomOutTitle } = opts;
+    for (const key of ["lon", "lat", "zoom", "zoomInTitle", "zoomOutTitle"]) delete opts[key];
     const cfg = config();
-    const map = L.map(element, Object.assign({ attributionControl: !!cfg.basemap_url }, opts));
+    const map = L.map(element, Object.assign({ attributionControl: !!cfg.basemap_url, zoomControl: false }, opts));
+    L.control.zoom({ zoomInTitle: zoomInTitle || "+", zoomOutTitle: zoomOutTitle || "-" }).addTo(map);
     if (cfg.basemap_url) {
       L.tileLayer(cfg.basemap_url, { attribution: cfg.attribution || "", maxZoom: 19 }).addTo(map);
     } else {
@@ -74,15 +74,11 @@
     return map;
   }
 
-  // cellOverlay(map, {style, onEachFeature, onLoad, onError, minZoom}): the live cells of the current view (GeoJSON
-  // from /api/v1/grids/cells, in the map's CRS), reloaded when the view moves; below minZoom (14) none are drawn.
-  // Returns {layer (an L.GeoJSON; feature.properties: code, community_code), refresh(), remove()}.
-  function cellOverlay(map, options) {
-    const opts = Object.assign(
-      { minZoom: 14, style: { color: "#0b5cad", weight: 1, opacity: 0.8, fillOpacity: 0.04 } },
-      options || {}
-    );
-    const layer = L.geoJSON(null, { style: opts.style, onEachFeature: opts.onEachFeature }).addTo(map);
+  // The features of an /api/v1/grids endpoint for the current view, in the map's CRS, reloaded when the view moves.
+  function viewOverlay(map, path, extraQuery, options) {
+    const opts = Object.assign({ minZoom: 0 }, options || {});
+    const layer = L.geoJSON(null, { style: opts.style, onEachFeature: opts.onEachFeature, interactive: !!opts.interactive });
+    layer.addTo(map);
     let controller = null;
 
     async function refresh() {
@@ -102,8 +98,8 @@
       ].map((v) => v.toFixed(6));
       controller = new AbortController();
       try {
-        const result = await window.citymgmt.api("GET", "/api/v1/grids/cells", {
-          query: { bbox: bbox.join(","), zoom: Math.round(map.getZoom()), output_crs: crs() },
+        const result = await window.citymgmt.api("GET", path, {
+          query: Object.assign({ bbox: bbox.join(","), zoom: Math.round(map.getZoom()), output_crs: crs() }, extraQuery),
           signal: controller.signal,
         });
         layer.clearLayers();
@@ -128,7 +124,28 @@
     };
   }
 
+  // cellOverlay(map, {style, onEachFeature, interactive, onLoad, onError, minZoom}): the live cells of the current
+  // view (GeoJSON from /api/v1/grids/cells; feature.properties: code, community_code), reloaded when the view moves;
+  // below minZoom (default 14) none are drawn. Returns {layer (an L.GeoJSON), refresh(), remove()}.
+  function cellOverlay(map, options) {
+    const opts = Object.assign(
+      { minZoom: 14, style: { color: "#0b5cad", weight: 1, opacity: 0.8, fillOpacity: 0.04 } },
+      options || {}
+    );
+    return viewOverlay(map, "/api/v1/grids/cells", {}, opts);
+  }
+
+  // areaOverlay(map, {level: "district"|"street"|"community", style, ...as cellOverlay}): the outlines of the areas
+  // in view (/api/v1/grids/areas; feature.properties: code, name, level). Same return value as cellOverlay.
+  function areaOverlay(map, options) {
+    const opts = Object.assign(
+      { level: "district", minZoom: 0, style: { color: "#1d2733", weight: 3, opacity: 0.9, fill: false } },
+      options || {}
+    );
+    return viewOverlay(map, "/api/v1/grids/areas", { level: opts.level }, opts);
+  }
+
   window.citymgmt = Object.assign(window.citymgmt || {}, {
-    map: { config, crs, create, toMap, cellOverlay, wgs84ToGcj02 },
+    map: { config, crs, create, toMap, cellOverlay, areaOverlay, wgs84ToGcj02 },
   });
 })();

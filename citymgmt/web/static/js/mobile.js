@@ -41,6 +41,7 @@
   let currentScreen = null;
 
   function show(name) {
+    const first = currentScreen === null;
     currentScreen = name;
     screens.forEach((s) => (s.hidden = s.dataset.screen !== name));
     const tab = name === "tasks" || name === "task" ? "tasks" : "report";
@@ -52,7 +53,8 @@
     if (name === "tasks") loadTasks();
     if (name === "category") showCategories();
     const heading = document.querySelector('[data-screen="' + name + '"] h1');
-    if (heading) {
+    if (heading && !first) {
+      // Screen readers and keyboards start at the new screen's heading.
       heading.tabIndex = -1;
       heading.focus({ preventScroll: false });
     }
@@ -94,9 +96,10 @@
   let matchSeq = 0;
 
   function setupMap() {
-    map = maps.create($("m-map"), { zoom: 17 });
+    map = maps.create($("m-map"), { zoom: 17, zoomInTitle: t("zoom_in"), zoomOutTitle: t("zoom_out") });
+    maps.areaOverlay(map, { level: "district" });
     maps.cellOverlay(map, {});
-    pin = L.marker(map.getCenter(), { draggable: true, autoPan: true, title: "pin", alt: "pin" });
+    pin = L.marker(map.getCenter(), { draggable: true, autoPan: true, title: t("pin"), alt: t("pin") });
     pin.on("dragend", () => {
       pinMoved = true;
       placeDraft(pin.getLatLng());
