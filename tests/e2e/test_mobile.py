@@ -175,6 +175,19 @@ def test_a_report_made_offline_sends_itself_once_online_without_a_duplicate(  # 
     )
     assert rows == [(keys[0][0], beat_point[2], 1)]
 
+    # A report the server refuses (outside every cell) is marked not accepted, with why, and not sent again.
+    page.get_by_role("button", name="继续上报").click()
+    page.context.set_geolocation({"longitude": 116.30, "latitude": 39.99, "accuracy": 20})  # Haidian: no cells
+    expect(page.locator("#m-cell")).to_contain_text("outside")
+    choose_category(page, "E0104")
+    page.get_by_role("button", name="发送", exact=True).click()
+    expect(page.locator("#m-result")).to_contain_text("未被受理：")
+    expect(page.locator("#m-failed li")).to_have_count(1)
+    expect(page.locator("#m-pending")).to_be_hidden()
+    screenshot(page, "m-failed")
+    page.locator("#m-failed").get_by_role("button", name="放弃").click()
+    expect(page.locator("#m-failed li")).to_have_count(0)
+
     # Sending it again with the same key (as after a lost answer) makes no second case.
     status = page.evaluate(
         """async ([key, description, lon, lat]) => {
@@ -269,6 +282,33 @@ def test_the_inspector_passes_a_check_in_the_app(  # type: ignore[no-untyped-def
         id=case["id"],
     )
     assert rows == [("checking", True, "pass", 1)]  # checked: the case waits for the shift leader to close it
+
+    # A public report in the beat, sent for verification (核实): the inspector confirms it.
+    operator = _api(client, "operator")
+    public = client.post(
+        "/api/v1/cases",
+        json={
+            "category_code": "E0102",
+            "lon": lon,
+            "lat": lat,
+            "description": f"市民反映 {uuid.uuid4().hex[:8]}",
+            "source": "public",
+        },
+        headers={**operator, "Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert public.status_code == 201, public.get_json()
+    verifying = client.post(
+        f"/api/v1/cases/{public.get_json()['id']}/actions/request_verification",
+        json={},
+        headers={**operator, "If-Match": str(public.get_json()["version"])},
+    )
+    assert verifying.status_code == 200 and verifying.get_json()["status"] == "verifying"
+    code = verifying.get_json()["code"]
+    page.reload()
+    page.locator("#m-tasks").get_by_role("button", name=re.compile(f"核实 · {code}")).click()
+    page.get_by_role("button", name="属实：问题存在").click()
+    expect(page.locator("#m-tasks-message")).to_contain_text("核实结果已记录。")
+    assert query("SELECT status, verified FROM cases WHERE code = :c", c=code) == [("reported", True)]
 
 
 def test_the_gcj02_shift_in_the_browser_matches_the_python_one(page: Page) -> None:
