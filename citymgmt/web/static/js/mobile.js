@@ -345,6 +345,7 @@
     };
     $("m-send").disabled = true;
     $("m-result").textContent = t("sending");
+    sendingNow.add(report.key); // sync() leaves it alone meanwhile: one POST at a time per key
     try {
       await store.put(report); // kept first: whatever happens next, the report is not lost
       const outcome = await send(report);
@@ -362,6 +363,7 @@
     } catch (err) {
       $("m-result").textContent = t("error", { message: errorText(err) });
     } finally {
+      sendingNow.delete(report.key);
       $("m-send").disabled = false;
       refreshPending();
     }
@@ -448,6 +450,7 @@
     }
   }
 
+  const sendingNow = new Set(); // keys of reports being sent from the Send button
   let syncing = null;
   // Send every waiting report, oldest first; stop at the first that still cannot go (the network is down).
   function sync() {
@@ -455,7 +458,7 @@
     syncing = (async () => {
       try {
         for (const report of await store.all()) {
-          if (report.status !== "pending") continue;
+          if (report.status !== "pending" || sendingNow.has(report.key)) continue;
           if (!navigator.onLine) break;
           const outcome = await send(report);
           if (outcome.waiting) break;
