@@ -252,6 +252,7 @@ def case_view(session: Session, case: Case, viewer: User, settings: Settings) ->
         "allowed_actions": allowed_actions(case, viewer, settings),
         "events": [
             {
+                "id": e.id,  # photos name the event they came with (event_id)
                 "action": e.action,
                 "at": e.at,
                 "actor_id": e.actor_id,

@@ -112,6 +112,42 @@ def cells_in_view(
     }
 
 
+def areas_in_view(
+    session: Session, bbox: tuple[float, float, float, float], zoom: int, level: str, output_crs: str = "wgs84"
+) -> dict[str, Any]:
+    """The live districts, streets or communities touching the box, as GeoJSON, simplified for `zoom` (the outlines
+    a map without a basemap shows under the cells)."""
+    if not 0 <= zoom <= 22:
+        raise ValidationError("zoom must be between 0 and 22", details={"zoom": zoom})
+    tolerance = 360.0 / (256 * 2**zoom) / 2
+    rows = session.execute(
+        text(
+            """
+            SELECT code, name, ST_AsBinary(ST_SimplifyPreserveTopology(geom, :tol))
+            FROM areas
+            WHERE retired_at IS NULL AND level = CAST(:level AS area_level) AND geom IS NOT NULL
+              AND geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326)
+            ORDER BY code
+            LIMIT :limit
+            """
+        ),
+        {"w": bbox[0], "s": bbox[1], "e": bbox[2], "n": bbox[3], "tol": tolerance, "level": level, "limit": 1000},
+    ).all()
+    geoms = _output_many(shapely.from_wkb([bytes(r[2]) for r in rows]), output_crs) if rows else []
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "id": code,
+                "properties": {"code": code, "name": name, "level": level},
+                "geometry": json.loads(shapely.to_geojson(g)),
+            }
+            for (code, name, _), g in zip(rows, geoms, strict=True)
+        ],
+    }
+
+
 def _output(geom: Any, output_crs: str) -> Any:
     return geom if output_crs == "wgs84" else transform_geometry(geom, "wgs84", output_crs)
 

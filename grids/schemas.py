@@ -37,6 +37,14 @@ class CellsQuery(ma.Schema):
     output_crs = ma.fields.String(load_default="wgs84", validate=_map_crs)
 
 
+class AreasQuery(CellsQuery):
+    level = ma.fields.String(
+        load_default="district",
+        validate=ma.validate.OneOf(("district", "street", "community")),
+        metadata={"description": "district, street or community"},
+    )
+
+
 class NamedAreaSchema(ma.Schema):
     code = ma.fields.String()
     name = ma.fields.String(allow_none=True)

@@ -61,6 +61,7 @@ class ReportSchema(ma.Schema):
 
 
 class EventSchema(ma.Schema):
+    id = ma.fields.Integer()
     action = ma.fields.String()
     at = ma.fields.DateTime()
     actor_id = ma.fields.Integer(allow_none=True)

@@ -102,6 +102,11 @@ class Settings:
     # {"department"|"inspector"|"region": {component: weight}}, and the grade bands, best first.
     metrics_weights: str = ""
     metrics_grades: str = "A:90,B:75,C:60,D:40,E:0"
+    # The maps' basemap (issue 6): a Leaflet tile URL template ({z}/{x}/{y}, optional {s}) and the CRS its tiles are
+    # drawn in; overlays are shifted to match. Empty: no basemap, the cell and district outlines alone (offline).
+    basemap_url: str = ""
+    basemap_crs: str = "wgs84"  # wgs84 | gcj02 (AMap, Tencent)
+    basemap_attribution: str = ""
 
     @property
     def embedded_database(self) -> bool:
@@ -143,6 +148,18 @@ class Settings:
         if unknown:
             raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
         return replace(self, **overrides)
+
+    def _validate_basemap(self) -> None:
+        if self.basemap_crs not in ("wgs84", "gcj02"):
+            raise ConfigError(f"CITYMGMT_BASEMAP_CRS={self.basemap_crs!r}: expected wgs84 or gcj02")
+        if self.basemap_url:
+            parts = urlsplit(self.basemap_url.replace("{", "").replace("}", ""))
+            if parts.scheme not in ("http", "https") and not self.basemap_url.startswith("/"):
+                raise ConfigError(f"CITYMGMT_BASEMAP_URL={self.basemap_url!r}: expected an http(s) URL or a /path")
+            if not all(f"{{{k}}}" in self.basemap_url for k in "xyz"):
+                raise ConfigError(
+                    f"CITYMGMT_BASEMAP_URL={self.basemap_url!r}: the template needs {{z}}, {{x}} and {{y}}"
+                )
 
     def _validate_metrics(self) -> None:
         if self.metrics_weights:
@@ -219,6 +236,9 @@ class Settings:
             mail_from=os.environ.get("CITYMGMT_MAIL_FROM", "citymgmt@localhost"),
             metrics_weights=os.environ.get("CITYMGMT_METRICS_WEIGHTS", ""),
             metrics_grades=os.environ.get("CITYMGMT_METRICS_GRADES", "A:90,B:75,C:60,D:40,E:0"),
+            basemap_url=os.environ.get("CITYMGMT_BASEMAP_URL", "").strip(),
+            basemap_crs=os.environ.get("CITYMGMT_BASEMAP_CRS", "wgs84").strip().lower() or "wgs84",
+            basemap_attribution=os.environ.get("CITYMGMT_BASEMAP_ATTRIBUTION", "").strip(),
         )
         settings.validate()
         return settings
@@ -268,6 +288,7 @@ class Settings:
                 f"CITYMGMT_WORKER_MAINTENANCE_SECONDS={self.worker_maintenance_seconds}: expected at least 1"
             )
         self._validate_metrics()
+        self._validate_basemap()
         if self.env == "production" and not self.secret_key:
             raise ConfigError("SECRET_KEY must be set when CITYMGMT_ENV=production")
         if not 0 <= self.duplicate_radius_m <= 10_000:

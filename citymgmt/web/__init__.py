@@ -48,9 +48,20 @@ def lang_url(code: str) -> str:
     return f"{request.path}?{urlencode(args)}"
 
 
+def map_settings(settings: Settings) -> dict[str, Any]:
+    """What static/js/map.js needs (templates/_map.html passes it to the page): the basemap, its CRS, the zone."""
+    return {
+        "basemap_url": settings.basemap_url,
+        "basemap_crs": settings.basemap_crs if settings.basemap_url else "wgs84",
+        "attribution": settings.basemap_attribution,
+        "timezone": settings.timezone,
+    }
+
+
 def init_web(app: Flask, settings: Settings) -> None:
     from citymgmt.web.auth import bp
     from citymgmt.web.i18n import html_lang, install_i18n, remember_choice
+    from citymgmt.web.mobile import bp as mobile_bp
 
     install_i18n(app, settings)
     install_pages(app, PageSupport(render_error=render_error_page, login_url=login_url))
@@ -64,6 +75,9 @@ def init_web(app: Flask, settings: Settings) -> None:
 
     app.register_blueprint(dashboard_bp)
     add_page_blueprint(app, dashboard_bp.name)
+    app.register_blueprint(mobile_bp)
+    add_page_blueprint(app, mobile_bp.name)
+    app.jinja_env.globals["map_config"] = map_settings(settings)  # a global: imported macros see it too
 
     @app.context_processor
     def _page_helpers() -> dict[str, Any]:

@@ -21,6 +21,7 @@ class Link:
 
 # The pages each role can use; the inspector app (/m/), the desk (/desk/) and the dashboard (/dashboard/) join here.
 LINKS = (
+    Link(_l("Inspector app"), "/m/", ("inspector",), _l("Report problems and do your checks, on your phone")),
     Link(
         _l("Desk"),
         "/desk/",

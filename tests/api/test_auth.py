@@ -121,6 +121,9 @@ def test_public_endpoints_are_few_and_known(app: Flask) -> None:
         "api-docs.openapi_swagger_ui",
         "auth.create_token",
         "health.healthz",
+        # The inspector app's manifest and service worker: browsers fetch them without the session.
+        "mobile.manifest",
+        "mobile.service_worker",
         # Open311 GeoReport v2: public by the specification; its POSTs check their api_key themselves.
         "open311.discovery",
         "open311.get_request",

@@ -68,6 +68,22 @@ def test_cells_in_a_view_as_geojson(client, token_for) -> None:  # type: ignore[
     assert vertices(coarse.get_json()) <= vertices(collection)
 
 
+def test_district_outlines_in_a_view_as_geojson(client, token_for) -> None:  # type: ignore[no-untyped-def]
+    view = "bbox=116.39,39.91,116.40,39.92&zoom=14"
+    response = client.get(f"/api/v1/grids/areas?{view}", headers=token_for("inspector"))
+    assert response.status_code == 200
+    features = response.get_json()["features"]
+    assert [f["properties"]["code"] for f in features] == ["110101", "110102"]  # Dongcheng and Xicheng meet here
+    assert features[0]["properties"] == {"code": "110101", "name": "东城区", "level": "district"}
+    assert features[0]["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    streets = client.get(f"/api/v1/grids/areas?{view}&level=street", headers=token_for("inspector")).get_json()
+    assert streets["features"] and all(len(f["id"]) == 9 for f in streets["features"])
+    shifted = client.get(f"/api/v1/grids/areas?{view}&output_crs=gcj02", headers=token_for("inspector")).get_json()
+    assert shifted["features"][0]["geometry"] != features[0]["geometry"]
+    wrong = client.get(f"/api/v1/grids/areas?{view}&level=city", headers=token_for("inspector"))
+    assert wrong.status_code == 400 and "level" in str(wrong.get_json()["error"])
+
+
 @pytest.mark.parametrize(
     ("query", "status", "message"),
     [
