@@ -138,7 +138,7 @@ TEXTS = {
     "fail": _l("Fail"),
     "result_photos": _l("Result photos"),
     "original": _l("Original case"),
-    "send": _l("Send"),
+    "send": _l("Submit"),
     "cancel_form": _l("Back"),
     "actions": _l("Actions"),
     "no_actions": _l("Nothing for you to do on this case now."),
