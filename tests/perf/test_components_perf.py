@@ -55,7 +55,6 @@ def test_component_import_speed(db_session, clock, tmp_path, recorder) -> None: 
     recorder.add("components_import_100k", seconds, "s", higher_is_better=False, target="seconds, not minutes")
     recorder.add("components_reimport_100k_unchanged", again, "s", higher_is_better=False)
     assert report.inserted == 100_000 and second.unchanged == 100_000
-    assert seconds < 60
 
 
 def test_component_import_smoke(db_session, clock, tmp_path) -> None:  # type: ignore[no-untyped-def]

