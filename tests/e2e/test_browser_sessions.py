@@ -8,6 +8,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.e2e.conftest import screenshot
+
 pytestmark = pytest.mark.e2e
 
 
@@ -16,6 +18,7 @@ def test_the_demo_inspector_signs_in_and_out_on_a_phone(live_server: str, page: 
     expect(page).to_have_url(f"{live_server}/login")  # not signed in: to the form
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
     expect(page.get_by_role("heading", name="登录")).to_be_visible()
+    screenshot(page, "login")
 
     page.get_by_label("用户名").fill("Inspector")  # phones capitalise the first letter
     page.get_by_label("密码").fill("demo-password")
@@ -23,6 +26,7 @@ def test_the_demo_inspector_signs_in_and_out_on_a_phone(live_server: str, page: 
 
     expect(page).to_have_url(f"{live_server}/")
     expect(page.get_by_role("heading")).to_have_text("您好，监督员 王伟")
+    screenshot(page, "home")
     expect(page.locator(".roles")).to_have_text("监督员")
     expect(page.get_by_role("link", name="接口文档")).to_have_attribute("href", "/api/v1/docs")
 
