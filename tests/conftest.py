@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from flask.testing import FlaskClient
 from flask_sqlalchemy.session import _app_ctx_id
 from rq import SimpleWorker
 from sqlalchemy import orm
+from werkzeug.serving import make_server
 
 from citymgmt import create_app
 from citymgmt.core import outbox
@@ -66,6 +68,20 @@ class TestServers:
             conn.execute(f'CREATE DATABASE "{name}"')
         ensure_postgis(self.postgres.conninfo(name))
         return self.postgres.url(name)
+
+
+@contextlib.contextmanager
+def serve(app: Flask, name: str = "live-server") -> Iterator[str]:
+    """The app served by werkzeug on a free loopback port in a thread of this process; yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
 
 
 @pytest.fixture(scope="session")

@@ -8,16 +8,14 @@ tests may run as root, `--disable-background-networking` because the machine has
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
-from werkzeug.serving import make_server
 
 from citymgmt.demo import DEMO_PASSWORD
-from tests.conftest import make_test_app
+from tests.conftest import make_test_app, serve
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
@@ -28,15 +26,8 @@ DESK = {"viewport": {"width": 1440, "height": 900}}
 @pytest.fixture
 def live_server(servers, database_url, beijing) -> Iterator[str]:  # type: ignore[no-untyped-def]
     app = make_test_app(servers, database_url, redis_db=2)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    with serve(app, "live-server") as url:
+        yield url
 
 
 @pytest.fixture

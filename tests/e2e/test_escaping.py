@@ -9,7 +9,6 @@ call alert()).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,6 @@ from playwright.sync_api import Browser, Dialog
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from sqlalchemy import select, text
 from werkzeug.routing import Rule
-from werkzeug.serving import make_server
 
 from citymgmt.core.clock import SystemClock
 from citymgmt.core.db import db
@@ -28,7 +26,7 @@ from citymgmt.core.identity import User, create_user
 from citymgmt.demo import DEMO_PASSWORD
 from dispatch.intake import Report, report_case
 from dispatch.workflow import act
-from tests.conftest import make_test_app
+from tests.conftest import make_test_app, serve
 from tests.e2e.conftest import DESK, sign_in
 
 pytestmark = pytest.mark.e2e
@@ -169,15 +167,8 @@ def test_every_page_escapes_what_users_wrote(site: Site) -> None:
 
 @pytest.fixture(scope="module")
 def live_site(site: Site) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, site.app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="escaping-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    with serve(site.app, "escaping-server") as url:
+        yield url
 
 
 def test_no_payload_runs_in_a_browser_on_any_page(site: Site, live_site: str, browser: Browser) -> None:

@@ -7,30 +7,21 @@ The older clients on PyPI (`open311`, `three`) are Python 2 only and do not impo
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
 import requests
 from georeport import GeoReport
-from werkzeug.serving import make_server
 
-from tests.conftest import make_test_app
+from tests.conftest import make_test_app, serve
 from tests.open311.conftest import FORBIDDEN_CITY, PERSONAL, check_shape
 
 
 @pytest.fixture
 def live_open311(servers, database_url, beijing) -> Iterator[str]:  # type: ignore[no-untyped-def]
     app = make_test_app(servers, database_url, redis_db=3, open311_jurisdiction_id="beijing.example.gov.cn")
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-open311", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/open311/v2"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    with serve(app, "live-open311") as url:
+        yield url + "/open311/v2"
 
 
 def test_a_third_party_client_reports_and_follows_a_request(live_open311: str) -> None:
