@@ -20,6 +20,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from citymgmt.core.config import Settings
 from citymgmt.core.db import db
 from citymgmt.core.errors import ValidationError
+from dispatch.revisions import forget as forget_revisions
+from dispatch.revisions import revisions
 from dispatch.workcalendar import WorkingCalendar, chinese_overrides
 
 calendar_revision = Sequence("calendar_day_revision_seq", start=1)
@@ -49,6 +51,7 @@ def seed_years(session: Session, years: range, now: datetime) -> tuple[int, list
     if not overrides:
         return 0, unknown
     session.info.pop("citymgmt.calendar", None)
+    forget_revisions(session)
     rows = [{"day": d, "is_workday": w, "source": "chinese-calendar", "updated_at": now} for d, w in overrides.items()]
     statement = insert(CalendarDay).values(rows)
     written = session.execute(
@@ -81,6 +84,7 @@ def set_day(
         "updated_at": now,
     }
     session.info.pop("citymgmt.calendar", None)
+    forget_revisions(session)
     statement = insert(CalendarDay).values(values)
     session.execute(
         statement.on_conflict_do_update(
@@ -134,8 +138,7 @@ class CalendarCache:
     def _get(self, session: Session, settings: Settings) -> WorkingCalendar:
         from zoneinfo import ZoneInfo
 
-        revision = session.execute(select(func.coalesce(func.max(CalendarDay.revision), 0))).scalar_one()
-        key = (int(revision), settings.timezone, settings.working_periods)
+        key = (revisions(session).calendar, settings.timezone, settings.working_periods)
         cached = self._cached
         if cached is not None and cached[0] == key:
             return cached[1]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from geoalchemy2.shape import from_shape
 from shapely.geometry import Point
@@ -17,7 +17,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from citymgmt.core.config import Settings
-from citymgmt.core.errors import Forbidden, NotFound, ValidationError
+from citymgmt.core.db import driver
+from citymgmt.core.errors import DomainError, Forbidden, NotFound, ValidationError
 from citymgmt.core.identity import Role, User
 from dispatch.cases import Case, CaseEvent, case_number
 from dispatch.components import case_component, case_component_view, named_component, report_point
@@ -68,18 +69,45 @@ def source_for(user: User, asked: str | None) -> str:
 
 
 def public_code(session: Session, now: datetime, zone: Any) -> str:
-    number = session.execute(select(case_number.next_value())).scalar_one()
+    number = driver(session).execute(NEXT_NUMBER, prepare=True).fetchone()[0]  # type: ignore[index]
     return f"{now.astimezone(zone):%Y%m%d}{number:05d}"
+
+
+NEXT_NUMBER = f"SELECT nextval('{case_number.name}')"
+
+
+class Reported(NamedTuple):
+    case: Case
+    created: bool  # False: the Idempotency-Key was seen before, and `case` is the first report's
+    events: list[CaseEvent]  # what this report wrote, in order (none when not created)
+    point: tuple[float, float] | None  # the stored point (lon, lat) when created
+
+
+# Built once (ORM bulk INSERT with RETURNING: the new row comes back as the Case, nothing is read again).
+_INSERT = insert(Case).returning(Case)
+_INSERT_ONCE = insert(Case).on_conflict_do_nothing(constraint="uq_cases_reporter_idempotency_key").returning(Case)
 
 
 def report_case(
     session: Session, reporter: User, report: Report, idempotency_key: str | None, now: datetime, settings: Settings
-) -> tuple[Case, bool]:
-    """The case for this report and whether it is new (False: the key was seen before)."""
-    if idempotency_key is not None:
-        existing = _by_key(session, reporter, idempotency_key)
-        if existing is not None:
-            return existing, False
+) -> Reported:
+    """The case for this report, whether it is new, and the events it wrote.
+
+    A repeated key costs nothing on the way in: the unique key on insert finds it (the common case, a first report,
+    pays no look-up), and a retry the checks would refuse today (a category retired since) still gets its case."""
+    try:
+        return _report(session, reporter, report, idempotency_key, now, settings)
+    except DomainError:
+        if idempotency_key is not None:
+            existing = _by_key(session, reporter, idempotency_key)
+            if existing is not None:
+                return Reported(existing, False, [], None)
+        raise
+
+
+def _report(
+    session: Session, reporter: User, report: Report, idempotency_key: str | None, now: datetime, settings: Settings
+) -> Reported:
     source = source_for(reporter, report.source)
     category = minor_category(session, report.category_code)
     urgencies = {limit["urgency"] for limit in category.time_limits}
@@ -145,63 +173,53 @@ def report_case(
         "reported_at": now,
         "updated_at": now,
     }
-    statement = insert(Case).values(values)
-    if idempotency_key is not None:
-        statement = statement.on_conflict_do_nothing(constraint="uq_cases_reporter_idempotency_key")
-    case_id = session.execute(statement.returning(Case.id)).scalar_one_or_none()
-    if case_id is None:  # a concurrent request with the same key won
+    # The first step's clock, computed before the insert so that the row is written once.
+    clock = Case(status="reported", urgency=urgency)
+    start_clock(session, clock, now, settings)
+    values.update(step_started_at=clock.step_started_at, due_at=clock.due_at, warn_at=clock.warn_at, light=clock.light)
+    statement = _INSERT if idempotency_key is None else _INSERT_ONCE
+    case = session.execute(statement, [values]).scalar_one_or_none()
+    if case is None:  # the key was seen before (a retry), or a concurrent request with the same key won
         existing = _by_key(session, reporter, idempotency_key or "")
         assert existing is not None
-        return existing, False
-    session.add(
-        CaseEvent(
-            case_id=case_id,
-            action="report",
-            actor_id=reporter.id,
-            at=now,
-            from_status=None,
-            to_status="reported",
-            payload={
-                "source": source,
-                "category_code": category.code,
-                "cell_code": match.cell_code,
-                "duplicate_candidates": [{"id": c.id, "code": c.code, "distance_m": c.distance_m} for c in candidates],
-                **({"component": component.payload()} if component else {}),
-            },
-        )
+        return Reported(existing, False, [], None)
+    case_id = case.id
+    reported = CaseEvent(
+        case_id=case_id,
+        action="report",
+        actor_id=reporter.id,
+        at=now,
+        from_status=None,
+        to_status="reported",
+        payload={
+            "source": source,
+            "category_code": category.code,
+            "cell_code": match.cell_code,
+            "duplicate_candidates": [{"id": c.id, "code": c.code, "distance_m": c.distance_m} for c in candidates],
+            **({"component": component.payload()} if component else {}),
+        },
     )
-    session.add(
-        CaseEvent(
-            case_id=case_id,
-            action="route",
-            actor_id=None,
-            at=now,
-            from_status="reported",
-            to_status="reported",
-            payload=decision.explanation,
-        )
+    routed = CaseEvent(
+        case_id=case_id,
+        action="route",
+        actor_id=None,
+        at=now,
+        from_status="reported",
+        to_status="reported",
+        payload=decision.explanation,
     )
-    session.flush()
-    case = session.get(Case, case_id)
-    assert case is not None
-    start_clock(session, case, now, settings)
+    session.add_all((reported, routed))
+    events = [reported, routed]
     auto_file = decision.auto_file if decision.auto_file is not None else source in settings.auto_file_sources
     if auto_file:
-        system_move(
-            session, case, "file", now, settings, {}, {"rule": decision.rule_code} if decision.rule_code else {}
-        )
+        why = {"rule": decision.rule_code} if decision.rule_code else {}
+        events.append(system_move(session, case, "file", now, settings, {}, why))
     # A suspected duplicate is not dispatched on its own: someone links it to the original or confirms it (DOMAIN §3).
     if case.status == "filed" and decision.department_code and decision.auto_dispatch and not candidates:
-        system_move(
-            session,
-            case,
-            "dispatch",
-            now,
-            settings,
-            {"department": decision.department_code},
-            {"rule": decision.rule_code},
-        )
-    return case, True
+        body = {"department": decision.department_code}
+        events.append(system_move(session, case, "dispatch", now, settings, body, {"rule": decision.rule_code}))
+    session.flush()  # the events' ids, and the automatic moves in one UPDATE
+    return Reported(case, True, events, (match.lon, match.lat))
 
 
 def _by_key(session: Session, reporter: User, key: str) -> Case | None:
@@ -210,16 +228,26 @@ def _by_key(session: Session, reporter: User, key: str) -> Case | None:
     ).scalar_one_or_none()
 
 
-def case_view(session: Session, case: Case, viewer: User, settings: Settings) -> dict[str, Any]:
-    """A case as the API shows it to centre staff (the caller's contact included: they may call back)."""
-    lon, lat = session.execute(text("SELECT ST_X(point), ST_Y(point) FROM cases WHERE id = :id"), {"id": case.id}).one()
-    events = list(
-        session.execute(
-            select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.at, CaseEvent.id)
-        ).scalars()
-    )
+def case_view(
+    session: Session, case: Case, viewer: User, settings: Settings, fresh: Reported | None = None
+) -> dict[str, Any]:
+    """A case as the API shows it to centre staff (the caller's contact included: they may call back). `fresh`: the
+    report that just wrote it, without photos (its point and events are known: nothing is read back)."""
+    if fresh is not None and fresh.created and fresh.point is not None:
+        (lon, lat), events, photos = fresh.point, fresh.events, []
+    else:
+        lon, lat = session.execute(
+            text("SELECT ST_X(point), ST_Y(point) FROM cases WHERE id = :id"), {"id": case.id}
+        ).one()
+        events = list(
+            session.execute(
+                select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.at, CaseEvent.id)
+            ).scalars()
+        )
+        photos = list(
+            session.execute(select(Attachment).where(Attachment.case_id == case.id).order_by(Attachment.id)).scalars()
+        )
     reported = next((e for e in events if e.action == "report"), None)
-    photos = session.execute(select(Attachment).where(Attachment.case_id == case.id).order_by(Attachment.id)).scalars()
     return {
         **case_summary(case),
         "description": case.description,

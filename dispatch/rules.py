@@ -39,13 +39,15 @@ from typing import Any
 
 import marshmallow as ma
 import yaml
-from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, Sequence, String, func, select, text
+from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, Sequence, String, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from citymgmt.core.db import Timestamped, db
 from citymgmt.core.errors import ValidationError
 from dispatch.models import DEPARTMENT_KINDS, Department
+from dispatch.revisions import forget as forget_revisions
+from dispatch.revisions import revisions
 
 FORMAT_VERSION = 1
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,59}$")
@@ -275,6 +277,7 @@ def import_rules(session: Session, source: str, now: datetime) -> ImportResult:
             row.revision = rule_revision.next_value()
             retired += 1
     session.flush()
+    forget_revisions(session)
     return ImportResult(inserted, updated, unchanged, retired)
 
 
@@ -338,7 +341,7 @@ class RuleCache:
         self._lock = threading.Lock()
 
     def book(self, session: Session) -> RuleBook:
-        revision = session.execute(select(func.coalesce(func.max(RoutingRule.revision), 0))).scalar_one()
+        revision = revisions(session).rules
         book = self._book
         if book is not None and book.revision == revision:
             return book

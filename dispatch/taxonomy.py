@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    bindparam,
     func,
     or_,
     select,
@@ -267,14 +268,18 @@ def search_categories(
     return list(session.execute(query.order_by(Category.family, Category.code).limit(limit)).scalars())
 
 
+# Built once: every report looks its category up.
+_MINOR = (
+    select(TaxonomyVersion.code, Category)
+    .outerjoin(Category, (Category.version_code == TaxonomyVersion.code) & (Category.code == bindparam("code")))
+    .where(TaxonomyVersion.current)
+)
+
+
 def minor_category(session: Session, code: str) -> Category:
     """The minor class with this code in the current taxonomy, or ValidationError naming category_code."""
     code = code.strip().upper()
-    row = session.execute(
-        select(TaxonomyVersion.code, Category)
-        .outerjoin(Category, (Category.version_code == TaxonomyVersion.code) & (Category.code == code))
-        .where(TaxonomyVersion.current)
-    ).one_or_none()
+    row = session.execute(_MINOR, {"code": code}).one_or_none()
     if row is None:
         raise NotFound("no taxonomy loaded: run citymgmt taxonomy load FILE (or citymgmt demo load)")
     version, category = row

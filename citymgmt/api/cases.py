@@ -8,13 +8,12 @@ from typing import Any
 import marshmallow as ma
 from flask import Response, current_app, request, send_file
 from flask_smorest import Blueprint
-from sqlalchemy import select
 
 from citymgmt.core.access import allow, current_user
 from citymgmt.core.clock import utcnow
 from citymgmt.core.db import db
 from citymgmt.core.errors import DomainError, NotFound, PreconditionRequired, ValidationError
-from dispatch.cases import SOURCES, STATES, URGENCIES, CaseEvent
+from dispatch.cases import SOURCES, STATES, URGENCIES
 from dispatch.intake import READER_ROLES, Report, case_view, list_cases, report_case, visible_case
 from dispatch.photos import MAX_PHOTOS, Attachment, Photo, attach_photos, process_photo
 from dispatch.workflow import act
@@ -193,13 +192,11 @@ def report(body: dict[str, Any]) -> Any:
     assert user is not None
     settings = current_app.extensions["citymgmt.settings"]
     now = utcnow()
-    case, created = report_case(session, user, Report(**body), key, now, settings)
-    if created and photos:
-        event_id = session.execute(
-            select(CaseEvent.id).where(CaseEvent.case_id == case.id, CaseEvent.action == "report")
-        ).scalar_one()
-        attach_photos(session, settings.photos, case.id, event_id, user.id, photos, now)
-    view = case_view(session, case, user, settings)
+    reported = report_case(session, user, Report(**body), key, now, settings)
+    case = reported.case
+    if reported.created and photos:
+        attach_photos(session, settings.photos, case.id, reported.events[0].id, user.id, photos, now)
+    view = case_view(session, case, user, settings, None if photos else reported)
     session.commit()
     return view
 

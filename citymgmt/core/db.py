@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
+import psycopg
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, MetaData, func
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 # Constraint names are deterministic so that migrations can refer to them.
 NAMING_CONVENTION = {
@@ -32,3 +34,10 @@ class Timestamped:
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+
+
+def driver(session: Session) -> psycopg.Connection[Any]:
+    """The psycopg connection under the session's, inside its transaction: for the few statements on the hot path
+    (intake, auth) that run often enough for prepared statements (`prepare=True`) and no ORM round trip to pay."""
+    raw: psycopg.Connection[Any] = session.connection().connection.driver_connection  # type: ignore[assignment]
+    return raw

@@ -17,7 +17,19 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import ARRAY, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, func, select, text
+from sqlalchemy import (
+    ARRAY,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    bindparam,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from citymgmt.core.db import Timestamped, db
@@ -185,17 +197,23 @@ def issue_token(
     return token, row
 
 
+# One round trip for both rows, built once: this runs on every signed-in request.
+_CREDENTIAL = (
+    select(ApiToken, User)
+    .join(User, User.id == ApiToken.user_id)
+    .where(
+        ApiToken.token_hash == bindparam("digest"), ApiToken.kind == bindparam("kind"), ApiToken.revoked_at.is_(None)
+    )
+)
+
+
 def live_credential(session: Session, token: str, kind: TokenKind, now: datetime) -> tuple[User, ApiToken] | None:
     """The active user and the unrevoked, unexpired row of this secret and kind, or None."""
-    row = session.execute(
-        select(ApiToken).where(
-            ApiToken.token_hash == _digest(token), ApiToken.kind == kind, ApiToken.revoked_at.is_(None)
-        )
-    ).scalar_one_or_none()
-    if row is None or row.expires_at <= now:
+    found = session.execute(_CREDENTIAL, {"digest": _digest(token), "kind": kind}).one_or_none()
+    if found is None:
         return None
-    user = session.get(User, row.user_id)
-    if user is None or not user.active:
+    row, user = found
+    if row.expires_at <= now or not user.active:
         return None
     return user, row
 

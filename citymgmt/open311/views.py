@@ -298,7 +298,7 @@ def post_request(fmt: str) -> Response:
         source="open311",
         contact=contact or None,
     )
-    case, _ = report_case(session, user, report, None, now, settings)
+    case = report_case(session, user, report, None, now, settings).case
     session.add(
         Open311Request(
             case_id=case.id,

@@ -50,7 +50,7 @@ def _new_case(app: Flask, category: str) -> tuple[int, int]:
     with app.app_context():
         settings = app.extensions["citymgmt.settings"]
         report = Report(category_code=category, lon=116.3906, lat=39.9158, description="并发测试")
-        case, _ = report_case(db.session(), _user("inspector"), report, None, MONDAY_0930, settings)
+        case = report_case(db.session(), _user("inspector"), report, None, MONDAY_0930, settings).case
         assert case.status == "dispatched" and case.department_code == "110101-sanitation"
         ids = case.id, case.version
         db.session.commit()

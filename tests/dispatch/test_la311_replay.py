@@ -71,7 +71,7 @@ def test_la311_requests_route_to_their_owners(app: Flask, db_session: Session, c
             source="hotline" if row["RequestSource"] == "Call" else "public",
         )
         try:
-            case, created = report_case(
+            case, created, _, _ = report_case(
                 db_session, operator, report, f"la311-{row['SRNumber']}", _created(row["CreatedDate"]), settings
             )
         except OutsideGrid:

@@ -97,7 +97,7 @@ def site(servers) -> Iterator[Site]:  # type: ignore[no-untyped-def]
             source="hotline",
             contact={"name": PAYLOAD, "phone": "13800000000"},
         )
-        case, _ = report_case(session, _user("xss-operator"), report, None, now, settings)
+        case = report_case(session, _user("xss-operator"), report, None, now, settings).case
         case, _ = act(
             session, case.id, "comment", _user("xss-operator"), case.version, {"note": PAYLOAD}, now, settings
         )
