@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from citymgmt.core.access import install_access_control
 from citymgmt.core.clock import Clock, SystemClock
 from citymgmt.core.config import Settings
-from citymgmt.core.db import db
+from citymgmt.core.db import db, ping_when_idle
 from citymgmt.core.errors import register_error_handlers
 from citymgmt.core.logs import configure_logging, install_request_ids
 from citymgmt.core.queue import init_redis
@@ -61,7 +61,6 @@ def build_app(overrides: dict[str, Any] | None = None) -> Flask:
         SECRET_KEY=settings.resolved_secret_key(),
         SQLALCHEMY_DATABASE_URI=settings.resolved_database_url(),
         SQLALCHEMY_ENGINE_OPTIONS={
-            "pool_pre_ping": True,  # a restarted PostgreSQL costs one failed request, not a stuck pool
             "pool_size": settings.db_pool_size,
             "max_overflow": settings.db_pool_size * 2,
             "pool_timeout": 5,
@@ -95,6 +94,8 @@ def build_app(overrides: dict[str, Any] | None = None) -> Flask:
         importlib.import_module(module)
 
     db.init_app(app)
+    with app.app_context():
+        ping_when_idle(db.engine)
     migrate.init_app(app, db, directory=str(MIGRATIONS), compare_type=True, render_as_batch=False)
     init_redis(app, settings.resolved_redis_url())
 

@@ -7,9 +7,9 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from citymgmt.core.db import driver
 from dispatch.cases import OPEN_STATES
 
 
@@ -19,6 +19,18 @@ class Candidate:
     code: str
     distance_m: float
     reported_at: datetime
+
+
+CANDIDATES_SQL = """
+    SELECT id, code, ST_Distance(point::geography, p::geography) AS d, reported_at
+    FROM cases, (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS p) q
+    WHERE category_code = %(category)s AND reported_at >= %(since)s AND reported_at <= %(now)s
+      AND status = ANY(%(open)s) AND duplicate_of IS NULL
+      AND point && ST_Expand(p, %(deg)s)
+      AND ST_DWithin(point::geography, p::geography, %(radius)s)
+    ORDER BY d, reported_at
+    LIMIT %(limit)s
+"""
 
 
 def find_candidates(
@@ -35,29 +47,23 @@ def find_candidates(
         return []
     # A box in degrees around the point, for the index; the exact distance on the spheroid decides.
     degrees = radius_m / 111_320 / max(math.cos(math.radians(lat)), 0.01)
-    rows = session.execute(
-        text(
-            """
-            SELECT id, code, ST_Distance(point::geography, p::geography) AS d, reported_at
-            FROM cases, (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS p) q
-            WHERE category_code = :category AND reported_at >= :since AND reported_at <= :now
-              AND status = ANY(:open) AND duplicate_of IS NULL
-              AND point && ST_Expand(p, :deg)
-              AND ST_DWithin(point::geography, p::geography, :radius)
-            ORDER BY d, reported_at
-            LIMIT :limit
-            """
-        ),
-        {
-            "lon": lon,
-            "lat": lat,
-            "category": category_code,
-            "since": now - window,
-            "now": now,
-            "open": list(OPEN_STATES),
-            "deg": degrees,
-            "radius": radius_m,
-            "limit": limit,
-        },
-    ).all()
+    rows = (
+        driver(session)
+        .execute(
+            CANDIDATES_SQL,
+            {
+                "lon": lon,
+                "lat": lat,
+                "category": category_code,
+                "since": now - window,
+                "now": now,
+                "open": list(OPEN_STATES),
+                "deg": degrees,
+                "radius": radius_m,
+                "limit": limit,
+            },
+            prepare=True,  # every report asks this
+        )
+        .fetchall()
+    )
     return [Candidate(r[0], r[1], round(float(r[2]), 1), r[3]) for r in rows]

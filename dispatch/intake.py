@@ -17,13 +17,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from citymgmt.core.config import Settings
-from citymgmt.core.db import driver
 from citymgmt.core.errors import DomainError, Forbidden, NotFound, ValidationError
 from citymgmt.core.identity import Role, User
-from dispatch.cases import Case, CaseEvent, case_number
+from dispatch.cases import Case, CaseEvent
 from dispatch.components import case_component, case_component_view, named_component, report_point
 from dispatch.duplicates import find_candidates
 from dispatch.photos import Attachment
+from dispatch.revisions import revisions_and_case_number
 from dispatch.routing import facts_for, route
 from dispatch.rules import rule_cache
 from dispatch.taxonomy import minor_category
@@ -68,12 +68,8 @@ def source_for(user: User, asked: str | None) -> str:
     )
 
 
-def public_code(session: Session, now: datetime, zone: Any) -> str:
-    number = driver(session).execute(NEXT_NUMBER, prepare=True).fetchone()[0]  # type: ignore[index]
+def public_code(number: int, now: datetime, zone: Any) -> str:
     return f"{now.astimezone(zone):%Y%m%d}{number:05d}"
-
-
-NEXT_NUMBER = f"SELECT nextval('{case_number.name}')"
 
 
 class Reported(NamedTuple):
@@ -109,6 +105,7 @@ def _report(
     session: Session, reporter: User, report: Report, idempotency_key: str | None, now: datetime, settings: Settings
 ) -> Reported:
     source = source_for(reporter, report.source)
+    _, number = revisions_and_case_number(session)  # the rules' and calendar's caches are then checked for free
     category = minor_category(session, report.category_code)
     urgencies = {limit["urgency"] for limit in category.time_limits}
     if report.urgency is not None and report.urgency not in urgencies:
@@ -150,7 +147,7 @@ def _report(
             details={"urgency": "required for this category"},
         )
     values = {
-        "code": public_code(session, now, settings.zone),
+        "code": public_code(number, now, settings.zone),
         "source": source,
         "reporter_id": reporter.id,
         "reporter_contact": report.contact or None,

@@ -13,6 +13,7 @@ SQL = (
     "SELECT (SELECT coalesce(max(revision), 0) FROM routing_rules),"
     " (SELECT coalesce(max(revision), 0) FROM calendar_days)"
 )
+WITH_NUMBER_SQL = SQL.replace("SELECT ", "SELECT nextval('case_number_seq'), ", 1)
 MEMO = "citymgmt.revisions"
 
 
@@ -34,6 +35,17 @@ def revisions(session: Session) -> Revisions:
     found = Revisions(int(row[0]), int(row[1]))
     session.info[MEMO] = (session.get_transaction(), found)
     return found
+
+
+def revisions_and_case_number(session: Session) -> tuple[Revisions, int]:
+    """The revisions as `revisions` gives them, and the next case number, in one round trip (intake needs both)."""
+    row = (
+        driver(session).execute(f"SELECT nextval('case_number_seq'), {SQL[len('SELECT ') :]}", prepare=True).fetchone()
+    )
+    assert row is not None
+    found = Revisions(int(row[1]), int(row[2]))
+    session.info[MEMO] = (session.get_transaction(), found)
+    return found, int(row[0])
 
 
 def forget(session: Session) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 
 import psycopg
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy import DateTime, Engine, MetaData, event, func
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 # Constraint names are deterministic so that migrations can refer to them.
@@ -41,3 +43,29 @@ def driver(session: Session) -> psycopg.Connection[Any]:
     (intake, auth) that run often enough for prepared statements (`prepare=True`) and no ORM round trip to pay."""
     raw: psycopg.Connection[Any] = session.connection().connection.driver_connection  # type: ignore[assignment]
     return raw
+
+
+# A pooled connection idle this long is pinged before use (a restarted PostgreSQL costs no failed request); one in
+# steady use is not (a ping is a round trip: under load it would be one more per request). A connection that breaks
+# between two close uses fails its request with 503 and the pool is renewed (citymgmt.core.errors).
+PING_AFTER_IDLE_S = 2.0
+_CHECKED_IN = "citymgmt.checked_in"
+
+
+def ping_when_idle(engine: Engine, idle_s: float = PING_AFTER_IDLE_S) -> None:
+    """SQLAlchemy's pessimistic disconnect handling (a ping on checkout, a DisconnectionError to get another
+    connection), for connections that sat in the pool longer than `idle_s` only."""
+
+    @event.listens_for(engine.pool, "checkin")
+    def _checked_in(dbapi_connection: Any, record: Any) -> None:
+        record.info[_CHECKED_IN] = time.monotonic()
+
+    @event.listens_for(engine.pool, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        since = record.info.get(_CHECKED_IN)
+        if since is None or time.monotonic() - since < idle_s:
+            return  # new, or in steady use
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # any failure: this connection is not usable; the pool tries another
+            raise DisconnectionError(f"ping failed: {exc.__class__.__name__}") from exc
