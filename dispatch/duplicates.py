@@ -62,7 +62,9 @@ def find_candidates(
                 "radius": radius_m,
                 "limit": limit,
             },
-            prepare=True,  # every report asks this
+            # Never prepared: a generic plan cannot see how small the box is and scans the category's whole day
+            # (measured: 0.57 ms at 400 cases in the window, growing with them, against 0.06 ms planned each time).
+            prepare=False,
         )
         .fetchall()
     )

@@ -11,12 +11,14 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from geoalchemy2.shape import from_shape
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 from shapely.geometry import Point
 from sqlalchemy import ColumnElement, false, func, or_, select, text
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from citymgmt.core.config import Settings
+from citymgmt.core.db import driver
 from citymgmt.core.errors import DomainError, Forbidden, NotFound, ValidationError
 from citymgmt.core.identity import Role, User
 from dispatch.cases import Case, CaseEvent
@@ -79,9 +81,37 @@ class Reported(NamedTuple):
     point: tuple[float, float] | None  # the stored point (lon, lat) when created
 
 
-# Built once (ORM bulk INSERT with RETURNING: the new row comes back as the Case, nothing is read again).
-_INSERT = insert(Case).returning(Case)
-_INSERT_ONCE = insert(Case).on_conflict_do_nothing(constraint="uq_cases_reporter_idempotency_key").returning(Case)
+# The case and its first two events (report, route) in one statement, on the driver: this runs on every report.
+# The new row comes back whole (nothing is read again); without a row the Idempotency-Key was seen before.
+_CASE_COLUMNS = (
+    "code", "source", "reporter_id", "reporter_contact", "idempotency_key", "category_id", "category_code", "urgency",
+    "description", "address", "cell_code", "community_code", "street_code", "district_code", "status",
+    "suspected_duplicate", "component_id", "component_source", "suggested_department_code", "reported_at",
+    "updated_at", "step_started_at", "due_at", "warn_at", "light",
+)  # fmt: skip
+_RETURNED = ", ".join(c.name for c in Case.__table__.columns if c.name != "point")
+# Built from the model's own column names; every value is a parameter.
+_INSERT_TEMPLATE = f"""
+    WITH c AS (
+        INSERT INTO cases ({", ".join(_CASE_COLUMNS)}, point)
+        VALUES ({", ".join(f"%({c})s" for c in _CASE_COLUMNS)}, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326))
+        {{on_conflict}}
+        RETURNING {_RETURNED}
+    ), e AS (
+        INSERT INTO case_events (case_id, action, actor_id, at, from_status, to_status, payload)
+        SELECT c.id, v.action, v.actor_id, %(reported_at)s, v.from_status, 'reported', v.payload
+        FROM c, (VALUES (1, 'report', %(reporter_id)s::int4, NULL::varchar, %(report_payload)s::jsonb),
+                        (2, 'route', NULL::int4, 'reported', %(route_payload)s::jsonb))
+                AS v(n, action, actor_id, from_status, payload)
+        ORDER BY v.n
+        RETURNING id
+    )
+    SELECT c.*, ARRAY(SELECT id FROM e ORDER BY id) AS event_ids FROM c
+"""  # noqa: S608
+_INSERT_SQL = _INSERT_TEMPLATE.format(on_conflict="")
+_INSERT_ONCE_SQL = _INSERT_TEMPLATE.format(
+    on_conflict="ON CONFLICT ON CONSTRAINT uq_cases_reporter_idempotency_key DO NOTHING"
+)
 
 
 def report_case(
@@ -150,14 +180,13 @@ def _report(
         "code": public_code(number, now, settings.zone),
         "source": source,
         "reporter_id": reporter.id,
-        "reporter_contact": report.contact or None,
+        "reporter_contact": Jsonb(report.contact) if report.contact else None,
         "idempotency_key": idempotency_key,
         "category_id": category.id,
         "category_code": category.code,
         "urgency": urgency,
         "description": report.description.strip(),
         "address": (report.address or "").strip() or None,
-        "point": from_shape(Point(match.lon, match.lat), srid=4326),
         "cell_code": match.cell_code,
         "community_code": match.community_code,
         "street_code": match.street_code,
@@ -174,30 +203,40 @@ def _report(
     clock = Case(status="reported", urgency=urgency)
     start_clock(session, clock, now, settings)
     values.update(step_started_at=clock.step_started_at, due_at=clock.due_at, warn_at=clock.warn_at, light=clock.light)
-    statement = _INSERT if idempotency_key is None else _INSERT_ONCE
-    case = session.execute(statement, [values]).scalar_one_or_none()
-    if case is None:  # the key was seen before (a retry), or a concurrent request with the same key won
+    report_payload = {
+        "source": source,
+        "category_code": category.code,
+        "cell_code": match.cell_code,
+        "duplicate_candidates": [{"id": c.id, "code": c.code, "distance_m": c.distance_m} for c in candidates],
+        **({"component": component.payload()} if component else {}),
+    }
+    params = values | {
+        "lon": match.lon,
+        "lat": match.lat,
+        "report_payload": Jsonb(report_payload),
+        "route_payload": Jsonb(decision.explanation),
+    }
+    sql = _INSERT_SQL if idempotency_key is None else _INSERT_ONCE_SQL
+    row = driver(session).cursor(row_factory=dict_row).execute(sql, params, prepare=True).fetchone()
+    if row is None:  # the key was seen before (a retry), or a concurrent request with the same key won
         existing = _by_key(session, reporter, idempotency_key or "")
         assert existing is not None
         return Reported(existing, False, [], None)
-    case_id = case.id
+    report_id, route_id = row.pop("event_ids")
+    case = Case(**row, point=from_shape(Point(match.lon, match.lat), srid=4326))
     reported = CaseEvent(
-        case_id=case_id,
+        id=report_id,
+        case_id=case.id,
         action="report",
         actor_id=reporter.id,
         at=now,
         from_status=None,
         to_status="reported",
-        payload={
-            "source": source,
-            "category_code": category.code,
-            "cell_code": match.cell_code,
-            "duplicate_candidates": [{"id": c.id, "code": c.code, "distance_m": c.distance_m} for c in candidates],
-            **({"component": component.payload()} if component else {}),
-        },
+        payload=report_payload,
     )
     routed = CaseEvent(
-        case_id=case_id,
+        id=route_id,
+        case_id=case.id,
         action="route",
         actor_id=None,
         at=now,
@@ -205,9 +244,12 @@ def _report(
         to_status="reported",
         payload=decision.explanation,
     )
-    session.add_all((reported, routed))
     events = [reported, routed]
     auto_file = decision.auto_file if decision.auto_file is not None else source in settings.auto_file_sources
+    if not auto_file:
+        return Reported(case, True, events, (match.lon, match.lat))  # `case` stays outside the session: unchanged
+    make_transient_to_detached(case)  # as if loaded: the automatic moves below change it through the session
+    session.add(case)
     if auto_file:
         why = {"rule": decision.rule_code} if decision.rule_code else {}
         events.append(system_move(session, case, "file", now, settings, {}, why))

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from citymgmt.core.db import driver
 from dispatch.rules import Rule, RuleBook
 from dispatch.taxonomy import Category, minor_category
 from grids.matching import CellMatch, match_cell
@@ -257,16 +258,20 @@ def _target(session: Session, rule: Rule, facts: Facts) -> tuple[str | None, str
 
 def locality_department(session: Session, kind: str, street_code: str, district_code: str) -> str | None:
     """The live department of this kind nearest the place: the street's, then the district's, then city-wide."""
-    code: str | None = session.execute(
-        text(
-            "SELECT code FROM departments WHERE kind = :kind AND retired_at IS NULL"
-            " AND (street_code = :street OR (street_code IS NULL AND district_code = :district)"
-            "      OR (street_code IS NULL AND district_code IS NULL))"
-            " ORDER BY (street_code IS NULL), (district_code IS NULL), code LIMIT 1"
-        ),
-        {"kind": kind, "street": street_code, "district": district_code},
-    ).scalar_one_or_none()
-    return code
+    row = (
+        driver(session)
+        .execute(LOCALITY_SQL, {"kind": kind, "street": street_code, "district": district_code}, prepare=True)
+        .fetchone()
+    )
+    return None if row is None else str(row[0])
+
+
+LOCALITY_SQL = (  # prepared: most reports routed by locality (属地) ask it
+    "SELECT code FROM departments WHERE kind = %(kind)s AND retired_at IS NULL"
+    " AND (street_code = %(street)s OR (street_code IS NULL AND district_code = %(district)s)"
+    "      OR (street_code IS NULL AND district_code IS NULL))"
+    " ORDER BY (street_code IS NULL), (district_code IS NULL), code LIMIT 1"
+)
 
 
 def zones_at(session: Session, lon: float, lat: float) -> list[Zone]:
