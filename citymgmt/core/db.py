@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, Engine, MetaData, event, func
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, make_transient_to_detached, mapped_column
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 # Constraint names are deterministic so that migrations can refer to them.
 NAMING_CONVENTION = {
@@ -27,6 +29,7 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+M = TypeVar("M")
 
 
 class Timestamped:
@@ -69,3 +72,17 @@ def ping_when_idle(engine: Engine, idle_s: float = PING_AFTER_IDLE_S) -> None:
             engine.dialect.do_ping(dbapi_connection)
         except Exception as exc:  # any failure: this connection is not usable; the pool tries another
             raise DisconnectionError(f"ping failed: {exc.__class__.__name__}") from exc
+
+
+def attach_row(session: Session, model: type[M], values: dict[str, Any]) -> M:
+    """The session's object for a row read on the driver (all its columns, plain types): the one already in the
+    session, or a new one attached as if the ORM had loaded it (no query, no pending change)."""
+    found = session.identity_map.get(identity_key(model, values["id"]))
+    if found is not None:  # refreshed from the row (it may have been expired by a commit): no load
+        for name, value in values.items():
+            set_committed_value(found, name, value)
+        return found
+    obj = model(**values)
+    make_transient_to_detached(obj)
+    session.add(obj)
+    return obj

@@ -25,14 +25,13 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    bindparam,
     func,
     select,
     text,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from citymgmt.core.db import Timestamped, db
+from citymgmt.core.db import Timestamped, attach_row, db, driver
 from citymgmt.core.errors import Conflict, DomainError, ValidationError
 
 
@@ -197,22 +196,24 @@ def issue_token(
     return token, row
 
 
-# One round trip for both rows, built once: this runs on every signed-in request.
-_CREDENTIAL = (
-    select(ApiToken, User)
-    .join(User, User.id == ApiToken.user_id)
-    .where(
-        ApiToken.token_hash == bindparam("digest"), ApiToken.kind == bindparam("kind"), ApiToken.revoked_at.is_(None)
-    )
+# One round trip for both rows, a prepared statement on the driver: this runs on every signed-in request.
+_TOKEN_COLUMNS = tuple(c.name for c in ApiToken.__table__.columns)
+_USER_COLUMNS = tuple(c.name for c in User.__table__.columns)
+_CREDENTIAL_SQL = (
+    f"SELECT {', '.join('t.' + c for c in _TOKEN_COLUMNS)}, {', '.join('u.' + c for c in _USER_COLUMNS)}"  # noqa: S608 (the models' own columns)
+    " FROM api_tokens t JOIN users u ON u.id = t.user_id"
+    " WHERE t.token_hash = %s AND t.kind = %s AND t.revoked_at IS NULL"
 )
 
 
 def live_credential(session: Session, token: str, kind: TokenKind, now: datetime) -> tuple[User, ApiToken] | None:
     """The active user and the unrevoked, unexpired row of this secret and kind, or None."""
-    found = session.execute(_CREDENTIAL, {"digest": _digest(token), "kind": kind}).one_or_none()
+    found = driver(session).execute(_CREDENTIAL_SQL, (_digest(token), str(kind)), prepare=True).fetchone()
     if found is None:
         return None
-    row, user = found
+    n = len(_TOKEN_COLUMNS)
+    row = attach_row(session, ApiToken, dict(zip(_TOKEN_COLUMNS, found[:n], strict=True)))
+    user = attach_row(session, User, dict(zip(_USER_COLUMNS, found[n:], strict=True)))
     if row.expires_at <= now or not user.active:
         return None
     return user, row
