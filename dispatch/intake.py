@@ -25,10 +25,11 @@ from dispatch.cases import Case, CaseEvent
 from dispatch.components import case_component, case_component_view, named_component, report_point
 from dispatch.duplicates import find_candidates
 from dispatch.photos import Attachment
-from dispatch.revisions import revisions_and_case_number
+from dispatch.revisions import COLUMNS as REVISION_COLUMNS
+from dispatch.revisions import remember as remember_revisions
 from dispatch.routing import facts_for, route
 from dispatch.rules import rule_cache
-from dispatch.taxonomy import minor_category
+from dispatch.taxonomy import MINOR_COLUMNS, MINOR_FROM, minor_category_of_row
 from dispatch.workflow import allowed_actions, start_clock, system_move
 from grids.matching import match_cell
 from grids.models import InspectorCell
@@ -80,6 +81,8 @@ class Reported(NamedTuple):
     events: list[CaseEvent]  # what this report wrote, in order (none when not created)
     point: tuple[float, float] | None  # the stored point (lon, lat) when created
 
+
+_PRELUDE_SQL = f"SELECT nextval('case_number_seq'), {REVISION_COLUMNS}, {MINOR_COLUMNS} FROM {MINOR_FROM}"  # noqa: S608
 
 # The case and its first two events (report, route) in one statement, on the driver: this runs on every report.
 # The new row comes back whole (nothing is read again); without a row the Idempotency-Key was seen before.
@@ -135,8 +138,13 @@ def _report(
     session: Session, reporter: User, report: Report, idempotency_key: str | None, now: datetime, settings: Settings
 ) -> Reported:
     source = source_for(reporter, report.source)
-    _, number = revisions_and_case_number(session)  # the rules' and calendar's caches are then checked for free
-    category = minor_category(session, report.category_code)
+    # One round trip: the category, the next case number, and the revisions of the rules' and calendar's caches.
+    code = report.category_code.strip().upper()
+    row = driver(session).execute(_PRELUDE_SQL, (code,), prepare=True).fetchone()
+    category = minor_category_of_row(session, code, row[3:] if row else None)
+    assert row is not None
+    number = int(row[0])
+    remember_revisions(session, row[1], row[2])
     urgencies = {limit["urgency"] for limit in category.time_limits}
     if report.urgency is not None and report.urgency not in urgencies:
         raise ValidationError(

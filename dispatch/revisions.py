@@ -9,11 +9,10 @@ from sqlalchemy.orm import Session
 
 from citymgmt.core.db import driver
 
-SQL = (
-    "SELECT (SELECT coalesce(max(revision), 0) FROM routing_rules),"
-    " (SELECT coalesce(max(revision), 0) FROM calendar_days)"
+COLUMNS = (
+    "(SELECT coalesce(max(revision), 0) FROM routing_rules), (SELECT coalesce(max(revision), 0) FROM calendar_days)"
 )
-WITH_NUMBER_SQL = SQL.replace("SELECT ", "SELECT nextval('case_number_seq'), ", 1)
+SQL = f"SELECT {COLUMNS}"
 MEMO = "citymgmt.revisions"
 
 
@@ -32,20 +31,14 @@ def revisions(session: Session) -> Revisions:
         return known
     row = driver(session).execute(SQL, prepare=True).fetchone()
     assert row is not None
-    found = Revisions(int(row[0]), int(row[1]))
+    return remember(session, row[0], row[1])
+
+
+def remember(session: Session, rules: int, calendar: int) -> Revisions:
+    """Revisions read by another statement (intake reads them with its first), for the rest of the transaction."""
+    found = Revisions(int(rules), int(calendar))
     session.info[MEMO] = (session.get_transaction(), found)
     return found
-
-
-def revisions_and_case_number(session: Session) -> tuple[Revisions, int]:
-    """The revisions as `revisions` gives them, and the next case number, in one round trip (intake needs both)."""
-    row = (
-        driver(session).execute(f"SELECT nextval('case_number_seq'), {SQL[len('SELECT ') :]}", prepare=True).fetchone()
-    )
-    assert row is not None
-    found = Revisions(int(row[1]), int(row[2]))
-    session.info[MEMO] = (session.get_transaction(), found)
-    return found, int(row[0])
 
 
 def forget(session: Session) -> None:
