@@ -44,8 +44,17 @@ class Timestamped:
 def driver(session: Session) -> psycopg.Connection[Any]:
     """The psycopg connection under the session's, inside its transaction: for the few statements on the hot path
     (intake, auth) that run often enough for prepared statements (`prepare=True`) and no ORM round trip to pay."""
+    transaction = session.get_transaction()
+    memo = session.info.get(_DRIVER)
+    if transaction is not None and memo is not None and memo[0] is transaction:
+        known: psycopg.Connection[Any] = memo[1]
+        return known  # the same transaction, so the same connection (session.connection() costs more than a query)
     raw: psycopg.Connection[Any] = session.connection().connection.driver_connection  # type: ignore[assignment]
+    session.info[_DRIVER] = (session.get_transaction(), raw)
     return raw
+
+
+_DRIVER = "citymgmt.driver"
 
 
 # A pooled connection idle this long is pinged before use (a restarted PostgreSQL costs no failed request); one in

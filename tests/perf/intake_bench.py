@@ -11,6 +11,7 @@ The client runs on the same two cores as the server: its own cost is part of bot
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import itertools
 import json
@@ -81,6 +82,7 @@ class Run:
     latencies_ms: list[float] = field(default_factory=list)
     errors: int = 0
     first_error: str = ""
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU milliseconds per request: client, web, postgres
 
     @property
     def per_s(self) -> float:
@@ -224,8 +226,49 @@ def _token(base: str) -> str:
     return str(response.json()["token"])
 
 
-def _drive(concurrency: int, seconds: float, one: Callable[[Any, int], None], setup: Callable[[], Any]) -> Run:
-    """`concurrency` threads calling one(state, n) in a loop for `seconds`; latencies of the successful calls."""
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid: int, reaped: bool = False) -> float:
+    """CPU seconds a process used (user + system), with those of its exited children when `reaped`."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    used = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if reaped else 0)
+    return used / _TICK
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def cpu_meter(postmaster: int, gunicorn_master: int | None = None) -> Callable[[], dict[str, float]]:
+    """CPU seconds so far of this process (the client threads), the gunicorn workers, and PostgreSQL (the postmaster
+    with its exited backends, plus the live ones): the same work on a loaded machine costs the same CPU, so these
+    figures say where the time goes when throughput figures are noisy."""
+
+    def read() -> dict[str, float]:
+        pg = _cpu_s(postmaster, reaped=True)
+        for child in _children(postmaster):
+            with contextlib.suppress(FileNotFoundError):  # exited between the listing and the read
+                pg += _cpu_s(child)
+        web = sum(_cpu_s(w) for w in _children(gunicorn_master)) if gunicorn_master else 0.0
+        return {"client": time.process_time(), "web": web, "postgres": pg}
+
+    return read
+
+
+def postmaster_pid(servers: Any) -> int:
+    return int(servers.postgres.pid_file.read_text().split()[0])
+
+
+def _drive(
+    concurrency: int,
+    seconds: float,
+    one: Callable[[Any, int], None],
+    setup: Callable[[], Any],
+    meter: Callable[[], dict[str, float]] | None = None,
+) -> Run:
+    """`concurrency` threads calling one(state, n) in a loop for `seconds`; latencies of the successful calls, and
+    with a `meter` the CPU each side spent per call."""
     run = Run(concurrency, seconds)
     lock = threading.Lock()
     counter = itertools.count()
@@ -258,10 +301,14 @@ def _drive(concurrency: int, seconds: float, one: Callable[[Any, int], None], se
     for t in threads:
         t.start()
     stop_at[0] = time.perf_counter() + 1e9
+    before = meter() if meter else {}
     start.wait()
     stop_at[0] = time.perf_counter() + seconds
     for t in threads:
         t.join()
+    if meter and run.latencies_ms:
+        after = meter()
+        run.cpu_ms = {k: 1000 * (after[k] - before[k]) / len(run.latencies_ms) for k in before}
     return run
 
 
@@ -393,7 +440,8 @@ def run(
         db.session.remove()
     dsn = database_url.replace("postgresql+psycopg://", "postgresql://")
     raw_setup, raw_one = _raw_one(dsn, user_id, category_id, lons, lats)
-    raw = [_drive(c, seconds, raw_one, raw_setup) for c in concurrencies]
+    postmaster = postmaster_pid(servers)
+    raw = [_drive(c, seconds, raw_one, raw_setup, cpu_meter(postmaster)) for c in concurrencies]
     settings = app.extensions["citymgmt.settings"]
     with gunicorn(database_url, settings.resolved_redis_url(), servers.root / "var-bench", workers) as (
         base,
@@ -402,7 +450,7 @@ def run(
         token = _token(base)
         setup, one = _http_one(base, token, lons, lats)
         profiler = _profile(master, seconds, concurrencies)
-        http = [_drive(c, seconds, one, setup) for c in concurrencies]
+        http = [_drive(c, seconds, one, setup, cpu_meter(postmaster, master)) for c in concurrencies]
         if profiler is not None:
             profiler.wait()
         paced = _paced(paced_rate, paced_seconds, 16, setup, one)
@@ -411,12 +459,16 @@ def run(
 
 
 def table(f: Figures) -> str:
-    lines = ["| clients | HTTP reports/s | p50 ms | p99 ms | errors | raw SQL tx/s | p50 ms | p99 ms | ratio |",
-             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = ["| clients | HTTP reports/s | p50 ms | p99 ms | errors | CPU ms/report client · web · PostgreSQL"
+             " | raw SQL tx/s | p50 ms | p99 ms | CPU ms/tx client · PostgreSQL | ratio |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for h, r in zip(f.http, f.raw, strict=True):
+        hc, rc = h.cpu_ms, r.cpu_ms
         lines.append(
-            f"| {h.concurrency} | {h.per_s:,.0f} | {h.p50:.1f} | {h.p99:.1f} | {h.errors} | {r.per_s:,.0f} |"
-            f" {r.p50:.1f} | {r.p99:.1f} | {h.per_s / r.per_s if r.per_s else 0:.2f} |"
+            f"| {h.concurrency} | {h.per_s:,.0f} | {h.p50:.1f} | {h.p99:.1f} | {h.errors} |"
+            f" {hc.get('client', 0):.2f} · {hc.get('web', 0):.2f} · {hc.get('postgres', 0):.2f} |"
+            f" {r.per_s:,.0f} | {r.p50:.1f} | {r.p99:.1f} | {rc.get('client', 0):.2f} · {rc.get('postgres', 0):.2f} |"
+            f" {h.per_s / r.per_s if r.per_s else 0:.2f} |"
         )
     return "\n".join(lines)
 
@@ -432,6 +484,15 @@ def record(recorder: Recorder, f: Figures) -> None:
         target="≥ 1,000 reports/s",
     )
     recorder.add("intake_ratio_vs_raw", best.per_s / raw.per_s, "", target="≥ 0.5")
+    recorder.add("intake_web_cpu_ms_per_report", best.cpu_ms.get("web", 0), "ms", higher_is_better=False)
+    recorder.add(
+        "intake_postgres_cpu_ms_per_report",
+        best.cpu_ms.get("postgres", 0),
+        "ms",
+        higher_is_better=False,
+        baseline="raw psycopg, PostgreSQL CPU per transaction",
+        baseline_value=raw.cpu_ms.get("postgres", 0),
+    )
     recorder.add("intake_p50_ms_at_best", best.p50, "ms", higher_is_better=False)
     recorder.add("intake_p99_ms_at_best", best.p99, "ms", higher_is_better=False)
     recorder.add(
