@@ -428,6 +428,7 @@ def run(
     paced_seconds: float,
     cells: int = 10_000,
     workers: int = 2,
+    threads: int = 4,
 ) -> Figures:
     lons, lats = prepare(app, cells, 20_000)
     with app.app_context():
@@ -443,7 +444,7 @@ def run(
     postmaster = postmaster_pid(servers)
     raw = [_drive(c, seconds, raw_one, raw_setup, cpu_meter(postmaster)) for c in concurrencies]
     settings = app.extensions["citymgmt.settings"]
-    with gunicorn(database_url, settings.resolved_redis_url(), servers.root / "var-bench", workers) as (
+    with gunicorn(database_url, settings.resolved_redis_url(), servers.root / "var-bench", workers, threads) as (
         base,
         master,
     ):
