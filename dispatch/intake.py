@@ -225,7 +225,7 @@ def _report(
         "route_payload": Jsonb(decision.explanation),
     }
     sql = _INSERT_SQL if idempotency_key is None else _INSERT_ONCE_SQL
-    row = driver(session).cursor(row_factory=dict_row).execute(sql, params, prepare=True).fetchone()
+    row = driver(session).execute(sql, params, prepare=True, row_factory=dict_row).fetchone()
     if row is None:  # the key was seen before (a retry), or a concurrent request with the same key won
         existing = _by_key(session, reporter, idempotency_key or "")
         assert existing is not None

@@ -23,6 +23,7 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from citymgmt.core.db import driver
 from citymgmt.core.errors import DomainError, ValidationError
 from grids.crs import CRSError, parse_crs, srid_of, to_wgs84, to_wgs84_arrays
 
@@ -127,8 +128,7 @@ def match_cell(session: Session, lon: Any, lat: Any, crs: str = "wgs84") -> Cell
     """The cell covering the point, or OutsideGrid naming the nearest cell, or BadCoordinates."""
     lon_f, lat_f, name = _normalise(lon, lat, crs)
     if name == "wgs84":
-        driver = session.connection().connection.driver_connection
-        row = driver.execute(WGS84_MATCH_SQL, (lon_f, lat_f), prepare=True).fetchone()  # type: ignore[union-attr]
+        row = driver(session).execute(WGS84_MATCH_SQL, (lon_f, lat_f), prepare=True).fetchone()
         if row is None:
             raise _outside(session, lon_f, lat_f)
         return CellMatch.of(row[0], lon_f, lat_f)

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import psycopg
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, Engine, MetaData, event, func
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, make_transient_to_detached, mapped_column
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -41,17 +41,41 @@ class Timestamped:
     )
 
 
-def driver(session: Session) -> psycopg.Connection[Any]:
-    """The psycopg connection under the session's, inside its transaction: for the few statements on the hot path
-    (intake, auth) that run often enough for prepared statements (`prepare=True`) and no ORM round trip to pay."""
+class Driver:
+    """The psycopg connection under a session's, inside its transaction, for the few statements on the hot path
+    (intake, auth) that run often enough for prepared statements (`prepare=True`) and no ORM to pay. Its errors
+    reach the caller as SQLAlchemy's would: a DBAPIError, and on a lost connection the connection invalidated and the
+    pool renewed (the API answers 503 and the next request gets a fresh connection)."""
+
+    def __init__(self, session: Session, raw: psycopg.Connection[Any]) -> None:
+        self.session, self.raw = session, raw
+
+    def execute(
+        self, query: str, params: Any = None, *, prepare: bool | None = None, row_factory: Any = None
+    ) -> psycopg.Cursor[Any]:
+        try:
+            cursor = self.raw.cursor(row_factory=row_factory) if row_factory else self.raw.cursor()
+            return cursor.execute(query, params, prepare=prepare)
+        except psycopg.Error as exc:
+            connection = self.session.connection()
+            lost = connection.dialect.is_disconnect(exc, self.raw, None) or self.raw.closed  # type: ignore[arg-type]
+            if lost:
+                connection.invalidate(exc)
+                connection.engine.dispose(close=False)  # the pool's other connections are likely gone too
+            raise DBAPIError.instance(query, params, exc, psycopg.Error, connection_invalidated=lost) from exc
+
+
+def driver(session: Session) -> Driver:
+    """The session's Driver for its current transaction."""
     transaction = session.get_transaction()
     memo = session.info.get(_DRIVER)
     if transaction is not None and memo is not None and memo[0] is transaction:
-        known: psycopg.Connection[Any] = memo[1]
+        known: Driver = memo[1]
         return known  # the same transaction, so the same connection (session.connection() costs more than a query)
     raw: psycopg.Connection[Any] = session.connection().connection.driver_connection  # type: ignore[assignment]
-    session.info[_DRIVER] = (session.get_transaction(), raw)
-    return raw
+    found = Driver(session, raw)
+    session.info[_DRIVER] = (session.get_transaction(), found)
+    return found
 
 
 _DRIVER = "citymgmt.driver"

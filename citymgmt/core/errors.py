@@ -151,4 +151,6 @@ def _is_database_unavailable(exc: BaseException) -> bool:
         return True
     import psycopg
 
-    return isinstance(exc, DBAPIError) and isinstance(exc.orig, psycopg.OperationalError)
+    return isinstance(exc, psycopg.OperationalError) or (
+        isinstance(exc, DBAPIError) and isinstance(exc.orig, psycopg.OperationalError)
+    )

@@ -9,9 +9,10 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from citymgmt.core.db import ping_when_idle
+from citymgmt.core.db import driver, ping_when_idle
 
 
 @pytest.fixture()
@@ -55,3 +56,17 @@ def test_a_connection_in_steady_use_is_not_pinged(engine: Engine, database_url: 
         _pid(engine)
     assert failed.value.connection_invalidated
     assert _pid(engine) != first
+
+
+def test_a_lost_connection_under_the_driver_is_reported_and_renewed(engine: Engine, database_url: str) -> None:
+    # Statements on the driver (intake, auth) fail as SQLAlchemy's do: a DBAPIError marked invalidated (the API's
+    # 503), the connection dropped, and the next session gets a fresh one.
+    with Session(engine) as session:
+        first = driver(session).execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
+        _kill(database_url, first)
+        with pytest.raises(DBAPIError) as failed:
+            driver(session).execute("SELECT 1")
+        assert failed.value.connection_invalidated
+    with Session(engine) as session:
+        again = driver(session).execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
+    assert again != first
