@@ -1,0 +1,595 @@
+"""The replay benchmark (issue 9 item 6, and the memory requirement): real Los Angeles 311 records (fixtures/la311,
+2017-12-27..31) replayed through the HTTP API at their own pace, sped up (100× by default), on a live stack as
+production runs it: gunicorn serving wsgi:app, RQ worker processes and the scheduler (which relays the outbox),
+each its own OS process.
+
+The city is tests/la311.py's: a grid cut from the convex hull of the neighbourhood councils, the five owning
+departments, the 12 request types and the rule table, here with every rule filing the case on arrival so that it is
+dispatched at once; each department has a webhook channel for its new work, pointing at a receiver on loopback, so
+the outbox's jobs really run and their deliveries can be counted.
+
+Each record is POSTed to /api/v1/cases (JSON, Idempotency-Key `la311-<SRNumber>`, signed in as a centre operator,
+source hotline, the record's point and mapped category) at its CreatedDate offset divided by the speed-up. Open
+loop: a request's latency counts from its scheduled time, so a server falling behind shows as latency. The whole
+file at 100× lasts over an hour, so a window is replayed: by default the busiest contiguous hours of the file.
+
+Outcomes: 201 accepted; 422 naming lon/lat for a record without a point, and 422 outside_grid for a point beyond the
+grid's boundary, are expected refusals, counted apart; anything else (5xx, no answer in time, any other status) is an
+error. Afterwards the database must hold every accepted report exactly once and nothing for the refused ones, the
+outbox must drain and every dispatched case must have reached its department's webhook once: each miss is an error.
+Peak memory is each process's VmHWM, read from /proc (sampled during the run too, for the processes RQ forks per
+job, which do not outlive it).
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import itertools
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import requests
+from flask import Flask
+from sqlalchemy import text
+
+from citymgmt.core.clock import utcnow
+from citymgmt.core.db import db
+from citymgmt.core.identity import create_user
+from tests.e2e.live_stack import Receiver
+from tests.la311 import DEPARTMENTS, created_at, records, request_types, set_up_la
+from tests.perf.intake_bench import REPO, gunicorn
+from tests.perf.recorder import Recorder, percentile
+
+OPERATOR = "la-311-centre"
+PASSWORD = "a-good-long-bench-password"
+SECRET_KEY = "bench-secret-key-bench-secret-key"  # as intake_bench.gunicorn's
+WEBHOOK_SECRET = "a-long-enough-webhook-secret"
+CLIENT_THREADS = 16
+TIMEOUT_S = 30
+
+
+@dataclass(frozen=True)
+class Record:
+    sr: str
+    at: datetime
+    category: str
+    lon: float | None
+    lat: float | None
+    address: str | None
+    description: str
+
+    @property
+    def key(self) -> str:
+        return f"la311-{self.sr}"
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"category_code": self.category, "description": self.description, "source": "hotline"}
+        if self.lon is not None and self.lat is not None:
+            body |= {"lon": self.lon, "lat": self.lat}
+        if self.address:
+            body["address"] = self.address
+        return body
+
+
+def load_records() -> list[Record]:
+    """Every record of the file (located or not), oldest first. The one type the taxonomy lacks (a "Feedback"
+    record, without a point) goes in as "Other"."""
+    types = request_types()
+    out = []
+    for row in records():
+        point = bool(row["Latitude"] and row["Longitude"])
+        out.append(
+            Record(
+                sr=row["SRNumber"],
+                at=created_at(row["CreatedDate"]),
+                category=types.get(row["RequestType"], types["Other"]),
+                lon=float(row["Longitude"]) if point else None,
+                lat=float(row["Latitude"]) if point else None,
+                address=row["Address"][:200] or None,
+                description=row["RequestType"],
+            )
+        )
+    out.sort(key=lambda r: (r.at, r.sr))
+    return out
+
+
+def busiest_window(all_records: list[Record], hours: float) -> list[Record]:
+    """The records of the `hours` long window (starting at a record) that holds the most of them."""
+    times = [r.at for r in all_records]
+    span = timedelta(hours=hours)
+    best_start, best_count = 0, -1
+    for i, t in enumerate(times):
+        count = bisect.bisect_left(times, t + span) - i
+        if count > best_count:
+            best_start, best_count = i, count
+    return all_records[best_start : best_start + best_count]
+
+
+@dataclass
+class Outcome:
+    record: Record
+    due: float
+    status: int  # 0: no answer
+    latency_ms: float
+    kind: str  # accepted | refused_unlocated | refused_outside | error
+    case_id: int | None = None
+    detail: str = ""
+
+
+def classify(record: Record, status: int, body: Any) -> tuple[str, int | None, str]:
+    error = body.get("error", {}) if isinstance(body, dict) else {}
+    if status == 201 and isinstance(body, dict) and isinstance(body.get("id"), int):
+        return "accepted", body["id"], ""
+    if status == 422 and record.lon is None and set(error.get("details", {})) == {"lon", "lat"}:
+        return "refused_unlocated", None, ""
+    if status == 422 and record.lon is not None and error.get("code") == "outside_grid":
+        return "refused_outside", None, str(error.get("message", ""))[:200]
+    return "error", None, f"{status}: {str(body)[:300]}"
+
+
+@dataclass
+class Sampler:
+    """Peak resident memory (VmHWM) of every process of the stack, by role, read from /proc every `every` s; the
+    web workers' current RSS (VmRSS) at the start and at the end of the replay too."""
+
+    roots: dict[str, list[int]]  # role → the gunicorn master (its workers count) or the processes (and their forks)
+    every: float = 0.25
+    peaks: dict[str, dict[int, float]] = field(default_factory=dict)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def pids(self, role: str) -> list[int]:
+        if role == "web":  # the gunicorn master only forks; its workers serve
+            return [c for root in self.roots[role] for c in _children(root)]
+        out = []
+        for root in self.roots[role]:  # an RQ worker forks a work horse for each job
+            out += [root, *_children(root)]
+        return out
+
+    def sample(self) -> None:
+        for role in self.roots:
+            for pid in self.pids(role):
+                hwm = _status_mb(pid, "VmHWM")
+                if hwm is not None:
+                    mine = self.peaks.setdefault(role, {})
+                    mine[pid] = max(mine.get(pid, 0.0), hwm)
+
+    def rss(self, role: str) -> dict[int, float]:
+        return {pid: mb for pid in self.pids(role) if (mb := _status_mb(pid, "VmRSS")) is not None}
+
+    def _loop(self) -> None:
+        while not self.stopping.wait(self.every):
+            self.sample()
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Sampler]:
+        self.sample()
+        thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self.stopping.set()
+            thread.join(5)
+            self.sample()
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _status_mb(pid: int, key: str) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{key}:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+@dataclass
+class Figures:
+    window: list[Record]
+    hours: float
+    speedup: float
+    limited: bool
+    outcomes: list[Outcome]
+    wall_s: float
+    drain_s: float
+    lost: list[str]  # accepted keys with no case
+    doubled: list[str]  # keys with more than one case
+    unexpected_cases: list[str]  # refused keys that have a case anyway
+    outbox_rows: int
+    outbox_pending: int
+    dispatched: int
+    deliveries: int
+    undelivered: list[int]  # dispatched cases whose department never heard
+    delivered_twice: list[int]
+    peaks: dict[str, dict[int, float]]
+    web_rss_start: dict[int, float]
+    web_rss_end: dict[int, float]
+    roots: dict[str, list[int]]  # the long-lived processes by role (web: the gunicorn master)
+
+    def of(self, kind: str) -> list[Outcome]:
+        return [o for o in self.outcomes if o.kind == kind]
+
+    @property
+    def request_errors(self) -> int:
+        return len(self.of("error"))
+
+    @property
+    def errors(self) -> int:
+        """Everything that went wrong: failed requests, reports lost or doubled, work left undone."""
+        return (
+            self.request_errors
+            + len(self.lost)
+            + len(self.doubled)
+            + len(self.unexpected_cases)
+            + self.outbox_pending
+            + len(self.undelivered)
+            + len(self.delivered_twice)
+        )
+
+    @property
+    def latencies(self) -> list[float]:
+        return [o.latency_ms for o in self.outcomes if o.kind != "error"]
+
+    def pct(self, q: float) -> float:
+        samples = self.latencies
+        if not samples:
+            return 0.0
+        return percentile(samples, q) if len(samples) > 1 else samples[0]
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.latencies) if self.latencies else 0.0
+
+    @property
+    def scheduled_rate(self) -> float:
+        span = (self.window[-1].at - self.window[0].at).total_seconds() / self.speedup
+        return len(self.window) / span if span > 0 else 0.0
+
+    @property
+    def achieved_rate(self) -> float:
+        return len(self.outcomes) / self.wall_s if self.wall_s else 0.0
+
+    def memory(self) -> str:
+        """Each process's peak, by role; the processes RQ forks for single jobs in one figure."""
+        parts = []
+        for role, peaks in sorted(self.peaks.items()):
+            roots = set(self.roots.get(role, []))
+            mine = [f"{pid}: {mb:.0f}" for pid, mb in sorted(peaks.items()) if role == "web" or pid in roots]
+            forks = [mb for pid, mb in peaks.items() if role != "web" and pid not in roots]
+            if forks:
+                mine.append(f"{len(forks)} work horses seen, at most {max(forks):.0f}")
+            parts.append(f"{role} " + ", ".join(mine))
+        return "; ".join(parts)
+
+    def peak(self, role: str) -> float:
+        return max(self.peaks.get(role, {}).values(), default=0.0)
+
+    def describe_window(self) -> str:
+        first, last = self.window[0].at, self.window[-1].at
+        limit = f", first {len(self.window)} records only" if self.limited else ""
+        return (
+            f"{first:%Y-%m-%d %H:%M:%S}..{last:%H:%M:%S} America/Los_Angeles ({self.hours:g} h busiest window{limit}):"
+            f" {len(self.window)} records, {sum(r.lon is None for r in self.window)} without a point;"
+            f" at {self.speedup:g}× that is {self.window_seconds:.0f} s, {self.scheduled_rate:.1f} records/s"
+        )
+
+    @property
+    def window_seconds(self) -> float:
+        return (self.window[-1].at - self.window[0].at).total_seconds() / self.speedup
+
+
+def prepare(app: Flask, cell_m: float, receiver_url: str) -> int:
+    """The city, the centre's operator and a webhook channel per department; returns the operator's id."""
+    with app.app_context():
+        session = db.session()
+        now = utcnow()
+        set_up_la(session, now, cell_m, auto_file=True)
+        operator = create_user(session, OPERATOR, PASSWORD, ["operator"])
+        session.flush()
+        for code in DEPARTMENTS.values():
+            session.execute(
+                text(
+                    "INSERT INTO notification_channels (department_code, kind, target, secret, events)"
+                    " VALUES (:d, 'webhook', :t, :s, ARRAY['new_work'])"
+                ),
+                {"d": code, "t": receiver_url, "s": WEBHOOK_SECRET},
+            )
+        session.commit()
+        operator_id = int(operator.id)
+        db.session.remove()
+        db.engine.dispose()
+    return operator_id
+
+
+def _env(database_url: str, redis_url: str, var_dir: Path) -> dict[str, str]:
+    """The environment intake_bench.gunicorn gives the web processes, for the worker and the scheduler."""
+    return os.environ | {
+        "CITYMGMT_ENV": "production",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": SECRET_KEY,
+        "CITYMGMT_VAR_DIR": str(var_dir),
+        "CITYMGMT_LOG_LEVEL": "WARNING",
+        "CITYMGMT_SECURE_COOKIES": "false",
+    }
+
+
+@contextlib.contextmanager
+def background(env: dict[str, str], logs: Path, workers: int) -> Iterator[dict[str, int]]:
+    """`workers` RQ workers and the scheduler (`citymgmt worker`, `citymgmt scheduler`, as the Procfile runs them);
+    yields role-name → pid."""
+    logs.mkdir(parents=True, exist_ok=True)
+    citymgmt = str(Path(sys.executable).parent / "citymgmt")
+    commands = {f"worker-{i}": [citymgmt, "worker", "--name", f"replay-{i}-{os.getpid()}"] for i in range(workers)}
+    commands["scheduler"] = [citymgmt, "scheduler"]
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for name, argv in commands.items():
+            with (logs / f"{name}.log").open("ab") as out:
+                processes[name] = subprocess.Popen(
+                    argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                )
+        yield {name: p.pid for name, p in processes.items()}
+    finally:
+        for p in processes.values():
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in processes.values():
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait(10)
+
+
+def _tail(logs: Path) -> str:
+    return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-1500:]}" for p in sorted(logs.glob("*.log")))
+
+
+def _wait_healthy(base: str, logs: Path, timeout: float = 90) -> None:
+    """/healthz answers 200 once the worker's and the scheduler's heartbeats are in Redis."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            response = requests.get(f"{base}/healthz", timeout=10)
+            if response.status_code == 200:
+                return
+            last = response.text[:500]
+        except requests.RequestException as exc:
+            last = repr(exc)
+        time.sleep(0.5)
+    raise RuntimeError(f"the stack did not become healthy: {last}\n{_tail(logs)}")
+
+
+def _token(base: str) -> str:
+    response = requests.post(
+        f"{base}/api/v1/auth/token", json={"username": OPERATOR, "password": PASSWORD}, timeout=TIMEOUT_S
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["token"])
+
+
+def replay(base: str, token: str, window: list[Record], speedup: float, threads: int = CLIENT_THREADS) -> list[Outcome]:
+    """Open loop: record i is due at start + (its time - the first's) / speedup; `threads` clients, each with its
+    own keep-alive connection, take the records in order and wait for each one's due time."""
+    first = window[0].at
+    offsets = [(r.at - first).total_seconds() / speedup for r in window]
+    counter = itertools.count()
+    lock = threading.Lock()
+    outcomes: list[Outcome] = []
+    start = time.perf_counter() + 0.5
+
+    def loop() -> None:
+        mine: list[Outcome] = []
+        with requests.Session() as http:
+            http.headers["Authorization"] = f"Bearer {token}"
+            while (i := next(counter)) < len(window):
+                record, due = window[i], start + offsets[i]
+                wait = due - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+                try:
+                    response = http.post(
+                        f"{base}/api/v1/cases",
+                        json=record.body(),
+                        headers={"Idempotency-Key": record.key},
+                        timeout=TIMEOUT_S,
+                    )
+                    latency = (time.perf_counter() - due) * 1000
+                    try:
+                        body = response.json()
+                    except ValueError:
+                        body = response.text
+                    kind, case_id, detail = classify(record, response.status_code, body)
+                    mine.append(Outcome(record, due - start, response.status_code, latency, kind, case_id, detail))
+                except requests.RequestException as exc:
+                    latency = (time.perf_counter() - due) * 1000
+                    mine.append(Outcome(record, due - start, 0, latency, "error", None, repr(exc)[:300]))
+        with lock:
+            outcomes.extend(mine)
+
+    clients = [threading.Thread(target=loop, name=f"replay-client-{n}") for n in range(threads)]
+    for t in clients:
+        t.start()
+    for t in clients:
+        t.join()
+    outcomes.sort(key=lambda o: o.due)
+    return outcomes
+
+
+def _sql(dsn: str, query: str, params: Any = None) -> list[tuple[Any, ...]]:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def _drain(dsn: str, timeout: float) -> tuple[float, int, int]:
+    """Seconds until no outbox row is left undone (or the timeout), the rows and those still undone."""
+    started = time.monotonic()
+    while True:
+        total, pending = _sql(dsn, "SELECT count(*), count(*) FILTER (WHERE done_at IS NULL) FROM outbox")[0]
+        if pending == 0 or time.monotonic() - started > timeout:
+            return time.monotonic() - started, int(total), int(pending)
+        time.sleep(0.2)
+
+
+def run(
+    app: Flask,
+    servers: Any,
+    database_url: str,
+    hours: float,
+    speedup: float,
+    limit: int | None = None,
+    cell_m: float = 500,
+    web_workers: int = 2,
+    rq_workers: int = 1,
+    drain_timeout: float = 60,
+) -> Figures:
+    window = busiest_window(load_records(), hours)
+    limited = limit is not None and limit < len(window)
+    window = window[:limit] if limit is not None else window
+    receiver = Receiver()
+    try:
+        operator_id = prepare(app, cell_m, receiver.url)
+        settings = app.extensions["citymgmt.settings"]
+        redis_url = settings.resolved_redis_url()
+        app.extensions["citymgmt.redis"].flushdb()  # the bench's own Redis database: no job but ours
+        var_dir = servers.root / f"var-replay-{os.getpid()}-{time.monotonic_ns()}"
+        logs = var_dir / "logs"
+        env = _env(database_url, redis_url, var_dir)
+        with (
+            gunicorn(database_url, redis_url, var_dir, web_workers) as (base, master),
+            background(env, logs, rq_workers) as pids,
+        ):
+            _wait_healthy(base, logs)
+            token = _token(base)
+            workers = [pid for name, pid in pids.items() if name.startswith("worker-")]
+            sampler = Sampler({"web": [master], "worker": workers, "scheduler": [pids["scheduler"]]})
+            web_rss_start = sampler.rss("web")
+            with sampler.running():
+                started = time.perf_counter()
+                outcomes = replay(base, token, window, speedup)
+                wall = time.perf_counter() - started - 0.5
+                dsn = database_url.replace("postgresql+psycopg://", "postgresql://")
+                drain_s, outbox_rows, outbox_pending = _drain(dsn, drain_timeout)
+            web_rss_end = sampler.rss("web")
+    finally:
+        receiver.close()
+
+    keys = [r.key for r in window]
+    rows = _sql(
+        dsn,
+        "SELECT idempotency_key, id, department_code FROM cases WHERE reporter_id = %s AND idempotency_key = ANY(%s)",
+        (operator_id, keys),
+    )
+    by_key: dict[str, list[int]] = {}
+    for key, case_id, _ in rows:
+        by_key.setdefault(key, []).append(case_id)
+    accepted = {o.record.key: o.case_id for o in outcomes if o.kind == "accepted"}
+    lost = [k for k, case_id in accepted.items() if by_key.get(k) != [case_id]]
+    doubled = [k for k, ids in by_key.items() if len(ids) > 1]
+    unexpected = [k for k in by_key if k not in accepted]
+    dispatched = {case_id for _, case_id, department in rows if department is not None}
+    delivered = Counter(case_id for d in receiver.new_work() for case_id in d.case_ids)
+    return Figures(
+        window=window,
+        hours=hours,
+        speedup=speedup,
+        limited=limited,
+        outcomes=outcomes,
+        wall_s=wall,
+        drain_s=drain_s,
+        lost=lost,
+        doubled=doubled,
+        unexpected_cases=unexpected,
+        outbox_rows=outbox_rows,
+        outbox_pending=outbox_pending,
+        dispatched=len(dispatched),
+        deliveries=sum(delivered.values()),
+        undelivered=sorted(dispatched - set(delivered)),
+        delivered_twice=sorted(c for c, n in delivered.items() if n > 1),
+        peaks=sampler.peaks,
+        web_rss_start=web_rss_start,
+        web_rss_end=web_rss_end,
+        roots=sampler.roots,
+    )
+
+
+def summary(f: Figures) -> str:
+    counts = Counter(o.kind for o in f.outcomes)
+    slow = sorted(f.outcomes, key=lambda o: -o.latency_ms)[:5]
+    errors = f.of("error")
+    by_status = Counter(o.status for o in errors)
+    lines = [
+        f"window: {f.describe_window()}",
+        f"replayed {len(f.outcomes)} records in {f.wall_s:.1f} s ({f.achieved_rate:.1f}/s achieved,"
+        f" {f.scheduled_rate:.1f}/s scheduled): {counts['accepted']} accepted,"
+        f" {counts['refused_unlocated']} refused without a point (422 naming lon and lat, expected),"
+        f" {counts['refused_outside']} refused outside the grid (422 outside_grid, expected),"
+        f" {counts['error']} errors {dict(by_status)}",
+        f"latency from the scheduled time: p50 {f.p50:.1f} ms, p95 {f.pct(0.95):.1f} ms, p99 {f.pct(0.99):.1f} ms,"
+        f" max {max(f.latencies, default=0):.1f} ms; slowest: "
+        + ", ".join(f"{o.record.key} {o.latency_ms:.0f} ms at +{o.due:.1f} s" for o in slow),
+        f"database: {len(f.lost)} accepted reports missing, {len(f.doubled)} doubled, {len(f.unexpected_cases)}"
+        f" cases for refused records; outbox: {f.outbox_rows} rows, {f.outbox_pending} undone"
+        f" {f.drain_s:.1f} s after the last answer; {f.dispatched} cases dispatched, {f.deliveries} webhook"
+        f" deliveries, {len(f.undelivered)} undelivered, {len(f.delivered_twice)} delivered twice",
+        f"peak RSS (VmHWM) MB: {f.memory()}",
+        "web workers' RSS MB before → after the replay: "
+        + ", ".join(
+            f"{pid}: {mb:.0f} → {f.web_rss_end.get(pid, 0):.0f}" for pid, mb in sorted(f.web_rss_start.items())
+        ),
+        f"replay_errors {f.errors}",
+    ]
+    if errors:
+        lines.append("first errors: " + " | ".join(f"{o.record.key} {o.detail}" for o in errors[:5]))
+    if f.lost or f.doubled or f.unexpected_cases or f.undelivered:
+        lines.append(f"lost {f.lost[:5]} doubled {f.doubled[:5]} unexpected {f.unexpected_cases[:5]}"
+                     f" undelivered {f.undelivered[:5]}")  # fmt: skip
+    return "\n".join(lines)
+
+
+def record(recorder: Recorder, f: Figures) -> None:
+    counts = Counter(o.kind for o in f.outcomes)
+    window = f"{f.hours:g} h busiest window at {f.speedup:g}×"
+    recorder.add("replay_errors", f.errors, "errors", higher_is_better=False, target="0")
+    recorder.add("replay_p50_ms", f.p50, "ms", higher_is_better=False)
+    recorder.add("replay_p95_ms", f.pct(0.95), "ms", higher_is_better=False)
+    recorder.add("replay_p99_ms", f.pct(0.99), "ms", higher_is_better=False)
+    recorder.add("replay_reports_replayed", len(f.outcomes), "records", target=f"all {len(f.window)} of the {window}")
+    recorder.add("replay_reports_accepted", counts["accepted"], "reports")
+    recorder.add("replay_refused_without_point", counts["refused_unlocated"], "records", higher_is_better=False)
+    recorder.add(
+        "replay_achieved_rate",
+        f.achieved_rate,
+        "records/s",
+        baseline=f"the records' own pace, {window}",
+        baseline_value=f.scheduled_rate,
+        target="≈ 1.0 × the scheduled rate",
+    )
+    recorder.add("replay_outbox_drain_s", f.drain_s, "s", higher_is_better=False)
+    recorder.add("replay_web_peak_rss_mb", f.peak("web"), "MB", higher_is_better=False)
+    recorder.add("replay_worker_peak_rss_mb", f.peak("worker"), "MB", higher_is_better=False)
+    recorder.add("replay_scheduler_peak_rss_mb", f.peak("scheduler"), "MB", higher_is_better=False)
+    growth = max((f.web_rss_end.get(pid, mb) - mb for pid, mb in f.web_rss_start.items()), default=0.0)
+    recorder.add("replay_web_rss_growth_mb", growth, "MB", higher_is_better=False)
