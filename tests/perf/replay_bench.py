@@ -127,6 +127,8 @@ class Outcome:
     kind: str  # accepted | refused_unlocated | refused_outside | error
     case_id: int | None = None
     detail: str = ""
+    idle_s: float | None = None  # how long the client's keep-alive connection sat idle before this request
+    retried: str = ""  # why the request was sent a second time (no answer the first time), if it was
 
 
 def classify(record: Record, status: int, body: Any) -> tuple[str, int | None, str]:
@@ -224,6 +226,7 @@ class Figures:
     peaks: dict[str, dict[int, float]]
     web_rss_start: dict[int, float]
     web_rss_end: dict[int, float]
+    periodic: list[tuple[str, float, float]]  # periodic jobs run during the replay: name, start, seconds
     roots: dict[str, list[int]]  # the long-lived processes by role (web: the gunicorn master)
 
     def of(self, kind: str) -> list[Outcome]:
@@ -268,6 +271,15 @@ class Figures:
     @property
     def achieved_rate(self) -> float:
         return len(self.outcomes) / self.wall_s if self.wall_s else 0.0
+
+    def timeline(self, bucket_s: float = 10) -> str:
+        buckets: dict[int, list[float]] = {}
+        for o in self.outcomes:
+            buckets.setdefault(int(o.due // bucket_s), []).append(o.latency_ms)
+        return ", ".join(
+            f"+{int(b * bucket_s)}: {len(v)}, {statistics.median(v):.0f}, {max(v):.0f}"
+            for b, v in sorted(buckets.items())
+        )
 
     def memory(self) -> str:
         """Each process's peak, by role; the processes RQ forks for single jobs in one figure."""
@@ -390,18 +402,24 @@ def _token(base: str) -> str:
     return str(response.json()["token"])
 
 
-def replay(base: str, token: str, window: list[Record], speedup: float, threads: int = CLIENT_THREADS) -> list[Outcome]:
+def replay(
+    base: str, token: str, window: list[Record], speedup: float, threads: int = CLIENT_THREADS
+) -> tuple[list[Outcome], datetime]:
     """Open loop: record i is due at start + (its time - the first's) / speedup; `threads` clients, each with its
-    own keep-alive connection, take the records in order and wait for each one's due time."""
+    own keep-alive connection, take the records in order and wait for each one's due time. A request that got no
+    answer at all (the connection reset or refused) is sent once more with the same Idempotency-Key, as a client
+    of this API should; a timeout is not retried. Returns the outcomes and the wall-clock time of the start."""
     first = window[0].at
     offsets = [(r.at - first).total_seconds() / speedup for r in window]
     counter = itertools.count()
     lock = threading.Lock()
     outcomes: list[Outcome] = []
     start = time.perf_counter() + 0.5
+    start_wall = utcnow() + timedelta(seconds=0.5)
 
     def loop() -> None:
         mine: list[Outcome] = []
+        last_answer: float | None = None
         with requests.Session() as http:
             http.headers["Authorization"] = f"Bearer {token}"
             while (i := next(counter)) < len(window):
@@ -409,23 +427,35 @@ def replay(base: str, token: str, window: list[Record], speedup: float, threads:
                 wait = due - time.perf_counter()
                 if wait > 0:
                     time.sleep(wait)
-                try:
-                    response = http.post(
-                        f"{base}/api/v1/cases",
-                        json=record.body(),
-                        headers={"Idempotency-Key": record.key},
-                        timeout=TIMEOUT_S,
-                    )
-                    latency = (time.perf_counter() - due) * 1000
+                idle = time.perf_counter() - last_answer if last_answer is not None else None
+                retried = ""
+                for attempt in (1, 2):
                     try:
-                        body = response.json()
-                    except ValueError:
-                        body = response.text
-                    kind, case_id, detail = classify(record, response.status_code, body)
-                    mine.append(Outcome(record, due - start, response.status_code, latency, kind, case_id, detail))
-                except requests.RequestException as exc:
-                    latency = (time.perf_counter() - due) * 1000
-                    mine.append(Outcome(record, due - start, 0, latency, "error", None, repr(exc)[:300]))
+                        response = http.post(
+                            f"{base}/api/v1/cases",
+                            json=record.body(),
+                            headers={"Idempotency-Key": record.key},
+                            timeout=TIMEOUT_S,
+                        )
+                    except requests.ConnectionError as exc:
+                        if attempt == 1 and not isinstance(exc, requests.Timeout):
+                            retried = repr(exc)[:300]
+                            continue
+                        outcome = Outcome(record, due - start, 0, 0, "error", None, repr(exc)[:300])
+                    except requests.RequestException as exc:
+                        outcome = Outcome(record, due - start, 0, 0, "error", None, repr(exc)[:300])
+                    else:
+                        try:
+                            body = response.json()
+                        except ValueError:
+                            body = response.text
+                        kind, case_id, detail = classify(record, response.status_code, body)
+                        outcome = Outcome(record, due - start, response.status_code, 0, kind, case_id, detail)
+                    break
+                last_answer = time.perf_counter()
+                outcome.latency_ms = (last_answer - due) * 1000
+                outcome.idle_s, outcome.retried = idle, retried
+                mine.append(outcome)
         with lock:
             outcomes.extend(mine)
 
@@ -435,7 +465,27 @@ def replay(base: str, token: str, window: list[Record], speedup: float, threads:
     for t in clients:
         t.join()
     outcomes.sort(key=lambda o: o.due)
-    return outcomes
+    return outcomes, start_wall
+
+
+def periodic_runs(redis_url: str, since: datetime) -> list[tuple[str, float, float]]:
+    """The periodic jobs (SLA sweep, roll-ups, reconciliation) that ran since `since`: name, start offset in s from
+    `since`, duration in s, from RQ's records of finished jobs."""
+    from redis import Redis
+    from rq.job import Job
+
+    out = []
+    with Redis.from_url(redis_url) as redis:
+        ids = [k.decode().removeprefix("rq:job:") for k in redis.scan_iter("rq:job:periodic-*")]
+        for job in Job.fetch_many(ids, connection=redis):
+            if job is None or job.started_at is None or job.ended_at is None:
+                continue
+            started = job.started_at.replace(tzinfo=since.tzinfo)
+            ended = job.ended_at.replace(tzinfo=since.tzinfo)
+            if ended >= since:
+                name = job.id.removeprefix("periodic-").rsplit("-", 1)[0]
+                out.append((name, (started - since).total_seconds(), (ended - started).total_seconds()))
+    return sorted(out, key=lambda r: r[1])
 
 
 def _sql(dsn: str, query: str, params: Any = None) -> list[tuple[Any, ...]]:
@@ -488,11 +538,12 @@ def run(
             web_rss_start = sampler.rss("web")
             with sampler.running():
                 started = time.perf_counter()
-                outcomes = replay(base, token, window, speedup)
+                outcomes, started_at = replay(base, token, window, speedup)
                 wall = time.perf_counter() - started - 0.5
                 dsn = database_url.replace("postgresql+psycopg://", "postgresql://")
                 drain_s, outbox_rows, outbox_pending = _drain(dsn, drain_timeout)
             web_rss_end = sampler.rss("web")
+            periodic = periodic_runs(redis_url, started_at)
     finally:
         receiver.close()
 
@@ -532,6 +583,7 @@ def run(
         web_rss_start=web_rss_start,
         web_rss_end=web_rss_end,
         roots=sampler.roots,
+        periodic=periodic,
     )
 
 
@@ -561,6 +613,20 @@ def summary(f: Figures) -> str:
         ),
         f"replay_errors {f.errors}",
     ]
+    retried = [o for o in f.outcomes if o.retried]
+    if retried:
+        lines.append(
+            f"{len(retried)} requests got no answer and were sent again (same Idempotency-Key): "
+            + " | ".join(
+                f"{o.record.key} at +{o.due:.1f} s after {o.idle_s or 0:.2f} s idle: {o.retried[:120]}"
+                for o in retried[:5]
+            )
+        )
+    lines.append("every 10 s of the replay (count, p50 ms, max ms): " + f.timeline())
+    lines.append(
+        "periodic jobs during the replay (start s, duration s): "
+        + (", ".join(f"{name} +{at:.1f} {took:.2f}" for name, at, took in f.periodic) or "none")
+    )
     if errors:
         lines.append("first errors: " + " | ".join(f"{o.record.key} {o.detail}" for o in errors[:5]))
     if f.lost or f.doubled or f.unexpected_cases or f.undelivered:
@@ -573,6 +639,7 @@ def record(recorder: Recorder, f: Figures) -> None:
     counts = Counter(o.kind for o in f.outcomes)
     window = f"{f.hours:g} h busiest window at {f.speedup:g}×"
     recorder.add("replay_errors", f.errors, "errors", higher_is_better=False, target="0")
+    recorder.add("replay_retries", sum(bool(o.retried) for o in f.outcomes), "requests", higher_is_better=False)
     recorder.add("replay_p50_ms", f.p50, "ms", higher_is_better=False)
     recorder.add("replay_p95_ms", f.pct(0.95), "ms", higher_is_better=False)
     recorder.add("replay_p99_ms", f.pct(0.99), "ms", higher_is_better=False)

@@ -37,6 +37,7 @@ def test_replay_benchmark_smoke(servers) -> None:  # type: ignore[no-untyped-def
     app = _app(servers, url, redis_db=11)
     figures = run(app, servers, url, hours=1, speedup=3000, limit=40, cell_m=2000, web_workers=1)
     text = summary(figures)
+    print("\n" + text)
     kinds = [o.kind for o in figures.outcomes]
     assert len(figures.outcomes) == 40, text
     assert figures.errors == 0, text
