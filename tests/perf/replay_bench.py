@@ -242,6 +242,7 @@ class Figures:
     during: dict[str, dict[int, float]]  # and during the replay
     web_rss_start: dict[int, float]
     web_rss_end: dict[int, float]
+    statuses: dict[str, int]  # the replayed cases by status
     periodic: list[tuple[str, float, float]]  # periodic jobs run during the replay: name, start, seconds
     roots: dict[str, list[int]]  # the long-lived processes by role (web: the gunicorn master)
 
@@ -566,17 +567,18 @@ def run(
     keys = [r.key for r in window]
     rows = _sql(
         dsn,
-        "SELECT idempotency_key, id, department_code FROM cases WHERE reporter_id = %s AND idempotency_key = ANY(%s)",
+        "SELECT idempotency_key, id, department_code, status FROM cases"
+        " WHERE reporter_id = %s AND idempotency_key = ANY(%s)",
         (operator_id, keys),
     )
     by_key: dict[str, list[int]] = {}
-    for key, case_id, _ in rows:
+    for key, case_id, _, _ in rows:
         by_key.setdefault(key, []).append(case_id)
     accepted = {o.record.key: o.case_id for o in outcomes if o.kind == "accepted"}
     lost = [k for k, case_id in accepted.items() if by_key.get(k) != [case_id]]
     doubled = [k for k, ids in by_key.items() if len(ids) > 1]
     unexpected = [k for k in by_key if k not in accepted]
-    dispatched = {case_id for _, case_id, department in rows if department is not None}
+    dispatched = {case_id for _, case_id, department, _ in rows if department is not None}
     delivered = Counter(case_id for d in receiver.new_work() for case_id in d.case_ids)
     return Figures(
         window=window,
@@ -601,6 +603,7 @@ def run(
         web_rss_end=web_rss_end,
         roots=sampler.roots,
         periodic=periodic,
+        statuses=dict(Counter(status for *_, status in rows)),
     )
 
 
@@ -622,7 +625,8 @@ def summary(f: Figures) -> str:
         f"database: {len(f.lost)} accepted reports missing, {len(f.doubled)} doubled, {len(f.unexpected_cases)}"
         f" cases for refused records; outbox: {f.outbox_rows} rows, {f.outbox_pending} undone"
         f" {f.drain_s:.1f} s after the last answer; {f.dispatched} cases dispatched, {f.deliveries} webhook"
-        f" deliveries, {len(f.undelivered)} undelivered, {len(f.delivered_twice)} delivered twice",
+        f" deliveries, {len(f.undelivered)} undelivered, {len(f.delivered_twice)} delivered twice; cases by status"
+        f" {f.statuses} (a suspected duplicate is filed, not dispatched)",
         f"peak RSS (VmHWM) MB over each process's life: {f.memory()}",
         f"peak RSS (VmHWM) MB during the replay: {f.memory(during=True)}",
         "web workers' RSS MB before → after the replay: "
