@@ -1,6 +1,7 @@
 """The LA 311 replay through HTTP on a live stack (issue 9 item 6) and each process's peak memory. `make bench` replays
-the busiest BENCH_REPLAY_HOURS (default 4) of the file at BENCH_REPLAY_SPEEDUP× (default 100); the smoke run in
-`make test` replays a few dozen records of that window much faster."""
+the busiest BENCH_REPLAY_HOURS (default 4) of the file at BENCH_REPLAY_SPEEDUP× (default 100) with
+BENCH_REPLAY_RQ_WORKERS RQ workers (default 1); the smoke run in `make test` replays a few dozen records of that
+window much faster."""
 
 from __future__ import annotations
 
@@ -25,8 +26,9 @@ def _app(servers, url: str, redis_db: int):  # type: ignore[no-untyped-def]
 def test_replay_la311(servers, recorder) -> None:  # type: ignore[no-untyped-def]
     hours = float(os.environ.get("BENCH_REPLAY_HOURS", 4))
     speedup = float(os.environ.get("BENCH_REPLAY_SPEEDUP", 100))
+    rq_workers = int(os.environ.get("BENCH_REPLAY_RQ_WORKERS", 1))
     url = servers.create_database("citymgmt_bench_replay")
-    figures = run(_app(servers, url, redis_db=12), servers, url, hours, speedup)
+    figures = run(_app(servers, url, redis_db=12), servers, url, hours, speedup, rq_workers=rq_workers)
     record(recorder, figures)
     print("\n" + summary(figures))
 
