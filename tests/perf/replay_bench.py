@@ -154,10 +154,11 @@ class Sampler:
     peaks: dict[str, dict[int, float]] = field(default_factory=dict)
     during: dict[str, dict[int, float]] = field(default_factory=dict)
     reset: bool = False
+    cpu: list[tuple[float, dict[str, float]]] = field(default_factory=list)  # (perf_counter, role → CPU seconds)
     stopping: threading.Event = field(default_factory=threading.Event)
 
     def pids(self, role: str) -> list[int]:
-        if role == "web":  # the gunicorn master only forks; its workers serve
+        if role in ("web", "postgres"):  # the gunicorn master only forks, its workers serve; PostgreSQL's backends
             return [c for root in self.roots[role] for c in _children(root)]
         out = []
         for root in self.roots[role]:  # an RQ worker forks a work horse for each job
@@ -166,6 +167,8 @@ class Sampler:
 
     def sample(self) -> None:
         for role in self.roots:
+            if role == "postgres":
+                continue
             for pid in self.pids(role):
                 hwm = _status_mb(pid, "VmHWM")
                 if hwm is None:
@@ -174,12 +177,43 @@ class Sampler:
                     mine = peaks.setdefault(role, {})
                     mine[pid] = max(mine.get(pid, 0.0), hwm)
 
+    def sample_cpu(self) -> None:
+        """CPU seconds so far of each role's processes (with their reaped children) and of the whole machine."""
+        used = {}
+        for role in self.roots:
+            used[role] = sum(_cpu_seconds(pid, pid in self.roots[role]) for pid in self.pids(role))
+        with open("/proc/stat") as f:
+            jiffies = [int(v) for v in f.readline().split()[1:]]
+        used["machine"] = (sum(jiffies) - jiffies[3] - jiffies[4]) / CLOCK_TICKS  # all but idle and iowait
+        self.cpu.append((time.perf_counter(), used))
+
     def reset_peaks(self) -> None:
         for role in self.roots:
+            if role == "postgres":
+                continue
             for pid in self.pids(role):
                 with contextlib.suppress(FileNotFoundError, ProcessLookupError):
                     Path(f"/proc/{pid}/clear_refs").write_text("5")  # 5: reset the peak RSS to the current
         self.reset = True
+
+    def cpu_share(self, since: float, bucket_s: float) -> dict[int, dict[str, float]]:
+        """Per bucket of the replay: each role's CPU use in % of one core (the machine's: all its processes)."""
+        out: dict[int, dict[str, float]] = {}
+        previous: tuple[float, dict[str, float]] | None = None
+        for at, used in self.cpu:
+            if previous is not None and at > since:
+                bucket = int((at - since) // bucket_s)
+                span = at - previous[0]
+                mine = out.setdefault(bucket, {"_s": 0.0})
+                mine["_s"] += span
+                for role, seconds in used.items():
+                    mine[role] = mine.get(role, 0.0) + max(0.0, seconds - previous[1].get(role, seconds))
+            previous = (at, used)
+        return {
+            b: {role: 100 * v / shares["_s"] for role, v in shares.items() if role != "_s"}
+            for b, shares in out.items()
+            if shares["_s"] > 0
+        }
 
     def rss(self, role: str) -> dict[int, float]:
         return {pid: mb for pid in self.pids(role) if (mb := _status_mb(pid, "VmRSS")) is not None}
@@ -187,6 +221,7 @@ class Sampler:
     def _loop(self) -> None:
         while not self.stopping.wait(self.every):
             self.sample()
+            self.sample_cpu()
 
     @contextlib.contextmanager
     def running(self) -> Iterator[Sampler]:
@@ -208,6 +243,20 @@ def _children(pid: int) -> list[int]:
         return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
         return []
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int, with_children: bool) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    if with_children:
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime: children that have exited (RQ's work horses)
+    return ticks / CLOCK_TICKS
 
 
 def _status_mb(pid: int, key: str) -> float | None:
@@ -243,6 +292,7 @@ class Figures:
     web_rss_start: dict[int, float]
     web_rss_end: dict[int, float]
     statuses: dict[str, int]  # the replayed cases by status
+    cpu: dict[int, dict[str, float]]  # per 10 s of the replay: CPU use by role, % of one core
     periodic: list[tuple[str, float, float]]  # periodic jobs run during the replay: name, start, seconds
     roots: dict[str, list[int]]  # the long-lived processes by role (web: the gunicorn master)
 
@@ -293,10 +343,14 @@ class Figures:
         buckets: dict[int, list[float]] = {}
         for o in self.outcomes:
             buckets.setdefault(int(o.due // bucket_s), []).append(o.latency_ms)
-        return ", ".join(
-            f"+{int(b * bucket_s)}: {len(v)}, {statistics.median(v):.0f}, {max(v):.0f}"
-            for b, v in sorted(buckets.items())
-        )
+        parts = []
+        for b, v in sorted(buckets.items()):
+            cpu = self.cpu.get(b, {})
+            share = " ".join(
+                f"{role} {cpu[role]:.0f}%" for role in ("machine", "web", "postgres", "worker") if role in cpu
+            )
+            parts.append(f"+{int(b * bucket_s)}: {len(v)}, {statistics.median(v):.0f}, {max(v):.0f} [{share}]")
+        return ", ".join(parts)
 
     def memory(self, during: bool = False) -> str:
         """Each process's peak, by role; the processes RQ forks for single jobs in one figure."""
@@ -421,11 +475,11 @@ def _token(base: str) -> str:
 
 def replay(
     base: str, token: str, window: list[Record], speedup: float, threads: int = CLIENT_THREADS
-) -> tuple[list[Outcome], datetime]:
+) -> tuple[list[Outcome], datetime, float]:
     """Open loop: record i is due at start + (its time - the first's) / speedup; `threads` clients, each with its
     own keep-alive connection, take the records in order and wait for each one's due time. A request that got no
     answer at all (the connection reset or refused) is sent once more with the same Idempotency-Key, as a client
-    of this API should; a timeout is not retried. Returns the outcomes and the wall-clock time of the start."""
+    of this API should; a timeout is not retried. Returns the outcomes and the start (wall clock, perf_counter)."""
     first = window[0].at
     offsets = [(r.at - first).total_seconds() / speedup for r in window]
     counter = itertools.count()
@@ -482,7 +536,7 @@ def replay(
     for t in clients:
         t.join()
     outcomes.sort(key=lambda o: o.due)
-    return outcomes, start_wall
+    return outcomes, start_wall, start
 
 
 def periodic_runs(redis_url: str, since: datetime) -> list[tuple[str, float, float]]:
@@ -551,11 +605,14 @@ def run(
             _wait_healthy(base, logs)
             token = _token(base)
             workers = [pid for name, pid in pids.items() if name.startswith("worker-")]
-            sampler = Sampler({"web": [master], "worker": workers, "scheduler": [pids["scheduler"]]})
+            roots = {"web": [master], "worker": workers, "scheduler": [pids["scheduler"]]}
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                roots["postgres"] = [int(servers.postgres.pid_file.read_text().split()[0])]
+            sampler = Sampler(roots)
             web_rss_start = sampler.rss("web")
             with sampler.running():
                 started = time.perf_counter()
-                outcomes, started_at = replay(base, token, window, speedup)
+                outcomes, started_at, started_perf = replay(base, token, window, speedup)
                 wall = time.perf_counter() - started - 0.5
                 dsn = database_url.replace("postgresql+psycopg://", "postgresql://")
                 drain_s, outbox_rows, outbox_pending = _drain(dsn, drain_timeout)
@@ -603,6 +660,7 @@ def run(
         web_rss_end=web_rss_end,
         roots=sampler.roots,
         periodic=periodic,
+        cpu=sampler.cpu_share(started_perf, 10),
         statuses=dict(Counter(status for *_, status in rows)),
     )
 
@@ -644,7 +702,10 @@ def summary(f: Figures) -> str:
                 for o in retried[:5]
             )
         )
-    lines.append("every 10 s of the replay (count, p50 ms, max ms): " + f.timeline())
+    lines.append(
+        "every 10 s of the replay (count, p50 ms, max ms [CPU use in % of one core: the whole machine (2 cores),"
+        " the web workers, PostgreSQL, the RQ worker]): " + f.timeline()
+    )
     lines.append(
         "periodic jobs during the replay (start s, duration s): "
         + (", ".join(f"{name} +{at:.1f} {took:.2f}" for name, at, took in f.periodic) or "none")

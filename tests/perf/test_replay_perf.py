@@ -52,3 +52,4 @@ def test_replay_benchmark_smoke(servers) -> None:  # type: ignore[no-untyped-def
     for role in ("web", "worker", "scheduler"):
         assert 20 < figures.peak(role, during=True) <= figures.peak(role), text
     assert "window: 2017-12-28" in text and "replay_errors 0" in text
+    assert figures.cpu[0]["web"] > 0 and figures.cpu[0]["machine"] > 0, figures.cpu
