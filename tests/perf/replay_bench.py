@@ -215,6 +215,13 @@ class Sampler:
             if shares["_s"] > 0
         }
 
+    def cpu_used(self, since: float) -> dict[str, float]:
+        """CPU seconds each role used from `since` to the last sample."""
+        after = [used for at, used in self.cpu if at >= since]
+        if len(after) < 2:
+            return {}
+        return {role: after[-1][role] - after[0].get(role, 0.0) for role in after[-1]}
+
     def rss(self, role: str) -> dict[int, float]:
         return {pid: mb for pid in self.pids(role) if (mb := _status_mb(pid, "VmRSS")) is not None}
 
@@ -293,6 +300,7 @@ class Figures:
     web_rss_end: dict[int, float]
     statuses: dict[str, int]  # the replayed cases by status
     cpu: dict[int, dict[str, float]]  # per 10 s of the replay: CPU use by role, % of one core
+    cpu_used: dict[str, float]  # CPU seconds by role over the replay and the drain
     periodic: list[tuple[str, float, float]]  # periodic jobs run during the replay: name, start, seconds
     roots: dict[str, list[int]]  # the long-lived processes by role (web: the gunicorn master)
 
@@ -351,6 +359,14 @@ class Figures:
             )
             parts.append(f"+{int(b * bucket_s)}: {len(v)}, {statistics.median(v):.0f}, {max(v):.0f} [{share}]")
         return ", ".join(parts)
+
+    @property
+    def web_cpu_ms_per_request(self) -> float:
+        return 1000 * self.cpu_used.get("web", 0.0) / len(self.outcomes) if self.outcomes else 0.0
+
+    @property
+    def worker_cpu_ms_per_job(self) -> float:
+        return 1000 * self.cpu_used.get("worker", 0.0) / self.outbox_rows if self.outbox_rows else 0.0
 
     def memory(self, during: bool = False) -> str:
         """Each process's peak, by role; the processes RQ forks for single jobs in one figure."""
@@ -661,6 +677,7 @@ def run(
         roots=sampler.roots,
         periodic=periodic,
         cpu=sampler.cpu_share(started_perf, 10),
+        cpu_used=sampler.cpu_used(started_perf),
         statuses=dict(Counter(status for *_, status in rows)),
     )
 
@@ -702,6 +719,14 @@ def summary(f: Figures) -> str:
                 for o in retried[:5]
             )
         )
+    if f.cpu_used:
+        lines.append(
+            f"CPU over the replay and the drain: web workers {f.cpu_used.get('web', 0):.1f} s"
+            f" ({f.web_cpu_ms_per_request:.1f} ms a request), RQ worker with its work horses"
+            f" {f.cpu_used.get('worker', 0):.1f} s ({f.worker_cpu_ms_per_job:.1f} ms a job),"
+            f" PostgreSQL {f.cpu_used.get('postgres', 0):.1f} s, scheduler {f.cpu_used.get('scheduler', 0):.1f} s,"
+            f" the whole machine {f.cpu_used.get('machine', 0):.1f} s"
+        )
     lines.append(
         "every 10 s of the replay (count, p50 ms, max ms [CPU use in % of one core: the whole machine (2 cores),"
         " the web workers, PostgreSQL, the RQ worker]): " + f.timeline()
@@ -736,6 +761,15 @@ def record(recorder: Recorder, f: Figures) -> None:
         baseline=f"the records' own pace, {window}",
         baseline_value=f.scheduled_rate,
         target="≈ 1.0 × the scheduled rate",
+    )
+    recorder.add("replay_web_cpu_ms_per_request", f.web_cpu_ms_per_request, "ms", higher_is_better=False)
+    recorder.add(
+        "replay_worker_cpu_ms_per_job",
+        f.worker_cpu_ms_per_job,
+        "ms",
+        higher_is_better=False,
+        baseline="the web workers' CPU a request",
+        baseline_value=f.web_cpu_ms_per_request,
     )
     recorder.add("replay_outbox_drain_s", f.drain_s, "s", higher_is_better=False)
     recorder.add("replay_web_peak_rss_mb", f.peak("web"), "MB", higher_is_better=False)
