@@ -10,6 +10,7 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Worker
+from sqlalchemy.orm import configure_mappers
 
 from citymgmt.core.db import db
 from citymgmt.core.queue import QUEUES, get_queue
@@ -55,6 +56,9 @@ def run_worker(redis_url: str, burst: bool = False, name: str | None = None, mai
             engine.dispose(close=False)
 
     os.register_at_fork(after_in_child=drop_inherited_pools)
+    # Each job runs in a fork of this process: what is built here once (the mappers' configuration) every job
+    # inherits, instead of building it again in each fork and throwing it away.
+    configure_mappers()
     while True:
         try:
             worker = CitymgmtWorker(
