@@ -30,7 +30,7 @@ from dispatch.revisions import remember as remember_revisions
 from dispatch.routing import facts_for, route
 from dispatch.rules import rule_cache
 from dispatch.taxonomy import MINOR_COLUMNS, MINOR_FROM, minor_category_of_row
-from dispatch.workflow import allowed_actions, start_clock, system_move
+from dispatch.workflow import NEW_CASES, allowed_actions, start_clock, system_move
 from grids.matching import match_cell
 from grids.models import InspectorCell
 
@@ -258,6 +258,7 @@ def _report(
         return Reported(case, True, events, (match.lon, match.lat))  # `case` stays outside the session: unchanged
     make_transient_to_detached(case)  # as if loaded: the automatic moves below change it through the session
     session.add(case)
+    session.info.setdefault(NEW_CASES, set()).add(case.id)
     if auto_file:
         why = {"rule": decision.rule_code} if decision.rule_code else {}
         events.append(system_move(session, case, "file", now, settings, {}, why))

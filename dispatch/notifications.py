@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from citymgmt.core import outbox
-from citymgmt.core.db import db
+from citymgmt.core.db import db, driver
 from citymgmt.core.errors import ValidationError
 from dispatch.cases import Case
 from dispatch.models import Department
@@ -102,26 +102,20 @@ def add_channel(
     return channel
 
 
+_CHANNELS_SQL = (
+    "SELECT id FROM notification_channels WHERE department_code IS NOT DISTINCT FROM %s AND retired_at IS NULL"
+    " AND events @> %s::varchar[] ORDER BY id"
+)
+
+
 def notify(session: Session, event: str, department_code: str | None, case_ids: list[int], now: datetime) -> int:
     """Queue a notification of the event to each live channel of the department (None: the centre's channels)
     that asked for it; delivered by the outbox after the commit. Returns how many."""
     if not case_ids:
         return 0
-    owner = (
-        NotificationChannel.department_code.is_(None)
-        if department_code is None
-        else NotificationChannel.department_code == department_code
-    )
-    with session.no_autoflush:
-        channels = (
-            session.execute(
-                select(NotificationChannel.id).where(
-                    owner, NotificationChannel.retired_at.is_(None), NotificationChannel.events.contains([event])
-                )
-            )
-            .scalars()
-            .all()
-        )
+    # On the driver, prepared: every automatic dispatch at intake asks this.
+    rows = driver(session).execute(_CHANNELS_SQL, (department_code, [event]), prepare=True).fetchall()
+    channels = [row[0] for row in rows]
     for channel_id in channels:
         row = Notification(channel_id=channel_id, event=event, case_ids=sorted(case_ids), created_at=now)
         session.add(row)

@@ -182,7 +182,12 @@ def _dispatch(ctx: MoveContext) -> str:
     return "dispatched"
 
 
+NEW_CASES = "citymgmt.new_cases"  # session.info: ids of the cases reported in this transaction (intake adds them)
+
+
 def _last_dispatched_department(session: Session, case_id: int) -> str | None:
+    if case_id in session.info.get(NEW_CASES, ()):
+        return None  # reported in this very transaction: never dispatched before (no query on the intake path)
     with session.no_autoflush:  # earlier dispatches are flushed already; this one's changes can wait
         payload = session.execute(
             select(CaseEvent.payload)
