@@ -137,8 +137,10 @@ def test_a_sweep_over_100000_open_cases_is_a_few_statements(app: Flask, db_sessi
     finally:
         event.remove(connection, "before_cursor_execute", count)
     assert len(result.warned) == 1000 and len(result.overdue) == 0
-    # The two light updates, then the channels of the one department concerned and the centre's (none here).
-    assert len(statements) == 4 and all("notification_channels" in s for s in statements[2:])
+    # JIT off, the two light updates (escalation is in the second), then the channels of the one department
+    # concerned and the centre's (none here).
+    assert len(statements) == 5 and "jit" in statements[0]
+    assert all("notification_channels" in s for s in statements[3:])
     result = sweep(db_session, datetime(2026, 11, 23, 8, 8, 20, tzinfo=UTC))
     assert len(result.overdue) == 500 and len(result.escalated) == 500
 
