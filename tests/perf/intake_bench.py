@@ -11,7 +11,6 @@ The client runs on the same two cores as the server: its own cost is part of bot
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import itertools
 import json
@@ -226,18 +225,23 @@ def _token(base: str) -> str:
     return str(response.json()["token"])
 
 
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_s(pid: int, reaped: bool = False) -> float:
-    """CPU seconds a process used (user + system), with those of its exited children when `reaped`."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+def cpu_seconds(pid: int, reaped: bool = False) -> float:
+    """CPU seconds a process used (user + system), with those of its exited children when `reaped`; 0 for a
+    process gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
     used = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if reaped else 0)
-    return used / _TICK
+    return used / os.sysconf("SC_CLK_TCK")
 
 
-def _children(pid: int) -> list[int]:
-    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+def children(pid: int) -> list[int]:
+    """A process's live children (none when it is gone)."""
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
 
 
 def cpu_meter(postmaster: int, gunicorn_master: int | None = None) -> Callable[[], dict[str, float]]:
@@ -246,11 +250,8 @@ def cpu_meter(postmaster: int, gunicorn_master: int | None = None) -> Callable[[
     figures say where the time goes when throughput figures are noisy."""
 
     def read() -> dict[str, float]:
-        pg = _cpu_s(postmaster, reaped=True)
-        for child in _children(postmaster):
-            with contextlib.suppress(FileNotFoundError):  # exited between the listing and the read
-                pg += _cpu_s(child)
-        web = sum(_cpu_s(w) for w in _children(gunicorn_master)) if gunicorn_master else 0.0
+        pg = cpu_seconds(postmaster, reaped=True) + sum(cpu_seconds(c) for c in children(postmaster))
+        web = sum(cpu_seconds(w) for w in children(gunicorn_master)) if gunicorn_master else 0.0
         return {"client": time.process_time(), "web": web, "postgres": pg}
 
     return read

@@ -50,7 +50,7 @@ from citymgmt.core.db import db
 from citymgmt.core.identity import create_user
 from tests.e2e.live_stack import Receiver
 from tests.la311 import DEPARTMENTS, created_at, records, request_types, set_up_la
-from tests.perf.intake_bench import REPO, gunicorn
+from tests.perf.intake_bench import REPO, children, cpu_seconds, gunicorn
 from tests.perf.recorder import Recorder, percentile
 
 OPERATOR = "la-311-centre"
@@ -159,10 +159,10 @@ class Sampler:
 
     def pids(self, role: str) -> list[int]:
         if role in ("web", "postgres"):  # the gunicorn master only forks, its workers serve; PostgreSQL's backends
-            return [c for root in self.roots[role] for c in _children(root)]
+            return [c for root in self.roots[role] for c in children(root)]
         out = []
         for root in self.roots[role]:  # an RQ worker forks a work horse for each job
-            out += [root, *_children(root)]
+            out += [root, *children(root)]
         return out
 
     def sample(self) -> None:
@@ -181,7 +181,7 @@ class Sampler:
         """CPU seconds so far of each role's processes (with their reaped children) and of the whole machine."""
         used = {}
         for role in self.roots:
-            used[role] = sum(_cpu_seconds(pid, pid in self.roots[role]) for pid in self.pids(role))
+            used[role] = sum(cpu_seconds(pid, pid in self.roots[role]) for pid in self.pids(role))
         with open("/proc/stat") as f:
             jiffies = [int(v) for v in f.readline().split()[1:]]
         used["machine"] = (sum(jiffies) - jiffies[3] - jiffies[4]) / CLOCK_TICKS  # all but idle and iowait
@@ -245,25 +245,7 @@ class Sampler:
             self.sample()
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_seconds(pid: int, with_children: bool) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime
-    if with_children:
-        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime: children that have exited (RQ's work horses)
-    return ticks / CLOCK_TICKS
 
 
 def _status_mb(pid: int, key: str) -> float | None:
