@@ -58,9 +58,12 @@ def _new_case(app: Flask, category: str) -> tuple[int, int]:
     return ids
 
 
-def _together(app: Flask, work: Callable[[], Any], count: int = 2) -> list[Any]:
-    """Run `work` in `count` threads released at the same instant, each in its own app context and transaction
-    (held open a moment after the work, so the others really wait on it); their results or exceptions."""
+def _together(app: Flask, work: Callable[[], Any] | list[Callable[[], Any]], count: int = 2) -> list[Any]:
+    """Run `work` in `count` threads (or each of a list of works in a thread) released at the same instant, each in
+    its own app context and transaction (held open a moment after the work, so the others really wait on it); their
+    results or exceptions."""
+    works = work if isinstance(work, list) else [work] * count
+    count = len(works)
     barrier = threading.Barrier(count)
     results: list[Any] = [None] * count
 
@@ -68,7 +71,7 @@ def _together(app: Flask, work: Callable[[], Any], count: int = 2) -> list[Any]:
         with app.app_context():
             try:
                 barrier.wait(10)
-                results[i] = work()
+                results[i] = works[i]()
                 time.sleep(0.3)
                 db.session.commit()
             except Exception as exc:
@@ -122,4 +125,63 @@ def test_sweeps_running_at_once_escalate_once(own_app: Flask) -> None:
             {"id": case_id},
         )
         assert dict(events.all()) == {"overdue": 1, "escalate": 1}
+        db.session.remove()
+
+
+def test_a_sweep_and_a_move_of_the_same_case_at_once_neither_deadlocks(own_app: Flask) -> None:
+    """The sweep locks the case before its clock, as the workflow does (its clock follows by a trigger), so the two
+    wait for each other instead of deadlocking; afterwards the case and its clock agree. The handler takes the case
+    first and changes its clock only once the sweep is under way: the order that deadlocks if the sweep took the
+    clock first."""
+    case_id, version = _new_case(own_app, "E0105")  # another category again
+    settings = own_app.extensions["citymgmt.settings"]
+    late = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # a week on: overdue, whichever step's clock it is
+    locked = threading.Event()
+    results: dict[str, Any] = {}
+
+    def run(name: str, work: Callable[[], Any]) -> None:
+        with own_app.app_context():
+            try:
+                results[name] = work()
+                db.session.commit()
+            except Exception as exc:
+                db.session.rollback()
+                results[name] = exc
+            finally:
+                db.session.remove()
+
+    def handle() -> str:
+        session = db.session()
+        session.execute(text("SELECT id FROM cases WHERE id = :id FOR UPDATE"), {"id": case_id})
+        locked.set()
+        time.sleep(0.5)  # the sweep starts meanwhile and waits
+        actor = _user("handler-110101-sanitation")  # the handled step starts a clock of its own
+        act(session, case_id, "handle", actor, version, {"note": "已处理"}, MONDAY_0930, settings)
+        session.flush()
+        return "handled"
+
+    def sweep_after() -> dict[str, int]:
+        assert locked.wait(10)
+        return sweep(db.session(), late).summary()
+
+    threads = [threading.Thread(target=run, args=a) for a in (("handle", handle), ("sweep", sweep_after))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results["handle"] == "handled" and isinstance(results["sweep"], dict), results
+    with own_app.app_context():
+        row = (
+            db.session()
+            .execute(
+                text(
+                    "SELECT c.status, (c.warn_at, c.due_at, c.light) IS NOT DISTINCT FROM"
+                    " (k.warn_at, k.due_at, k.light)"
+                    " FROM cases c JOIN case_clocks k ON k.case_id = c.id WHERE c.id = :id"
+                ),
+                {"id": case_id},
+            )
+            .one()
+        )
+        assert tuple(row) == ("checking", True)  # handled, and on to the centre's check at once
         db.session.remove()
