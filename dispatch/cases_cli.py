@@ -47,6 +47,12 @@ def _pairs(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
 @click.option("--system", default=None, help="The other system's name (cases are known by system and id).")
 @click.option("--by", "username", default=None, help="The user importing, for the audit trail (default: your login).")
 @click.option("--skip-unlocated", is_flag=True, help="Leave out rows without coordinates instead of refusing the file.")
+@click.option(
+    "--exclusive",
+    is_flag=True,
+    help="Lock the case tables for the import (reports and moves wait) and build their indexes and keys again"
+    " after it: several times faster for a first load or in a maintenance window.",
+)
 @with_appcontext
 @in_transaction
 def import_command(
@@ -56,6 +62,7 @@ def import_command(
     system: str | None,
     username: str | None,
     skip_unlocated: bool,
+    exclusive: bool,
 ) -> None:
     """Import cases from a CSV file in one transaction: all of it, or nothing; importing it again adds nothing."""
     settings = current_app.extensions["citymgmt.settings"]
@@ -75,5 +82,6 @@ def import_command(
         actor,
         skip_unlocated,
         progress=lambda m: click.echo(m, err=True),
+        exclusive=exclusive,
     )
     click.echo(result.summary())

@@ -2,10 +2,16 @@
 
 The file is streamed into a staging table by PostgreSQL's COPY, whose typed columns check every time and
 coordinate as they arrive (a bad one stops the import with its line and column); the rest is checked by a few
-set-based statements, then one INSERT ... SELECT matches each point to its cell on the GiST index (ST_Covers; the
-smallest code wins on shared edges, as grids.matching does) and writes the cases and, in the same statement, one
-`import` event per case saying who imported it, when, from which file and system. Nothing runs row by row in
-Python.
+set-based statements. The points are matched to their cells by grids.matching.match_cells (a large file over a
+city: in this process, on an STRtree of the cells, GEOS's covers as PostGIS's ST_Covers; the smallest code wins on
+shared edges), then one INSERT ... SELECT writes the cases and, in the same statement, one `import` event per case
+saying who imported it, when, from which file and system. No row is written one by one.
+
+With `--exclusive` the case tables are locked for the import, their secondary indexes and their own foreign keys
+are dropped before the cases are written and built again after (each index in one sorted pass, each key checked
+in one join): for a first load or a maintenance window, where the per-row upkeep of a dozen indexes and the keys'
+per-row checks would cost several times more. It is all in the one transaction, so a refused file leaves them as
+they were.
 
 A column mapping (a YAML or JSON file, `--map name=COLUMN` options on top) says which column is which:
 `id` (the other system's id, required), `created` (required), `closed`, `category` (required), `lat` and `lon`
@@ -31,7 +37,8 @@ from __future__ import annotations
 import csv
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -44,9 +51,11 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from citymgmt.core.db import driver
 from citymgmt.core.errors import ValidationError
 from dispatch.cases import SOURCES, STATES
 from dispatch.component_import import ImportRefused, Problem
+from grids.matching import match_cells
 
 Progress = Callable[[str], None]
 
@@ -57,6 +66,7 @@ DATE_ORDERS = ("MDY", "DMY", "YMD")
 CHUNK = 1 << 20  # bytes sent to COPY at a time
 MAX_PROBLEMS = 50
 STAGING = "case_import_rows"
+MATCHED = "case_import_cells"  # each staged line's cell
 SYSTEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 
 
@@ -171,14 +181,19 @@ def import_history(
     actor_id: int | None = None,
     skip_unlocated: bool = False,
     progress: Progress = print,
+    exclusive: bool = False,
 ) -> ImportResult:
     """Import the file in the caller's transaction (inside a savepoint: a refused file leaves the transaction as
-    it was). `by` names who imports (the user, else the operating-system account) for the events."""
+    it was). `by` names who imports (the user, else the operating-system account) for the events. `exclusive`: the
+    case tables are locked while the cases are written without their secondary indexes and foreign keys, which are
+    built again afterwards (`_rebuilt_afterwards`): for a first load, or a maintenance window."""
     started = time.perf_counter()
     header = _header(path)
     positions = _check_columns(header, mapping, path)
     with session.begin_nested():
-        result = _import(session, path, header, positions, mapping, now, by, actor_id, skip_unlocated, progress)
+        result = _import(
+            session, path, header, positions, mapping, now, by, actor_id, skip_unlocated, progress, exclusive
+        )
     result.seconds = time.perf_counter() - started
     return result
 
@@ -228,6 +243,7 @@ def _import(
     actor_id: int | None,
     skip_unlocated: bool,
     progress: Progress,
+    exclusive: bool = False,
 ) -> ImportResult:
     by_position = {i: name for name, i in positions.items()}
     # Staging columns: c0, c1, ... in file order (typed where mapped to a time or coordinate), and the line.
@@ -248,10 +264,12 @@ def _import(
         result.skipped_unlocated = session.execute(
             text(f"SELECT count(*) FROM {STAGING} WHERE {col['lat']} IS NULL OR {col['lon']} IS NULL")
         ).scalar_one()
-    progress("matching cells and writing cases")
-    result.imported = _insert(session, col, mapping, now, by, actor_id, path.name)
+    progress("matching cells")
+    with _rebuilt_afterwards(session, progress) if exclusive else nullcontext():
+        result.imported = _insert(session, col, mapping, now, by, actor_id, path.name, progress)
     result.already = rows - result.skipped_unlocated - result.imported
     session.execute(text(f"DROP TABLE {STAGING}"))
+    session.execute(text(f"DROP TABLE IF EXISTS {MATCHED}"))
     return result
 
 
@@ -316,6 +334,41 @@ def _copy_problem(exc: psycopg.Error, header: list[str], col: dict[str, str], or
             r"\bc(\d+)\b", lambda m: header[int(m.group(1))] if int(m.group(1)) < len(header) else m.group(0), reason
         )
     return ImportRefused([Problem(f"line {line}", None, column, reason)])
+
+
+# What a row of the case tables costs to keep up as it is written (the secondary indexes, the foreign keys' checks)
+# is, for a load the size of the tables, several times what building them once afterwards costs. Unique indexes stay
+# (they answer the import's own "already imported?" and guard the codes); so do the keys of other tables that point
+# at these, and the triggers.
+REBUILT_TABLES = ("cases", "case_events")
+REBUILT_SQL = """
+SELECT 'DROP INDEX ' || i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+FROM pg_index i
+WHERE i.indrelid = ANY (CAST(:tables AS regclass[])) AND NOT i.indisunique AND NOT i.indisprimary
+UNION ALL
+SELECT 'ALTER TABLE ' || c.conrelid::regclass::text || ' DROP CONSTRAINT ' || quote_ident(c.conname),
+       'ALTER TABLE ' || c.conrelid::regclass::text || ' ADD CONSTRAINT ' || quote_ident(c.conname) || ' '
+       || pg_get_constraintdef(c.oid)
+FROM pg_constraint c
+WHERE c.contype = 'f' AND c.conrelid = ANY (CAST(:tables AS regclass[]))
+ORDER BY 1
+"""
+
+
+@contextmanager
+def _rebuilt_afterwards(session: Session, progress: Progress) -> Iterator[None]:
+    """Lock the case tables, drop their secondary indexes and their own foreign keys, and make them again once the
+    rows are written: each index built in one sorted pass, each key checked in one join (a bad row would refuse the
+    whole import as the per-row check would). All in the caller's transaction: a refused import restores them."""
+    session.execute(text(f"LOCK TABLE {', '.join(REBUILT_TABLES)} IN ACCESS EXCLUSIVE MODE"))
+    found = session.execute(text(REBUILT_SQL), {"tables": list(REBUILT_TABLES)}).all()
+    for drop, _ in found:
+        session.execute(text(drop))
+    yield
+    started = time.perf_counter()
+    for n, (_, make) in enumerate(sorted(found, key=lambda r: "FOREIGN KEY" in r[1]), 1):
+        session.execute(text(make))
+        progress(f"index or key {n}/{len(found)} built again ({time.perf_counter() - started:.0f} s)")
 
 
 def _check_rows(session: Session, col: dict[str, str], mapping: Mapping_, skip_unlocated: bool) -> None:
@@ -420,11 +473,8 @@ INSERT_SQL = """
 WITH new AS (
     SELECT r.*, cell.code AS cell, cell.community_code, nextval('case_number_seq')::text AS num  -- as public_code
     FROM {staging} r
-    LEFT JOIN LATERAL (
-        SELECT code, community_code FROM grid_cells
-        WHERE retired_at IS NULL AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(r.{lon}, r.{lat}), 4326))
-        ORDER BY code LIMIT 1
-    ) cell ON true
+    LEFT JOIN {matched} m ON m.line = r.line
+    LEFT JOIN grid_cells cell ON cell.code = m.cell
     WHERE r.{lat} IS NOT NULL AND r.{lon} IS NOT NULL
       AND NOT EXISTS (SELECT 1 FROM cases k WHERE k.external_system = :system AND k.external_id = r.{id})
 ), inserted AS (
@@ -453,8 +503,43 @@ SELECT count(*) FROM inserted
 """
 
 
+def _match(session: Session, col: dict[str, str], system: str, progress: Progress) -> None:
+    """Match the points of the lines not imported before to their cells (grids.matching.match_cells: for a large
+    file, in this process on the extent's cells; the smallest code wins on shared edges) into MATCHED."""
+    lon, lat, ident = col["lon"], col["lat"], col["id"]
+    rows = (
+        driver(session)
+        .execute(
+            f"SELECT line, {lon}, {lat} FROM {STAGING} r WHERE {lon} IS NOT NULL AND {lat} IS NOT NULL"
+            f" AND NOT EXISTS (SELECT 1 FROM cases k WHERE k.external_system = %s AND k.external_id = r.{ident})",
+            (system,),
+        )
+        .fetchall()
+    )
+    session.execute(text(f"DROP TABLE IF EXISTS {MATCHED}"))
+    session.execute(text(f"CREATE TEMP TABLE {MATCHED} (line bigint PRIMARY KEY, cell text NOT NULL)"))
+    if not rows:
+        return
+    lines, lons, lats = zip(*rows, strict=True)
+    started = time.perf_counter()
+    cells = match_cells(session, lons, lats)
+    progress(f"{len(cells)} points matched to cells in {time.perf_counter() - started:.1f} s; writing cases")
+    with driver(session).raw.cursor().copy(f"COPY {MATCHED} (line, cell) FROM STDIN") as copy:
+        for line, cell in zip(lines, cells, strict=True):
+            if cell is not None:
+                copy.write_row((line, cell))
+    session.execute(text(f"ANALYZE {MATCHED}"))
+
+
 def _insert(
-    session: Session, col: dict[str, str], mapping: Mapping_, now: datetime, by: str, actor: int | None, file: str
+    session: Session,
+    col: dict[str, str],
+    mapping: Mapping_,
+    now: datetime,
+    by: str,
+    actor: int | None,
+    file: str,
+    progress: Progress,
 ) -> int:
     params: dict[str, Any] = {
         "system": mapping.system,
@@ -488,6 +573,7 @@ def _insert(
     params |= {"category_keys": cat["keys"], "category_targets": cat["targets"]}
     sql = INSERT_SQL.format(
         staging=STAGING,
+        matched=MATCHED,
         lon=col["lon"],
         lat=col["lat"],
         id=col["id"],
@@ -502,13 +588,10 @@ def _insert(
         categories=categories,
         joins="\n    ".join(joins),
     )
+    _match(session, col, mapping.system, progress)
     try:
         with session.begin_nested():
-            # One plain GiST probe per point: a bitmap scan and a sort per point cost about twice as much.
-            session.execute(text("SET LOCAL enable_bitmapscan = off"))
-            count = int(session.execute(text(sql), params).scalar_one())
-            session.execute(text("SET LOCAL enable_bitmapscan = on"))
-            return count
+            return int(session.execute(text(sql), params).scalar_one())
     except DBAPIError as exc:
         if not isinstance(exc.orig, psycopg.errors.NotNullViolation) or "cell_code" not in str(exc.orig):
             raise

@@ -241,34 +241,43 @@ def test_staged_bulk_matching_agrees_with_the_array_statement(db_session) -> Non
     expected = match_cells(db_session, lons, lats, strategy="probe")
     assert match_cells(db_session, lons, lats, strategy="stage") == expected
     assert match_cells(db_session, lons, lats, workers=2, strategy="stage") == expected
+    assert match_cells(db_session, lons, lats, strategy="tree") == expected  # GEOS in this process, corners too
     assert expected[3000] is None and sum(c is not None for c in expected) > 2000
     # The temporary tables are gone, in the session's transaction as in the extra connections.
     assert db_session.execute(text("SELECT count(*) FROM pg_class WHERE relname LIKE 'match_points_%'")).scalar() == 0
 
 
 def test_bulk_matching_stages_dense_points_and_probes_sparse_ones(db_session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """The automatic choice: staging when the points outnumber the cells of their extent, probing otherwise."""
+    """The automatic choice: in this process when the points are many times the cells of their extent, staging
+    when they outnumber them, probing otherwise."""
     import random
 
     from grids import matching
 
-    staged: list[int] = []
-    real = matching._staged
-
-    def spy(connection, xs, ys, extent):  # type: ignore[no-untyped-def]
-        staged.append(len(xs))
-        return real(connection, xs, ys, extent)
-
-    monkeypatch.setattr(matching, "_staged", spy)
+    chosen: list[tuple[str, int]] = []
+    for name in ("_staged", "_tree"):
+        real = getattr(matching, name)
+        monkeypatch.setattr(
+            matching,
+            name,
+            lambda connection, xs, ys, extent, real=real, name=name: (
+                chosen.append((name, len(xs))) or real(connection, xs, ys, extent)
+            ),
+        )
     monkeypatch.setattr(matching, "STAGE_FROM", 100)
     rng = random.Random(17)
-    # A few hundred metres around the Forbidden City: a few dozen cells, 400 points → staged.
-    dense = ([rng.uniform(116.392, 116.398) for _ in range(400)], [rng.uniform(39.914, 39.919) for _ in range(400)])
-    # The same number spread over both districts: thousands of cells → probed.
-    sparse = ([rng.uniform(116.33, 116.45) for _ in range(400)], [rng.uniform(39.86, 39.97) for _ in range(400)])
+
+    def spread(n: int, lon: float, lat: float, size: float) -> tuple[list[float], list[float]]:
+        return [rng.uniform(lon, lon + size) for _ in range(n)], [rng.uniform(lat, lat + size * 0.8) for _ in range(n)]
+
+    dense = spread(400, 116.392, 39.914, 0.005)  # around the Forbidden City: a few dozen cells → in this process
+    medium = spread(400, 116.392, 39.914, 0.016)  # a few hundred cells → staged
+    sparse = spread(400, 116.33, 39.86, 0.12)  # both districts: thousands of cells → probed
     assert match_cells(db_session, *dense) == match_cells(db_session, *dense, strategy="probe")
-    assert staged == [400]
+    assert chosen == [("_tree", 400)]
+    assert match_cells(db_session, *medium) == match_cells(db_session, *medium, strategy="probe")
+    assert chosen == [("_tree", 400), ("_staged", 400)]
     assert match_cells(db_session, *sparse) == match_cells(db_session, *sparse, strategy="probe")
-    assert staged == [400]
+    assert chosen == [("_tree", 400), ("_staged", 400)]
     with pytest.raises(ValueError, match="strategy"):
         match_cells(db_session, *dense, strategy="fast")
