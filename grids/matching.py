@@ -185,11 +185,13 @@ STAGE_FROM = 20_000  # points per connection from which staging pays for its COP
 # cell visit costs about half a probe, so staging wins while the extent holds fewer cells than about 1.5× the
 # points: dense imports (a year of reports over a city) stage, sparse samples over a huge grid probe.
 STAGE_CELLS_PER_POINT = 1.0
-# Many points over few cells (a year's history over a city: tens of points a cell) are matched in this process: the
-# extent's live cells read once into a Shapely STRtree, then each point against its candidates with GEOS's covers,
-# the predicate PostGIS's ST_Covers has (both count the boundary in), about 2 µs a point against 10-25 µs in a
-# query. Reading and building the tree costs about what matching a few points a cell in PostgreSQL does.
-TREE_POINTS_PER_CELL = 4.0
+# Points that outnumber the cells of their extent are matched in this process instead, as long as those cells are
+# not too many to hold: the cells read once into a Shapely STRtree, then each point against its candidates with
+# GEOS's covers, the predicate PostGIS's ST_Covers has (both count the boundary in). Reading and building costs
+# about 4 µs a cell and matching about 2 µs a point, against staging's 10 µs a cell and its COPY and index; the tree
+# holds about 0.7 KB a cell at its peak (600,000 cells: about 420 MB), so bigger extents are staged.
+TREE_POINTS_PER_CELL = 1.0
+TREE_MAX_CELLS = 600_000
 
 
 def match_cells(
@@ -209,8 +211,9 @@ def match_cells(
     (BULK_SQL), one index probe per point; a chunk of at least `stage_from` points that outnumber the cells in their
     extent is instead staged into a temporary table by binary COPY and matched by one join visiting each cell once
     (STAGED_JOIN_SQL). `strategy` "probe" or "stage" forces one way (for tests and benchmarks); the answer is the
-    same. Points at least TREE_POINTS_PER_CELL times the cells of their extent are matched in this process on an
-    STRtree of those cells (`strategy` "tree"). The smallest code wins on shared edges, as in match_cell."""
+    same. Points that outnumber the cells of their extent, up to TREE_MAX_CELLS cells, are matched in this process
+    on an STRtree of those cells instead (`strategy` "tree"). The smallest code wins on shared edges, as in
+    match_cell."""
     if strategy not in ("auto", "probe", "stage", "tree"):
         raise ValueError(f"unknown strategy {strategy!r}")
     if len(lons) != len(lats):
@@ -238,17 +241,16 @@ def match_cells(
 
     def run(connection: Any, chunk: np.ndarray) -> None:
         extent = (float(xs[chunk].min()), float(ys[chunk].min()), float(xs[chunk].max()), float(ys[chunk].max()))
+        cells = (
+            _cells_in(connection, extent, int(len(chunk) * max(STAGE_CELLS_PER_POINT, 1 / TREE_POINTS_PER_CELL)) + 1)
+            if strategy == "auto" and len(chunk) >= STAGE_FROM
+            else None
+        )
         if strategy == "tree" or (
-            strategy == "auto"
-            and len(chunk) >= STAGE_FROM
-            and _cells_in(connection, extent, cap := int(len(chunk) / TREE_POINTS_PER_CELL) + 1) < cap
+            cells is not None and cells < len(chunk) / TREE_POINTS_PER_CELL and cells <= TREE_MAX_CELLS
         ):
             keep(chunk, _tree(connection, xs[chunk], ys[chunk], extent))
-        elif strategy == "stage" or (
-            strategy == "auto"
-            and len(chunk) >= STAGE_FROM
-            and _cells_in(connection, extent, cap := int(len(chunk) * STAGE_CELLS_PER_POINT) + 1) < cap
-        ):
+        elif strategy == "stage" or (cells is not None and cells < len(chunk) * STAGE_CELLS_PER_POINT):
             keep(chunk, _staged(connection, xs[chunk], ys[chunk], extent))
         else:
             keep(chunk, connection.execute(text(BULK_SQL), {"lons": xs[chunk].tolist(), "lats": ys[chunk].tolist()}))

@@ -248,8 +248,8 @@ def test_staged_bulk_matching_agrees_with_the_array_statement(db_session) -> Non
 
 
 def test_bulk_matching_stages_dense_points_and_probes_sparse_ones(db_session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """The automatic choice: in this process when the points are many times the cells of their extent, staging
-    when they outnumber them, probing otherwise."""
+    """The automatic choice: when the points outnumber the cells of their extent, in this process, or staged when
+    the cells are too many to hold; probing otherwise."""
     import random
 
     from grids import matching
@@ -270,8 +270,9 @@ def test_bulk_matching_stages_dense_points_and_probes_sparse_ones(db_session, mo
     def spread(n: int, lon: float, lat: float, size: float) -> tuple[list[float], list[float]]:
         return [rng.uniform(lon, lon + size) for _ in range(n)], [rng.uniform(lat, lat + size * 0.8) for _ in range(n)]
 
+    monkeypatch.setattr(matching, "TREE_MAX_CELLS", 100)
     dense = spread(400, 116.392, 39.914, 0.005)  # around the Forbidden City: a few dozen cells → in this process
-    medium = spread(400, 116.392, 39.914, 0.016)  # a few hundred cells → staged
+    medium = spread(400, 116.392, 39.914, 0.016)  # about 200 cells, more than the tree may hold here → staged
     sparse = spread(400, 116.33, 39.86, 0.12)  # both districts: thousands of cells → probed
     assert match_cells(db_session, *dense) == match_cells(db_session, *dense, strategy="probe")
     assert chosen == [("_tree", 400)]
