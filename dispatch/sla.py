@@ -31,10 +31,9 @@ from dispatch.notifications import notify
 # (a move, another sweep) waits for the next sweep, so two sweeps never move the same light and what the events say
 # it was is what it was. citymgmt.sweeping keeps the trigger out of the sweep's own writes.
 #
-# Planned for 1,000,000 open cases, the statements cross JIT's threshold; compiling costs more than it saves. And
-# what changed is few beside what exists, which the planner cannot know of a CTE's rows: joined by nested loops on
-# the keys, never by a merge or a hash of a whole table. The rest of the transaction gets its settings back.
-SETTINGS = {"jit": "off", "enable_mergejoin": "off", "enable_hashjoin": "off", "citymgmt.sweeping": "on"}
+# Planned for 1,000,000 open cases, the statements cross JIT's threshold; compiling costs more than it saves. The
+# clocks are updated by their key from the array of what changed, whatever the planner guesses of a CTE's rows.
+SETTINGS = {"jit": "off", "citymgmt.sweeping": "on"}
 BEGIN_SQL = "; ".join(f"SET LOCAL {name} = {value}" for name, value in SETTINGS.items())
 END_SQL = "; ".join(f"SET LOCAL {name} TO DEFAULT" for name in SETTINGS)  # the clock trigger's too: off by default
 
@@ -47,7 +46,7 @@ WITH changed AS (
       AND o.light = k.light AND o.warn_at = k.warn_at AND o.due_at = k.due_at  -- and k its clock
     RETURNING c.id, c.status, c.department_code
 ), clock AS (
-    UPDATE case_clocks k SET light = 'yellow' FROM changed WHERE k.case_id = changed.id
+    UPDATE case_clocks SET light = 'yellow' WHERE case_id = ANY (ARRAY(SELECT id FROM changed))
 ), events AS (
     INSERT INTO case_events (case_id, action, actor_id, at, from_status, to_status, payload)
     SELECT id, 'warn', NULL, :now, status, status,
@@ -72,7 +71,7 @@ WITH changed AS (
     RETURNING c.id, c.status, c.department_code, o.light AS was, c.due_at,
               (:escalate AND c.status = 'dispatched' AND NOT o.escalated) AS escalating
 ), clock AS (
-    UPDATE case_clocks k SET light = 'red' FROM changed WHERE k.case_id = changed.id
+    UPDATE case_clocks SET light = 'red' WHERE case_id = ANY (ARRAY(SELECT id FROM changed))
 ), events AS (
     INSERT INTO case_events (case_id, action, actor_id, at, from_status, to_status, payload)
     SELECT id, 'overdue', NULL::int4, :now, status, status,
