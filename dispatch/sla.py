@@ -26,13 +26,16 @@ from dispatch.notifications import notify
 # The sweep finds the cases through their clocks (`case_clocks`, narrow, with the partial indexes) and writes both:
 # the case first, as the workflow does (its change of a clock reaches case_clocks by a trigger, after the case), so
 # that a sweep and a move of the same case wait for each other instead of deadlocking. The case's change touches no
-# indexed column, so it stays on its page (HOT) and adds no index entry. A case moves only if its row is still the
-# one the sweep read (`c.ctid = o.ctid`, re-checked on the latest row once its lock is had): a case changed meanwhile
-# (a move, another sweep) waits for the next sweep, so two sweeps never move the same light and what the events say
-# it was is what it was. citymgmt.sweeping keeps the trigger out of the sweep's own writes.
+# indexed column, so it stays on its page (HOT) and adds no index entry. Each UPDATE re-checks the case's own clock
+# on the row it locks; the overdue one, which reports what the light and the escalation were, moves a case only if
+# its row is still the one it read (`c.ctid = o.ctid`): a case changed meanwhile (a move, another sweep) waits for
+# the next sweep, so two sweeps never move the same light and what the events say it was is what it was.
+# citymgmt.sweeping keeps the trigger out of the sweep's own writes.
 #
-# Planned for 1,000,000 open cases, the statements cross JIT's threshold; compiling costs more than it saves. The
-# clocks are updated by their key from the array of what changed, whatever the planner guesses of a CTE's rows.
+# Every table is reached by key from an array of keys (`= ANY (ARRAY(SELECT ...))`), never by a join the planner
+# may order: with statistics that say a table is empty (autovacuum after a large rolled-back write), a join can be
+# planned as a full scan of one table for each row of another. Planned for 1,000,000 open cases, the statements
+# cross JIT's threshold; compiling costs more than it saves.
 SETTINGS = {"jit": "off", "citymgmt.sweeping": "on"}
 BEGIN_SQL = "; ".join(f"SET LOCAL {name} = {value}" for name, value in SETTINGS.items())
 END_SQL = "; ".join(f"SET LOCAL {name} TO DEFAULT" for name in SETTINGS)  # the clock trigger's too: off by default
@@ -40,10 +43,10 @@ END_SQL = "; ".join(f"SET LOCAL {name} TO DEFAULT" for name in SETTINGS)  # the 
 # Yellow: green cases whose warning time has come but not their deadline.
 WARN_SQL = """
 WITH changed AS (
-    UPDATE cases c SET light = 'yellow' FROM case_clocks k, cases o
-    WHERE k.light = 'green' AND k.warn_at <= :now AND k.due_at > :now
-      AND o.id = k.case_id AND c.ctid = o.ctid  -- o: the case as read; c: the row written, still that one
-      AND o.light = k.light AND o.warn_at = k.warn_at AND o.due_at = k.due_at  -- and k its clock
+    UPDATE cases c SET light = 'yellow'
+    WHERE c.id = ANY (ARRAY(
+              SELECT case_id FROM case_clocks WHERE light = 'green' AND warn_at <= :now AND due_at > :now))
+      AND c.light = 'green' AND c.warn_at <= :now AND c.due_at > :now  -- re-checked on the row locked
     RETURNING c.id, c.status, c.department_code
 ), clock AS (
     UPDATE case_clocks SET light = 'yellow' WHERE case_id = ANY (ARRAY(SELECT id FROM changed))
@@ -64,10 +67,10 @@ WITH changed AS (
     UPDATE cases c SET light = 'red',
            escalated = c.escalated OR (:escalate AND c.status = 'dispatched'),
            version = c.version + CASE WHEN :escalate AND c.status = 'dispatched' AND NOT c.escalated THEN 1 ELSE 0 END
-    FROM case_clocks k, cases o
-    WHERE k.light IN ('green', 'yellow') AND k.due_at <= :now
-      AND o.id = k.case_id AND c.ctid = o.ctid  -- o: the case as read; c: the row written, still that one
-      AND o.light = k.light AND o.warn_at = k.warn_at AND o.due_at = k.due_at  -- and k its clock
+    FROM cases o
+    WHERE o.id = ANY (ARRAY(SELECT case_id FROM case_clocks WHERE light IN ('green', 'yellow') AND due_at <= :now))
+      AND o.light IN ('green', 'yellow') AND o.due_at <= :now
+      AND c.id = o.id AND c.ctid = o.ctid  -- o: the case as read; c: the row written, still that one
     RETURNING c.id, c.status, c.department_code, o.light AS was, c.due_at,
               (:escalate AND c.status = 'dispatched' AND NOT o.escalated) AS escalating
 ), clock AS (
