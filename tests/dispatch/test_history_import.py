@@ -276,9 +276,15 @@ def test_an_exclusive_import_writes_the_same_and_builds_every_index_and_key_agai
 ) -> None:
     before = schema(db_session)
     assert any("USING gist point" in s for s in before) and any("FOREIGN KEY case_id" in s for s in before)
+    assert db_session.execute(text("SHOW maintenance_work_mem")).scalar_one() == "256MB"
     online, _ = run(db_session, tmp_path, write(tmp_path / "a.csv", rows("t-online")), "t-online")
     result, lines = run(db_session, tmp_path, write(tmp_path / "b.csv", rows("t-excl")), "t-excl", exclusive=True)
     assert (result.imported, online.imported) == (3, 3)
+    # The builds had the memory to sort in (for the rest of the import's transaction only).
+    assert db_session.execute(text("SHOW maintenance_work_mem")).scalar_one() == "1GB"
+    # Again, locked, nothing is written twice (no conflict clause: the cases already there are left out before).
+    again, _ = run(db_session, tmp_path, tmp_path / "b.csv", "t-excl", exclusive=True)
+    assert (again.imported, again.already) == (0, 3)
     assert [r[1:-1] for r in imported(db_session, "t-excl")] == [r[1:-1] for r in imported(db_session, "t-online")]
     assert schema(db_session) == before
     dropped = [line for line in lines if "built again" in line]
