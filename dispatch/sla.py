@@ -32,9 +32,10 @@ from dispatch.notifications import notify
 # the next sweep, so two sweeps never move the same light and what the events say it was is what it was.
 # citymgmt.sweeping keeps the trigger out of the sweep's own writes.
 #
-# Every table is reached by key from an array of keys (`= ANY (ARRAY(SELECT ...))`), never by a join the planner
-# may order: with statistics that say a table is empty (autovacuum after a large rolled-back write), a join can be
-# planned as a full scan of one table for each row of another. Planned for 1,000,000 open cases, the statements
+# The cases are reached by key from an array of the clocks' keys (`= ANY (ARRAY(SELECT ...))`), and the overdue
+# update's row written from the row read by its address, never by a join whose order rests on the planner's guess
+# of rows: with statistics that say a table is empty (autovacuum after a large rolled-back write), such a join can
+# be planned as a full scan of one table for each row of another. Planned for 1,000,000 open cases, the statements
 # cross JIT's threshold; compiling costs more than it saves.
 SETTINGS = {"jit": "off", "citymgmt.sweeping": "on"}
 BEGIN_SQL = "; ".join(f"SET LOCAL {name} = {value}" for name, value in SETTINGS.items())
