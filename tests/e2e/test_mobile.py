@@ -130,6 +130,34 @@ def test_an_inspector_reports_a_case_with_a_photo(  # type: ignore[no-untyped-de
     expect(page.locator("#m-recent").get_by_role("button").first).to_contain_text("E0102")
 
 
+def test_a_phone_that_says_online_but_reaches_no_server_shows_offline_and_sends_later(  # type: ignore[no-untyped-def]
+    live_server: str, new_context, beat_point, query
+) -> None:
+    """A weak signal: the browser says online (navigator.onLine stays true) but no request reaches the server. The
+    app judges by its own requests: the badge shows, the report waits, and both clear once the server answers."""
+    page = phone(new_context, beat_point)
+    sign_in(page, live_server, "inspector", "/m/")
+    expect(page.locator("#m-cell")).to_contain_text(beat_point[2])
+    expect(page.locator("#m-offline")).to_be_hidden()
+    page.wait_for_function("localStorage.getItem('citymgmt.m.categories') !== null")
+
+    page.route(re.compile(r"/(api/v1|m/token)"), lambda route: route.abort("internetdisconnected"))
+    choose_category(page, "E0104")
+    description = f"道路不洁（弱信号）{uuid.uuid4().hex[:8]}"
+    page.get_by_label("问题描述").fill(description)
+    page.get_by_role("button", name="发送", exact=True).click()
+    expect(page.locator("#m-result")).to_have_text("无网络：上报已保存在手机上，恢复联网后自动发送。")
+    expect(page.locator("#m-offline")).to_be_visible()
+    expect(page.locator("#m-pending")).to_have_text("待发送：1")
+    assert page.evaluate("navigator.onLine") is True  # what the badge must not follow
+    assert query("SELECT count(*) FROM cases WHERE description = :d", d=description) == [(0,)]
+
+    page.unroute_all()  # the signal comes back; no browser event says so
+    expect(page.locator("#m-pending")).to_be_hidden()
+    expect(page.locator("#m-offline")).to_be_hidden()
+    assert query("SELECT count(*) FROM cases WHERE description = :d", d=description) == [(1,)]
+
+
 def test_a_report_made_offline_sends_itself_once_online_without_a_duplicate(  # type: ignore[no-untyped-def]
     live_server: str, new_context, beat_point, query, tmp_path: Path
 ) -> None:

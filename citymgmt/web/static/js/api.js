@@ -18,6 +18,78 @@
     }
   }
 
+  // Whether the server can be reached, judged by the pages' own requests, never by navigator.onLine: a page opened
+  // from a service worker's cache with no network, or a phone on a weak signal, says "online" there. Every call of
+  // api() tells it what happened (an answer of any status: reachable; no answer: not). While the server cannot be
+  // reached it asks again by itself (probe, backing off from 2 s to 30 s) and says so when it answers again;
+  // the browser's online/offline events only make it ask at once.
+  const network = (function () {
+    let state = "unknown"; // "unknown" until the first request ends, then "online" or "offline"
+    let probeUrl = null;
+    let timer = null;
+    let delay = 0;
+    const listeners = [];
+
+    function set(next) {
+      if (next === "offline") schedule();
+      else {
+        clearTimeout(timer);
+        timer = null;
+        delay = 0;
+      }
+      if (next === state) return;
+      state = next;
+      listeners.forEach((fn) => fn(state));
+    }
+
+    function schedule() {
+      if (!probeUrl || timer) return;
+      delay = delay ? Math.min(delay * 2, 30000) : 2000;
+      timer = setTimeout(() => {
+        timer = null;
+        probe();
+      }, delay);
+    }
+
+    // One request that only asks whether the server answers (any status will do), within 10 s.
+    async function probe() {
+      if (!probeUrl) return state;
+      try {
+        await fetch(probeUrl, {
+          method: "GET",
+          credentials: "same-origin",
+          cache: "no-store",
+          headers: { Accept: "application/json" },
+          signal: AbortSignal.timeout(10000),
+        });
+        set("online");
+      } catch (err) {
+        set("offline");
+      }
+      return state;
+    }
+
+    window.addEventListener("online", () => probe());
+    window.addEventListener("offline", () => probe());
+
+    return {
+      get state() {
+        return state;
+      },
+      // watch(url): probe this URL (a cheap GET the service worker never answers) while the server is unreachable.
+      watch(url) {
+        probeUrl = url;
+      },
+      probe,
+      saw(reachable) {
+        set(reachable ? "online" : "offline");
+      },
+      onChange(fn) {
+        listeners.push(fn);
+      },
+    };
+  })();
+
   function csrfToken() {
     const meta = document.querySelector('meta[name="csrf-token"]');
     return meta ? meta.getAttribute("content") : "";
@@ -54,8 +126,10 @@
       response = await fetch(url, { method, headers, body, credentials: "same-origin", signal: opts.signal });
     } catch (err) {
       if (err && err.name === "AbortError") throw err;
+      network.saw(false);
       throw new ApiError(0, "network", "network unreachable");
     }
+    network.saw(true);
     const type = response.headers.get("Content-Type") || "";
     const data = type.includes("json") ? await response.json().catch(() => null) : await response.text();
     if (!response.ok) {
@@ -79,5 +153,5 @@
     return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   }
 
-  window.citymgmt = Object.assign(window.citymgmt || {}, { api, ApiError, csrfToken, newKey });
+  window.citymgmt = Object.assign(window.citymgmt || {}, { api, ApiError, csrfToken, network, newKey });
 })();

@@ -6,7 +6,7 @@
 (function () {
   "use strict";
 
-  const { api, newKey } = window.citymgmt;
+  const { api, network, newKey } = window.citymgmt;
   const maps = window.citymgmt.map;
   const CONFIG = JSON.parse(document.getElementById("m-config").textContent);
   const T = CONFIG.strings;
@@ -459,7 +459,6 @@
       try {
         for (const report of await store.all()) {
           if (report.status !== "pending" || sendingNow.has(report.key)) continue;
-          if (!navigator.onLine) break;
           const outcome = await send(report);
           if (outcome.waiting) break;
         }
@@ -497,12 +496,13 @@
     );
   }
 
-  function onlineState() {
-    $("m-offline").hidden = navigator.onLine;
-    if (navigator.onLine) sync();
+  // The badge and the sending of waiting reports follow whether the server answers (citymgmt.network), not
+  // navigator.onLine, which says "online" when the app was opened from the cache with no network.
+  function networkState(state) {
+    $("m-offline").hidden = state !== "offline";
+    if (state === "online") sync();
   }
-  window.addEventListener("online", onlineState);
-  window.addEventListener("offline", onlineState);
+  network.onChange(networkState);
 
   // -- my tasks --------------------------------------------------------------------------------------------------
 
@@ -634,7 +634,8 @@
   locate();
   loadCategories();
   route();
-  onlineState();
+  network.watch(CONFIG.token_url);
+  network.probe();
   refreshPending();
   if ("serviceWorker" in navigator) navigator.serviceWorker.register(CONFIG.sw, { scope: "./" }).catch(() => {});
 })();
