@@ -13,7 +13,8 @@ made in, `case_events.step_due_at`, written by the workflow; events written befo
 count as on time):
 
 - closed (结案数): cases closed, on their closing day; closed_on_time: of those, the last handling (处置) was on
-  time (at or before the handling deadline with granted extensions and suspensions).
+  time (at or before the handling deadline with granted extensions and suspensions); a case closed with no
+  handling recorded (imported history) is on time when it was closed by its handling deadline, or has none.
 - overdue_open (超期未结案数): cases still open, not suspended, whose handling deadline (`disposal_due_at`) has
   passed, on the deadline's day; overdue_unhandled: of those, the ones still waiting for the department.
 - handled (处置数), handled_on_time: `handle` moves; reworked (返工数): failed checks (the case goes back).
@@ -258,9 +259,12 @@ _NOT_REPORTED_BY_IC = (
     " AND (d.duplicate_of = c.id OR d.id = c.duplicate_of))"
 )
 _MISSED_CASE = f"c.source IN {PUBLIC_SOURCES} AND c.verified AND c.reported_at >= :start AND c.reported_at < :end"
+# A closed case with no handling recorded (history imported from another system) is on time when it was closed by
+# its handling deadline, or has none.
 _LAST_HANDLE_ON_TIME = (
-    "(SELECT h.step_due_at IS NULL OR h.at <= h.step_due_at FROM case_events h"
-    " WHERE h.case_id = c.id AND h.action = 'handle' ORDER BY h.at DESC, h.id DESC LIMIT 1)"
+    "COALESCE((SELECT h.step_due_at IS NULL OR h.at <= h.step_due_at FROM case_events h"
+    " WHERE h.case_id = c.id AND h.action = 'handle' ORDER BY h.at DESC, h.id DESC LIMIT 1),"
+    " c.disposal_due_at IS NULL OR c.closed_at <= c.disposal_due_at)"
 )
 
 # One row per fact: (day, cell, community, street, district, department, inspector, *COUNTS) for [start, end).

@@ -311,3 +311,28 @@ def test_a_refused_exclusive_import_leaves_the_tables_as_they_were(db_session: S
     ]
     assert imported(db_session, "t-excl-bad") == []
     assert schema(db_session) == before
+
+
+def test_imported_closed_cases_count_in_the_rollups_and_the_fresh_report(
+    app: Flask, db_session: Session, tmp_path: Path, client, token_for
+) -> None:  # type: ignore[no-untyped-def]
+    """Closed cases imported with no handling recorded: the roll-up job and `fresh=true` count them as closed
+    (on time: they have no handling deadline), instead of failing on a NULL."""
+    from datetime import date
+
+    from dispatch.metrics import Period, direct, from_rollups, refresh
+
+    file = write(tmp_path / "history.csv", rows("t-rollup"))
+    run(db_session, tmp_path, file, "t-rollup")
+    settings = app.extensions["citymgmt.settings"]
+    refresh(db_session, datetime(2026, 11, 23, 1, 30, tzinfo=UTC), settings)
+    period = Period(date(2026, 11, 21), date(2026, 11, 21))
+    rolled = {k: v for k, v in from_rollups(db_session, "department", period).items() if k == "bj-water"}
+    assert rolled["bj-water"]["closed"] >= 1 and rolled["bj-water"]["closed_on_time"] >= 1
+    fresh = client.get(
+        "/api/v1/metrics?group_by=department&from=2026-11-21&to=2026-11-21&fresh=true", headers=token_for("supervisor")
+    )
+    assert fresh.status_code == 200, fresh.get_json()
+    water = next(g for g in fresh.get_json()["groups"] if g["key"] == "bj-water")
+    assert water["counts"]["closed"] == rolled["bj-water"]["closed"]
+    assert direct(db_session, "department", period, datetime(2026, 11, 23, 1, 30, tzinfo=UTC), settings)
