@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import importlib
+import logging
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, g
+from flask.typing import ResponseReturnValue
 from flask_migrate import Migrate
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from citymgmt.core.access import install_access_control
-from citymgmt.core.clock import Clock, SystemClock
+from citymgmt.core.clock import Clock, OffsetClock, SystemClock
 from citymgmt.core.config import Settings
-from citymgmt.core.db import db, ping_when_idle
+from citymgmt.core.db import db, ping_when_idle, unit_of_work
 from citymgmt.core.errors import register_error_handlers
 from citymgmt.core.logs import configure_logging, install_request_ids
 from citymgmt.core.queue import init_redis
@@ -22,12 +24,13 @@ from citymgmt.core.sessions import COOKIE_NAME, install_browser_sessions
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
-# Modules that define models, outbox jobs or periodic jobs: imported once so every process knows them all.
+# Modules that define models, outbox jobs, periodic jobs or health probes: imported once so every process knows them.
 MODEL_AND_JOB_MODULES = (
     "citymgmt.core.outbox",
     "citymgmt.core.identity",
     "citymgmt.core.audit",
     "grids.models",
+    "grids.matching",
     "dispatch.models",
     "dispatch.taxonomy",
     "dispatch.components",
@@ -44,15 +47,25 @@ MODEL_AND_JOB_MODULES = (
 migrate = Migrate()
 
 
+class CitymgmtFlask(Flask):
+    def dispatch_request(self) -> ResponseReturnValue:
+        """Every view runs in one unit of work: committed when it returns (after its answer is built), rolled back
+        if it raises. Views never commit."""
+        with unit_of_work():
+            return super().dispatch_request()
+
+
 def build_app(overrides: dict[str, Any] | None = None) -> Flask:
     overrides = dict(overrides or {})
-    clock: Clock = overrides.pop("clock", None) or SystemClock()
+    clock: Clock | None = overrides.pop("clock", None)
     flask_overrides = {k: overrides.pop(k) for k in list(overrides) if k.isupper()}
     settings = Settings.from_env().with_overrides(overrides) if overrides else Settings.from_env()
     settings.validate()
+    if clock is None:
+        clock = OffsetClock(settings.clock_offset_file) if settings.clock_offset_file else SystemClock()
 
     configure_logging(settings.log_level)
-    app = Flask(
+    app = CitymgmtFlask(
         "citymgmt",
         instance_path=str(settings.var_dir / "instance"),
         static_folder=str(Path(__file__).parent / "web" / "static"),
@@ -89,6 +102,10 @@ def build_app(overrides: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     app.extensions["citymgmt.settings"] = settings
     app.extensions["citymgmt.clock"] = clock
+    if isinstance(clock, OffsetClock):
+        logging.getLogger("citymgmt").warning(
+            "the clock is moved by the offset in %s (CITYMGMT_CLOCK_OFFSET_FILE): for tests only", clock.path
+        )
 
     for module in (*MODEL_AND_JOB_MODULES, *settings.extra_modules):
         importlib.import_module(module)

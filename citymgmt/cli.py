@@ -94,16 +94,15 @@ def demo_load(if_empty: bool) -> None:
     """Load the demo city; loading it again changes nothing."""
     from citymgmt.core.clock import utcnow
     from citymgmt.core.commands import ensure_services_for_command
-    from citymgmt.core.db import db
+    from citymgmt.core.db import unit_of_work
     from citymgmt.demo import demo_loaded, load_demo
 
     ensure_services_for_command()
-    session = db.session()
-    if if_empty and demo_loaded(session):
-        click.echo("demo city already loaded")
-        return
-    load_demo(session, utcnow(), progress=lambda m: click.echo(m, err=True))
-    session.commit()
+    with unit_of_work() as session:
+        if if_empty and demo_loaded(session):
+            click.echo("demo city already loaded")
+            return
+        load_demo(session, utcnow(), progress=lambda m: click.echo(m, err=True))
     click.echo("demo city loaded")
 
 

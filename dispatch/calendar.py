@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from citymgmt.core.config import Settings
-from citymgmt.core.db import db
+from citymgmt.core.db import db, forget_memo, transaction_memo
 from citymgmt.core.errors import ValidationError
 from dispatch.revisions import forget as forget_revisions
 from dispatch.revisions import revisions
@@ -50,7 +50,7 @@ def seed_years(session: Session, years: range, now: datetime) -> tuple[int, list
     unknown = [y for y in years if y not in known]
     if not overrides:
         return 0, unknown
-    session.info.pop("citymgmt.calendar", None)
+    forget_memo(session, CALENDAR_MEMO)
     forget_revisions(session)
     rows = [{"day": d, "is_workday": w, "source": "chinese-calendar", "updated_at": now} for d, w in overrides.items()]
     statement = insert(CalendarDay).values(rows)
@@ -83,7 +83,7 @@ def set_day(
         "updated_by": user_id,
         "updated_at": now,
     }
-    session.info.pop("citymgmt.calendar", None)
+    forget_memo(session, CALENDAR_MEMO)
     forget_revisions(session)
     statement = insert(CalendarDay).values(values)
     session.execute(
@@ -107,6 +107,9 @@ def days_of_year(session: Session, year: int) -> list[CalendarDay]:
     )
 
 
+CALENDAR_MEMO = "citymgmt.calendar"
+
+
 @lru_cache(maxsize=1)
 def _chinese_defaults(first: int, last: int) -> dict[date, bool]:
     return chinese_overrides(range(first, last + 1))
@@ -121,19 +124,9 @@ class CalendarCache:
 
     def get(self, session: Session, settings: Settings) -> WorkingCalendar:
         # Checked once per transaction: the steps of one request share one calendar.
-        transaction = session.get_transaction()
-        memo = session.info.get("citymgmt.calendar")
-        if (
-            transaction is not None
-            and memo is not None
-            and memo[0] is transaction
-            and memo[1] == (settings.timezone, settings.working_periods)
-        ):
-            return memo[2]
-        calendar = self._get(session, settings)
-        if transaction is not None:
-            session.info["citymgmt.calendar"] = (transaction, (settings.timezone, settings.working_periods), calendar)
-        return calendar
+        return transaction_memo(
+            session, CALENDAR_MEMO, lambda: self._get(session, settings), (settings.timezone, settings.working_periods)
+        )
 
     def _get(self, session: Session, settings: Settings) -> WorkingCalendar:
         from zoneinfo import ZoneInfo

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from citymgmt.core.db import driver
+from citymgmt.core.db import driver, forget_memo, remember_memo, transaction_memo
 
 COLUMNS = (
     "(SELECT coalesce(max(revision), 0) FROM routing_rules), (SELECT coalesce(max(revision), 0) FROM calendar_days)"
@@ -24,23 +24,22 @@ class Revisions:
 
 def revisions(session: Session) -> Revisions:
     """The highest committed (or, in this transaction, written) revisions; writers call `forget` after writing."""
-    transaction = session.get_transaction()
-    memo = session.info.get(MEMO)
-    if transaction is not None and memo is not None and memo[0] is transaction:
-        known: Revisions = memo[1]
-        return known
-    row = driver(session).execute(SQL, prepare=True).fetchone()
-    assert row is not None
-    return remember(session, row[0], row[1])
+
+    def read() -> Revisions:
+        row = driver(session).execute(SQL, prepare=True).fetchone()
+        assert row is not None
+        return Revisions(int(row[0]), int(row[1]))
+
+    return transaction_memo(session, MEMO, read)
 
 
 def remember(session: Session, rules: int, calendar: int) -> Revisions:
     """Revisions read by another statement (intake reads them with its first), for the rest of the transaction."""
     found = Revisions(int(rules), int(calendar))
-    session.info[MEMO] = (session.get_transaction(), found)
+    remember_memo(session, MEMO, found)
     return found
 
 
 def forget(session: Session) -> None:
     """After writing rules or calendar days: the next `revisions` reads them again."""
-    session.info.pop(MEMO, None)
+    forget_memo(session, MEMO)

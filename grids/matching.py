@@ -12,6 +12,7 @@ PostGIS, on the point, never on the column.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import uuid
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from citymgmt.core.db import driver
 from citymgmt.core.errors import DomainError, ValidationError
+from citymgmt.core.health import health_probe
 from grids.crs import CRSError, parse_crs, srid_of, to_wgs84, to_wgs84_arrays
 
 
@@ -137,6 +139,14 @@ def match_cell(session: Session, lon: Any, lat: Any, crs: str = "wgs84") -> Cell
     if code is None:
         raise _outside(session, x, y)
     return CellMatch.of(code, x, y)
+
+
+@health_probe("matching")
+def matching_probe(session: Session) -> None:
+    """/healthz: one point matched as intake matches it (a PostGIS broken under live connections, as by a restore
+    that recreated the extension, fails here as intake would)."""
+    with contextlib.suppress(OutsideGrid):  # an answer either way: the matching works
+        match_cell(session, 0.0, 0.0)
 
 
 def _outside(session: Session, lon: float, lat: float) -> OutsideGrid:

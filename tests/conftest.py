@@ -21,7 +21,6 @@ from flask import Flask
 from flask.ctx import AppContext
 from flask.testing import FlaskClient
 from flask_sqlalchemy.session import _app_ctx_id
-from rq import SimpleWorker
 from sqlalchemy import orm
 from werkzeug.serving import make_server
 
@@ -31,9 +30,11 @@ from citymgmt.core.clock import FixedClock
 from citymgmt.core.db import db
 from citymgmt.core.identity import ALL_ROLES, create_user
 from citymgmt.core.queue import QUEUES, get_queue
+from citymgmt.core.worker import CitymgmtWorker
 from citymgmt.local import EmbeddedPostgres, EmbeddedRedis
 
 REPO = Path(__file__).resolve().parent.parent
+TEMPLATE = "citymgmt_template"  # migrated once; every other test database is a copy of it
 
 
 class TestServers:
@@ -42,6 +43,7 @@ class TestServers:
         self.apps: list[Flask] = []  # every app made on these servers, so their pools close before the servers
         self.postgres = EmbeddedPostgres(root / "pg", ephemeral=True)
         self.redis = EmbeddedRedis(root / "redis", ephemeral=True)
+        self._template_ready = False
 
     def up(self) -> None:
         self.postgres.up()
@@ -56,6 +58,23 @@ class TestServers:
         with contextlib.suppress(Exception):
             self.postgres.down()
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def migrated_database(self, name: str) -> str:
+        """A fresh database with the whole schema, cloned from one template migrated once per test session
+        (CREATE DATABASE ... TEMPLATE: a file copy, instead of running every migration again); its URL."""
+        import psycopg
+        from flask_migrate import upgrade
+
+        if not self._template_ready:
+            template = make_test_app(self, self.create_database(TEMPLATE))
+            with template.app_context():
+                upgrade()
+                db.engine.dispose()
+            self._template_ready = True
+        with psycopg.connect(self.postgres.conninfo("postgres"), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
+        return self.postgres.url(name)
 
     def create_database(self, name: str) -> str:
         """A fresh database with PostGIS in the test cluster; returns its SQLAlchemy URL."""
@@ -111,19 +130,13 @@ def make_test_app(servers: TestServers, database_url: str, redis_db: int = 1, **
 
 @pytest.fixture(scope="session")
 def database_url(servers: TestServers) -> str:
-    return servers.create_database("citymgmt_test")
+    return servers.migrated_database("citymgmt_test")
 
 
 @pytest.fixture(scope="session")
 def app(servers: TestServers, database_url: str) -> Iterator[Flask]:
-    """The app of the suite, with the schema created by running the migrations (which tests them too)."""
-    from flask_migrate import upgrade
-
-    application = make_test_app(servers, database_url)
-    with application.app_context():
-        upgrade()
-        db.engine.dispose()
-    yield application
+    """The app of the suite, on a copy of the template the migrations built (which tests them too)."""
+    yield make_test_app(servers, database_url)
 
 
 @pytest.fixture
@@ -152,9 +165,11 @@ def db_session(app_ctx: AppContext) -> Iterator[orm.Session]:
     connection = db.engine.connect()
     transaction = connection.begin()
     original = db.session
-    db.session = orm.scoped_session(
-        orm.sessionmaker(bind=connection, join_transaction_mode="create_savepoint"), scopefunc=_app_ctx_id
-    )
+    # One Session object for the whole test, as in production one per unit of work: when the app removes it (after
+    # a job, at the end of an app context) it is closed, its objects detached, and the next unit gets it back clean.
+    # Two sessions would interleave savepoints on the one connection.
+    the_session = orm.Session(bind=connection, join_transaction_mode="create_savepoint")
+    db.session = orm.scoped_session(lambda: the_session, scopefunc=_app_ctx_id)
     try:
         yield db.session()
     finally:
@@ -170,7 +185,37 @@ def redis(app: Flask) -> Iterator[redis_lib.Redis]:
     connection: redis_lib.Redis = app.extensions["citymgmt.redis"]
     connection.flushdb()
     yield connection
+    failed = failed_jobs(connection)
     connection.flushdb()
+    if failed:
+        pytest.fail("jobs failed in this test (clear_failed_jobs() where that is what it tests):\n" + "\n".join(failed))
+
+
+def failed_jobs(connection: redis_lib.Redis) -> list[str]:
+    """Every job in a failed-job registry, with the last line of its error."""
+    from rq.job import Job
+    from rq.registry import FailedJobRegistry
+
+    found = []
+    for name in QUEUES:
+        for job_id in FailedJobRegistry(name, connection=connection).get_job_ids():
+            job = Job.fetch(job_id, connection=connection)
+            result = job.latest_result()
+            error = (result.exc_string or "").strip().splitlines()[-1:] if result else []
+            found.append(f"{job_id}: {error[0] if error else '?'}")
+    return found
+
+
+def clear_failed_jobs(connection: redis_lib.Redis) -> list[str]:
+    """The failed jobs (as failed_jobs), removed from their registries: for tests of a failure."""
+    from rq.registry import FailedJobRegistry
+
+    found = failed_jobs(connection)
+    for name in QUEUES:
+        registry = FailedJobRegistry(name, connection=connection)
+        for job_id in registry.get_job_ids():
+            registry.remove(job_id, delete_job=True)
+    return found
 
 
 @pytest.fixture
@@ -180,13 +225,14 @@ def client(app: Flask, db_session: orm.Session, redis: redis_lib.Redis):  # type
 
 @pytest.fixture
 def run_jobs(db_session: orm.Session, redis: redis_lib.Redis, clock: FixedClock) -> Callable[[], int]:
-    """Relay the outbox and run every queued job in this process (SimpleWorker, burst); return how many ran."""
+    """Relay the outbox as the scheduler does and run every queued job as `citymgmt worker` does (the same worker
+    class, in burst mode); return how many ran."""
 
     def run() -> int:
-        outbox.relay(db.session(), redis, clock.now())
+        outbox.relay_pending(redis, clock.now())
         queues = [get_queue(q, connection=redis) for q in QUEUES]
         waiting = sum(q.count for q in queues)
-        SimpleWorker(queues, connection=redis).work(burst=True)
+        CitymgmtWorker(queues, connection=redis).work(burst=True)
         return waiting
 
     return run

@@ -27,3 +27,8 @@ def slow_effect(session: Session, note: str, seconds: float) -> None:
     nothing behind, and the retry records it once."""
     session.execute(text("INSERT INTO test_effects (note) VALUES (:note)"), {"note": note})
     session.execute(text("SELECT pg_sleep(:seconds)"), {"seconds": seconds})
+
+
+def explode(n: int) -> None:
+    """A plain RQ job that always fails (for the health of failing jobs)."""
+    raise RuntimeError(f"job {n} failing on purpose")

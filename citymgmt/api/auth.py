@@ -51,7 +51,6 @@ def create_token(body: dict[str, Any]) -> dict[str, Any]:
         session, login_throttle(), body["username"], body["password"], request.remote_addr or "", now, via="api"
     )
     token, row = issue_token(session, user, now)
-    session.commit()
     return {"token": token, "expires_at": row.expires_at, "user": user}
 
 
@@ -64,7 +63,6 @@ def delete_token() -> None:
     row = current_credential()
     assert row is not None, "the access policy let only signed-in callers in"
     revoke_token(session, row, utcnow())
-    session.commit()
 
 
 @blp.get("/me")

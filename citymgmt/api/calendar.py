@@ -57,5 +57,4 @@ def override_day(body: dict[str, Any], day: str) -> Any:
     user = current_user()
     set_day(db.session(), parsed, body["is_workday"], body["note"], user.id if user else None, utcnow())
     record(db.session(), "calendar.set", parsed.isoformat(), utcnow(), is_workday=body["is_workday"], note=body["note"])
-    db.session.commit()
     return next(d for d in days_of_year(db.session(), parsed.year) if d.day == parsed)

@@ -197,7 +197,6 @@ def report(body: dict[str, Any]) -> Any:
     if reported.created and photos:
         attach_photos(session, settings.photos, case.id, reported.events[0].id, user.id, photos, now)
     view = case_view(session, case, user, settings, None if photos else reported)
-    session.commit()
     return view
 
 
@@ -304,5 +303,4 @@ def act_on_case(body: dict[str, Any], case_id: int, action: str) -> Any:
     if photos:
         attach_photos(session, settings.photos, case.id, event.id, user.id, photos, now)
     view = case_view(session, case, user, settings)
-    session.commit()
     return view, 200, {"ETag": f'"{view["version"]}"'}

@@ -1,4 +1,5 @@
-"""GET /healthz: 200 only when the database, PostGIS, Redis, a worker and the scheduler are all well."""
+"""GET /healthz: 200 only when the database, PostGIS, Redis, a worker and the scheduler are all well, and the
+system works: periodic jobs succeeding on time, background jobs not failing, the features' probes passing."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ def healthz() -> Response:
         SystemClock().now(),  # heartbeats are wall-clock facts, whatever time the app is told it is
         worker_within=settings.worker_heartbeat_seconds,
         scheduler_within=settings.scheduler_heartbeat_seconds,
+        failed_jobs_limit=settings.health_failed_jobs_limit,
     )
     if report["failing"]:
         report["error"] = {"code": "unavailable", "message": "not ready: " + ", ".join(report["failing"])}

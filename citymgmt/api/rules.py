@@ -138,5 +138,4 @@ def import_view() -> Any:
         raise ValidationError("the rules document must be UTF-8", details={"body": "not UTF-8"}) from None
     result = import_rules(db.session(), source, utcnow())
     record(db.session(), "rules.import", "PUT /api/v1/rules", utcnow(), **asdict(result))
-    db.session.commit()
     return result

@@ -10,7 +10,7 @@ from typing import Any
 import click
 from flask import current_app
 
-from citymgmt.core.db import db
+from citymgmt.core.db import unit_of_work
 from citymgmt.core.errors import DomainError
 
 
@@ -22,15 +22,15 @@ def ensure_services_for_command() -> None:
 
 
 def in_transaction(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Run a command in one transaction: committed if it succeeds, rolled back with a clear message if not."""
+    """Run a command in one unit of work: committed if it succeeds, rolled back with a clear message if not. The
+    command's `db.session()` is the unit's Session."""
 
     def run(*args: Any, **kwargs: Any) -> None:
         ensure_services_for_command()
         try:
-            fn(*args, **kwargs)
-            db.session.commit()
+            with unit_of_work():
+                fn(*args, **kwargs)
         except DomainError as exc:
-            db.session.rollback()
             click.echo(f"error: {exc.message}", err=True)
             sys.exit(1)
 

@@ -70,6 +70,11 @@ class Settings:
     worker_heartbeat_seconds: float = 90.0  # a worker silent for longer counts as gone in /healthz
     scheduler_heartbeat_seconds: float = 30.0
     worker_maintenance_seconds: int = 60  # how often workers retry jobs abandoned by a dead worker (RQ: 10 min)
+    health_failed_jobs_limit: int = 10  # this many jobs failed for good in the last hour: /healthz says unwell
+    # Acceptance tests and rehearsals only: every process reads "now" as the wall clock plus the seconds written in
+    # this file (read again whenever it changes), so that time can be moved forward for a whole running system.
+    # Refused when CITYMGMT_ENV=production.
+    clock_offset_file: Path | None = None
     sla_warn_fraction: float = 0.8
     db_pool_size: int = 5
     duplicate_radius_m: float = 50.0  # same category within this distance ...
@@ -205,6 +210,10 @@ class Settings:
             log_level=os.environ.get("CITYMGMT_LOG_LEVEL", "INFO").upper(),
             photo_dir=Path(os.environ["CITYMGMT_PHOTO_DIR"]) if os.environ.get("CITYMGMT_PHOTO_DIR") else None,
             worker_maintenance_seconds=_env_int("CITYMGMT_WORKER_MAINTENANCE_SECONDS", 60),
+            health_failed_jobs_limit=_env_int("CITYMGMT_HEALTH_FAILED_JOBS_LIMIT", 10),
+            clock_offset_file=(
+                Path(os.environ["CITYMGMT_CLOCK_OFFSET_FILE"]) if os.environ.get("CITYMGMT_CLOCK_OFFSET_FILE") else None
+            ),
             sla_warn_fraction=_env_float("CITYMGMT_SLA_WARN_FRACTION", 0.8),
             db_pool_size=int(_env_float("CITYMGMT_DB_POOL_SIZE", 5)),
             duplicate_radius_m=_env_float("CITYMGMT_DUPLICATE_RADIUS_M", 50.0),
@@ -262,6 +271,11 @@ class Settings:
         return tuple(out)
 
     def validate(self) -> None:
+        if self.clock_offset_file is not None and self.env == "production":
+            raise ConfigError(
+                "CITYMGMT_CLOCK_OFFSET_FILE moves the system's clock (acceptance tests and rehearsals only): it is"
+                " refused with CITYMGMT_ENV=production"
+            )
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -30,6 +32,58 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 M = TypeVar("M")
+T = TypeVar("T")
+
+
+@contextmanager
+def unit_of_work() -> Iterator[Session]:
+    """The one way every entry point (HTTP request, RQ job, periodic job, the scheduler's relay, CLI command) opens
+    its transaction: yields the real Session of the current app context (never the scoped proxy), commits when the
+    block ends, rolls back if it raises. Domain functions take this Session and never commit."""
+    session = db.session()
+    if not isinstance(session, Session):  # pragma: no cover - db.session() always builds a Session
+        raise TypeError(f"unit_of_work needs a Session, got {type(session).__name__}")
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def real_session(session: Any) -> Session:
+    """`session` itself if it is a Session; refuses the scoped proxy (`db.session`), which lacks the transaction
+    API (get_transaction) that the per-transaction memos and the driver rely on."""
+    if not isinstance(session, Session):
+        raise TypeError(
+            f"expected a Session, got {type(session).__name__}: open the transaction with citymgmt.core.db.unit_of_work"
+        )
+    return session
+
+
+def transaction_memo(session: Session, key: str, build: Callable[[], T], tag: object = None) -> T:
+    """A value kept for the rest of the session's current transaction (the one place such memos live): `build()`
+    runs at most once per transaction and `tag`; `forget_memo` drops it early (after writing what it was built from)."""
+    real_session(session)
+    found = session.info.get(key)
+    transaction = session.get_transaction()
+    if transaction is not None and found is not None and found[0] is transaction and found[1] == tag:
+        value: T = found[2]
+        return value
+    value = build()
+    remember_memo(session, key, value, tag)
+    return value
+
+
+def remember_memo(session: Session, key: str, value: Any, tag: object = None) -> None:
+    """Keep a value read some other way for the rest of the current transaction (see transaction_memo)."""
+    transaction = session.get_transaction()
+    if transaction is not None:
+        session.info[key] = (transaction, tag, value)
+
+
+def forget_memo(session: Session, key: str) -> None:
+    session.info.pop(key, None)
 
 
 class Timestamped:
@@ -66,16 +120,14 @@ class Driver:
 
 
 def driver(session: Session) -> Driver:
-    """The session's Driver for its current transaction."""
-    transaction = session.get_transaction()
-    memo = session.info.get(_DRIVER)
-    if transaction is not None and memo is not None and memo[0] is transaction:
-        known: Driver = memo[1]
-        return known  # the same transaction, so the same connection (session.connection() costs more than a query)
-    raw: psycopg.Connection[Any] = session.connection().connection.driver_connection  # type: ignore[assignment]
-    found = Driver(session, raw)
-    session.info[_DRIVER] = (session.get_transaction(), found)
-    return found
+    """The session's Driver for its current transaction (the same transaction, so the same connection:
+    session.connection() costs more than a query)."""
+
+    def build() -> Driver:
+        raw: psycopg.Connection[Any] = session.connection().connection.driver_connection  # type: ignore[assignment]
+        return Driver(session, raw)
+
+    return transaction_memo(session, _DRIVER, build)
 
 
 _DRIVER = "citymgmt.driver"

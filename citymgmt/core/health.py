@@ -1,28 +1,57 @@
-"""What /healthz reports: each dependency checked, and which ones are not well."""
+"""What /healthz reports: each dependency checked, and whether the system works: every periodic job succeeding
+on time, background jobs not failing, and the probes the features register (a point matched to its cell)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Worker
+from rq.job import Job
+from rq.registry import FailedJobRegistry
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from citymgmt.core.outbox import OutboxMessage
-from citymgmt.core.queue import queue_depth
+from citymgmt.core.periodic import PeriodicRun, registered_periodic
+from citymgmt.core.queue import QUEUES, queue_depth
 from citymgmt.core.scheduler import HEARTBEAT_KEY
+
+STALE_AFTER_INTERVALS = 3  # a periodic job with no success for this many of its intervals makes the system unwell
+FAILED_JOBS_WINDOW = timedelta(hours=1)
+
+# Probes of the features' own function, registered by them (the kernel imports no domain package): each runs the
+# real code path on the request's session and raises if it is broken.
+Probe = Callable[[Session], None]
+_PROBES: dict[str, Probe] = {}
+
+
+def health_probe(name: str) -> Callable[[Probe], Probe]:
+    def register(fn: Probe) -> Probe:
+        _PROBES[name] = fn
+        return fn
+
+    return register
 
 
 def check_health(
-    session: Session, redis: Redis, now: datetime, worker_within: float, scheduler_within: float
+    session: Session,
+    redis: Redis,
+    now: datetime,
+    worker_within: float,
+    scheduler_within: float,
+    failed_jobs_limit: int = 10,
 ) -> dict[str, Any]:
     checks: dict[str, dict[str, Any]] = {}
 
     checks.update(_database_checks(session))
+    if checks["database"]["ok"]:
+        checks.update(_probe_checks(session))
+        checks["periodic"] = _periodic_check(session)
     try:
         redis.ping()
         checks["redis"] = {"ok": True}
@@ -37,9 +66,10 @@ def check_health(
         checks["scheduler"] = {"ok": beat is not None}
         if beat is None:
             checks["scheduler"]["error"] = f"no scheduler heartbeat in the last {int(scheduler_within)} s"
+        checks["jobs"] = _failed_jobs_check(redis, now, failed_jobs_limit)
     except RedisError:
         checks["redis"] = {"ok": False, "error": "unreachable"}
-        for name in ("queue", "worker", "scheduler"):
+        for name in ("queue", "worker", "scheduler", "jobs"):
             checks[name] = {"ok": False, "error": "Redis unreachable"}
 
     failing = [name for name, c in checks.items() if not c["ok"]]
@@ -72,3 +102,81 @@ def _database_checks(session: Session) -> dict[str, dict[str, Any]]:
         checks["outbox"] = {"ok": False, "error": "schema not migrated (run citymgmt db upgrade)"}
     session.rollback()
     return checks
+
+
+def _probe_checks(session: Session) -> dict[str, dict[str, Any]]:
+    checks: dict[str, dict[str, Any]] = {}
+    for name, probe in _PROBES.items():
+        try:
+            with session.begin_nested():
+                probe(session)
+            checks[name] = {"ok": True}
+        except Exception as exc:  # whatever breaks the feature: named, without internals (the savepoint is undone)
+            checks[name] = {"ok": False, "error": f"probe failed ({type(exc).__name__})"}
+    return checks
+
+
+def _periodic_check(session: Session) -> dict[str, Any]:
+    """Each periodic job's last success; unwell when one has not succeeded for STALE_AFTER_INTERVALS of its
+    intervals, or has only failed so far. A job not run yet (the system just started) is said, not counted."""
+    try:
+        db_now = session.execute(select(func.now())).scalar_one()
+        runs = {r.name: r for r in session.execute(select(PeriodicRun)).scalars()}
+    except SQLAlchemyError:
+        session.rollback()
+        return {"ok": False, "error": "schema not migrated (run citymgmt db upgrade)"}
+    jobs: dict[str, dict[str, Any]] = {}
+    problems = []
+    for name, p in sorted(registered_periodic().items()):
+        run = runs.get(name)
+        job: dict[str, Any] = {"every_s": p.every}
+        if run is not None:
+            job |= {
+                "last_success_at": run.last_success_at.isoformat() if run.last_success_at else None,
+                "last_failure_at": run.last_failure_at.isoformat() if run.last_failure_at else None,
+                "failures_in_a_row": run.failures,
+            }
+        limit = STALE_AFTER_INTERVALS * p.every
+        if run is None or (run.last_success_at is None and not run.failures):
+            job["state"] = "not run yet"
+        elif run.last_success_at is None:
+            job["state"] = "failing"
+            problems.append(f"{name} has never succeeded ({run.failures} failures)")
+        elif (age := (db_now - run.last_success_at).total_seconds()) > limit:
+            job["state"] = "late"
+            problems.append(f"{name} has not succeeded for {int(age)} s (every {p.every} s)")
+        else:
+            job["state"] = "ok"
+        jobs[name] = job
+    check: dict[str, Any] = {"ok": not problems, "jobs": jobs}
+    if problems:
+        check["error"] = "; ".join(problems)
+    return check
+
+
+def _failed_jobs_check(redis: Redis, now: datetime, limit: int) -> dict[str, Any]:
+    """The background jobs that failed for good in the last hour (retries exhausted), by kind."""
+    since = now - FAILED_JOBS_WINDOW
+    by_kind: dict[str, int] = {}
+    recent = 0
+    for name in QUEUES:
+        ids = FailedJobRegistry(name, connection=redis).get_job_ids()
+        for job in Job.fetch_many(ids, connection=redis):
+            if job is None or job.ended_at is None or job.ended_at < since:
+                continue
+            recent += 1
+            kind = _job_kind(job)
+            by_kind[kind] = by_kind.get(kind, 0) + 1
+    check: dict[str, Any] = {"ok": recent < limit, "failed_last_hour": recent, "by_kind": by_kind}
+    if recent >= limit:
+        check["error"] = f"{recent} jobs failed in the last hour (limit {limit})"
+    return check
+
+
+def _job_kind(job: Job) -> str:
+    """periodic-sla-sweep-1764998400 → periodic:sla-sweep; outbox-17 → outbox; else the function's name."""
+    if job.id.startswith("periodic-"):
+        return "periodic:" + job.id.removeprefix("periodic-").rsplit("-", 1)[0]
+    if job.id.startswith("outbox-"):
+        return "outbox"
+    return (job.func_name or "?").rsplit(".", 1)[-1]

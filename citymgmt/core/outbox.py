@@ -12,16 +12,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Concatenate
 
 from redis import Redis
-from redis.exceptions import RedisError
 from rq.job import Job
 from sqlalchemy import BigInteger, DateTime, Index, Integer, String, Text, func, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from citymgmt.core.db import db
+from citymgmt.core.db import db, unit_of_work
 from citymgmt.core.periodic import periodic
 from citymgmt.core.queue import QUEUES, get_queue, get_redis, job_options
 
@@ -29,14 +28,17 @@ log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "citymgmt_outbox"
 
+# What an outbox job is given: the job's real Session (it must not commit), then the row's arguments by name.
+OutboxJob = Callable[Concatenate[Session, ...], object]
+
 # Job name → function. Only registered functions can run: a row names a job, never an import path.
-_JOBS: dict[str, Callable[..., Any]] = {}
+_JOBS: dict[str, OutboxJob] = {}
 
 
-def job(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def job(name: str) -> Callable[[OutboxJob], OutboxJob]:
     """Register a function as an outbox job. It runs inside the job's transaction and must not commit."""
 
-    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def register(fn: OutboxJob) -> OutboxJob:
         if name in _JOBS and _JOBS[name] is not fn:
             raise ValueError(f"job {name!r} is registered twice")
         _JOBS[name] = fn
@@ -45,7 +47,7 @@ def job(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return register
 
 
-def registered_jobs() -> dict[str, Callable[..., Any]]:
+def registered_jobs() -> dict[str, OutboxJob]:
     return dict(_JOBS)
 
 
@@ -81,8 +83,24 @@ def add_job(session: Session, name: str, queue: str = "default", **args: Any) ->
     return message
 
 
-def relay(session: Session, redis: Redis, now: datetime, limit: int = 500) -> int:
-    """Move up to `limit` committed, pending rows into RQ; return how many. Safe to run in many processes."""
+RELAY_BATCH = 500
+
+
+def relay_pending(redis: Redis, now: datetime) -> int:
+    """Move every committed, pending row into RQ, a batch per unit of work; return how many (the scheduler's relay)."""
+    moved = 0
+    while True:
+        with unit_of_work() as session:
+            batch = relay(session, redis, now)
+        moved += batch
+        if batch < RELAY_BATCH:
+            return moved
+
+
+def relay(session: Session, redis: Redis, now: datetime, limit: int = RELAY_BATCH) -> int:
+    """Move up to `limit` committed, pending rows into RQ, in the caller's transaction (they are marked enqueued
+    when it commits); return how many. Safe to run in many processes. If Redis fails, this raises and the caller's
+    transaction rolls back: the rows stay pending."""
     rows = [
         (message_id, queue)
         for message_id, queue in session.execute(
@@ -94,15 +112,9 @@ def relay(session: Session, redis: Redis, now: datetime, limit: int = 500) -> in
         )
     ]
     if not rows:
-        session.rollback()
         return 0
-    try:
-        _enqueue(redis, rows)
-    except RedisError:
-        session.rollback()
-        raise
+    _enqueue(redis, rows)
     session.execute(update(OutboxMessage).where(OutboxMessage.id.in_([r[0] for r in rows])).values(enqueued_at=now))
-    session.commit()
     return len(rows)
 
 
@@ -134,7 +146,6 @@ def reconcile(session: Session, redis: Redis, now: datetime, older_than: timedel
     if lost:
         session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(lost)).values(enqueued_at=None))
         log.warning("outbox: %d job(s) lost from Redis, re-queued: %s", len(lost), lost[:20])
-    session.commit()
     return len(lost)
 
 
@@ -144,43 +155,37 @@ def _reconcile_periodically(session: Session, now: datetime) -> int:
 
 
 def run_message(message_id: int) -> str:
-    """The RQ entry point of every outbox job: run it once, in one transaction with marking it done."""
+    """The RQ entry point of every outbox job: run it once, in one unit of work with marking it done."""
     from citymgmt.core.clock import utcnow
 
-    session = db.session
     try:
-        message = session.execute(
-            select(OutboxMessage).where(OutboxMessage.id == message_id).with_for_update()
-        ).scalar_one_or_none()
-        if message is None:
-            session.rollback()
-            return "missing"
-        if message.done_at is not None:
-            session.rollback()
-            return "already done"
-        fn = _JOBS.get(message.job)
-        if fn is None:
-            raise LookupError(f"outbox {message_id}: no job registered as {message.job!r}")
-        fn(session, **message.args)
-        message.done_at = utcnow()
-        message.attempts += 1
-        session.commit()
+        with unit_of_work() as session:
+            message = session.execute(
+                select(OutboxMessage).where(OutboxMessage.id == message_id).with_for_update()
+            ).scalar_one_or_none()
+            if message is None:
+                return "missing"
+            if message.done_at is not None:
+                return "already done"
+            fn = _JOBS.get(message.job)
+            if fn is None:
+                raise LookupError(f"outbox {message_id}: no job registered as {message.job!r}")
+            fn(session, **message.args)
+            message.done_at = utcnow()
+            message.attempts += 1
         return "done"
     except Exception as exc:
-        session.rollback()
         _record_failure(message_id, exc)
         raise
 
 
 def _record_failure(message_id: int, exc: Exception) -> None:
-    session = db.session
     try:
-        session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == message_id)
-            .values(attempts=OutboxMessage.attempts + 1, last_error=f"{type(exc).__name__}: {exc}"[:2000])
-        )
-        session.commit()
+        with unit_of_work() as session:
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == message_id)
+                .values(attempts=OutboxMessage.attempts + 1, last_error=f"{type(exc).__name__}: {exc}"[:2000])
+            )
     except Exception:
-        session.rollback()
         log.exception("outbox %s: could not record the failure", message_id)

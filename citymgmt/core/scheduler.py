@@ -74,13 +74,11 @@ class Scheduler:
 
     def _relay(self, now: datetime) -> None:
         try:
-            while outbox.relay(db.session(), self.redis, now) == 500:
-                pass
+            outbox.relay_pending(self.redis, now)
         except RedisError as exc:
             log.warning("outbox relay waiting for Redis: %s", type(exc).__name__)
         except (OperationalError, DBAPIError) as exc:
             log.warning("outbox relay waiting for PostgreSQL: %s", type(exc).__name__)
-            db.session.rollback()
         finally:
             db.session.remove()
 

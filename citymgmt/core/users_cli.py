@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from citymgmt.core.audit import record
 from citymgmt.core.clock import utcnow
-from citymgmt.core.db import db
+from citymgmt.core.db import unit_of_work
 from citymgmt.core.errors import DomainError
 from citymgmt.core.identity import (
     ALL_ROLES,
@@ -29,7 +29,6 @@ def _password(from_stdin: bool) -> str:
 
 
 def _fail(exc: DomainError) -> None:
-    db.session.rollback()
     click.echo(f"error: {exc.message}", err=True)
     sys.exit(1)
 
@@ -60,19 +59,19 @@ def create_command(
 
     ensure_services_for_command()
     try:
-        user = create_user(
-            db.session(), username, _password(password_stdin), list(roles), display_name, department, phone
-        )
-        record(
-            db.session(),
-            "user.create",
-            user.username,
-            utcnow(),
-            roles=list(user.roles),
-            department=user.department_code,
-            display_name=user.display_name,
-        )
-        db.session.commit()
+        with unit_of_work() as session:
+            user = create_user(
+                session, username, _password(password_stdin), list(roles), display_name, department, phone
+            )
+            record(
+                session,
+                "user.create",
+                user.username,
+                utcnow(),
+                roles=list(user.roles),
+                department=user.department_code,
+                display_name=user.display_name,
+            )
     except DomainError as exc:
         _fail(exc)
         return
@@ -85,20 +84,19 @@ def create_command(
 @with_appcontext
 def set_password_command(username: str, password_stdin: bool) -> None:
     """Set a new password; every token of the user is revoked."""
-    session = db.session()
-    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
-    if user is None:
-        click.echo(f"error: no user {username}", err=True)
-        sys.exit(1)
-    password = _password(password_stdin)
-    try:
-        check_password_strength(password, username)
-    except DomainError as exc:
-        _fail(exc)
-    user.password_hash = hash_password(password)
-    revoked = revoke_all_tokens(session, user, utcnow())
-    record(session, "user.set_password", username, utcnow(), tokens_revoked=revoked)
-    session.commit()
+    with unit_of_work() as session:
+        user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+        if user is None:
+            click.echo(f"error: no user {username}", err=True)
+            sys.exit(1)
+        password = _password(password_stdin)
+        try:
+            check_password_strength(password, username)
+        except DomainError as exc:
+            _fail(exc)
+        user.password_hash = hash_password(password)
+        revoked = revoke_all_tokens(session, user, utcnow())
+        record(session, "user.set_password", username, utcnow(), tokens_revoked=revoked)
     click.echo(f"password of {username} changed; {revoked} token(s) revoked")
 
 
@@ -107,13 +105,12 @@ def set_password_command(username: str, password_stdin: bool) -> None:
 @with_appcontext
 def deactivate_command(username: str) -> None:
     """Stop an account from signing in (its history stays); its tokens are revoked."""
-    session = db.session()
-    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
-    if user is None:
-        click.echo(f"error: no user {username}", err=True)
-        sys.exit(1)
-    user.deactivated_at = utcnow()
-    revoked = revoke_all_tokens(session, user, utcnow())
-    record(session, "user.deactivate", username, utcnow(), tokens_revoked=revoked)
-    session.commit()
+    with unit_of_work() as session:
+        user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+        if user is None:
+            click.echo(f"error: no user {username}", err=True)
+            sys.exit(1)
+        user.deactivated_at = utcnow()
+        revoked = revoke_all_tokens(session, user, utcnow())
+        record(session, "user.deactivate", username, utcnow(), tokens_revoked=revoked)
     click.echo(f"{username} deactivated")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from typing import Any
 
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from rq import Worker
+from rq import Queue, SimpleWorker
+from rq.job import Job
+from rq.worker import WorkerStatus
 from sqlalchemy.orm import configure_mappers
 
 from citymgmt.core.db import db
@@ -26,20 +29,40 @@ JOB_HEARTBEAT_SECONDS = 10
 ABANDONED_AFTER_SECONDS = 20
 
 
-class CitymgmtWorker(Worker):
-    """Each job gets a fresh session: it is removed after the job, whatever happened."""
+class CitymgmtWorker(SimpleWorker):
+    """The worker of `citymgmt worker` and of the tests alike. Each job runs in this process (no fork per job: the
+    mappers, compiled SQL and caches stay warm, at the cost of a fork's isolation: a job that crashes the
+    interpreter takes the worker with it, and its job is retried as abandoned), with a fresh session removed after
+    the job whatever happened. While a job runs, a thread keeps its heartbeat, as a forking worker's parent would,
+    so that the job of a worker killed mid-way is found abandoned within ABANDONED_AFTER_SECONDS and retried.
+    Job timeouts still apply (SIGALRM in the main thread)."""
 
     def get_heartbeat_ttl(self, job: Any, working_time: float = 0.0) -> int:
         if job.timeout and job.timeout > 0:
             remaining = job.timeout - working_time
-            return int(min(remaining, self.job_monitoring_interval)) + ABANDONED_AFTER_SECONDS
+            return int(max(min(remaining, self.job_monitoring_interval), 1)) + ABANDONED_AFTER_SECONDS
         return self.job_monitoring_interval + ABANDONED_AFTER_SECONDS
 
-    def perform_job(self, *args: Any, **kwargs: Any) -> bool:
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        execution = self.prepare_execution(job)
+        stop = threading.Event()
+
+        def keep_heartbeat() -> None:
+            while not stop.wait(self.job_monitoring_interval):
+                try:
+                    self.maintain_heartbeats(job, execution)
+                except Exception as exc:  # Redis away for a moment: the next beat may get through
+                    log.warning("job %s: heartbeat not sent: %s", job.id, type(exc).__name__)
+
+        beat = threading.Thread(target=keep_heartbeat, name=f"heartbeat-{job.id}", daemon=True)
+        beat.start()
         try:
-            return super().perform_job(*args, **kwargs)
+            self.perform_job(job, queue, execution)
         finally:
+            stop.set()
+            beat.join()
             db.session.remove()
+        self.set_state(WorkerStatus.IDLE)
 
 
 WORKER_TTL = 40  # the worker's heartbeat comes at least every WORKER_TTL - 15 s while idle
@@ -48,7 +71,8 @@ WORKER_TTL = 40  # the worker's heartbeat comes at least every WORKER_TTL - 15 s
 def run_worker(redis_url: str, burst: bool = False, name: str | None = None, maintenance_seconds: int = 60) -> None:
     # A blocking dequeue waits up to WORKER_TTL - 15 s: the socket timeout must be longer than that.
     redis = Redis.from_url(redis_url, socket_timeout=WORKER_TTL + 15, socket_connect_timeout=5)
-    # Connections must never be shared across a fork: the work horse drops the pool it inherited.
+    # Connections must never be shared across a fork (RQ's scheduler runs in a child process): a child drops the
+    # pool it inherited.
     engines = list(db.engines.values())
 
     def drop_inherited_pools() -> None:
@@ -56,9 +80,7 @@ def run_worker(redis_url: str, burst: bool = False, name: str | None = None, mai
             engine.dispose(close=False)
 
     os.register_at_fork(after_in_child=drop_inherited_pools)
-    # Each job runs in a fork of this process: what is built here once (the mappers' configuration) every job
-    # inherits, instead of building it again in each fork and throwing it away.
-    configure_mappers()
+    configure_mappers()  # once, before the first job
     while True:
         try:
             worker = CitymgmtWorker(

@@ -314,7 +314,6 @@ def post_request(fmt: str) -> Response:
         ).scalar_one()
         attach_photos(session, settings.photos, case.id, event_id, user.id, photos, now)
     code = case.code
-    session.commit()
     log.info("open311 request %s from client %s", code, key.name)
     return respond(fmt, "service_requests", [{"service_request_id": code, "service_notice": None, "account_id": None}])
 
@@ -424,7 +423,6 @@ def post_update(fmt: str) -> Response:
     note = {"note": body["description"]}
     _, event = act(session, case.id, "comment", user, case.version, note, now, _settings(), context)
     event_id = event.id
-    session.commit()
     return respond(fmt, "service_request_updates", [{"update_id": str(event_id)}])
 
 

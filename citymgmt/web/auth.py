@@ -62,7 +62,6 @@ def _sign_in(username: str, password: str, target: str) -> Any:
     if previous is not None:
         end_browser_session(db_session, previous, now)  # signing in again in this browser replaces its session
     browser = start_browser_session(db_session, user, now, lifetimes_of(current_app))
-    db_session.commit()
     session.clear()  # nothing from before signing in carries over, the CSRF secret included
     flask_login.login_user(browser)
     session.permanent = True  # the cookie outlives the browser window; the server ends the session
@@ -75,7 +74,6 @@ def logout() -> Any:
     browser = flask_login.current_user
     if browser.is_authenticated:
         end_browser_session(db.session(), browser.row, utcnow())
-        db.session.commit()
         audit.info("sign-out: user=%s", browser.user.username)
     flask_login.logout_user()
     session.clear()

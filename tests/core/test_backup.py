@@ -16,13 +16,7 @@ CELL = "POLYGON((116.39 39.91, 116.391 39.91, 116.391 39.911, 116.39 39.911, 116
 
 
 def _app(servers: Any, name: str, root: Path) -> Flask:
-    from flask_migrate import upgrade
-
-    app = make_test_app(servers, servers.create_database(name), var_dir=root, photo_dir=root / "photos")
-    with app.app_context():
-        upgrade()
-        db.session.remove()
-    return app
+    return make_test_app(servers, servers.migrated_database(name), var_dir=root, photo_dir=root / "photos")
 
 
 def _cli(app: Flask, monkeypatch: pytest.MonkeyPatch, *args: str) -> Any:

@@ -73,3 +73,104 @@ def test_redis_unreachable_is_named(servers, database_url, tmp_path) -> None:  #
     assert body["checks"]["redis"] == {"ok": False, "error": "unreachable"}
     with dead.app_context():
         db.engine.dispose()
+
+
+# -- the system's function, not only its liveness ------------------------------------------------------------
+
+
+def live_worker_and_scheduler(app: Flask, redis) -> SimpleWorker:  # type: ignore[no-untyped-def]
+    worker = SimpleWorker([get_queue("default", connection=redis)], connection=redis)
+    worker.register_birth()
+    worker.heartbeat()
+    Scheduler(redis, app.config["SQLALCHEMY_DATABASE_URI"], heartbeat_ttl=30).tick(SystemClock().now())
+    return worker
+
+
+def test_a_broken_sla_sweep_makes_health_fail_naming_it(
+    app: Flask, client, redis, db_session, run_jobs, clock, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from sqlalchemy import text
+
+    from citymgmt.core import periodic
+    from citymgmt.core.periodic import Periodic, enqueue_due
+    from tests.conftest import clear_failed_jobs
+
+    worker = live_worker_and_scheduler(app, redis)
+    try:
+        enqueue_due(redis, clock.now())
+        run_jobs()  # every periodic job once, successfully
+        body = client.get("/healthz").get_json()
+        assert body["failing"] == [], body
+        assert body["checks"]["periodic"]["jobs"]["sla-sweep"]["state"] == "ok"
+        assert body["checks"]["matching"] == {"ok": True}
+
+        # The sweep breaks (as it did when jobs were handed the scoped session): each run fails.
+        def broken(session, now):  # type: ignore[no-untyped-def]
+            raise AttributeError("'scoped_session' object has no attribute 'get_transaction'")
+
+        sweep = periodic._PERIODIC["sla-sweep"]
+        monkeypatch.setitem(periodic._PERIODIC, "sla-sweep", Periodic(sweep.name, sweep.every, broken, sweep.queue))
+        for minute in range(1, 4):
+            enqueue_due(redis, clock.now() + timedelta(minutes=minute))
+            run_jobs()
+        # Its last success is now more than three sweep intervals ago.
+        db_session.execute(
+            text("UPDATE periodic_runs SET last_success_at = now() - interval '181 seconds' WHERE name = 'sla-sweep'")
+        )
+        db_session.commit()
+        response = client.get("/healthz")
+        body = response.get_json()
+        assert response.status_code == 503
+        assert body["failing"] == ["periodic"]
+        assert body["checks"]["periodic"]["error"].startswith("sla-sweep has not succeeded for 18")
+        assert body["checks"]["periodic"]["jobs"]["sla-sweep"]["failures_in_a_row"] == 3
+        assert "periodic" in body["error"]["message"]
+        assert "get_transaction" not in response.get_data(as_text=True)  # no internals
+        assert len(clear_failed_jobs(redis)) == 3
+    finally:
+        worker.register_death()
+
+
+def test_jobs_that_keep_failing_make_health_fail(app: Flask, client, redis, db_session, run_jobs, clock) -> None:  # type: ignore[no-untyped-def]
+    from citymgmt.core.queue import get_queue
+    from tests.conftest import clear_failed_jobs
+    from tests.jobs_for_tests import explode
+
+    worker = live_worker_and_scheduler(app, redis)
+    try:
+        queue = get_queue("default", connection=redis)
+        limit = app.extensions["citymgmt.settings"].health_failed_jobs_limit
+        for n in range(limit - 1):  # jobs with no retries: each fails for good at once
+            queue.enqueue(explode, n, job_id=f"t-fail-{n}")
+        run_jobs()
+        body = client.get("/healthz").get_json()
+        assert body["failing"] == [] and body["checks"]["jobs"]["failed_last_hour"] == limit - 1
+        queue.enqueue(explode, limit, job_id="t-fail-last")
+        run_jobs()
+        response = client.get("/healthz")
+        body = response.get_json()
+        assert response.status_code == 503 and "jobs" in body["failing"]
+        assert body["checks"]["jobs"]["by_kind"] == {"explode": 10}
+        assert body["checks"]["jobs"]["error"] == "10 jobs failed in the last hour (limit 10)"
+        clear_failed_jobs(redis)
+    finally:
+        worker.register_death()
+
+
+def test_a_broken_point_match_makes_health_fail(app: Flask, client, redis, db_session) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    worker = live_worker_and_scheduler(app, redis)
+    try:
+        # What intake would meet: the cells' table (or PostGIS under it) not usable by the matching statement.
+        db_session.execute(text("ALTER TABLE grid_cells RENAME TO grid_cells_away"))
+        db_session.commit()  # (inside the test's transaction, rolled back at its end)
+        response = client.get("/healthz")
+        body = response.get_json()
+        assert response.status_code == 503
+        assert "matching" in body["failing"]
+        assert body["checks"]["matching"] == {"ok": False, "error": "probe failed (ProgrammingError)"}
+    finally:
+        worker.register_death()

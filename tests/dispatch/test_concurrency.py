@@ -4,7 +4,6 @@ exactly one wins, the other is refused cleanly, and nothing happens twice."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +16,7 @@ from citymgmt.core.clock import SystemClock
 from citymgmt.core.db import db
 from citymgmt.core.errors import Conflict
 from citymgmt.core.identity import User
+from citymgmt.local.process import wait_until
 from dispatch.intake import Report, report_case
 from dispatch.sla import sweep
 from dispatch.workflow import act
@@ -28,13 +28,10 @@ MONDAY_0930 = datetime(2026, 11, 23, 1, 30, tzinfo=UTC)
 @pytest.fixture(scope="module")
 def own_app(servers) -> Iterator[Flask]:  # type: ignore[no-untyped-def]
     """The demo city in a database of this module's own, where transactions really commit."""
-    from flask_migrate import upgrade
-
     from citymgmt.demo import load_demo
 
-    app = make_test_app(servers, servers.create_database("citymgmt_concurrency"), redis_db=5)
+    app = make_test_app(servers, servers.migrated_database("citymgmt_concurrency"), redis_db=5)
     with app.app_context():
-        upgrade()
         load_demo(db.session(), SystemClock().now(), progress=lambda m: None)
         db.session.commit()
         db.session.remove()
@@ -58,23 +55,41 @@ def _new_case(app: Flask, category: str) -> tuple[int, int]:
     return ids
 
 
+def _lock_waiters(app: Flask) -> int:
+    """How many backends of the app's database wait on a lock (a row another transaction holds)."""
+    import psycopg
+
+    from citymgmt.core.scheduler import libpq_conninfo
+
+    with psycopg.connect(libpq_conninfo(app.config["SQLALCHEMY_DATABASE_URI"]), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def _together(app: Flask, work: Callable[[], Any] | list[Callable[[], Any]], count: int = 2) -> list[Any]:
     """Run `work` in `count` threads (or each of a list of works in a thread) released at the same instant, each in
-    its own app context and transaction (held open a moment after the work, so the others really wait on it); their
-    results or exceptions."""
+    its own app context and transaction. A thread that has done its work keeps its transaction open until every
+    other thread has either done its own or is waiting on a lock in PostgreSQL (seen in pg_stat_activity): the race
+    is really run, whatever the machine's speed. Their results or exceptions."""
     works = work if isinstance(work, list) else [work] * count
     count = len(works)
     barrier = threading.Barrier(count)
     results: list[Any] = [None] * count
+    arrived: list[int] = []
 
     def run(i: int) -> None:
         with app.app_context():
             try:
                 barrier.wait(10)
                 results[i] = works[i]()
-                time.sleep(0.3)
+                arrived.append(i)
+                if not wait_until(lambda: len(arrived) + _lock_waiters(app) >= count, 20):
+                    raise AssertionError("the other transactions neither finished nor waited on a lock")
                 db.session.commit()
             except Exception as exc:
+                arrived.append(i)
                 db.session.rollback()
                 results[i] = exc
             finally:
@@ -154,7 +169,7 @@ def test_a_sweep_and_a_move_of_the_same_case_at_once_neither_deadlocks(own_app: 
         session = db.session()
         session.execute(text("SELECT id FROM cases WHERE id = :id FOR UPDATE"), {"id": case_id})
         locked.set()
-        time.sleep(0.5)  # the sweep starts meanwhile and waits
+        assert wait_until(lambda: _lock_waiters(own_app) >= 1, 20)  # the sweep has started and waits on the case
         actor = _user("handler-110101-sanitation")  # the handled step starts a clock of its own
         act(session, case_id, "handle", actor, version, {"note": "已处理"}, MONDAY_0930, settings)
         session.flush()

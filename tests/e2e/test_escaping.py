@@ -55,14 +55,11 @@ def _user(username: str) -> User:
 @pytest.fixture(scope="module")
 def site(servers) -> Iterator[Site]:  # type: ignore[no-untyped-def]
     """The demo city in a database of this module's own, with the payload in every text a user can write."""
-    from flask_migrate import upgrade
-
     from citymgmt.demo import load_demo
 
-    app = make_test_app(servers, servers.create_database("citymgmt_escaping"), redis_db=6)
+    app = make_test_app(servers, servers.migrated_database("citymgmt_escaping"), redis_db=6)
     with app.app_context():
         session = db.session()
-        upgrade()
         now = SystemClock().now()
         load_demo(session, now, progress=lambda m: None)
         settings = app.extensions["citymgmt.settings"]

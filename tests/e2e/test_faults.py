@@ -229,9 +229,9 @@ def test_a_worker_killed_mid_job_the_job_is_retried_and_takes_effect_once(stack:
         worker = _worker_running(redis, job_id)
         assert worker is not None
         name = next(n for n, p in stack.processes.items() if p.pid == worker.pid)
-        horses = _children(worker.pid)
-        assert horses, "the worker runs the job in a work horse"
-        for pid in (worker.pid, *horses):  # the whole worker at once, as when its machine dies
+        # The job runs in the worker process itself (no work horse); its children (RQ's scheduler) go with it, the
+        # whole worker at once, as when its machine dies.
+        for pid in (worker.pid, *_children(worker.pid)):
             os.kill(pid, signal.SIGKILL)
         stack.processes.pop(name).wait(10)
         stack.start_worker(name)  # its supervisor starts it again (the other worker keeps going anyway)

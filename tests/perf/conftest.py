@@ -30,14 +30,4 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 @pytest.fixture(scope="session")
 def bench_database(servers) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    from flask_migrate import upgrade
-
-    from citymgmt.core.db import db
-    from tests.conftest import make_test_app
-
-    url = servers.create_database("citymgmt_bench")
-    app = make_test_app(servers, url)
-    with app.app_context():
-        upgrade()
-        db.engine.dispose()
-    yield url
+    yield servers.migrated_database("citymgmt_bench")

@@ -13,18 +13,13 @@ from tests.perf.intake_bench import record, run, table
 
 
 def _app(servers, url: str):  # type: ignore[no-untyped-def]
-    from flask_migrate import upgrade
-
-    app = make_test_app(servers, url)
-    with app.app_context():
-        upgrade()
-    return app
+    return make_test_app(servers, url)
 
 
 @pytest.mark.perf
 def test_intake_speed(servers, recorder) -> None:  # type: ignore[no-untyped-def]
     seconds = float(os.environ.get("BENCH_INTAKE_SECONDS", 10))
-    url = servers.create_database("citymgmt_bench_intake")
+    url = servers.migrated_database("citymgmt_bench_intake")
     figures = run(_app(servers, url), servers, url, (1, 4, 16, 32), seconds, paced_rate=300, paced_seconds=seconds)
     record(recorder, figures)
     print("\n" + table(figures))
@@ -35,7 +30,7 @@ def test_intake_speed(servers, recorder) -> None:  # type: ignore[no-untyped-def
 
 def test_intake_benchmark_smoke(servers) -> None:  # type: ignore[no-untyped-def]
     """The benchmark's own code, briefly, so that `make bench` cannot rot unnoticed."""
-    url = servers.create_database("citymgmt_bench_intake_smoke")
+    url = servers.migrated_database("citymgmt_bench_intake_smoke")
     figures = run(_app(servers, url), servers, url, (2,), 0.5, paced_rate=10, paced_seconds=0.5, cells=400, workers=1)
     assert figures.http[0].errors == 0 and figures.paced.errors == 0, figures
     assert figures.http[0].per_s > 0 and figures.raw[0].per_s > 0

@@ -12,12 +12,7 @@ from tests.perf.metrics_bench import record, run
 
 
 def _app(servers, name: str):  # type: ignore[no-untyped-def]
-    from flask_migrate import upgrade
-
-    app = make_test_app(servers, servers.create_database(name))
-    with app.app_context():
-        upgrade()
-    return app
+    return make_test_app(servers, servers.migrated_database(name))
 
 
 @pytest.mark.perf

@@ -14,12 +14,7 @@ from tests.perf.replay_bench import record, run, summary
 
 
 def _app(servers, url: str, redis_db: int):  # type: ignore[no-untyped-def]
-    from flask_migrate import upgrade
-
-    app = make_test_app(servers, url, redis_db=redis_db)
-    with app.app_context():
-        upgrade()
-    return app
+    return make_test_app(servers, url, redis_db=redis_db)
 
 
 @pytest.mark.perf
@@ -27,7 +22,7 @@ def test_replay_la311(servers, recorder) -> None:  # type: ignore[no-untyped-def
     hours = float(os.environ.get("BENCH_REPLAY_HOURS", 4))
     speedup = float(os.environ.get("BENCH_REPLAY_SPEEDUP", 100))
     rq_workers = int(os.environ.get("BENCH_REPLAY_RQ_WORKERS", 1))
-    url = servers.create_database("citymgmt_bench_replay")
+    url = servers.migrated_database("citymgmt_bench_replay")
     figures = run(_app(servers, url, redis_db=12), servers, url, hours, speedup, rq_workers=rq_workers)
     record(recorder, figures)
     print("\n" + summary(figures))
@@ -35,7 +30,7 @@ def test_replay_la311(servers, recorder) -> None:  # type: ignore[no-untyped-def
 
 def test_replay_benchmark_smoke(servers) -> None:  # type: ignore[no-untyped-def]
     """The benchmark's own code on 40 records at 3,000×, so that `make bench` cannot rot unnoticed."""
-    url = servers.create_database("citymgmt_bench_replay_smoke")
+    url = servers.migrated_database("citymgmt_bench_replay_smoke")
     app = _app(servers, url, redis_db=11)
     figures = run(app, servers, url, hours=1, speedup=3000, limit=40, cell_m=2000, web_workers=1)
     text = summary(figures)
