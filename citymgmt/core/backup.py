@@ -4,7 +4,7 @@ The archive is a tar file: `manifest.json` (format, time, schema revision, count
 It is written beside its final name and renamed when complete, so a failed backup leaves no half archive. A
 restore checks the whole archive first, restores the database in one transaction (pg_restore
 --single-transaction: all or nothing), then puts the photos in place; it refuses a database that already holds
-cases unless told to replace it.
+cases unless told to replace it, and one that anything else is connected to (the running system), naming them.
 """
 
 from __future__ import annotations
@@ -34,6 +34,22 @@ Progress = Callable[[str], None]
 class BackupError(DomainError):
     status = 500
     code = "backup_failed"
+
+
+class DatabaseInUse(DomainError):
+    status = 409
+    code = "database_in_use"
+
+
+def _other_connections(conninfo: str) -> dict[str, int]:
+    """The other client connections to the database, by application name."""
+    with psycopg.connect(conninfo) as conn:
+        rows = conn.execute(
+            "SELECT coalesce(nullif(application_name, ''), '(unnamed)'), count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+            " GROUP BY 1 ORDER BY 2 DESC, 1"
+        ).fetchall()
+    return {str(name): int(count) for name, count in rows}
 
 
 @dataclass(frozen=True)
@@ -150,6 +166,16 @@ def restore(settings: Settings, archive: Path, replace: bool, progress: Progress
             raise ValidationError(
                 "the database already holds cases: restore with --replace to overwrite it",
                 details={"database": "not empty"},
+            )
+        # A restore drops and recreates PostGIS and every table under whoever is connected: a connection kept across
+        # it cannot match a point to a cell afterwards. So nothing else may be connected.
+        others = _other_connections(conninfo)
+        if others:
+            named = ", ".join(f"{name} ×{count}" for name, count in others.items())
+            raise DatabaseInUse(
+                f"{sum(others.values())} other connections to the database ({named}): stop the web, worker and"
+                " scheduler processes (Ctrl-C on make run) and anything else connected, then restore again",
+                details={"connections": others},
             )
         progress("restoring the database (pg_restore, one transaction)")
         _run(

@@ -86,7 +86,9 @@ class Scheduler:
         """Sleep until a commit notifies us or the poll interval passes."""
         try:
             if self._listener is None or self._listener.closed:
-                self._listener = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5)
+                self._listener = psycopg.connect(
+                    self.conninfo, autocommit=True, connect_timeout=5, application_name="citymgmt"
+                )
                 self._listener.execute(f"LISTEN {outbox.NOTIFY_CHANNEL}")
             for _ in self._listener.notifies(timeout=self.poll_seconds, stop_after=1):
                 break

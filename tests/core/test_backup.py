@@ -36,6 +36,7 @@ def _facts(app: Flask) -> tuple[Any, ...]:
             )
         ).one()
         db.session.remove()
+        db.engine.dispose()  # no pooled connection left behind: a restore refuses a database in use
         return tuple(row)
 
 
@@ -81,6 +82,16 @@ def test_backup_and_restore_round_trip(servers, tmp_path: Path, monkeypatch: pyt
 
     again = _cli(target, monkeypatch, "db", "restore", str(archive))
     assert again.exit_code == 1 and "already holds cases: restore with --replace" in again.stderr
+    # Anything connected (a running web worker) and the restore is refused, naming it: a connection kept across a
+    # restore cannot use the PostGIS it recreates.
+    import psycopg
+
+    from citymgmt.core.backup import libpq_conninfo
+
+    with psycopg.connect(libpq_conninfo(target.config["SQLALCHEMY_DATABASE_URI"]), application_name="web-worker-7"):
+        busy = _cli(target, monkeypatch, "db", "restore", str(archive), "--replace")
+    assert busy.exit_code == 1
+    assert busy.stderr.startswith("error: 1 other connections to the database (web-worker-7 ×1): stop the web")
     replaced = _cli(target, monkeypatch, "db", "restore", str(archive), "--replace")
     assert replaced.exit_code == 0, replaced.output
     assert _facts(target) == _facts(source)

@@ -65,6 +65,19 @@ class Live:
             "CITYMGMT_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
             "CITYMGMT_MAIL_FROM": "centre@example.org",
         }
+        self.tokens: dict[str, str] = {}
+        self.start()
+
+    def cli(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, **self.env, "CITYMGMT_VAR_DIR": str(self.var)}
+        done = subprocess.run(
+            [str(REPO / ".venv/bin/citymgmt"), *args], env=env, capture_output=True, text=True, check=False
+        )
+        if ok:
+            assert done.returncode == 0, done.stderr
+        return done
+
+    def start(self) -> None:
         os.environ.update(self.env)  # MakeRun passes this process's environment on
         try:
             self.run = MakeRun(self.var, self.port, self.log)
@@ -76,15 +89,6 @@ class Live:
         except BaseException:
             self.stop()
             raise
-        self.tokens: dict[str, str] = {}
-
-    def cli(self, *args: str) -> str:
-        env = {**os.environ, **self.env, "CITYMGMT_VAR_DIR": str(self.var)}
-        done = subprocess.run(
-            [str(REPO / ".venv/bin/citymgmt"), *args], env=env, capture_output=True, text=True, check=False
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
 
     # -- time ------------------------------------------------------------------------------------------------
 
@@ -275,3 +279,33 @@ def test_a_hotline_report_left_untouched_goes_red_at_its_filing_deadline(clean: 
     health = requests.get(f"{live.base}/healthz", timeout=30).json()
     assert health["checks"]["periodic"]["jobs"]["sla-sweep"]["state"] == "ok", health
     assert re.match(r"\d{4}-", health["checks"]["periodic"]["jobs"]["sla-sweep"]["last_success_at"])
+
+
+def test_a_restore_is_refused_while_the_system_runs_and_works_once_it_is_stopped(clean: Live) -> None:
+    live = clean
+    archive = live.root / "backup.tar"
+    live.cli("db", "backup", "--output", str(archive))
+    case = live.report("inspector", {**GARBAGE, "category_code": "E0104", "description": "备份之后的上报"})
+
+    refused = live.cli("db", "restore", str(archive), "--replace", ok=False)
+    assert refused.returncode == 1
+    assert re.match(r"error: \d+ other connections to the database \(citymgmt ×\d+\): stop the web", refused.stderr)
+    assert live.case(case["id"])["id"] == case["id"]  # nothing was touched; the system serves on
+    assert requests.get(f"{live.base}/healthz", timeout=30).status_code == 200
+
+    # As README's Operations say: stop the system, restore, start it again.
+    live.run.ctrl_c()
+    live.cli("db", "restore", str(archive), "--replace")
+    live.start()
+    live.tokens.clear()
+    gone = requests.get(f"{live.base}/api/v1/cases/{case['id']}", headers=live.headers("supervisor"), timeout=30)
+    assert gone.status_code == 404  # reported after the backup: not in it
+    again = live.report("inspector", {**GARBAGE, "category_code": "E0104", "description": "恢复之后的上报"})
+    assert again["cell_code"] and again["status"] == "dispatched"
+    match = requests.get(
+        f"{live.base}/api/v1/grids/match",
+        params={"lon": 116.3906, "lat": 39.9158},
+        headers=live.headers("inspector"),
+        timeout=30,
+    )
+    assert match.status_code == 200 and match.json()["code"] == again["cell_code"]
