@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import shapely
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from citymgmt.core.db import driver
@@ -135,7 +136,19 @@ def match_cell(session: Session, lon: Any, lat: Any, crs: str = "wgs84") -> Cell
         if row is None:
             raise _outside(session, lon_f, lat_f)
         return CellMatch.of(row[0], lon_f, lat_f)
-    code, x, y = session.execute(text(MATCH_SQL.format(point=_point_sql(name))), {"lon": lon_f, "lat": lat_f}).one()
+    srid = srid_of(name)
+    if session.execute(text("SELECT 1 FROM spatial_ref_sys WHERE srid = :srid"), {"srid": srid}).first() is None:
+        raise BadCoordinates(f"unknown CRS {name}: PostGIS has no such SRID", details={"crs": "unknown"})
+    try:
+        with session.begin_nested():  # a failed transform leaves the caller's transaction usable
+            code, x, y = session.execute(
+                text(MATCH_SQL.format(point=_point_sql(name))), {"lon": lon_f, "lat": lat_f}
+            ).one()
+    except DBAPIError:
+        raise BadCoordinates(
+            f"the point cannot be transformed from {name} to WGS-84 (outside that system's area of use)",
+            details={"lon": lon_f, "lat": lat_f, "crs": name},
+        ) from None
     if code is None:
         raise _outside(session, x, y)
     return CellMatch.of(code, x, y)

@@ -267,6 +267,7 @@ def department(db_session) -> str:  # type: ignore[no-untyped-def]
             "INSERT INTO departments (code, name, name_en, kind) VALUES ('t-water', '测试供水', 'Test water', 'water')"
         )
     )
+    db_session.commit()  # set-up is committed data: a refused request's rollback must not take it
     return "t-water"
 
 
@@ -274,7 +275,9 @@ def department(db_session) -> str:  # type: ignore[no-untyped-def]
 def make_user(db_session, department: str) -> Callable[..., Any]:  # type: ignore[no-untyped-def]
     def make(username: str, *roles: str) -> Any:
         dept = department if "handler" in roles else None
-        return create_user(db_session, username, PASSWORD, list(roles), department_code=dept)
+        user = create_user(db_session, username, PASSWORD, list(roles), department_code=dept)
+        db_session.commit()  # set-up is committed data: a refused request's rollback must not take it
+        return user
 
     return make
 

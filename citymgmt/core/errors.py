@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, g, jsonify
+from flask import Flask, Response, current_app, g, jsonify
 from werkzeug.exceptions import HTTPException
 
 from citymgmt.core.pages import is_page_request, page_support
@@ -135,13 +135,30 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
-        if _is_database_unavailable(exc):
-            log.warning("database unavailable: %s", type(exc).__name__)
-            return error_response(503, "unavailable", "The database is unavailable; try again shortly.")
-        if app.testing and app.config.get("CITYMGMT_RAISE_UNEXPECTED", True):
-            raise exc
-        log.exception("unhandled error")
-        return error_response(500, "internal_error", "An internal error occurred; quote the id when reporting it.")
+        return error_response(*unexpected_error(exc))
+
+
+def unexpected_error(exc: Exception) -> tuple[int, str, str]:
+    """(status, code, message) for an exception no handler knows, logged; the message says nothing internal.
+    Under TESTING the exception is raised again (CITYMGMT_RAISE_UNEXPECTED=False to see the answer instead)."""
+    if _is_database_unavailable(exc):
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return 503, "unavailable", "The database is unavailable; try again shortly."
+    if _is_bad_value(exc):
+        # A value the database refused as such (a number out of range, text too long): the input's fault.
+        log.warning("value refused by the database: %s", getattr(exc, "orig", exc).__class__.__name__)
+        return 422, "invalid_value", "A value is out of range or too long; check the numbers and texts sent."
+    if current_app.testing and current_app.config.get("CITYMGMT_RAISE_UNEXPECTED", True):
+        raise exc
+    log.exception("unhandled error")
+    return 500, "internal_error", "An internal error occurred; quote the id when reporting it."
+
+
+def _is_bad_value(exc: BaseException) -> bool:
+    import psycopg
+    from sqlalchemy.exc import DBAPIError
+
+    return isinstance(exc, DBAPIError) and isinstance(exc.orig, psycopg.DataError)
 
 
 def _is_database_unavailable(exc: BaseException) -> bool:

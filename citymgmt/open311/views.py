@@ -21,7 +21,7 @@ from citymgmt.core.access import allow_public
 from citymgmt.core.clock import utcnow
 from citymgmt.core.config import Settings
 from citymgmt.core.db import db
-from citymgmt.core.errors import DomainError, NotFound, TooManyAttempts, ValidationError
+from citymgmt.core.errors import DomainError, NotFound, TooManyAttempts, ValidationError, unexpected_error
 from citymgmt.core.queue import get_redis
 from citymgmt.open311 import georeport
 from citymgmt.open311.keys import Open311Key, Open311Request, client_for_key
@@ -83,6 +83,13 @@ def _domain_error(exc: DomainError) -> Response:
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> Response:
     return error_response(_fmt(), exc.code or 500, exc.description or exc.name)
+
+
+@bp.errorhandler(Exception)
+def _unexpected(exc: Exception) -> Response:
+    """Whatever else went wrong, in the GeoReport error format too (a 500 or 503 says nothing internal)."""
+    status, _code, message = unexpected_error(exc)
+    return error_response(_fmt(), status, message)
 
 
 @bp.before_request

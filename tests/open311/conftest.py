@@ -75,6 +75,7 @@ def open311_key(db_session, clock) -> str:  # type: ignore[no-untyped-def]
     from citymgmt.open311.keys import create_key
 
     secret, _ = create_key(db_session, "t-client", clock.now())
+    db_session.commit()  # set-up is committed data: a refused request's rollback must not take it
     return secret
 
 

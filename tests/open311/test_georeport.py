@@ -251,6 +251,8 @@ ERRORS = [
     ("bad email", dict(email="not-an-address"), 400, "email"),
     ("bad media_url", dict(media_url="ftp://x/y"), 400, "media_url"),
     ("wrong jurisdiction", dict(jurisdiction_id="elsewhere.gov"), 404, "jurisdiction_id"),
+    ("NUL in the description", dict(description="a\x00b"), 400, "description"),
+    ("a number past the database's", dict(lat="1" + "0" * 400), 400, "lat"),
 ]
 
 
