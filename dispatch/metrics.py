@@ -608,6 +608,16 @@ def score(rates: dict[str, float | None], volume: float | None, weights: dict[st
     return None if weighed == 0 else round(100 * total / weighed, 2)
 
 
+def group_score(kind: str, figures: dict[str, Any], largest_due: int, weights: dict[str, float]) -> float | None:
+    """A group's composite score. A department or region with nothing due (应结案数 0) has none: it is not rated
+    (shown "—"), rather than scored 0 on its case volume alone."""
+    due = figures["counts"]["due"]
+    if kind != "inspector" and due == 0:
+        return None
+    volume = None if largest_due == 0 else due / largest_due
+    return score(figures["rates"], volume, weights)
+
+
 def grade(value: float | None, bands: list[tuple[str, float]]) -> str | None:
     if value is None:
         return None
@@ -648,8 +658,7 @@ def report(
     called = names(session, group_by, list(counts))
     for key, c in counts.items():
         figures = indicators(c, kind)
-        volume = None if largest == 0 else figures["counts"]["due"] / largest
-        value = score(figures["rates"], volume, weights)
+        value = group_score(kind, figures, largest, weights)
         rows.append({"key": key, "name": called.get(key), **figures, "score": value, "grade": grade(value, bands)})
     rows.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0), r["key"]))
     build = None if fresh else session.get(MetricBuild, "daily")

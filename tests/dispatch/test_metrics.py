@@ -268,6 +268,21 @@ def test_grades_are_by_the_bands() -> None:
     ]
 
 
+def test_a_group_with_nothing_due_is_not_rated() -> None:
+    """A department with nothing closed or overdue gets no score and no grade ("—"), not 0.0 and E for its volume;
+    one with cases due is scored over the components that have a value."""
+    weights = metrics.weights_from(Settings())["department"]
+    zero = dict.fromkeys(metrics.COUNTS, 0)
+    idle = metrics.indicators(zero, "department")
+    assert metrics.group_score("department", idle, 10, weights) is None
+    handled_not_due = metrics.indicators({**zero, "handled": 2, "handled_on_time": 2}, "department")
+    assert metrics.group_score("department", handled_not_due, 10, weights) is None
+    busy = metrics.indicators({**zero, "closed": 5, "handled": 5, "handled_on_time": 4}, "department")
+    # volume 5/10 = 0.5 (10), closing 1.0 (30), on-time disposal 0.8 (30), 1 - rework 1.0 (30): 89 of 100
+    assert metrics.group_score("department", busy, 10, weights) == 89.0
+    assert metrics.group_score("region", idle, 10, metrics.weights_from(Settings())["region"]) is None
+
+
 def rollups(db_session) -> list[Any]:  # type: ignore[no-untyped-def]
     return list(db_session.execute(text("SELECT * FROM metric_days ORDER BY dim, day, key")))
 
