@@ -175,6 +175,29 @@ def test_the_sweep_runs_every_minute_and_from_the_cli(app: Flask, db_session: Se
     assert bad.exit_code == 2 and "expected an ISO 8601 time" in bad.output
 
 
+def test_a_sweep_in_the_future_is_refused_unless_a_dry_run(
+    app: Flask, client, token_for, clock, db_session, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from citymgmt.cli import cli
+
+    monkeypatch.setenv("FLASK_RUN_FROM_CLI", "true")
+    case = report_at(client, token_for, clock, "2026-11-23T09:30")  # due 15:30 that day
+    clock.at = beijing("2026-11-23T10:00")
+    ahead = app.test_cli_runner().invoke(cli, ["sla", "sweep", "--at", "2026-11-23T16:00"])
+    assert ahead.exit_code == 1
+    assert ahead.stderr.startswith("error: --at 2026-11-23T16:00:00+08:00 is in the future: a sweep then would write")
+    dry = app.test_cli_runner().invoke(cli, ["sla", "sweep", "--at", "2026-11-23T16:00", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert dry.stdout == (
+        "dry run, nothing written: a sweep at 2026-11-23T16:00:00+08:00 would turn 0 yellow, 1 red and escalate 1\n"
+    )
+    row = db_session.execute(text("SELECT light FROM cases WHERE id = :id"), {"id": case["id"]}).scalar_one()
+    events = db_session.execute(
+        text("SELECT count(*) FROM case_events WHERE case_id = :id AND action = 'overdue'"), {"id": case["id"]}
+    ).scalar_one()
+    assert (row, events) == ("green", 0)  # nothing written
+
+
 def _clock(db_session: Session, case_id: int) -> tuple[Any, ...]:
     """The case's clock as the sweep sees it (case_clocks), after checking that it is the case's own."""
     row = db_session.execute(

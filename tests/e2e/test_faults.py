@@ -311,13 +311,17 @@ def test_sweeps_started_together_in_several_processes_escalate_once(stack: Stack
     created = requests.post(stack.url() + "/api/v1/cases", json=stack.next_report(), headers=inspector, timeout=30)
     assert created.status_code == 201 and created.json()["status"] == "dispatched", created.text
     case_id = created.json()["id"]
-    sweep = [str(BIN / "citymgmt"), "sla", "sweep", "--at", "2031-01-06T10:00:00+08:00"]  # long overdue by then
+    sweep = [str(BIN / "citymgmt"), "sla", "sweep"]
+    # The sweeps' own clock five years on (a sweep refuses --at in the future): the case is long overdue by then.
+    offset = stack.root / "sweep-clock-offset"
+    offset.write_text(str(5 * 365 * 86400))
+    sweep_env = {**stack.env, "CITYMGMT_CLOCK_OFFSET_FILE": str(offset)}
 
     # Hold the case's row so that the sweeps, started one by one, all reach it before any of them moves it.
     with psycopg.connect(stack.pg.conninfo()) as conn:
         conn.execute("SELECT id FROM cases WHERE id = %s FOR UPDATE", [case_id])
         sweeps = [
-            subprocess.Popen(sweep, cwd=stack.root, env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            subprocess.Popen(sweep, cwd=stack.root, env=sweep_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             for _ in range(3)
         ]
         try:
