@@ -18,6 +18,7 @@ from citymgmt.core.clock import Clock, OffsetClock, SystemClock
 from citymgmt.core.config import Settings
 from citymgmt.core.db import db, ping_when_idle, unit_of_work
 from citymgmt.core.errors import register_error_handlers
+from citymgmt.core.headers import install_security_headers
 from citymgmt.core.inputs import install_input_checks
 from citymgmt.core.logs import configure_logging, install_request_ids
 from citymgmt.core.queue import init_redis
@@ -127,6 +128,7 @@ def build_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     install_request_ids(app)
     install_input_checks(app)
+    install_security_headers(app, settings)
     register_error_handlers(app)
     install_browser_sessions(app, settings)
     install_access_control(app)
