@@ -7,6 +7,7 @@ the URL's extension asks for. XML names the list items as the specification does
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from datetime import datetime
 from typing import Any
@@ -34,12 +35,18 @@ def w3c(moment: datetime | None, zone: Any) -> str | None:
     return moment.astimezone(zone).isoformat(timespec="seconds") if moment is not None else None
 
 
+# Characters XML 1.0 cannot hold at all (control characters but tab, line feed and carriage return; surrogates;
+# U+FFFE and U+FFFF): written as U+FFFD, so that one description pasted from a word processor (\x0b, \x0c) cannot make
+# a whole feed unparseable. The stored text is unchanged; JSON carries it as it is.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def _text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    return _NOT_XML.sub("\ufffd", str(value))
 
 
 def _element(tag: str, value: Any) -> ET.Element:

@@ -21,7 +21,14 @@ from citymgmt.core.access import allow_public
 from citymgmt.core.clock import utcnow
 from citymgmt.core.config import Settings
 from citymgmt.core.db import db
-from citymgmt.core.errors import DomainError, NotFound, TooManyAttempts, ValidationError, unexpected_error
+from citymgmt.core.errors import (
+    DomainError,
+    NotFound,
+    TooManyAttempts,
+    ValidationError,
+    http_error_response,
+    unexpected_error,
+)
 from citymgmt.core.queue import get_redis
 from citymgmt.open311 import georeport
 from citymgmt.open311.keys import Open311Key, Open311Request, client_for_key
@@ -83,6 +90,15 @@ def _domain_error(exc: DomainError) -> Response:
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> Response:
     return error_response(_fmt(), exc.code or 500, exc.description or exc.name)
+
+
+@bp.app_errorhandler(HTTPException)
+def _unmatched(exc: HTTPException) -> Response:
+    """A URL under /open311/v2 that no endpoint serves (services.html, requests.csv) or a method it does not take:
+    the GeoReport error list too; anywhere else, the app's own error shape."""
+    if request.blueprint is None and request.path.startswith(f"{bp.url_prefix}/"):
+        return error_response(_fmt(), exc.code or 500, exc.description or exc.name)
+    return http_error_response(exc)
 
 
 @bp.errorhandler(Exception)

@@ -380,3 +380,28 @@ def test_a_client_update_is_a_comment_for_the_centre(client, db_session, open311
         assert refused.status_code == status, refused.data
         check_shape("errors", refused.get_json())
         assert named in refused.get_json()[0]["description"]
+
+
+def test_xml_stays_well_formed_whatever_the_text(client, open311_key) -> None:  # type: ignore[no-untyped-def]
+    """A description pasted from a word processor (vertical tab, form feed) is kept as given and shown in JSON, and
+    written as U+FFFD in XML, which XML 1.0 cannot otherwise hold: the feed stays readable by every XML client."""
+    code = new_request(client, open311_key, description="井盖\x0b缺失\x0c请处理")
+    as_json = client.get(f"{BASE}/requests/{code}.json").get_json()
+    assert as_json[0]["description"] == "井盖\x0b缺失\x0c请处理"
+    for path in (f"{BASE}/requests/{code}.xml", f"{BASE}/requests.xml"):
+        response = client.get(path)
+        assert response.status_code == 200
+        _, requests = xml_data(response.data)  # raises unless well-formed
+        assert "井盖\ufffd缺失\ufffd请处理" in [r["description"] for r in requests]
+
+
+def test_urls_no_endpoint_serves_answer_in_the_georeport_error_format(client) -> None:  # type: ignore[no-untyped-def]
+    for path in (f"{BASE}/services.html", f"{BASE}/requests.csv", f"{BASE}/nothing.json"):
+        response = client.get(path)
+        assert response.status_code == 404
+        body = response.get_json()
+        assert isinstance(body, list) and body[0]["code"] == 404 and body[0]["description"], body
+    xml = client.get(f"{BASE}/nothing.xml")
+    root, errors = xml_data(xml.data)
+    assert xml.status_code == 404 and root == "errors" and errors[0]["code"] == "404" and errors[0]["description"]
+    assert client.get("/api/v1/nothing").get_json()["error"]["code"] == "not_found"  # elsewhere: the app's shape
