@@ -238,9 +238,16 @@ def _flatten(messages: Any, prefix: str = "") -> dict[str, str]:
     return flat
 
 
-def import_rules(session: Session, source: str, now: datetime) -> ImportResult:
-    """Replace the live rule set with the file's, in the caller's transaction (nothing changes on an error)."""
+def import_rules(session: Session, source: str, now: datetime, allow_empty: bool = False) -> ImportResult:
+    """Replace the live rule set with the file's, in the caller's transaction (nothing changes on an error). A file
+    with no rules would retire every rule and stop automatic dispatch: refused unless `allow_empty`."""
     rules = parse_rules(source)
+    if not rules and not allow_empty:
+        raise ValidationError(
+            "the rules file holds no rules: importing it would retire every rule and stop automatic dispatch;"
+            " confirm it on purpose (PUT /api/v1/rules?retire_all=true, or rules import --retire-all)",
+            details={"rules": "empty"},
+        )
     departments = set(session.execute(select(Department.code).where(Department.retired_at.is_(None))).scalars().all())
     unknown = {
         f"rules.{i}.then.department": f"no live department {r['then']['department']}"
@@ -302,12 +309,12 @@ def export_rules(session: Session) -> str:
     )
 
 
-def load_rules_file(session: Session, path: Path, now: datetime) -> ImportResult:
+def load_rules_file(session: Session, path: Path, now: datetime, allow_empty: bool = False) -> ImportResult:
     try:
         source = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ValidationError(f"cannot read {path}: {exc.__class__.__name__}", details={"file": str(path)}) from None
-    return import_rules(session, source, now)
+    return import_rules(session, source, now, allow_empty)
 
 
 # -- the per-process cache ---------------------------------------------------------------------------------------

@@ -28,11 +28,12 @@ def rules_cli() -> None:
 
 @rules_cli.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
+@click.option("--retire-all", is_flag=True, help="Accept a file with no rules (every rule retired).")
 @with_appcontext
 @in_transaction
-def import_command(file: Path) -> None:
+def import_command(file: Path, retire_all: bool) -> None:
     """Replace the rule set with FILE's (YAML): the whole file or nothing; rules left out are retired."""
-    result = load_rules_file(db.session(), file, utcnow())
+    result = load_rules_file(db.session(), file, utcnow(), allow_empty=retire_all)
     record(db.session(), "rules.import", str(file), utcnow(), **asdict(result))
     click.echo(
         f"rules: {result.inserted} new, {result.updated} changed, {result.unchanged} unchanged, "

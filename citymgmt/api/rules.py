@@ -124,7 +124,17 @@ def export_view() -> Response:
 
 
 @blp.put("")
-@blp.doc(requestBody={"content": {"application/yaml": {"schema": {"type": "string"}}}, "required": True})
+@blp.doc(
+    requestBody={"content": {"application/yaml": {"schema": {"type": "string"}}}, "required": True},
+    parameters=[
+        {
+            "in": "query",
+            "name": "retire_all",
+            "schema": {"type": "boolean"},
+            "description": "true to accept a document with no rules (every rule retired, automatic dispatch stops)",
+        }
+    ],
+)
 @blp.response(200, ImportResultSchema)
 @blp.alt_response(422, description="The file is not valid: details name each bad field by its path")
 @allow("admin")
@@ -136,6 +146,7 @@ def import_view() -> Any:
         source = request.get_data(cache=False).decode("utf-8")
     except UnicodeDecodeError:
         raise ValidationError("the rules document must be UTF-8", details={"body": "not UTF-8"}) from None
-    result = import_rules(db.session(), source, utcnow())
+    retire_all = request.args.get("retire_all", "").lower() == "true"
+    result = import_rules(db.session(), source, utcnow(), allow_empty=retire_all)
     record(db.session(), "rules.import", "PUT /api/v1/rules", utcnow(), **asdict(result))
     return result

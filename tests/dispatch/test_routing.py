@@ -310,3 +310,17 @@ def test_api_explain_list_export_and_import(client, token_for) -> None:  # type:
     bad = client.put("/api/v1/rules", data="rules: [{code: x, priority: 1}]", headers=token_for("admin"))
     assert bad.status_code == 422
     assert set(bad.get_json()["error"]["details"]) == {"rules.0.name", "rules.0.then"}
+
+
+def test_an_empty_rule_set_is_refused_unless_confirmed(client, token_for, db_session: Session) -> None:  # type: ignore[no-untyped-def]
+    admin = token_for("admin")
+    live = "SELECT count(*) FROM routing_rules WHERE retired_at IS NULL"
+    before = db_session.execute(text(live)).scalar_one()
+    assert before > 0
+    refused = client.put("/api/v1/rules", data="rules: []", headers=admin)
+    assert refused.status_code == 422 and refused.get_json()["error"]["details"] == {"rules": "empty"}
+    assert "retire every rule" in refused.get_json()["error"]["message"]
+    assert db_session.execute(text(live)).scalar_one() == before
+    confirmed = client.put("/api/v1/rules?retire_all=true", data="rules: []", headers=admin)
+    assert confirmed.status_code == 200 and confirmed.get_json()["retired"] == before
+    assert db_session.execute(text(live)).scalar_one() == 0
