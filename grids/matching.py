@@ -85,6 +85,8 @@ def _finite(lon: Any, lat: Any) -> tuple[float, float]:
     """Projected coordinates (metres) only need to be finite numbers; PostGIS says if they are off its map."""
     out = []
     for name, value in (("lon", lon), ("lat", lat)):
+        if isinstance(value, bool):  # JSON true is not 1.0
+            raise BadCoordinates(f"{name} must be a number", details={name: "not a number"})
         try:
             number = float(value)
         except (TypeError, ValueError):

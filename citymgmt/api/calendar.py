@@ -8,6 +8,7 @@ from typing import Any
 import marshmallow as ma
 from flask_smorest import Blueprint
 
+from citymgmt.api.fields import StrictBoolean
 from citymgmt.core.access import allow, allow_signed_in, current_user
 from citymgmt.core.audit import record
 from citymgmt.core.clock import utcnow
@@ -31,7 +32,7 @@ class DaySchema(ma.Schema):
 
 
 class DayOverrideSchema(ma.Schema):
-    is_workday = ma.fields.Boolean(required=True)
+    is_workday = StrictBoolean(required=True)
     note = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=200))
 
 

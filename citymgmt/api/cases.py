@@ -9,6 +9,7 @@ import marshmallow as ma
 from flask import Response, current_app, request, send_file
 from flask_smorest import Blueprint
 
+from citymgmt.api.fields import StrictFloat, StrictInteger
 from citymgmt.core.access import allow, current_user
 from citymgmt.core.clock import utcnow
 from citymgmt.core.db import db
@@ -268,9 +269,11 @@ def _photo_file(case_id: int, photo_id: int, thumb: bool) -> Response:
 class ActionSchema(ma.Schema):
     note = ma.fields.String(load_default="", validate=ma.validate.Length(max=2000))
     department = ma.fields.String(validate=ma.validate.Length(min=1, max=40))
-    hours = ma.fields.Float(validate=ma.validate.Range(min=0, min_inclusive=False, max=24 * 365))
+    hours = StrictFloat(validate=ma.validate.Range(min=0, min_inclusive=False, max=24 * 365))
     result = ma.fields.String(validate=ma.validate.OneOf(("pass", "fail")))
-    original = ma.fields.Integer(metadata={"description": "merge: the id of the original case"})
+    original = StrictInteger(
+        validate=ma.validate.Range(min=1, max=2**63 - 1), metadata={"description": "merge: the id of the original case"}
+    )
 
 
 @blp.post("/<int:case_id>/actions/<string:action>")

@@ -79,3 +79,20 @@ def test_impossible_coordinate_systems_and_points_are_refused(client, token_for,
         "/api/v1/grids/match", query_string={"lon": 1e308, "lat": 1e308, **point}, headers=token_for("inspector")
     )
     assert 400 <= response.status_code < 500, response.get_data(as_text=True)
+
+
+def test_json_types_are_taken_as_they_are(client, token_for) -> None:  # type: ignore[no-untyped-def]
+    """true is not "yes" and not the number 1: a boolean must be true or false, a number must be a number."""
+    admin = token_for("admin")
+    yes = client.put("/api/v1/calendar/2026-11-24", json={"is_workday": "yes"}, headers=admin)
+    assert yes.status_code == 422 and yes.get_json()["error"]["details"] == {"is_workday": ["must be true or false"]}
+    one = client.put("/api/v1/calendar/2026-11-24", json={"is_workday": 1}, headers=admin)
+    assert one.status_code == 422
+    response = client.post("/api/v1/cases", json={**REPORT, "lon": True}, headers=token_for("inspector"))
+    assert response.status_code == 400 and response.get_json()["error"]["details"] == {"lon": "not a number"}
+    case = client.post("/api/v1/cases", json=REPORT, headers=token_for("inspector")).get_json()
+    handler = {**token_for("handler"), "If-Match": str(case["version"])}
+    extension = client.post(
+        f"/api/v1/cases/{case['id']}/actions/request_extension", json={"hours": True, "note": "x"}, headers=handler
+    )
+    assert extension.status_code == 422 and "hours" in extension.get_json()["error"]["details"]
