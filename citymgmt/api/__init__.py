@@ -30,6 +30,17 @@ class ErrorSchema(ma.Schema):
     error = ma.fields.Nested(ErrorBodySchema, required=True)
 
 
+# What every text field holds: no NUL character and no lone surrogate (PostgreSQL cannot store them; the API refuses
+# them everywhere with a 400, citymgmt.core.inputs), said in the document so that clients and fuzzers know it.
+STORABLE_TEXT = r"^[^\u0000]*$"  # (a lone surrogate is not Unicode text: no schema type admits it)
+
+
+def _storable_text(self: Any, field: ma.fields.Field, **kwargs: Any) -> dict[str, Any]:
+    if type(field) is not ma.fields.String or any(isinstance(v, ma.validate.Regexp) for v in field.validators):
+        return {}  # a field with a pattern of its own (codes, keys) already excludes them
+    return {"pattern": STORABLE_TEXT}
+
+
 class CitymgmtApi(Api):
     ERROR_SCHEMA = ErrorSchema
 
@@ -51,6 +62,7 @@ def init_api(app: Flask) -> CitymgmtApi:
         "info": {"description": "Grid-based urban management case dispatch (数字城管). Errors: " + _ERRORS_DOC},
     }
     api = CitymgmtApi(app, spec_kwargs=spec_kwargs)
+    api.ma_plugin.converter.add_attribute_function(_storable_text)
 
     from citymgmt.api.auth import blp as auth_blp
     from citymgmt.api.calendar import blp as calendar_blp

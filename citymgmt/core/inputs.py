@@ -77,7 +77,7 @@ def check_request_input() -> None:
         raise BadInput("the Authorization header holds a character that cannot be stored", details={"header": "NUL"})
     for source, values in (("query", request.args), ("form", request.form)):
         for name, value in values.items(multi=True):
-            if _UNSTORABLE.search(name) or _UNSTORABLE.search(value):
+            if _UNSTORABLE.search(value):  # (names are never stored: an unknown one is refused or left aside)
                 raise BadInput(
                     "a NUL character or a lone surrogate cannot be stored: remove it",
                     details={source: {name[:100]: "unstorable character"}},
