@@ -16,21 +16,18 @@ class StrictBoolean(ma.fields.Boolean):
         return value
 
 
-class StrictFloat(ma.fields.Float):
-    """A JSON number, or a numeral in a form field; never a boolean."""
+class _NotBoolean:
+    """A number field that refuses JSON true and false (Python reads them as 1 and 0)."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if isinstance(value, bool):
             raise ma.ValidationError("must be a number")
-        result: float = super()._deserialize(value, attr, data, **kwargs)
-        return result
+        return super()._deserialize(value, attr, data, **kwargs)  # type: ignore[misc]
 
 
-class StrictInteger(ma.fields.Integer):
+class StrictFloat(_NotBoolean, ma.fields.Float):
+    """A JSON number, or a numeral in a form field; never a boolean."""
+
+
+class StrictInteger(_NotBoolean, ma.fields.Integer):
     """A JSON integer, or a numeral in a form field; never a boolean."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
-        if isinstance(value, bool):
-            raise ma.ValidationError("must be an integer")
-        result: int = super()._deserialize(value, attr, data, **kwargs)
-        return result

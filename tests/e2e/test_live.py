@@ -16,7 +16,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,6 +30,7 @@ from citymgmt.demo import DEMO_PASSWORD
 from citymgmt.local import EmbeddedRedis
 from citymgmt.local.process import wait_until
 from tests.conftest import REPO, failed_jobs
+from tests.dispatch.test_notifications import Mailbox
 from tests.e2e.live_stack import Receiver
 from tests.e2e.test_make_run import MakeRun, free_port
 
@@ -40,15 +40,6 @@ GARBAGE = {"category_code": "E0102", "lon": 116.3906, "lat": 39.9158, "descripti
 SANITATION = "110101-sanitation"
 SECRET = "a-webhook-secret-of-some-length"
 BEIJING = ZoneInfo("Asia/Shanghai")
-
-
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.content))
-        return "250 OK"
 
 
 class Live:
