@@ -121,6 +121,7 @@ def make_test_app(servers: TestServers, database_url: str, redis_db: int = 1, **
         "redis_url": servers.redis.url(db=redis_db),
         "var_dir": servers.root / "var",
         "secret_key": "test-secret",
+        "password_hash_profile": "cheapest",  # passwords here protect nothing; sign-in goes the same way
     }
     settings.update(overrides)
     app = create_app(settings)

@@ -12,6 +12,9 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+# Argon2id cost profiles (citymgmt.core.identity holds their parameters): the first is the default.
+PASSWORD_HASH_PROFILES = ("rfc9106-low-memory", "cheapest")
+
 
 class ConfigError(ValueError):
     """A configuration variable has a value we cannot use; the message names it."""
@@ -75,6 +78,9 @@ class Settings:
     # this file (read again whenever it changes), so that time can be moved forward for a whole running system.
     # Refused when CITYMGMT_ENV=production.
     clock_offset_file: Path | None = None
+    # Argon2id cost: rfc9106-low-memory (the default), or cheapest where passwords protect nothing (the test suite);
+    # cheapest is refused when CITYMGMT_ENV=production.
+    password_hash_profile: str = PASSWORD_HASH_PROFILES[0]
     sla_warn_fraction: float = 0.8
     db_pool_size: int = 5
     duplicate_radius_m: float = 50.0  # same category within this distance ...
@@ -214,6 +220,7 @@ class Settings:
             clock_offset_file=(
                 Path(os.environ["CITYMGMT_CLOCK_OFFSET_FILE"]) if os.environ.get("CITYMGMT_CLOCK_OFFSET_FILE") else None
             ),
+            password_hash_profile=os.environ.get("CITYMGMT_PASSWORD_HASH_PROFILE", PASSWORD_HASH_PROFILES[0]).strip(),
             sla_warn_fraction=_env_float("CITYMGMT_SLA_WARN_FRACTION", 0.8),
             db_pool_size=int(_env_float("CITYMGMT_DB_POOL_SIZE", 5)),
             duplicate_radius_m=_env_float("CITYMGMT_DUPLICATE_RADIUS_M", 50.0),
@@ -274,6 +281,16 @@ class Settings:
         if self.clock_offset_file is not None and self.env == "production":
             raise ConfigError(
                 "CITYMGMT_CLOCK_OFFSET_FILE moves the system's clock (acceptance tests and rehearsals only): it is"
+                " refused with CITYMGMT_ENV=production"
+            )
+        if self.password_hash_profile not in PASSWORD_HASH_PROFILES:
+            raise ConfigError(
+                f"CITYMGMT_PASSWORD_HASH_PROFILE={self.password_hash_profile!r}: expected"
+                f" {' or '.join(PASSWORD_HASH_PROFILES)}"
+            )
+        if self.password_hash_profile == PASSWORD_HASH_PROFILES[-1] and self.env == "production":
+            raise ConfigError(
+                "CITYMGMT_PASSWORD_HASH_PROFILE=cheapest makes passwords cheap to guess from a stolen database: it is"
                 " refused with CITYMGMT_ENV=production"
             )
         try:

@@ -15,7 +15,7 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import (
     ARRAY,
@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from citymgmt.core.config import PASSWORD_HASH_PROFILES
 from citymgmt.core.db import Timestamped, attach_row, db, driver
 from citymgmt.core.errors import Conflict, DomainError, ValidationError
 
@@ -47,7 +48,14 @@ class Role(enum.StrEnum):
 
 ALL_ROLES = tuple(Role)
 TOKEN_TTL = timedelta(hours=12)
-_hasher = PasswordHasher()  # Argon2id with the library's current recommended parameters
+# Argon2id cost profiles (argon2-cffi's): RFC 9106's low-memory recommendation, the library's default, for every real
+# system; the cheapest parameters only where passwords protect nothing (the test suite), refused in production.
+_HASHERS = {
+    name: PasswordHasher.from_parameters(parameters)
+    for name, parameters in zip(PASSWORD_HASH_PROFILES, (profiles.RFC_9106_LOW_MEMORY, profiles.CHEAPEST), strict=True)
+}
+# A real hash per profile to verify against when the user does not exist, so the answer takes as long either way.
+_DUMMY_HASHES: dict[str, str] = {}
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
 MIN_PASSWORD = 10
 
@@ -110,8 +118,28 @@ class ApiToken(db.Model):  # type: ignore[name-defined]
     )
 
 
+def _profile() -> str:
+    from flask import current_app, has_app_context
+
+    if has_app_context():
+        return str(current_app.extensions["citymgmt.settings"].password_hash_profile)
+    return "rfc9106-low-memory"
+
+
+def password_hasher() -> PasswordHasher:
+    """The Argon2id hasher of the current app's profile (CITYMGMT_PASSWORD_HASH_PROFILE)."""
+    return _HASHERS[_profile()]
+
+
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return password_hasher().hash(password)
+
+
+def _dummy_hash() -> str:
+    profile = _profile()
+    if profile not in _DUMMY_HASHES:
+        _DUMMY_HASHES[profile] = _HASHERS[profile].hash(secrets.token_urlsafe(16))
+    return _DUMMY_HASHES[profile]
 
 
 def check_password_strength(password: str, username: str) -> None:
@@ -163,21 +191,18 @@ def create_user(
     return user
 
 
-# A real hash to verify against when the user does not exist, so the answer takes as long either way.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
-
-
 def authenticate(session: Session, username: str, password: str) -> User:
     """The user with these credentials, or Unauthenticated (the same message whatever was wrong)."""
     user = session.execute(select(User).where(User.username == username.strip().lower())).scalar_one_or_none()
+    hasher = password_hasher()
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        hasher.verify(user.password_hash if user else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         raise Unauthenticated("wrong username or password") from None
     if user is None or not user.active:
         raise Unauthenticated("wrong username or password")
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+    if hasher.check_needs_rehash(user.password_hash):  # hashed under another profile: re-hashed under this one
+        user.password_hash = hasher.hash(password)
     return user
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from citymgmt.core.access import policy_of
 from citymgmt.core.errors import Conflict, ValidationError
-from citymgmt.core.identity import ApiToken, User, authenticate, create_user
+from citymgmt.core.identity import ApiToken, Unauthenticated, User, authenticate, create_user
 from tests.conftest import PASSWORD
 
 
@@ -146,6 +146,28 @@ def test_passwords_are_hashed_with_argon2id_and_checked(db_session, users) -> No
     user = db_session.execute(select(User).where(User.username == "t-admin")).scalar_one()
     assert user.password_hash.startswith("$argon2id$") and PASSWORD not in user.password_hash
     assert authenticate(db_session, "t-admin", PASSWORD).id == user.id
+
+
+def test_a_hash_of_another_cost_profile_is_rehashed_at_sign_in(app: Flask, db_session, users) -> None:  # type: ignore[no-untyped-def]
+    """A real system hashes with RFC 9106's low-memory parameters; a password hashed under another profile (here the
+    suite's own cheap one, or an older default) is re-hashed under the system's at the next sign-in."""
+    from dataclasses import replace
+
+    from argon2 import extract_parameters, profiles
+
+    user = db_session.execute(select(User).where(User.username == "t-admin")).scalar_one()
+    assert extract_parameters(user.password_hash) == profiles.CHEAPEST  # made by the suite's app
+    settings = app.extensions["citymgmt.settings"]
+    app.extensions["citymgmt.settings"] = replace(settings, password_hash_profile="rfc9106-low-memory")
+    try:
+        assert authenticate(db_session, "t-admin", PASSWORD).id == user.id
+        assert extract_parameters(user.password_hash) == profiles.RFC_9106_LOW_MEMORY
+        with pytest.raises(Unauthenticated):
+            authenticate(db_session, "t-admin", "not-the-password")
+        with pytest.raises(Unauthenticated):
+            authenticate(db_session, "nobody-at-all", PASSWORD)
+    finally:
+        app.extensions["citymgmt.settings"] = settings
 
 
 @pytest.mark.parametrize(

@@ -95,3 +95,15 @@ def test_sign_in_and_session_settings_come_from_the_environment(monkeypatch) -> 
     assert (settings.session_idle_minutes, settings.session_max_hours) == (30, 8)
     assert (settings.login_max_failures, settings.login_lockout_minutes) == (3, 60)
     assert (settings.login_max_failures_per_address, settings.login_window_minutes) == (20, 15)
+
+
+def test_the_cheapest_password_hashing_is_refused_in_production(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("CITYMGMT_PASSWORD_HASH_PROFILE", "cheapest")
+    assert Settings.from_env().password_hash_profile == "cheapest"  # development: allowed
+    monkeypatch.setenv("CITYMGMT_ENV", "production")
+    with pytest.raises(ConfigError, match=r"PASSWORD_HASH_PROFILE=cheapest .* refused with CITYMGMT_ENV=production"):
+        Settings.from_env()
+    monkeypatch.setenv("CITYMGMT_PASSWORD_HASH_PROFILE", "md5")
+    with pytest.raises(ConfigError, match="'md5': expected rfc9106-low-memory or cheapest"):
+        Settings.from_env()

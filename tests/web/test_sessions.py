@@ -365,7 +365,10 @@ def test_the_session_cookie_is_httponly_and_samesite_lax(client, account) -> Non
     assert "secure" not in attributes  # CITYMGMT_ENV=test: plain http on loopback
 
 
-@pytest.mark.parametrize(("overrides", "secure"), [({"env": "production"}, True), ({"secure_cookies": True}, True)])
+@pytest.mark.parametrize(
+    ("overrides", "secure"),
+    [({"env": "production", "password_hash_profile": "rfc9106-low-memory"}, True), ({"secure_cookies": True}, True)],
+)
 def test_cookies_are_secure_in_production_or_when_asked(servers, database_url, overrides, secure: bool) -> None:  # type: ignore[no-untyped-def]
     app = make_test_app(servers, database_url, **overrides)
     response = app.test_client().get("/login", base_url="https://city.example")
