@@ -155,13 +155,14 @@ def db_restore(archive: Path, replace: bool) -> None:
 def _add_package_commands() -> None:
     from citymgmt.core.users_cli import users_cli
     from citymgmt.open311.cli import open311_cli
-    from dispatch.calendar_cli import calendar_cli
-    from dispatch.cases_cli import cases_cli
-    from dispatch.cli import components_cli, taxonomy_cli
-    from dispatch.metrics_cli import metrics_cli
-    from dispatch.notifications_cli import notify_cli
-    from dispatch.rules_cli import rules_cli
-    from dispatch.sla_cli import sla_cli
+    from dispatch.components.cli import components_cli
+    from dispatch.imports.cli import cases_cli
+    from dispatch.metrics.cli import metrics_cli
+    from dispatch.notifications.cli import notify_cli
+    from dispatch.routing.cli import rules_cli
+    from dispatch.sla.calendar_cli import calendar_cli
+    from dispatch.sla.cli import sla_cli
+    from dispatch.taxonomy.cli import taxonomy_cli
     from grids.cli import grids_cli
 
     cli.add_command(grids_cli)

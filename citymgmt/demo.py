@@ -54,7 +54,7 @@ def load_demo(session: Session, now: datetime, progress: Progress) -> None:
     from grids.demo import load_demo_grids
 
     load_demo_grids(session, FIXTURES, DEMO_DISTRICTS, now, progress)
-    from dispatch.taxonomy import load_taxonomy
+    from dispatch.taxonomy.operations import load_taxonomy
 
     version, count = load_taxonomy(session, FIXTURES / "taxonomy" / "cjt214-2007-demo.json")
     progress(f"taxonomy {version}: {count} categories")
@@ -64,11 +64,11 @@ def load_demo(session: Session, now: datetime, progress: Progress) -> None:
 
     registry = load_demo_components(session, [code for code, _, _ in DEMO_DISTRICTS], now)
     progress(f"{registry.rows} components: {registry.inserted} inserted, {registry.updated} updated")
-    from dispatch.rules import load_rules_file
+    from dispatch.routing.rules import load_rules_file
 
     rules = load_rules_file(session, FIXTURES / "rules" / "demo-rules.yaml", now)
     progress(f"routing rules: {rules.inserted} new, {rules.updated} changed, {rules.unchanged} unchanged")
-    from dispatch.calendar import seed_years
+    from dispatch.sla.calendar import seed_years
 
     written, _unknown = seed_years(session, range(now.year - 1, now.year + 2), now)
     progress(f"working calendar: {written} holidays and make-up days")

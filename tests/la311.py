@@ -1,4 +1,4 @@
-"""The Los Angeles 311 set-up shared by the in-process replay (tests/dispatch/test_la311_replay.py) and the live
+"""The Los Angeles 311 set-up shared by the in-process replay (tests/dispatch/routing/test_la311_replay.py) and the live
 replay benchmark (tests/perf/replay_bench.py): the records of fixtures/la311, a grid cut from the convex hull of the
 certified neighbourhood councils, the five owning departments, the 12 request types as a taxonomy and the rule
 table sending each type to its department."""
@@ -16,8 +16,8 @@ import yaml
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from dispatch.rules import import_rules
-from dispatch.taxonomy import load_taxonomy
+from dispatch.routing.rules import import_rules
+from dispatch.taxonomy.operations import load_taxonomy
 from grids.generate import GenerateOptions, generate_cells
 from grids.sources import read_layer
 

@@ -1,5 +1,6 @@
 """The layers' import rules (pyproject.toml, [tool.importlinter]): the kernel imports no domain package, the domain
-imports no shell. Checked on the code as it is, and on a copy with one rule broken on purpose, which must fail."""
+imports no shell, and dispatch's features import only those below them. Checked on the code as it is, and on copies
+with one rule broken on purpose, which must fail."""
 
 from __future__ import annotations
 
@@ -26,16 +27,27 @@ def lint(root: Path) -> subprocess.CompletedProcess[str]:
 def test_the_layers_are_kept() -> None:
     done = lint(REPO)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "1 kept, 0 broken" in done.stdout
+    assert "2 kept, 0 broken" in done.stdout
 
 
-def test_a_domain_module_importing_the_shell_breaks_the_rule(tmp_path: Path) -> None:
+def _copy_with(tmp_path: Path, module: str, line: str) -> Path:
     for package in ("citymgmt", "grids", "dispatch"):
         shutil.copytree(REPO / package, tmp_path / package, ignore=shutil.ignore_patterns("static", "translations"))
     shutil.copy(REPO / "pyproject.toml", tmp_path)
-    matching = tmp_path / "grids" / "matching.py"
-    matching.write_text(matching.read_text() + "\nfrom citymgmt.api import cases  # noqa: E402\n")
-    done = lint(tmp_path)
+    path = tmp_path / module
+    path.write_text(path.read_text() + f"\n{line}  # noqa: E402\n")
+    return tmp_path
+
+
+def test_a_domain_module_importing_the_shell_breaks_the_rule(tmp_path: Path) -> None:
+    done = lint(_copy_with(tmp_path, "grids/matching.py", "from citymgmt.api import cases"))
     assert done.returncode == 1
-    assert "0 kept, 1 broken" in done.stdout
+    assert "0 kept, 2 broken" in done.stdout  # the features too: through the shell, grids reaches up to them
     assert "grids is not allowed to import citymgmt.api" in done.stdout
+
+
+def test_a_feature_importing_one_above_it_breaks_the_rule(tmp_path: Path) -> None:
+    done = lint(_copy_with(tmp_path, "dispatch/cases/models.py", "from dispatch.workflow import moves"))
+    assert done.returncode == 1
+    assert "1 kept, 1 broken" in done.stdout
+    assert "dispatch.cases is not allowed to import dispatch.workflow" in done.stdout

@@ -14,7 +14,7 @@ from citymgmt.core.audit import record
 from citymgmt.core.clock import utcnow
 from citymgmt.core.db import db
 from citymgmt.core.errors import ValidationError
-from dispatch.calendar import days_of_year, set_day
+from dispatch.sla.calendar import days_of_year, set_day
 
 blp = Blueprint("calendar", __name__, description="The working calendar (工作日历)")
 

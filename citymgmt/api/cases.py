@@ -14,16 +14,18 @@ from citymgmt.core.access import allow, current_user
 from citymgmt.core.clock import utcnow
 from citymgmt.core.db import db
 from citymgmt.core.errors import DomainError, NotFound, PreconditionRequired, ValidationError
-from dispatch.cases import SOURCES, STATES, URGENCIES
-from dispatch.intake import READER_ROLES, Report, case_view, list_cases, report_case, visible_case
-from dispatch.photos import MAX_PHOTOS, Attachment, Photo, attach_photos, process_photo
-from dispatch.workflow import act
+from citymgmt.core.identity import OVERSEERS
+from dispatch.cases.models import SOURCES, STATES, URGENCIES
+from dispatch.cases.photos import MAX_PHOTOS, Attachment, Photo, attach_photos, process_photo
+from dispatch.intake.operations import Report, report_case
+from dispatch.workflow.moves import act
+from dispatch.workflow.views import case_view, list_cases, visible_case
 
 blp = Blueprint("cases", __name__, description="Cases (案件): intake and reading")
 
 KEY = re.compile(r"^[A-Za-z0-9._:-]{8,200}$")
 REPORTERS = ("inspector", "operator", "leader", "dispatcher", "admin")
-READERS = tuple(str(r) for r in READER_ROLES)
+READERS = tuple(str(r) for r in OVERSEERS)
 
 
 class ContactSchema(ma.Schema):
@@ -197,7 +199,7 @@ def report(body: dict[str, Any]) -> Any:
     case = reported.case
     if reported.created and photos:
         attach_photos(session, settings.photos, case.id, reported.events[0].id, user.id, photos, now)
-    view = case_view(session, case, user, settings, None if photos else reported)
+    view = case_view(session, case, user, settings, None if photos else reported.written())
     return view
 
 

@@ -8,8 +8,8 @@ from flask_smorest import Blueprint
 
 from citymgmt.core.access import allow_signed_in
 from citymgmt.core.db import db
-from dispatch.schemas import CategoryQuery, CategorySchema
-from dispatch.taxonomy import search_categories
+from dispatch.taxonomy.operations import search_categories
+from dispatch.taxonomy.schemas import CategoryQuery, CategorySchema
 
 blp = Blueprint("categories", __name__, description="Categories of components (部件) and events (事件)")
 

@@ -9,8 +9,8 @@ from flask_smorest import Blueprint
 
 from citymgmt.core.access import allow_signed_in
 from citymgmt.core.db import db
-from dispatch.components import component_detail, search_components
-from dispatch.schemas import ComponentQuery, ComponentSchema
+from dispatch.components.operations import component_detail, search_components
+from dispatch.components.schemas import ComponentQuery, ComponentSchema
 
 blp = Blueprint("components", __name__, description="Components (部件): the registry of physical assets")
 

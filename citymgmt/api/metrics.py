@@ -14,8 +14,8 @@ from citymgmt.core.access import allow
 from citymgmt.core.clock import utcnow
 from citymgmt.core.db import db
 from citymgmt.core.errors import ValidationError
-from dispatch.dashboard import CELL_COLUMNS, CELL_INDICATORS, cell_features, cell_values, daily, feed
-from dispatch.metrics import GROUPS, INDICATORS_FOR, REGION_INDICATORS, kind_of, parse_period, report
+from dispatch.metrics.dashboard import CELL_COLUMNS, CELL_INDICATORS, cell_features, cell_values, daily, feed
+from dispatch.metrics.operations import GROUPS, INDICATORS_FOR, REGION_INDICATORS, kind_of, parse_period, report
 from grids.maps import parse_bbox
 from grids.schemas import FeatureCollectionSchema
 

@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 
 from citymgmt.core.access import allow
 from citymgmt.core.db import db
-from dispatch.notifications import failures
+from dispatch.notifications.operations import failures
 
 blp = Blueprint("notifications", __name__, description="Notifications (通知)")
 

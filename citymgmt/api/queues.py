@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from citymgmt.api.cases import CaseSummarySchema
 from citymgmt.core.access import allow_signed_in, current_user
 from citymgmt.core.db import db
-from dispatch.queues import my_queue
+from dispatch.workflow.queues import my_queue
 
 blp = Blueprint("queues", __name__, description="Work queues (待办)")
 

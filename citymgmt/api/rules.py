@@ -14,12 +14,13 @@ from citymgmt.core.audit import record
 from citymgmt.core.clock import utcnow
 from citymgmt.core.db import db
 from citymgmt.core.errors import ValidationError
-from dispatch.routing import explain
-from dispatch.rules import export_rules, import_rules, rule_cache
+from citymgmt.core.identity import OVERSEERS
+from dispatch.routing.match import explain
+from dispatch.routing.rules import export_rules, import_rules, rule_cache
 
 blp = Blueprint("rules", __name__, description="Routing rules (派遣规则)")
 
-CENTRE = ("operator", "leader", "dispatcher", "supervisor", "admin")
+CENTRE = tuple(str(r) for r in OVERSEERS)
 MAX_YAML_BYTES = 1_000_000
 
 

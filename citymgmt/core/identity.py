@@ -47,6 +47,11 @@ class Role(enum.StrEnum):
 
 
 ALL_ROLES = tuple(Role)
+# The role groups, defined here once (DOMAIN.md §2); code elsewhere names a group, never lists its roles again.
+CENTRE_STAFF = (Role.operator, Role.leader, Role.dispatcher)  # work the centre's desk
+RECEPTION = (Role.operator, Role.leader)  # accept, verify, merge and send to the check (受理)
+INTAKE_STAFF = (*CENTRE_STAFF, Role.admin)  # enter reports for the public and the hotline
+OVERSEERS = (*CENTRE_STAFF, Role.supervisor, Role.admin)  # read every case and the routing rules
 TOKEN_TTL = timedelta(hours=12)
 # Argon2id cost profiles (argon2-cffi's): RFC 9106's low-memory recommendation, the library's default, for every real
 # system; the cheapest parameters only where passwords protect nothing (the test suite), refused in production.

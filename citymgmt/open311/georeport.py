@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session, aliased
 from citymgmt.core.errors import NotFound
 from citymgmt.open311.keys import Open311Request
 from citymgmt.open311.render import w3c
-from dispatch.cases import OPEN_STATES, Case, CaseEvent
-from dispatch.models import Department
-from dispatch.photos import Attachment
-from dispatch.taxonomy import Category, current_version
+from dispatch.cases.models import OPEN_STATES, Case, CaseEvent
+from dispatch.cases.photos import Attachment
+from dispatch.departments.models import Department
+from dispatch.taxonomy.operations import Category, current_version
 
 # What the public is told of each state (zh-CN, English).
 STATUS_NOTES = {

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from citymgmt.core.db import db
 from citymgmt.core.errors import Conflict, DomainError, NotFound, ValidationError
 from citymgmt.core.identity import Role, User, create_user
-from dispatch.intake import OPEN311_USER_PREFIX as USER_PREFIX
+from dispatch.intake.operations import OPEN311_USER_PREFIX as USER_PREFIX
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
 

@@ -33,10 +33,10 @@ from citymgmt.core.queue import get_redis
 from citymgmt.open311 import georeport
 from citymgmt.open311.keys import Open311Key, Open311Request, client_for_key
 from citymgmt.open311.render import error_response, respond
-from dispatch.cases import CaseEvent
-from dispatch.intake import Report, report_case
-from dispatch.photos import attach_photos, process_photo
-from dispatch.workflow import act
+from dispatch.cases.models import CaseEvent
+from dispatch.cases.photos import attach_photos, process_photo
+from dispatch.intake.operations import Report, report_case
+from dispatch.workflow.moves import act
 
 log = logging.getLogger(__name__)
 

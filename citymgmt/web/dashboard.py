@@ -19,8 +19,8 @@ from sqlalchemy import text
 from citymgmt.core.access import allow
 from citymgmt.core.db import db
 from citymgmt.web.i18n import html_lang
-from dispatch.cases import STATES
-from dispatch.dashboard import CELL_INDICATORS
+from dispatch.cases.models import STATES
+from dispatch.metrics.dashboard import CELL_INDICATORS
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="templates")
 

@@ -18,16 +18,16 @@ from sqlalchemy import select
 from citymgmt.core.access import allow, current_user
 from citymgmt.core.config import Settings
 from citymgmt.core.db import db
-from citymgmt.core.identity import Role
+from citymgmt.core.identity import CENTRE_STAFF, Role
 from citymgmt.web.i18n import ROLE_NAMES
-from dispatch.models import Department
-from dispatch.taxonomy import Category, TaxonomyVersion
-from dispatch.workflow import MOVES
+from dispatch.departments.models import Department
+from dispatch.taxonomy.operations import Category, TaxonomyVersion
+from dispatch.workflow.moves import MOVES
 
 bp = Blueprint("desk", __name__, url_prefix="/desk", template_folder="templates")
 
-CENTRE = (Role.operator, Role.leader, Role.dispatcher)
-DESK_ROLES = (*CENTRE, Role.handler)
+
+DESK_ROLES = (*CENTRE_STAFF, Role.handler)
 
 ACTION_NAMES = {
     "file": _l("File"),
@@ -221,7 +221,7 @@ def desk() -> Any:
         c.code: (c.name_en if english else c.name)
         for c in session.execute(select(Category).where(Category.version_code == current)).scalars()
     }
-    centre = user.has_role(*CENTRE)
+    centre = user.has_role(*CENTRE_STAFF)
     handler = user.has_role(Role.handler)
     config = {
         "locale": "en" if english else "zh-CN",

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from citymgmt.core.identity import ALL_ROLES
-from dispatch.component_import import import_component_rows, source_rows
+from dispatch.components.importer import import_component_rows, source_rows
 from grids.crs import wgs84_to_gcj02
 
 pytestmark = pytest.mark.usefixtures("beijing")

@@ -1,5 +1,5 @@
 """The dashboard's endpoints (/api/v1/metrics/cells, /table, /daily, /feed) on the evaluation's hand-computed city:
-six cases in one cell on Monday 23 and Tuesday 24 November 2026 (tests/dispatch/test_metrics.py), whose cell
+six cases in one cell on Monday 23 and Tuesday 24 November 2026 (tests/dispatch/metrics/test_metrics.py), whose cell
 figures are known: closed 2 (A, B), closed on time 1 (A), overdue and open 2 (D, F)."""
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from dispatch import metrics, sla
-from tests.dispatch.test_metrics import City, city  # noqa: F401 (the fixture)
+from dispatch.metrics import operations as metrics
+from dispatch.sla import sweep as sla
+from tests.dispatch.metrics.test_metrics import City, city  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.usefixtures("beijing")
 

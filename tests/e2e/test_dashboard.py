@@ -20,7 +20,7 @@ from sqlalchemy import text
 
 from citymgmt.core.db import db
 from citymgmt.demo import DEMO_PASSWORD
-from dispatch import metrics
+from dispatch.metrics import operations as metrics
 from tests.e2e.conftest import screenshot, sign_in
 
 pytestmark = pytest.mark.e2e

@@ -24,8 +24,8 @@ from citymgmt.core.clock import SystemClock
 from citymgmt.core.db import db
 from citymgmt.core.identity import User, create_user
 from citymgmt.demo import DEMO_PASSWORD
-from dispatch.intake import Report, report_case
-from dispatch.workflow import act
+from dispatch.intake.operations import Report, report_case
+from dispatch.workflow.moves import act
 from tests.conftest import make_test_app, serve
 from tests.e2e.conftest import DESK, sign_in
 

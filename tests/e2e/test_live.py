@@ -30,7 +30,7 @@ from citymgmt.demo import DEMO_PASSWORD
 from citymgmt.local import EmbeddedRedis
 from citymgmt.local.process import wait_until
 from tests.conftest import REPO, failed_jobs
-from tests.dispatch.test_notifications import Mailbox
+from tests.dispatch.notifications.test_notifications import Mailbox
 from tests.e2e.live_stack import Receiver
 from tests.e2e.test_make_run import MakeRun, free_port
 

@@ -14,10 +14,10 @@ from citymgmt.core.config import Settings
 from citymgmt.core.errors import Forbidden
 from citymgmt.core.identity import Role
 from citymgmt.open311.keys import Open311Request
-from dispatch.cases import Case
-from dispatch.intake import source_for
-from dispatch.photos import Attachment
-from dispatch.workflow import act
+from dispatch.cases.models import Case
+from dispatch.cases.photos import Attachment
+from dispatch.intake.operations import source_for
+from dispatch.workflow.moves import act
 from tests.open311.conftest import FORBIDDEN_CITY, PERSONAL, check_shape, same_in_both, xml_data
 
 pytestmark = pytest.mark.usefixtures("beijing")
@@ -351,7 +351,7 @@ def test_the_demo_key_works(client) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_a_client_update_is_a_comment_for_the_centre(client, db_session, open311_key, clock) -> None:  # type: ignore[no-untyped-def]
-    from dispatch.cases import CaseEvent
+    from dispatch.cases.models import CaseEvent
 
     code = new_request(client, open311_key)
     clock.advance(minutes=3)

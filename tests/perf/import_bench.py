@@ -20,8 +20,8 @@ from flask import Flask
 from sqlalchemy import text
 
 from citymgmt.core.db import db
-from dispatch.history_import import import_history, read_mapping
-from dispatch.taxonomy import load_taxonomy
+from dispatch.imports.history import import_history, read_mapping
+from dispatch.taxonomy.operations import load_taxonomy
 from tests.perf.grids_bench import make_grid, random_points
 from tests.perf.recorder import Recorder
 

@@ -38,7 +38,7 @@ from sqlalchemy import text
 
 from citymgmt.core.db import db
 from citymgmt.core.identity import create_user
-from dispatch.taxonomy import load_taxonomy
+from dispatch.taxonomy.operations import load_taxonomy
 from tests.perf.grids_bench import make_grid, random_points
 from tests.perf.import_bench import FIXTURES
 from tests.perf.recorder import Recorder, percentile

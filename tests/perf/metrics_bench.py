@@ -16,8 +16,8 @@ from flask import Flask
 from sqlalchemy import text
 
 from citymgmt.core.db import db
-from dispatch import metrics
-from dispatch.metrics import Period
+from dispatch.metrics import operations as metrics
+from dispatch.metrics.operations import Period
 from tests.perf.recorder import Recorder
 
 YEAR = Period(date(2025, 1, 1), date(2025, 12, 31))

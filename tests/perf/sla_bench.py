@@ -1,8 +1,8 @@
 """The SLA sweep benchmark (issue 9 item 3), at any size: the smoke test runs it tiny, `make bench` over 1,000,000
 open cases of which 1% change light at the sweep (half turn yellow, half red and are escalated).
 
-Side by side in one run: dispatch.sla.sweep (set-based, on the partial indexes) against a case-by-case loop in Python
-(read each open case, decide its light, update it and write its event when it changes). The loop is timed on a
+Side by side in one run: dispatch.sla.sweep.sweep (set-based, on the partial indexes) against a case-by-case loop in
+Python (read each open case, decide its light, update it and write its event when it changes). The loop is timed on a
 sample of the open cases (every 1/sample-th, so the same 1% change among them) and extrapolated to all of them; it runs
 in a transaction rolled back before the sweep, so both see the same cases.
 """
@@ -17,8 +17,8 @@ from flask import Flask
 from sqlalchemy import text
 
 from citymgmt.core.db import db
-from dispatch.sla import sweep
-from dispatch.taxonomy import load_taxonomy
+from dispatch.sla.sweep import sweep
+from dispatch.taxonomy.operations import load_taxonomy
 from tests.perf.grids_bench import make_grid
 from tests.perf.import_bench import FIXTURES
 from tests.perf.recorder import Recorder

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from dispatch.component_import import ImportReport, import_components
+from dispatch.components.importer import ImportReport, import_components
 
 pytestmark = pytest.mark.usefixtures("beijing")
 

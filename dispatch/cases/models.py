@@ -1,0 +1,161 @@
+"""Cases (案件) and their append-only event log. States and actions are a contract (ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Sequence,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from citymgmt.core.db import db
+
+STATES = ("reported", "verifying", "filed", "dispatched", "handled", "checking", "closed", "suspended", "cancelled")
+OPEN_STATES = ("reported", "verifying", "filed", "dispatched", "handled", "checking", "suspended")
+SOURCES = ("inspector", "public", "hotline", "open311")
+URGENCIES = ("urgent", "normal")
+
+# Public codes: the report's date in the city's zone and a number from this sequence (never reused, no lock).
+case_number = Sequence("case_number_seq", start=1)
+
+
+def _in(values: tuple[str, ...]) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+class Case(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    code: Mapped[str] = mapped_column(String(24), unique=True)
+    source: Mapped[str] = mapped_column(String(10))
+    reporter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Name, phone, e-mail of a member of the public: stored for call-backs, never published.
+    reporter_contact: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"))
+    category_code: Mapped[str] = mapped_column(String(10))
+    urgency: Mapped[str] = mapped_column(String(10))
+    description: Mapped[str] = mapped_column(Text, default="")
+    address: Mapped[str | None] = mapped_column(String(200))
+    point = mapped_column(Geometry("POINT", srid=4326, spatial_index=True), nullable=False)
+    cell_code: Mapped[str] = mapped_column(ForeignKey("grid_cells.code"), index=True)
+    community_code: Mapped[str] = mapped_column(String(12))
+    street_code: Mapped[str] = mapped_column(String(9))
+    district_code: Mapped[str] = mapped_column(String(6))
+    department_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
+    # What routing proposed when it did not dispatch at once (the dispatcher confirms or overrides).
+    suggested_department_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
+    status: Mapped[str] = mapped_column(String(12))
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    warn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    light: Mapped[str | None] = mapped_column(String(6))
+    escalated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    # Open cases of the same category reported nearby shortly before (candidates, until someone merges or not).
+    suspected_duplicate: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # The asset (部件) the case is about, from the component registry: named by the reporter or suggested at intake
+    # (dispatch.components.operations). Routing sends it to the asset's owner first (先属主).
+    component_id: Mapped[str | None] = mapped_column(ForeignKey("components.id"), index=True)
+    component_source: Mapped[str | None] = mapped_column(String(10))  # named | suggested
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # The workflow's bookkeeping (dispatch.workflow.moves owns it).
+    step_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    disposal_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # handling deadline
+    disposal_limit_type: Mapped[str | None] = mapped_column(String(20))
+    # {"kind": "return" | "extension" | "suspension", "by": user id, "at": ..., "hours"?}: awaiting the dispatcher
+    pending_request: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    extensions_granted: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    suspensions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    check_passed: Mapped[bool | None] = mapped_column(Boolean)
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Where an imported case came from (`citymgmt cases import`): the other system's name and its own id for the
+    # case, so that importing the same history again adds nothing. None for cases reported here.
+    external_system: Mapped[str | None] = mapped_column(String(40))
+    external_id: Mapped[str | None] = mapped_column(String(100))
+
+    __table_args__ = (
+        CheckConstraint(f"status IN {_in(STATES)}", name="status"),
+        CheckConstraint(f"source IN {_in(SOURCES)}", name="source"),
+        CheckConstraint(f"urgency IN {_in(URGENCIES)}", name="urgency"),
+        CheckConstraint("light IS NULL OR light IN ('green', 'yellow', 'red')", name="light"),
+        CheckConstraint(
+            "(component_id IS NULL AND component_source IS NULL)"
+            " OR (component_id IS NOT NULL AND component_source IN ('named', 'suggested'))",
+            name="component_source",
+        ),
+        UniqueConstraint("reporter_id", "idempotency_key", name="uq_cases_reporter_idempotency_key"),
+        UniqueConstraint("external_system", "external_id", name="uq_cases_external"),
+        Index("ix_cases_department_status", "department_code", "status"),
+        Index("ix_cases_status_reported", "status", "reported_at"),
+        Index("ix_cases_category_reported", "category_code", "reported_at"),
+        Index("ix_cases_open_due", "due_at", postgresql_where=text(f"status IN {_in(OPEN_STATES)}")),
+        # Evaluation's: open cases whose handling deadline passes (they become overdue without an event).
+        Index("ix_cases_open_disposal_due", "disposal_due_at", postgresql_where=text(f"status IN {_in(OPEN_STATES)}")),
+    )
+    # The table is kept at fillfactor 90 (migration e5a2c7d1b9f3): room on each page for the sweep's change of a light
+    # to stay on its page, touching no index (the sweep finds cases through `case_clocks`, never an index of cases).
+
+
+class CaseClock(db.Model):  # type: ignore[name-defined]
+    """The clock of a case's running step as the SLA sweep sees it: a narrow copy of `cases.warn_at`, `due_at` and
+    `light`, with the sweep's partial indexes, so that moving a light is an update of this small row and an in-page
+    (HOT) update of the case. A trigger on cases copies every change of the clock made elsewhere (the workflow,
+    intake, any SQL); the sweep writes both itself (dispatch.sla.sweep). Never deleted: a stopped clock has no light."""
+
+    __tablename__ = "case_clocks"
+
+    case_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("cases.id"), primary_key=True)
+    warn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    light: Mapped[str | None] = mapped_column(String(6))
+
+    __table_args__ = (
+        CheckConstraint("light IS NULL OR light IN ('green', 'yellow', 'red')", name="light"),
+        # Only the clocks whose light can still move are in them.
+        Index("ix_case_clocks_warn", "warn_at", postgresql_where=text("light = 'green'")),
+        Index("ix_case_clocks_due", "due_at", postgresql_where=text("light IN ('green', 'yellow')")),
+    )
+
+
+class CaseEvent(db.Model):  # type: ignore[name-defined]
+    """Every change to a case, with who and when: the source of every statistic. Never updated, never deleted."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    action: Mapped[str] = mapped_column(String(30))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    from_status: Mapped[str | None] = mapped_column(String(12))
+    to_status: Mapped[str | None] = mapped_column(String(12))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    # The workflow's clock around this move (evaluation reads them, dispatch.metrics): the deadline of the step the case
+    # was in when the move was made (on time = at <= step_due_at), the deadline in force after it, and the
+    # department responsible after it. None where no clock ran (suspended, closed, cancelled) or no department.
+    step_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    department_code: Mapped[str | None] = mapped_column(String(40))
+
+    __table_args__ = (Index("ix_case_events_at", "at"),)

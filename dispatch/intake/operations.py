@@ -1,0 +1,274 @@
+"""Intake: a report becomes a case in its cell, with its first event, in the caller's one transaction.
+
+A repeated Idempotency-Key (per reporter) returns the first case, never a second one, also when two requests
+with the same key race: the unique key decides, and the loser reads the winner's case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+from geoalchemy2.shape import from_shape
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from shapely.geometry import Point
+from sqlalchemy import select
+from sqlalchemy.orm import Session, make_transient_to_detached
+
+from citymgmt.core.config import Settings
+from citymgmt.core.db import driver
+from citymgmt.core.errors import DomainError, Forbidden, ValidationError
+from citymgmt.core.identity import INTAKE_STAFF, Role, User
+from citymgmt.core.revisions import COLUMNS as REVISION_COLUMNS
+from citymgmt.core.revisions import remember as remember_revisions
+from dispatch.cases.duplicates import find_candidates
+from dispatch.cases.models import Case, CaseEvent
+from dispatch.components.operations import case_component, named_component, report_point
+from dispatch.routing.match import facts_for, route
+from dispatch.routing.rules import rule_cache
+from dispatch.taxonomy.operations import MINOR_COLUMNS, MINOR_FROM, minor_category_of_row
+from dispatch.workflow.moves import NEW_CASES, start_clock, system_move
+from grids.matching import match_cell
+
+# The accounts of Open311 clients (one per API key) are named so; only they report as "open311".
+OPEN311_USER_PREFIX = "open311-"
+
+
+@dataclass(frozen=True)
+class Report:
+    category_code: str
+    lon: Any
+    lat: Any
+    crs: str = "wgs84"
+    description: str = ""
+    address: str | None = None
+    urgency: str | None = None
+    source: str | None = None
+    contact: dict[str, str] | None = None  # a member of the public's name / phone / email
+    component_id: str | None = None  # the asset (部件) reported, by its 16-digit id; then lon/lat may be left out
+
+
+def source_for(user: User, asked: str | None) -> str:
+    if asked in (None, "inspector") and user.has_role(Role.inspector):
+        return "inspector"
+    if asked in ("hotline", "public") and user.has_role(*INTAKE_STAFF):
+        return asked
+    if asked == "open311" and user.username.startswith(OPEN311_USER_PREFIX) and user.has_role(*INTAKE_STAFF):
+        return asked  # an Open311 client's account (citymgmt.open311.keys)
+    if asked is None and user.has_role(*INTAKE_STAFF):
+        return "hotline"
+    raise Forbidden(
+        f"your role may not report as {asked or 'this source'}",
+        details={"source": asked, "your_roles": user.roles},
+    )
+
+
+def public_code(number: int, now: datetime, zone: Any) -> str:
+    return f"{now.astimezone(zone):%Y%m%d}{number:05d}"
+
+
+class Reported(NamedTuple):
+    case: Case
+    created: bool  # False: the Idempotency-Key was seen before, and `case` is the first report's
+    events: list[CaseEvent]  # what this report wrote, in order (none when not created)
+    point: tuple[float, float] | None  # the stored point (lon, lat) when created
+
+    def written(self) -> tuple[tuple[float, float], list[CaseEvent]] | None:
+        """The point and events this report wrote (for `case_view`, which then reads nothing back), if it wrote."""
+        return (self.point, self.events) if self.created and self.point is not None else None
+
+
+_PRELUDE_SQL = f"SELECT nextval('case_number_seq'), {REVISION_COLUMNS}, {MINOR_COLUMNS} FROM {MINOR_FROM}"  # noqa: S608
+
+# The case and its first two events (report, route) in one statement, on the driver: this runs on every report.
+# The new row comes back whole (nothing is read again); without a row the Idempotency-Key was seen before.
+_CASE_COLUMNS = (
+    "code", "source", "reporter_id", "reporter_contact", "idempotency_key", "category_id", "category_code", "urgency",
+    "description", "address", "cell_code", "community_code", "street_code", "district_code", "status",
+    "suspected_duplicate", "component_id", "component_source", "suggested_department_code", "reported_at",
+    "updated_at", "step_started_at", "due_at", "warn_at", "light",
+)  # fmt: skip
+_RETURNED = ", ".join(c.name for c in Case.__table__.columns if c.name != "point")
+# Built from the model's own column names; every value is a parameter.
+_INSERT_TEMPLATE = f"""
+    WITH c AS (
+        INSERT INTO cases ({", ".join(_CASE_COLUMNS)}, point)
+        VALUES ({", ".join(f"%({c})s" for c in _CASE_COLUMNS)}, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326))
+        {{on_conflict}}
+        RETURNING {_RETURNED}
+    ), e AS (
+        INSERT INTO case_events (case_id, action, actor_id, at, from_status, to_status, payload)
+        SELECT c.id, v.action, v.actor_id, %(reported_at)s, v.from_status, 'reported', v.payload
+        FROM c, (VALUES (1, 'report', %(reporter_id)s::int4, NULL::varchar, %(report_payload)s::jsonb),
+                        (2, 'route', NULL::int4, 'reported', %(route_payload)s::jsonb))
+                AS v(n, action, actor_id, from_status, payload)
+        ORDER BY v.n
+        RETURNING id
+    )
+    SELECT c.*, ARRAY(SELECT id FROM e ORDER BY id) AS event_ids FROM c
+"""  # noqa: S608
+_INSERT_SQL = _INSERT_TEMPLATE.format(on_conflict="")
+_INSERT_ONCE_SQL = _INSERT_TEMPLATE.format(
+    on_conflict="ON CONFLICT ON CONSTRAINT uq_cases_reporter_idempotency_key DO NOTHING"
+)
+
+
+def report_case(
+    session: Session, reporter: User, report: Report, idempotency_key: str | None, now: datetime, settings: Settings
+) -> Reported:
+    """The case for this report, whether it is new, and the events it wrote.
+
+    A repeated key costs nothing on the way in: the unique key on insert finds it (the common case, a first report,
+    pays no look-up), and a retry the checks would refuse today (a category retired since) still gets its case."""
+    try:
+        return _report(session, reporter, report, idempotency_key, now, settings)
+    except DomainError:
+        if idempotency_key is not None:
+            existing = _by_key(session, reporter, idempotency_key)
+            if existing is not None:
+                return Reported(existing, False, [], None)
+        raise
+
+
+def _report(
+    session: Session, reporter: User, report: Report, idempotency_key: str | None, now: datetime, settings: Settings
+) -> Reported:
+    source = source_for(reporter, report.source)
+    # One round trip: the category, the next case number, and the revisions of the rules' and calendar's caches.
+    code = report.category_code.strip().upper()
+    row = driver(session).execute(_PRELUDE_SQL, (code,), prepare=True).fetchone()
+    category = minor_category_of_row(session, code, row[3:] if row else None)
+    assert row is not None
+    number = int(row[0])
+    remember_revisions(session, row[1], row[2])
+    urgencies = {limit["urgency"] for limit in category.time_limits}
+    if report.urgency is not None and report.urgency not in urgencies:
+        raise ValidationError(
+            f"{category.code} has no {report.urgency} time limit (it has: {', '.join(sorted(urgencies))})",
+            details={"urgency": report.urgency},
+        )
+    if source == "inspector" and report.contact:
+        raise ValidationError("an inspector's report carries no caller contact", details={"contact": "not allowed"})
+    named = named_component(session, report.component_id, category) if report.component_id else None
+    match = match_cell(session, *report_point(session, report.lon, report.lat, report.crs, named))
+    candidates = find_candidates(
+        session,
+        category.code,
+        match.lon,
+        match.lat,
+        now,
+        settings.duplicate_radius_m,
+        timedelta(hours=settings.duplicate_window_hours),
+    )
+    component = case_component(session, named, category, match.lon, match.lat, settings.component_search_radius_m)
+    facts = facts_for(
+        session,
+        category,
+        match,
+        urgency=report.urgency,
+        description=report.description,
+        source=source,
+        at=now,
+        zone_info=settings.zone,
+        component_id=component.component.id if component else None,
+        component_owner=component.component.owner_department_code if component else None,
+    )
+    decision = route(session, rule_cache.book(session), facts)
+    urgency = report.urgency or (decision.urgency if decision.urgency in urgencies else None) or "normal"
+    if urgency not in urgencies:
+        raise ValidationError(
+            f"{category.code} has no {urgency} time limit: give the urgency ({', '.join(sorted(urgencies))})",
+            details={"urgency": "required for this category"},
+        )
+    values = {
+        "code": public_code(number, now, settings.zone),
+        "source": source,
+        "reporter_id": reporter.id,
+        "reporter_contact": Jsonb(report.contact) if report.contact else None,
+        "idempotency_key": idempotency_key,
+        "category_id": category.id,
+        "category_code": category.code,
+        "urgency": urgency,
+        "description": report.description.strip(),
+        "address": (report.address or "").strip() or None,
+        "cell_code": match.cell_code,
+        "community_code": match.community_code,
+        "street_code": match.street_code,
+        "district_code": match.district_code,
+        "status": "reported",
+        "suspected_duplicate": bool(candidates),
+        "component_id": component.component.id if component else None,
+        "component_source": component.source if component else None,
+        "suggested_department_code": decision.department_code,
+        "reported_at": now,
+        "updated_at": now,
+    }
+    # The first step's clock, computed before the insert so that the row is written once.
+    clock = Case(status="reported", urgency=urgency)
+    start_clock(session, clock, now, settings)
+    values.update(step_started_at=clock.step_started_at, due_at=clock.due_at, warn_at=clock.warn_at, light=clock.light)
+    report_payload = {
+        "source": source,
+        "category_code": category.code,
+        "cell_code": match.cell_code,
+        "duplicate_candidates": [{"id": c.id, "code": c.code, "distance_m": c.distance_m} for c in candidates],
+        **({"component": component.payload()} if component else {}),
+    }
+    params = values | {
+        "lon": match.lon,
+        "lat": match.lat,
+        "report_payload": Jsonb(report_payload),
+        "route_payload": Jsonb(decision.explanation),
+    }
+    sql = _INSERT_SQL if idempotency_key is None else _INSERT_ONCE_SQL
+    row = driver(session).execute(sql, params, prepare=True, row_factory=dict_row).fetchone()
+    if row is None:  # the key was seen before (a retry), or a concurrent request with the same key won
+        existing = _by_key(session, reporter, idempotency_key or "")
+        assert existing is not None
+        return Reported(existing, False, [], None)
+    report_id, route_id = row.pop("event_ids")
+    case = Case(**row, point=from_shape(Point(match.lon, match.lat), srid=4326))
+    reported = CaseEvent(
+        id=report_id,
+        case_id=case.id,
+        action="report",
+        actor_id=reporter.id,
+        at=now,
+        from_status=None,
+        to_status="reported",
+        payload=report_payload,
+    )
+    routed = CaseEvent(
+        id=route_id,
+        case_id=case.id,
+        action="route",
+        actor_id=None,
+        at=now,
+        from_status="reported",
+        to_status="reported",
+        payload=decision.explanation,
+    )
+    events = [reported, routed]
+    auto_file = decision.auto_file if decision.auto_file is not None else source in settings.auto_file_sources
+    if not auto_file:
+        return Reported(case, True, events, (match.lon, match.lat))  # `case` stays outside the session: unchanged
+    make_transient_to_detached(case)  # as if loaded: the automatic moves below change it through the session
+    session.add(case)
+    session.info.setdefault(NEW_CASES, set()).add(case.id)
+    if auto_file:
+        why = {"rule": decision.rule_code} if decision.rule_code else {}
+        events.append(system_move(session, case, "file", now, settings, {}, why))
+    # A suspected duplicate is not dispatched on its own: someone links it to the original or confirms it (DOMAIN §3).
+    if case.status == "filed" and decision.department_code and decision.auto_dispatch and not candidates:
+        body = {"department": decision.department_code}
+        events.append(system_move(session, case, "dispatch", now, settings, body, {"rule": decision.rule_code}))
+    session.flush()  # the events' ids, and the automatic moves in one UPDATE
+    return Reported(case, True, events, (match.lon, match.lat))
+
+
+def _by_key(session: Session, reporter: User, key: str) -> Case | None:
+    return session.execute(
+        select(Case).where(Case.reporter_id == reporter.id, Case.idempotency_key == key)
+    ).scalar_one_or_none()

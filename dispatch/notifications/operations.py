@@ -1,0 +1,238 @@
+"""Notifications (通知): new work in a department's queue and SLA warnings, through pluggable channels.
+
+A channel belongs to a department (or, with none, to the centre, which hears of every warning and overdue case)
+and is e-mail over SMTP or a webhook (a JSON POST signed with HMAC-SHA256 in `X-Citymgmt-Signature`). Each
+notification is a row written in the transaction that caused it, with an outbox job that delivers it after the
+commit; a failed delivery raises, so the outbox retries it with backoff (10 s to 15 min) and keeps the error,
+which admins see (`citymgmt notify failures`, `GET /api/v1/notifications/failures`). Nothing personal is sent:
+no reporter, no contact, only the case's code, category, place and deadline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import smtplib
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from email.message import EmailMessage
+from typing import Any
+from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo
+
+import requests
+from flask import current_app
+from sqlalchemy import BigInteger, DateTime, ForeignKey, String, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from citymgmt.core import outbox
+from citymgmt.core.db import db, driver
+from citymgmt.core.errors import ValidationError
+from dispatch.cases.models import Case
+from dispatch.departments.models import Department
+
+EVENTS = ("new_work", "sla_warn", "sla_overdue")
+KINDS = ("email", "webhook")
+SUBJECTS = {
+    "new_work": "【数字城管】新派遣案件 New cases in your queue",
+    "sla_warn": "【数字城管】案件即将超时 Cases near their deadline",
+    "sla_overdue": "【数字城管】案件已超时 Overdue cases",
+}
+
+
+class NotificationChannel(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "notification_channels"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    department_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"), index=True)  # None: centre
+    kind: Mapped[str] = mapped_column(String(10))
+    target: Mapped[str] = mapped_column(String(500))  # an e-mail address or a URL
+    secret: Mapped[str | None] = mapped_column(String(200))  # the webhook's HMAC key
+    events: Mapped[list[str]] = mapped_column(ARRAY(String(20)))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Notification(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("notification_channels.id"), index=True)
+    event: Mapped[str] = mapped_column(String(20))
+    case_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outbox_id: Mapped[int | None] = mapped_column(BigInteger)  # its delivery job: attempts and last error
+
+
+def add_channel(
+    session: Session,
+    kind: str,
+    target: str,
+    department_code: str | None,
+    events: Iterable[str] = EVENTS,
+    secret: str | None = None,
+) -> NotificationChannel:
+    events = list(dict.fromkeys(events))
+    problems: dict[str, str] = {}
+    if kind not in KINDS:
+        problems["kind"] = f"one of {', '.join(KINDS)}"
+    elif kind == "email" and ("@" not in target or any(c.isspace() for c in target)):
+        problems["target"] = "an e-mail address"
+    elif kind == "webhook":
+        parts = urlsplit(target)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            problems["target"] = "an http(s) URL"
+        if not secret or len(secret) < 16:
+            problems["secret"] = "at least 16 characters, to sign the webhook's requests"  # noqa: S105
+    unknown = [e for e in events if e not in EVENTS]
+    if unknown or not events:
+        problems["events"] = f"among {', '.join(EVENTS)}"
+    if department_code is not None and session.get(Department, department_code) is None:
+        problems["department"] = f"no department {department_code}"
+    if problems:
+        raise ValidationError("the channel is not valid", details=problems)
+    channel = NotificationChannel(
+        kind=kind, target=target, department_code=department_code, events=events, secret=secret
+    )
+    session.add(channel)
+    session.flush()
+    return channel
+
+
+_CHANNELS_SQL = (
+    "SELECT id FROM notification_channels WHERE department_code IS NOT DISTINCT FROM %s AND retired_at IS NULL"
+    " AND events @> %s::varchar[] ORDER BY id"
+)
+
+
+def notify(session: Session, event: str, department_code: str | None, case_ids: list[int], now: datetime) -> int:
+    """Queue a notification of the event to each live channel of the department (None: the centre's channels)
+    that asked for it; delivered by the outbox after the commit. Returns how many."""
+    if not case_ids:
+        return 0
+    # On the driver, prepared: every automatic dispatch at intake asks this.
+    rows = driver(session).execute(_CHANNELS_SQL, (department_code, [event]), prepare=True).fetchall()
+    channels = [row[0] for row in rows]
+    for channel_id in channels:
+        row = Notification(channel_id=channel_id, event=event, case_ids=sorted(case_ids), created_at=now)
+        session.add(row)
+        session.flush()
+        row.outbox_id = outbox.add_job(session, "notify.deliver", notification_id=row.id).id
+    return len(channels)
+
+
+def _cases(session: Session, ids: list[int]) -> list[dict[str, Any]]:
+    rows = session.execute(select(Case).where(Case.id.in_(ids)).order_by(Case.due_at, Case.id)).scalars()
+    return [
+        {
+            "id": c.id,
+            "code": c.code,
+            "category_code": c.category_code,
+            "status": c.status,
+            "department_code": c.department_code,
+            "cell_code": c.cell_code,
+            "address": c.address,
+            "due_at": c.due_at.isoformat() if c.due_at else None,
+            "light": c.light,
+        }
+        for c in rows
+    ]
+
+
+@outbox.job("notify.deliver")
+def deliver(session: Session, notification_id: int) -> None:
+    row = session.get(Notification, notification_id, with_for_update=True)
+    if row is None or row.sent_at is not None:
+        return
+    channel = session.get(NotificationChannel, row.channel_id)
+    assert channel is not None
+    settings = current_app.extensions["citymgmt.settings"]
+    clock = current_app.extensions["citymgmt.clock"]
+    body = {"event": row.event, "notification_id": row.id, "cases": _cases(session, list(row.case_ids))}
+    SENDERS[channel.kind](channel, row.event, body, settings)
+    row.sent_at = clock.now()
+
+
+def _send_email(channel: NotificationChannel, event: str, body: dict[str, Any], settings: Any) -> None:
+    if not settings.smtp_url:
+        raise RuntimeError("no SMTP server configured (CITYMGMT_SMTP_URL)")
+    url = urlsplit(settings.smtp_url)
+    zone = ZoneInfo(settings.timezone)
+    lines = [SUBJECTS[event], ""]
+    for case in body["cases"]:
+        due = (
+            datetime.fromisoformat(case["due_at"]).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+            if case["due_at"]
+            else "—"
+        )
+        lines.append(f"{case['code']}  {case['category_code']}  {case['address'] or case['cell_code']}  期限 due {due}")
+    message = EmailMessage()
+    message["From"] = settings.mail_from
+    message["To"] = channel.target
+    message["Subject"] = f"{SUBJECTS[event]} ({len(body['cases'])})"
+    message.set_content("\n".join(lines))
+    smtp_class = smtplib.SMTP_SSL if url.scheme == "smtps" else smtplib.SMTP
+    with smtp_class(
+        url.hostname or "localhost", url.port or (465 if url.scheme == "smtps" else 25), timeout=10
+    ) as smtp:
+        if url.scheme == "smtp+starttls":
+            smtp.starttls()
+        if url.username:
+            smtp.login(unquote(url.username), unquote(url.password or ""))
+        smtp.send_message(message)
+
+
+def signature(secret: str, payload: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()
+
+
+def _send_webhook(channel: NotificationChannel, event: str, body: dict[str, Any], settings: Any) -> None:
+    payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    response = requests.post(
+        channel.target,
+        data=payload,
+        headers={
+            "Content-Type": "application/json; charset=utf-8",
+            "X-Citymgmt-Event": event,
+            "X-Citymgmt-Delivery": str(body["notification_id"]),
+            "X-Citymgmt-Signature": signature(channel.secret or "", payload),
+        },
+        timeout=10,
+        allow_redirects=False,
+    )
+    if not 200 <= response.status_code < 300:
+        raise RuntimeError(f"webhook answered {response.status_code}")
+
+
+SENDERS: dict[str, Callable[[NotificationChannel, str, dict[str, Any], Any], None]] = {
+    "email": _send_email,
+    "webhook": _send_webhook,
+}
+
+
+def failures(session: Session, limit: int = 100) -> list[dict[str, Any]]:
+    """Notifications not delivered after at least one attempt, newest first, with the last error."""
+    messages = outbox.OutboxMessage
+    rows = session.execute(
+        select(Notification, NotificationChannel, messages)
+        .join(NotificationChannel, NotificationChannel.id == Notification.channel_id)
+        .join(messages, messages.id == Notification.outbox_id)
+        .where(Notification.sent_at.is_(None), messages.attempts > 0)
+        .order_by(Notification.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        {
+            "id": n.id,
+            "event": n.event,
+            "case_ids": list(n.case_ids),
+            "channel": {"id": c.id, "kind": c.kind, "target": c.target, "department_code": c.department_code},
+            "attempts": m.attempts,
+            "last_error": m.last_error,
+            "created_at": n.created_at,
+        }
+        for n, c, m in rows
+    ]

@@ -1,0 +1,353 @@
+"""Routing (派遣): which department a case goes to, and why. The one place rules are evaluated.
+
+Order: a component (部件) whose registered asset has an owner goes to the owner first (先属主); then the rules, by
+priority, first match wins (events are routed by locality rules: 先属地); no match leaves the case for the
+dispatcher's manual queue. A rule whose target cannot be resolved for this case (no department of that kind
+serves the district, the point lies in no owned zone) does not match, and the explanation says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from functools import cached_property
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from citymgmt.core.db import driver
+from dispatch.routing.rules import Rule, RuleBook
+from dispatch.taxonomy.operations import Category, minor_category
+from grids.matching import CellMatch, match_cell
+
+
+@dataclass(frozen=True)
+class Zone:
+    code: str
+    kind: str
+    department_code: str
+
+
+@dataclass
+class Facts:
+    """What rules look at. Zones are looked up only if a rule needs them."""
+
+    category_code: str
+    family: str
+    cell_code: str
+    street_code: str
+    district_code: str
+    urgency: str | None  # None: the reporter gave none (a rule may set it; conditions see "normal")
+    description: str
+    source: str
+    at: datetime
+    zone_info: ZoneInfo
+    lon: float
+    lat: float
+    component_owner: str | None = None
+    component_id: str | None = None
+    zones_loader: Callable[[], list[Zone]] | None = None
+
+    @cached_property
+    def zones(self) -> list[Zone]:
+        return self.zones_loader() if self.zones_loader is not None else []
+
+
+@dataclass(frozen=True)
+class Check:
+    condition: str
+    ok: bool
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"condition": self.condition, "ok": self.ok, "detail": self.detail}
+
+
+@dataclass
+class Considered:
+    rule: str
+    name: str
+    priority: int
+    matched: bool
+    checks: list[Check] = field(default_factory=list)
+    department: str | None = None
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "name": self.name,
+            "priority": self.priority,
+            "matched": self.matched,
+            "checks": [c.as_dict() for c in self.checks],
+            "department": self.department,
+            "note": self.note,
+        }
+
+
+@dataclass
+class Decision:
+    department_code: str | None  # None: the dispatcher's manual queue
+    rule_code: str | None  # the matching rule, "component-owner", or None
+    auto_dispatch: bool
+    auto_file: bool | None  # None: the default for the source
+    urgency: str | None
+    considered: list[Considered]
+    revision: int
+
+    @property
+    def explanation(self) -> dict[str, Any]:
+        return {
+            "department": self.department_code,
+            "rule": self.rule_code,
+            "auto_dispatch": self.auto_dispatch,
+            "rules_revision": self.revision,
+            "considered": [c.as_dict() for c in self.considered],
+        }
+
+
+OWNER_RULE = "component-owner"
+
+
+def route(session: Session, book: RuleBook, facts: Facts, *, explain_all: bool = False) -> Decision:
+    """The routing decision for these facts. With explain_all, every rule is evaluated (for `rules explain`)."""
+    considered: list[Considered] = []
+    decision: Decision | None = None
+    if facts.family == "component":
+        owner = Considered(OWNER_RULE, "部件属主优先 (component owner first)", -1, False)
+        if facts.component_owner:
+            owner.matched = True
+            owner.department = facts.component_owner
+            owner.note = f"asset {facts.component_id} is owned by {facts.component_owner}"
+            decision = Decision(facts.component_owner, OWNER_RULE, True, None, None, [], book.revision)
+        else:
+            owner.note = "no registered asset with an owner" if facts.component_id is None else "the asset has no owner"
+        considered.append(owner)
+    for rule in book.rules:
+        if decision is not None and not explain_all:
+            break
+        entry = _evaluate(session, rule, facts)
+        considered.append(entry)
+        if entry.matched and decision is None:
+            decision = Decision(
+                entry.department,
+                rule.code,
+                bool(rule.target.get("auto_dispatch", True)),
+                rule.target.get("auto_file"),
+                rule.target.get("urgency"),
+                [],
+                book.revision,
+            )
+    if decision is None:
+        decision = Decision(None, None, False, None, None, [], book.revision)
+    decision.considered = considered
+    return decision
+
+
+def _evaluate(session: Session, rule: Rule, facts: Facts) -> Considered:
+    entry = Considered(rule.code, rule.name, rule.priority, False)
+    if not rule.enabled:
+        entry.note = "disabled"
+        return entry
+    for name, value in rule.conditions.items():
+        check = CONDITIONS[name](value, facts)
+        entry.checks.append(check)
+        if not check.ok:
+            entry.note = f"{name} does not hold"
+            return entry
+    department, note = _target(session, rule, facts)
+    entry.note = note
+    if department is None:
+        return entry
+    entry.matched = True
+    entry.department = department
+    return entry
+
+
+def _category(value: list[str], facts: Facts) -> Check:
+    hit = next((p for p in value if facts.category_code.startswith(p)), None)
+    where = f"is under {hit}" if hit else "is not under " + ", ".join(value)
+    return Check("category", hit is not None, f"{facts.category_code} {where}")
+
+
+def _family(value: str, facts: Facts) -> Check:
+    return Check("family", facts.family == value, f"{facts.family}, rule wants {value}")
+
+
+def _area(value: list[str], facts: Facts) -> Check:
+    hit = next((p for p in value if facts.cell_code.startswith(p)), None)
+    where = f"is in {hit}" if hit else "is in none of " + ", ".join(value)
+    return Check("area", hit is not None, f"cell {facts.cell_code} {where}")
+
+
+def _zone(value: dict[str, Any], facts: Facts) -> Check:
+    zones = [z for z in facts.zones if _zone_fits(value, z)]
+    if zones:
+        return Check("zone", True, "in " + ", ".join(f"{z.code} ({z.kind}, {z.department_code})" for z in zones))
+    wanted = ", ".join(f"{k}={v}" for k, v in value.items()) or "any zone"
+    return Check("zone", False, f"the point lies in no live zone with {wanted}")
+
+
+def _zone_fits(value: dict[str, Any], zone: Zone) -> bool:
+    return ("kind" not in value or zone.kind == value["kind"]) and ("codes" not in value or zone.code in value["codes"])
+
+
+def _urgency(value: str, facts: Facts) -> Check:
+    urgency = facts.urgency or "normal"
+    return Check("urgency", urgency == value, f"{urgency}, rule wants {value}")
+
+
+def _time(value: dict[str, Any], facts: Facts) -> Check:
+    local = facts.at.astimezone(facts.zone_info)
+    problems = []
+    if "weekdays" in value and local.isoweekday() not in value["weekdays"]:
+        problems.append(f"weekday {local.isoweekday()} not in {value['weekdays']}")
+    if "from" in value:
+        start, end, now = time.fromisoformat(value["from"]), time.fromisoformat(value["to"]), local.time()
+        inside = start <= now < end if start < end else (now >= start or now < end)
+        if not inside:
+            problems.append(f"{now:%H:%M} outside {value['from']}–{value['to']}")
+    return Check("time", not problems, "; ".join(problems) or f"{local:%a %H:%M} is inside the window")
+
+
+def _keywords(value: list[str], facts: Facts) -> Check:
+    text_ = facts.description.casefold()
+    hit = [k for k in value if k.casefold() in text_]
+    return Check("keywords", bool(hit), f"found {', '.join(hit)}" if hit else "none of the keywords in the description")
+
+
+def _source(value: list[str], facts: Facts) -> Check:
+    return Check("source", facts.source in value, f"{facts.source}, rule wants {', '.join(value)}")
+
+
+CONDITIONS: dict[str, Callable[[Any, Facts], Check]] = {
+    "category": _category,
+    "family": _family,
+    "area": _area,
+    "zone": _zone,
+    "urgency": _urgency,
+    "time": _time,
+    "keywords": _keywords,
+    "source": _source,
+}
+
+
+def _target(session: Session, rule: Rule, facts: Facts) -> tuple[str | None, str]:
+    target = rule.target
+    if target.get("department"):
+        code = str(target["department"])
+        live = session.execute(
+            text("SELECT 1 FROM departments WHERE code = :code AND retired_at IS NULL"), {"code": code}
+        ).scalar_one_or_none()
+        return (code, f"to {code}") if live else (None, f"department {code} is retired")
+    if target.get("locality"):
+        kind = str(target["locality"])
+        local = locality_department(session, kind, facts.street_code, facts.district_code)
+        if local is None:
+            return None, f"no {kind} department serves street {facts.street_code} or district {facts.district_code}"
+        return local, f"to {local}, the {kind} department of the locality (属地)"
+    wanted = rule.conditions.get("zone", {})
+    zones = [z for z in facts.zones if _zone_fits(wanted, z)]
+    if not zones:
+        return None, "the point lies in no department's zone"
+    return zones[0].department_code, f"to {zones[0].department_code}, owner of zone {zones[0].code}"
+
+
+def locality_department(session: Session, kind: str, street_code: str, district_code: str) -> str | None:
+    """The live department of this kind nearest the place: the street's, then the district's, then city-wide."""
+    row = (
+        driver(session)
+        .execute(LOCALITY_SQL, {"kind": kind, "street": street_code, "district": district_code}, prepare=True)
+        .fetchone()
+    )
+    return None if row is None else str(row[0])
+
+
+LOCALITY_SQL = (  # prepared: most reports routed by locality (属地) ask it
+    "SELECT code FROM departments WHERE kind = %(kind)s AND retired_at IS NULL"
+    " AND (street_code = %(street)s OR (street_code IS NULL AND district_code = %(district)s)"
+    "      OR (street_code IS NULL AND district_code IS NULL))"
+    " ORDER BY (street_code IS NULL), (district_code IS NULL), code LIMIT 1"
+)
+
+
+def zones_at(session: Session, lon: float, lat: float) -> list[Zone]:
+    """Live responsibility zones covering the point, smallest first (the most specific owner)."""
+    rows = session.execute(
+        text(
+            "SELECT code, kind, department_code FROM responsibility_zones"
+            " WHERE retired_at IS NULL AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
+            " ORDER BY ST_Area(geom), code"
+        ),
+        {"lon": lon, "lat": lat},
+    ).all()
+    return [Zone(*row) for row in rows]
+
+
+def facts_for(
+    session: Session,
+    category: Category,
+    match: CellMatch,
+    *,
+    urgency: str | None,
+    description: str,
+    source: str,
+    at: datetime,
+    zone_info: ZoneInfo,
+    component_id: str | None = None,
+    component_owner: str | None = None,
+) -> Facts:
+    return Facts(
+        category_code=category.code,
+        family=category.family,
+        cell_code=match.cell_code,
+        street_code=match.street_code,
+        district_code=match.district_code,
+        urgency=urgency,
+        description=description,
+        source=source,
+        at=at,
+        zone_info=zone_info,
+        lon=match.lon,
+        lat=match.lat,
+        component_id=component_id,
+        component_owner=component_owner,
+        zones_loader=lambda: zones_at(session, match.lon, match.lat),
+    )
+
+
+def explain(
+    session: Session,
+    book: RuleBook,
+    *,
+    category_code: str,
+    lon: Any,
+    lat: Any,
+    crs: str,
+    at: datetime,
+    zone_info: ZoneInfo,
+    urgency: str | None = None,
+    description: str = "",
+    source: str = "inspector",
+) -> dict[str, Any]:
+    """Where a report like this would go, with every rule considered and why it matched or not."""
+    category = minor_category(session, category_code)
+    match = match_cell(session, lon, lat, crs)
+    facts = facts_for(
+        session, category, match, urgency=urgency, description=description, source=source, at=at, zone_info=zone_info
+    )
+    decision = route(session, book, facts, explain_all=True)
+    return {
+        "category_code": category.code,
+        "family": category.family,
+        "cell_code": match.cell_code,
+        "lon": match.lon,
+        "lat": match.lat,
+        "at": at,
+        "zones": [z.__dict__ for z in facts.zones] if book.uses_zones else [],
+        **decision.explanation,
+        "manual": decision.department_code is None,
+    }

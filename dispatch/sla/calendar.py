@@ -1,0 +1,148 @@
+"""The city's working calendar as data: `calendar_days` holds the days that differ from Monday–Friday (China's
+statutory holidays and make-up working days, seeded from chinese-calendar) and the admins' own overrides, which
+always win over seeds. The arithmetic is in `dispatch.sla.workcalendar`; this module only supplies its calendar.
+
+Years chinese-calendar knows are covered even before seeding (the seed only makes them visible and editable);
+later years are Monday–Friday until an admin enters their holidays.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Sequence, String, func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from citymgmt.core.config import Settings
+from citymgmt.core.db import db, forget_memo, transaction_memo
+from citymgmt.core.errors import ValidationError
+from citymgmt.core.revisions import forget as forget_revisions
+from citymgmt.core.revisions import revisions
+from dispatch.sla.workcalendar import WorkingCalendar, chinese_overrides
+
+calendar_revision = Sequence("calendar_day_revision_seq", start=1)
+SOURCES = ("chinese-calendar", "admin")
+
+
+class CalendarDay(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "calendar_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    is_workday: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(String(200))
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    revision: Mapped[int] = mapped_column(BigInteger, calendar_revision, server_default=calendar_revision.next_value())
+
+    __table_args__ = (Index("ix_calendar_days_revision", "revision"),)
+
+
+def seed_years(session: Session, years: range, now: datetime) -> tuple[int, list[int]]:
+    """Store chinese-calendar's holidays and make-up days for the years; admin overrides are kept. Returns the
+    number of days written and the years chinese-calendar does not know."""
+    overrides = chinese_overrides(years)
+    known = {d.year for d in overrides}
+    unknown = [y for y in years if y not in known]
+    if not overrides:
+        return 0, unknown
+    forget_memo(session, CALENDAR_MEMO)
+    forget_revisions(session)
+    rows = [{"day": d, "is_workday": w, "source": "chinese-calendar", "updated_at": now} for d, w in overrides.items()]
+    statement = insert(CalendarDay).values(rows)
+    written = session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[CalendarDay.day],
+            set_={
+                "is_workday": statement.excluded.is_workday,
+                "updated_at": now,
+                "revision": calendar_revision.next_value(),
+            },
+            where=(CalendarDay.source == "chinese-calendar")
+            & (CalendarDay.is_workday != statement.excluded.is_workday),
+        ).returning(CalendarDay.day)
+    ).all()
+    return len(written), unknown
+
+
+def set_day(
+    session: Session, day: date, is_workday: bool, note: str | None, user_id: int | None, now: datetime
+) -> None:
+    """An admin's override: this day is (or is not) a working day, whatever the seed says."""
+    if not 1990 <= day.year <= 2100:
+        raise ValidationError("the day must be between 1990 and 2100", details={"day": day.isoformat()})
+    values: dict[str, Any] = {
+        "day": day,
+        "is_workday": is_workday,
+        "source": "admin",
+        "note": (note or "").strip()[:200] or None,
+        "updated_by": user_id,
+        "updated_at": now,
+    }
+    forget_memo(session, CALENDAR_MEMO)
+    forget_revisions(session)
+    statement = insert(CalendarDay).values(values)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[CalendarDay.day],
+            set_={
+                **{k: statement.excluded[k] for k in values if k != "day"},
+                "revision": calendar_revision.next_value(),
+            },
+        )
+    )
+
+
+def days_of_year(session: Session, year: int) -> list[CalendarDay]:
+    return list(
+        session.execute(
+            select(CalendarDay)
+            .where(CalendarDay.day >= date(year, 1, 1), CalendarDay.day <= date(year, 12, 31))
+            .order_by(CalendarDay.day)
+        ).scalars()
+    )
+
+
+CALENDAR_MEMO = "citymgmt.calendar"
+
+
+@lru_cache(maxsize=1)
+def _chinese_defaults(first: int, last: int) -> dict[date, bool]:
+    return chinese_overrides(range(first, last + 1))
+
+
+class CalendarCache:
+    """The WorkingCalendar of one process, rebuilt when the stored days change (one indexed query to know)."""
+
+    def __init__(self) -> None:
+        self._cached: tuple[tuple[int, str, str], WorkingCalendar] | None = None
+        self._lock = threading.Lock()
+
+    def get(self, session: Session, settings: Settings) -> WorkingCalendar:
+        # Checked once per transaction: the steps of one request share one calendar.
+        return transaction_memo(
+            session, CALENDAR_MEMO, lambda: self._get(session, settings), (settings.timezone, settings.working_periods)
+        )
+
+    def _get(self, session: Session, settings: Settings) -> WorkingCalendar:
+        from zoneinfo import ZoneInfo
+
+        key = (revisions(session).calendar, settings.timezone, settings.working_periods)
+        cached = self._cached
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        this_year = datetime.now().year
+        overrides = dict(_chinese_defaults(this_year - 3, this_year + 3))
+        for day, is_workday in session.execute(select(CalendarDay.day, CalendarDay.is_workday)):
+            overrides[day] = is_workday
+        calendar = WorkingCalendar(ZoneInfo(settings.timezone), settings.periods(), overrides)
+        with self._lock:
+            self._cached = (key, calendar)
+        return calendar
+
+
+calendar_cache = CalendarCache()

@@ -1,0 +1,549 @@
+"""The case workflow: the one place that knows which `(state, action, role)` moves exist (ARCHITECTURE.md).
+
+Every move locks the case row, checks the caller's role and the case `version` (409 when stale), checks the move
+is allowed from the current state (422 listing the allowed ones), writes one event with actor, time, note and
+payload, starts the next step's clock (due_at, warn_at, light) and bumps the version. Automatic steps (filing
+inspector reports, dispatching on a rule match, requesting the check after handling) are the same moves made by
+the system (actor None), chained in the same transaction.
+
+Side paths (DOMAIN.md §3): verification (核实) of public reports; cancel (作废); return (回退) asked by the
+department and approved or rejected by the dispatcher; extension (延期) likewise, at most `max_extensions`;
+suspension (挂账) asked by the department (or made by the dispatcher), approved by the dispatcher's `suspend`,
+rejected by the dispatcher's `resume`, at most `max_suspensions`, the clock frozen meanwhile; rework (返工) when
+the on-site check fails, to the same department with the clock still running; escalation (督办) with a reply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from citymgmt.core.config import Settings
+from citymgmt.core.errors import Conflict, Forbidden, NotFound, ValidationError
+from citymgmt.core.identity import RECEPTION, Role, User
+from dispatch.cases.models import OPEN_STATES, Case, CaseEvent
+from dispatch.departments.models import Department
+from dispatch.notifications.operations import notify
+from dispatch.sla.calendar import calendar_cache
+from dispatch.sla.workcalendar import WorkingCalendar, working_deadline, working_elapsed
+from dispatch.taxonomy.operations import Category
+
+SYSTEM = "system"  # the actor of automatic moves (stored as actor_id None)
+
+# Centre and inspector steps (*local*; DOMAIN.md §5): (amount in hours, limit type) per urgency.
+STEP_LIMITS: dict[str, dict[str, tuple[float, str]]] = {
+    "reported": {"urgent": (5 / 60, "urgent_hours"), "normal": (20 / 60, "working_hours")},  # accept and file
+    "verifying": {"urgent": (0.5, "urgent_hours"), "normal": (1, "working_hours")},  # on-site verification
+    "filed": {"urgent": (5 / 60, "urgent_hours"), "normal": (10 / 60, "working_hours")},  # dispatch
+    "handled": {"urgent": (10 / 60, "urgent_hours"), "normal": (30 / 60, "working_hours")},  # send to check
+    "checking": {"urgent": (1, "urgent_hours"), "normal": (1, "working_hours")},  # on-site check
+}
+
+
+@dataclass(frozen=True)
+class Move:
+    action: str
+    states: tuple[str, ...]
+    roles: tuple[str, ...]
+    apply: Callable[[MoveContext], str]  # returns the new state
+    guard: Callable[[Case, User | None, Settings], str | None] = lambda case, user, settings: None  # why not
+    needs_note: bool = False
+
+
+@dataclass
+class MoveContext:
+    session: Session
+    case: Case
+    actor: User | None
+    now: datetime
+    settings: Settings
+    body: dict[str, Any]
+    payload: dict[str, Any]  # what the event records beyond the note
+
+
+# -- the calendar -----------------------------------------------------------------------------------------------
+
+
+def calendar_for(session: Session, settings: Settings) -> WorkingCalendar:
+    return calendar_cache.get(session, settings)
+
+
+def _limit(session: Session, case: Case) -> tuple[float, str]:
+    category = session.get(Category, case.category_id)
+    assert category is not None
+    for limit in category.time_limits:
+        if limit["urgency"] == case.urgency:
+            return float(limit["amount"]), str(limit["type"])
+    raise ValidationError(f"{case.category_code} has no {case.urgency} time limit", details={"urgency": case.urgency})
+
+
+def _start_step(ctx: MoveContext, state: str) -> None:
+    """Start the clock of the step the case enters: due_at, warn_at at the warn fraction, a green light."""
+    case, calendar = ctx.case, calendar_for(ctx.session, ctx.settings)
+    case.step_started_at = ctx.now
+    if state == "dispatched":
+        if case.disposal_due_at is None:
+            amount, limit_type = _limit(ctx.session, case)
+            case.disposal_due_at = working_deadline(ctx.now, amount, limit_type, calendar)
+            case.disposal_limit_type = limit_type
+        _set_due(
+            case, ctx.now, case.disposal_due_at, case.disposal_limit_type or "urgent_hours", calendar, ctx.settings
+        )
+    elif state in STEP_LIMITS:
+        amount, limit_type = STEP_LIMITS[state][case.urgency]
+        due = working_deadline(ctx.now, amount, limit_type, calendar)
+        _set_due(case, ctx.now, due, limit_type, calendar, ctx.settings)
+    else:  # suspended, closed, cancelled: no clock
+        case.due_at = case.warn_at = None
+        case.light = None
+
+
+def _set_due(
+    case: Case, start: datetime, due: datetime, limit_type: str, calendar: WorkingCalendar, settings: Settings
+) -> None:
+    total = working_elapsed(start, due, limit_type, calendar)
+    case.due_at = due
+    case.warn_at = working_deadline(start, max(total, 0) * settings.sla_warn_fraction, limit_type, calendar)
+    case.light = "red" if start >= due else ("yellow" if start >= case.warn_at else "green")
+
+
+# -- the moves ------------------------------------------------------------------------------------------------------
+
+
+def _to(state: str) -> Callable[[MoveContext], str]:
+    return lambda ctx: state
+
+
+def _in_department(case: Case, user: User | None, _: Settings) -> str | None:
+    if user is not None and user.has_role(Role.handler) and user.department_code != case.department_code:
+        return "the case is not in your department's queue"
+    return None
+
+
+def _no_pending(case: Case, user: User | None, settings: Settings) -> str | None:
+    if case.pending_request:
+        return f"a {case.pending_request['kind']} request is waiting for the dispatcher"
+    return _in_department(case, user, settings)
+
+
+def _pending(kind: str) -> Callable[[Case, User | None, Settings], str | None]:
+    def guard(case: Case, _user: User | None, _settings: Settings) -> str | None:
+        pending = case.pending_request or {}
+        return None if pending.get("kind") == kind else f"no {kind} request is waiting"
+
+    return guard
+
+
+def _file(ctx: MoveContext) -> str:
+    return "filed"
+
+
+def _cancel(ctx: MoveContext) -> str:
+    if ctx.case.status == "filed" and ctx.actor is not None and not ctx.actor.has_role(Role.leader):
+        raise Forbidden("cancelling a filed case needs the shift leader (值班长)", details={"action": "cancel"})
+    return "cancelled"
+
+
+def _verify(ctx: MoveContext) -> str:
+    result = _result(ctx)
+    ctx.payload["result"] = result
+    return "reported" if result == "pass" else "cancelled"
+
+
+def _result(ctx: MoveContext) -> str:
+    result = ctx.body.get("result")
+    if result not in ("pass", "fail"):
+        raise ValidationError("give the result: pass or fail", details={"result": "pass or fail"})
+    return str(result)
+
+
+def _dispatch(ctx: MoveContext) -> str:
+    case = ctx.case
+    department = ctx.body.get("department") or case.suggested_department_code
+    if not department:
+        raise ValidationError("name the department to dispatch to", details={"department": "required"})
+    if ctx.actor is not None:  # (an automatic dispatch goes where routing just found a live department)
+        live = ctx.session.execute(
+            select(Department.code).where(Department.code == department, Department.retired_at.is_(None))
+        ).scalar_one_or_none()
+        if live is None:
+            raise ValidationError(f"no live department {department}", details={"department": "unknown"})
+    previous = _last_dispatched_department(ctx.session, case.id)
+    ctx.payload["department"] = department
+    if previous is not None and previous != department:
+        ctx.payload["redispatch_from"] = previous  # 错误派遣: counted against the dispatcher
+    case.department_code = department
+    notify(ctx.session, "new_work", department, [case.id], ctx.now)
+    return "dispatched"
+
+
+NEW_CASES = "citymgmt.new_cases"  # session.info: ids of the cases reported in this transaction (intake adds them)
+
+
+def _last_dispatched_department(session: Session, case_id: int) -> str | None:
+    if case_id in session.info.get(NEW_CASES, ()):
+        return None  # reported in this very transaction: never dispatched before (no query on the intake path)
+    with session.no_autoflush:  # earlier dispatches are flushed already; this one's changes can wait
+        payload = session.execute(
+            select(CaseEvent.payload)
+            .where(CaseEvent.case_id == case_id, CaseEvent.action == "dispatch")
+            .order_by(CaseEvent.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+    return None if payload is None else payload.get("department")
+
+
+def _ask(kind: str) -> Callable[[MoveContext], str]:
+    def apply(ctx: MoveContext) -> str:
+        request: dict[str, Any] = {"kind": kind, "by": ctx.actor.id if ctx.actor else None, "at": ctx.now.isoformat()}
+        if kind == "extension":
+            hours = _hours(ctx)
+            if ctx.case.extensions_granted >= ctx.settings.max_extensions:
+                raise ValidationError(
+                    f"this case has had its {ctx.settings.max_extensions} extensions",
+                    details={"hours": "no more extensions"},
+                )
+            request["hours"] = ctx.payload["hours"] = hours
+        ctx.case.pending_request = request
+        return ctx.case.status
+
+    return apply
+
+
+def _hours(ctx: MoveContext) -> float:
+    hours = ctx.body.get("hours")
+    if not isinstance(hours, int | float) or isinstance(hours, bool) or not 0 < hours <= 24 * 365:
+        raise ValidationError("give the hours asked for (more than 0)", details={"hours": "a positive number"})
+    return float(hours)
+
+
+def _approve_return(ctx: MoveContext) -> str:
+    ctx.payload["department"] = ctx.case.department_code
+    ctx.case.pending_request = None
+    ctx.case.department_code = None
+    ctx.case.disposal_due_at = None  # the next department's clock starts at its dispatch
+    return "filed"
+
+
+def _reject(ctx: MoveContext) -> str:
+    ctx.case.pending_request = None
+    return ctx.case.status
+
+
+def _approve_extension(ctx: MoveContext) -> str:
+    case = ctx.case
+    hours = float((case.pending_request or {}).get("hours", 0))
+    limit_type = case.disposal_limit_type or "urgent_hours"
+    calendar = calendar_for(ctx.session, ctx.settings)
+    assert case.disposal_due_at is not None
+    if limit_type in ("working_hours", "working_days"):
+        case.disposal_due_at = working_deadline(case.disposal_due_at, hours, "working_hours", calendar)
+    else:
+        case.disposal_due_at = case.disposal_due_at + timedelta(hours=hours)
+    case.extensions_granted += 1
+    case.pending_request = None
+    ctx.payload["hours"] = hours
+    ctx.payload["due_at"] = case.disposal_due_at.isoformat()
+    return "dispatched"
+
+
+def _suspend(ctx: MoveContext) -> str:
+    case = ctx.case
+    if ctx.actor is not None and ctx.actor.has_role(Role.handler) and not ctx.actor.has_role(Role.dispatcher):
+        if case.pending_request:
+            raise ValidationError(f"a {case.pending_request['kind']} request is already waiting")
+        return _ask("suspension")(ctx)
+    if case.suspensions >= ctx.settings.max_suspensions:
+        raise ValidationError(
+            f"this case has been suspended {case.suspensions} times, the most allowed",
+            details={"action": "suspend"},
+        )
+    case.suspensions += 1
+    case.suspended_at = ctx.now
+    case.pending_request = None
+    return "suspended"
+
+
+def _resume(ctx: MoveContext) -> str:
+    case = ctx.case
+    if case.status == "dispatched":  # rejecting a suspension request: the department carries on
+        ctx.payload["rejected"] = "suspension"
+        case.pending_request = None
+        return "dispatched"
+    assert case.suspended_at is not None and case.disposal_due_at is not None
+    calendar = calendar_for(ctx.session, ctx.settings)
+    limit_type = case.disposal_limit_type or "urgent_hours"
+    # The clock was frozen: what was left at suspension is what is left now.
+    remaining = working_elapsed(case.suspended_at, case.disposal_due_at, limit_type, calendar)
+    case.disposal_due_at = working_deadline(ctx.now, max(remaining, 0), limit_type, calendar)
+    ctx.payload["suspended_for_s"] = (ctx.now - case.suspended_at).total_seconds()
+    case.suspended_at = None
+    return "dispatched"
+
+
+def _handle(ctx: MoveContext) -> str:
+    ctx.case.check_passed = None
+    return "handled"
+
+
+def _check(ctx: MoveContext) -> str:
+    result = _result(ctx)
+    ctx.payload["result"] = result
+    if result == "pass":
+        ctx.case.check_passed = True
+        return "checking"
+    ctx.case.check_passed = None
+    ctx.payload["rework"] = True  # 返工: back to the same department, the clock still running
+    return "dispatched"
+
+
+def _close(ctx: MoveContext) -> str:
+    ctx.case.closed_at = ctx.now
+    return "closed"
+
+
+def _escalate(ctx: MoveContext) -> str:
+    ctx.case.escalated = True
+    return ctx.case.status
+
+
+def _reply(ctx: MoveContext) -> str:
+    ctx.case.escalated = False
+    return ctx.case.status
+
+
+def _merge(ctx: MoveContext) -> str:
+    case = ctx.case
+    original_id = ctx.body.get("original")
+    if not isinstance(original_id, int) or isinstance(original_id, bool) or original_id == case.id:
+        raise ValidationError("name the original case (another case's id)", details={"original": "required"})
+    original = ctx.session.get(Case, original_id)
+    if original is None:
+        raise ValidationError(f"no case {original_id}", details={"original": "unknown"})
+    if original.duplicate_of is not None or original.status in ("cancelled",):
+        raise ValidationError("the original is itself cancelled or a duplicate", details={"original": "not live"})
+    case.duplicate_of = original.id
+    ctx.payload["original"] = original.id
+    ctx.payload["original_code"] = original.code
+    # The original records the report merged into it, and so its reporter (who may follow the original now).
+    ctx.session.add(
+        CaseEvent(
+            case_id=original.id,
+            action="merged_in",
+            actor_id=ctx.actor.id if ctx.actor else None,
+            at=ctx.now,
+            from_status=original.status,
+            to_status=original.status,
+            payload={"duplicate": case.id, "duplicate_code": case.code, "reporter_id": case.reporter_id},
+        )
+    )
+    return "cancelled"
+
+
+def _comment(ctx: MoveContext) -> str:
+    return ctx.case.status
+
+
+def _escalation_open(case: Case, user: User | None, settings: Settings) -> str | None:
+    return None if case.escalated else "the case has no escalation waiting for a reply"
+
+
+def _not_escalated(case: Case, user: User | None, settings: Settings) -> str | None:
+    return "already escalated and waiting for a reply" if case.escalated else None
+
+
+def _check_passed(case: Case, user: User | None, settings: Settings) -> str | None:
+    return None if case.check_passed else "the on-site check has not passed"
+
+
+def _check_waiting(case: Case, user: User | None, settings: Settings) -> str | None:
+    return "the check has passed: the case waits to be closed" if case.check_passed else None
+
+
+def _public_report(case: Case, user: User | None, settings: Settings) -> str | None:
+    if case.source == "inspector":
+        return "an inspector's own report needs no verification"
+    verified = case.verified
+    return "already verified" if verified else None
+
+
+def _both(
+    *guards: Callable[[Case, User | None, Settings], str | None],
+) -> Callable[[Case, User | None, Settings], str | None]:
+    def guard(case: Case, user: User | None, settings: Settings) -> str | None:
+        return next((why for g in guards if (why := g(case, user, settings)) is not None), None)
+
+    return guard
+
+
+OPEN = tuple(OPEN_STATES)
+MOVES: tuple[Move, ...] = (
+    Move("file", ("reported",), (Role.leader,), _file),
+    Move("cancel", ("reported", "verifying", "filed"), (Role.operator, Role.leader), _cancel, needs_note=True),
+    Move("request_verification", ("reported",), RECEPTION, _to("verifying"), _public_report),
+    Move("verify", ("verifying",), (Role.inspector,), _verify),
+    Move("dispatch", ("filed",), (Role.dispatcher,), _dispatch),
+    Move("return", ("dispatched",), (Role.handler,), _ask("return"), _no_pending, needs_note=True),
+    Move("approve_return", ("dispatched",), (Role.dispatcher,), _approve_return, _pending("return")),
+    Move("reject_return", ("dispatched",), (Role.dispatcher,), _reject, _pending("return"), needs_note=True),
+    Move("request_extension", ("dispatched",), (Role.handler,), _ask("extension"), _no_pending, needs_note=True),
+    Move("approve_extension", ("dispatched",), (Role.dispatcher,), _approve_extension, _pending("extension")),
+    Move("reject_extension", ("dispatched",), (Role.dispatcher,), _reject, _pending("extension"), needs_note=True),
+    Move("suspend", ("dispatched",), (Role.handler, Role.dispatcher), _suspend, _in_department, needs_note=True),
+    Move(
+        "resume",
+        ("suspended", "dispatched"),
+        (Role.dispatcher,),
+        _resume,
+        lambda c, u, s: None if c.status == "suspended" else _pending("suspension")(c, u, s),
+    ),
+    Move("handle", ("dispatched",), (Role.handler,), _handle, _no_pending),
+    Move("request_check", ("handled",), RECEPTION, _to("checking")),
+    Move("check", ("checking",), (Role.inspector,), _check, _check_waiting),
+    Move("close", ("checking",), (Role.leader,), _close, _check_passed),
+    Move("escalate", OPEN, (Role.supervisor,), _escalate, _not_escalated, needs_note=True),
+    Move("reply", OPEN, (Role.handler,), _reply, _both(_escalation_open, _in_department), needs_note=True),
+    Move("merge", ("reported", "verifying", "filed"), RECEPTION, _merge),
+    Move(
+        "comment",
+        (*OPEN, "closed", "cancelled"),
+        (Role.inspector, Role.operator, Role.leader, Role.dispatcher, Role.handler, Role.supervisor),
+        _comment,
+        needs_note=True,
+    ),
+)
+BY_ACTION = {m.action: m for m in MOVES}
+ACTIONS = tuple(BY_ACTION)
+
+
+def allowed_actions(case: Case, user: User, settings: Settings) -> list[str]:
+    """The actions this user may take on the case now (for the case view and the 422 answer)."""
+    return [
+        m.action
+        for m in MOVES
+        if case.status in m.states and user.has_role(*m.roles) and m.guard(case, user, settings) is None
+    ]
+
+
+def act(
+    session: Session,
+    case_id: int,
+    action: str,
+    actor: User,
+    expected_version: int,
+    body: dict[str, Any],
+    now: datetime,
+    settings: Settings,
+    context: dict[str, Any] | None = None,
+) -> tuple[Case, CaseEvent]:
+    """Make one move on a case the caller may see (visibility is the caller's check), in the caller's transaction.
+    `context` goes into the event's payload as it is written: events are append-only, never updated afterwards."""
+    move = BY_ACTION.get(action)
+    if move is None:
+        raise NotFound(f"no action {action}", details={"actions": list(ACTIONS)})
+    case = session.execute(select(Case).where(Case.id == case_id).with_for_update()).scalar_one_or_none()
+    if case is None:
+        raise NotFound(f"no case {case_id}")
+    if case.version != expected_version:
+        raise Conflict(
+            f"the case has changed (version {case.version}, you sent {expected_version}): reload it",
+            details={"version": case.version},
+            code="stale_version",
+        )
+    if not actor.has_role(*move.roles):
+        raise Forbidden(
+            f"your role may not {action}", details={"allowed_roles": list(move.roles), "your_roles": actor.roles}
+        )
+    why = None if case.status in move.states else f"not possible when the case is {case.status}"
+    why = why or move.guard(case, actor, settings)
+    if why is not None:
+        raise ValidationError(
+            f"{action}: {why}",
+            details={
+                "action": action,
+                "status": case.status,
+                "allowed_actions": allowed_actions(case, actor, settings),
+            },
+            code="action_not_allowed",
+        )
+    event = _make_move(session, case, move, actor, now, settings, body, context)
+    auto_steps(session, case, now, settings)
+    session.flush()
+    return case, event
+
+
+def _make_move(
+    session: Session,
+    case: Case,
+    move: Move,
+    actor: User | None,
+    now: datetime,
+    settings: Settings,
+    body: dict[str, Any],
+    why: dict[str, Any] | None = None,
+) -> CaseEvent:
+    note = (body.get("note") or "").strip()
+    if move.needs_note and not note and actor is not None:
+        raise ValidationError(f"{move.action} needs a note saying why", details={"note": "required"})
+    ctx = MoveContext(session, case, actor, now, settings, body, {})
+    before, step_due_at = case.status, case.due_at
+    after = move.apply(ctx)
+    if move.action == "verify" and after == "reported":
+        case.verified = True
+    if after != before or move.action == "approve_extension":
+        _start_step(ctx, after)
+    case.status = after
+    case.version += 1
+    case.updated_at = now
+    payload = dict(ctx.payload)
+    if note:
+        payload["note"] = note
+    if actor is None:
+        payload["automatic"] = True
+    payload.update(why or {})
+    event = CaseEvent(
+        case_id=case.id,
+        action=move.action,
+        actor_id=actor.id if actor else None,
+        at=now,
+        from_status=before,
+        to_status=after,
+        payload=payload,
+        step_due_at=step_due_at,
+        due_at=case.due_at,
+        department_code=case.department_code,
+    )
+    session.add(event)  # flushed with the next query or by the caller (one UPDATE for chained moves)
+    return event
+
+
+def system_move(
+    session: Session,
+    case: Case,
+    action: str,
+    now: datetime,
+    settings: Settings,
+    body: dict[str, Any],
+    why: dict[str, Any] | None = None,
+) -> CaseEvent:
+    """An automatic move (no actor), e.g. filing on arrival or dispatching on a rule match; `why` goes in the
+    event's payload."""
+    move = BY_ACTION[action]
+    assert case.status in move.states, f"{action} from {case.status}"
+    return _make_move(session, case, move, None, now, settings, body, why)
+
+
+def auto_steps(session: Session, case: Case, now: datetime, settings: Settings) -> None:
+    """The automatic moves a city configured, chained: request the check after handling."""
+    if case.status == "handled" and settings.auto_request_check:
+        system_move(session, case, "request_check", now, settings, {})
+
+
+def start_clock(session: Session, case: Case, now: datetime, settings: Settings) -> None:
+    """The first step's clock, at intake."""
+    _start_step(MoveContext(session, case, None, now, settings, {}, {}), case.status)

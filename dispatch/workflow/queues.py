@@ -1,0 +1,68 @@
+"""Work queues: what is waiting for me now, soonest deadline first (one query, whatever my roles)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, false, func, or_, select
+from sqlalchemy.orm import Session
+
+from citymgmt.core.identity import Role, User
+from dispatch.cases.models import Case
+from dispatch.workflow.views import case_summary
+from grids.models import InspectorCell
+
+
+def _tasks(user: User) -> list[tuple[str, ColumnElement[bool]]]:
+    """(task, condition) pairs for the user's roles; the first that holds names a case's task."""
+    tasks: list[tuple[str, ColumnElement[bool]]] = []
+    if user.has_role(Role.handler) and user.department_code:
+        mine = Case.department_code == user.department_code
+        tasks += [
+            ("reply", and_(mine, Case.escalated.is_(True), Case.status.notin_(("closed", "cancelled")))),
+            ("handle", and_(mine, Case.status == "dispatched", Case.pending_request.is_(None))),
+            ("awaiting_approval", and_(mine, Case.status == "dispatched", Case.pending_request.is_not(None))),
+        ]
+    if user.has_role(Role.inspector):
+        beat = select(InspectorCell.cell_code).where(
+            InspectorCell.user_id == user.id, InspectorCell.unassigned_at.is_(None)
+        )
+        in_beat = Case.cell_code.in_(beat)
+        tasks += [
+            ("verify", and_(in_beat, Case.status == "verifying")),
+            ("check", and_(in_beat, Case.status == "checking", Case.check_passed.is_not(True))),
+        ]
+    if user.has_role(Role.dispatcher):
+        tasks += [
+            ("dispatch", Case.status == "filed"),
+            ("approve", and_(Case.status == "dispatched", Case.pending_request.is_not(None))),
+        ]
+    if user.has_role(Role.leader):
+        tasks += [
+            ("file", and_(Case.status == "reported", Case.verified.is_(True) | (Case.source == "inspector"))),
+            ("close", and_(Case.status == "checking", Case.check_passed.is_(True))),
+        ]
+    if user.has_role(Role.operator, Role.leader):
+        tasks += [
+            ("accept", and_(Case.status == "reported", Case.source != "inspector", Case.verified.is_(False))),
+            ("request_check", Case.status == "handled"),
+        ]
+    if user.has_role(Role.supervisor):
+        tasks.append(("overdue", and_(Case.light == "red", Case.escalated.is_(False))))
+    return tasks
+
+
+def my_queue(session: Session, user: User, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """The cases waiting for the user, each with its task, soonest deadline first; and their total."""
+    tasks = _tasks(user)
+    if not tasks:
+        return [], 0
+    waiting = or_(*(cond for _, cond in tasks)) if tasks else false()
+    task = case(*[(cond, name) for name, cond in tasks], else_=None).label("task")
+    total = session.execute(select(func.count()).select_from(Case).where(waiting)).scalar_one()
+    rows = session.execute(
+        select(Case, task).where(waiting).order_by(Case.due_at.asc().nulls_last(), Case.id).offset(offset).limit(limit)
+    ).all()
+    return [
+        {**case_summary(c), "task": t, "escalated": c.escalated, "pending_request": c.pending_request} for c, t in rows
+    ], total

@@ -1,0 +1,354 @@
+"""Evaluation (DOMAIN.md §6): a small set of cases driven through the real workflow by the API, with every figure
+computed by hand, from cases and events directly and from the daily roll-ups; the API, the CLI and the scores."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from citymgmt.core.config import Settings
+from citymgmt.core.identity import create_user
+from citymgmt.core.periodic import registered_periodic
+from dispatch.metrics import operations as metrics
+from dispatch.metrics.operations import Period
+from tests.api.test_workflow import CALL, Desk
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.usefixtures("beijing")
+
+PERIOD = Period(date(2026, 11, 23), date(2026, 11, 24))  # Monday and Tuesday
+INSPECTOR_REPORT = {k: v for k, v in CALL.items() if k not in ("source", "contact")}
+
+
+class City:
+    """Six cases in one cell, each with a known outcome (times in Beijing, Monday 23 November 2026)."""
+
+    def __init__(self, client, token_for, users, db_session, clock) -> None:  # type: ignore[no-untyped-def]
+        self.client, self.token_for, self.clock = client, token_for, clock
+        db_session.execute(
+            text("INSERT INTO departments (code, name, name_en, kind) VALUES ('m-roads', '测试道路', 'Roads', 'roads')")
+        )
+        create_user(db_session, "m-handler", PASSWORD, ["handler"], department_code="m-roads")
+        self.inspector = users["inspector"]
+        self.desks: dict[str, Desk] = {}
+        self.tokens: dict[str, dict[str, str]] = {}  # one sign-in per role, shared by the desks
+        self.sign_in_all()
+
+    def sign_in_all(self) -> None:
+        roads = self.client.post("/api/v1/auth/token", json={"username": "m-handler", "password": PASSWORD})
+        self.tokens.clear()
+        self.tokens["roads"] = {"Authorization": f"Bearer {roads.get_json()['token']}"}
+
+    def report(self, name: str, role: str, body: dict[str, Any]) -> Desk:
+        response = self.client.post("/api/v1/cases", json=body, headers=self.token_for(role))
+        assert response.status_code == 201, response.get_json()
+        self.desks[name] = Desk(self.client, self.token_for, response.get_json())
+        self.desks[name].tokens = self.tokens
+        return self.desks[name]
+
+    def at(self, beijing: str, day: int = 23) -> None:
+        hour, minute = (int(x) for x in beijing.split(":"))
+        target = self.clock.at.replace(day=day, hour=hour - 8, minute=minute)
+        assert target >= self.clock.at
+        self.clock.at = target
+
+
+@pytest.fixture
+def city(client, token_for, users, db_session, clock) -> City:  # type: ignore[no-untyped-def]
+    c = City(client, token_for, users, db_session, clock)
+    a = c.report("A", "operator", CALL)  # 09:30
+    db_session.execute(  # the inspector walks the cell since the day before
+        text("INSERT INTO inspector_cells (user_id, cell_code, assigned_at) VALUES (:u, :c, :at)"),
+        {"u": c.inspector.id, "c": a.case["cell_code"], "at": clock.at - timedelta(days=1)},
+    )
+    b, cc, d, e = (c.report(n, "operator", CALL) for n in "BCDE")
+    f = c.report("F", "inspector", INSPECTOR_REPORT)
+    # F is the inspector's report: filed on arrival, not dispatched (a suspected duplicate of A).
+    assert f.case["source"] == "inspector" and f.case["status"] == "filed"
+    a.act("operator", "request_verification")
+    for desk in (b, cc, d, e):
+        desk.act("leader", "file")  # at once: on time
+    c.at("09:35")
+    b.act("dispatcher", "dispatch", department="t-water")
+    cc.act("dispatcher", "dispatch", department="m-roads")
+    d.act("dispatcher", "dispatch", department="t-water")  # never handled: overdue and still open
+    f.act("dispatcher", "dispatch", department="t-water")  # likewise
+    e.act("leader", "cancel", note="重复")  # filed, then cancelled
+    a.act("inspector", "verify", result="pass")  # a verified public report: missed by the inspector
+    c.at("09:45")
+    a.act("leader", "file")  # within the 20 minutes since the verification
+    c.at("10:00")
+    a.act("dispatcher", "dispatch", department="t-water")  # 15 minutes after filing: late (10 allowed)
+    b.act("handler", "return", note="非我单位职责")
+    b.act("dispatcher", "approve_return")
+    b.act("dispatcher", "dispatch", department="m-roads")  # a wrong dispatch (错误派遣) of the first one
+    cc.act("dispatcher", "suspend", note="等待预算")  # suspended: left out of cases due
+    c.at("10:30")
+    a.act("handler", "handle")  # due 16:00: on time; the check is requested at once
+    b.act("roads", "handle")  # due 16:00: on time
+    c.at("10:45")
+    a.act("inspector", "check", result="pass")
+    a.act("leader", "close")  # closed on time
+    b.act("inspector", "check", result="fail", note="未处理干净")  # rework, the clock still running
+    c.at("09:00", day=24)  # Tuesday
+    c.sign_in_all()
+    b.act("roads", "handle")  # a day late
+    c.at("09:30", day=24)
+    b.act("inspector", "check", result="pass")
+    b.act("leader", "close")  # closed, not on time
+    c.at("10:00", day=24)
+    return c
+
+
+CELL = {
+    "closed": 2,  # A, B
+    "closed_on_time": 1,  # A (B's last handling was late)
+    "overdue_open": 2,  # D, F (C is suspended, E cancelled)
+    "overdue_unhandled": 2,
+    "handled": 3,  # A; B twice
+    "handled_on_time": 2,
+    "reworked": 1,
+    "filed": 6,
+    "filed_on_time": 6,
+    "filed_cancelled": 1,  # E
+    "dispatched": 6,  # A, B twice, C, D, F
+    "dispatched_on_time": 5,  # not A
+    "wrong_dispatches": 1,  # B
+    "reports": 1,  # F
+    "valid_reports": 1,
+    "verifications": 1,
+    "verifications_on_time": 1,
+    "checks": 3,
+    "checks_on_time": 3,
+    "verified_public": 1,  # A
+    "missed": 1,  # A
+}
+T_WATER = {
+    **dict.fromkeys(metrics.COUNTS, 0),
+    "closed": 1,
+    "closed_on_time": 1,
+    "overdue_open": 2,
+    "overdue_unhandled": 2,
+    "handled": 1,
+    "handled_on_time": 1,
+    "dispatched": 4,  # B first, D, F, A
+    "dispatched_on_time": 3,
+    "checks": 1,  # the checks of its work (A)
+    "checks_on_time": 1,
+}
+M_ROADS = {
+    **dict.fromkeys(metrics.COUNTS, 0),
+    "closed": 1,
+    "handled": 2,
+    "handled_on_time": 1,
+    "reworked": 1,
+    "dispatched": 2,  # C, B again
+    "dispatched_on_time": 2,
+    "wrong_dispatches": 1,
+    "checks": 2,  # B failed, then passed
+    "checks_on_time": 2,
+}
+INSPECTOR = {
+    **dict.fromkeys(metrics.COUNTS, 0),
+    "reports": 1,
+    "valid_reports": 1,
+    "verifications": 1,
+    "verifications_on_time": 1,
+    "checks": 3,
+    "checks_on_time": 3,
+    "reworked": 1,  # the check of theirs that failed
+    "verified_public": 1,  # the public report they verified
+    "missed": 1,
+    "filed": 6,  # the cases filed in the inspector's cell
+}
+
+
+def both(db_session, app, group_by: str, period: Period = PERIOD) -> dict[str, dict[str, int]]:  # type: ignore[no-untyped-def]
+    """The counts computed directly, after checking the roll-ups say the same."""
+    settings, now = app.extensions["citymgmt.settings"], app.extensions["citymgmt.clock"].now()
+    metrics.refresh(db_session, now, settings)
+    direct = metrics.direct(db_session, group_by, period, now, settings)
+    assert metrics.from_rollups(db_session, group_by, period) == direct
+    return direct
+
+
+def test_every_figure_by_hand(city: City, db_session, app) -> None:  # type: ignore[no-untyped-def]
+    """One set of cases (building it is what takes time), three views of it."""
+    counts_by_cell_department_and_inspector(city, db_session, app)
+    the_days_each_figure_stands_on(city, db_session, app)
+    the_rates_and_scores(city, db_session, app)
+
+
+def counts_by_cell_department_and_inspector(city: City, db_session, app) -> None:  # type: ignore[no-untyped-def]
+    cell = city.desks["A"].case["cell_code"]
+    assert both(db_session, app, "cell")[cell] == CELL
+    community = both(db_session, app, "community")
+    assert community[city.desks["A"].case["community_code"]] == CELL
+    departments = both(db_session, app, "department")
+    assert departments["t-water"] == T_WATER and departments["m-roads"] == M_ROADS
+    assert both(db_session, app, "inspector")[str(city.inspector.id)] == INSPECTOR
+
+
+def the_days_each_figure_stands_on(city: City, db_session, app) -> None:  # type: ignore[no-untyped-def]
+    cell = city.desks["A"].case["cell_code"]
+    tuesday = both(db_session, app, "cell", Period(date(2026, 11, 24), date(2026, 11, 24)))[cell]
+    assert {k: v for k, v in tuesday.items() if v} == {
+        "closed": 1,  # B
+        "handled": 1,
+        "checks": 1,
+        "checks_on_time": 1,
+    }
+    assert both(db_session, app, "cell", Period(date(2026, 11, 25), date(2026, 12, 31))) == {}
+
+
+def the_rates_and_scores(city: City, db_session, app) -> None:  # type: ignore[no-untyped-def]
+    settings, now = app.extensions["citymgmt.settings"], app.extensions["citymgmt.clock"].now()
+    metrics.refresh(db_session, now, settings)
+    cell = metrics.report(db_session, "cell", PERIOD, now, settings)["groups"][0]
+    assert cell["counts"]["due"] == 4 and cell["counts"]["due_for_handling"] == 5
+    assert cell["counts"]["overdue_handled"] == 1
+    assert cell["rates"] == {
+        "closing_rate": 0.5,
+        "on_time_closing_rate": 0.25,
+        "disposal_rate": 0.6,
+        "on_time_disposal_rate": 0.4,
+        "rework_rate": round(1 / 3, 6),
+        "on_time_filing_rate": 1.0,
+        "accurate_filing_rate": round(5 / 6, 6),
+        "on_time_dispatch_rate": round(5 / 6, 6),
+        "accurate_dispatch_rate": round(5 / 6, 6),
+        "public_report_rate": round(1 / 6, 6),
+        "missed_report_rate": round(1 / 6, 6),
+        "valid_report_rate": 1.0,
+    }
+    # 10 × volume 1 + 30 × 0.5 + 30 × 0.4 + 30 × (1 − 1/3) = 57
+    assert (cell["score"], cell["grade"]) == (57.0, "D")
+    departments = {g["key"]: g for g in metrics.report(db_session, "department", PERIOD, now, settings)["groups"]}
+    # t-water: due 3 (the most): 10 × 1 + 30 × 1/3 + 30 × 1/3 + 30 × 1 = 60
+    assert (departments["t-water"]["score"], departments["t-water"]["grade"]) == (60.0, "C")
+    # m-roads: due 1: 10 × 1/3 + 30 × 1 + 30 × 0.5 + 30 × 0.5 = 63.33
+    assert departments["m-roads"]["rates"]["on_time_disposal_rate"] == 0.5
+    assert (departments["m-roads"]["score"], departments["m-roads"]["grade"]) == (63.33, "C")
+    inspector = metrics.report(db_session, "inspector", PERIOD, now, settings)["groups"][0]
+    # 40 × 1 + 20 × (1 − 1/6) + 20 × 1 + 20 × 1 = 96.67
+    assert (inspector["key"], inspector["score"], inspector["grade"]) == (str(city.inspector.id), 96.67, "A")
+    assert inspector["name"] == "t-inspector"
+    weighted = settings.with_overrides({"metrics_weights": json.dumps({"inspector": {"1-missed_report_rate": 1}})})
+    inspector = metrics.report(db_session, "inspector", PERIOD, now, weighted)["groups"][0]
+    assert (inspector["score"], inspector["grade"]) == (83.33, "B")
+
+
+def test_suspension_and_resumption_move_the_case_in_and_out_of_cases_due(city: City, db_session, app) -> None:  # type: ignore[no-untyped-def]
+    cell = city.desks["C"].case["cell_code"]
+    city.desks["C"].act("dispatcher", "resume", note="预算到位")  # 3 h 35 working were left at 10:00 Monday
+    assert city.desks["C"].case["disposal_due_at"] == "2026-11-24T07:35:00+00:00"  # Tuesday 15:35
+    assert both(db_session, app, "cell")[cell]["overdue_open"] == 2
+    city.at("15:35", day=24)
+    assert both(db_session, app, "cell")[cell]["overdue_open"] == 3  # its deadline passed: the job found the day
+    assert both(db_session, app, "department")["m-roads"]["overdue_unhandled"] == 1
+
+
+def test_grades_are_by_the_bands() -> None:
+    bands = metrics.grades_from(Settings())
+    assert [metrics.grade(v, bands) for v in (100, 90, 89.99, 75, 60, 59.9, 40, 39.99, 0, None)] == [
+        "A",
+        "A",
+        "B",
+        "B",
+        "C",
+        "D",
+        "D",
+        "E",
+        "E",
+        None,
+    ]
+
+
+def test_a_group_with_nothing_due_is_not_rated() -> None:
+    """A department with nothing closed or overdue gets no score and no grade ("—"), not 0.0 and E for its volume;
+    one with cases due is scored over the components that have a value."""
+    weights = metrics.weights_from(Settings())["department"]
+    zero = dict.fromkeys(metrics.COUNTS, 0)
+    idle = metrics.indicators(zero, "department")
+    assert metrics.group_score("department", idle, 10, weights) is None
+    handled_not_due = metrics.indicators({**zero, "handled": 2, "handled_on_time": 2}, "department")
+    assert metrics.group_score("department", handled_not_due, 10, weights) is None
+    busy = metrics.indicators({**zero, "closed": 5, "handled": 5, "handled_on_time": 4}, "department")
+    # volume 5/10 = 0.5 (10), closing 1.0 (30), on-time disposal 0.8 (30), 1 - rework 1.0 (30): 89 of 100
+    assert metrics.group_score("department", busy, 10, weights) == 89.0
+    assert metrics.group_score("region", idle, 10, metrics.weights_from(Settings())["region"]) is None
+
+
+def rollups(db_session) -> list[Any]:  # type: ignore[no-untyped-def]
+    return list(db_session.execute(text("SELECT * FROM metric_days ORDER BY dim, day, key")))
+
+
+def test_the_api_for_supervisors_leaders_and_admins(city: City, client, token_for, db_session, app) -> None:  # type: ignore[no-untyped-def]
+    job = registered_periodic()["metrics-rollup"]
+    assert job.every == 3600
+    assert job.func(db_session, city.clock.at) == {"days_rebuilt": 2}  # the first build: Monday and Tuesday
+    built = rollups(db_session)
+    assert job.func(db_session, city.clock.at)["days_rebuilt"] >= 1  # the last hour again: same rows
+    assert rollups(db_session) == built
+    query = "/api/v1/metrics?group_by=department&from=2026-11-23&to=2026-11-24"
+    for role in ("supervisor", "leader", "admin"):
+        body = client.get(query, headers=token_for(role)).get_json()
+        groups = {g["key"]: g for g in body["groups"]}
+        assert body["source"] == "rollups" and body["from"] == "2026-11-23"
+        assert groups["t-water"]["grade"] == "C" and groups["t-water"]["counts"]["dispatched"] == 4
+        assert groups["t-water"]["name"] == "测试供水"
+    fresh = client.get(query + "&fresh=true", headers=token_for("supervisor")).get_json()
+    assert fresh["source"] == "direct" and {g["key"]: g for g in fresh["groups"]}["m-roads"]["score"] == 63.33
+    for role in ("operator", "dispatcher", "handler", "inspector"):
+        assert client.get(query, headers=token_for(role)).status_code == 403
+    assert client.get(query).status_code == 401
+    bad = client.get("/api/v1/metrics?group_by=planet&from=2026-11-23&to=x", headers=token_for("supervisor"))
+    assert bad.status_code == 400, bad.get_json()
+    assert set(bad.get_json()["error"]["details"]) == {"group_by", "to"}
+    backwards = client.get(
+        "/api/v1/metrics?group_by=cell&from=2026-11-24&to=2026-11-23", headers=token_for("supervisor")
+    )
+    assert backwards.status_code == 422 and backwards.get_json()["error"]["details"] == {"to": "before from"}
+
+
+def test_the_report_command(city: City, app, db_session) -> None:  # type: ignore[no-untyped-def]
+    from citymgmt.cli import cli
+
+    runner = app.test_cli_runner()
+    assert runner.invoke(cli, ["metrics", "refresh"]).exit_code == 0
+    args = ["metrics", "report", "--from", "2026-11-23", "--to", "2026-11-24", "--group-by", "department"]
+    csv_out = runner.invoke(cli, [*args, "--format", "csv"])
+    assert csv_out.exit_code == 0, csv_out.output
+    lines = csv_out.output.splitlines()
+    assert lines[0].startswith("department,name,score,grade,closing_rate,on_time_closing_rate,")
+    assert any(line.startswith("m-roads,测试道路,63.33,C,1.0,0.0,1.0,0.5,0.5,") for line in lines), "\n".join(lines)
+    as_json = json.loads(runner.invoke(cli, [*args, "--format", "json"]).output)
+    assert {g["key"] for g in as_json["groups"]} >= {"t-water", "m-roads"}
+    md = runner.invoke(cli, [*args, "--format", "md", "--fresh"]).output
+    assert "| t-water | 测试供水 | 60.0 | C | 33.33% |" in md
+    wrong = runner.invoke(
+        cli, ["metrics", "report", "--from", "2026-13-01", "--to", "2026-11-24", "--group-by", "cell"]
+    )
+    assert wrong.exit_code == 1 and "from='2026-13-01' is not a date" in wrong.output
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("metrics_weights", "{not json", "not JSON"),
+        ("metrics_weights", '{"department": {"closing_rate": -1}}', "weight >= 0"),
+        ("metrics_weights", '{"city": {"closing_rate": 1}}', "department|inspector|region"),
+        ("metrics_weights", '{"inspector": {"charm": 1}}', "components volume_score"),
+        ("metrics_grades", "A:90,B:95", "best first"),
+        ("metrics_grades", "A:x", "GRADE:LOWER_BOUND"),
+    ],
+)
+def test_bad_weights_and_grades_stop_start_up(variable: str, value: str, says: str) -> None:
+    from citymgmt.core.config import ConfigError
+
+    with pytest.raises(ConfigError, match=says):
+        Settings(**{variable: value}).validate()

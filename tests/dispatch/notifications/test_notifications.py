@@ -1,0 +1,185 @@
+"""Notifications through a real local SMTP server and a real local HTTP receiver, with failures and retries."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email.header import decode_header, make_header
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from citymgmt.core import outbox
+from citymgmt.core.errors import ValidationError
+from dispatch.notifications.operations import Notification, add_channel, signature
+from dispatch.sla.sweep import sweep
+
+pytestmark = pytest.mark.usefixtures("beijing")
+
+GARBAGE = {"category_code": "E0102", "lon": 116.3906, "lat": 39.9158, "description": "暴露垃圾"}
+SECRET = "a-webhook-secret-of-some-length"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    box, port = Mailbox(), free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box, port
+    finally:
+        controller.stop()
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.status = 200
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[Receiver, str]]:
+    state = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            state.requests.append((dict(self.headers.items()), body))
+            self.send_response(state.status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state, f"http://127.0.0.1:{server.server_address[1]}/hook"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.fixture
+def smtp_settings(app: Flask, mailbox: tuple[Mailbox, int]) -> Iterator[None]:
+    original = app.extensions["citymgmt.settings"]
+    app.extensions["citymgmt.settings"] = original.with_overrides(
+        {"smtp_url": f"smtp://127.0.0.1:{mailbox[1]}", "mail_from": "centre@example.org"}
+    )
+    yield
+    app.extensions["citymgmt.settings"] = original
+
+
+def subject(message: Any) -> str:
+    return str(make_header(decode_header(message["Subject"])))
+
+
+def test_new_work_and_overdue_reach_email_and_webhook(  # type: ignore[no-untyped-def]
+    client, token_for, db_session: Session, run_jobs, smtp_settings, mailbox, receiver
+) -> None:
+    box, _ = mailbox
+    hook, url = receiver
+    add_channel(db_session, "email", "sanitation@example.org", "110101-sanitation", ["new_work"])
+    add_channel(db_session, "webhook", url, "110101-sanitation", secret=SECRET)
+    add_channel(db_session, "email", "centre@example.org", None, ["sla_warn", "sla_overdue"])
+    case = client.post("/api/v1/cases", json=GARBAGE, headers=token_for("inspector")).get_json()
+    assert case["department_code"] == "110101-sanitation"
+    assert run_jobs() == 2
+    [mail] = box.messages
+    assert mail["To"] == "sanitation@example.org" and mail["From"] == "centre@example.org"
+    assert subject(mail).startswith("【数字城管】新派遣案件") and case["code"] in mail.get_payload(decode=True).decode()
+    [(headers, body)] = hook.requests
+    assert headers["X-Citymgmt-Event"] == "new_work"
+    assert headers["X-Citymgmt-Signature"] == signature(SECRET, body)
+    sent = json.loads(body)
+    assert [c["code"] for c in sent["cases"]] == [case["code"]] and sent["event"] == "new_work"
+    assert "contact" not in body.decode() and "reporter" not in body.decode()  # nothing personal leaves
+
+    result = sweep(db_session, datetime(2026, 11, 23, 7, 30, tzinfo=UTC))  # 15:30 in Beijing: overdue
+    assert result.overdue == [case["id"]]
+    assert run_jobs() == 2  # the department's webhook and the centre's mailbox; not the new_work-only mailbox
+    assert json.loads(hook.requests[-1][1])["event"] == "sla_overdue"
+    assert box.messages[-1]["To"] == "centre@example.org" and "已超时" in subject(box.messages[-1])
+
+
+def test_a_failed_delivery_is_visible_and_retried(  # type: ignore[no-untyped-def]
+    client, token_for, db_session: Session, run_jobs, receiver
+) -> None:
+    hook, url = receiver
+    add_channel(db_session, "webhook", url, "110101-sanitation", ["new_work"], secret=SECRET)
+    hook.status = 500
+    client.post("/api/v1/cases", json=GARBAGE, headers=token_for("inspector"))
+    run_jobs()
+    failed = client.get("/api/v1/notifications/failures", headers=token_for("admin")).get_json()
+    assert len(failed) == 1 and failed[0]["last_error"] == "RuntimeError: webhook answered 500"
+    assert failed[0]["attempts"] == 1 and failed[0]["channel"]["kind"] == "webhook"
+    assert client.get("/api/v1/notifications/failures", headers=token_for("dispatcher")).status_code == 403
+    hook.status = 204
+    row = db_session.get(Notification, failed[0]["id"])
+    assert row is not None and row.outbox_id is not None
+    assert outbox.run_message(row.outbox_id) == "done"  # what the retry runs
+    assert client.get("/api/v1/notifications/failures", headers=token_for("admin")).get_json() == []
+    assert len(hook.requests) == 2
+
+
+def test_email_without_an_smtp_server_fails_visibly(client, token_for, db_session: Session, run_jobs) -> None:  # type: ignore[no-untyped-def]
+    add_channel(db_session, "email", "sanitation@example.org", "110101-sanitation")
+    client.post("/api/v1/cases", json=GARBAGE, headers=token_for("inspector"))
+    run_jobs()
+    [failed] = client.get("/api/v1/notifications/failures", headers=token_for("admin")).get_json()
+    assert "no SMTP server configured" in failed["last_error"]
+
+
+def test_channels_are_checked(db_session: Session) -> None:
+    with pytest.raises(ValidationError) as caught:
+        add_channel(db_session, "webhook", "ftp://x", "no-such-dept", ["new_work", "gossip"], secret="short")
+    assert set(caught.value.details) == {"target", "secret", "events", "department"}
+    with pytest.raises(ValidationError) as caught:
+        add_channel(db_session, "email", "not an address", None)
+    assert caught.value.details == {"target": "an e-mail address"}
+
+
+def test_cli_adds_lists_retires_and_reports(app: Flask, db_session: Session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from citymgmt.cli import cli
+
+    monkeypatch.setenv("FLASK_RUN_FROM_CLI", "true")
+    runner = app.test_cli_runner()
+    added = runner.invoke(cli, ["notify", "channels", "add", "--department", "bj-water", "--email", "w@example.org"])
+    assert added.exit_code == 0, added.output
+    assert "email w@example.org for bj-water (new_work, sla_warn, sla_overdue)" in added.stdout
+    channel_id = added.stdout.split(":")[0].split()[-1]
+    assert "w@example.org" in runner.invoke(cli, ["notify", "channels", "list"]).stdout
+    both = runner.invoke(cli, ["notify", "channels", "add", "--email", "a@b.c", "--webhook", "http://x"])
+    assert both.exit_code == 2 and "one of them" in both.output
+    bad = runner.invoke(cli, ["notify", "channels", "add", "--webhook", "http://x", "--secret", "s"])
+    assert bad.exit_code == 1 and "the channel is not valid" in bad.stderr
+    db_session.commit()
+    retired = runner.invoke(cli, ["notify", "channels", "retire", channel_id])
+    assert retired.exit_code == 0 and "w@example.org" not in runner.invoke(cli, ["notify", "channels", "list"]).stdout
+    assert runner.invoke(cli, ["notify", "failures"]).exit_code == 0

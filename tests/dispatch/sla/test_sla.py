@@ -1,0 +1,294 @@
+"""Deadlines across weekends, statutory holidays, make-up days and overrides; the sweep and its escalation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import event, select, text
+from sqlalchemy.orm import Session
+
+from citymgmt.core.db import Driver
+from citymgmt.core.identity import User
+from citymgmt.core.periodic import registered_periodic
+from dispatch.sla.sweep import sweep
+from dispatch.workflow.moves import act
+
+pytestmark = pytest.mark.usefixtures("beijing")
+
+GARBAGE = {"category_code": "E0102", "lon": 116.3906, "lat": 39.9158, "description": "暴露垃圾"}  # 4 working hours
+
+
+def beijing(text_: str) -> datetime:
+    return datetime.fromisoformat(text_ + "+08:00").astimezone(UTC)
+
+
+def report_at(client, token_for, clock, when: str, category: str = "E0102") -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    clock.at = beijing(when)
+    body = {**GARBAGE, "category_code": category}
+    response = client.post("/api/v1/cases", json=body, headers=token_for("inspector"))
+    assert response.status_code == 201, response.get_json()
+    case: dict[str, Any] = response.get_json()
+    assert case["status"] == "dispatched"
+    return case
+
+
+def local(case: dict[str, Any]) -> str:
+    from zoneinfo import ZoneInfo
+
+    return datetime.fromisoformat(case["due_at"]).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+
+
+def test_a_deadline_skips_the_weekend(client, token_for, clock) -> None:  # type: ignore[no-untyped-def]
+    case = report_at(client, token_for, clock, "2026-11-27T17:00")  # Friday: 1 h left today
+    assert local(case) == "2026-11-30 11:00"  # Monday, 3 more hours
+
+
+def test_a_deadline_skips_national_day(client, token_for, clock) -> None:  # type: ignore[no-untyped-def]
+    case = report_at(client, token_for, clock, "2026-09-30T17:00")  # the eve of 1–7 October
+    assert local(case) == "2026-10-08 11:00"
+
+
+def test_a_make_up_saturday_counts(client, token_for, clock) -> None:  # type: ignore[no-untyped-def]
+    case = report_at(client, token_for, clock, "2026-10-09T17:00")  # Friday; Saturday 10 October is worked (调休)
+    assert local(case) == "2026-10-10 11:00"
+
+
+def test_an_admins_override_moves_later_deadlines(client, token_for, clock) -> None:  # type: ignore[no-untyped-def]
+    admin = token_for("admin")
+    refused = client.put("/api/v1/calendar/2026-11-24", json={"is_workday": False}, headers=token_for("dispatcher"))
+    assert refused.status_code == 403
+    bad = client.put("/api/v1/calendar/2026-13-01", json={"is_workday": False}, headers=admin)
+    assert bad.status_code == 422 and bad.get_json()["error"]["details"] == {"day": "2026-13-01"}
+    set_ = client.put("/api/v1/calendar/2026-11-24", json={"is_workday": False, "note": "全市停工"}, headers=admin)
+    assert set_.status_code == 200 and set_.get_json()["source"] == "admin"
+    case = report_at(client, token_for, clock, "2026-11-23T17:00")  # Monday; Tuesday is now a day off
+    assert local(case) == "2026-11-25 11:00"
+    days = client.get("/api/v1/calendar?year=2026", headers=token_for("inspector")).get_json()
+    assert {"day": "2026-11-24", "is_workday": False, "source": "admin", "note": "全市停工"}.items() <= next(
+        d for d in days if d["day"] == "2026-11-24"
+    ).items()
+    assert any(d["day"] == "2026-10-10" and d["is_workday"] for d in days)  # seeded make-up day
+
+
+def test_the_sweep_turns_lights_and_escalates_once(client, token_for, clock, db_session: Session) -> None:  # type: ignore[no-untyped-def]
+    case = report_at(client, token_for, clock, "2026-11-23T09:30")  # due 15:30, warn at 14:42
+    other = report_at(client, token_for, clock, "2026-11-23T09:30", "E0104")  # not a duplicate: another category
+    db_session.execute(text("UPDATE cases SET light = NULL WHERE id = :id"), {"id": other["id"]})  # as if suspended
+    assert sweep(db_session, beijing("2026-11-23T14:41")).summary() == {"warned": 0, "overdue": 0, "escalated": 0}
+    at_warn = sweep(db_session, beijing("2026-11-23T14:42"))
+    assert at_warn.warned == [case["id"]] and at_warn.by_department == {"110101-sanitation": {"warned": [case["id"]]}}
+    assert sweep(db_session, beijing("2026-11-23T14:42")).summary()["warned"] == 0  # idempotent
+    late = sweep(db_session, beijing("2026-11-23T15:30"))
+    assert late.overdue == [case["id"]] and late.escalated == [case["id"]]
+    assert sweep(db_session, beijing("2026-11-23T18:00")).summary() == {"warned": 0, "overdue": 0, "escalated": 0}
+    clock.at = beijing("2026-11-23T18:00")
+    view = client.get(f"/api/v1/cases/{case['id']}", headers=token_for("operator")).get_json()
+    assert view["light"] == "red" and view["escalated"] is True and view["version"] == case["version"] + 1
+    warn, overdue, escalate = view["events"][-3:]
+    assert (warn["action"], warn["payload"]["light"], warn["actor_id"]) == ("warn", "yellow", None)
+    assert overdue["action"] == "overdue" and overdue["payload"]["from"] == "yellow"
+    assert escalate["action"] == "escalate" and escalate["payload"]["reason"] == "overdue"
+
+
+def test_a_missed_warning_goes_straight_to_red(client, token_for, clock, db_session: Session) -> None:  # type: ignore[no-untyped-def]
+    case = report_at(client, token_for, clock, "2026-11-23T09:30")
+    result = sweep(db_session, beijing("2026-11-24T09:00"), escalate_overdue=False)
+    assert result.warned == [] and result.overdue == [case["id"]] and result.escalated == []
+    payload = db_session.execute(
+        text("SELECT payload FROM case_events WHERE case_id = :id AND action = 'overdue'"), {"id": case["id"]}
+    ).scalar_one()
+    assert payload["from"] == "green" and payload["step"] == "dispatched"
+
+
+def test_a_sweep_over_100000_open_cases_is_a_few_statements(app: Flask, db_session: Session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # This pooled connection's cached plans (the foreign-key checks, the clock trigger's) were made by earlier tests
+    # while `cases` was nearly empty: kept for the 100,000 rows of one statement, they cost the insert 18 s instead of
+    # 1.5 s. On a server, autovacuum's ANALYZE invalidates them as a table grows.
+    db_session.execute(text("DISCARD PLANS"))
+    db_session.execute(
+        text(
+            """
+            INSERT INTO cases (code, source, category_id, category_code, urgency, description, point, cell_code,
+                               community_code, street_code, district_code, department_code, status, due_at,
+                               warn_at, light, reported_at, updated_at)
+            SELECT 'T' || lpad(g::text, 10, '0'), 'inspector', c.id, c.code, 'normal', '',
+                   ST_SetSRID(ST_MakePoint(116.3906, 39.9158), 4326), cell.code, left(cell.code, 12),
+                   left(cell.code, 9), left(cell.code, 6), '110101-sanitation', 'dispatched',
+                   timestamptz '2026-11-23 08:00+00' + g * interval '1 second',
+                   timestamptz '2026-11-23 07:00+00' + g * interval '1 second', 'green', now(), now()
+            FROM generate_series(1, 100000) g,
+                 (SELECT id, code FROM categories WHERE code = 'E0102' LIMIT 1) c,
+                 (SELECT code FROM grid_cells WHERE code LIKE '110101%' LIMIT 1) cell
+            """
+        )
+    )
+    # As autovacuum leaves the tables after a large rolled-back write (a refused import): pages, but no rows. The
+    # planner then takes every table for one row; the sweep must still reach the cases by key, not by a full scan
+    # of one table for each row of another.
+    db_session.execute(
+        text(
+            "UPDATE pg_class SET relpages = pg_relation_size(oid) / 8192, reltuples = 0"
+            " WHERE oid = ANY (CAST(:tables AS regclass[]))"
+            " OR oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = ANY (CAST(:tables AS regclass[])))"
+        ),
+        {"tables": ["cases", "case_clocks"]},
+    )
+    db_session.execute(text("SET LOCAL statement_timeout = '30s'"))
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    connection = db_session.connection()
+    event.listen(connection, "before_cursor_execute", count)
+    # The hot lookups (a department's channels) run on the driver, past SQLAlchemy's events: counted here too.
+    execute = Driver.execute
+    monkeypatch.setattr(
+        Driver, "execute", lambda self, query, *a, **k: count(None, None, query) or execute(self, query, *a, **k)
+    )
+    try:
+        # 1,000 cases reach their warning time (1%), 500 of them (and no others) their deadline.
+        result = sweep(db_session, datetime(2026, 11, 23, 7, 16, 40, tzinfo=UTC))
+    finally:
+        event.remove(connection, "before_cursor_execute", count)
+    assert len(result.warned) == 1000 and len(result.overdue) == 0
+    # JIT off and the clock trigger aside, the two light updates (escalation is in the second), the trigger back,
+    # then the channels of the one department concerned and the centre's (none here).
+    assert len(statements) == 6 and "jit" in statements[0] and "DEFAULT" in statements[3]
+    assert all("notification_channels" in s for s in statements[4:])
+    result = sweep(db_session, datetime(2026, 11, 23, 8, 8, 20, tzinfo=UTC))
+    assert len(result.overdue) == 500 and len(result.escalated) == 500
+
+
+def test_the_sweep_runs_every_minute_and_from_the_cli(app: Flask, db_session: Session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from citymgmt.cli import cli
+
+    assert registered_periodic()["sla-sweep"].every == 60
+    monkeypatch.setenv("FLASK_RUN_FROM_CLI", "true")
+    result = app.test_cli_runner().invoke(cli, ["sla", "sweep", "--at", "2026-11-23T09:30"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("sweep at 2026-11-23T09:30:00+08:00: ")
+    bad = app.test_cli_runner().invoke(cli, ["sla", "sweep", "--at", "tomorrow"])
+    assert bad.exit_code == 2 and "expected an ISO 8601 time" in bad.output
+
+
+def test_a_sweep_in_the_future_is_refused_unless_a_dry_run(
+    app: Flask, client, token_for, clock, db_session, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from citymgmt.cli import cli
+
+    monkeypatch.setenv("FLASK_RUN_FROM_CLI", "true")
+    case = report_at(client, token_for, clock, "2026-11-23T09:30")  # due 15:30 that day
+    clock.at = beijing("2026-11-23T10:00")
+    ahead = app.test_cli_runner().invoke(cli, ["sla", "sweep", "--at", "2026-11-23T16:00"])
+    assert ahead.exit_code == 1
+    assert ahead.stderr.startswith("error: --at 2026-11-23T16:00:00+08:00 is in the future: a sweep then would write")
+    dry = app.test_cli_runner().invoke(cli, ["sla", "sweep", "--at", "2026-11-23T16:00", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert dry.stdout == (
+        "dry run, nothing written: a sweep at 2026-11-23T16:00:00+08:00 would turn 0 yellow, 1 red and escalate 1\n"
+    )
+    row = db_session.execute(text("SELECT light FROM cases WHERE id = :id"), {"id": case["id"]}).scalar_one()
+    events = db_session.execute(
+        text("SELECT count(*) FROM case_events WHERE case_id = :id AND action = 'overdue'"), {"id": case["id"]}
+    ).scalar_one()
+    assert (row, events) == ("green", 0)  # nothing written
+
+
+def _clock(db_session: Session, case_id: int) -> tuple[Any, ...]:
+    """The case's clock as the sweep sees it (case_clocks), after checking that it is the case's own."""
+    row = db_session.execute(
+        text(
+            "SELECT c.warn_at, c.due_at, c.light, k.warn_at, k.due_at, k.light FROM cases c"
+            " LEFT JOIN case_clocks k ON k.case_id = c.id WHERE c.id = :id"
+        ),
+        {"id": case_id},
+    ).one()
+    assert tuple(row[:3]) == tuple(row[3:]), f"case_clocks differs from the case: {row}"
+    return tuple(row[3:])
+
+
+def test_the_sweeps_clocks_follow_every_move_of_the_case(
+    app: Flask, client, token_for, clock, db_session: Session
+) -> None:  # type: ignore[no-untyped-def]
+    case = report_at(client, token_for, clock, "2026-11-23T09:30")
+    assert _clock(db_session, case["id"])[2] == "green"
+    sweep(db_session, beijing("2026-11-23T14:42"))
+    assert _clock(db_session, case["id"])[2] == "yellow"
+
+    def move(action: str, role: str, when: str, **body: Any) -> dict[str, Any]:
+        clock.at = beijing(when)
+        version = client.get(f"/api/v1/cases/{case['id']}", headers=token_for(role)).get_json()["version"]
+        response = client.post(
+            f"/api/v1/cases/{case['id']}/actions/{action}",
+            json=body,
+            headers={**token_for(role), "If-Match": str(version)},
+        )
+        assert response.status_code == 200, response.get_json()
+        return dict(response.get_json())
+
+    move("suspend", "dispatcher", "2026-11-23T14:50", note="等待施工许可")
+    assert _clock(db_session, case["id"])[2] is None  # no clock while suspended: the sweep passes it by
+    assert sweep(db_session, beijing("2026-11-24T09:00")).summary()["overdue"] == 0
+    resumed = move("resume", "dispatcher", "2026-11-24T09:00")
+    _, due_at, light = _clock(db_session, case["id"])
+    assert light == "green" and due_at == datetime.fromisoformat(resumed["due_at"])  # a new clock: 40 minutes left
+    late = sweep(db_session, due_at)
+    assert late.overdue == [case["id"]] and _clock(db_session, case["id"])[2] == "red"
+    handler = db_session.execute(select(User).where(User.username == "handler-110101-sanitation")).scalar_one()
+    version = db_session.execute(text("SELECT version FROM cases WHERE id = :id"), case).scalar_one()
+    act(
+        db_session,
+        case["id"],
+        "handle",
+        handler,
+        version,
+        {"note": "已清运"},
+        beijing("2026-11-24T10:00"),
+        app.extensions["citymgmt.settings"],
+    )
+    db_session.flush()
+    assert _clock(db_session, case["id"])[2] == "green"  # the centre's step has its own clock
+    # A change made by plain SQL is followed too (an operator's repair, a script).
+    db_session.execute(text("UPDATE cases SET light = NULL, due_at = NULL, warn_at = NULL WHERE id = :id"), case)
+    assert _clock(db_session, case["id"]) == (None, None, None)
+
+
+def test_the_sweep_moves_a_light_without_rewriting_the_case_indexes(app: Flask, db_session: Session) -> None:
+    """The change of a light touches no index of cases, so PostgreSQL updates the row in its page (HOT): the reason
+    the clock has a table of its own (the sweep at 1,000,000 open cases, tests/perf)."""
+    db_session.execute(
+        text(
+            """
+            INSERT INTO cases (code, source, category_id, category_code, urgency, description, point, cell_code,
+                               community_code, street_code, district_code, department_code, status, due_at,
+                               warn_at, light, reported_at, updated_at)
+            SELECT 'H' || lpad(g::text, 10, '0'), 'inspector', c.id, c.code, 'normal', '',
+                   ST_SetSRID(ST_MakePoint(116.3906, 39.9158), 4326), cell.code, left(cell.code, 12),
+                   left(cell.code, 9), left(cell.code, 6), '110101-sanitation', 'dispatched',
+                   timestamptz '2026-11-23 08:00+00', timestamptz '2026-11-23 07:00+00'
+                   + CASE WHEN g % 50 = 0 THEN interval '0' ELSE interval '1 hour' END, 'green', now(), now()
+            FROM generate_series(1, 5000) g,
+                 (SELECT id, code FROM categories WHERE code = 'E0102' LIMIT 1) c,
+                 (SELECT code FROM grid_cells WHERE code LIKE '110101%' LIMIT 1) cell
+            """
+        )
+    )
+    updates = "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = 'cases'"
+    before = db_session.execute(text(updates)).one()
+    result = sweep(db_session, datetime(2026, 11, 23, 7, 30, tzinfo=UTC))
+    after = db_session.execute(text(updates)).one()
+    assert len(result.warned) == 100
+    assert (after[0] - before[0], after[1] - before[1]) == (100, 100)  # every one of them in its page
+    assert (
+        db_session.execute(
+            text(
+                "SELECT count(*) FROM case_clocks k JOIN cases c ON c.id = k.case_id"
+                " WHERE c.code LIKE 'H%' AND k.light = 'yellow'"
+            )
+        ).scalar_one()
+        == 100
+    )
