@@ -8,8 +8,10 @@ tests may run as root, `--disable-background-networking` because the machine has
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
@@ -79,3 +81,14 @@ def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def wait_until(page: Page, expression: str, arg: Any = None, timeout_s: float = 30.0) -> None:
+    """Poll a JavaScript expression or function in the page until it is truthy. (Playwright's wait_for_function builds
+    its predicate with eval() in the page, which the app's Content-Security-Policy refuses as soon as it has to poll:
+    no 'unsafe-eval'. page.evaluate goes through the DevTools protocol, which the policy does not govern.)"""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression, arg):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout_s:.0f} s: {expression}")
+        page.wait_for_timeout(100)

@@ -21,7 +21,7 @@ from sqlalchemy import text
 from citymgmt.core.db import db
 from citymgmt.demo import DEMO_PASSWORD
 from dispatch.metrics import operations as metrics
-from tests.e2e.conftest import screenshot, sign_in
+from tests.e2e.conftest import screenshot, sign_in, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -89,8 +89,8 @@ def test_the_big_screen_shows_the_cells_cases_league_trends_and_exports(
     page = context.new_page()
     sign_in(page, live_server, "supervisor", "/dashboard/?indicator=density")
     expect(page.get_by_role("heading", name="监督指挥大屏")).to_be_visible()
-    page.wait_for_function(
-        "() => { const s = window.citymgmtDashboard; return s && s.refreshes >= 1 && s.loaded.cells >= 1; }"
+    wait_until(
+        page, "() => { const s = window.citymgmtDashboard; return s && s.refreshes >= 1 && s.loaded.cells >= 1; }"
     )
     expect(page.locator("#status")).to_contain_text("更新于")
 
@@ -171,7 +171,7 @@ def test_the_big_screen_shows_the_cells_cases_league_trends_and_exports(
     # Another indicator: nothing overdue in our cells yet, so they are back to the colour of no data.
     page.get_by_label("网格着色指标").select_option("overdue_open")
     expect(page.locator("#legend h3")).to_have_text("超期未结案数")
-    page.wait_for_function("() => window.citymgmtDashboard.loaded.cells >= 2")
+    wait_until(page, "() => window.citymgmtDashboard.loaded.cells >= 2")
     assert _dashboard(page, codes)["busy"]["fillColor"] == state["empty"]
     assert page.url.endswith("indicator=overdue_open")
 
@@ -180,17 +180,17 @@ def test_the_big_screen_shows_the_cells_cases_league_trends_and_exports(
     ticking.clock.install()  # the page's timers under the test's control, the clock running meanwhile
     screen = ticking.new_page()
     sign_in(screen, live_server, "supervisor", "/dashboard/")
-    screen.wait_for_function("() => window.citymgmtDashboard && window.citymgmtDashboard.refreshes >= 1")
+    wait_until(screen, "() => window.citymgmtDashboard && window.citymgmtDashboard.refreshes >= 1")
     late = _report(caller, live_server, token, "E0407", lon2, lat2 + 0.0002)
     expect(screen.locator(f'#feed li[data-case="{late["id"]}"]')).to_have_count(0)
     screen.clock.fast_forward(60_000)
     expect(screen.locator(f'#feed li[data-case="{late["id"]}"]')).to_be_visible()
-    screen.wait_for_function("() => window.citymgmtDashboard.refreshes >= 2")
+    wait_until(screen, "() => window.citymgmtDashboard.refreshes >= 2")
 
     # In English, and refused to an inspector with the HTML error page.
     page.goto(f"{live_server}/dashboard/?lang=en")
     expect(page.get_by_role("heading", name="Supervision dashboard")).to_be_visible()
-    page.wait_for_function("() => window.citymgmtDashboard && window.citymgmtDashboard.refreshes >= 1")
+    wait_until(page, "() => window.citymgmtDashboard && window.citymgmtDashboard.refreshes >= 1")
     expect(page.locator("#status")).to_contain_text("Updated")
     screenshot(page, "dashboard-en")
     inspector = new_context(**BIG_SCREEN).new_page()

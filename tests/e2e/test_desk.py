@@ -20,7 +20,7 @@ from PIL import Image
 from playwright.sync_api import APIRequestContext, BrowserContext, Page, expect
 
 from citymgmt.demo import DEMO_PASSWORD
-from tests.e2e.conftest import DESK, screenshot, sign_in
+from tests.e2e.conftest import DESK, screenshot, sign_in, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -66,7 +66,7 @@ def shot(page: Page, name: str) -> None:
     """A screenshot once the open case's map has its cell and its photos have loaded."""
     if page.locator("#case-map").count():
         expect(page.locator("#case-map path.leaflet-interactive")).to_have_count(2)
-    page.wait_for_function("Array.from(document.images).every((img) => img.complete)")
+    wait_until(page, "Array.from(document.images).every((img) => img.complete)")
     screenshot(page, name)
 
 
@@ -106,7 +106,7 @@ def test_a_report_is_dispatched_extended_and_handled_from_the_desk(
     expect(detail.get_by_role("heading", name=case["code"], level=3)).to_be_visible()
     photo = detail.get_by_role("img", name="照片 1")
     expect(photo).to_be_visible()
-    desk.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=photo.element_handle())
+    wait_until(desk, "(img) => img.complete && img.naturalWidth > 0", arg=photo.element_handle())
     expect(detail.locator(".light")).to_have_text(re.compile("绿灯|黄灯|红灯"))
     # The server's deadline, shown in the city's zone (the browser runs in UTC).
     due = datetime.fromisoformat(case["due_at"]).astimezone(ZoneInfo("Asia/Shanghai"))

@@ -22,7 +22,7 @@ from sqlalchemy import text
 from citymgmt.core.db import db
 from citymgmt.demo import DEMO_INSPECTOR_BEAT, DEMO_PASSWORD
 from grids.crs import wgs84_to_gcj02
-from tests.e2e.conftest import PHONE, screenshot, sign_in
+from tests.e2e.conftest import PHONE, screenshot, sign_in, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -91,7 +91,7 @@ def test_an_inspector_reports_a_case_with_a_photo(  # type: ignore[no-untyped-de
 
     expect(page.locator("#m-accuracy")).to_have_text("±12 米")
     expect(page.locator("#m-cell")).to_contain_text(f"网格 {cell}")
-    page.wait_for_function("document.querySelectorAll('#m-map .leaflet-overlay-pane path').length > 10")  # outlines
+    wait_until(page, "document.querySelectorAll('#m-map .leaflet-overlay-pane path').length > 10")  # outlines
     screenshot(page, "m-place")
 
     page.get_by_role("button", name="下一步：选择类别").click()
@@ -139,7 +139,7 @@ def test_a_phone_that_says_online_but_reaches_no_server_shows_offline_and_sends_
     sign_in(page, live_server, "inspector", "/m/")
     expect(page.locator("#m-cell")).to_contain_text(beat_point[2])
     expect(page.locator("#m-offline")).to_be_hidden()
-    page.wait_for_function("localStorage.getItem('citymgmt.m.categories') !== null")
+    wait_until(page, "localStorage.getItem('citymgmt.m.categories') !== null")
 
     page.route(re.compile(r"/(api/v1|m/token)"), lambda route: route.abort("internetdisconnected"))
     choose_category(page, "E0104")
@@ -166,7 +166,7 @@ def test_a_report_made_offline_sends_itself_once_online_without_a_duplicate(  # 
     expect(page.locator("#m-cell")).to_contain_text(beat_point[2])
     # The service worker has kept the shell, and the categories are kept for offline use.
     assert page.evaluate("navigator.serviceWorker.ready.then(r => !!r.active)")
-    page.wait_for_function("localStorage.getItem('citymgmt.m.categories') !== null")
+    wait_until(page, "localStorage.getItem('citymgmt.m.categories') !== null")
 
     page.context.set_offline(True)
     page.reload()  # the app opens with no network, from the service worker's cache

@@ -23,7 +23,7 @@ from sqlalchemy import text
 
 from citymgmt.core.db import db
 from citymgmt.demo import DEMO_INSPECTOR_BEAT
-from tests.e2e.conftest import DESK, PHONE, screenshot, sign_in
+from tests.e2e.conftest import DESK, PHONE, screenshot, sign_in, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -148,8 +148,8 @@ def test_a_report_goes_round_the_loop_across_the_screens(  # type: ignore[no-unt
     )
     screen = new_context(**BIG_SCREEN).new_page()
     sign_in(screen, live_server, "supervisor", "/dashboard/?indicator=density")
-    screen.wait_for_function(
-        "() => { const s = window.citymgmtDashboard; return s && s.refreshes >= 1 && s.loaded.cells >= 1; }"
+    wait_until(
+        screen, "() => { const s = window.citymgmtDashboard; return s && s.refreshes >= 1 && s.loaded.cells >= 1; }"
     )
     shown = screen.evaluate(
         "(code) => { const s = window.citymgmtDashboard;"

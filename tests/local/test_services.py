@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
+import pytest
 import redis as redis_lib
 
 from citymgmt.local import EmbeddedPostgres, EmbeddedRedis
 from citymgmt.local.process import pid_alive, read_pid, socket_dir, wait_until
 from tests.conftest import REPO
+
+
+@pytest.fixture
+def server_dir() -> Iterator[Path]:
+    """A directory for servers of a test's own, outside pytest's private temporary root (which another pytest run on
+    the machine may close to other users at any time, and PostgreSQL runs as its own user)."""
+    path = Path(tempfile.mkdtemp(prefix="citymgmt-local-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _count(pg: EmbeddedPostgres) -> int:
@@ -23,8 +36,8 @@ def _count(pg: EmbeddedPostgres) -> int:
         return int(row[0])
 
 
-def test_postgres_lifecycle_keeps_data(tmp_path: Path) -> None:
-    pg = EmbeddedPostgres(tmp_path / "postgres")
+def test_postgres_lifecycle_keeps_data(server_dir: Path) -> None:
+    pg = EmbeddedPostgres(server_dir / "postgres")
     assert pg.status().state == "uninitialized"
     try:
         assert pg.up().state == "running"
@@ -44,8 +57,8 @@ def test_postgres_lifecycle_keeps_data(tmp_path: Path) -> None:
         pg.down()
 
 
-def test_postgres_recovers_after_kill_9(tmp_path: Path) -> None:
-    pg = EmbeddedPostgres(tmp_path / "postgres")
+def test_postgres_recovers_after_kill_9(server_dir: Path) -> None:
+    pg = EmbeddedPostgres(server_dir / "postgres")
     try:
         pg.up()
         with psycopg.connect(pg.conninfo(), autocommit=True) as conn:
@@ -64,8 +77,8 @@ def test_postgres_recovers_after_kill_9(tmp_path: Path) -> None:
         pg.down()
 
 
-def test_redis_persists_across_restart_and_kill_9(tmp_path: Path) -> None:
-    r = EmbeddedRedis(tmp_path / "redis")
+def test_redis_persists_across_restart_and_kill_9(server_dir: Path) -> None:
+    r = EmbeddedRedis(server_dir / "redis")
     assert r.status().state == "uninitialized"
     try:
         r.up()
@@ -117,8 +130,8 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def test_cli_services_up_status_down(tmp_path: Path) -> None:
-    env = _env(CITYMGMT_VAR_DIR=str(tmp_path / "var"))
+def test_cli_services_up_status_down(server_dir: Path) -> None:
+    env = _env(CITYMGMT_VAR_DIR=str(server_dir / "var"))
     status = _cli("services", "status", env=env)
     assert status.returncode == 3
     assert "postgres  uninitialized" in status.stdout and "redis     uninitialized" in status.stdout
@@ -134,9 +147,9 @@ def test_cli_services_up_status_down(tmp_path: Path) -> None:
     assert _cli("services", "status", env=env).returncode == 3
 
 
-def test_cli_uses_the_servers_named_by_the_urls(servers, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_uses_the_servers_named_by_the_urls(servers, server_dir: Path) -> None:  # type: ignore[no-untyped-def]
     env = _env(
-        CITYMGMT_VAR_DIR=str(tmp_path / "var"),
+        CITYMGMT_VAR_DIR=str(server_dir / "var"),
         DATABASE_URL=servers.postgres.url(),
         REDIS_URL=servers.redis.url(db=5),
     )
@@ -147,8 +160,8 @@ def test_cli_uses_the_servers_named_by_the_urls(servers, tmp_path: Path) -> None
     down = _cli("services", "down", env=env)
     assert "nothing to stop" in down.stdout
     assert servers.postgres.status().state == "running"  # an external server is never stopped by us
-    assert not (tmp_path / "var" / "postgres").exists()
+    assert not (server_dir / "var" / "postgres").exists()
 
-    unreachable = _env(CITYMGMT_VAR_DIR=str(tmp_path / "var"), DATABASE_URL=f"postgresql://x@/x?host={tmp_path}")
+    unreachable = _env(CITYMGMT_VAR_DIR=str(server_dir / "var"), DATABASE_URL=f"postgresql://x@/x?host={server_dir}")
     status = _cli("services", "status", env=unreachable)
     assert status.returncode == 3 and "postgres  unreachable" in status.stdout
