@@ -33,7 +33,7 @@ MODEL_AND_JOB_MODULES = (
     "citymgmt.core.audit",
     "grids.models",
     "grids.matching",
-    "dispatch.departments.models",
+    "citymgmt.core.departments",
     "dispatch.taxonomy.operations",
     "dispatch.components.operations",
     "dispatch.cases.models",

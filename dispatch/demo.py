@@ -13,8 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from citymgmt.core.departments import Department
 from dispatch.components.importer import ImportReport, import_component_rows, source_rows
-from dispatch.departments.models import Department
 
 
 def load_demo_departments(session: Session, fixtures: Path, district_codes: list[str]) -> list[str]:

@@ -1,11 +1,12 @@
-"""Departments (专业部门 / 处置单位): who fixes what. Cases, rules and components point at them."""
+"""Departments (专业部门 / 处置单位): who fixes what. Handlers belong to one; cases, rules and components point at
+them. Nothing is deleted: a department is retired, and "a live department" is `LIVE` here, nowhere else."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ColumnElement, DateTime, ForeignKey, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from citymgmt.core.db import Timestamped, db
 
@@ -37,3 +38,15 @@ class Department(Timestamped, db.Model):  # type: ignore[name-defined]
     street_code: Mapped[str | None] = mapped_column(ForeignKey("areas.code"), index=True)
     phone: Mapped[str | None] = mapped_column(String(40))
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+LIVE: ColumnElement[bool] = Department.retired_at.is_(None)  # a live department: not retired
+
+
+def is_live(session: Session, code: str) -> bool:
+    """Whether a live department has this code."""
+    return session.execute(select(Department.code).where(Department.code == code, LIVE)).first() is not None
+
+
+def live_codes(session: Session) -> set[str]:
+    return set(session.execute(select(Department.code).where(LIVE)).scalars())

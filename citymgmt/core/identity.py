@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from citymgmt.core import departments
 from citymgmt.core.config import PASSWORD_HASH_PROFILES
 from citymgmt.core.db import Timestamped, attach_row, db, driver
 from citymgmt.core.errors import Conflict, DomainError, ValidationError
@@ -174,12 +175,8 @@ def create_user(
         raise ValidationError(f"roles must be among {', '.join(ALL_ROLES)}", details={"roles": unknown or "none given"})
     if Role.handler in roles and not department_code:
         raise ValidationError("a handler belongs to a department", details={"department": "required for handler"})
-    if department_code is not None:
-        exists = session.execute(
-            text("SELECT 1 FROM departments WHERE code = :c AND retired_at IS NULL"), {"c": department_code}
-        ).first()
-        if not exists:
-            raise ValidationError(f"no department {department_code}", details={"department": department_code})
+    if department_code is not None and not departments.is_live(session, department_code):
+        raise ValidationError(f"no department {department_code}", details={"department": department_code})
     check_password_strength(password, username)
     if session.execute(select(User.id).where(User.username == username)).first():
         raise Conflict(f"user {username} exists", details={"username": username})

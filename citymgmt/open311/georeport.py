@@ -14,12 +14,12 @@ from flask import url_for
 from sqlalchemy import Select, String, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from citymgmt.core.departments import Department
 from citymgmt.core.errors import NotFound
 from citymgmt.open311.keys import Open311Request
 from citymgmt.open311.render import w3c
 from dispatch.cases.models import OPEN_STATES, Case, CaseEvent
 from dispatch.cases.photos import Attachment
-from dispatch.departments.models import Department
 from dispatch.taxonomy.operations import Category, current_version
 
 # What the public is told of each state (zh-CN, English).

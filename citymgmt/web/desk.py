@@ -18,9 +18,9 @@ from sqlalchemy import select
 from citymgmt.core.access import allow, current_user
 from citymgmt.core.config import Settings
 from citymgmt.core.db import db
+from citymgmt.core.departments import LIVE, Department
 from citymgmt.core.identity import CENTRE_STAFF, Role
 from citymgmt.web.i18n import ROLE_NAMES
-from dispatch.departments.models import Department
 from dispatch.taxonomy.operations import Category, TaxonomyVersion
 from dispatch.workflow.moves import MOVES
 
@@ -212,9 +212,7 @@ def desk() -> Any:
     english = (locale := get_locale()) is not None and locale.language == "en"
     departments = [
         {"code": d.code, "name": d.name_en if english else d.name}
-        for d in session.execute(
-            select(Department).where(Department.retired_at.is_(None)).order_by(Department.code)
-        ).scalars()
+        for d in session.execute(select(Department).where(LIVE).order_by(Department.code)).scalars()
     ]
     current = select(TaxonomyVersion.code).where(TaxonomyVersion.current).scalar_subquery()
     categories = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import Any
 
@@ -26,8 +27,34 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from citymgmt.core.db import db
 
-STATES = ("reported", "verifying", "filed", "dispatched", "handled", "checking", "closed", "suspended", "cancelled")
-OPEN_STATES = ("reported", "verifying", "filed", "dispatched", "handled", "checking", "suspended")
+
+class State(enum.StrEnum):
+    """A case's states (ARCHITECTURE.md, a contract), in the loop's order; the moves between them are
+    dispatch.workflow.moves.MOVES."""
+
+    reported = "reported"  # 上报: waiting to be accepted and filed
+    verifying = "verifying"  # 核实: an inspector is sent to see whether it is real
+    filed = "filed"  # 立案: waiting to be dispatched
+    dispatched = "dispatched"  # 派遣: the department's disposal step (处置), on its clock
+    handled = "handled"  # 处置完成: waiting to be sent to the on-site check
+    checking = "checking"  # 核查: an inspector checks on site
+    closed = "closed"  # 结案
+    suspended = "suspended"  # 挂账: the clock frozen
+    cancelled = "cancelled"  # 作废
+
+
+class Light(enum.StrEnum):
+    """The light of a running step's clock; None when no clock runs (suspended, closed, cancelled)."""
+
+    green = "green"
+    yellow = "yellow"  # past the warning time (sla_warn_fraction of the limit)
+    red = "red"  # past the deadline
+
+
+STATES = tuple(State)
+FINAL_STATES = (State.closed, State.cancelled)
+OPEN_STATES = tuple(s for s in State if s not in FINAL_STATES)
+DISPOSAL = State.dispatched  # the department's step: its overdue is escalated (督办), its delay the department's
 SOURCES = ("inspector", "public", "hotline", "open311")
 URGENCIES = ("urgent", "normal")
 
@@ -98,7 +125,7 @@ class Case(db.Model):  # type: ignore[name-defined]
         CheckConstraint(f"status IN {_in(STATES)}", name="status"),
         CheckConstraint(f"source IN {_in(SOURCES)}", name="source"),
         CheckConstraint(f"urgency IN {_in(URGENCIES)}", name="urgency"),
-        CheckConstraint("light IS NULL OR light IN ('green', 'yellow', 'red')", name="light"),
+        CheckConstraint(f"light IS NULL OR light IN {_in(tuple(Light))}", name="light"),
         CheckConstraint(
             "(component_id IS NULL AND component_source IS NULL)"
             " OR (component_id IS NOT NULL AND component_source IN ('named', 'suggested'))",
@@ -131,7 +158,7 @@ class CaseClock(db.Model):  # type: ignore[name-defined]
     light: Mapped[str | None] = mapped_column(String(6))
 
     __table_args__ = (
-        CheckConstraint("light IS NULL OR light IN ('green', 'yellow', 'red')", name="light"),
+        CheckConstraint(f"light IS NULL OR light IN {_in(tuple(Light))}", name="light"),
         # Only the clocks whose light can still move are in them.
         Index("ix_case_clocks_warn", "warn_at", postgresql_where=text("light = 'green'")),
         Index("ix_case_clocks_due", "due_at", postgresql_where=text("light IN ('green', 'yellow')")),

@@ -29,9 +29,9 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from citymgmt.core import outbox
 from citymgmt.core.db import db, driver
+from citymgmt.core.departments import Department
 from citymgmt.core.errors import ValidationError
 from dispatch.cases.models import Case
-from dispatch.departments.models import Department
 
 EVENTS = ("new_work", "sla_warn", "sla_overdue")
 KINDS = ("email", "webhook")

@@ -15,10 +15,11 @@ from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import text
+from sqlalchemy import and_, or_, select, text
 from sqlalchemy.orm import Session
 
-from citymgmt.core.db import driver
+from citymgmt.core import departments
+from citymgmt.core.departments import Department
 from dispatch.routing.rules import Rule, RuleBook
 from dispatch.taxonomy.operations import Category, minor_category
 from grids.matching import CellMatch, match_cell
@@ -239,10 +240,7 @@ def _target(session: Session, rule: Rule, facts: Facts) -> tuple[str | None, str
     target = rule.target
     if target.get("department"):
         code = str(target["department"])
-        live = session.execute(
-            text("SELECT 1 FROM departments WHERE code = :code AND retired_at IS NULL"), {"code": code}
-        ).scalar_one_or_none()
-        return (code, f"to {code}") if live else (None, f"department {code} is retired")
+        return (code, f"to {code}") if departments.is_live(session, code) else (None, f"department {code} is retired")
     if target.get("locality"):
         kind = str(target["locality"])
         local = locality_department(session, kind, facts.street_code, facts.district_code)
@@ -258,20 +256,22 @@ def _target(session: Session, rule: Rule, facts: Facts) -> tuple[str | None, str
 
 def locality_department(session: Session, kind: str, street_code: str, district_code: str) -> str | None:
     """The live department of this kind nearest the place: the street's, then the district's, then city-wide."""
-    row = (
-        driver(session)
-        .execute(LOCALITY_SQL, {"kind": kind, "street": street_code, "district": district_code}, prepare=True)
-        .fetchone()
+    unplaced = Department.street_code.is_(None)
+    query = (
+        select(Department.code)
+        .where(
+            Department.kind == kind,
+            departments.LIVE,
+            or_(
+                Department.street_code == street_code,
+                and_(unplaced, Department.district_code == district_code),
+                and_(unplaced, Department.district_code.is_(None)),
+            ),
+        )
+        .order_by(unplaced, Department.district_code.is_(None), Department.code)
+        .limit(1)
     )
-    return None if row is None else str(row[0])
-
-
-LOCALITY_SQL = (  # prepared: most reports routed by locality (属地) ask it
-    "SELECT code FROM departments WHERE kind = %(kind)s AND retired_at IS NULL"
-    " AND (street_code = %(street)s OR (street_code IS NULL AND district_code = %(district)s)"
-    "      OR (street_code IS NULL AND district_code IS NULL))"
-    " ORDER BY (street_code IS NULL), (district_code IS NULL), code LIMIT 1"
-)
+    return session.execute(query).scalar_one_or_none()
 
 
 def zones_at(session: Session, lon: float, lat: float) -> list[Zone]:

@@ -44,10 +44,10 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from citymgmt.core.db import Timestamped, db
+from citymgmt.core.departments import DEPARTMENT_KINDS, live_codes
 from citymgmt.core.errors import ValidationError
 from citymgmt.core.revisions import forget as forget_revisions
 from citymgmt.core.revisions import revisions
-from dispatch.departments.models import DEPARTMENT_KINDS, Department
 
 FORMAT_VERSION = 1
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,59}$")
@@ -248,11 +248,11 @@ def import_rules(session: Session, source: str, now: datetime, allow_empty: bool
             " confirm it on purpose (PUT /api/v1/rules?retire_all=true, or rules import --retire-all)",
             details={"rules": "empty"},
         )
-    departments = set(session.execute(select(Department.code).where(Department.retired_at.is_(None))).scalars().all())
+    live = live_codes(session)
     unknown = {
         f"rules.{i}.then.department": f"no live department {r['then']['department']}"
         for i, r in enumerate(rules)
-        if r["then"].get("department") and r["then"]["department"] not in departments
+        if r["then"].get("department") and r["then"]["department"] not in live
     }
     if unknown:
         raise ValidationError("the rules file names unknown departments", details=unknown)

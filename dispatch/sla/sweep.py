@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 
 from citymgmt.core.db import driver
 from citymgmt.core.periodic import periodic
+from dispatch.cases.models import DISPOSAL as DISPOSAL_STATE
+from dispatch.cases.models import Light
 from dispatch.notifications.operations import notify
 
 # The sweep finds the cases through their clocks (`case_clocks`, narrow, with the partial indexes) and writes both:
@@ -41,45 +43,51 @@ SETTINGS = {"jit": "off", "citymgmt.sweeping": "on"}
 BEGIN_SQL = "; ".join(f"SET LOCAL {name} = {value}" for name, value in SETTINGS.items())
 END_SQL = "; ".join(f"SET LOCAL {name} TO DEFAULT" for name in SETTINGS)  # the clock trigger's too: off by default
 
+# The states and lights are the case model's (dispatch.cases.models), written into the SQL as literals: the
+# partial indexes of the clocks are chosen only for predicates the planner can match to theirs, not for parameters.
+GREEN, YELLOW, RED = Light.green.value, Light.yellow.value, Light.red.value
+DISPOSAL = DISPOSAL_STATE.value
+
 # Yellow: green cases whose warning time has come but not their deadline.
-WARN_SQL = """
+WARN_SQL = f"""
 WITH changed AS (
-    UPDATE cases c SET light = 'yellow'
+    UPDATE cases c SET light = '{YELLOW}'
     WHERE c.id = ANY (ARRAY(
-              SELECT case_id FROM case_clocks WHERE light = 'green' AND warn_at <= :now AND due_at > :now))
-      AND c.light = 'green' AND c.warn_at <= :now AND c.due_at > :now  -- re-checked on the row locked
+              SELECT case_id FROM case_clocks WHERE light = '{GREEN}' AND warn_at <= :now AND due_at > :now))
+      AND c.light = '{GREEN}' AND c.warn_at <= :now AND c.due_at > :now  -- re-checked on the row locked
     RETURNING c.id, c.status, c.department_code
 ), clock AS (
-    UPDATE case_clocks SET light = 'yellow' WHERE case_id = ANY (ARRAY(SELECT id FROM changed))
+    UPDATE case_clocks SET light = '{YELLOW}' WHERE case_id = ANY (ARRAY(SELECT id FROM changed))
 ), events AS (
     INSERT INTO case_events (case_id, action, actor_id, at, from_status, to_status, payload)
     SELECT id, 'warn', NULL, :now, status, status,
-           jsonb_build_object('light', 'yellow', 'from', 'green', 'step', status, 'automatic', true)
+           jsonb_build_object('light', '{YELLOW}', 'from', '{GREEN}', 'step', status, 'automatic', true)
     FROM changed
 )
 SELECT id, status, department_code FROM changed
-"""
+"""  # noqa: S608 (constants only)
 
 # Red: cases whose deadline has passed (from green when a sweep was missed, or from yellow); with :escalate, an
 # overdue disposal (the department's step) is escalated once in the same row write (督办), its event beside the
 # overdue one. One write per case, not two.
-OVERDUE_SQL = """
+OVERDUE_SQL = f"""
 WITH changed AS (
-    UPDATE cases c SET light = 'red',
-           escalated = c.escalated OR (:escalate AND c.status = 'dispatched'),
-           version = c.version + CASE WHEN :escalate AND c.status = 'dispatched' AND NOT c.escalated THEN 1 ELSE 0 END
+    UPDATE cases c SET light = '{RED}',
+           escalated = c.escalated OR (:escalate AND c.status = '{DISPOSAL}'),
+           version = c.version + CASE WHEN :escalate AND c.status = '{DISPOSAL}' AND NOT c.escalated THEN 1 ELSE 0 END
     FROM cases o
-    WHERE o.id = ANY (ARRAY(SELECT case_id FROM case_clocks WHERE light IN ('green', 'yellow') AND due_at <= :now))
-      AND o.light IN ('green', 'yellow') AND o.due_at <= :now
+    WHERE o.id = ANY (ARRAY(
+              SELECT case_id FROM case_clocks WHERE light IN ('{GREEN}', '{YELLOW}') AND due_at <= :now))
+      AND o.light IN ('{GREEN}', '{YELLOW}') AND o.due_at <= :now
       AND c.id = o.id AND c.ctid = o.ctid  -- o: the case as read; c: the row written, still that one
     RETURNING c.id, c.status, c.department_code, o.light AS was, c.due_at,
-              (:escalate AND c.status = 'dispatched' AND NOT o.escalated) AS escalating
+              (:escalate AND c.status = '{DISPOSAL}' AND NOT o.escalated) AS escalating
 ), clock AS (
-    UPDATE case_clocks SET light = 'red' WHERE case_id = ANY (ARRAY(SELECT id FROM changed))
+    UPDATE case_clocks SET light = '{RED}' WHERE case_id = ANY (ARRAY(SELECT id FROM changed))
 ), events AS (
     INSERT INTO case_events (case_id, action, actor_id, at, from_status, to_status, payload)
     SELECT id, 'overdue', NULL::int4, :now, status, status,
-           jsonb_build_object('light', 'red', 'from', was, 'step', status, 'due_at', due_at, 'automatic', true)
+           jsonb_build_object('light', '{RED}', 'from', was, 'step', status, 'due_at', due_at, 'automatic', true)
     FROM changed
     UNION ALL
     SELECT id, 'escalate', NULL::int4, :now, status, status,
@@ -87,7 +95,7 @@ WITH changed AS (
     FROM changed WHERE escalating
 )
 SELECT id, status, department_code, escalating FROM changed
-"""
+"""  # noqa: S608 (constants only)
 
 
 @dataclass

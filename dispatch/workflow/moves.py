@@ -23,11 +23,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from citymgmt.core import departments
 from citymgmt.core.config import Settings
 from citymgmt.core.errors import Conflict, Forbidden, NotFound, ValidationError
 from citymgmt.core.identity import RECEPTION, Role, User
-from dispatch.cases.models import OPEN_STATES, Case, CaseEvent
-from dispatch.departments.models import Department
+from dispatch.cases.models import FINAL_STATES, OPEN_STATES, Case, CaseEvent, Light, State
 from dispatch.notifications.operations import notify
 from dispatch.sla.calendar import calendar_cache
 from dispatch.sla.workcalendar import WorkingCalendar, working_deadline, working_elapsed
@@ -37,11 +37,11 @@ SYSTEM = "system"  # the actor of automatic moves (stored as actor_id None)
 
 # Centre and inspector steps (*local*; DOMAIN.md §5): (amount in hours, limit type) per urgency.
 STEP_LIMITS: dict[str, dict[str, tuple[float, str]]] = {
-    "reported": {"urgent": (5 / 60, "urgent_hours"), "normal": (20 / 60, "working_hours")},  # accept and file
-    "verifying": {"urgent": (0.5, "urgent_hours"), "normal": (1, "working_hours")},  # on-site verification
-    "filed": {"urgent": (5 / 60, "urgent_hours"), "normal": (10 / 60, "working_hours")},  # dispatch
-    "handled": {"urgent": (10 / 60, "urgent_hours"), "normal": (30 / 60, "working_hours")},  # send to check
-    "checking": {"urgent": (1, "urgent_hours"), "normal": (1, "working_hours")},  # on-site check
+    State.reported: {"urgent": (5 / 60, "urgent_hours"), "normal": (20 / 60, "working_hours")},  # accept and file
+    State.verifying: {"urgent": (0.5, "urgent_hours"), "normal": (1, "working_hours")},  # on-site verification
+    State.filed: {"urgent": (5 / 60, "urgent_hours"), "normal": (10 / 60, "working_hours")},  # dispatch
+    State.handled: {"urgent": (10 / 60, "urgent_hours"), "normal": (30 / 60, "working_hours")},  # send to check
+    State.checking: {"urgent": (1, "urgent_hours"), "normal": (1, "working_hours")},  # on-site check
 }
 
 
@@ -86,7 +86,7 @@ def _start_step(ctx: MoveContext, state: str) -> None:
     """Start the clock of the step the case enters: due_at, warn_at at the warn fraction, a green light."""
     case, calendar = ctx.case, calendar_for(ctx.session, ctx.settings)
     case.step_started_at = ctx.now
-    if state == "dispatched":
+    if state == State.dispatched:
         if case.disposal_due_at is None:
             amount, limit_type = _limit(ctx.session, case)
             case.disposal_due_at = working_deadline(ctx.now, amount, limit_type, calendar)
@@ -109,7 +109,7 @@ def _set_due(
     total = working_elapsed(start, due, limit_type, calendar)
     case.due_at = due
     case.warn_at = working_deadline(start, max(total, 0) * settings.sla_warn_fraction, limit_type, calendar)
-    case.light = "red" if start >= due else ("yellow" if start >= case.warn_at else "green")
+    case.light = Light.red if start >= due else (Light.yellow if start >= case.warn_at else Light.green)
 
 
 # -- the moves ------------------------------------------------------------------------------------------------------
@@ -140,19 +140,19 @@ def _pending(kind: str) -> Callable[[Case, User | None, Settings], str | None]:
 
 
 def _file(ctx: MoveContext) -> str:
-    return "filed"
+    return State.filed
 
 
 def _cancel(ctx: MoveContext) -> str:
-    if ctx.case.status == "filed" and ctx.actor is not None and not ctx.actor.has_role(Role.leader):
+    if ctx.case.status == State.filed and ctx.actor is not None and not ctx.actor.has_role(Role.leader):
         raise Forbidden("cancelling a filed case needs the shift leader (值班长)", details={"action": "cancel"})
-    return "cancelled"
+    return State.cancelled
 
 
 def _verify(ctx: MoveContext) -> str:
     result = _result(ctx)
     ctx.payload["result"] = result
-    return "reported" if result == "pass" else "cancelled"
+    return State.reported if result == "pass" else State.cancelled
 
 
 def _result(ctx: MoveContext) -> str:
@@ -167,19 +167,16 @@ def _dispatch(ctx: MoveContext) -> str:
     department = ctx.body.get("department") or case.suggested_department_code
     if not department:
         raise ValidationError("name the department to dispatch to", details={"department": "required"})
-    if ctx.actor is not None:  # (an automatic dispatch goes where routing just found a live department)
-        live = ctx.session.execute(
-            select(Department.code).where(Department.code == department, Department.retired_at.is_(None))
-        ).scalar_one_or_none()
-        if live is None:
-            raise ValidationError(f"no live department {department}", details={"department": "unknown"})
+    # (an automatic dispatch goes where routing just found a live department)
+    if ctx.actor is not None and not departments.is_live(ctx.session, department):
+        raise ValidationError(f"no live department {department}", details={"department": "unknown"})
     previous = _last_dispatched_department(ctx.session, case.id)
     ctx.payload["department"] = department
     if previous is not None and previous != department:
         ctx.payload["redispatch_from"] = previous  # 错误派遣: counted against the dispatcher
     case.department_code = department
     notify(ctx.session, "new_work", department, [case.id], ctx.now)
-    return "dispatched"
+    return State.dispatched
 
 
 NEW_CASES = "citymgmt.new_cases"  # session.info: ids of the cases reported in this transaction (intake adds them)
@@ -227,7 +224,7 @@ def _approve_return(ctx: MoveContext) -> str:
     ctx.case.pending_request = None
     ctx.case.department_code = None
     ctx.case.disposal_due_at = None  # the next department's clock starts at its dispatch
-    return "filed"
+    return State.filed
 
 
 def _reject(ctx: MoveContext) -> str:
@@ -249,7 +246,7 @@ def _approve_extension(ctx: MoveContext) -> str:
     case.pending_request = None
     ctx.payload["hours"] = hours
     ctx.payload["due_at"] = case.disposal_due_at.isoformat()
-    return "dispatched"
+    return State.dispatched
 
 
 def _suspend(ctx: MoveContext) -> str:
@@ -266,15 +263,15 @@ def _suspend(ctx: MoveContext) -> str:
     case.suspensions += 1
     case.suspended_at = ctx.now
     case.pending_request = None
-    return "suspended"
+    return State.suspended
 
 
 def _resume(ctx: MoveContext) -> str:
     case = ctx.case
-    if case.status == "dispatched":  # rejecting a suspension request: the department carries on
+    if case.status == State.dispatched:  # rejecting a suspension request: the department carries on
         ctx.payload["rejected"] = "suspension"
         case.pending_request = None
-        return "dispatched"
+        return State.dispatched
     assert case.suspended_at is not None and case.disposal_due_at is not None
     calendar = calendar_for(ctx.session, ctx.settings)
     limit_type = case.disposal_limit_type or "urgent_hours"
@@ -283,12 +280,12 @@ def _resume(ctx: MoveContext) -> str:
     case.disposal_due_at = working_deadline(ctx.now, max(remaining, 0), limit_type, calendar)
     ctx.payload["suspended_for_s"] = (ctx.now - case.suspended_at).total_seconds()
     case.suspended_at = None
-    return "dispatched"
+    return State.dispatched
 
 
 def _handle(ctx: MoveContext) -> str:
     ctx.case.check_passed = None
-    return "handled"
+    return State.handled
 
 
 def _check(ctx: MoveContext) -> str:
@@ -296,15 +293,15 @@ def _check(ctx: MoveContext) -> str:
     ctx.payload["result"] = result
     if result == "pass":
         ctx.case.check_passed = True
-        return "checking"
+        return State.checking
     ctx.case.check_passed = None
     ctx.payload["rework"] = True  # 返工: back to the same department, the clock still running
-    return "dispatched"
+    return State.dispatched
 
 
 def _close(ctx: MoveContext) -> str:
     ctx.case.closed_at = ctx.now
-    return "closed"
+    return State.closed
 
 
 def _escalate(ctx: MoveContext) -> str:
@@ -325,7 +322,7 @@ def _merge(ctx: MoveContext) -> str:
     original = ctx.session.get(Case, original_id)
     if original is None:
         raise ValidationError(f"no case {original_id}", details={"original": "unknown"})
-    if original.duplicate_of is not None or original.status in ("cancelled",):
+    if original.duplicate_of is not None or original.status == State.cancelled:
         raise ValidationError("the original is itself cancelled or a duplicate", details={"original": "not live"})
     case.duplicate_of = original.id
     ctx.payload["original"] = original.id
@@ -342,7 +339,7 @@ def _merge(ctx: MoveContext) -> str:
             payload={"duplicate": case.id, "duplicate_code": case.code, "reporter_id": case.reporter_id},
         )
     )
-    return "cancelled"
+    return State.cancelled
 
 
 def _comment(ctx: MoveContext) -> str:
@@ -383,35 +380,37 @@ def _both(
 
 OPEN = tuple(OPEN_STATES)
 MOVES: tuple[Move, ...] = (
-    Move("file", ("reported",), (Role.leader,), _file),
-    Move("cancel", ("reported", "verifying", "filed"), (Role.operator, Role.leader), _cancel, needs_note=True),
-    Move("request_verification", ("reported",), RECEPTION, _to("verifying"), _public_report),
-    Move("verify", ("verifying",), (Role.inspector,), _verify),
-    Move("dispatch", ("filed",), (Role.dispatcher,), _dispatch),
-    Move("return", ("dispatched",), (Role.handler,), _ask("return"), _no_pending, needs_note=True),
-    Move("approve_return", ("dispatched",), (Role.dispatcher,), _approve_return, _pending("return")),
-    Move("reject_return", ("dispatched",), (Role.dispatcher,), _reject, _pending("return"), needs_note=True),
-    Move("request_extension", ("dispatched",), (Role.handler,), _ask("extension"), _no_pending, needs_note=True),
-    Move("approve_extension", ("dispatched",), (Role.dispatcher,), _approve_extension, _pending("extension")),
-    Move("reject_extension", ("dispatched",), (Role.dispatcher,), _reject, _pending("extension"), needs_note=True),
-    Move("suspend", ("dispatched",), (Role.handler, Role.dispatcher), _suspend, _in_department, needs_note=True),
+    Move("file", (State.reported,), (Role.leader,), _file),
+    Move(
+        "cancel", (State.reported, State.verifying, State.filed), (Role.operator, Role.leader), _cancel, needs_note=True
+    ),
+    Move("request_verification", (State.reported,), RECEPTION, _to(State.verifying), _public_report),
+    Move("verify", (State.verifying,), (Role.inspector,), _verify),
+    Move("dispatch", (State.filed,), (Role.dispatcher,), _dispatch),
+    Move("return", (State.dispatched,), (Role.handler,), _ask("return"), _no_pending, needs_note=True),
+    Move("approve_return", (State.dispatched,), (Role.dispatcher,), _approve_return, _pending("return")),
+    Move("reject_return", (State.dispatched,), (Role.dispatcher,), _reject, _pending("return"), needs_note=True),
+    Move("request_extension", (State.dispatched,), (Role.handler,), _ask("extension"), _no_pending, needs_note=True),
+    Move("approve_extension", (State.dispatched,), (Role.dispatcher,), _approve_extension, _pending("extension")),
+    Move("reject_extension", (State.dispatched,), (Role.dispatcher,), _reject, _pending("extension"), needs_note=True),
+    Move("suspend", (State.dispatched,), (Role.handler, Role.dispatcher), _suspend, _in_department, needs_note=True),
     Move(
         "resume",
-        ("suspended", "dispatched"),
+        (State.suspended, State.dispatched),
         (Role.dispatcher,),
         _resume,
-        lambda c, u, s: None if c.status == "suspended" else _pending("suspension")(c, u, s),
+        lambda c, u, s: None if c.status == State.suspended else _pending("suspension")(c, u, s),
     ),
-    Move("handle", ("dispatched",), (Role.handler,), _handle, _no_pending),
-    Move("request_check", ("handled",), RECEPTION, _to("checking")),
-    Move("check", ("checking",), (Role.inspector,), _check, _check_waiting),
-    Move("close", ("checking",), (Role.leader,), _close, _check_passed),
+    Move("handle", (State.dispatched,), (Role.handler,), _handle, _no_pending),
+    Move("request_check", (State.handled,), RECEPTION, _to(State.checking)),
+    Move("check", (State.checking,), (Role.inspector,), _check, _check_waiting),
+    Move("close", (State.checking,), (Role.leader,), _close, _check_passed),
     Move("escalate", OPEN, (Role.supervisor,), _escalate, _not_escalated, needs_note=True),
     Move("reply", OPEN, (Role.handler,), _reply, _both(_escalation_open, _in_department), needs_note=True),
-    Move("merge", ("reported", "verifying", "filed"), RECEPTION, _merge),
+    Move("merge", (State.reported, State.verifying, State.filed), RECEPTION, _merge),
     Move(
         "comment",
-        (*OPEN, "closed", "cancelled"),
+        (*OPEN, *FINAL_STATES),
         (Role.inspector, Role.operator, Role.leader, Role.dispatcher, Role.handler, Role.supervisor),
         _comment,
         needs_note=True,
@@ -493,7 +492,7 @@ def _make_move(
     ctx = MoveContext(session, case, actor, now, settings, body, {})
     before, step_due_at = case.status, case.due_at
     after = move.apply(ctx)
-    if move.action == "verify" and after == "reported":
+    if move.action == "verify" and after == State.reported:
         case.verified = True
     if after != before or move.action == "approve_extension":
         _start_step(ctx, after)
@@ -540,7 +539,7 @@ def system_move(
 
 def auto_steps(session: Session, case: Case, now: datetime, settings: Settings) -> None:
     """The automatic moves a city configured, chained: request the check after handling."""
-    if case.status == "handled" and settings.auto_request_check:
+    if case.status == State.handled and settings.auto_request_check:
         system_move(session, case, "request_check", now, settings, {})
 
 

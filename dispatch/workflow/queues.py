@@ -8,7 +8,7 @@ from sqlalchemy import ColumnElement, and_, case, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from citymgmt.core.identity import Role, User
-from dispatch.cases.models import Case
+from dispatch.cases.models import FINAL_STATES, Case, Light, State
 from dispatch.workflow.views import case_summary
 from grids.models import InspectorCell
 
@@ -19,9 +19,9 @@ def _tasks(user: User) -> list[tuple[str, ColumnElement[bool]]]:
     if user.has_role(Role.handler) and user.department_code:
         mine = Case.department_code == user.department_code
         tasks += [
-            ("reply", and_(mine, Case.escalated.is_(True), Case.status.notin_(("closed", "cancelled")))),
-            ("handle", and_(mine, Case.status == "dispatched", Case.pending_request.is_(None))),
-            ("awaiting_approval", and_(mine, Case.status == "dispatched", Case.pending_request.is_not(None))),
+            ("reply", and_(mine, Case.escalated.is_(True), Case.status.notin_(FINAL_STATES))),
+            ("handle", and_(mine, Case.status == State.dispatched, Case.pending_request.is_(None))),
+            ("awaiting_approval", and_(mine, Case.status == State.dispatched, Case.pending_request.is_not(None))),
         ]
     if user.has_role(Role.inspector):
         beat = select(InspectorCell.cell_code).where(
@@ -29,26 +29,26 @@ def _tasks(user: User) -> list[tuple[str, ColumnElement[bool]]]:
         )
         in_beat = Case.cell_code.in_(beat)
         tasks += [
-            ("verify", and_(in_beat, Case.status == "verifying")),
-            ("check", and_(in_beat, Case.status == "checking", Case.check_passed.is_not(True))),
+            ("verify", and_(in_beat, Case.status == State.verifying)),
+            ("check", and_(in_beat, Case.status == State.checking, Case.check_passed.is_not(True))),
         ]
     if user.has_role(Role.dispatcher):
         tasks += [
-            ("dispatch", Case.status == "filed"),
-            ("approve", and_(Case.status == "dispatched", Case.pending_request.is_not(None))),
+            ("dispatch", Case.status == State.filed),
+            ("approve", and_(Case.status == State.dispatched, Case.pending_request.is_not(None))),
         ]
     if user.has_role(Role.leader):
         tasks += [
-            ("file", and_(Case.status == "reported", Case.verified.is_(True) | (Case.source == "inspector"))),
-            ("close", and_(Case.status == "checking", Case.check_passed.is_(True))),
+            ("file", and_(Case.status == State.reported, Case.verified.is_(True) | (Case.source == "inspector"))),
+            ("close", and_(Case.status == State.checking, Case.check_passed.is_(True))),
         ]
     if user.has_role(Role.operator, Role.leader):
         tasks += [
-            ("accept", and_(Case.status == "reported", Case.source != "inspector", Case.verified.is_(False))),
-            ("request_check", Case.status == "handled"),
+            ("accept", and_(Case.status == State.reported, Case.source != "inspector", Case.verified.is_(False))),
+            ("request_check", Case.status == State.handled),
         ]
     if user.has_role(Role.supervisor):
-        tasks.append(("overdue", and_(Case.light == "red", Case.escalated.is_(False))))
+        tasks.append(("overdue", and_(Case.light == Light.red, Case.escalated.is_(False))))
     return tasks
 
 
