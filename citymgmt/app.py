@@ -26,7 +26,8 @@ from citymgmt.core.sessions import COOKIE_NAME, install_browser_sessions
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
-# Modules that define models, outbox jobs, periodic jobs or health probes: imported once so every process knows them.
+# Modules that define models, outbox jobs, periodic jobs, health probes or signal receivers: imported once so every
+# process knows them.
 MODEL_AND_JOB_MODULES = (
     "citymgmt.core.outbox",
     "citymgmt.core.identity",

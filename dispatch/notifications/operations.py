@@ -31,7 +31,8 @@ from citymgmt.core import outbox
 from citymgmt.core.db import db, driver
 from citymgmt.core.departments import Department
 from citymgmt.core.errors import ValidationError
-from dispatch.cases.models import Case
+from dispatch.cases import signals
+from dispatch.cases.models import Case, Light
 
 EVENTS = ("new_work", "sla_warn", "sla_overdue")
 KINDS = ("email", "webhook")
@@ -122,6 +123,22 @@ def notify(session: Session, event: str, department_code: str | None, case_ids: 
         session.flush()
         row.outbox_id = outbox.add_job(session, "notify.deliver", notification_id=row.id).id
     return len(channels)
+
+
+# What the loop announces (dispatch.cases.signals), sent on as notifications.
+@signals.work_arrived.connect
+def _on_work_arrived(session: Session, *, department_code: str, case_ids: list[int], now: datetime) -> None:
+    notify(session, "new_work", department_code, case_ids, now)
+
+
+@signals.lights_changed.connect
+def _on_lights_changed(
+    session: Session, *, light: str, case_ids: list[int], by_department: dict[str, list[int]], now: datetime
+) -> None:
+    event = "sla_warn" if light == Light.yellow else "sla_overdue"
+    for department, ids in by_department.items():
+        notify(session, event, department, ids, now)
+    notify(session, event, None, case_ids, now)  # the centre hears of all
 
 
 def _cases(session: Session, ids: list[int]) -> list[dict[str, Any]]:

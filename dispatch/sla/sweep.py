@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session
 
 from citymgmt.core.db import driver
 from citymgmt.core.periodic import periodic
+from dispatch.cases import signals
 from dispatch.cases.models import DISPOSAL as DISPOSAL_STATE
 from dispatch.cases.models import Light
-from dispatch.notifications.operations import notify
 
 # The sweep finds the cases through their clocks (`case_clocks`, narrow, with the partial indexes) and writes both:
 # the case first, as the workflow does (its change of a clock reaches case_clocks by a trigger, after the case), so
@@ -124,10 +124,15 @@ def sweep(session: Session, now: datetime, escalate_overdue: bool = True) -> Swe
             if department:
                 result.by_department.setdefault(department, {}).setdefault(kind, []).append(case_id)
     driver(session).execute(END_SQL)
-    for kind, event in (("warned", "sla_warn"), ("overdue", "sla_overdue")):
-        for department, ids in result.by_department.items():
-            notify(session, event, department, ids.get(kind, []), now)
-        notify(session, event, None, getattr(result, kind), now)  # the centre hears of all
+    for kind, light in (("warned", Light.yellow), ("overdue", Light.red)):
+        if getattr(result, kind):
+            signals.lights_changed.send(
+                session,
+                light=light,
+                case_ids=getattr(result, kind),
+                by_department={d: ids[kind] for d, ids in result.by_department.items() if ids.get(kind)},
+                now=now,
+            )
     return result
 
 

@@ -27,8 +27,8 @@ from citymgmt.core import departments
 from citymgmt.core.config import Settings
 from citymgmt.core.errors import Conflict, Forbidden, NotFound, ValidationError
 from citymgmt.core.identity import RECEPTION, Role, User
+from dispatch.cases import signals
 from dispatch.cases.models import FINAL_STATES, OPEN_STATES, Case, CaseEvent, Light, State
-from dispatch.notifications.operations import notify
 from dispatch.sla.calendar import calendar_cache
 from dispatch.sla.workcalendar import WorkingCalendar, working_deadline, working_elapsed
 from dispatch.taxonomy.operations import Category
@@ -175,7 +175,7 @@ def _dispatch(ctx: MoveContext) -> str:
     if previous is not None and previous != department:
         ctx.payload["redispatch_from"] = previous  # 错误派遣: counted against the dispatcher
     case.department_code = department
-    notify(ctx.session, "new_work", department, [case.id], ctx.now)
+    signals.work_arrived.send(ctx.session, department_code=department, case_ids=[case.id], now=ctx.now)
     return State.dispatched
 
 
