@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 import marshmallow as ma
-from flask import Response, current_app, request, send_file
+from flask import Response, current_app, request, send_file, url_for
 from flask_smorest import Blueprint
 
 from citymgmt.api.fields import StrictFloat, StrictInteger
@@ -19,7 +19,7 @@ from dispatch.cases.models import SOURCES, STATES, URGENCIES
 from dispatch.cases.photos import MAX_PHOTOS, Attachment, Photo, attach_photos, process_photo
 from dispatch.intake.operations import Report, report_case
 from dispatch.workflow.moves import act
-from dispatch.workflow.views import case_view, list_cases, visible_case
+from dispatch.workflow.views import case_file, list_cases, visible_case
 
 blp = Blueprint("cases", __name__, description="Cases (案件): intake and reading")
 
@@ -62,6 +62,8 @@ class ReportSchema(ma.Schema):
     )
 
 
+# The case's JSON: these schemas alone write it, from the case (dispatch.cases.models.Case) and its file
+# (dispatch.workflow.views.CaseFile), with links made by url_for.
 class EventSchema(ma.Schema):
     id = ma.fields.Integer()
     action = ma.fields.String()
@@ -70,6 +72,21 @@ class EventSchema(ma.Schema):
     from_status = ma.fields.String(allow_none=True)
     to_status = ma.fields.String(allow_none=True)
     payload = ma.fields.Dict()
+
+
+class PhotoSchema(ma.Schema):
+    id = ma.fields.Integer()
+    url = ma.fields.Method("_url", metadata={"type": "string", "description": "The photo (JPEG)"})
+    thumb_url = ma.fields.Method("_thumb_url", metadata={"type": "string", "description": "Its thumbnail"})
+    width = ma.fields.Integer()
+    height = ma.fields.Integer()
+    event_id = ma.fields.Integer(metadata={"description": "The event it came with"})
+
+    def _url(self, photo: Attachment) -> str:
+        return url_for("cases.get_photo", case_id=photo.case_id, photo_id=photo.id)
+
+    def _thumb_url(self, photo: Attachment) -> str:
+        return url_for("cases.get_photo", case_id=photo.case_id, photo_id=photo.id, size="thumb")
 
 
 class CaseSummarySchema(ma.Schema):
@@ -110,7 +127,7 @@ class CaseSchema(CaseSummarySchema):
     community_code = ma.fields.String()
     street_code = ma.fields.String()
     contact = ma.fields.Dict(allow_none=True)
-    photos = ma.fields.List(ma.fields.Dict(), metadata={"description": "id, url, thumb_url, width, height"})
+    photos = ma.fields.List(ma.fields.Nested(PhotoSchema))
     duplicate_of = ma.fields.Integer(allow_none=True)
     duplicate_candidates = ma.fields.List(
         ma.fields.Dict(), metadata={"description": "Open cases of the same category nearby: id, code, distance_m"}
@@ -199,8 +216,7 @@ def report(body: dict[str, Any]) -> Any:
     case = reported.case
     if reported.created and photos:
         attach_photos(session, settings.photos, case.id, reported.events[0].id, user.id, photos, now)
-    view = case_view(session, case, user, settings, None if photos else reported.written())
-    return view
+    return case_file(session, case, user, settings, None if photos else reported.written())
 
 
 class CaseListQuery(ma.Schema):
@@ -243,8 +259,8 @@ def get_case(case_id: int) -> Any:
     user = current_user()
     assert user is not None
     settings = current_app.extensions["citymgmt.settings"]
-    view = case_view(db.session(), visible_case(db.session(), user, case_id), user, settings)
-    return view, 200, {"ETag": f'"{view["version"]}"'}  # what If-Match sends back
+    view = case_file(db.session(), visible_case(db.session(), user, case_id), user, settings)
+    return view, 200, {"ETag": f'"{view.case.version}"'}  # what If-Match sends back
 
 
 @blp.get("/<int:case_id>/photos/<int:photo_id>")
@@ -307,5 +323,5 @@ def act_on_case(body: dict[str, Any], case_id: int, action: str) -> Any:
     case, event = act(session, case_id, action, user, int(raw), body, now, settings)
     if photos:
         attach_photos(session, settings.photos, case.id, event.id, user.id, photos, now)
-    view = case_view(session, case, user, settings)
-    return view, 200, {"ETag": f'"{view["version"]}"'}
+    view = case_file(session, case, user, settings)
+    return view, 200, {"ETag": f'"{view.case.version}"'}

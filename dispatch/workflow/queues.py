@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, false, func, or_, select
@@ -9,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from citymgmt.core.identity import Role, User
 from dispatch.cases.models import FINAL_STATES, Case, Light, State
-from dispatch.workflow.views import case_summary
 from grids.models import InspectorCell
 
 
@@ -52,7 +52,20 @@ def _tasks(user: User) -> list[tuple[str, ColumnElement[bool]]]:
     return tasks
 
 
-def my_queue(session: Session, user: User, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+@dataclass
+class QueueItem:
+    """A case waiting for the user, and what is expected of them (`task`); anything else is the case's."""
+
+    case: Case
+    task: str
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.case, name)
+
+
+def my_queue(session: Session, user: User, offset: int, limit: int) -> tuple[list[QueueItem], int]:
     """The cases waiting for the user, each with its task, soonest deadline first; and their total."""
     tasks = _tasks(user)
     if not tasks:
@@ -63,6 +76,4 @@ def my_queue(session: Session, user: User, offset: int, limit: int) -> tuple[lis
     rows = session.execute(
         select(Case, task).where(waiting).order_by(Case.due_at.asc().nulls_last(), Case.id).offset(offset).limit(limit)
     ).all()
-    return [
-        {**case_summary(c), "task": t, "escalated": c.escalated, "pending_request": c.pending_request} for c, t in rows
-    ], total
+    return [QueueItem(c, t) for c, t in rows], total

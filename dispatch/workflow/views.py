@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, false, func, or_, select, text
@@ -17,15 +18,40 @@ from dispatch.workflow.moves import allowed_actions
 from grids.models import InspectorCell
 
 
-def case_view(
+@dataclass
+class CaseFile:
+    """A case with what its page shows beside the row: the point, photos, events, the component and what the
+    viewer may do now. Anything else is read from the case itself (`case_file.code` is `case_file.case.code`). The
+    JSON of it is written by the API's case schema alone (citymgmt.api.cases)."""
+
+    case: Case
+    lon: float
+    lat: float
+    photos: list[Attachment]
+    events: list[CaseEvent]
+    duplicate_candidates: list[dict[str, Any]]
+    component: dict[str, Any] | None
+    allowed_actions: list[str]
+
+    @property
+    def contact(self) -> dict[str, Any] | None:
+        return self.case.reporter_contact
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.case, name)
+
+
+def case_file(
     session: Session,
     case: Case,
     viewer: User,
     settings: Settings,
     written: tuple[tuple[float, float], list[CaseEvent]] | None = None,
-) -> dict[str, Any]:
-    """A case as the API shows it to centre staff (the caller's contact included: they may call back). `written`:
-    the point and the events of the report that just wrote it, without photos (nothing is read back)."""
+) -> CaseFile:
+    """The case as the API shows it to the viewer (centre staff get the caller's contact: they may call back).
+    `written`: the point and the events of the report that just wrote it, without photos (nothing is read back)."""
     if written is not None:
         (lon, lat), events = written
         photos: list[Attachment] = []
@@ -42,49 +68,17 @@ def case_view(
             session.execute(select(Attachment).where(Attachment.case_id == case.id).order_by(Attachment.id)).scalars()
         )
     reported = next((e for e in events if e.action == "report"), None)
-    return {
-        **case_summary(case),
-        "description": case.description,
-        "address": case.address,
-        "lon": lon,
-        "lat": lat,
-        "community_code": case.community_code,
-        "street_code": case.street_code,
-        "contact": case.reporter_contact,
-        "photos": [
-            {
-                "id": p.id,
-                "url": f"/api/v1/cases/{case.id}/photos/{p.id}",
-                "thumb_url": f"/api/v1/cases/{case.id}/photos/{p.id}?size=thumb",
-                "width": p.width,
-                "height": p.height,
-                "event_id": p.event_id,
-            }
-            for p in photos
-        ],
-        "duplicate_candidates": (reported.payload.get("duplicate_candidates", []) if reported else []),
-        "duplicate_of": case.duplicate_of,
-        "component": case_component_view(session, case, reported.payload if reported else {}),
-        "disposal_due_at": case.disposal_due_at,
-        "warn_at": case.warn_at,
-        "pending_request": case.pending_request,
-        "extensions_granted": case.extensions_granted,
-        "escalated": case.escalated,
-        "check_passed": case.check_passed,
-        "allowed_actions": allowed_actions(case, viewer, settings),
-        "events": [
-            {
-                "id": e.id,  # photos name the event they came with (event_id)
-                "action": e.action,
-                "at": e.at,
-                "actor_id": e.actor_id,
-                "from_status": e.from_status,
-                "to_status": e.to_status,
-                "payload": e.payload,
-            }
-            for e in events
-        ],
-    }
+    payload = reported.payload if reported else {}
+    return CaseFile(
+        case=case,
+        lon=lon,
+        lat=lat,
+        photos=photos,
+        events=events,
+        duplicate_candidates=payload.get("duplicate_candidates", []),
+        component=case_component_view(session, case, payload),
+        allowed_actions=allowed_actions(case, viewer, settings),
+    )
 
 
 def visible_to(viewer: User) -> ColumnElement[bool] | None:
@@ -124,7 +118,7 @@ def list_cases(
     filters: dict[str, Any],
     offset: int,
     limit: int,
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[Case], int]:
     """The cases the viewer may see, newest first, filtered; with the total count for paging.
 
     Visibility is `visible_to`'s."""
@@ -144,24 +138,4 @@ def list_cases(
     rows = session.execute(
         query.order_by(Case.reported_at.desc(), Case.id.desc()).offset(offset).limit(limit)
     ).scalars()
-    return [case_summary(c) for c in rows], total
-
-
-def case_summary(case: Case) -> dict[str, Any]:
-    return {
-        "id": case.id,
-        "code": case.code,
-        "status": case.status,
-        "source": case.source,
-        "category_code": case.category_code,
-        "urgency": case.urgency,
-        "cell_code": case.cell_code,
-        "district_code": case.district_code,
-        "department_code": case.department_code,
-        "suggested_department_code": case.suggested_department_code,
-        "reported_at": case.reported_at,
-        "due_at": case.due_at,
-        "light": case.light,
-        "suspected_duplicate": case.suspected_duplicate,
-        "version": case.version,
-    }
+    return list(rows), total
