@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from citymgmt.core import outbox
+from citymgmt.core.config import Settings
 
 EFFECTS_DDL = "CREATE TABLE IF NOT EXISTS test_effects (id serial PRIMARY KEY, note text NOT NULL)"
 
 
 @outbox.job("test.record_effect")
-def record_effect(session: Session, note: str) -> None:
+def record_effect(session: Session, _now: datetime, _settings: Settings, note: str) -> None:
     session.execute(text("INSERT INTO test_effects (note) VALUES (:note)"), {"note": note})
 
 
 @outbox.job("test.fail")
-def fail(session: Session, note: str) -> None:
+def fail(session: Session, _now: datetime, _settings: Settings, note: str) -> None:
     session.execute(text("INSERT INTO test_effects (note) VALUES (:note)"), {"note": note})
     raise RuntimeError(f"failing on purpose: {note}")
 
 
 @outbox.job("test.slow_effect")
-def slow_effect(session: Session, note: str, seconds: float) -> None:
+def slow_effect(session: Session, _now: datetime, _settings: Settings, note: str, seconds: float) -> None:
     """Records its effect, then takes a while before its transaction commits: a worker killed meanwhile leaves
     nothing behind, and the retry records it once."""
     session.execute(text("INSERT INTO test_effects (note) VALUES (:note)"), {"note": note})

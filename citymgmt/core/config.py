@@ -20,6 +20,14 @@ class ConfigError(ValueError):
     """A configuration variable has a value we cannot use; the message names it."""
 
 
+def current_settings() -> Settings:
+    """The current app's settings (the kernel hands them to jobs; the domain is given them, never fetches them)."""
+    from flask import current_app
+
+    settings: Settings = current_app.extensions["citymgmt.settings"]
+    return settings
+
+
 def _env_bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
     if raw is None or raw == "":

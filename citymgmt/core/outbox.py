@@ -20,6 +20,7 @@ from sqlalchemy import BigInteger, DateTime, Index, Integer, String, Text, func,
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from citymgmt.core.config import Settings, current_settings
 from citymgmt.core.db import db, unit_of_work
 from citymgmt.core.periodic import periodic
 from citymgmt.core.queue import QUEUES, get_queue, get_redis, job_options
@@ -28,8 +29,9 @@ log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "citymgmt_outbox"
 
-# What an outbox job is given: the job's real Session (it must not commit), then the row's arguments by name.
-OutboxJob = Callable[Concatenate[Session, ...], object]
+# What an outbox job is given: the job's real Session (it must not commit), the current time and the settings, then
+# the row's arguments by name.
+OutboxJob = Callable[Concatenate[Session, datetime, Settings, ...], object]
 
 # Job name → function. Only registered functions can run: a row names a job, never an import path.
 _JOBS: dict[str, OutboxJob] = {}
@@ -150,7 +152,7 @@ def reconcile(session: Session, redis: Redis, now: datetime, older_than: timedel
 
 
 @periodic("outbox-reconcile", every=300, queue="low")
-def _reconcile_periodically(session: Session, now: datetime) -> int:
+def _reconcile_periodically(session: Session, now: datetime, settings: Settings) -> int:
     return reconcile(session, get_redis(), now)
 
 
@@ -170,7 +172,8 @@ def run_message(message_id: int) -> str:
             fn = _JOBS.get(message.job)
             if fn is None:
                 raise LookupError(f"outbox {message_id}: no job registered as {message.job!r}")
-            fn(session, **message.args)
+            now = utcnow()
+            fn(session, now, current_settings(), **message.args)
             message.done_at = utcnow()
             message.attempts += 1
         return "done"

@@ -21,6 +21,7 @@ from sqlalchemy import DateTime, Integer, String, Text, func
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from citymgmt.core.config import Settings, current_settings
 from citymgmt.core.db import db, unit_of_work
 from citymgmt.core.queue import get_queue, job_options
 
@@ -28,9 +29,9 @@ log = logging.getLogger(__name__)
 
 
 class PeriodicJob(Protocol):
-    """What a periodic job is given: the run's real Session (it must not commit) and the current time."""
+    """What a periodic job is given: the run's real Session (it must not commit), the current time and the settings."""
 
-    def __call__(self, session: Session, now: datetime, /) -> object: ...
+    def __call__(self, session: Session, now: datetime, settings: Settings, /) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def run_periodic(name: str, slot: int) -> str:
         raise LookupError(f"no periodic job {name!r}")
     try:
         with unit_of_work() as session:
-            result = p.func(session, utcnow())
+            result = p.func(session, utcnow(), current_settings())
             _record(session, name, success=True)
         return str(result)
     except Exception as exc:

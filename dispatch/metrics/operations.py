@@ -61,7 +61,6 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import BigInteger, Date, DateTime, Integer, String, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -545,8 +544,7 @@ def _runs(days: list[date]) -> list[tuple[date, date]]:
 
 
 @periodic("metrics-rollup", every=3600, queue="low")
-def refresh_periodically(session: Session, now: datetime) -> dict[str, Any]:
-    settings = current_app.extensions["citymgmt.settings"]
+def refresh_periodically(session: Session, now: datetime, settings: Settings) -> dict[str, Any]:
     return {"days_rebuilt": refresh(session, now, settings)}
 
 

@@ -22,12 +22,12 @@ from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 import requests
-from flask import current_app
 from sqlalchemy import BigInteger, DateTime, ForeignKey, String, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from citymgmt.core import outbox
+from citymgmt.core.config import Settings
 from citymgmt.core.db import db, driver
 from citymgmt.core.departments import Department
 from citymgmt.core.errors import ValidationError
@@ -160,17 +160,15 @@ def _cases(session: Session, ids: list[int]) -> list[dict[str, Any]]:
 
 
 @outbox.job("notify.deliver")
-def deliver(session: Session, notification_id: int) -> None:
+def deliver(session: Session, now: datetime, settings: Settings, notification_id: int) -> None:
     row = session.get(Notification, notification_id, with_for_update=True)
     if row is None or row.sent_at is not None:
         return
     channel = session.get(NotificationChannel, row.channel_id)
     assert channel is not None
-    settings = current_app.extensions["citymgmt.settings"]
-    clock = current_app.extensions["citymgmt.clock"]
     body = {"event": row.event, "notification_id": row.id, "cases": _cases(session, list(row.case_ids))}
     SENDERS[channel.kind](channel, row.event, body, settings)
-    row.sent_at = clock.now()
+    row.sent_at = now  # this attempt's time
 
 
 def _send_email(channel: NotificationChannel, event: str, body: dict[str, Any], settings: Any) -> None:

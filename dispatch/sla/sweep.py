@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from citymgmt.core.config import Settings
 from citymgmt.core.db import driver
 from citymgmt.core.periodic import periodic
 from dispatch.cases import signals
@@ -137,6 +137,5 @@ def sweep(session: Session, now: datetime, escalate_overdue: bool = True) -> Swe
 
 
 @periodic("sla-sweep", every=60)
-def sweep_periodically(session: Session, now: datetime) -> dict[str, Any]:
-    settings = current_app.extensions["citymgmt.settings"]
+def sweep_periodically(session: Session, now: datetime, settings: Settings) -> dict[str, Any]:
     return sweep(session, now, settings.sla_escalate_overdue).summary()

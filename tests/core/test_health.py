@@ -107,7 +107,7 @@ def test_a_broken_sla_sweep_makes_health_fail_naming_it(
         assert body["checks"]["matching"] == {"ok": True}
 
         # The sweep breaks (as it did when jobs were handed the scoped session): each run fails.
-        def broken(session, now):  # type: ignore[no-untyped-def]
+        def broken(session, now, settings):  # type: ignore[no-untyped-def]
             raise AttributeError("'scoped_session' object has no attribute 'get_transaction'")
 
         sweep = periodic._PERIODIC["sla-sweep"]

@@ -79,7 +79,7 @@ def test_a_failing_periodic_job_is_recorded_and_counted(  # type: ignore[no-unty
 ) -> None:
     from citymgmt.core import periodic
 
-    def broken(session: Session, now: object) -> None:
+    def broken(session: Session, now: object, settings: object) -> None:
         session.execute(text("SELECT 1"))
         raise RuntimeError("broken on purpose")
 

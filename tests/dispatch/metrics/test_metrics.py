@@ -290,9 +290,13 @@ def rollups(db_session) -> list[Any]:  # type: ignore[no-untyped-def]
 def test_the_api_for_supervisors_leaders_and_admins(city: City, client, token_for, db_session, app) -> None:  # type: ignore[no-untyped-def]
     job = registered_periodic()["metrics-rollup"]
     assert job.every == 3600
-    assert job.func(db_session, city.clock.at) == {"days_rebuilt": 2}  # the first build: Monday and Tuesday
+    assert job.func(db_session, city.clock.at, app.extensions["citymgmt.settings"]) == {
+        "days_rebuilt": 2
+    }  # the first build: Monday and Tuesday
     built = rollups(db_session)
-    assert job.func(db_session, city.clock.at)["days_rebuilt"] >= 1  # the last hour again: same rows
+    assert (
+        job.func(db_session, city.clock.at, app.extensions["citymgmt.settings"])["days_rebuilt"] >= 1
+    )  # the last hour again: same rows
     assert rollups(db_session) == built
     query = "/api/v1/metrics?group_by=department&from=2026-11-23&to=2026-11-24"
     for role in ("supervisor", "leader", "admin"):
