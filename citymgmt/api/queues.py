@@ -9,6 +9,7 @@ from flask_smorest import Blueprint
 
 from citymgmt.api.cases import CaseSummarySchema
 from citymgmt.core.access import allow_signed_in, current_user
+from citymgmt.core.config import current_settings
 from citymgmt.core.db import db
 from dispatch.workflow.queues import my_queue
 
@@ -36,7 +37,11 @@ def mine(pagination_parameters: Any) -> Any:
     user = current_user()
     assert user is not None
     items, total = my_queue(
-        db.session(), user, offset=pagination_parameters.first_item, limit=pagination_parameters.page_size
+        db.session(),
+        user,
+        current_settings(),
+        offset=pagination_parameters.first_item,
+        limit=pagination_parameters.page_size,
     )
     pagination_parameters.item_count = total
     return items

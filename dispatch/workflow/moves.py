@@ -32,6 +32,23 @@ from dispatch.cases.models import FINAL_STATES, OPEN_STATES, Case, CaseEvent, Li
 from dispatch.sla.calendar import calendar_cache
 from dispatch.sla.workcalendar import WorkingCalendar, working_deadline, working_elapsed
 from dispatch.taxonomy.operations import Category
+from dispatch.workflow.guards import (
+    CANCELLABLE_BY,
+    CHECK_PASSED,
+    CHECK_WAITING,
+    ESCALATION_OPEN,
+    EXTENSIONS_LEFT,
+    IN_DEPARTMENT,
+    NONE,
+    NOT_ESCALATED,
+    NOTHING_PENDING,
+    RESUMABLE,
+    SUSPENSION,
+    UNVERIFIED_PUBLIC_REPORT,
+    VERIFIED_OR_TRUSTED,
+    Guard,
+    pending,
+)
 
 SYSTEM = "system"  # the actor of automatic moves (stored as actor_id None)
 
@@ -51,7 +68,7 @@ class Move:
     states: tuple[str, ...]
     roles: tuple[str, ...]
     apply: Callable[[MoveContext], str]  # returns the new state
-    guard: Callable[[Case, User | None, Settings], str | None] = lambda case, user, settings: None  # why not
+    guard: Guard = NONE  # what the move needs beyond its states and roles (dispatch.workflow.guards)
     needs_note: bool = False
 
 
@@ -119,33 +136,11 @@ def _to(state: str) -> Callable[[MoveContext], str]:
     return lambda ctx: state
 
 
-def _in_department(case: Case, user: User | None, _: Settings) -> str | None:
-    if user is not None and user.has_role(Role.handler) and user.department_code != case.department_code:
-        return "the case is not in your department's queue"
-    return None
-
-
-def _no_pending(case: Case, user: User | None, settings: Settings) -> str | None:
-    if case.pending_request:
-        return f"a {case.pending_request['kind']} request is waiting for the dispatcher"
-    return _in_department(case, user, settings)
-
-
-def _pending(kind: str) -> Callable[[Case, User | None, Settings], str | None]:
-    def guard(case: Case, _user: User | None, _settings: Settings) -> str | None:
-        pending = case.pending_request or {}
-        return None if pending.get("kind") == kind else f"no {kind} request is waiting"
-
-    return guard
-
-
 def _file(ctx: MoveContext) -> str:
     return State.filed
 
 
 def _cancel(ctx: MoveContext) -> str:
-    if ctx.case.status == State.filed and ctx.actor is not None and not ctx.actor.has_role(Role.leader):
-        raise Forbidden("cancelling a filed case needs the shift leader (值班长)", details={"action": "cancel"})
     return State.cancelled
 
 
@@ -199,13 +194,7 @@ def _ask(kind: str) -> Callable[[MoveContext], str]:
     def apply(ctx: MoveContext) -> str:
         request: dict[str, Any] = {"kind": kind, "by": ctx.actor.id if ctx.actor else None, "at": ctx.now.isoformat()}
         if kind == "extension":
-            hours = _hours(ctx)
-            if ctx.case.extensions_granted >= ctx.settings.max_extensions:
-                raise ValidationError(
-                    f"this case has had its {ctx.settings.max_extensions} extensions",
-                    details={"hours": "no more extensions"},
-                )
-            request["hours"] = ctx.payload["hours"] = hours
+            request["hours"] = ctx.payload["hours"] = _hours(ctx)
         ctx.case.pending_request = request
         return ctx.case.status
 
@@ -252,14 +241,7 @@ def _approve_extension(ctx: MoveContext) -> str:
 def _suspend(ctx: MoveContext) -> str:
     case = ctx.case
     if ctx.actor is not None and ctx.actor.has_role(Role.handler) and not ctx.actor.has_role(Role.dispatcher):
-        if case.pending_request:
-            raise ValidationError(f"a {case.pending_request['kind']} request is already waiting")
-        return _ask("suspension")(ctx)
-    if case.suspensions >= ctx.settings.max_suspensions:
-        raise ValidationError(
-            f"this case has been suspended {case.suspensions} times, the most allowed",
-            details={"action": "suspend"},
-        )
+        return _ask("suspension")(ctx)  # the dispatcher's suspend approves it (guards.SUSPENSION)
     case.suspensions += 1
     case.suspended_at = ctx.now
     case.pending_request = None
@@ -346,67 +328,55 @@ def _comment(ctx: MoveContext) -> str:
     return ctx.case.status
 
 
-def _escalation_open(case: Case, user: User | None, settings: Settings) -> str | None:
-    return None if case.escalated else "the case has no escalation waiting for a reply"
-
-
-def _not_escalated(case: Case, user: User | None, settings: Settings) -> str | None:
-    return "already escalated and waiting for a reply" if case.escalated else None
-
-
-def _check_passed(case: Case, user: User | None, settings: Settings) -> str | None:
-    return None if case.check_passed else "the on-site check has not passed"
-
-
-def _check_waiting(case: Case, user: User | None, settings: Settings) -> str | None:
-    return "the check has passed: the case waits to be closed" if case.check_passed else None
-
-
-def _public_report(case: Case, user: User | None, settings: Settings) -> str | None:
-    if case.source == "inspector":
-        return "an inspector's own report needs no verification"
-    verified = case.verified
-    return "already verified" if verified else None
-
-
-def _both(
-    *guards: Callable[[Case, User | None, Settings], str | None],
-) -> Callable[[Case, User | None, Settings], str | None]:
-    def guard(case: Case, user: User | None, settings: Settings) -> str | None:
-        return next((why for g in guards if (why := g(case, user, settings)) is not None), None)
-
-    return guard
-
-
 OPEN = tuple(OPEN_STATES)
+MINE_AND_FREE = IN_DEPARTMENT & NOTHING_PENDING  # the handler's department's case, with no request waiting
 MOVES: tuple[Move, ...] = (
-    Move("file", (State.reported,), (Role.leader,), _file),
+    Move("file", (State.reported,), (Role.leader,), _file, VERIFIED_OR_TRUSTED),
     Move(
-        "cancel", (State.reported, State.verifying, State.filed), (Role.operator, Role.leader), _cancel, needs_note=True
+        "cancel",
+        (State.reported, State.verifying, State.filed),
+        (Role.operator, Role.leader),
+        _cancel,
+        CANCELLABLE_BY,
+        needs_note=True,
     ),
-    Move("request_verification", (State.reported,), RECEPTION, _to(State.verifying), _public_report),
+    Move("request_verification", (State.reported,), RECEPTION, _to(State.verifying), UNVERIFIED_PUBLIC_REPORT),
     Move("verify", (State.verifying,), (Role.inspector,), _verify),
     Move("dispatch", (State.filed,), (Role.dispatcher,), _dispatch),
-    Move("return", (State.dispatched,), (Role.handler,), _ask("return"), _no_pending, needs_note=True),
-    Move("approve_return", (State.dispatched,), (Role.dispatcher,), _approve_return, _pending("return")),
-    Move("reject_return", (State.dispatched,), (Role.dispatcher,), _reject, _pending("return"), needs_note=True),
-    Move("request_extension", (State.dispatched,), (Role.handler,), _ask("extension"), _no_pending, needs_note=True),
-    Move("approve_extension", (State.dispatched,), (Role.dispatcher,), _approve_extension, _pending("extension")),
-    Move("reject_extension", (State.dispatched,), (Role.dispatcher,), _reject, _pending("extension"), needs_note=True),
-    Move("suspend", (State.dispatched,), (Role.handler, Role.dispatcher), _suspend, _in_department, needs_note=True),
+    Move("return", (State.dispatched,), (Role.handler,), _ask("return"), MINE_AND_FREE, needs_note=True),
+    Move("approve_return", (State.dispatched,), (Role.dispatcher,), _approve_return, pending("return")),
+    Move("reject_return", (State.dispatched,), (Role.dispatcher,), _reject, pending("return"), needs_note=True),
     Move(
-        "resume",
-        (State.suspended, State.dispatched),
-        (Role.dispatcher,),
-        _resume,
-        lambda c, u, s: None if c.status == State.suspended else _pending("suspension")(c, u, s),
+        "request_extension",
+        (State.dispatched,),
+        (Role.handler,),
+        _ask("extension"),
+        MINE_AND_FREE & EXTENSIONS_LEFT,
+        needs_note=True,
     ),
-    Move("handle", (State.dispatched,), (Role.handler,), _handle, _no_pending),
+    Move(
+        "approve_extension",
+        (State.dispatched,),
+        (Role.dispatcher,),
+        _approve_extension,
+        pending("extension") & EXTENSIONS_LEFT,
+    ),
+    Move("reject_extension", (State.dispatched,), (Role.dispatcher,), _reject, pending("extension"), needs_note=True),
+    Move(
+        "suspend",
+        (State.dispatched,),
+        (Role.handler, Role.dispatcher),
+        _suspend,
+        IN_DEPARTMENT & SUSPENSION,
+        needs_note=True,
+    ),
+    Move("resume", (State.suspended, State.dispatched), (Role.dispatcher,), _resume, RESUMABLE),
+    Move("handle", (State.dispatched,), (Role.handler,), _handle, MINE_AND_FREE),
     Move("request_check", (State.handled,), RECEPTION, _to(State.checking)),
-    Move("check", (State.checking,), (Role.inspector,), _check, _check_waiting),
-    Move("close", (State.checking,), (Role.leader,), _close, _check_passed),
-    Move("escalate", OPEN, (Role.supervisor,), _escalate, _not_escalated, needs_note=True),
-    Move("reply", OPEN, (Role.handler,), _reply, _both(_escalation_open, _in_department), needs_note=True),
+    Move("check", (State.checking,), (Role.inspector,), _check, CHECK_WAITING),
+    Move("close", (State.checking,), (Role.leader,), _close, CHECK_PASSED),
+    Move("escalate", OPEN, (Role.supervisor,), _escalate, NOT_ESCALATED, needs_note=True),
+    Move("reply", OPEN, (Role.handler,), _reply, ESCALATION_OPEN & IN_DEPARTMENT, needs_note=True),
     Move("merge", (State.reported, State.verifying, State.filed), RECEPTION, _merge),
     Move(
         "comment",
@@ -425,7 +395,7 @@ def allowed_actions(case: Case, user: User, settings: Settings) -> list[str]:
     return [
         m.action
         for m in MOVES
-        if case.status in m.states and user.has_role(*m.roles) and m.guard(case, user, settings) is None
+        if case.status in m.states and user.has_role(*m.roles) and m.guard.why_not(case, user, settings) is None
     ]
 
 
@@ -459,7 +429,7 @@ def act(
             f"your role may not {action}", details={"allowed_roles": list(move.roles), "your_roles": actor.roles}
         )
     why = None if case.status in move.states else f"not possible when the case is {case.status}"
-    why = why or move.guard(case, actor, settings)
+    why = why or move.guard.why_not(case, actor, settings)
     if why is not None:
         raise ValidationError(
             f"{action}: {why}",

@@ -2,53 +2,84 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from citymgmt.core.identity import Role, User
-from dispatch.cases.models import FINAL_STATES, Case, Light, State
+from citymgmt.core.config import Settings
+from citymgmt.core.identity import User
+from dispatch.cases.models import Case, Light, State
+from dispatch.workflow.moves import BY_ACTION
 from grids.models import InspectorCell
 
 
-def _tasks(user: User) -> list[tuple[str, ColumnElement[bool]]]:
-    """(task, condition) pairs for the user's roles; the first that holds names a case's task."""
+@dataclass(frozen=True)
+class Task:
+    """A task of the work queues: the moves whose being possible puts a case in the queue (their states, roles and
+    guards are the move table's), optionally narrowed to some of their states, and who is assigned beyond that."""
+
+    name: str
+    actions: tuple[str, ...]
+    states: tuple[str, ...] | None = None  # None: the moves' own
+    narrowed_by: Callable[[User], ColumnElement[bool]] | None = None  # e.g. the inspector's cells, a red light
+    # Instead of the moves being possible: the user's case waits for someone else's answer to one of these moves.
+    waiting: Callable[[User], ColumnElement[bool]] | None = None
+
+
+def _awaiting_approval(user: User) -> ColumnElement[bool]:
+    """The handler's department's case waits for the dispatcher's answer to a request (a return, an extension)."""
+    return and_(
+        Case.department_code == user.department_code,
+        Case.status == State.dispatched,
+        Case.pending_request.is_not(None),
+    )
+
+
+def _in_beat(user: User) -> ColumnElement[bool]:
+    beat = select(InspectorCell.cell_code).where(
+        InspectorCell.user_id == user.id, InspectorCell.unassigned_at.is_(None)
+    )
+    return Case.cell_code.in_(beat)
+
+
+# In the order a case's task is named when several hold (a handler's reply before its handling).
+TASKS: tuple[Task, ...] = (
+    Task("reply", ("reply",)),
+    Task("handle", ("handle",)),
+    Task("awaiting_approval", ("return", "request_extension"), waiting=_awaiting_approval),
+    Task("check", ("check",), narrowed_by=_in_beat),
+    Task("verify", ("verify",), narrowed_by=_in_beat),
+    Task("dispatch", ("dispatch",)),
+    Task("approve", ("approve_return", "approve_extension", "resume"), states=(State.dispatched,)),
+    Task("file", ("file",)),
+    Task("close", ("close",)),
+    Task("accept", ("request_verification",)),
+    Task("request_check", ("request_check",)),
+    Task("overdue", ("escalate",), narrowed_by=lambda user: Case.light == Light.red),
+)
+
+
+def _tasks(user: User, settings: Settings) -> list[tuple[str, ColumnElement[bool]]]:
+    """(task, condition) pairs for the user's roles, from the move table; the first that holds names a case's task."""
     tasks: list[tuple[str, ColumnElement[bool]]] = []
-    if user.has_role(Role.handler) and user.department_code:
-        mine = Case.department_code == user.department_code
-        tasks += [
-            ("reply", and_(mine, Case.escalated.is_(True), Case.status.notin_(FINAL_STATES))),
-            ("handle", and_(mine, Case.status == State.dispatched, Case.pending_request.is_(None))),
-            ("awaiting_approval", and_(mine, Case.status == State.dispatched, Case.pending_request.is_not(None))),
-        ]
-    if user.has_role(Role.inspector):
-        beat = select(InspectorCell.cell_code).where(
-            InspectorCell.user_id == user.id, InspectorCell.unassigned_at.is_(None)
-        )
-        in_beat = Case.cell_code.in_(beat)
-        tasks += [
-            ("verify", and_(in_beat, Case.status == State.verifying)),
-            ("check", and_(in_beat, Case.status == State.checking, Case.check_passed.is_not(True))),
-        ]
-    if user.has_role(Role.dispatcher):
-        tasks += [
-            ("dispatch", Case.status == State.filed),
-            ("approve", and_(Case.status == State.dispatched, Case.pending_request.is_not(None))),
-        ]
-    if user.has_role(Role.leader):
-        tasks += [
-            ("file", and_(Case.status == State.reported, Case.verified.is_(True) | (Case.source == "inspector"))),
-            ("close", and_(Case.status == State.checking, Case.check_passed.is_(True))),
-        ]
-    if user.has_role(Role.operator, Role.leader):
-        tasks += [
-            ("accept", and_(Case.status == State.reported, Case.source != "inspector", Case.verified.is_(False))),
-            ("request_check", Case.status == State.handled),
-        ]
-    if user.has_role(Role.supervisor):
-        tasks.append(("overdue", and_(Case.light == Light.red, Case.escalated.is_(False))))
+    for task in TASKS:
+        if task.waiting is not None:
+            if any(user.has_role(*BY_ACTION[action].roles) for action in task.actions):
+                tasks.append((task.name, task.waiting(user)))
+            continue
+        conditions = []
+        for action in task.actions:
+            move = BY_ACTION[action]
+            if not user.has_role(*move.roles):
+                continue
+            states = [s for s in move.states if task.states is None or s in task.states]
+            conditions.append(and_(Case.status.in_(states), move.guard.holds(user, settings)))
+        if conditions:
+            condition = or_(*conditions)
+            tasks.append((task.name, and_(condition, task.narrowed_by(user)) if task.narrowed_by else condition))
     return tasks
 
 
@@ -65,9 +96,9 @@ class QueueItem:
         return getattr(self.case, name)
 
 
-def my_queue(session: Session, user: User, offset: int, limit: int) -> tuple[list[QueueItem], int]:
+def my_queue(session: Session, user: User, settings: Settings, offset: int, limit: int) -> tuple[list[QueueItem], int]:
     """The cases waiting for the user, each with its task, soonest deadline first; and their total."""
-    tasks = _tasks(user)
+    tasks = _tasks(user, settings)
     if not tasks:
         return [], 0
     waiting = or_(*(cond for _, cond in tasks)) if tasks else false()

@@ -57,6 +57,8 @@ def desk(client, token_for, users, db_session) -> Desk:  # type: ignore[no-untyp
 
 
 def dispatched_to_test_department(desk: Desk) -> None:
+    desk.act("operator", "request_verification")  # a hotline report is verified on site before it is filed
+    desk.act("inspector", "verify", result="pass")
     desk.act("leader", "file")
     desk.act("dispatcher", "dispatch", department="t-water")
 
@@ -137,8 +139,9 @@ def test_extensions_add_working_time_up_to_the_maximum(desk: Desk) -> None:
     assert desk.case["disposal_due_at"] == "2026-11-24T01:30:00+00:00" == desk.case["due_at"]
     desk.act("handler", "request_extension", hours=1, note="再延一次")
     desk.act("dispatcher", "approve_extension")
+    assert "request_extension" not in desk.case["allowed_actions"]  # what is not listed is refused
     refused = desk.act("handler", "request_extension", expect=422, hours=1, note="第三次")
-    assert refused["error"]["details"] == {"hours": "no more extensions"}
+    assert refused["error"]["message"] == "request_extension: this case has had its 2 extensions"
 
 
 def test_suspension_freezes_the_clock(desk: Desk, clock) -> None:  # type: ignore[no-untyped-def]
@@ -155,9 +158,11 @@ def test_suspension_freezes_the_clock(desk: Desk, clock) -> None:  # type: ignor
     desk.act("dispatcher", "resume", note="预算到位")
     assert desk.case["status"] == "dispatched"
     assert desk.case["disposal_due_at"] == "2026-11-30T07:30:00+00:00"
-    desk.act("handler", "suspend", note="again")
+    assert "suspend" not in desk.view("handler")["allowed_actions"]  # once is the most (max_suspensions)
+    refused = desk.act("handler", "suspend", expect=422, note="again")
+    assert refused["error"]["message"] == "suspend: this case has been suspended 1 times, the most allowed"
     refused = desk.act("dispatcher", "suspend", expect=422, note="again")
-    assert refused["error"]["code"] == "validation_error"
+    assert refused["error"]["code"] == "action_not_allowed"
 
 
 def test_escalation_waits_for_the_departments_reply(desk: Desk) -> None:
@@ -181,8 +186,17 @@ def test_the_machine_refuses_with_reasons(desk: Desk, client, token_for) -> None
     assert not_now["error"]["code"] == "action_not_allowed"
     assert not_now["error"]["details"]["allowed_actions"] == ["comment"]
     assert desk.act("leader", "fly", expect=404)["error"]["message"] == "no action fly"
+    unverified = desk.act("leader", "file", expect=422)  # a hotline report: verified on site first (DOMAIN §3)
+    assert unverified["error"]["message"] == (
+        "file: a hotline report is filed after it is verified on site (核实): request the verification"
+    )
+    assert "file" not in desk.view("leader")["allowed_actions"]
+    desk.act("operator", "request_verification")
+    desk.act("inspector", "verify", result="pass", note="现场属实")
+    assert "file" in desk.view("leader")["allowed_actions"]
     desk.act("leader", "file")
-    cancelled = desk.act("operator", "cancel", expect=403, note="不属实")
+    assert "cancel" not in desk.view("operator")["allowed_actions"]
+    cancelled = desk.act("operator", "cancel", expect=422, note="不属实")
     assert "shift leader" in cancelled["error"]["message"]
     desk.act("leader", "cancel", note="不属实")
     assert desk.case["status"] == "cancelled"

@@ -98,8 +98,14 @@ def site(servers) -> Iterator[Site]:  # type: ignore[no-untyped-def]
         case, _ = act(
             session, case.id, "comment", _user("xss-operator"), case.version, {"note": PAYLOAD}, now, settings
         )
-        if case.status == "reported":
-            case, _ = act(session, case.id, "file", _user("xss-leader"), case.version, {"note": PAYLOAD}, now, settings)
+        if case.status == "reported":  # a hotline report: verified on site, then filed
+            for action, role, extra in (
+                ("request_verification", "operator", {}),
+                ("verify", "inspector", {"result": "pass"}),
+                ("file", "leader", {}),
+            ):
+                body = {"note": PAYLOAD, **extra}
+                case, _ = act(session, case.id, action, _user(f"xss-{role}"), case.version, body, now, settings)
         if case.status == "filed":
             body = {"department": "110101-sanitation", "note": PAYLOAD}
             case, _ = act(session, case.id, "dispatch", _user("xss-dispatcher"), case.version, body, now, settings)

@@ -93,9 +93,14 @@ def test_a_report_goes_through_intake_and_reads_back_without_personal_data(  # t
     assert request["media_url"] == "https://photos.example.org/p/1.jpg"
     assert request["agency_responsible"] is None  # not dispatched yet
 
-    # The centre files and dispatches it: the department answers for it, by the disposal deadline.
+    # The centre has it verified on site, files and dispatches it: the department answers for it, by the deadline.
     settings: Settings = client.application.extensions["citymgmt.settings"]
-    case, _ = act(db_session, case.id, "file", users["leader"], case.version, {}, clock.now(), settings)
+    for action, user, body in (
+        ("request_verification", "operator", {}),
+        ("verify", "inspector", {"result": "pass"}),
+        ("file", "leader", {}),
+    ):
+        case, _ = act(db_session, case.id, action, users[user], case.version, body, clock.now(), settings)
     case, _ = act(
         db_session, case.id, "dispatch", users["dispatcher"], case.version, {"department": "bj-water"},
         clock.now(), settings,
@@ -107,7 +112,7 @@ def test_a_report_goes_through_intake_and_reads_back_without_personal_data(  # t
     assert request["status_notes"] == "已派遣至处置部门"
     updates = same_in_both(client, f"{BASE}/servicerequestupdates", "service_request_updates", "servicerequestupdates")
     mine = [u for u in updates if u["service_request_id"] == code]
-    assert [u["status"] for u in mine] == ["OPEN", "OPEN", "ACTION_SCHEDULED"]
+    assert [u["status"] for u in mine] == ["OPEN", "INVESTIGATING", "OPEN", "OPEN", "ACTION_SCHEDULED"]
     assert mine[0]["media_url"] == "https://photos.example.org/p/1.jpg"
 
     # Nothing personal in anything public, in either format.

@@ -70,7 +70,9 @@ def city(client, token_for, users, db_session, clock) -> City:  # type: ignore[n
     # F is the inspector's report: filed on arrival, not dispatched (a suspected duplicate of A).
     assert f.case["source"] == "inspector" and f.case["status"] == "filed"
     a.act("operator", "request_verification")
-    for desk in (b, cc, d, e):
+    for desk in (b, cc, d, e):  # hotline reports: verified on site before they are filed (DOMAIN §2)
+        desk.act("operator", "request_verification")
+        desk.act("inspector", "verify", result="pass")  # at once: on time, and missed by the inspector
         desk.act("leader", "file")  # at once: on time
     c.at("09:35")
     b.act("dispatcher", "dispatch", department="t-water")
@@ -120,12 +122,12 @@ CELL = {
     "wrong_dispatches": 1,  # B
     "reports": 1,  # F
     "valid_reports": 1,
-    "verifications": 1,
-    "verifications_on_time": 1,
+    "verifications": 5,  # A to E
+    "verifications_on_time": 5,
     "checks": 3,
     "checks_on_time": 3,
-    "verified_public": 1,  # A
-    "missed": 1,  # A
+    "verified_public": 5,
+    "missed": 5,  # the inspector walks the cell and reported none of them
 }
 T_WATER = {
     **dict.fromkeys(metrics.COUNTS, 0),
@@ -156,13 +158,13 @@ INSPECTOR = {
     **dict.fromkeys(metrics.COUNTS, 0),
     "reports": 1,
     "valid_reports": 1,
-    "verifications": 1,
-    "verifications_on_time": 1,
+    "verifications": 5,
+    "verifications_on_time": 5,
     "checks": 3,
     "checks_on_time": 3,
     "reworked": 1,  # the check of theirs that failed
-    "verified_public": 1,  # the public report they verified
-    "missed": 1,
+    "verified_public": 5,  # the public reports they verified
+    "missed": 5,
     "filed": 6,  # the cases filed in the inspector's cell
 }
 
@@ -221,8 +223,8 @@ def the_rates_and_scores(city: City, db_session, app) -> None:  # type: ignore[n
         "accurate_filing_rate": round(5 / 6, 6),
         "on_time_dispatch_rate": round(5 / 6, 6),
         "accurate_dispatch_rate": round(5 / 6, 6),
-        "public_report_rate": round(1 / 6, 6),
-        "missed_report_rate": round(1 / 6, 6),
+        "public_report_rate": round(5 / 6, 6),
+        "missed_report_rate": round(5 / 6, 6),
         "valid_report_rate": 1.0,
     }
     # 10 × volume 1 + 30 × 0.5 + 30 × 0.4 + 30 × (1 − 1/3) = 57
@@ -234,12 +236,12 @@ def the_rates_and_scores(city: City, db_session, app) -> None:  # type: ignore[n
     assert departments["m-roads"]["rates"]["on_time_disposal_rate"] == 0.5
     assert (departments["m-roads"]["score"], departments["m-roads"]["grade"]) == (63.33, "C")
     inspector = metrics.report(db_session, "inspector", PERIOD, now, settings)["groups"][0]
-    # 40 × 1 + 20 × (1 − 1/6) + 20 × 1 + 20 × 1 = 96.67
-    assert (inspector["key"], inspector["score"], inspector["grade"]) == (str(city.inspector.id), 96.67, "A")
+    # 40 × 1 + 20 × (1 − 5/6) + 20 × 1 + 20 × 1 = 83.33
+    assert (inspector["key"], inspector["score"], inspector["grade"]) == (str(city.inspector.id), 83.33, "B")
     assert inspector["name"] == "t-inspector"
     weighted = settings.with_overrides({"metrics_weights": json.dumps({"inspector": {"1-missed_report_rate": 1}})})
     inspector = metrics.report(db_session, "inspector", PERIOD, now, weighted)["groups"][0]
-    assert (inspector["score"], inspector["grade"]) == (83.33, "B")
+    assert (inspector["score"], inspector["grade"]) == (16.67, "E")  # 100 × (1 − 5/6)
 
 
 def test_suspension_and_resumption_move_the_case_in_and_out_of_cases_due(city: City, db_session, app) -> None:  # type: ignore[no-untyped-def]
