@@ -55,6 +55,9 @@ STATES = tuple(State)
 FINAL_STATES = (State.closed, State.cancelled)
 OPEN_STATES = tuple(s for s in State if s not in FINAL_STATES)
 DISPOSAL = State.dispatched  # the department's step: its overdue is escalated (督办), its delay the department's
+# The leader's step after a passed check: the case stays `checking` (check_passed) on a clock of its own, so the
+# inspector's step ends when they check and a late close is the closer's (Case.step).
+CLOSING = "closing"
 SOURCES = ("inspector", "public", "hotline", "open311")
 URGENCIES = ("urgent", "normal")
 
@@ -142,6 +145,11 @@ class Case(db.Model):  # type: ignore[name-defined]
     )
     # The table is kept at fillfactor 90 (migration e5a2c7d1b9f3): room on each page for the sweep's change of a light
     # to stay on its page, touching no index (the sweep finds cases through `case_clocks`, never an index of cases).
+
+    @property
+    def step(self) -> str:
+        """The step the case is in: its state, or `closing` once its check has passed."""
+        return CLOSING if self.status == State.checking and self.check_passed else self.status
 
 
 class CaseClock(db.Model):  # type: ignore[name-defined]

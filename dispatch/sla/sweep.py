@@ -22,8 +22,8 @@ from citymgmt.core.config import Settings
 from citymgmt.core.db import driver
 from citymgmt.core.periodic import periodic
 from dispatch.cases import signals
+from dispatch.cases.models import CLOSING, Light, State
 from dispatch.cases.models import DISPOSAL as DISPOSAL_STATE
-from dispatch.cases.models import Light
 
 # The sweep finds the cases through their clocks (`case_clocks`, narrow, with the partial indexes) and writes both:
 # the case first, as the workflow does (its change of a clock reaches case_clocks by a trigger, after the case), so
@@ -47,6 +47,8 @@ END_SQL = "; ".join(f"SET LOCAL {name} TO DEFAULT" for name in SETTINGS)  # the 
 # partial indexes of the clocks are chosen only for predicates the planner can match to theirs, not for parameters.
 GREEN, YELLOW, RED = Light.green.value, Light.yellow.value, Light.red.value
 DISPOSAL = DISPOSAL_STATE.value
+# The step a light belongs to (Case.step, in SQL): the state, or closing after a passed check.
+STEP = f"CASE WHEN status = '{State.checking.value}' AND check_passed THEN '{CLOSING}' ELSE status END"
 
 # Yellow: green cases whose warning time has come but not their deadline.
 WARN_SQL = f"""
@@ -55,13 +57,13 @@ WITH changed AS (
     WHERE c.id = ANY (ARRAY(
               SELECT case_id FROM case_clocks WHERE light = '{GREEN}' AND warn_at <= :now AND due_at > :now))
       AND c.light = '{GREEN}' AND c.warn_at <= :now AND c.due_at > :now  -- re-checked on the row locked
-    RETURNING c.id, c.status, c.department_code
+    RETURNING c.id, c.status, c.department_code, c.check_passed
 ), clock AS (
     UPDATE case_clocks SET light = '{YELLOW}' WHERE case_id = ANY (ARRAY(SELECT id FROM changed))
 ), events AS (
     INSERT INTO case_events (case_id, action, actor_id, at, from_status, to_status, payload)
     SELECT id, 'warn', NULL, :now, status, status,
-           jsonb_build_object('light', '{YELLOW}', 'from', '{GREEN}', 'step', status, 'automatic', true)
+           jsonb_build_object('light', '{YELLOW}', 'from', '{GREEN}', 'step', {STEP}, 'automatic', true)
     FROM changed
 )
 SELECT id, status, department_code FROM changed
@@ -80,14 +82,14 @@ WITH changed AS (
               SELECT case_id FROM case_clocks WHERE light IN ('{GREEN}', '{YELLOW}') AND due_at <= :now))
       AND o.light IN ('{GREEN}', '{YELLOW}') AND o.due_at <= :now
       AND c.id = o.id AND c.ctid = o.ctid  -- o: the case as read; c: the row written, still that one
-    RETURNING c.id, c.status, c.department_code, o.light AS was, c.due_at,
+    RETURNING c.id, c.status, c.department_code, c.check_passed, o.light AS was, c.due_at,
               (:escalate AND c.status = '{DISPOSAL}' AND NOT o.escalated) AS escalating
 ), clock AS (
     UPDATE case_clocks SET light = '{RED}' WHERE case_id = ANY (ARRAY(SELECT id FROM changed))
 ), events AS (
     INSERT INTO case_events (case_id, action, actor_id, at, from_status, to_status, payload)
     SELECT id, 'overdue', NULL::int4, :now, status, status,
-           jsonb_build_object('light', '{RED}', 'from', was, 'step', status, 'due_at', due_at, 'automatic', true)
+           jsonb_build_object('light', '{RED}', 'from', was, 'step', {STEP}, 'due_at', due_at, 'automatic', true)
     FROM changed
     UNION ALL
     SELECT id, 'escalate', NULL::int4, :now, status, status,

@@ -28,7 +28,7 @@ from citymgmt.core.config import Settings
 from citymgmt.core.errors import Conflict, Forbidden, NotFound, ValidationError
 from citymgmt.core.identity import RECEPTION, Role, User
 from dispatch.cases import signals
-from dispatch.cases.models import FINAL_STATES, OPEN_STATES, Case, CaseEvent, Light, State
+from dispatch.cases.models import CLOSING, FINAL_STATES, OPEN_STATES, Case, CaseEvent, Light, State
 from dispatch.sla.calendar import calendar_cache
 from dispatch.sla.workcalendar import WorkingCalendar, working_deadline, working_elapsed
 from dispatch.taxonomy.operations import Category
@@ -59,6 +59,7 @@ STEP_LIMITS: dict[str, dict[str, tuple[float, str]]] = {
     State.filed: {"urgent": (5 / 60, "urgent_hours"), "normal": (10 / 60, "working_hours")},  # dispatch
     State.handled: {"urgent": (10 / 60, "urgent_hours"), "normal": (30 / 60, "working_hours")},  # send to check
     State.checking: {"urgent": (1, "urgent_hours"), "normal": (1, "working_hours")},  # on-site check
+    CLOSING: {"urgent": (0.5, "urgent_hours"), "normal": (1, "working_hours")},  # close once the check passed
 }
 
 
@@ -103,6 +104,8 @@ def _start_step(ctx: MoveContext, state: str) -> None:
     """Start the clock of the step the case enters: due_at, warn_at at the warn fraction, a green light."""
     case, calendar = ctx.case, calendar_for(ctx.session, ctx.settings)
     case.step_started_at = ctx.now
+    if state == State.checking and case.check_passed:
+        state = CLOSING
     if state == State.dispatched:
         if case.disposal_due_at is None:
             amount, limit_type = _limit(ctx.session, case)
@@ -464,8 +467,8 @@ def _make_move(
     after = move.apply(ctx)
     if move.action == "verify" and after == State.reported:
         case.verified = True
-    if after != before or move.action == "approve_extension":
-        _start_step(ctx, after)
+    if after != before or move.action == "approve_extension" or (move.action == "check" and case.check_passed):
+        _start_step(ctx, after)  # a passed check ends the inspector's step: the closing step's clock starts
     case.status = after
     case.version += 1
     case.updated_at = now

@@ -104,6 +104,33 @@ def test_handling_check_and_close(desk: Desk) -> None:
     assert desk.view("leader")["allowed_actions"] == ["comment"]
 
 
+def test_a_passed_check_ends_the_inspectors_step_and_starts_the_closing_clock(
+    desk: Desk, db_session, app, clock
+) -> None:  # type: ignore[no-untyped-def]
+    """The inspector's step ends when the check passes: the case waits for the leader on a clock of its own (1
+    working hour), and a late close is the closing step's, not the check's."""
+    from dispatch.sla.sweep import sweep
+
+    dispatched_to_test_department(desk)
+    desk.act("handler", "handle")
+    check_due = desk.case["due_at"]
+    clock.advance(minutes=40)
+    desk.tokens.clear()
+    desk.act("inspector", "check", result="pass")  # 10:10 Beijing, within the check's hour
+    assert desk.case["events"][-1]["action"] == "check"
+    assert desk.case["due_at"] == "2026-11-23T03:10:00+00:00" != check_due  # 11:10 Beijing: an hour to close
+    assert desk.case["light"] == "green"
+    clock.advance(hours=2)
+    swept = sweep(db_session, clock.now(), app.extensions["citymgmt.settings"].sla_escalate_overdue)
+    assert desk.case["id"] in swept.overdue
+    overdue = desk.view("leader")["events"][-1]
+    assert overdue["action"] == "overdue" and overdue["payload"]["step"] == "closing"
+    desk.case = desk.view("leader")
+    desk.act("leader", "close")
+    close = desk.case["events"][-1]
+    assert close["action"] == "close" and desk.case["status"] == "closed"
+
+
 def test_a_failed_check_is_rework_for_the_same_department_with_the_clock_running(desk: Desk) -> None:
     dispatched_to_test_department(desk)
     due = desk.case["disposal_due_at"]
