@@ -251,11 +251,11 @@ def _report(
         payload=decision.explanation,
     )
     events = [reported, routed]
+    make_transient_to_detached(case)  # as if loaded: whatever changes it next (moves, callers) goes through the session
+    session.add(case)
     auto_file = decision.auto_file if decision.auto_file is not None else source in settings.auto_file_sources
     if not auto_file:
-        return Reported(case, True, events, (match.lon, match.lat))  # `case` stays outside the session: unchanged
-    make_transient_to_detached(case)  # as if loaded: the automatic moves below change it through the session
-    session.add(case)
+        return Reported(case, True, events, (match.lon, match.lat))
     session.info.setdefault(NEW_CASES, set()).add(case.id)
     if auto_file:
         why = {"rule": decision.rule_code} if decision.rule_code else {}

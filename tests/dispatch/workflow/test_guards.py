@@ -55,9 +55,8 @@ def _new_case(db_session, app, reporter, now) -> Case:  # type: ignore[no-untype
         ),
         {"cell": case.cell_code},
     )
-    loaded = db_session.get(Case, case.id)  # intake's own object is detached once its report is written
-    assert loaded is not None
-    return loaded
+    assert case in db_session  # intake's case is the session's: changes to it are written
+    return case
 
 
 def test_each_guard_selects_in_sql_the_cases_it_lets_through(db_session, app, people, clock) -> None:  # type: ignore[no-untyped-def]
