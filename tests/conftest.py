@@ -35,6 +35,9 @@ from citymgmt.local import EmbeddedPostgres, EmbeddedRedis
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = "citymgmt_template"  # migrated once; every other test database is a copy of it
+DEMO_TEMPLATE = (
+    "citymgmt_demo_template"  # the template with the demo city loaded, for tests with a database of their own
+)
 
 
 class TestServers:
@@ -44,6 +47,7 @@ class TestServers:
         self.postgres = EmbeddedPostgres(root / "pg", ephemeral=True)
         self.redis = EmbeddedRedis(root / "redis", ephemeral=True)
         self._template_ready = False
+        self._demo_ready = False
 
     def up(self) -> None:
         self.postgres.up()
@@ -74,6 +78,27 @@ class TestServers:
         with psycopg.connect(self.postgres.conninfo("postgres"), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
             conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
+        return self.postgres.url(name)
+
+    def demo_database(self, name: str) -> str:
+        """A fresh database with the whole schema and the demo city (loaded once into a second template, today's
+        dates), for tests whose transactions must really commit; its URL."""
+        import psycopg
+
+        from citymgmt.core.clock import SystemClock
+        from citymgmt.demo import load_demo
+
+        if not self._demo_ready:
+            demo = make_test_app(self, self.migrated_database(DEMO_TEMPLATE))
+            with demo.app_context():
+                load_demo(db.session(), SystemClock().now(), progress=lambda message: None)
+                db.session.commit()
+                db.session.remove()
+                db.engine.dispose()
+            self._demo_ready = True
+        with psycopg.connect(self.postgres.conninfo("postgres"), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{DEMO_TEMPLATE}"')
         return self.postgres.url(name)
 
     def create_database(self, name: str) -> str:

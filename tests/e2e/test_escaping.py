@@ -55,13 +55,10 @@ def _user(username: str) -> User:
 @pytest.fixture(scope="module")
 def site(servers) -> Iterator[Site]:  # type: ignore[no-untyped-def]
     """The demo city in a database of this module's own, with the payload in every text a user can write."""
-    from citymgmt.demo import load_demo
-
-    app = make_test_app(servers, servers.migrated_database("citymgmt_escaping"), redis_db=6)
+    app = make_test_app(servers, servers.demo_database("citymgmt_escaping"), redis_db=6)
     with app.app_context():
         session = db.session()
         now = SystemClock().now()
-        load_demo(session, now, progress=lambda m: None)
         settings = app.extensions["citymgmt.settings"]
         # What admins name: departments, categories, areas, rules, assets, calendar notes.
         for table, column in (

@@ -18,10 +18,13 @@ from tests.open311.conftest import FORBIDDEN_CITY, PERSONAL, check_shape
 
 
 @pytest.fixture
-def live_open311(servers, database_url, beijing) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    app = make_test_app(servers, database_url, redis_db=3, open311_jurisdiction_id="beijing.example.gov.cn")
-    with serve(app, "live-open311") as url:
-        yield url + "/open311/v2"
+def live_open311(servers) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The demo city served live on a database of its own: what the client reports there is committed, and must not
+    show up in the suite's shared database (the evaluation tests count every case of a period)."""
+    url = servers.demo_database("citymgmt_open311_live")
+    app = make_test_app(servers, url, redis_db=3, open311_jurisdiction_id="beijing.example.gov.cn")
+    with serve(app, "live-open311") as base:
+        yield base + "/open311/v2"
 
 
 def test_a_third_party_client_reports_and_follows_a_request(live_open311: str) -> None:

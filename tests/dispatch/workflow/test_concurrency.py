@@ -12,7 +12,6 @@ import pytest
 from flask import Flask
 from sqlalchemy import select, text
 
-from citymgmt.core.clock import SystemClock
 from citymgmt.core.db import db
 from citymgmt.core.errors import Conflict
 from citymgmt.core.identity import User
@@ -28,14 +27,7 @@ MONDAY_0930 = datetime(2026, 11, 23, 1, 30, tzinfo=UTC)
 @pytest.fixture(scope="module")
 def own_app(servers) -> Iterator[Flask]:  # type: ignore[no-untyped-def]
     """The demo city in a database of this module's own, where transactions really commit."""
-    from citymgmt.demo import load_demo
-
-    app = make_test_app(servers, servers.migrated_database("citymgmt_concurrency"), redis_db=5)
-    with app.app_context():
-        load_demo(db.session(), SystemClock().now(), progress=lambda m: None)
-        db.session.commit()
-        db.session.remove()
-    yield app
+    yield make_test_app(servers, servers.demo_database("citymgmt_concurrency"), redis_db=5)
 
 
 def _user(name: str) -> User:
