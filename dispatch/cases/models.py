@@ -79,6 +79,8 @@ class Case(db.Model):  # type: ignore[name-defined]
     # Name, phone, e-mail of a member of the public: stored for call-backs, never published.
     reporter_contact: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    # SHA-256 of the report the key was first used for: the same key with another report is refused.
+    idempotency_fingerprint: Mapped[str | None] = mapped_column(String(64))
     category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"))
     category_code: Mapped[str] = mapped_column(String(10))
     urgency: Mapped[str] = mapped_column(String(10))

@@ -6,7 +6,9 @@ with the same key race: the unique key decides, and the loser reads the winner's
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -49,6 +51,26 @@ class Report:
     contact: dict[str, str] | None = None  # a member of the public's name / phone / email
     component_id: str | None = None  # the asset (部件) reported, by its 16-digit id; then lon/lat may be left out
 
+    def fingerprint(self) -> str:
+        """A digest of the report as sent, to tell a retry (the same) from another report under the same key."""
+        canonical = json.dumps(asdict(self), sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class IdempotencyKeyReused(DomainError):
+    status = 422
+    code = "idempotency_key_reused"
+
+
+def _same_report(existing: Case, report: Report) -> Case:
+    """The case a repeated Idempotency-Key names, if the report is the one it was first used for."""
+    if existing.idempotency_fingerprint is not None and existing.idempotency_fingerprint != report.fingerprint():
+        raise IdempotencyKeyReused(
+            f"this Idempotency-Key was used for another report (case {existing.code}): use a new key for a new report",
+            details={"Idempotency-Key": "used for another report"},
+        )
+    return existing
+
 
 def source_for(user: User, asked: str | None) -> str:
     if asked in (None, "inspector") and user.has_role(Role.inspector):
@@ -85,10 +107,10 @@ _PRELUDE_SQL = f"SELECT nextval('case_number_seq'), {REVISION_COLUMNS}, {MINOR_C
 # The case and its first two events (report, route) in one statement, on the driver: this runs on every report.
 # The new row comes back whole (nothing is read again); without a row the Idempotency-Key was seen before.
 _CASE_COLUMNS = (
-    "code", "source", "reporter_id", "reporter_contact", "idempotency_key", "category_id", "category_code", "urgency",
-    "description", "address", "cell_code", "community_code", "street_code", "district_code", "status",
-    "suspected_duplicate", "component_id", "component_source", "suggested_department_code", "reported_at",
-    "updated_at", "step_started_at", "due_at", "warn_at", "light",
+    "code", "source", "reporter_id", "reporter_contact", "idempotency_key", "idempotency_fingerprint", "category_id",
+    "category_code", "urgency", "description", "address", "cell_code", "community_code", "street_code",
+    "district_code", "status", "suspected_duplicate", "component_id", "component_source",
+    "suggested_department_code", "reported_at", "updated_at", "step_started_at", "due_at", "warn_at", "light",
 )  # fmt: skip
 _RETURNED = ", ".join(c.name for c in Case.__table__.columns if c.name != "point")
 # Built from the model's own column names; every value is a parameter.
@@ -128,7 +150,7 @@ def report_case(
         if idempotency_key is not None:
             existing = _by_key(session, reporter, idempotency_key)
             if existing is not None:
-                return Reported(existing, False, [], None)
+                return Reported(_same_report(existing, report), False, [], None)
         raise
 
 
@@ -188,6 +210,7 @@ def _report(
         "reporter_id": reporter.id,
         "reporter_contact": Jsonb(report.contact) if report.contact else None,
         "idempotency_key": idempotency_key,
+        "idempotency_fingerprint": report.fingerprint() if idempotency_key is not None else None,
         "category_id": category.id,
         "category_code": category.code,
         "urgency": urgency,
@@ -227,7 +250,7 @@ def _report(
     if row is None:  # the key was seen before (a retry), or a concurrent request with the same key won
         existing = _by_key(session, reporter, idempotency_key or "")
         assert existing is not None
-        return Reported(existing, False, [], None)
+        return Reported(_same_report(existing, report), False, [], None)
     report_id, route_id = row.pop("event_ids")
     case = Case(**row, point=from_shape(Point(match.lon, match.lat), srid=4326))
     reported = CaseEvent(

@@ -76,13 +76,15 @@ def test_the_same_idempotency_key_gives_the_same_case(client, token_for, db_sess
     assert other.status_code == 201 and other.get_json()["id"] != first.get_json()["id"]
 
 
-def test_a_retry_gets_its_case_even_when_its_body_would_now_be_refused(client, token_for) -> None:  # type: ignore[no-untyped-def]
+def test_a_retry_gets_its_case_even_when_its_body_would_now_be_refused(client, token_for, db_session) -> None:  # type: ignore[no-untyped-def]
     # Intake looks no key up before it works (the unique key on insert finds a retry): a retry that fails a check
     # today (here a category that does not exist; in life one retired since) still gets the first case.
     headers = {**token_for("inspector"), "Idempotency-Key": "report-2026-0002"}
     first = client.post("/api/v1/cases", json=GARBAGE, headers=headers)
     assert first.status_code == 201
-    again = client.post("/api/v1/cases", json={**GARBAGE, "category_code": "X9999"}, headers=headers)
+    db_session.execute(text("UPDATE taxonomy_versions SET current = false"))  # no taxonomy: intake would refuse
+    db_session.commit()
+    again = client.post("/api/v1/cases", json=GARBAGE, headers=headers)
     assert again.status_code == 201
     # The first answer is built from what was written, the retry's read back from the database: the same.
     assert again.get_json() == first.get_json()
@@ -90,6 +92,28 @@ def test_a_retry_gets_its_case_even_when_its_body_would_now_be_refused(client, t
     assert {k: v for k, v in fresh.items() if k != "allowed_actions"} == {
         k: v for k, v in first.get_json().items() if k != "allowed_actions"
     }
+
+
+def test_a_key_used_again_for_another_report_is_refused(client, token_for, db_session) -> None:  # type: ignore[no-untyped-def]
+    headers = {**token_for("inspector"), "Idempotency-Key": "report-2026-0003"}
+    first = client.post("/api/v1/cases", json=GARBAGE, headers=headers)
+    assert first.status_code == 201
+    before = (count(db_session, "cases"), count(db_session, "case_events"))
+    for other in (
+        {**GARBAGE, "description": "另一处垃圾"},
+        {**GARBAGE, "lon": 116.3907},
+        {**GARBAGE, "urgency": "normal"},
+    ):
+        refused = client.post("/api/v1/cases", json=other, headers=headers)
+        assert refused.status_code == 422, refused.get_json()
+        error = refused.get_json()["error"]
+        assert error["code"] == "idempotency_key_reused" and error["details"] == {
+            "Idempotency-Key": "used for another report"
+        }
+        assert first.get_json()["code"] in error["message"]
+    assert (count(db_session, "cases"), count(db_session, "case_events")) == before
+    again = client.post("/api/v1/cases", json=GARBAGE, headers=headers)  # the same report: its case
+    assert again.status_code == 201 and again.get_json()["id"] == first.get_json()["id"]
 
 
 def test_a_hotline_report_keeps_the_callers_contact(client, token_for) -> None:  # type: ignore[no-untyped-def]
