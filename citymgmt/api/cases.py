@@ -149,6 +149,16 @@ class CaseSchema(CaseSummarySchema):
 def _uploaded_photos() -> list[Photo]:
     """The request's `photos`, every one checked and re-encoded before anything is written; uploads closed."""
     uploads = request.files.getlist("photos")
+    unknown = sorted(set(request.files) - {"photos"})
+    if unknown:  # a file sent under another name would be dropped without a word
+        for name in unknown:
+            for upload in request.files.getlist(name):
+                upload.close()
+        raise DomainError(
+            f"files are sent as photos, not as {', '.join(unknown)}",
+            details=dict.fromkeys(unknown, "unknown file field"),
+            code="unknown_file_field",
+        )
     if len(uploads) > MAX_PHOTOS:
         raise ValidationError(f"at most {MAX_PHOTOS} photos", details={"photos": len(uploads)})
     try:
@@ -194,8 +204,14 @@ def _uploaded_photos() -> list[Photo]:
     }
 )
 @blp.response(201, CaseSchema)
-@blp.alt_response(400, description="Impossible coordinates or a malformed Idempotency-Key")
-@blp.alt_response(422, description="A field not acceptable (named in details), or a point outside every cell")
+@blp.alt_response(
+    400, description="Impossible coordinates, a malformed Idempotency-Key, or a file under another name than photos"
+)
+@blp.alt_response(
+    422,
+    description="A field not acceptable (named in details), a point outside every cell, or an Idempotency-Key already"
+    " used for another report",
+)
 @allow(*REPORTERS)
 def report(body: dict[str, Any]) -> Any:
     """Report a problem: it becomes a case in its grid cell. JSON, or multipart with up to 9 `photos` (JPEG, PNG

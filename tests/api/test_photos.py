@@ -131,3 +131,16 @@ def test_an_oversized_photo_is_refused(client, token_for, db_session, photo_dir)
 def test_form_fields_are_checked_like_json(client, token_for) -> None:  # type: ignore[no-untyped-def]
     response = post(client, token_for("inspector"), [], category_code="E05")
     assert response.status_code == 422 and "E05 is a major class" in response.get_json()["error"]["message"]
+
+
+def test_a_file_under_another_name_refuses_the_report(client, token_for, db_session, photo_dir) -> None:  # type: ignore[no-untyped-def]
+    """A file sent as `photo` (or anything but `photos`) would have been dropped without a word: it is refused."""
+    before = counts(db_session, photo_dir)
+    data = {**FORM, "photo": (io.BytesIO(png(10, 10)), "p.png"), "photos": [(io.BytesIO(png(10, 10)), "q.png")]}
+    response = client.post(
+        "/api/v1/cases", data=data, headers=token_for("inspector"), content_type="multipart/form-data"
+    )
+    assert response.status_code == 400, response.get_json()
+    error = response.get_json()["error"]
+    assert error["code"] == "unknown_file_field" and error["details"] == {"photo": "unknown file field"}
+    assert counts(db_session, photo_dir) == before
