@@ -16,7 +16,7 @@ from citymgmt.core.db import db
 from citymgmt.core.errors import DomainError, NotFound, PreconditionRequired, ValidationError
 from citymgmt.core.identity import OVERSEERS
 from dispatch.cases.models import SOURCES, STATES, URGENCIES
-from dispatch.cases.photos import MAX_PHOTOS, Attachment, Photo, attach_photos, process_photo
+from dispatch.cases.photos import MAX_PHOTOS, Attachment, Photo, attach_photos, process_photos
 from dispatch.intake.operations import Report, report_case
 from dispatch.workflow.moves import act
 from dispatch.workflow.views import case_file, list_cases, visible_case
@@ -162,7 +162,7 @@ def _uploaded_photos() -> list[Photo]:
     if len(uploads) > MAX_PHOTOS:
         raise ValidationError(f"at most {MAX_PHOTOS} photos", details={"photos": len(uploads)})
     try:
-        return [process_photo(i, upload.stream) for i, upload in enumerate(uploads)]
+        return process_photos([upload.stream for upload in uploads])
     finally:
         for upload in uploads:
             upload.close()

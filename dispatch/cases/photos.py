@@ -28,6 +28,9 @@ from citymgmt.core.errors import ValidationError
 MAX_PHOTOS = 9
 MAX_BYTES = 15 * 1024 * 1024  # per photo, as uploaded
 MAX_PIXELS = 50_000_000  # larger images are refused before decoding (decompression bombs)
+# All the photos of one request together (nine 12-megapixel phone photos fit): decoding costs CPU by the pixel, so a
+# request of nine small files of 49 megapixels each is refused from their headers, before any is decoded.
+MAX_REQUEST_PIXELS = 120_000_000
 LONG_SIDE = 2560  # stored photos are at most this many pixels on their long side
 THUMB_SIDE = 320
 FORMATS = ("JPEG", "PNG", "WEBP")
@@ -64,12 +67,43 @@ class Photo:
         return hashlib.sha256(self.jpeg).hexdigest()
 
 
-def process_photo(index: int, stream: IO[bytes]) -> Photo:
-    """One uploaded photo, re-encoded as JPEG without metadata, or ValidationError saying what is wrong."""
+def process_photos(streams: list[IO[bytes]]) -> list[Photo]:
+    """The photos of one request, each checked and re-encoded; refused before any is decoded when together they
+    have more pixels than MAX_REQUEST_PIXELS (read from their headers)."""
+    uploads = [_read(index, stream) for index, stream in enumerate(streams)]
+    pixels = sum(_pixels(data) for data in uploads)
+    if pixels > MAX_REQUEST_PIXELS:
+        raise ValidationError(
+            f"the photos have {pixels // 1_000_000} megapixels together, more than"
+            f" {MAX_REQUEST_PIXELS // 1_000_000}: send them smaller",
+            details={"photos": "too many pixels together"},
+        )
+    return [process_photo(index, io.BytesIO(data)) for index, data in enumerate(uploads)]
+
+
+def _read(index: int, stream: IO[bytes]) -> bytes:
     field = f"photos[{index}]"
     data = stream.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
         raise ValidationError(f"{field} is larger than {MAX_BYTES // (1024 * 1024)} MB", details={field: "too large"})
+    return data
+
+
+def _pixels(data: bytes) -> int:
+    """The pixels a photo's header declares (0 when it has none we can read: process_photo says what is wrong)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            width, height = Image.open(io.BytesIO(data), formats=FORMATS).size
+    except Exception:  # any unreadable header: the photo's own check names the problem
+        return 0
+    return int(width) * int(height)
+
+
+def process_photo(index: int, stream: IO[bytes]) -> Photo:
+    """One uploaded photo, re-encoded as JPEG without metadata, or ValidationError saying what is wrong."""
+    field = f"photos[{index}]"
+    data = _read(index, stream)
     if not data:
         raise ValidationError(f"{field} is empty", details={field: "empty"})
     too_big = ValidationError(

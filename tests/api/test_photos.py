@@ -144,3 +144,17 @@ def test_a_file_under_another_name_refuses_the_report(client, token_for, db_sess
     error = response.get_json()["error"]
     assert error["code"] == "unknown_file_field" and error["details"] == {"photo": "unknown file field"}
     assert counts(db_session, photo_dir) == before
+
+
+def test_photos_over_the_requests_pixel_budget_are_refused_before_any_is_decoded(  # type: ignore[no-untyped-def]
+    client, token_for, db_session, photo_dir
+) -> None:
+    """Small files of many pixels (each under the per-photo limit) cost CPU by the pixel to decode: a request whose
+    photos declare more than 120 megapixels together is refused from their headers."""
+    before = counts(db_session, photo_dir)
+    heavy = png(7000, 7000, "1")  # 49 megapixels in a few kilobytes
+    response = post(client, token_for("inspector"), [(heavy, f"h{i}.png") for i in range(3)])
+    assert response.status_code == 422, response.get_json()
+    # The request's check, made on the headers before any photo is decoded (each alone is within its own limit).
+    assert "147 megapixels together, more than 120" in response.get_json()["error"]["message"]
+    assert counts(db_session, photo_dir) == before
