@@ -101,6 +101,7 @@ class Settings:
     auto_request_check: bool = True  # a handled case goes to the on-site check at once
     max_extensions: int = 2  # granted extensions per case
     max_suspensions: int = 1  # suspensions per case
+    closing_hours: float = 1.0  # the leader's closing step after a passed check (urgent: natural hours, else working)
     sla_escalate_overdue: bool = True  # an overdue disposal is escalated (督办) by the sweep
     smtp_url: str = ""  # smtp://[user:pass@]host:port, smtps://..., smtp+starttls://...; empty: no e-mail
     mail_from: str = "citymgmt@localhost"
@@ -255,6 +256,7 @@ class Settings:
             auto_request_check=_env_bool("CITYMGMT_AUTO_REQUEST_CHECK", True),
             max_extensions=int(_env_float("CITYMGMT_MAX_EXTENSIONS", 2)),
             max_suspensions=int(_env_float("CITYMGMT_MAX_SUSPENSIONS", 1)),
+            closing_hours=_env_float("CITYMGMT_CLOSING_HOURS", 1.0),
             sla_escalate_overdue=_env_bool("CITYMGMT_SLA_ESCALATE_OVERDUE", True),
             smtp_url=os.environ.get("CITYMGMT_SMTP_URL", ""),
             mail_from=os.environ.get("CITYMGMT_MAIL_FROM", "citymgmt@localhost"),
@@ -320,6 +322,8 @@ class Settings:
             raise ConfigError(f"CITYMGMT_AUTO_FILE_SOURCES: unknown {', '.join(sorted(unknown_sources))}")
         if self.open311_posts_per_minute < 1:
             raise ConfigError(f"CITYMGMT_OPEN311_POSTS_PER_MINUTE={self.open311_posts_per_minute}: expected at least 1")
+        if not 0 < self.closing_hours <= 24 * 30:
+            raise ConfigError(f"CITYMGMT_CLOSING_HOURS={self.closing_hours}: expected more than 0 and at most 720")
         if self.max_extensions < 0 or self.max_suspensions < 0:
             raise ConfigError("CITYMGMT_MAX_EXTENSIONS and CITYMGMT_MAX_SUSPENSIONS must be at least 0")
         if self.worker_maintenance_seconds < 1:

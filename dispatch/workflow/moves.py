@@ -59,7 +59,6 @@ STEP_LIMITS: dict[str, dict[str, tuple[float, str]]] = {
     State.filed: {"urgent": (5 / 60, "urgent_hours"), "normal": (10 / 60, "working_hours")},  # dispatch
     State.handled: {"urgent": (10 / 60, "urgent_hours"), "normal": (30 / 60, "working_hours")},  # send to check
     State.checking: {"urgent": (1, "urgent_hours"), "normal": (1, "working_hours")},  # on-site check
-    CLOSING: {"urgent": (0.5, "urgent_hours"), "normal": (1, "working_hours")},  # close once the check passed
 }
 
 
@@ -114,6 +113,10 @@ def _start_step(ctx: MoveContext, state: str) -> None:
         _set_due(
             case, ctx.now, case.disposal_due_at, case.disposal_limit_type or "urgent_hours", calendar, ctx.settings
         )
+    elif state == CLOSING:  # the city's limit for closing a checked case (CITYMGMT_CLOSING_HOURS)
+        limit_type = "urgent_hours" if case.urgency == "urgent" else "working_hours"
+        due = working_deadline(ctx.now, ctx.settings.closing_hours, limit_type, calendar)
+        _set_due(case, ctx.now, due, limit_type, calendar, ctx.settings)
     elif state in STEP_LIMITS:
         amount, limit_type = STEP_LIMITS[state][case.urgency]
         due = working_deadline(ctx.now, amount, limit_type, calendar)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -107,8 +108,8 @@ def test_handling_check_and_close(desk: Desk) -> None:
 def test_a_passed_check_ends_the_inspectors_step_and_starts_the_closing_clock(
     desk: Desk, db_session, app, clock
 ) -> None:  # type: ignore[no-untyped-def]
-    """The inspector's step ends when the check passes: the case waits for the leader on a clock of its own (1
-    working hour), and a late close is the closing step's, not the check's."""
+    """The inspector's step ends when the check passes: the case waits for the leader on a clock of its own
+    (CITYMGMT_CLOSING_HOURS working hours), and a late close is the closing step's, not the check's."""
     from dispatch.sla.sweep import sweep
 
     dispatched_to_test_department(desk)
@@ -116,11 +117,17 @@ def test_a_passed_check_ends_the_inspectors_step_and_starts_the_closing_clock(
     check_due = desk.case["due_at"]
     clock.advance(minutes=40)
     desk.tokens.clear()
-    desk.act("inspector", "check", result="pass")  # 10:10 Beijing, within the check's hour
+    settings = app.extensions["citymgmt.settings"]
+    app.extensions["citymgmt.settings"] = replace(settings, closing_hours=2.5)  # CITYMGMT_CLOSING_HOURS
+    try:
+        desk.act("inspector", "check", result="pass")  # 10:10 Beijing, within the check's hour
+    finally:
+        app.extensions["citymgmt.settings"] = settings
     assert desk.case["events"][-1]["action"] == "check"
-    assert desk.case["due_at"] == "2026-11-23T03:10:00+00:00" != check_due  # 11:10 Beijing: an hour to close
+    # 2.5 working hours to close: 1 h 50 to the lunch break, 40 min after it: 14:40 Beijing.
+    assert desk.case["due_at"] == "2026-11-23T06:40:00+00:00" != check_due
     assert desk.case["light"] == "green"
-    clock.advance(hours=2)
+    clock.advance(hours=5)
     swept = sweep(db_session, clock.now(), app.extensions["citymgmt.settings"].sla_escalate_overdue)
     assert desk.case["id"] in swept.overdue
     overdue = desk.view("leader")["events"][-1]

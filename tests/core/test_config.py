@@ -107,3 +107,11 @@ def test_the_cheapest_password_hashing_is_refused_in_production(monkeypatch) -> 
     monkeypatch.setenv("CITYMGMT_PASSWORD_HASH_PROFILE", "md5")
     with pytest.raises(ConfigError, match="'md5': expected rfc9106-low-memory or cheapest"):
         Settings.from_env()
+
+
+def test_the_closing_limit_must_be_a_positive_number_of_hours(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("CITYMGMT_CLOSING_HOURS", "0")
+    with pytest.raises(ConfigError, match=r"CITYMGMT_CLOSING_HOURS=0\.0: expected more than 0"):
+        Settings.from_env()
+    monkeypatch.setenv("CITYMGMT_CLOSING_HOURS", "2.5")
+    assert Settings.from_env().closing_hours == 2.5
