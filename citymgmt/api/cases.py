@@ -9,6 +9,7 @@ import marshmallow as ma
 from flask import Response, current_app, request, send_file, url_for
 from flask_smorest import Blueprint
 
+from citymgmt.api import STORABLE_TEXT
 from citymgmt.api.fields import StrictFloat, StrictInteger
 from citymgmt.core.access import allow, current_user
 from citymgmt.core.clock import utcnow
@@ -180,7 +181,7 @@ def _uploaded_photos() -> list[Photo]:
                     "required": ["category_code"],
                     "properties": {
                         **{
-                            name: {"type": "string"}
+                            name: {"type": "string", "pattern": STORABLE_TEXT}  # as the API enforces: no NUL
                             for name in (
                                 "category_code",
                                 "lon",
