@@ -126,6 +126,18 @@ def _deliveries_by_case(stack: Stack, case_ids: list[int]) -> dict[int, list[flo
     return found
 
 
+def _undelivered(stack: Stack, case_ids: list[int]) -> str:
+    """What the database says of the notices of these cases: their notification rows and delivery jobs."""
+    rows = stack.sql(
+        "SELECT n.id, n.event, n.case_ids, n.sent_at, m.id, m.enqueued_at, m.done_at, m.attempts, m.last_error"
+        " FROM notifications n LEFT JOIN outbox m ON m.id = n.outbox_id WHERE n.case_ids && %s::bigint[]",
+        [case_ids],
+    )
+    return (
+        f"undelivered cases {case_ids}: notification, event, cases, sent, job, enqueued, done, attempts, error: {rows}"
+    )
+
+
 def test_redis_stopped_for_30_s_loses_no_report_and_dispatches_each_once(stack: Stack) -> None:
     with ReportStream(stack) as stream:
         time.sleep(3)
@@ -153,7 +165,8 @@ def test_redis_stopped_for_30_s_loses_no_report_and_dispatches_each_once(stack: 
         return len(_deliveries_by_case(stack, ids)) == len(ids)
 
     assert wait_until(all_delivered, 90, 0.5), (
-        f"{len(_deliveries_by_case(stack, ids))} of {len(ids)} delivered\n{stack.logs()}"
+        f"{len(_deliveries_by_case(stack, ids))} of {len(ids)} delivered\n"
+        f"{_undelivered(stack, sorted(set(ids) - set(_deliveries_by_case(stack, ids))))}\n{stack.logs()}"
     )
     time.sleep(3)  # a second delivery, were there one, would come now
     deliveries = _deliveries_by_case(stack, ids)
