@@ -38,7 +38,7 @@ class Guard:
 NONE = Guard(lambda case, user, settings: None, lambda user, settings: true())
 
 
-def _handler_only(user: User | None) -> bool:
+def acts_as_handler(user: User | None) -> bool:
     """A handler acting as such (one who also dispatches acts as the dispatcher)."""
     return user is not None and user.has_role(Role.handler) and not user.has_role(Role.dispatcher)
 
@@ -85,11 +85,11 @@ SUSPENSION = Guard(
     lambda case, user, settings: (
         f"this case has been suspended {case.suspensions} times, the most allowed"
         if case.suspensions >= settings.max_suspensions
-        else (NOTHING_PENDING.why_not(case, user, settings) if _handler_only(user) else None)
+        else (NOTHING_PENDING.why_not(case, user, settings) if acts_as_handler(user) else None)
     ),
     lambda user, settings: and_(
         Case.suspensions < settings.max_suspensions,
-        Case.pending_request.is_(None) if _handler_only(user) else true(),
+        Case.pending_request.is_(None) if acts_as_handler(user) else true(),
     ),
 )
 

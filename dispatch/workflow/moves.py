@@ -47,6 +47,7 @@ from dispatch.workflow.guards import (
     UNVERIFIED_PUBLIC_REPORT,
     VERIFIED_OR_TRUSTED,
     Guard,
+    acts_as_handler,
     pending,
 )
 
@@ -246,7 +247,7 @@ def _approve_extension(ctx: MoveContext) -> str:
 
 def _suspend(ctx: MoveContext) -> str:
     case = ctx.case
-    if ctx.actor is not None and ctx.actor.has_role(Role.handler) and not ctx.actor.has_role(Role.dispatcher):
+    if acts_as_handler(ctx.actor):
         return _ask("suspension")(ctx)  # the dispatcher's suspend approves it (guards.SUSPENSION)
     case.suspensions += 1
     case.suspended_at = ctx.now

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, false, func, or_, select
 from sqlalchemy.orm import Session
@@ -13,6 +12,7 @@ from citymgmt.core.config import Settings
 from citymgmt.core.identity import User
 from dispatch.cases.models import Case, Light, State
 from dispatch.workflow.moves import BY_ACTION
+from dispatch.workflow.views import ReadsAsItsCase
 from grids.models import InspectorCell
 
 
@@ -84,16 +84,11 @@ def _tasks(user: User, settings: Settings) -> list[tuple[str, ColumnElement[bool
 
 
 @dataclass
-class QueueItem:
+class QueueItem(ReadsAsItsCase):
     """A case waiting for the user, and what is expected of them (`task`); anything else is the case's."""
 
     case: Case
     task: str
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return getattr(self.case, name)
 
 
 def my_queue(session: Session, user: User, settings: Settings, offset: int, limit: int) -> tuple[list[QueueItem], int]:

@@ -18,8 +18,19 @@ from dispatch.workflow.moves import allowed_actions
 from grids.models import InspectorCell
 
 
+class ReadsAsItsCase:
+    """What is not its own is its case's (`self.case`): the API's case schemas dump it as they dump a case."""
+
+    case: Case
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.case, name)
+
+
 @dataclass
-class CaseFile:
+class CaseFile(ReadsAsItsCase):
     """A case with what its page shows beside the row: the point, photos, events, the component and what the
     viewer may do now. Anything else is read from the case itself (`case_file.code` is `case_file.case.code`). The
     JSON of it is written by the API's case schema alone (citymgmt.api.cases)."""
@@ -36,11 +47,6 @@ class CaseFile:
     @property
     def contact(self) -> dict[str, Any] | None:
         return self.case.reporter_contact
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return getattr(self.case, name)
 
 
 def case_file(
