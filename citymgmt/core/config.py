@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # Argon2id cost profiles (citymgmt.core.identity holds their parameters): the first is the default.
 PASSWORD_HASH_PROFILES = ("rfc9106-low-memory", "cheapest")
+CENTRE_HOURS = ("24x7", "working")  # CITYMGMT_CENTRE_HOURS: the clock of the centre's own steps
 
 
 class ConfigError(ValueError):
@@ -101,7 +102,10 @@ class Settings:
     auto_request_check: bool = True  # a handled case goes to the on-site check at once
     max_extensions: int = 2  # granted extensions per case
     max_suspensions: int = 1  # suspensions per case
-    closing_hours: float = 1.0  # the leader's closing step after a passed check (urgent: natural hours, else working)
+    closing_hours: float = 1.0  # the leader's closing step after a passed check
+    # The clock of the centre's own steps (accept, verify, file, dispatch, send to check, check, close): 24x7 (hours
+    # round the clock, as centres run) or working (the working calendar, as the departments' disposal always is).
+    centre_hours: str = "24x7"
     sla_escalate_overdue: bool = True  # an overdue disposal is escalated (督办) by the sweep
     smtp_url: str = ""  # smtp://[user:pass@]host:port, smtps://..., smtp+starttls://...; empty: no e-mail
     mail_from: str = "citymgmt@localhost"
@@ -257,6 +261,7 @@ class Settings:
             max_extensions=int(_env_float("CITYMGMT_MAX_EXTENSIONS", 2)),
             max_suspensions=int(_env_float("CITYMGMT_MAX_SUSPENSIONS", 1)),
             closing_hours=_env_float("CITYMGMT_CLOSING_HOURS", 1.0),
+            centre_hours=os.environ.get("CITYMGMT_CENTRE_HOURS", "24x7").strip().lower() or "24x7",
             sla_escalate_overdue=_env_bool("CITYMGMT_SLA_ESCALATE_OVERDUE", True),
             smtp_url=os.environ.get("CITYMGMT_SMTP_URL", ""),
             mail_from=os.environ.get("CITYMGMT_MAIL_FROM", "citymgmt@localhost"),
@@ -324,6 +329,8 @@ class Settings:
             raise ConfigError(f"CITYMGMT_OPEN311_POSTS_PER_MINUTE={self.open311_posts_per_minute}: expected at least 1")
         if not 0 < self.closing_hours <= 24 * 30:
             raise ConfigError(f"CITYMGMT_CLOSING_HOURS={self.closing_hours}: expected more than 0 and at most 720")
+        if self.centre_hours not in CENTRE_HOURS:
+            raise ConfigError(f"CITYMGMT_CENTRE_HOURS={self.centre_hours!r}: expected {' or '.join(CENTRE_HOURS)}")
         if self.max_extensions < 0 or self.max_suspensions < 0:
             raise ConfigError("CITYMGMT_MAX_EXTENSIONS and CITYMGMT_MAX_SUSPENSIONS must be at least 0")
         if self.worker_maintenance_seconds < 1:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -111,6 +112,9 @@ class Case(db.Model):  # type: ignore[name-defined]
     step_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     disposal_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # handling deadline
     disposal_limit_type: Mapped[str | None] = mapped_column(String(20))
+    # The whole handling limit in hours of its clock (working hours for the working types), granted extensions
+    # included: the warning point is placed on it (dispatch.workflow.moves._set_due).
+    disposal_limit_hours: Mapped[float | None] = mapped_column(Float)
     # {"kind": "return" | "extension" | "suspension", "by": user id, "at": ..., "hours"?}: awaiting the dispatcher
     pending_request: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     extensions_granted: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -119,6 +119,17 @@ def working_deadline(start: datetime, amount: float, limit_type: str, calendar: 
     raise ValueError(f"{amount} {limit_type} from {start.isoformat()} runs past {MAX_DAYS} days of calendar")
 
 
+def in_hours(amount: float, limit_type: str, calendar: WorkingCalendar) -> tuple[float, str]:
+    """A limit as hours of the clock it runs on: working days as the working hours they hold (urgent hours and
+    working hours as they are, natural days as 24 hours each)."""
+    _check(datetime.now(UTC), amount, limit_type)
+    if limit_type == "working_days":
+        return amount * calendar.day_seconds / 3600, "working_hours"
+    if limit_type == "natural_days":
+        return amount * 24, "urgent_hours"
+    return amount, limit_type
+
+
 def working_elapsed(start: datetime, end: datetime, limit_type: str, calendar: WorkingCalendar) -> float:
     """How much of the limit type has passed between two instants (negative if `end` is before `start`):
     hours for the hour types, days for the day types."""

@@ -30,7 +30,7 @@ from citymgmt.core.identity import RECEPTION, Role, User
 from dispatch.cases import signals
 from dispatch.cases.models import CLOSING, FINAL_STATES, OPEN_STATES, Case, CaseEvent, Light, State
 from dispatch.sla.calendar import calendar_cache
-from dispatch.sla.workcalendar import WorkingCalendar, working_deadline, working_elapsed
+from dispatch.sla.workcalendar import WorkingCalendar, in_hours, working_deadline, working_elapsed
 from dispatch.taxonomy.operations import Category
 from dispatch.workflow.guards import (
     CANCELLABLE_BY,
@@ -53,14 +53,25 @@ from dispatch.workflow.guards import (
 
 SYSTEM = "system"  # the actor of automatic moves (stored as actor_id None)
 
-# Centre and inspector steps (*local*; DOMAIN.md §5): (amount in hours, limit type) per urgency.
-STEP_LIMITS: dict[str, dict[str, tuple[float, str]]] = {
-    State.reported: {"urgent": (5 / 60, "urgent_hours"), "normal": (20 / 60, "working_hours")},  # accept and file
-    State.verifying: {"urgent": (0.5, "urgent_hours"), "normal": (1, "working_hours")},  # on-site verification
-    State.filed: {"urgent": (5 / 60, "urgent_hours"), "normal": (10 / 60, "working_hours")},  # dispatch
-    State.handled: {"urgent": (10 / 60, "urgent_hours"), "normal": (30 / 60, "working_hours")},  # send to check
-    State.checking: {"urgent": (1, "urgent_hours"), "normal": (1, "working_hours")},  # on-site check
+# The centre's own steps and its inspectors' (*local*; DOMAIN.md §5): their limits in hours, per urgency. The
+# closing step's is CITYMGMT_CLOSING_HOURS; the department's disposal has its category's limit.
+STEP_LIMITS: dict[str, dict[str, float]] = {
+    State.reported: {"urgent": 5 / 60, "normal": 20 / 60},  # accept and file
+    State.verifying: {"urgent": 0.5, "normal": 1},  # on-site verification
+    State.filed: {"urgent": 5 / 60, "normal": 10 / 60},  # dispatch
+    State.handled: {"urgent": 10 / 60, "normal": 30 / 60},  # send to check
+    State.checking: {"urgent": 1, "normal": 1},  # on-site check
 }
+CENTRE_STEPS = (*STEP_LIMITS, CLOSING)
+
+
+def step_clock(step: str, urgency: str, settings: Settings) -> str:
+    """The one rule of the clock a step's hours run on (DOMAIN.md §5): an urgent case's round the clock; the
+    centre's own steps round the clock as well unless CITYMGMT_CENTRE_HOURS=working; a department's steps on the
+    working calendar (its disposal on its category's limit type, given with the category)."""
+    if urgency == "urgent" or (step in CENTRE_STEPS and settings.centre_hours == "24x7"):
+        return "urgent_hours"
+    return "working_hours"
 
 
 @dataclass(frozen=True)
@@ -102,37 +113,56 @@ def _limit(session: Session, case: Case) -> tuple[float, str]:
 
 def _start_step(ctx: MoveContext, state: str) -> None:
     """Start the clock of the step the case enters: due_at, warn_at at the warn fraction, a green light."""
-    case, calendar = ctx.case, calendar_for(ctx.session, ctx.settings)
+    case, calendar, settings = ctx.case, calendar_for(ctx.session, ctx.settings), ctx.settings
     case.step_started_at = ctx.now
     if state == State.checking and case.check_passed:
-        state = CLOSING
+        state = CLOSING  # a passed check ends the inspector's step: the leader's closing step
     if state == State.dispatched:
         if case.disposal_due_at is None:
             amount, limit_type = _limit(ctx.session, case)
             case.disposal_due_at = working_deadline(ctx.now, amount, limit_type, calendar)
             case.disposal_limit_type = limit_type
-        _set_due(
-            case, ctx.now, case.disposal_due_at, case.disposal_limit_type or "urgent_hours", calendar, ctx.settings
-        )
-    elif state == CLOSING:  # the city's limit for closing a checked case (CITYMGMT_CLOSING_HOURS)
-        limit_type = "urgent_hours" if case.urgency == "urgent" else "working_hours"
-        due = working_deadline(ctx.now, ctx.settings.closing_hours, limit_type, calendar)
-        _set_due(case, ctx.now, due, limit_type, calendar, ctx.settings)
-    elif state in STEP_LIMITS:
-        amount, limit_type = STEP_LIMITS[state][case.urgency]
-        due = working_deadline(ctx.now, amount, limit_type, calendar)
-        _set_due(case, ctx.now, due, limit_type, calendar, ctx.settings)
+            case.disposal_limit_hours = in_hours(amount, limit_type, calendar)[0]
+        whole, clock = _disposal_limit(ctx.session, case, calendar)
+        _set_due(case, ctx.now, case.disposal_due_at, whole, clock, calendar, settings)
+    elif state in CENTRE_STEPS:
+        hours = settings.closing_hours if state == CLOSING else STEP_LIMITS[state][case.urgency]
+        clock = step_clock(state, case.urgency, settings)
+        due = working_deadline(ctx.now, hours, clock, calendar)
+        _set_due(case, ctx.now, due, hours, clock, calendar, settings)
     else:  # suspended, closed, cancelled: no clock
         case.due_at = case.warn_at = None
         case.light = None
 
 
+def _disposal_limit(session: Session, case: Case, calendar: WorkingCalendar) -> tuple[float, str]:
+    """The department's whole limit for the case, as hours of the clock it runs on: its category's limit and the
+    extensions granted since it was dispatched (cases dispatched before the limit was recorded: the category's)."""
+    limit_type = case.disposal_limit_type or "urgent_hours"
+    clock = in_hours(0, limit_type, calendar)[1]
+    if case.disposal_limit_hours is not None:
+        return case.disposal_limit_hours, clock
+    amount, category_type = _limit(session, case)
+    return in_hours(amount, category_type, calendar)[0], clock
+
+
 def _set_due(
-    case: Case, start: datetime, due: datetime, limit_type: str, calendar: WorkingCalendar, settings: Settings
+    case: Case,
+    start: datetime,
+    due: datetime,
+    whole_hours: float,
+    clock: str,
+    calendar: WorkingCalendar,
+    settings: Settings,
 ) -> None:
-    total = working_elapsed(start, due, limit_type, calendar)
+    """The step's deadline, its warning point and light. The warning point is placed on the step's whole limit,
+    (1 − CITYMGMT_SLA_WARN_FRACTION) of it before the deadline, however much of it was used before this start: a
+    rework, a resume after suspension or a granted extension restarts the disposal's clock with part of its limit
+    gone, and a case reworked at 87.5 % of its limit is yellow at once, not at 80 % of what is left."""
+    remaining = working_elapsed(start, due, clock, calendar)
+    lead = (1 - settings.sla_warn_fraction) * whole_hours
     case.due_at = due
-    case.warn_at = working_deadline(start, max(total, 0) * settings.sla_warn_fraction, limit_type, calendar)
+    case.warn_at = working_deadline(start, max(remaining - lead, 0), clock, calendar)
     case.light = Light.red if start >= due else (Light.yellow if start >= case.warn_at else Light.green)
 
 
@@ -220,6 +250,7 @@ def _approve_return(ctx: MoveContext) -> str:
     ctx.case.pending_request = None
     ctx.case.department_code = None
     ctx.case.disposal_due_at = None  # the next department's clock starts at its dispatch
+    ctx.case.disposal_limit_hours = None
     return State.filed
 
 
@@ -238,6 +269,8 @@ def _approve_extension(ctx: MoveContext) -> str:
         case.disposal_due_at = working_deadline(case.disposal_due_at, hours, "working_hours", calendar)
     else:
         case.disposal_due_at = case.disposal_due_at + timedelta(hours=hours)
+    if case.disposal_limit_hours is not None:
+        case.disposal_limit_hours += hours  # the whole limit grows by what was granted (the warning point too)
     case.extensions_granted += 1
     case.pending_request = None
     ctx.payload["hours"] = hours

@@ -109,7 +109,8 @@ def test_a_passed_check_ends_the_inspectors_step_and_starts_the_closing_clock(
     desk: Desk, db_session, app, clock
 ) -> None:  # type: ignore[no-untyped-def]
     """The inspector's step ends when the check passes: the case waits for the leader on a clock of its own
-    (CITYMGMT_CLOSING_HOURS working hours), and a late close is the closing step's, not the check's."""
+    (CITYMGMT_CLOSING_HOURS, here working hours: CITYMGMT_CENTRE_HOURS=working), and a late close is the closing
+    step's, not the check's."""
     from dispatch.sla.sweep import sweep
 
     dispatched_to_test_department(desk)
@@ -118,7 +119,7 @@ def test_a_passed_check_ends_the_inspectors_step_and_starts_the_closing_clock(
     clock.advance(minutes=40)
     desk.tokens.clear()
     settings = app.extensions["citymgmt.settings"]
-    app.extensions["citymgmt.settings"] = replace(settings, closing_hours=2.5)  # CITYMGMT_CLOSING_HOURS
+    app.extensions["citymgmt.settings"] = replace(settings, closing_hours=2.5, centre_hours="working")
     try:
         desk.act("inspector", "check", result="pass")  # 10:10 Beijing, within the check's hour
     finally:

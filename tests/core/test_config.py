@@ -48,6 +48,7 @@ def test_external_urls_are_used_as_given(monkeypatch) -> None:  # type: ignore[n
         ("CITYMGMT_LOGIN_WINDOW_MINUTES", "2000", "CITYMGMT_LOGIN_WINDOW_MINUTES=2000.0"),
         ("CITYMGMT_TRUSTED_PROXIES", "9", "CITYMGMT_TRUSTED_PROXIES=9: expected 0 to 5"),
         ("CITYMGMT_WORKER_MAINTENANCE_SECONDS", "0", "CITYMGMT_WORKER_MAINTENANCE_SECONDS=0: expected at least 1"),
+        ("CITYMGMT_CENTRE_HOURS", "9x5", "CITYMGMT_CENTRE_HOURS='9x5': expected 24x7 or working"),
         ("CITYMGMT_WORKER_MAINTENANCE_SECONDS", "soon", "CITYMGMT_WORKER_MAINTENANCE_SECONDS='soon': expected a whole"),
     ],
 )
@@ -115,3 +116,9 @@ def test_the_closing_limit_must_be_a_positive_number_of_hours(monkeypatch) -> No
         Settings.from_env()
     monkeypatch.setenv("CITYMGMT_CLOSING_HOURS", "2.5")
     assert Settings.from_env().closing_hours == 2.5
+
+
+def test_the_centre_runs_round_the_clock_unless_configured(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    assert Settings.from_env().centre_hours == "24x7"
+    monkeypatch.setenv("CITYMGMT_CENTRE_HOURS", "Working")
+    assert Settings.from_env().centre_hours == "working"

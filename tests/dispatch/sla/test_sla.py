@@ -56,6 +56,28 @@ def test_a_make_up_saturday_counts(client, token_for, clock) -> None:  # type: i
     assert local(case) == "2026-10-10 11:00"
 
 
+def test_the_centres_steps_run_round_the_clock_and_the_departments_on_the_working_calendar(
+    app: Flask, client, token_for, clock
+) -> None:  # type: ignore[no-untyped-def]
+    """CITYMGMT_CENTRE_HOURS=24x7 (the default): a hotline call on a National Day morning is due for acceptance 20
+    minutes later, not on the first working day after the holiday; the department's disposal still waits for it."""
+    from dataclasses import replace
+
+    clock.at = beijing("2026-10-02T09:00")  # a holiday
+    call = {**GARBAGE, "source": "hotline", "description": "市民来电：暴露垃圾"}
+    case = client.post("/api/v1/cases", json=call, headers=token_for("operator")).get_json()
+    assert case["status"] == "reported" and local(case) == "2026-10-02 09:20"  # accept and file: 20 minutes
+    inspectors = report_at(client, token_for, clock, "2026-10-02T09:00", "E0104")  # filed and dispatched at once
+    assert local(inspectors) == "2026-10-08 10:00"  # 2 working hours from the first working day
+    settings = app.extensions["citymgmt.settings"]
+    app.extensions["citymgmt.settings"] = replace(settings, centre_hours="working")  # CITYMGMT_CENTRE_HOURS
+    try:
+        working = client.post("/api/v1/cases", json={**call, "category_code": "E0104"}, headers=token_for("operator"))
+    finally:
+        app.extensions["citymgmt.settings"] = settings
+    assert local(working.get_json()) == "2026-10-08 08:20"  # the centre on the working calendar: as it was
+
+
 def test_an_admins_override_moves_later_deadlines(client, token_for, clock) -> None:  # type: ignore[no-untyped-def]
     admin = token_for("admin")
     refused = client.put("/api/v1/calendar/2026-11-24", json={"is_workday": False}, headers=token_for("dispatcher"))
@@ -235,7 +257,8 @@ def test_the_sweeps_clocks_follow_every_move_of_the_case(
     assert sweep(db_session, beijing("2026-11-24T09:00")).summary()["overdue"] == 0
     resumed = move("resume", "dispatcher", "2026-11-24T09:00")
     _, due_at, light = _clock(db_session, case["id"])
-    assert light == "green" and due_at == datetime.fromisoformat(resumed["due_at"])  # a new clock: 40 minutes left
+    # A new clock with 40 minutes left of 4 hours: past the warning point of the whole limit, yellow again at once.
+    assert light == "yellow" and due_at == datetime.fromisoformat(resumed["due_at"])
     late = sweep(db_session, due_at)
     assert late.overdue == [case["id"]] and _clock(db_session, case["id"])[2] == "red"
     handler = db_session.execute(select(User).where(User.username == "handler-110101-sanitation")).scalar_one()
@@ -291,4 +314,61 @@ def test_the_sweep_moves_a_light_without_rewriting_the_case_indexes(app: Flask, 
             )
         ).scalar_one()
         == 100
+    )
+
+
+def _move(app: Flask, db_session: Session, case_id: int, action: str, username: str, when: str, **body: Any) -> Any:
+    actor = db_session.execute(select(User).where(User.username == username)).scalar_one()
+    version = db_session.execute(text("SELECT version FROM cases WHERE id = :id"), {"id": case_id}).scalar_one()
+    settings = app.extensions["citymgmt.settings"]
+    case, _ = act(db_session, case_id, action, actor, version, {"note": "测试", **body}, beijing(when), settings)
+    return case
+
+
+def _local(instant: datetime) -> str:
+    from zoneinfo import ZoneInfo
+
+    return instant.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+
+
+def test_after_a_rework_the_warning_point_is_on_the_whole_limit(
+    app: Flask, client, token_for, clock, db_session: Session
+) -> None:  # type: ignore[no-untyped-def]
+    """4 working hours, Monday 09:30: due 15:30, yellow at 80 % of the limit (3 h 12 min of working time) = 14:42.
+    Handled at 15:00 (87.5 % used) and reworked then: still due 15:30, and yellow at once, from the rework on (the
+    old rule put the warning at 80 % of the remaining half hour, 15:24)."""
+    case = report_at(client, token_for, clock, "2026-11-23T09:30")
+    handled = _move(app, db_session, case["id"], "handle", "handler-110101-sanitation", "2026-11-23T15:00")
+    assert handled.status == "checking"  # the check is requested at once
+    reworked = _move(app, db_session, case["id"], "check", "t-inspector", "2026-11-23T15:00", result="fail")
+    assert reworked.status == "dispatched"
+    assert (_local(reworked.due_at), _local(reworked.warn_at), reworked.light) == (
+        "2026-11-23 15:30",
+        "2026-11-23 15:00",
+        "yellow",
+    )
+
+
+def test_after_a_resume_the_warning_point_is_on_the_whole_limit(
+    app: Flask, client, token_for, clock, db_session: Session
+) -> None:  # type: ignore[no-untyped-def]
+    """4 working hours, Monday 09:30; suspended at 10:30 (1 h used), resumed Tuesday 09:00 with 3 h left: due
+    12:00, yellow when 3 h 12 min of the 4 h are used, 2 h 12 min after the resume = 11:12 (not 80 % of the 3 h
+    left, 11:24). An extension of 2 working hours granted at 09:40 makes the whole limit 6 h: due 16:00 (past the
+    lunch break), yellow 1 h 12 min of working time before it = 14:48 (the old rule: 80 % of the 4 h 20 min left
+    from 09:40, 15:08)."""
+    case = report_at(client, token_for, clock, "2026-11-23T09:30")
+    _move(app, db_session, case["id"], "suspend", "t-dispatcher", "2026-11-23T10:30")
+    resumed = _move(app, db_session, case["id"], "resume", "t-dispatcher", "2026-11-24T09:00")
+    assert (_local(resumed.due_at), _local(resumed.warn_at), resumed.light) == (
+        "2026-11-24 12:00",
+        "2026-11-24 11:12",
+        "green",
+    )
+    _move(app, db_session, case["id"], "request_extension", "handler-110101-sanitation", "2026-11-24T09:30", hours=2)
+    extended = _move(app, db_session, case["id"], "approve_extension", "t-dispatcher", "2026-11-24T09:40")
+    assert (_local(extended.due_at), _local(extended.warn_at), extended.light) == (
+        "2026-11-24 16:00",
+        "2026-11-24 14:48",
+        "green",
     )
