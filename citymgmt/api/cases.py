@@ -142,6 +142,10 @@ class CaseSchema(CaseSummarySchema):
     )
     extensions_granted = ma.fields.Integer()
     escalated = ma.fields.Boolean()
+    escalation_due_at = ma.fields.DateTime(
+        allow_none=True, metadata={"description": "When the department's reply to the escalation (督办) is due"}
+    )
+    escalation_reply_overdue = ma.fields.Boolean(metadata={"description": "The reply to the escalation is late"})
     check_passed = ma.fields.Boolean(allow_none=True)
     allowed_actions = ma.fields.List(ma.fields.String(), metadata={"description": "What the caller may do now"})
     events = ma.fields.List(ma.fields.Nested(EventSchema))

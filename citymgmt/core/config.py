@@ -106,6 +106,8 @@ class Settings:
     # The clock of the centre's own steps (accept, verify, file, dispatch, send to check, check, close): 24x7 (hours
     # round the clock, as centres run) or working (the working calendar, as the departments' disposal always is).
     centre_hours: str = "24x7"
+    escalation_reply_hours: float = 8.0  # a department's time to reply to an escalation (督办), in working hours
+    max_suspension_days: float = 365.0  # a case's suspensions (挂账) in all
     sla_escalate_overdue: bool = True  # an overdue disposal is escalated (督办) by the sweep
     smtp_url: str = ""  # smtp://[user:pass@]host:port, smtps://..., smtp+starttls://...; empty: no e-mail
     mail_from: str = "citymgmt@localhost"
@@ -262,6 +264,8 @@ class Settings:
             max_suspensions=int(_env_float("CITYMGMT_MAX_SUSPENSIONS", 1)),
             closing_hours=_env_float("CITYMGMT_CLOSING_HOURS", 1.0),
             centre_hours=os.environ.get("CITYMGMT_CENTRE_HOURS", "24x7").strip().lower() or "24x7",
+            escalation_reply_hours=_env_float("CITYMGMT_ESCALATION_REPLY_HOURS", 8.0),
+            max_suspension_days=_env_float("CITYMGMT_MAX_SUSPENSION_DAYS", 365.0),
             sla_escalate_overdue=_env_bool("CITYMGMT_SLA_ESCALATE_OVERDUE", True),
             smtp_url=os.environ.get("CITYMGMT_SMTP_URL", ""),
             mail_from=os.environ.get("CITYMGMT_MAIL_FROM", "citymgmt@localhost"),
@@ -331,6 +335,14 @@ class Settings:
             raise ConfigError(f"CITYMGMT_CLOSING_HOURS={self.closing_hours}: expected more than 0 and at most 720")
         if self.centre_hours not in CENTRE_HOURS:
             raise ConfigError(f"CITYMGMT_CENTRE_HOURS={self.centre_hours!r}: expected {' or '.join(CENTRE_HOURS)}")
+        if not 0 < self.escalation_reply_hours <= 24 * 30:
+            raise ConfigError(
+                f"CITYMGMT_ESCALATION_REPLY_HOURS={self.escalation_reply_hours}: expected more than 0 and at most 720"
+            )
+        if not 0 < self.max_suspension_days <= 3 * 365:
+            raise ConfigError(
+                f"CITYMGMT_MAX_SUSPENSION_DAYS={self.max_suspension_days}: expected more than 0 and at most 1095"
+            )
         if self.max_extensions < 0 or self.max_suspensions < 0:
             raise ConfigError("CITYMGMT_MAX_EXTENSIONS and CITYMGMT_MAX_SUSPENSIONS must be at least 0")
         if self.worker_maintenance_seconds < 1:

@@ -54,6 +54,7 @@ ACTION_NAMES = {
     "report": _l("Reported"),
     "route": _l("Routed"),
     "merged_in": _l("Duplicate merged in"),
+    "reply_overdue": _l("Escalation reply overdue"),
 }
 
 STATUS_NAMES = {

@@ -100,6 +100,10 @@ class Case(db.Model):  # type: ignore[name-defined]
     warn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     light: Mapped[str | None] = mapped_column(String(6))
     escalated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # The department's reply to the escalation waiting is due then (CITYMGMT_ESCALATION_REPLY_HOURS); the sweep marks
+    # it overdue once (a `reply_overdue` event). Both cleared by the reply.
+    escalation_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    escalation_reply_overdue: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     # Open cases of the same category reported nearby shortly before (candidates, until someone merges or not).
     suspected_duplicate: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
@@ -120,6 +124,8 @@ class Case(db.Model):  # type: ignore[name-defined]
     extensions_granted: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     suspensions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The case's ended suspensions in all, in seconds (CITYMGMT_MAX_SUSPENSION_DAYS caps them).
+    suspended_seconds: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     check_passed: Mapped[bool | None] = mapped_column(Boolean)
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -145,6 +151,12 @@ class Case(db.Model):  # type: ignore[name-defined]
         Index("ix_cases_department_status", "department_code", "status"),
         Index("ix_cases_status_reported", "status", "reported_at"),
         Index("ix_cases_category_reported", "category_code", "reported_at"),
+        # The sweep's: escalations whose reply may become overdue.
+        Index(
+            "ix_cases_escalation_reply_due",
+            "escalation_due_at",
+            postgresql_where=text("escalated AND NOT escalation_reply_overdue"),
+        ),
         Index("ix_cases_open_due", "due_at", postgresql_where=text(f"status IN {_in(OPEN_STATES)}")),
         # Evaluation's: open cases whose handling deadline passes (they become overdue without an event).
         Index("ix_cases_open_disposal_due", "disposal_due_at", postgresql_where=text(f"status IN {_in(OPEN_STATES)}")),

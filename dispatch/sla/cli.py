@@ -46,13 +46,16 @@ def sweep_command(at: datetime | None, dry_run: bool) -> None:
             details={"at": "in the future"},
         )
     session = db.session()
-    result = sweep(session, when, settings.sla_escalate_overdue)
+    result = sweep(session, when, settings.sla_escalate_overdue, settings)
     s = result.summary()
     if dry_run:
         session.rollback()
         click.echo(
             f"dry run, nothing written: a sweep at {when.isoformat()} would turn {s['warned']} yellow, {s['overdue']}"
-            f" red and escalate {s['escalated']}"
+            f" red, escalate {s['escalated']} and mark {s['replies_overdue']} escalation replies overdue"
         )
         return
-    click.echo(f"sweep at {when.isoformat()}: {s['warned']} yellow, {s['overdue']} red, {s['escalated']} escalated")
+    click.echo(
+        f"sweep at {when.isoformat()}: {s['warned']} yellow, {s['overdue']} red, {s['escalated']} escalated,"
+        f" {s['replies_overdue']} escalation replies overdue"
+    )

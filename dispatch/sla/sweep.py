@@ -24,6 +24,7 @@ from citymgmt.core.periodic import periodic
 from dispatch.cases import signals
 from dispatch.cases.models import CLOSING, Light, State
 from dispatch.cases.models import DISPOSAL as DISPOSAL_STATE
+from dispatch.sla.clocks import reply_due
 
 # The sweep finds the cases through their clocks (`case_clocks`, narrow, with the partial indexes) and writes both:
 # the case first, as the workflow does (its change of a clock reaches case_clocks by a trigger, after the case), so
@@ -76,13 +77,16 @@ OVERDUE_SQL = f"""
 WITH changed AS (
     UPDATE cases c SET light = '{RED}',
            escalated = c.escalated OR (:escalate AND c.status = '{DISPOSAL}'),
+           escalation_due_at = CASE WHEN :escalate AND c.status = '{DISPOSAL}' AND NOT c.escalated
+                                    THEN CASE WHEN c.urgency = 'urgent' THEN :reply_urgent ELSE :reply_normal END
+                                    ELSE c.escalation_due_at END,
            version = c.version + CASE WHEN :escalate AND c.status = '{DISPOSAL}' AND NOT c.escalated THEN 1 ELSE 0 END
     FROM cases o
     WHERE o.id = ANY (ARRAY(
               SELECT case_id FROM case_clocks WHERE light IN ('{GREEN}', '{YELLOW}') AND due_at <= :now))
       AND o.light IN ('{GREEN}', '{YELLOW}') AND o.due_at <= :now
       AND c.id = o.id AND c.ctid = o.ctid  -- o: the case as read; c: the row written, still that one
-    RETURNING c.id, c.status, c.department_code, c.check_passed, o.light AS was, c.due_at,
+    RETURNING c.id, c.status, c.department_code, c.check_passed, o.light AS was, c.due_at, c.escalation_due_at,
               (:escalate AND c.status = '{DISPOSAL}' AND NOT o.escalated) AS escalating
 ), clock AS (
     UPDATE case_clocks SET light = '{RED}' WHERE case_id = ANY (ARRAY(SELECT id FROM changed))
@@ -93,11 +97,28 @@ WITH changed AS (
     FROM changed
     UNION ALL
     SELECT id, 'escalate', NULL::int4, :now, status, status,
-           jsonb_build_object('reason', 'overdue', 'automatic', true, 'note', '处置超时，自动督办')
+           jsonb_build_object('reason', 'overdue', 'automatic', true, 'note', '处置超时，自动督办',
+                              'reply_due_at', escalation_due_at)
     FROM changed WHERE escalating
 )
 SELECT id, status, department_code, escalating FROM changed
 """  # noqa: S608 (constants only)
+
+
+# The department's reply to an escalation (督办) past its deadline: marked once, with an event.
+REPLY_OVERDUE_SQL = """
+WITH changed AS (
+    UPDATE cases c SET escalation_reply_overdue = true
+    WHERE c.escalated AND NOT c.escalation_reply_overdue AND c.escalation_due_at <= :now
+    RETURNING c.id, c.status, c.department_code, c.escalation_due_at
+), events AS (
+    INSERT INTO case_events (case_id, action, actor_id, at, from_status, to_status, payload, department_code)
+    SELECT id, 'reply_overdue', NULL::int4, :now, status, status,
+           jsonb_build_object('due_at', escalation_due_at, 'automatic', true), department_code
+    FROM changed
+)
+SELECT id, status, department_code FROM changed
+"""
 
 
 @dataclass
@@ -106,20 +127,34 @@ class SweepResult:
     warned: list[int] = field(default_factory=list)
     overdue: list[int] = field(default_factory=list)
     escalated: list[int] = field(default_factory=list)
+    replies_overdue: list[int] = field(default_factory=list)  # escalations not replied to in time
     by_department: dict[str, dict[str, list[int]]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
-        return {"warned": len(self.warned), "overdue": len(self.overdue), "escalated": len(self.escalated)}
+        return {
+            "warned": len(self.warned),
+            "overdue": len(self.overdue),
+            "escalated": len(self.escalated),
+            "replies_overdue": len(self.replies_overdue),
+        }
 
 
-def sweep(session: Session, now: datetime, escalate_overdue: bool = True) -> SweepResult:
-    """Move every light that is due to move at `now`, in the caller's transaction."""
+def sweep(
+    session: Session, now: datetime, escalate_overdue: bool = True, settings: Settings | None = None
+) -> SweepResult:
+    """Move every light that is due to move at `now`, mark the escalations whose reply is overdue, in the caller's
+    transaction. `settings`: the city's (its calendar and reply limit); None: the defaults."""
+    settings = settings or Settings()
     result = SweepResult(now)
+    params = {
+        "now": now,
+        "escalate": escalate_overdue,
+        "reply_urgent": reply_due(session, now, "urgent", settings),
+        "reply_normal": reply_due(session, now, "normal", settings),
+    }
     driver(session).execute(BEGIN_SQL)  # one round trip: no parameters, so several statements may go in one
-    for kind, sql in (("warned", WARN_SQL), ("overdue", OVERDUE_SQL)):
-        for case_id, _status, department, *escalating in session.execute(
-            text(sql), {"now": now, "escalate": escalate_overdue}
-        ):
+    for kind, sql in (("warned", WARN_SQL), ("overdue", OVERDUE_SQL), ("replies_overdue", REPLY_OVERDUE_SQL)):
+        for case_id, _status, department, *escalating in session.execute(text(sql), params):
             getattr(result, kind).append(case_id)
             if escalating and escalating[0]:
                 result.escalated.append(case_id)
@@ -140,4 +175,4 @@ def sweep(session: Session, now: datetime, escalate_overdue: bool = True) -> Swe
 
 @periodic("sla-sweep", every=60)
 def sweep_periodically(session: Session, now: datetime, settings: Settings) -> dict[str, Any]:
-    return sweep(session, now, settings.sla_escalate_overdue).summary()
+    return sweep(session, now, settings.sla_escalate_overdue, settings).summary()

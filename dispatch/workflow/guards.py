@@ -93,6 +93,17 @@ SUSPENSION = Guard(
     ),
 )
 
+# The case's suspensions in all (挂账) stay within CITYMGMT_MAX_SUSPENSION_DAYS: once they reach it, no more.
+SUSPENSION_TIME_LEFT = Guard(
+    lambda case, user, settings: (
+        f"this case has been suspended {case.suspended_seconds / 86400:.1f} days in all, the most allowed is"
+        f" {settings.max_suspension_days:g} days"
+        if case.suspended_seconds >= settings.max_suspension_days * 86400
+        else None
+    ),
+    lambda user, settings: Case.suspended_seconds < settings.max_suspension_days * 86400,
+)
+
 RESUMABLE = Guard(  # a suspended case resumes; a dispatched one "resumes" by the rejection of its suspension request
     lambda case, user, settings: (
         None if case.status == State.suspended else pending("suspension").why_not(case, user, settings)
@@ -103,6 +114,15 @@ RESUMABLE = Guard(  # a suspended case resumes; a dispatched one "resumes" by th
 ESCALATION_OPEN = Guard(
     lambda case, user, settings: None if case.escalated else "the case has no escalation waiting for a reply",
     lambda user, settings: Case.escalated.is_(True),
+)
+
+ESCALATION_ANSWERED = Guard(  # a case is not closed while the department owes a reply to its escalation (督办)
+    lambda case, user, settings: (
+        "the escalation (督办) waits for the department's reply: the case closes once it is answered"
+        if case.escalated
+        else None
+    ),
+    lambda user, settings: Case.escalated.is_(False),
 )
 
 NOT_ESCALATED = Guard(

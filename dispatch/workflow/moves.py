@@ -30,12 +30,14 @@ from citymgmt.core.identity import RECEPTION, Role, User
 from dispatch.cases import signals
 from dispatch.cases.models import CLOSING, FINAL_STATES, OPEN_STATES, Case, CaseEvent, Light, State
 from dispatch.sla.calendar import calendar_cache
+from dispatch.sla.clocks import CENTRE_STEPS, reply_due, step_clock
 from dispatch.sla.workcalendar import WorkingCalendar, in_hours, working_deadline, working_elapsed
 from dispatch.taxonomy.operations import Category
 from dispatch.workflow.guards import (
     CANCELLABLE_BY,
     CHECK_PASSED,
     CHECK_WAITING,
+    ESCALATION_ANSWERED,
     ESCALATION_OPEN,
     EXTENSIONS_LEFT,
     IN_DEPARTMENT,
@@ -44,6 +46,7 @@ from dispatch.workflow.guards import (
     NOTHING_PENDING,
     RESUMABLE,
     SUSPENSION,
+    SUSPENSION_TIME_LEFT,
     UNVERIFIED_PUBLIC_REPORT,
     VERIFIED_OR_TRUSTED,
     Guard,
@@ -53,8 +56,9 @@ from dispatch.workflow.guards import (
 
 SYSTEM = "system"  # the actor of automatic moves (stored as actor_id None)
 
-# The centre's own steps and its inspectors' (*local*; DOMAIN.md §5): their limits in hours, per urgency. The
-# closing step's is CITYMGMT_CLOSING_HOURS; the department's disposal has its category's limit.
+# The centre's own steps and its inspectors' (*local*; DOMAIN.md §5): their limits in hours, per urgency, on the
+# clock of dispatch.sla.clocks.step_clock. The closing step's is CITYMGMT_CLOSING_HOURS; the department's disposal
+# has its category's limit.
 STEP_LIMITS: dict[str, dict[str, float]] = {
     State.reported: {"urgent": 5 / 60, "normal": 20 / 60},  # accept and file
     State.verifying: {"urgent": 0.5, "normal": 1},  # on-site verification
@@ -62,16 +66,7 @@ STEP_LIMITS: dict[str, dict[str, float]] = {
     State.handled: {"urgent": 10 / 60, "normal": 30 / 60},  # send to check
     State.checking: {"urgent": 1, "normal": 1},  # on-site check
 }
-CENTRE_STEPS = (*STEP_LIMITS, CLOSING)
-
-
-def step_clock(step: str, urgency: str, settings: Settings) -> str:
-    """The one rule of the clock a step's hours run on (DOMAIN.md §5): an urgent case's round the clock; the
-    centre's own steps round the clock as well unless CITYMGMT_CENTRE_HOURS=working; a department's steps on the
-    working calendar (its disposal on its category's limit type, given with the category)."""
-    if urgency == "urgent" or (step in CENTRE_STEPS and settings.centre_hours == "24x7"):
-        return "urgent_hours"
-    return "working_hours"
+assert {*STEP_LIMITS, CLOSING} == set(CENTRE_STEPS)  # each of the centre's steps has its limit
 
 
 @dataclass(frozen=True)
@@ -301,6 +296,7 @@ def _resume(ctx: MoveContext) -> str:
     remaining = working_elapsed(case.suspended_at, case.disposal_due_at, limit_type, calendar)
     case.disposal_due_at = working_deadline(ctx.now, max(remaining, 0), limit_type, calendar)
     ctx.payload["suspended_for_s"] = (ctx.now - case.suspended_at).total_seconds()
+    case.suspended_seconds += max(round(ctx.payload["suspended_for_s"]), 0)  # against CITYMGMT_MAX_SUSPENSION_DAYS
     case.suspended_at = None
     return State.dispatched
 
@@ -327,13 +323,23 @@ def _close(ctx: MoveContext) -> str:
 
 
 def _escalate(ctx: MoveContext) -> str:
-    ctx.case.escalated = True
-    return ctx.case.status
+    case = ctx.case
+    case.escalated = True
+    case.escalation_due_at = reply_due(ctx.session, ctx.now, case.urgency, ctx.settings)
+    case.escalation_reply_overdue = False
+    ctx.payload["reply_due_at"] = case.escalation_due_at.isoformat()
+    return case.status
 
 
 def _reply(ctx: MoveContext) -> str:
-    ctx.case.escalated = False
-    return ctx.case.status
+    case = ctx.case
+    if case.escalation_due_at is not None:
+        ctx.payload["reply_due_at"] = case.escalation_due_at.isoformat()
+        ctx.payload["on_time"] = ctx.now <= case.escalation_due_at
+    case.escalated = False
+    case.escalation_due_at = None
+    case.escalation_reply_overdue = False
+    return case.status
 
 
 def _merge(ctx: MoveContext) -> str:
@@ -407,14 +413,14 @@ MOVES: tuple[Move, ...] = (
         (State.dispatched,),
         (Role.handler, Role.dispatcher),
         _suspend,
-        IN_DEPARTMENT & SUSPENSION,
+        IN_DEPARTMENT & SUSPENSION & SUSPENSION_TIME_LEFT,
         needs_note=True,
     ),
     Move("resume", (State.suspended, State.dispatched), (Role.dispatcher,), _resume, RESUMABLE),
     Move("handle", (State.dispatched,), (Role.handler,), _handle, MINE_AND_FREE),
     Move("request_check", (State.handled,), RECEPTION, _to(State.checking)),
     Move("check", (State.checking,), (Role.inspector,), _check, CHECK_WAITING),
-    Move("close", (State.checking,), (Role.leader,), _close, CHECK_PASSED),
+    Move("close", (State.checking,), (Role.leader,), _close, CHECK_PASSED & ESCALATION_ANSWERED),
     Move("escalate", OPEN, (Role.supervisor,), _escalate, NOT_ESCALATED, needs_note=True),
     Move("reply", OPEN, (Role.handler,), _reply, ESCALATION_OPEN & IN_DEPARTMENT, needs_note=True),
     Move("merge", (State.reported, State.verifying, State.filed), RECEPTION, _merge),

@@ -105,6 +105,41 @@ def test_handling_check_and_close(desk: Desk) -> None:
     assert desk.view("leader")["allowed_actions"] == ["comment"]
 
 
+def test_suspensions_in_all_are_capped(desk: Desk, app, clock) -> None:  # type: ignore[no-untyped-def]
+    """CITYMGMT_MAX_SUSPENSION_DAYS (here 1, with two suspensions allowed): a case suspended for 25 hours may not be
+    suspended again, with the reason; the handler is not offered the request."""
+    settings = app.extensions["citymgmt.settings"]
+    app.extensions["citymgmt.settings"] = replace(settings, max_suspensions=2, max_suspension_days=1)
+    try:
+        dispatched_to_test_department(desk)
+        desk.act("dispatcher", "suspend", note="等待施工许可")
+        clock.advance(hours=25)
+        desk.tokens.clear()
+        desk.act("dispatcher", "resume")
+        assert "suspend" not in desk.view("handler")["allowed_actions"]
+        refused = desk.act("handler", "suspend", expect=422, note="仍需等待")["error"]
+        assert refused["message"] == "suspend: this case has been suspended 1.0 days in all, the most allowed is 1 days"
+        assert "suspend" not in refused["details"]["allowed_actions"]
+    finally:
+        app.extensions["citymgmt.settings"] = settings
+
+
+def test_a_case_is_not_closed_while_its_escalation_waits_for_a_reply(desk: Desk) -> None:
+    dispatched_to_test_department(desk)
+    desk.act("supervisor", "escalate", note="请尽快处理")
+    desk.act("handler", "handle", note="已清运")
+    desk.act("inspector", "check", result="pass")
+    assert desk.case["check_passed"] is True and "close" not in desk.view("leader")["allowed_actions"]
+    refused = desk.act("leader", "close", expect=422)["error"]
+    assert refused["message"] == (
+        "close: the escalation (督办) waits for the department's reply: the case closes once it is answered"
+    )
+    desk.act("handler", "reply", note="已清运完毕")
+    assert desk.case["escalated"] is False and "close" in desk.view("leader")["allowed_actions"]
+    desk.act("leader", "close")
+    assert desk.case["status"] == "closed"
+
+
 def test_a_passed_check_ends_the_inspectors_step_and_starts_the_closing_clock(
     desk: Desk, db_session, app, clock
 ) -> None:  # type: ignore[no-untyped-def]

@@ -18,6 +18,7 @@ from dispatch.workflow.moves import act
 
 pytestmark = pytest.mark.usefixtures("beijing")
 
+NOTHING = {"warned": 0, "overdue": 0, "escalated": 0, "replies_overdue": 0}  # a sweep that changed nothing
 GARBAGE = {"category_code": "E0102", "lon": 116.3906, "lat": 39.9158, "description": "暴露垃圾"}  # 4 working hours
 
 
@@ -99,13 +100,13 @@ def test_the_sweep_turns_lights_and_escalates_once(client, token_for, clock, db_
     case = report_at(client, token_for, clock, "2026-11-23T09:30")  # due 15:30, warn at 14:42
     other = report_at(client, token_for, clock, "2026-11-23T09:30", "E0104")  # not a duplicate: another category
     db_session.execute(text("UPDATE cases SET light = NULL WHERE id = :id"), {"id": other["id"]})  # as if suspended
-    assert sweep(db_session, beijing("2026-11-23T14:41")).summary() == {"warned": 0, "overdue": 0, "escalated": 0}
+    assert sweep(db_session, beijing("2026-11-23T14:41")).summary() == NOTHING
     at_warn = sweep(db_session, beijing("2026-11-23T14:42"))
     assert at_warn.warned == [case["id"]] and at_warn.by_department == {"110101-sanitation": {"warned": [case["id"]]}}
     assert sweep(db_session, beijing("2026-11-23T14:42")).summary()["warned"] == 0  # idempotent
     late = sweep(db_session, beijing("2026-11-23T15:30"))
     assert late.overdue == [case["id"]] and late.escalated == [case["id"]]
-    assert sweep(db_session, beijing("2026-11-23T18:00")).summary() == {"warned": 0, "overdue": 0, "escalated": 0}
+    assert sweep(db_session, beijing("2026-11-23T18:00")).summary() == NOTHING
     clock.at = beijing("2026-11-23T18:00")
     view = client.get(f"/api/v1/cases/{case['id']}", headers=token_for("operator")).get_json()
     assert view["light"] == "red" and view["escalated"] is True and view["version"] == case["version"] + 1
@@ -177,10 +178,14 @@ def test_a_sweep_over_100000_open_cases_is_a_few_statements(app: Flask, db_sessi
     finally:
         event.remove(connection, "before_cursor_execute", count)
     assert len(result.warned) == 1000 and len(result.overdue) == 0
-    # JIT off and the clock trigger aside, the two light updates (escalation is in the second), the trigger back,
-    # then the channels of the one department concerned and the centre's (none here).
-    assert len(statements) == 6 and "jit" in statements[0] and "DEFAULT" in statements[3]
-    assert all("notification_channels" in s for s in statements[4:])
+    # The calendar's revision (for the reply deadline of what it escalates), JIT off and the clock trigger aside, the
+    # two light updates (escalation is in the second), the replies overdue, the trigger back, then the channels of
+    # the one department concerned and the centre's (none here).
+    calendar = next(i for i, s in enumerate(statements) if "jit" in s)  # its revision, its days if they changed
+    assert 1 <= calendar <= 2 and all("calendar_days" in s for s in statements[:calendar])
+    statements = statements[calendar:]
+    assert len(statements) == 7 and "escalation_reply_overdue" in statements[3] and "DEFAULT" in statements[4]
+    assert all("notification_channels" in s for s in statements[5:])
     result = sweep(db_session, datetime(2026, 11, 23, 8, 8, 20, tzinfo=UTC))
     assert len(result.overdue) == 500 and len(result.escalated) == 500
 
@@ -211,7 +216,8 @@ def test_a_sweep_in_the_future_is_refused_unless_a_dry_run(
     dry = app.test_cli_runner().invoke(cli, ["sla", "sweep", "--at", "2026-11-23T16:00", "--dry-run"])
     assert dry.exit_code == 0, dry.output
     assert dry.stdout == (
-        "dry run, nothing written: a sweep at 2026-11-23T16:00:00+08:00 would turn 0 yellow, 1 red and escalate 1\n"
+        "dry run, nothing written: a sweep at 2026-11-23T16:00:00+08:00 would turn 0 yellow, 1 red, escalate 1 and"
+        " mark 0 escalation replies overdue\n"
     )
     row = db_session.execute(text("SELECT light FROM cases WHERE id = :id"), {"id": case["id"]}).scalar_one()
     events = db_session.execute(
@@ -372,3 +378,40 @@ def test_after_a_resume_the_warning_point_is_on_the_whole_limit(
         "2026-11-24 14:48",
         "green",
     )
+
+
+def test_an_escalation_has_a_reply_deadline_and_the_sweep_marks_it_overdue_once(
+    app: Flask, client, token_for, clock, db_session: Session
+) -> None:  # type: ignore[no-untyped-def]
+    """CITYMGMT_ESCALATION_REPLY_HOURS (8 working hours): escalated Monday 09:30, the reply is due Tuesday 09:30
+    (2 h 30 and 4 h on Monday, 1 h 30 on Tuesday); escalated by the sweep at 15:30 when the disposal is overdue,
+    Tuesday 15:30."""
+    settings = app.extensions["citymgmt.settings"]
+    case = report_at(client, token_for, clock, "2026-11-23T09:30")
+    escalated = _move(app, db_session, case["id"], "escalate", "t-supervisor", "2026-11-23T09:30")
+    assert _local(escalated.escalation_due_at) == "2026-11-24 09:30" and not escalated.escalation_reply_overdue
+    late = report_at(client, token_for, clock, "2026-11-23T09:30", "E0104")  # 2 working hours: due 11:30
+    swept = sweep(db_session, beijing("2026-11-23T15:30"), True, settings)
+    assert late["id"] in swept.escalated and case["id"] not in swept.escalated  # escalated already
+    reply_due_at = db_session.execute(
+        text("SELECT escalation_due_at FROM cases WHERE id = :id"), {"id": late["id"]}
+    ).scalar_one()
+    assert _local(reply_due_at) == "2026-11-24 15:30"
+
+    assert sweep(db_session, beijing("2026-11-24T09:29"), True, settings).replies_overdue == []
+    assert sweep(db_session, beijing("2026-11-24T09:30"), True, settings).replies_overdue == [case["id"]]
+    assert sweep(db_session, beijing("2026-11-24T09:40"), True, settings).replies_overdue == []  # once
+    event = db_session.execute(
+        text("SELECT actor_id, at, payload FROM case_events WHERE case_id = :id AND action = 'reply_overdue'"),
+        {"id": case["id"]},
+    ).one()
+    assert event.actor_id is None and event.at == beijing("2026-11-24T09:30")
+    assert event.payload["automatic"] is True and _local(datetime.fromisoformat(event.payload["due_at"])) == (
+        "2026-11-24 09:30"
+    )
+    replied = _move(app, db_session, case["id"], "reply", "handler-110101-sanitation", "2026-11-24T10:00")
+    assert (replied.escalated, replied.escalation_due_at, replied.escalation_reply_overdue) == (False, None, False)
+    payload = db_session.execute(
+        text("SELECT payload FROM case_events WHERE case_id = :id AND action = 'reply'"), {"id": case["id"]}
+    ).scalar_one()
+    assert payload["on_time"] is False

@@ -77,6 +77,8 @@ def test_each_guard_selects_in_sql_the_cases_it_lets_through(db_session, app, pe
         )
         case.extensions_granted = rng.randint(0, settings.max_extensions + 1)
         case.suspensions = rng.randint(0, settings.max_suspensions + 1)
+        cap = round(settings.max_suspension_days * 86400)
+        case.suspended_seconds = rng.choice([0, cap - 1, cap, cap + 1])
         case.department_code = rng.choice([None, "t-water", "t-gas"])
     db_session.flush()
     ids = [c.id for c in cases]
