@@ -323,10 +323,10 @@ class ActionSchema(ma.Schema):
 @blp.alt_response(428, description="If-Match is missing")
 @allow(*READERS, "inspector", "handler")
 def act_on_case(body: dict[str, Any], case_id: int, action: str) -> Any:
-    """Move the case: `file`, `cancel`, `request_verification`, `verify`, `dispatch`, `return`, `approve_return`,
-    `reject_return`, `request_extension`, `approve_extension`, `reject_extension`, `suspend`, `resume`, `handle`,
-    `request_check`, `check`, `close`, `escalate`, `reply`, `merge`, `comment`. Send `If-Match: <version>`; JSON,
-    or multipart with up to 9 `photos` (e.g. the handler's result photos)."""
+    """Move the case: `file`, `cancel`, `request_verification`, `verify`, `verify_by_phone`, `dispatch`, `return`,
+    `approve_return`, `reject_return`, `request_extension`, `approve_extension`, `reject_extension`, `suspend`,
+    `resume`, `handle`, `request_check`, `check`, `close`, `escalate`, `reply`, `merge`, `comment`. Send
+    `If-Match: <version>`; JSON, or multipart with up to 9 `photos` (e.g. the handler's result photos)."""
     raw = (request.headers.get("If-Match") or "").strip().strip('"').removeprefix("W/").strip('"')
     if not raw:
         raise PreconditionRequired(

@@ -108,6 +108,8 @@ class Settings:
     centre_hours: str = "24x7"
     escalation_reply_hours: float = 8.0  # a department's time to reply to an escalation (督办), in working hours
     max_suspension_days: float = 365.0  # a case's suspensions (挂账) in all
+    # Sources whose reports the centre may verify by phone (a note, instead of an inspector on site); none by default.
+    phone_verification_sources: tuple[str, ...] = ()
     sla_escalate_overdue: bool = True  # an overdue disposal is escalated (督办) by the sweep
     smtp_url: str = ""  # smtp://[user:pass@]host:port, smtps://..., smtp+starttls://...; empty: no e-mail
     mail_from: str = "citymgmt@localhost"
@@ -266,6 +268,9 @@ class Settings:
             centre_hours=os.environ.get("CITYMGMT_CENTRE_HOURS", "24x7").strip().lower() or "24x7",
             escalation_reply_hours=_env_float("CITYMGMT_ESCALATION_REPLY_HOURS", 8.0),
             max_suspension_days=_env_float("CITYMGMT_MAX_SUSPENSION_DAYS", 365.0),
+            phone_verification_sources=tuple(
+                s.strip() for s in os.environ.get("CITYMGMT_PHONE_VERIFICATION_SOURCES", "").split(",") if s.strip()
+            ),
             sla_escalate_overdue=_env_bool("CITYMGMT_SLA_ESCALATE_OVERDUE", True),
             smtp_url=os.environ.get("CITYMGMT_SMTP_URL", ""),
             mail_from=os.environ.get("CITYMGMT_MAIL_FROM", "citymgmt@localhost"),
@@ -342,6 +347,12 @@ class Settings:
         if not 0 < self.max_suspension_days <= 3 * 365:
             raise ConfigError(
                 f"CITYMGMT_MAX_SUSPENSION_DAYS={self.max_suspension_days}: expected more than 0 and at most 1095"
+            )
+        unknown_phone = set(self.phone_verification_sources) - {"public", "hotline", "open311"}
+        if unknown_phone:
+            raise ConfigError(
+                f"CITYMGMT_PHONE_VERIFICATION_SOURCES: unknown {', '.join(sorted(unknown_phone))} (expected public,"
+                " hotline or open311)"
             )
         if self.max_extensions < 0 or self.max_suspensions < 0:
             raise ConfigError("CITYMGMT_MAX_EXTENSIONS and CITYMGMT_MAX_SUSPENSIONS must be at least 0")

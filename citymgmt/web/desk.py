@@ -34,6 +34,7 @@ ACTION_NAMES = {
     "cancel": _l("Cancel"),
     "request_verification": _l("Request verification"),
     "verify": _l("Verify"),
+    "verify_by_phone": _l("Verify by phone"),
     "dispatch": _l("Dispatch"),
     "return": _l("Request a return"),
     "approve_return": _l("Approve the return"),

@@ -24,7 +24,8 @@ count as on time):
 - reports (上报数) by inspectors, on the report's day, and valid_reports: those filed (立案), whenever.
 - verifications, verifications_on_time: `verify` moves; checks, checks_on_time: `check` moves (by the inspector
   who made them).
-- verified_public (监督举报核实数): public reports (public, hotline, open311) verified as real (`verify` pass).
+- verified_public (监督举报核实数): public reports (public, hotline, open311) verified as real (`verify` pass, or
+  `verify_by_phone` where the city allows it; the latter is no inspector's verification and not in theirs).
 - missed (漏报数): verified public reports in a cell that had an assigned inspector (grids.InspectorCell) when it was
   reported, of which no assigned inspector reported the same problem (a report of theirs merged into it or it into
   theirs), on the report's day: per region once, per inspector for each assigned inspector who missed it.
@@ -292,10 +293,12 @@ FACTS_SQL = " UNION ALL ".join(
             verifications_on_time=f"e.action = 'verify' AND {_ON_TIME}",
             checks="e.action = 'check'",
             checks_on_time=f"e.action = 'check' AND {_ON_TIME}",
-            verified_public=f"e.action = 'verify' AND e.payload->>'result' = 'pass' AND c.source IN {PUBLIC_SOURCES}",
+            verified_public=f"e.action IN ('verify', 'verify_by_phone') AND e.payload->>'result' = 'pass'"
+            f" AND c.source IN {PUBLIC_SOURCES}",
         )
         + " FROM case_events e JOIN cases c ON c.id = e.case_id"
-        f" WHERE {_IN_RANGE} AND e.action IN ('report', 'file', 'cancel', 'verify', 'dispatch', 'handle', 'check')",
+        f" WHERE {_IN_RANGE} AND e.action IN ('report', 'file', 'cancel', 'verify', 'verify_by_phone', 'dispatch',"
+        " 'handle', 'check')",
         # Closed cases, on their closing day.
         _row(
             _local_day("c.closed_at"),

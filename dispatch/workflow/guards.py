@@ -149,6 +149,21 @@ UNVERIFIED_PUBLIC_REPORT = Guard(  # what is sent to be verified on site (核实
     lambda user, settings: and_(Case.source != "inspector", Case.verified.is_(False)),
 )
 
+# Where the city allows it (CITYMGMT_PHONE_VERIFICATION_SOURCES, none by default), the centre verifies a report of
+# those sources by calling the reporter back, with a note, instead of sending an inspector.
+PHONE_VERIFIABLE = Guard(
+    lambda case, user, settings: (
+        "already verified"
+        if case.verified
+        else (
+            None
+            if case.source in settings.phone_verification_sources
+            else f"reports from the {case.source} source are verified on site, not by phone"
+        )
+    ),
+    lambda user, settings: and_(Case.source.in_(settings.phone_verification_sources), Case.verified.is_(False)),
+)
+
 _A_REPORT = {"public": "a public report", "hotline": "a hotline report", "open311": "an Open311 report"}
 
 # DOMAIN.md §3: a report from the public or the hotline is filed only once verified on site, unless it comes from

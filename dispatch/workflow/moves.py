@@ -44,6 +44,7 @@ from dispatch.workflow.guards import (
     NONE,
     NOT_ESCALATED,
     NOTHING_PENDING,
+    PHONE_VERIFIABLE,
     RESUMABLE,
     SUSPENSION,
     SUSPENSION_TIME_LEFT,
@@ -180,6 +181,15 @@ def _verify(ctx: MoveContext) -> str:
     result = _result(ctx)
     ctx.payload["result"] = result
     return State.reported if result == "pass" else State.cancelled
+
+
+def _verify_by_phone(ctx: MoveContext) -> str:
+    """Verification (核实) by phone: the centre called the reporter back (the note says what was confirmed); the
+    report is verified as an inspector's passed verification would make it, the event says by phone and who."""
+    ctx.case.verified = True
+    ctx.payload["result"] = "pass"
+    ctx.payload["method"] = "phone"
+    return State.reported
 
 
 def _result(ctx: MoveContext) -> str:
@@ -388,6 +398,7 @@ MOVES: tuple[Move, ...] = (
     ),
     Move("request_verification", (State.reported,), RECEPTION, _to(State.verifying), UNVERIFIED_PUBLIC_REPORT),
     Move("verify", (State.verifying,), (Role.inspector,), _verify),
+    Move("verify_by_phone", (State.reported,), RECEPTION, _verify_by_phone, PHONE_VERIFIABLE, needs_note=True),
     Move("dispatch", (State.filed,), (Role.dispatcher,), _dispatch),
     Move("return", (State.dispatched,), (Role.handler,), _ask("return"), MINE_AND_FREE, needs_note=True),
     Move("approve_return", (State.dispatched,), (Role.dispatcher,), _approve_return, pending("return")),

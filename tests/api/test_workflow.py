@@ -105,6 +105,38 @@ def test_handling_check_and_close(desk: Desk) -> None:
     assert desk.view("leader")["allowed_actions"] == ["comment"]
 
 
+def test_a_hotline_report_is_verified_by_phone_where_the_city_allows_it(desk: Desk, app, clock) -> None:  # type: ignore[no-untyped-def]
+    """CITYMGMT_PHONE_VERIFICATION_SOURCES: off by default (not offered, refused); with hotline in it, the operator
+    verifies the call by phone with a note (an event with who, when and the note), the leader files it, and the
+    indicators count a verified public report, not an inspector's verification."""
+    assert "verify_by_phone" not in desk.case["allowed_actions"]
+    refused = desk.act("operator", "verify_by_phone", expect=422, note="已回访")["error"]
+    assert refused["message"] == "verify_by_phone: reports from the hotline source are verified on site, not by phone"
+    settings = app.extensions["citymgmt.settings"]
+    app.extensions["citymgmt.settings"] = replace(settings, phone_verification_sources=("hotline",))
+    try:
+        assert "verify_by_phone" in desk.view("operator")["allowed_actions"]
+        assert "verify_by_phone" not in desk.view("dispatcher")["allowed_actions"]
+        desk.act("operator", "verify_by_phone", expect=422)  # the note is required
+        desk.act("operator", "verify_by_phone", note="回访来电人，确认路边有垃圾")
+        event = desk.case["events"][-1]
+        assert event["action"] == "verify_by_phone" and event["actor_id"] is not None and event["at"]
+        assert event["payload"] == {"result": "pass", "method": "phone", "note": "回访来电人，确认路边有垃圾"}
+        assert desk.case["status"] == "reported"
+        assert not {"verify_by_phone", "request_verification"} & set(desk.view("operator")["allowed_actions"])
+        desk.act("leader", "file")
+    finally:
+        app.extensions["citymgmt.settings"] = settings
+    assert desk.case["status"] in ("filed", "dispatched")
+    day = clock.now().date().isoformat()
+    response = desk.client.get(
+        f"/api/v1/metrics?group_by=district&from={day}&to={day}&fresh=true", headers=desk.headers("leader")
+    )
+    assert response.status_code == 200, response.get_json()
+    counts = next(g for g in response.get_json()["groups"] if g["key"] == "110101")["counts"]
+    assert (counts["verified_public"], counts["verifications"], counts["filed"]) == (1, 0, 1)
+
+
 def test_suspensions_in_all_are_capped(desk: Desk, app, clock) -> None:  # type: ignore[no-untyped-def]
     """CITYMGMT_MAX_SUSPENSION_DAYS (here 1, with two suspensions allowed): a case suspended for 25 hours may not be
     suspended again, with the reason; the handler is not offered the request."""

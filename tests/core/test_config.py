@@ -51,6 +51,7 @@ def test_external_urls_are_used_as_given(monkeypatch) -> None:  # type: ignore[n
         ("CITYMGMT_ESCALATION_REPLY_HOURS", "0", "CITYMGMT_ESCALATION_REPLY_HOURS=0.0: expected more than 0"),
         ("CITYMGMT_MAX_SUSPENSION_DAYS", "soon", "CITYMGMT_MAX_SUSPENSION_DAYS='soon': expected a number"),
         ("CITYMGMT_MAX_SUSPENSION_DAYS", "2000", "CITYMGMT_MAX_SUSPENSION_DAYS=2000.0: expected more than 0"),
+        ("CITYMGMT_PHONE_VERIFICATION_SOURCES", "hotline,inspector", "CITYMGMT_PHONE_VERIFICATION_SOURCES: unknown"),
         ("CITYMGMT_CENTRE_HOURS", "9x5", "CITYMGMT_CENTRE_HOURS='9x5': expected 24x7 or working"),
         ("CITYMGMT_WORKER_MAINTENANCE_SECONDS", "soon", "CITYMGMT_WORKER_MAINTENANCE_SECONDS='soon': expected a whole"),
     ],

@@ -557,7 +557,7 @@
   // The step forward first, the side paths after it, cancelling and comments last (the first one gets the focus).
   const ORDER = [
     "dispatch", "file", "approve_return", "approve_extension", "handle", "close", "request_check", "verify", "check",
-    "request_verification", "merge", "reply", "request_extension", "return", "suspend", "resume", "reject_return",
+    "request_verification", "verify_by_phone", "merge", "reply", "request_extension", "return", "suspend", "resume", "reject_return",
     "reject_extension", "escalate", "cancel", "comment",
   ];
   const ordered = (actions) =>
