@@ -26,7 +26,10 @@ class MetricsQuery(ma.Schema):
     group_by = ma.fields.String(
         required=True,
         validate=ma.validate.OneOf(GROUPS),
-        metadata={"description": "cell | community | street | district | department | inspector (user id)"},
+        metadata={
+            "description": "cell | community | street | district | department | inspector | leader (shift leader)"
+            " | dispatcher (the last three by person: the user id)"
+        },
     )
     from_ = ma.fields.Date(required=True, data_key="from", metadata={"description": "First day (city's zone)"})
     to = ma.fields.Date(required=True, metadata={"description": "Last day, included"})
@@ -37,8 +40,8 @@ class MetricsQuery(ma.Schema):
 
 
 class GroupSchema(ma.Schema):
-    key = ma.fields.String(metadata={"description": "The cell, area or department code, or the inspector's id"})
-    name = ma.fields.String(allow_none=True, metadata={"description": "The area's, department's or inspector's name"})
+    key = ma.fields.String(metadata={"description": "The cell, area or department code, or the person's user id"})
+    name = ma.fields.String(allow_none=True, metadata={"description": "The area's, department's or person's name"})
     counts = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
     rates = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Float(allow_none=True))
     score = ma.fields.Float(allow_none=True, metadata={"description": "Composite score 综合指标值, 0–100"})
@@ -213,6 +216,11 @@ def table(query: dict[str, Any]) -> Any:
     columns = LEAGUE_COLUMNS if kind_of(query["group_by"]) != "region" else (*LEAGUE_COLUMNS[:8], *REGION_INDICATORS)
     if kind_of(query["group_by"]) == "inspector":
         columns = (*LEAGUE_COLUMNS[:5], "reports", "valid_reports", "filed", *INDICATORS_FOR["inspector"])
+    elif kind_of(query["group_by"]) == "leader":
+        columns = (*LEAGUE_COLUMNS[:5], "filed", "filed_on_time", "filed_cancelled", *INDICATORS_FOR["leader"])
+    elif kind_of(query["group_by"]) == "dispatcher":
+        columns = (*LEAGUE_COLUMNS[:5], "dispatched", "dispatched_on_time", "wrong_dispatches")
+        columns = (*columns, *INDICATORS_FOR["dispatcher"])
     return _download(_csv(columns, rows), "text/csv", f"{query['group_by']}-{_period_name(query)}.csv")
 
 

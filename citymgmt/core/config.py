@@ -196,14 +196,15 @@ class Settings:
             except ValueError:
                 raise ConfigError("CITYMGMT_METRICS_WEIGHTS: not JSON") from None
             if not isinstance(weights, dict) or not all(
-                kind in ("department", "inspector", "region")
+                kind in ("department", "inspector", "region", "leader", "dispatcher")
                 and isinstance(w, dict)
                 and all(isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in w.values())
                 and all(c == "volume_score" or c.removeprefix("1-").endswith("_rate") for c in w)
                 for kind, w in weights.items()
             ):
                 raise ConfigError(
-                    "CITYMGMT_METRICS_WEIGHTS: expected {department|inspector|region: {component: weight >= 0}},"
+                    "CITYMGMT_METRICS_WEIGHTS: expected {department|inspector|region|leader|dispatcher:"
+                    " {component: weight >= 0}},"
                     " components volume_score, a rate (closing_rate...) or 1-a rate (1-rework_rate)"
                 )
         try:

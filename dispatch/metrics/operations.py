@@ -2,11 +2,11 @@
 
 Every figure is defined once, here: `FACTS_SQL` turns cases and events into counted facts, each on a day (the
 city's local date of the moment it counts at) and under a cell (with its community, street and district), a
-department and/or an inspector; `RATES` turns the counts into rates. A report over any date range is the sum of
-the facts on its days, either straight from cases and events (`direct`) or from the roll-up tables `metric_days`
-and `metric_months` (`from_rollups`), which the periodic job `metrics-rollup` keeps current by rebuilding only the
-days that changed. Both give the same numbers (tested on randomised data); the roll-ups answer a year over
-millions of cases in about 100 ms.
+department and/or a person (the inspector, shift leader or dispatcher who made the move); `RATES` turns the counts
+into rates. A report over any date range is the sum of the facts on its days, either straight from cases and
+events (`direct`) or from the roll-up tables `metric_days` and `metric_months` (`from_rollups`), which the periodic
+job `metrics-rollup` keeps current by rebuilding only the days that changed. Both give the same numbers (tested on
+randomised data); the roll-ups answer a year over millions of cases in about 100 ms.
 
 The counts (each on the day given; "on time" = the move was made at or before the deadline of the step it was
 made in, `case_events.step_due_at`, written by the workflow; events written before it was recorded have none and
@@ -16,12 +16,18 @@ count as on time):
   time (at or before the handling deadline with granted extensions and suspensions); a case closed with no
   handling recorded (imported history) is on time when it was closed by its handling deadline, or has none.
 - overdue_open (超期未结案数): cases still open, not suspended, whose handling deadline (`disposal_due_at`) has
-  passed, on the deadline's day; overdue_unhandled: of those, the ones still waiting for the department.
-- handled (处置数), handled_on_time: `handle` moves; reworked (返工数): failed checks (the case goes back).
-- filed (立案数), filed_on_time: `file` moves; filed_cancelled: cancellations of filed cases (作废, on their day).
-- dispatched (派遣数), dispatched_on_time: `dispatch` moves; wrong_dispatches (错误派遣): re-dispatches to another
-  department than before (counted when the case is re-dispatched).
-- reports (上报数) by inspectors, on the report's day, and valid_reports: those filed (立案), whenever.
+  passed, on the deadline's day; overdue_unhandled: of those, the ones the department never handled.
+- handled (处置数): cases handled, counted once, at their first handling (its day, its department);
+  handled_on_time: of those, the first handling was on time; reworked (返工数): of those, the cases with a failed
+  check (once per case, however many checks failed). A later handling (after rework) counts no more.
+- filed (立案数), filed_on_time: `file` moves (by the shift leader who filed); filed_cancelled: of those, the cases
+  cancelled (作废) after filing, counted on the filing and charged to its leader.
+- dispatched (派遣数), dispatched_on_time: `dispatch` moves (by the dispatcher); wrong_dispatches (错误派遣): of
+  those, the dispatches the case was returned from and then dispatched to another department, counted on the wrong
+  dispatch and charged to its dispatcher (not to the department that received the corrected one). Dispatches are
+  the centre's work: they count under cells and dispatchers, not departments.
+- reports (上报数) by inspectors, on the report's day, and valid_reports: those filed (立案), whenever, and not
+  merged into another case as a duplicate.
 - verifications, verifications_on_time: `verify` moves; checks, checks_on_time: `check` moves (by the inspector
   who made them).
 - verified_public (监督举报核实数): public reports (public, hotline, open311) verified as real (`verify` pass, or
@@ -31,7 +37,8 @@ count as on time):
   theirs), on the report's day: per region once, per inspector for each assigned inspector who missed it.
 - filed for an inspector (their beat's 立案数): cases filed in the cells they were assigned when it was reported.
 
-Department figures count under the department responsible at the move (for cases: the case's department). The
+Department figures count under the department responsible at the move (for cases: the case's department). A case
+reworked and then returned and re-dispatched counts as handled for the department of its first handling only. The
 indicators (a rate is None when its denominator is 0):
 
 - due (应结案数) = closed + overdue_open (suspended cases are left out)
@@ -70,7 +77,8 @@ from citymgmt.core.db import db
 from citymgmt.core.errors import ValidationError
 from citymgmt.core.periodic import periodic
 
-GROUPS = ("cell", "community", "street", "district", "department", "inspector")
+GROUPS = ("cell", "community", "street", "district", "department", "inspector", "leader", "dispatcher")
+PEOPLE = ("inspector", "leader", "dispatcher")  # groupings by person (the user id)
 # Which roll-up dimension each grouping reads, and the column it groups on.
 _DIM_OF = {
     "cell": ("cell", "key"),
@@ -79,6 +87,8 @@ _DIM_OF = {
     "district": ("cell", "district_code"),
     "department": ("department", "key"),
     "inspector": ("inspector", "key"),
+    "leader": ("leader", "key"),
+    "dispatcher": ("dispatcher", "key"),
 }
 COUNTS = (
     "closed",
@@ -145,10 +155,10 @@ INDICATORS_FOR: dict[str, tuple[str, ...]] = {
         "disposal_rate",
         "on_time_disposal_rate",
         "rework_rate",
-        "on_time_dispatch_rate",
-        "accurate_dispatch_rate",
     ),
     "inspector": ("valid_report_rate", "on_time_verification_rate", "on_time_check_rate", "missed_report_rate"),
+    "leader": ("on_time_filing_rate", "accurate_filing_rate"),
+    "dispatcher": ("on_time_dispatch_rate", "accurate_dispatch_rate"),
 }
 # Composite score weights (DOMAIN.md §6, *local*); "1-x" scores 1 minus the rate x.
 DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
@@ -160,12 +170,15 @@ DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
         "on_time_check_rate": 20,
     },
     "region": {"volume_score": 10, "closing_rate": 30, "on_time_disposal_rate": 30, "1-rework_rate": 30},
+    # DOMAIN.md §6 names the shift leader's and the dispatcher's indicators but no weights: equal ones (*local*).
+    "leader": {"on_time_filing_rate": 50, "accurate_filing_rate": 50},
+    "dispatcher": {"on_time_dispatch_rate": 50, "accurate_dispatch_rate": 50},
 }
 DEFAULT_GRADES = "A:90,B:75,C:60,D:40,E:0"
 
 
 def kind_of(group_by: str) -> str:
-    return group_by if group_by in ("department", "inspector") else "region"
+    return group_by if group_by == "department" or group_by in PEOPLE else "region"
 
 
 # -- the roll-up tables ---------------------------------------------------------------------------------------
@@ -213,6 +226,11 @@ class MetricMonth(_Counts, db.Model):  # type: ignore[name-defined]
     __tablename__ = "metric_months"
 
 
+# The build's name, changed with the definitions: under a new name the next run rebuilds every day (disposal and
+# rework per case, wrong dispatches and cancelled filings charged to the move that was wrong: "daily-2").
+BUILD = "daily-2"
+
+
 class MetricBuild(db.Model):  # type: ignore[name-defined]
     """Up to when the roll-ups are built: the job rebuilds the days touched since (with an overlap)."""
 
@@ -228,7 +246,9 @@ class MetricBuild(db.Model):  # type: ignore[name-defined]
 _ZERO = {c: "0" for c in COUNTS}
 
 
-def _row(day: str, cell: bool, department: str, inspector: str, **counts: str) -> str:
+def _row(
+    day: str, cell: bool, department: str, inspector: str, leader: str = "NULL", dispatcher: str = "NULL", **counts: str
+) -> str:
     cols = [
         f"{day} AS day",
         "c.cell_code" if cell else "NULL::varchar",
@@ -237,6 +257,8 @@ def _row(day: str, cell: bool, department: str, inspector: str, **counts: str) -
         "c.district_code" if cell else "NULL::varchar",
         f"{department}::varchar",
         f"{inspector}::varchar",
+        f"{leader}::varchar",
+        f"{dispatcher}::varchar",
     ]
     values = {**_ZERO, **counts}
     cols += [f"({values[c]})::int" for c in COUNTS]
@@ -267,28 +289,54 @@ _LAST_HANDLE_ON_TIME = (
     " c.disposal_due_at IS NULL OR c.closed_at <= c.disposal_due_at)"
 )
 
+# Per case (DOMAIN.md §6), not per move: the case's first handling (处置) decides whether it was handled on time, and
+# carries the case's rework (返工: any failed check) once, however many handlings and checks followed.
+_FIRST_HANDLE = (
+    "e.action = 'handle' AND NOT EXISTS (SELECT 1 FROM case_events h WHERE h.case_id = e.case_id"
+    " AND h.action = 'handle' AND (h.at, h.id) < (e.at, e.id))"
+)
+_REWORKED = (
+    "EXISTS (SELECT 1 FROM case_events k WHERE k.case_id = e.case_id AND k.action = 'check'"
+    " AND k.payload->>'result' = 'fail')"
+)
+# A wrong dispatch (错误派遣) is the dispatch the case was returned from and then dispatched to another department:
+# the next dispatch records the department it corrects (redispatch_from). It counts on the wrong dispatch, against
+# its dispatcher and its day, not on the corrected one.
+_WRONG_DISPATCH = (
+    "e.action = 'dispatch' AND (SELECT n.payload->>'redispatch_from' FROM case_events n WHERE n.case_id = e.case_id"
+    " AND n.action = 'dispatch' AND (n.at, n.id) > (e.at, e.id) ORDER BY n.at, n.id LIMIT 1) IS NOT NULL"
+)
+# A filing later cancelled (作废 of the filed case) counts on the filing, against the shift leader who filed it.
+_FILED_CANCELLED = (
+    "e.action = 'file' AND EXISTS (SELECT 1 FROM case_events x WHERE x.case_id = e.case_id AND x.action = 'cancel'"
+    " AND x.from_status = 'filed')"
+)
+
 # One row per fact: (day, cell, community, street, district, department, inspector, *COUNTS) for [start, end).
 FACTS_SQL = " UNION ALL ".join(
     [
-        # Moves, under the case's cell and the department / inspector of the move.
+        # Moves, under the case's cell and the department / inspector / shift leader / dispatcher of the move.
         _row(  # noqa: S608 (constants only)
             _local_day("e.at"),
             True,
-            "CASE WHEN e.action IN ('dispatch', 'handle', 'check') THEN e.department_code END",
+            "CASE WHEN e.action IN ('handle', 'check') THEN e.department_code END",
             "CASE WHEN e.action IN ('verify', 'check') OR (e.action = 'report' AND c.source = 'inspector')"
             " THEN e.actor_id::text END",
-            handled="e.action = 'handle'",
-            handled_on_time=f"e.action = 'handle' AND {_ON_TIME}",
-            reworked="e.action = 'check' AND e.payload->>'result' = 'fail'",
+            leader="CASE WHEN e.action = 'file' THEN e.actor_id::text END",
+            dispatcher="CASE WHEN e.action = 'dispatch' THEN e.actor_id::text END",
+            handled=_FIRST_HANDLE,
+            handled_on_time=f"{_FIRST_HANDLE} AND {_ON_TIME}",
+            reworked=f"{_FIRST_HANDLE} AND {_REWORKED}",
             filed="e.action = 'file'",
             filed_on_time=f"e.action = 'file' AND {_ON_TIME}",
-            filed_cancelled="e.action = 'cancel' AND e.from_status = 'filed'",
+            filed_cancelled=_FILED_CANCELLED,
             dispatched="e.action = 'dispatch'",
             dispatched_on_time=f"e.action = 'dispatch' AND {_ON_TIME}",
-            wrong_dispatches="e.action = 'dispatch' AND (e.payload->>'redispatch_from') IS NOT NULL",
+            wrong_dispatches=_WRONG_DISPATCH,
             reports="e.action = 'report' AND c.source = 'inspector'",
-            valid_reports="e.action = 'report' AND c.source = 'inspector' AND EXISTS (SELECT 1 FROM case_events f"
-            " WHERE f.case_id = c.id AND f.action = 'file')",
+            # a report merged into another case (a duplicate) is not a valid report, even if it was filed first
+            valid_reports="e.action = 'report' AND c.source = 'inspector' AND c.duplicate_of IS NULL"
+            " AND EXISTS (SELECT 1 FROM case_events f WHERE f.case_id = c.id AND f.action = 'file')",
             verifications="e.action = 'verify'",
             verifications_on_time=f"e.action = 'verify' AND {_ON_TIME}",
             checks="e.action = 'check'",
@@ -297,8 +345,8 @@ FACTS_SQL = " UNION ALL ".join(
             f" AND c.source IN {PUBLIC_SOURCES}",
         )
         + " FROM case_events e JOIN cases c ON c.id = e.case_id"
-        f" WHERE {_IN_RANGE} AND e.action IN ('report', 'file', 'cancel', 'verify', 'verify_by_phone', 'dispatch',"
-        " 'handle', 'check')",
+        f" WHERE {_IN_RANGE} AND e.action IN ('report', 'file', 'verify', 'verify_by_phone', 'dispatch', 'handle',"
+        " 'check')",
         # Closed cases, on their closing day.
         _row(
             _local_day("c.closed_at"),
@@ -310,13 +358,15 @@ FACTS_SQL = " UNION ALL ".join(
         )
         + " FROM cases c WHERE c.status = 'closed' AND c.closed_at >= :start AND c.closed_at < :end",
         # Open cases past their handling deadline (suspended ones left out), on the deadline's day.
-        _row(
+        _row(  # noqa: S608 (constants only)
             _local_day("c.disposal_due_at"),
             True,
             "c.department_code",
             "NULL",
             overdue_open="1",
-            overdue_unhandled="c.status = 'dispatched'",
+            # never handled (a reworked case back with the department counts as handled, at its first handling)
+            overdue_unhandled="c.status = 'dispatched'"
+            " AND NOT EXISTS (SELECT 1 FROM case_events h WHERE h.case_id = c.id AND h.action = 'handle')",
         )
         + " FROM cases c WHERE c.status NOT IN ('closed', 'cancelled', 'suspended')"
         " AND c.disposal_due_at >= :start AND c.disposal_due_at < :end AND c.disposal_due_at <= :now",
@@ -333,7 +383,10 @@ FACTS_SQL = " UNION ALL ".join(
         f" WHERE {_IN_RANGE} AND e.action = 'file'",
     ]
 )
-_FACT_COLUMNS = "day, cell_code, community_code, street_code, district_code, department_code, inspector_id"
+_FACT_COLUMNS = (
+    "day, cell_code, community_code, street_code, district_code, department_code, inspector_id, leader_id,"
+    " dispatcher_id"
+)
 _SUMS = ", ".join(f"sum({c})::int AS {c}" for c in COUNTS)
 _COLUMNS = ", ".join(COUNTS)
 _ROLLUP_COLUMNS = f"dim, day, key, community_code, street_code, district_code, {_COLUMNS}"
@@ -343,12 +396,15 @@ ROLLUP_SQL = f"""
 INSERT INTO metric_days (dim, day, key, community_code, street_code, district_code, {_COLUMNS})
 SELECT dim, day, key, community_code, street_code, district_code, {_COLUMNS} FROM (
     SELECT CASE WHEN GROUPING(cell_code) = 0 THEN 'cell'
-                WHEN GROUPING(department_code) = 0 THEN 'department' ELSE 'inspector' END AS dim,
-           day, COALESCE(cell_code, department_code, inspector_id) AS key,
+                WHEN GROUPING(department_code) = 0 THEN 'department'
+                WHEN GROUPING(inspector_id) = 0 THEN 'inspector'
+                WHEN GROUPING(leader_id) = 0 THEN 'leader' ELSE 'dispatcher' END AS dim,
+           day, COALESCE(cell_code, department_code, inspector_id, leader_id, dispatcher_id) AS key,
            min(community_code) AS community_code, min(street_code) AS street_code,
            min(district_code) AS district_code, {_SUMS}
     FROM ({FACTS_SQL}) f ({_FACT_COLUMNS}, {_COLUMNS})
-    GROUP BY GROUPING SETS ((day, cell_code), (day, department_code), (day, inspector_id))
+    GROUP BY GROUPING SETS ((day, cell_code), (day, department_code), (day, inspector_id), (day, leader_id),
+                            (day, dispatcher_id))
 ) g
 WHERE key IS NOT NULL
 """  # noqa: S608 (constants only)
@@ -422,6 +478,8 @@ def _direct_sql(group_by: str, period: Period, now: datetime, settings: Settings
         "cell": "cell_code",
         "department": "department_code",
         "inspector": "inspector_id",
+        "leader": "leader_id",
+        "dispatcher": "dispatcher_id",
     }[dim]
     group_col = key if column == "key" else column
     sql = (
@@ -509,14 +567,14 @@ def refresh(session: Session, now: datetime, settings: Settings, overlap: timede
     """Rebuild the days that changed since the last build (all of them the first time); the days rebuilt. One
     build at a time (a transaction lock); moves committed late are caught by re-reading an hour back."""
     session.execute(text("SELECT pg_advisory_xact_lock(hashtext('citymgmt.metrics'))"))
-    build = session.get(MetricBuild, "daily", with_for_update=True)
+    build = session.get(MetricBuild, BUILD, with_for_update=True)
     if build is None:
         first = session.execute(text("SELECT min(reported_at) FROM cases")).scalar_one_or_none()
         days = []
         if first is not None:
             first_day, last_day = first.astimezone(settings.zone).date(), now.astimezone(settings.zone).date()
             days = [first_day + timedelta(days=i) for i in range((last_day - first_day).days + 1)]
-        build = MetricBuild(name="daily", built_at=now, days_rebuilt=0)
+        build = MetricBuild(name=BUILD, built_at=now, days_rebuilt=0)
         session.add(build)
     else:
         since = min(build.built_at, now) - overlap
@@ -613,7 +671,7 @@ def group_score(kind: str, figures: dict[str, Any], largest_due: int, weights: d
     """A group's composite score. A department or region with nothing due (应结案数 0) has none: it is not rated
     (shown "—"), rather than scored 0 on its case volume alone."""
     due = figures["counts"]["due"]
-    if kind != "inspector" and due == 0:
+    if kind in ("department", "region") and due == 0:
         return None
     volume = None if largest_due == 0 else due / largest_due
     return score(figures["rates"], volume, weights)
@@ -631,7 +689,7 @@ NAMES_SQL = {
     "street": _AREA_NAMES,
     "district": _AREA_NAMES,
     "department": "SELECT code, name FROM departments WHERE code = ANY(:keys)",
-    "inspector": "SELECT id::text, display_name FROM users WHERE id::text = ANY(:keys)",
+    **dict.fromkeys(PEOPLE, "SELECT id::text, display_name FROM users WHERE id::text = ANY(:keys)"),
 }
 
 
@@ -662,7 +720,7 @@ def report(
         value = group_score(kind, figures, largest, weights)
         rows.append({"key": key, "name": called.get(key), **figures, "score": value, "grade": grade(value, bands)})
     rows.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0), r["key"]))
-    build = None if fresh else session.get(MetricBuild, "daily")
+    build = None if fresh else session.get(MetricBuild, BUILD)
     return {
         "group_by": group_by,
         "from": period.first.isoformat(),

@@ -114,6 +114,13 @@ def exports_are_files_of_what_the_map_and_the_table_show(town: City, client, tok
     assert table["t-water"]["grade"] == "C" and table["t-water"]["name"] == "测试供水"
     assert table["t-water"]["overdue_open"] == "2" and table["m-roads"]["score"] == "63.33"
 
+    response = _get(client, f"/api/v1/metrics/table?group_by=dispatcher&{PERIOD}", leader)
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+    assert [(r["name"], r["dispatched"], r["wrong_dispatches"], r["accurate_dispatch_rate"]) for r in rows] == [
+        ("m-dispatcher", "1", "0", "1.0"),  # who corrected B's dispatch
+        ("t-dispatcher", "5", "1", "0.8"),  # who sent B to the wrong department
+    ]
+
 
 def daily_trend_and_feed(town: City, client, token_for, db_session, app) -> None:  # type: ignore[no-untyped-def]
     now = app.extensions["citymgmt.clock"].now()
