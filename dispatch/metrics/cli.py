@@ -19,7 +19,8 @@ from dispatch.metrics.operations import GROUPS, INDICATORS_FOR, kind_of, parse_p
 
 @click.group("metrics")
 def metrics_cli() -> None:
-    """Evaluation (绩效评价): indicators, scores and grades per cell, area, department or inspector."""
+    """Evaluation (绩效评价): indicators, scores and grades per cell, area, department or person (inspector, shift
+    leader, dispatcher)."""
 
 
 def _flat(result: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
