@@ -13,11 +13,11 @@ from flask.typing import ResponseReturnValue
 from flask_migrate import Migrate
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from citymgmt.api.errors import register_error_handlers
 from citymgmt.core.access import install_access_control
 from citymgmt.core.clock import Clock, OffsetClock, SystemClock
 from citymgmt.core.config import Settings
 from citymgmt.core.db import db, ping_when_idle, unit_of_work
-from citymgmt.core.errors import register_error_handlers
 from citymgmt.core.headers import install_security_headers
 from citymgmt.core.inputs import install_input_checks
 from citymgmt.core.logs import configure_logging, install_request_ids

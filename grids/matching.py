@@ -33,14 +33,13 @@ from grids.crs import CRSError, parse_crs, srid_of, to_wgs84, to_wgs84_arrays
 
 
 class BadCoordinates(DomainError):
-    """Coordinates no place on Earth has (400): NaN, out of range, or latitude and longitude swapped."""
+    """Coordinates no place on Earth has: NaN, out of range, or latitude and longitude swapped."""
 
-    status = 400
     code = "bad_coordinates"
 
 
 class OutsideGrid(ValidationError):
-    """A real place, but in no cell (422): the message names the nearest cell and how far it is."""
+    """A real place, but in no cell: the message names the nearest cell and how far it is."""
 
     code = "outside_grid"
 

@@ -12,7 +12,7 @@ from flask import Flask, Response
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
-from citymgmt.core.errors import http_error_response
+from citymgmt.api.errors import http_error_response
 
 API_PREFIX = "/api/v1"
 

@@ -23,7 +23,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from citymgmt.core.config import Settings
-from citymgmt.core.errors import DomainError, ValidationError
+from citymgmt.core.errors import DomainError, Kind, ValidationError
 from citymgmt.local.postgres import pg_bindir
 from citymgmt.local.process import find_binary
 
@@ -32,12 +32,12 @@ Progress = Callable[[str], None]
 
 
 class BackupError(DomainError):
-    status = 500
+    kind = Kind.failed
     code = "backup_failed"
 
 
 class DatabaseInUse(DomainError):
-    status = 409
+    kind = Kind.conflict
     code = "database_in_use"
 
 

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from citymgmt.core import departments
 from citymgmt.core.config import PASSWORD_HASH_PROFILES
 from citymgmt.core.db import Timestamped, attach_row, db, driver
-from citymgmt.core.errors import Conflict, DomainError, ValidationError
+from citymgmt.core.errors import Conflict, DomainError, Kind, ValidationError
 
 
 class Role(enum.StrEnum):
@@ -67,7 +67,7 @@ MIN_PASSWORD = 10
 
 
 class Unauthenticated(DomainError):
-    status = 401
+    kind = Kind.unauthenticated
     code = "unauthorized"
 
 

@@ -18,7 +18,6 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class BadInput(DomainError):
-    status = 400
     code = "bad_request"
 
 

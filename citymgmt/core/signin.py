@@ -89,7 +89,7 @@ class LoginThrottle:
                 raise TooManyAttempts(
                     f"too many failed sign-ins {whose}: try again in {minutes} minute{'s' if minutes > 1 else ''}",
                     details={"retry_after_seconds": wait, "locked": scope},
-                    headers={"Retry-After": str(wait)},
+                    retry_after=wait,
                 )
 
     def failed(self, username: str, address: str, now: datetime) -> list[str]:

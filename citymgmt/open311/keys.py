@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from citymgmt.core.db import db
-from citymgmt.core.errors import Conflict, DomainError, NotFound, ValidationError
+from citymgmt.core.errors import Conflict, DomainError, Kind, NotFound, ValidationError
 from citymgmt.core.identity import Role, User, create_user
 from dispatch.intake.operations import OPEN311_USER_PREFIX as USER_PREFIX
 
@@ -26,7 +26,7 @@ NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
 
 
 class InvalidKey(DomainError):
-    status = 403
+    kind = Kind.forbidden
     code = "invalid_api_key"
 
 

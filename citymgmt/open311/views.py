@@ -17,18 +17,12 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
+from citymgmt.api.errors import http_error_response, http_headers, http_status, unexpected_error
 from citymgmt.core.access import allow_public
 from citymgmt.core.clock import utcnow
 from citymgmt.core.config import Settings
 from citymgmt.core.db import db
-from citymgmt.core.errors import (
-    DomainError,
-    NotFound,
-    TooManyAttempts,
-    ValidationError,
-    http_error_response,
-    unexpected_error,
-)
+from citymgmt.core.errors import DomainError, NotFound, TooManyAttempts, ValidationError
 from citymgmt.core.queue import get_redis
 from citymgmt.open311 import georeport
 from citymgmt.open311.keys import Open311Key, Open311Request, client_for_key
@@ -49,6 +43,8 @@ MAX_ROWS = 1000  # ... and its default number of rows
 FMT = "<any(json, xml):fmt>"
 MEDIA_NAME = re.compile(r"^([0-9]{1,18})-([0-9a-f]{16})$")
 ATTRIBUTE = re.compile(r"^attribute\[([A-Za-z0-9_.-]{1,50})\]$")
+# The statuses a GeoReport client tells apart; any other refusal of the request is its 400.
+OPEN311_STATUSES = (401, 403, 404, 429, 503)
 
 
 def _settings() -> Settings:
@@ -83,8 +79,8 @@ def _describe(exc: DomainError) -> str:
 
 @bp.errorhandler(DomainError)
 def _domain_error(exc: DomainError) -> Response:
-    status = exc.status if exc.status in (401, 403, 404, 429, 503) else 400
-    return error_response(_fmt(), status, _describe(exc), exc.headers)
+    status = http_status(exc)
+    return error_response(_fmt(), status if status in OPEN311_STATUSES else 400, _describe(exc), http_headers(exc))
 
 
 @bp.errorhandler(HTTPException)
@@ -200,7 +196,7 @@ def _client_post(now: datetime) -> tuple[Open311Key, Any]:
         raise TooManyAttempts(
             f"more than {limit} POSTs a minute with this api_key: try again in {retry} s",
             details={"api_key": "rate limited"},
-            headers={"Retry-After": str(retry)},
+            retry_after=retry,
         )
     return key, user
 

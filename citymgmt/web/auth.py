@@ -11,6 +11,7 @@ from flask import Blueprint, current_app, get_flashed_messages, redirect, render
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
+from citymgmt.api.errors import http_headers, http_status
 from citymgmt.core.access import allow_public, allow_signed_in, authenticated_by, current_credential, current_user
 from citymgmt.core.clock import utcnow
 from citymgmt.core.db import db
@@ -42,13 +43,13 @@ def login() -> Any:
             try:
                 return _sign_in(form.username.data, form.password.data, target)
             except TooManyAttempts as exc:
-                minutes = math.ceil(int(exc.headers["Retry-After"]) / 60)
+                minutes = math.ceil((exc.retry_after or 60) / 60)
                 error = ngettext(
                     "Too many failed sign-ins. Try again in %(num)d minute.",
                     "Too many failed sign-ins. Try again in %(num)d minutes.",
                     minutes,
                 )
-                status, headers = 429, exc.headers
+                status, headers = http_status(exc), http_headers(exc)
             except Unauthenticated:
                 error, status = _("Wrong username or password."), 401
     return render_template("login.html", form=form, error=error, next=target), status, headers

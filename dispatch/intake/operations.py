@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from citymgmt.core.config import Settings
 from citymgmt.core.db import driver
-from citymgmt.core.errors import DomainError, Forbidden, ValidationError
+from citymgmt.core.errors import DomainError, Forbidden, Kind, ValidationError
 from citymgmt.core.identity import INTAKE_STAFF, Role, User
 from citymgmt.core.revisions import COLUMNS as REVISION_COLUMNS
 from citymgmt.core.revisions import remember as remember_revisions
@@ -58,7 +58,7 @@ class Report:
 
 
 class IdempotencyKeyReused(DomainError):
-    status = 422
+    kind = Kind.invalid
     code = "idempotency_key_reused"
 
 

@@ -68,3 +68,28 @@ def test_domain_errors_keep_their_status_and_details(servers, database_url) -> N
         "details": {"version": 3},
         "id": response.headers["X-Request-ID"],
     }
+
+
+def _subclasses(cls: type) -> list[type]:
+    return [cls] + [s for sub in cls.__subclasses__() for s in _subclasses(sub)]
+
+
+def test_every_kind_of_domain_error_has_one_http_status_and_no_error_carries_its_own() -> None:
+    import importlib
+    import pkgutil
+
+    import citymgmt
+    import dispatch
+    import grids
+    from citymgmt.api.errors import HTTP_STATUS
+    from citymgmt.core.errors import DomainError, Kind
+
+    for package in (citymgmt, grids, dispatch):
+        for module in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+            if not module.name.startswith(("citymgmt.migrations", "citymgmt.local")):
+                importlib.import_module(module.name)  # every module that may define an error
+    assert set(HTTP_STATUS) == set(Kind)
+    errors = _subclasses(DomainError)
+    assert {"OutsideGrid", "BadCoordinates", "InvalidKey", "IdempotencyKeyReused"} <= {e.__name__ for e in errors}
+    carrying = [e.__qualname__ for e in errors if {"status", "headers"} & set(vars(e))]
+    assert carrying == []  # the shell says a kind in HTTP; the domain says only what went wrong

@@ -7,6 +7,7 @@ import math
 import pytest
 from sqlalchemy import text
 
+from citymgmt.core.errors import Kind
 from grids.crs import wgs84_to_bd09, wgs84_to_gcj02
 from grids.matching import BadCoordinates, OutsideGrid, match_cell, match_cells
 
@@ -143,7 +144,7 @@ def test_outside_every_cell_names_the_nearest_cell_and_distance(db_session) -> N
     with pytest.raises(OutsideGrid) as raised:
         match_cell(db_session, 117.2, 39.13)  # Tianjin
     error = raised.value
-    assert error.status == 422
+    assert error.kind == Kind.invalid
     assert error.details["nearest_cell"].startswith("1101")
     assert 90_000 < error.details["distance_m"] < 150_000
     assert error.details["nearest_cell"] in error.message and " m away" in error.message
@@ -164,7 +165,7 @@ def test_outside_every_cell_names_the_nearest_cell_and_distance(db_session) -> N
 def test_impossible_coordinates_say_why(db_session, lon, lat, message: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(BadCoordinates) as raised:
         match_cell(db_session, lon, lat)
-    assert raised.value.status == 400
+    assert raised.value.kind == Kind.bad_request
     assert message in raised.value.message
 
 

@@ -13,7 +13,7 @@ from flask import Flask
 from sqlalchemy import select, text
 
 from citymgmt.core.db import db
-from citymgmt.core.errors import Conflict
+from citymgmt.core.errors import Conflict, Kind
 from citymgmt.core.identity import User
 from citymgmt.local.process import wait_until
 from dispatch.intake.operations import Report, report_case
@@ -107,7 +107,7 @@ def test_two_handlers_acting_at_once_exactly_one_wins(own_app: Flask) -> None:
     results = _together(own_app, handle)
     assert sorted(type(r).__name__ if isinstance(r, Exception) else r for r in results) == ["Conflict", "ok"]
     conflict = next(r for r in results if isinstance(r, Conflict))
-    assert conflict.status == 409 and conflict.code == "stale_version"
+    assert conflict.kind == Kind.conflict and conflict.code == "stale_version"
     with own_app.app_context():
         handled = db.session().execute(
             text("SELECT count(*) FROM case_events WHERE case_id = :id AND action = 'handle'"), {"id": case_id}
