@@ -10,6 +10,7 @@ import json
 import math
 from typing import Any
 
+import numpy as np
 import shapely
 from shapely.geometry import mapping
 from sqlalchemy import text
@@ -20,6 +21,8 @@ from grids.crs import transform_geometry
 from grids.matching import CellMatch
 
 MAX_MAP_CELLS = 5000
+MAX_AREAS = 1000
+OUTLINE_ZOOM = 13  # simplified to about 10 m: the outlines of a city on one screen
 
 
 def cell_detail(session: Session, code: str, output_crs: str = "wgs84") -> dict[str, Any]:
@@ -117,23 +120,43 @@ def areas_in_view(
 ) -> dict[str, Any]:
     """The live districts, streets or communities touching the box, as GeoJSON, simplified for `zoom` (the outlines
     a map without a basemap shows under the cells)."""
+    return _areas(session, level, zoom, bbox, output_crs)
+
+
+def area_outlines(session: Session, level: str, zoom: int = OUTLINE_ZOOM) -> dict[str, Any]:
+    """All the live districts (streets, communities) as GeoJSON in WGS-84, simplified for `zoom` (by default to
+    about 10 m) and to 6 decimals: a page's whole map in one document (the big screen's outlines)."""
+    return _areas(session, level, zoom, None, "wgs84", digits=6)
+
+
+def _areas(
+    session: Session,
+    level: str,
+    zoom: int,
+    bbox: tuple[float, float, float, float] | None,
+    output_crs: str,
+    digits: int | None = None,
+) -> dict[str, Any]:
     if not 0 <= zoom <= 22:
         raise ValidationError("zoom must be between 0 and 22", details={"zoom": zoom})
     tolerance = 360.0 / (256 * 2**zoom) / 2
+    in_box = "AND geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326)" if bbox is not None else ""
+    w, s, e, n = bbox if bbox is not None else (None, None, None, None)
     rows = session.execute(
         text(
-            """
+            f"""
             SELECT code, name, ST_AsBinary(ST_SimplifyPreserveTopology(geom, :tol))
             FROM areas
-            WHERE retired_at IS NULL AND level = CAST(:level AS area_level) AND geom IS NOT NULL
-              AND geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326)
+            WHERE retired_at IS NULL AND level = CAST(:level AS area_level) AND geom IS NOT NULL {in_box}
             ORDER BY code
             LIMIT :limit
-            """
+            """  # noqa: S608 (the one fragment is a constant of this function)
         ),
-        {"w": bbox[0], "s": bbox[1], "e": bbox[2], "n": bbox[3], "tol": tolerance, "level": level, "limit": 1000},
+        {"w": w, "s": s, "e": e, "n": n, "tol": tolerance, "level": level, "limit": MAX_AREAS},
     ).all()
     geoms = _output_many(shapely.from_wkb([bytes(r[2]) for r in rows]), output_crs) if rows else []
+    if digits is not None and rows:
+        geoms = shapely.transform(geoms, lambda xy: np.round(xy, digits))
     return {
         "type": "FeatureCollection",
         "features": [

@@ -50,3 +50,8 @@ def is_live(session: Session, code: str) -> bool:
 
 def live_codes(session: Session) -> set[str]:
     return set(session.execute(select(Department.code).where(LIVE)).scalars())
+
+
+def live_departments(session: Session) -> list[Department]:
+    """The live departments, by code (the ones a case may be dispatched to)."""
+    return list(session.execute(select(Department).where(LIVE).order_by(Department.code)).scalars())

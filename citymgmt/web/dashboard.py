@@ -9,31 +9,22 @@ default 60), indicator (on_time_closing_rate | overdue_open | density) and days 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Blueprint, current_app, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import text
 
 from citymgmt.core.access import allow
 from citymgmt.core.db import db
 from citymgmt.web.i18n import html_lang
 from dispatch.cases.models import STATES
 from dispatch.metrics.dashboard import CELL_INDICATORS
+from grids.maps import area_outlines
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="templates")
 
 ROLES = ("supervisor", "leader", "admin")  # as GET /api/v1/metrics allows
 DEFAULT_REFRESH, DEFAULT_DAYS = 60, 30
-
-# The districts' outlines, simplified to about 10 m: with no basemap they and the cells are the map.
-DISTRICTS_SQL = """
-SELECT json_build_object('type', 'FeatureCollection', 'features', COALESCE(json_agg(json_build_object(
-    'type', 'Feature', 'id', code, 'properties', json_build_object('code', code, 'name', name),
-    'geometry', ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, 0.0001), 6)::json) ORDER BY code), '[]'::json))::text
-FROM areas WHERE level = 'district' AND retired_at IS NULL AND geom IS NOT NULL
-"""
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
@@ -103,7 +94,7 @@ def index() -> Any:
             "cases": url_for("cases.list_cases_view"),
         },
         "states": list(STATES),
-        "districts": json.loads(db.session().execute(text(DISTRICTS_SQL)).scalar_one()),
+        "districts": area_outlines(db.session(), "district"),  # with no basemap, they and the cells are the map
         "text": strings(),
     }
     return render_template("dashboard.html", config=config, indicators=strings()["indicators"])

@@ -13,15 +13,14 @@ from flask import Blueprint, current_app, render_template
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
 
 from citymgmt.core.access import allow, current_user
 from citymgmt.core.config import Settings
 from citymgmt.core.db import db
-from citymgmt.core.departments import LIVE, Department
+from citymgmt.core.departments import live_departments
 from citymgmt.core.identity import CENTRE_STAFF, Role
 from citymgmt.web.i18n import ROLE_NAMES
-from dispatch.taxonomy.operations import Category, TaxonomyVersion
+from dispatch.taxonomy.operations import current_categories
 from dispatch.workflow.moves import MOVES
 
 bp = Blueprint("desk", __name__, url_prefix="/desk", template_folder="templates")
@@ -212,15 +211,8 @@ def desk() -> Any:
     settings: Settings = current_app.extensions["citymgmt.settings"]
     session = db.session()
     english = (locale := get_locale()) is not None and locale.language == "en"
-    departments = [
-        {"code": d.code, "name": d.name_en if english else d.name}
-        for d in session.execute(select(Department).where(LIVE).order_by(Department.code)).scalars()
-    ]
-    current = select(TaxonomyVersion.code).where(TaxonomyVersion.current).scalar_subquery()
-    categories = {
-        c.code: (c.name_en if english else c.name)
-        for c in session.execute(select(Category).where(Category.version_code == current)).scalars()
-    }
+    departments = [{"code": d.code, "name": d.name_en if english else d.name} for d in live_departments(session)]
+    categories = {c.code: (c.name_en if english else c.name) for c in current_categories(session)}
     centre = user.has_role(*CENTRE_STAFF)
     handler = user.has_role(Role.handler)
     config = {

@@ -246,6 +246,14 @@ def current_version(session: Session) -> str:
     return version
 
 
+def current_categories(session: Session) -> list[Category]:
+    """Every category (major and minor classes) of the current taxonomy, by code; none before one is loaded."""
+    current = select(TaxonomyVersion.code).where(TaxonomyVersion.current).scalar_subquery()
+    return list(
+        session.execute(select(Category).where(Category.version_code == current).order_by(Category.code)).scalars()
+    )
+
+
 def search_categories(
     session: Session, q: str | None = None, family: str | None = None, version: str | None = None, limit: int = 200
 ) -> list[Category]:

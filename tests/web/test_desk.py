@@ -65,6 +65,7 @@ def test_centre_staff_and_handlers_open_the_desk(client: FlaskClient, make_user,
     assert config["strings"]["lights"]["red"] == "红灯"
     assert "cancel" in config["needs_note"] and "dispatch" not in config["needs_note"]
     assert {"code": "t-water", "name": "测试供水"} in config["departments"]
+    assert config["categories"]["E0102"] == "暴露垃圾" and config["categories"]["E01"]  # minor and major classes
     assert config["department"] == ("t-water" if role == "handler" else None)
 
 
@@ -76,6 +77,7 @@ def test_the_desk_speaks_english_when_asked(client: FlaskClient, make_user) -> N
     assert config["locale"] == "en"
     assert config["strings"]["actions"]["dispatch"] == "Dispatch"
     assert {"code": "t-water", "name": "Test water"} in config["departments"]
+    assert config["categories"]["E0102"] == "Exposed garbage"
     assert "<title>Desk" in html
     # Every string the script shows is translated in zh-CN (none left in English).
     zh = desk_config(client.get("/desk/?lang=zh_CN").get_data(as_text=True))["strings"]
