@@ -157,6 +157,7 @@ def _add_package_commands() -> None:
     from citymgmt.open311.cli import open311_cli
     from dispatch.components.cli import components_cli
     from dispatch.imports.cli import cases_cli
+    from dispatch.intake.cli import explain_command
     from dispatch.metrics.cli import metrics_cli
     from dispatch.notifications.cli import notify_cli
     from dispatch.routing.cli import rules_cli
@@ -169,6 +170,7 @@ def _add_package_commands() -> None:
     cli.add_command(taxonomy_cli)
     cli.add_command(components_cli)
     cli.add_command(users_cli)
+    rules_cli.add_command(explain_command)
     cli.add_command(rules_cli)
     cli.add_command(calendar_cli)
     cli.add_command(sla_cli)

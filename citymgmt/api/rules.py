@@ -15,7 +15,7 @@ from citymgmt.core.clock import utcnow
 from citymgmt.core.db import db
 from citymgmt.core.errors import ValidationError
 from citymgmt.core.identity import OVERSEERS
-from dispatch.routing.match import explain
+from dispatch.intake.explain import explain_report
 from dispatch.routing.rules import export_rules, import_rules, rule_cache
 
 blp = Blueprint("rules", __name__, description="Routing rules (派遣规则)")
@@ -43,6 +43,13 @@ class ExplainQuery(ma.Schema):
     source = ma.fields.String(
         load_default="inspector", validate=ma.validate.OneOf(("inspector", "public", "hotline", "open311"))
     )
+    component_id = ma.fields.String(
+        validate=ma.validate.Length(max=40),
+        metadata={
+            "description": "The asset (部件) reported, by its 16-digit registry id; without it, the nearest of"
+            " the category's class within the search radius, as a report gets"
+        },
+    )
     at = ma.fields.AwareDateTime(metadata={"description": "When (ISO 8601 with offset; default now)"})
 
 
@@ -69,6 +76,10 @@ class ExplanationSchema(ma.Schema):
     lon = ma.fields.Float()
     lat = ma.fields.Float()
     at = ma.fields.DateTime()
+    component = ma.fields.Dict(
+        allow_none=True,
+        metadata={"description": "The asset the report concerns (named or nearest), as intake finds it"},
+    )
     zones = ma.fields.List(ma.fields.Dict())
     department = ma.fields.String(allow_none=True, metadata={"description": "Where it would go (none: manual)"})
     rule = ma.fields.String(allow_none=True, metadata={"description": "The first matching rule"})
@@ -101,7 +112,7 @@ def explain_view(query: dict[str, Any]) -> Any:
     """Where a report like this would be routed: every rule considered, and why it matched or did not."""
     session = db.session()
     settings = current_app.extensions["citymgmt.settings"]
-    return explain(
+    return explain_report(
         session,
         rule_cache.book(session),
         category_code=query["category_code"],
@@ -109,10 +120,11 @@ def explain_view(query: dict[str, Any]) -> Any:
         lat=query["lat"],
         crs=query["crs"],
         at=query.get("at") or utcnow(),
-        zone_info=settings.zone,
+        settings=settings,
         urgency=query.get("urgency"),
         description=query["description"],
         source=query["source"],
+        component_id=query.get("component_id"),
     )
 
 

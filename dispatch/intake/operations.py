@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 from geoalchemy2.shape import from_shape
 from psycopg.rows import dict_row
@@ -27,12 +28,12 @@ from citymgmt.core.revisions import COLUMNS as REVISION_COLUMNS
 from citymgmt.core.revisions import remember as remember_revisions
 from dispatch.cases.duplicates import find_candidates
 from dispatch.cases.models import Case, CaseEvent
-from dispatch.components.operations import case_component, named_component, report_point
-from dispatch.routing.match import facts_for, route
+from dispatch.components.operations import CaseComponent, case_component, named_component, report_point
+from dispatch.routing.match import Facts, facts_for, route
 from dispatch.routing.rules import rule_cache
-from dispatch.taxonomy.operations import MINOR_COLUMNS, MINOR_FROM, minor_category_of_row
+from dispatch.taxonomy.operations import MINOR_COLUMNS, MINOR_FROM, Category, minor_category_of_row
 from dispatch.workflow.moves import NEW_CASES, start_clock, system_move
-from grids.matching import match_cell
+from grids.matching import CellMatch, match_cell
 
 # The accounts of Open311 clients (one per API key) are named so; only they report as "open311".
 OPEN311_USER_PREFIX = "open311-"
@@ -70,6 +71,49 @@ def _same_report(existing: Case, report: Report) -> Case:
             details={"Idempotency-Key": "used for another report"},
         )
     return existing
+
+
+class Placed(NamedTuple):
+    match: CellMatch
+    component: CaseComponent | None
+
+
+def place_report(
+    session: Session, category: Category, lon: Any, lat: Any, crs: str, component_id: Any, radius_m: float
+) -> Placed:
+    """Where a report is and the asset it concerns: the asset it names (whose registered point stands for a point
+    left out), or for a component category the nearest live one of its class within the radius, or none. Intake
+    and `rules explain` both place a report here, so that the explanation is the routing a report gets."""
+    named = named_component(session, component_id, category) if component_id else None
+    match = match_cell(session, *report_point(session, lon, lat, crs, named))
+    return Placed(match, case_component(session, named, category, match.lon, match.lat, radius_m))
+
+
+def report_facts(
+    session: Session,
+    category: Category,
+    placed: Placed,
+    *,
+    urgency: str | None,
+    description: str,
+    source: str,
+    at: datetime,
+    zone_info: ZoneInfo,
+) -> Facts:
+    """What the routing rules look at for a placed report: its asset's owner among them."""
+    component = placed.component
+    return facts_for(
+        session,
+        category,
+        placed.match,
+        urgency=urgency,
+        description=description,
+        source=source,
+        at=at,
+        zone_info=zone_info,
+        component_id=component.component.id if component else None,
+        component_owner=component.component.owner_department_code if component else None,
+    )
 
 
 def source_for(user: User, asked: str | None) -> str:
@@ -173,8 +217,10 @@ def _report(
         )
     if source == "inspector" and report.contact:
         raise ValidationError("an inspector's report carries no caller contact", details={"contact": "not allowed"})
-    named = named_component(session, report.component_id, category) if report.component_id else None
-    match = match_cell(session, *report_point(session, report.lon, report.lat, report.crs, named))
+    placed = place_report(
+        session, category, report.lon, report.lat, report.crs, report.component_id, settings.component_search_radius_m
+    )
+    match, component = placed
     candidates = find_candidates(
         session,
         category.code,
@@ -184,18 +230,15 @@ def _report(
         settings.duplicate_radius_m,
         timedelta(hours=settings.duplicate_window_hours),
     )
-    component = case_component(session, named, category, match.lon, match.lat, settings.component_search_radius_m)
-    facts = facts_for(
+    facts = report_facts(
         session,
         category,
-        match,
+        placed,
         urgency=report.urgency,
         description=report.description,
         source=source,
         at=now,
         zone_info=settings.zone,
-        component_id=component.component.id if component else None,
-        component_owner=component.component.owner_department_code if component else None,
     )
     decision = route(session, rule_cache.book(session), facts)
     urgency = report.urgency or (decision.urgency if decision.urgency in urgencies else None) or "normal"

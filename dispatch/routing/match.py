@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from citymgmt.core import departments
 from citymgmt.core.departments import Department
 from dispatch.routing.rules import Rule, RuleBook
-from dispatch.taxonomy.operations import Category, minor_category
-from grids.matching import CellMatch, match_cell
+from dispatch.taxonomy.operations import Category
+from grids.matching import CellMatch
 
 
 @dataclass(frozen=True)
@@ -317,37 +317,3 @@ def facts_for(
         component_owner=component_owner,
         zones_loader=lambda: zones_at(session, match.lon, match.lat),
     )
-
-
-def explain(
-    session: Session,
-    book: RuleBook,
-    *,
-    category_code: str,
-    lon: Any,
-    lat: Any,
-    crs: str,
-    at: datetime,
-    zone_info: ZoneInfo,
-    urgency: str | None = None,
-    description: str = "",
-    source: str = "inspector",
-) -> dict[str, Any]:
-    """Where a report like this would go, with every rule considered and why it matched or not."""
-    category = minor_category(session, category_code)
-    match = match_cell(session, lon, lat, crs)
-    facts = facts_for(
-        session, category, match, urgency=urgency, description=description, source=source, at=at, zone_info=zone_info
-    )
-    decision = route(session, book, facts, explain_all=True)
-    return {
-        "category_code": category.code,
-        "family": category.family,
-        "cell_code": match.cell_code,
-        "lon": match.lon,
-        "lat": match.lat,
-        "at": at,
-        "zones": [z.__dict__ for z in facts.zones] if book.uses_zones else [],
-        **decision.explanation,
-        "manual": decision.department_code is None,
-    }

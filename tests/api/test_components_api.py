@@ -255,3 +255,55 @@ def test_the_assets_owner_routes_the_case_before_the_class_rule(client, token_fo
     assert bare["suggested_department_code"] == "bj-water" and routed["payload"]["rule"] == "c-water"
     owner_check = next(c for c in routed["payload"]["considered"] if c["rule"] == "component-owner")
     assert owner_check["note"] == "the asset has no owner"
+
+
+def test_rules_explain_answers_as_a_report_there_is_routed(
+    app, client, token_for, assets, db_session, clock, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """`rules explain` and GET /rules/explain place the report as intake does: at an asset with an owner they name
+    the owner (先属主), not the class rule, whether the asset is named or is the nearest of its class."""
+    from citymgmt.cli import cli
+
+    owned = "1101010110990010"  # a hydrant the district's roads department owns, 100 m south
+    spot = (HERE[0], HERE[1] - 100 * M_LAT)
+    import_component_rows(
+        db_session,
+        source_rows([{"id": owned, "owner": "110101-roads", "lon": spot[0], "lat": spot[1]}]),
+        clock.now(),
+        progress=lambda _: None,
+    )
+    there = {**HYDRANT_REPORT, "lon": spot[0], "lat": spot[1]}
+    case = client.post("/api/v1/cases", json=there, headers=token_for("inspector")).get_json()
+    assert case["suggested_department_code"] == "110101-roads" and case["component"]["id"] == owned
+
+    query = {"category_code": "C0110", "lon": spot[0], "lat": spot[1]}
+    shown = client.get("/api/v1/rules/explain", query_string=query, headers=token_for("dispatcher")).get_json()
+    assert (shown["department"], shown["rule"]) == (case["suggested_department_code"], "component-owner")
+    assert shown["component"]["id"] == owned and shown["component"]["source"] == "suggested"
+    named = client.get(
+        "/api/v1/rules/explain", query_string={**query, "component_id": NORTH10}, headers=token_for("dispatcher")
+    ).get_json()
+    assert (named["department"], named["component"]["source"]) == ("bj-water", "named")
+    event = client.get(
+        "/api/v1/rules/explain", query_string={**query, "category_code": "E0102"}, headers=token_for("dispatcher")
+    ).get_json()
+    assert event["component"] is None and event["rule"] == "e-sanitation"
+    wrong = client.get(
+        "/api/v1/rules/explain", query_string={**query, "component_id": "42"}, headers=token_for("dispatcher")
+    )
+    assert wrong.status_code == 422 and wrong.get_json()["error"]["details"] == {"component_id": "not 16 digits"}
+
+    db_session.commit()
+    monkeypatch.setenv("FLASK_RUN_FROM_CLI", "true")
+    runner = app.test_cli_runner()
+    by_point = runner.invoke(
+        cli, ["rules", "explain", "--lon", str(spot[0]), "--lat", str(spot[1]), "--category", "C0110"]
+    )
+    assert by_point.exit_code == 0, by_point.output
+    assert "→ 110101-roads by component-owner (dispatched at once)" in by_point.stdout
+    assert f"asset {owned} (suggested, 0.0 m away), 110101-roads" in by_point.stdout
+    by_asset = runner.invoke(cli, ["rules", "explain", "--component", owned, "--category", "C0110"])  # no point
+    assert by_asset.exit_code == 0, by_asset.output
+    assert "→ 110101-roads by component-owner (dispatched at once)" in by_asset.stdout
+    unknown = runner.invoke(cli, ["rules", "explain", "--component", "1101010110990099", "--category", "C0110"])
+    assert unknown.exit_code == 1 and "error: no component 1101010110990099 in the registry" in unknown.stderr

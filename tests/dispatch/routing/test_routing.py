@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 import yaml
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from citymgmt.core.errors import ValidationError
-from dispatch.routing.match import explain, locality_department
+from dispatch.intake.explain import explain_report
+from dispatch.routing.match import locality_department
 from dispatch.routing.rules import export_rules, import_rules, parse_rules, rule_cache
 
 pytestmark = pytest.mark.usefixtures("beijing")
@@ -28,9 +29,7 @@ def rules_yaml(*rules: dict[str, Any]) -> str:
 
 
 def where(session: Session, category: str, at: tuple[float, float] = FORBIDDEN_CITY, **kw: Any) -> dict[str, Any]:
-    from zoneinfo import ZoneInfo
-
-    return explain(
+    return explain_report(
         session,
         rule_cache.book(session),
         category_code=category,
@@ -38,7 +37,7 @@ def where(session: Session, category: str, at: tuple[float, float] = FORBIDDEN_C
         lat=at[1],
         crs="wgs84",
         at=kw.pop("when", NOW),
-        zone_info=ZoneInfo("Asia/Shanghai"),
+        settings=current_app.extensions["citymgmt.settings"],
         **kw,
     )
 

@@ -447,6 +447,8 @@
           urgency: c.urgency,
           description: c.description,
           source: c.source,
+          // the asset the reporter named; a suggested one the explanation finds again, as intake found it
+          component_id: c.component && c.component.source === "named" ? c.component.id : null,
         },
       });
       const box = $("explain");
