@@ -177,7 +177,8 @@ def _csv(name: str, pattern: str) -> list[str] | None:
 
 
 def _client_post(now: datetime) -> tuple[Open311Key, Any]:
-    """The client of a POST (its api_key), within its rate."""
+    """The client of a POST (its api_key), within its rate: a count per key and minute of the app's clock, not
+    kept when Redis is down (why not Flask-Limiter: docs/architecture.md, "Decisions kept")."""
     session = db.session()
     key, user = client_for_key(session, request.values.get("api_key"), now)
     limit = _settings().open311_posts_per_minute

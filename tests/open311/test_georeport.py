@@ -334,6 +334,17 @@ def test_posts_are_rate_limited_per_key(client, open311_key, configure, clock) -
     new_request(client, open311_key)  # the next minute has its own count
 
 
+def test_with_redis_unreachable_posts_go_through_unlimited(app, client, open311_key, configure, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The limit is a courtesy to the city: a report is not refused because the counter's store is down."""
+    from redis import Redis
+
+    configure(open311_posts_per_minute=1)
+    nowhere = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5, socket_timeout=0.5)
+    monkeypatch.setitem(app.extensions, "citymgmt.redis", nowhere)  # a real client; no server listens there
+    new_request(client, open311_key)
+    new_request(client, open311_key)
+
+
 def test_keys_are_created_and_revoked_from_the_command_line(app, client) -> None:  # type: ignore[no-untyped-def]
     from citymgmt.cli import cli
 
