@@ -156,11 +156,17 @@ def _reconcile_periodically(session: Session, now: datetime, settings: Settings)
     return reconcile(session, get_redis(), now)
 
 
+# What an attempt leaves on its row until it ends: a worker killed mid-job (or its machine lost) never gets to record
+# its failure, so the attempt is counted, and said to be unfinished, before it starts.
+UNFINISHED = "the attempt begun at {at} has not ended: still running, or its worker stopped (killed, machine lost)"
+
+
 def run_message(message_id: int) -> str:
     """The RQ entry point of every outbox job: run it once, in one unit of work with marking it done."""
     from citymgmt.core.clock import utcnow
 
     try:
+        _begin_attempt(message_id, utcnow())
         with unit_of_work() as session:
             message = session.execute(
                 select(OutboxMessage).where(OutboxMessage.id == message_id).with_for_update()
@@ -175,11 +181,21 @@ def run_message(message_id: int) -> str:
             now = utcnow()
             fn(session, now, current_settings(), **message.args)
             message.done_at = utcnow()
-            message.attempts += 1
+            message.last_error = None
         return "done"
     except Exception as exc:
         _record_failure(message_id, exc)
         raise
+
+
+def _begin_attempt(message_id: int, now: datetime) -> None:
+    """Count the attempt in a transaction of its own, committed before the job runs (nothing if it is done)."""
+    with unit_of_work() as session:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, OutboxMessage.done_at.is_(None))
+            .values(attempts=OutboxMessage.attempts + 1, last_error=UNFINISHED.format(at=now.isoformat()))
+        )
 
 
 def _record_failure(message_id: int, exc: Exception) -> None:
@@ -187,8 +203,8 @@ def _record_failure(message_id: int, exc: Exception) -> None:
         with unit_of_work() as session:
             session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id == message_id)
-                .values(attempts=OutboxMessage.attempts + 1, last_error=f"{type(exc).__name__}: {exc}"[:2000])
+                .where(OutboxMessage.id == message_id, OutboxMessage.done_at.is_(None))
+                .values(last_error=f"{type(exc).__name__}: {exc}"[:2000])
             )
     except Exception:
         log.exception("outbox %s: could not record the failure", message_id)

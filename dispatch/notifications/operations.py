@@ -19,11 +19,13 @@ from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import unquote, urlsplit
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import requests
-from sqlalchemy import BigInteger, DateTime, ForeignKey, String, func, select
+from sqlalchemy import BigInteger, DateTime, ForeignKey, String, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as UUIDType
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from citymgmt.core import outbox
@@ -66,6 +68,12 @@ class Notification(db.Model):  # type: ignore[name-defined]
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     outbox_id: Mapped[int | None] = mapped_column(BigInteger)  # its delivery job: attempts and last error
+    # Sent with every attempt (X-Citymgmt-Delivery, the e-mail's Message-ID): delivery is at least once (a worker
+    # stopped between sending and committing sends again), so receivers drop an id they have seen. A UUID, not the
+    # row's id, which a restore of an older backup hands out again.
+    delivery_id: Mapped[UUID] = mapped_column(
+        UUIDType(as_uuid=True), server_default=text("gen_random_uuid()"), unique=True
+    )
 
 
 def add_channel(
@@ -166,7 +174,12 @@ def deliver(session: Session, now: datetime, settings: Settings, notification_id
         return
     channel = session.get(NotificationChannel, row.channel_id)
     assert channel is not None
-    body = {"event": row.event, "notification_id": row.id, "cases": _cases(session, list(row.case_ids))}
+    body = {
+        "event": row.event,
+        "delivery_id": str(row.delivery_id),
+        "notification_id": row.id,
+        "cases": _cases(session, list(row.case_ids)),
+    }
     SENDERS[channel.kind](channel, row.event, body, settings)
     row.sent_at = now  # this attempt's time
 
@@ -188,6 +201,8 @@ def _send_email(channel: NotificationChannel, event: str, body: dict[str, Any], 
     message["From"] = settings.mail_from
     message["To"] = channel.target
     message["Subject"] = f"{SUBJECTS[event]} ({len(body['cases'])})"
+    # The same on every attempt: a mail client or a filter can drop a repeated delivery.
+    message["Message-ID"] = f"<{body['delivery_id']}@{(settings.mail_from.rpartition('@')[2] or 'citymgmt')}>"
     message.set_content("\n".join(lines))
     smtp_class = smtplib.SMTP_SSL if url.scheme == "smtps" else smtplib.SMTP
     with smtp_class(
@@ -212,7 +227,7 @@ def _send_webhook(channel: NotificationChannel, event: str, body: dict[str, Any]
         headers={
             "Content-Type": "application/json; charset=utf-8",
             "X-Citymgmt-Event": event,
-            "X-Citymgmt-Delivery": str(body["notification_id"]),
+            "X-Citymgmt-Delivery": body["delivery_id"],
             "X-Citymgmt-Signature": signature(channel.secret or "", payload),
         },
         timeout=10,
@@ -229,7 +244,8 @@ SENDERS: dict[str, Callable[[NotificationChannel, str, dict[str, Any], Any], Non
 
 
 def failures(session: Session, limit: int = 100) -> list[dict[str, Any]]:
-    """Notifications not delivered after at least one attempt, newest first, with the last error."""
+    """Notifications not delivered after at least one attempt, newest first, with the last error: an attempt that
+    failed, or one that has not ended (its worker stopped mid-job, or it is running now: the error says so)."""
     messages = outbox.OutboxMessage
     rows = session.execute(
         select(Notification, NotificationChannel, messages)

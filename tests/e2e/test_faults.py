@@ -247,6 +247,9 @@ def test_a_worker_killed_mid_job_the_job_is_retried_and_takes_effect_once(stack:
         for pid in (worker.pid, *_children(worker.pid)):
             os.kill(pid, signal.SIGKILL)
         stack.processes.pop(name).wait(10)
+        # The killed attempt never recorded a failure, yet it counts, and its row says it did not end.
+        [(attempts, error)] = stack.sql("SELECT attempts, last_error FROM outbox WHERE id = %s", [message_id])
+        assert attempts == 1 and error.startswith("the attempt begun at ") and "has not ended" in error
         stack.start_worker(name)  # its supervisor starts it again (the other worker keeps going anyway)
 
         def done() -> bool:
@@ -256,6 +259,7 @@ def test_a_worker_killed_mid_job_the_job_is_retried_and_takes_effect_once(stack:
     finally:
         redis.close()
     assert stack.sql("SELECT count(*) FROM test_effects WHERE note = %s", [note]) == [(1,)]
+    assert stack.sql("SELECT attempts, last_error FROM outbox WHERE id = %s", [message_id]) == [(2, None)]
 
 
 def test_the_same_idempotency_key_ten_times_at_once_makes_one_case(stack: Stack) -> None:

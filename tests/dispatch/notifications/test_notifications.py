@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email import message_from_bytes
@@ -146,6 +147,34 @@ def test_a_failed_delivery_is_visible_and_retried(  # type: ignore[no-untyped-de
     assert outbox.run_message(row.outbox_id) == "done"  # what the retry runs
     assert client.get("/api/v1/notifications/failures", headers=token_for("admin")).get_json() == []
     assert len(hook.requests) == 2
+    # Delivery is at least once: every attempt carries the same delivery id, a UUID (a row id repeats after a
+    # restore of an older backup), for the receiver to drop what it has seen.
+    (first, first_body), (second, second_body) = hook.requests
+    assert first["X-Citymgmt-Delivery"] == second["X-Citymgmt-Delivery"] == str(row.delivery_id)
+    assert json.loads(first_body)["delivery_id"] == json.loads(second_body)["delivery_id"] == str(row.delivery_id)
+    assert uuid.UUID(first["X-Citymgmt-Delivery"]).version == 4
+    assert db_session.get(outbox.OutboxMessage, row.outbox_id).attempts == 2  # type: ignore[union-attr]
+
+
+def test_an_attempt_whose_worker_stopped_counts_and_is_listed(  # type: ignore[no-untyped-def]
+    client, token_for, db_session: Session, receiver
+) -> None:
+    """A worker killed mid-delivery never records a failure: the attempt is counted before it starts, so `notify
+    failures` lists it, saying the attempt has not ended; the retry that succeeds clears it."""
+    _, url = receiver
+    add_channel(db_session, "webhook", url, "110101-sanitation", ["new_work"], secret=SECRET)
+    client.post("/api/v1/cases", json=GARBAGE, headers=token_for("inspector"))
+    [row] = db_session.query(Notification).all()
+    assert row.outbox_id is not None
+    started = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    outbox._begin_attempt(row.outbox_id, started)  # what run_message writes first; then the worker was killed
+    db_session.commit()
+    [failed] = client.get("/api/v1/notifications/failures", headers=token_for("admin")).get_json()
+    assert failed["attempts"] == 1
+    assert failed["last_error"] == outbox.UNFINISHED.format(at=started.isoformat())
+    assert outbox.run_message(row.outbox_id) == "done"
+    message = db_session.get(outbox.OutboxMessage, row.outbox_id)
+    assert message is not None and message.attempts == 2 and message.last_error is None
 
 
 def test_email_without_an_smtp_server_fails_visibly(client, token_for, db_session: Session, run_jobs) -> None:  # type: ignore[no-untyped-def]
