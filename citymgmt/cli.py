@@ -137,18 +137,35 @@ def db_backup(output: Path | None) -> None:
 @click.option("--replace", is_flag=True, help="Overwrite a database that already holds cases.")
 def db_restore(archive: Path, replace: bool) -> None:
     """Restore a backup archive: the database in one transaction, then the photos."""
+    from flask_migrate import upgrade
+
+    from citymgmt.app import MIGRATIONS
     from citymgmt.core.backup import restore
     from citymgmt.core.commands import ensure_services_for_command
+    from citymgmt.core.db import db
 
     ensure_services_for_command()
     settings = current_app.extensions["citymgmt.settings"]
     try:
-        result = restore(settings, archive, replace, progress=lambda m: click.echo(m, err=True))
+        result = restore(settings, archive, replace, progress=lambda m: click.echo(m, err=True), migrations=MIGRATIONS)
     except DomainError as exc:
         click.echo(f"error: {exc.message}", err=True)
         sys.exit(1)
+    if result["migrated_from"] is not None:
+        click.echo(f"the backup's schema is older ({result['migrated_from']}): upgrading it (db upgrade)", err=True)
+        db.engine.dispose()  # nothing pooled from before the restore, which recreated every table and PostGIS
+        try:
+            upgrade(directory=str(MIGRATIONS))
+        except Exception as exc:
+            click.echo(
+                f"error: the backup was restored whole at schema {result['migrated_from']}, but upgrading it failed"
+                f" ({type(exc).__name__}): run `citymgmt db upgrade` and read its error",
+                err=True,
+            )
+            sys.exit(1)
     click.echo(
         f"restored the backup of {result['created_at']} (schema {result['revision']}, {result['photos']} photos)"
+        + (" and upgraded its schema to this version's" if result["migrated_from"] is not None else "")
     )
 
 

@@ -4,7 +4,9 @@ The archive is a tar file: `manifest.json` (format, time, schema revision, count
 It is written beside its final name and renamed when complete, so a failed backup leaves no half archive. A
 restore checks the whole archive first, restores the database in one transaction (pg_restore
 --single-transaction: all or nothing), then puts the photos in place; it refuses a database that already holds
-cases unless told to replace it, and one that anything else is connected to (the running system), naming them.
+cases unless told to replace it, and one that anything else is connected to (the running system), naming them. A backup
+of an older schema revision of this code is restored as it was and then upgraded; one of a revision this code does
+not know (a newer version's) is refused before anything is written.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from datetime import datetime
 from pathlib import Path
 
 import psycopg
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy.engine import make_url
 
 from citymgmt.core.config import Settings
@@ -78,6 +83,29 @@ def _revision(conninfo: str) -> str | None:
     with psycopg.connect(conninfo) as conn:
         row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
         return None if row is None else str(row[0])
+
+
+def _schema_check(migrations: Path, revision: object) -> str | None:
+    """None when the backup's schema revision is this code's; the revision to migrate from when it is an older one
+    of this code's history; refused otherwise (a newer version's backup, or one of another line of history), before
+    anything is written."""
+    config = Config()
+    config.set_main_option("script_location", str(migrations))
+    script = ScriptDirectory.from_config(config)
+    head = script.get_current_head()
+    if revision == head:
+        return None
+    try:
+        history = {r.revision for r in script.walk_revisions("base", "heads")}
+    except CommandError:  # pragma: no cover - the code's own history is checked by the migration tests
+        history = set()
+    if isinstance(revision, str) and revision in history:
+        return revision
+    raise ValidationError(
+        f"the backup's schema revision {revision} is not one this version of citymgmt knows (its newest is {head}):"
+        " restore it with the version that wrote it, then upgrade",
+        details={"revision": str(revision), "this_version": head},
+    )
 
 
 def _run(args: list[str], what: str) -> None:
@@ -139,7 +167,11 @@ def _has_cases(conninfo: str) -> bool:
         return bool(row and row[0])
 
 
-def restore(settings: Settings, archive: Path, replace: bool, progress: Progress) -> dict[str, object]:
+def restore(
+    settings: Settings, archive: Path, replace: bool, progress: Progress, migrations: Path
+) -> dict[str, object]:
+    """Restore the archive; `migrated_from` in the answer names the older schema revision the caller must upgrade
+    from (the database is then at that revision, whole), or is None."""
     conninfo = libpq_conninfo(settings.resolved_database_url())
     if not archive.is_file():
         raise ValidationError(f"no file {archive}", details={"archive": str(archive)})
@@ -162,6 +194,7 @@ def restore(settings: Settings, archive: Path, replace: bool, progress: Progress
             raise ValidationError(
                 f"backup format {manifest.get('format')} is not {FORMAT}", details={"archive": str(archive)}
             )
+        older = _schema_check(migrations, manifest.get("revision"))
         if _has_cases(conninfo) and not replace:
             raise ValidationError(
                 "the database already holds cases: restore with --replace to overwrite it",
@@ -204,4 +237,9 @@ def restore(settings: Settings, archive: Path, replace: bool, progress: Progress
                     shutil.copy2(photo, destination)
                     restored_photos += 1
         progress(f"{restored_photos} photos restored")
-    return {"revision": manifest.get("revision"), "created_at": manifest.get("created_at"), "photos": restored_photos}
+    return {
+        "revision": manifest.get("revision"),
+        "created_at": manifest.get("created_at"),
+        "photos": restored_photos,
+        "migrated_from": older,
+    }

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -102,8 +105,54 @@ def test_backup_and_restore_round_trip(servers, tmp_path: Path, monkeypatch: pyt
     assert refused.exit_code == 1 and refused.stderr.startswith("error: ")
     assert _facts(target) == _facts(source)  # nothing changed
     other = tmp_path / "other.tar"
-    import tarfile
-
     with tarfile.open(other, "w") as tar:
         tar.add(photo, arcname="photos/x.jpg")
     assert "not a citymgmt backup" in _cli(target, monkeypatch, "db", "restore", str(other)).stderr
+
+
+def _archive_with_revision(archive: Path, out: Path, revision: str) -> Path:
+    """The archive as another version would have written it: the same contents, another schema revision."""
+    with tarfile.open(archive) as source, tarfile.open(out, "w") as target:
+        for member in source.getmembers():
+            data = source.extractfile(member)
+            if member.name == "manifest.json":
+                assert data is not None
+                manifest = json.loads(data.read()) | {"revision": revision}
+                payload = json.dumps(manifest).encode()
+                member.size = len(payload)
+                data = io.BytesIO(payload)
+            target.addfile(member, data)
+    return out
+
+
+def test_a_backup_of_another_schema_revision(servers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """An older revision of this code's history is restored and upgraded; an unknown one (a newer version's
+    backup) is refused before anything is written."""
+    from flask_migrate import downgrade
+
+    source = _app(servers, "citymgmt_backup_old", tmp_path / "a")
+    with source.app_context():
+        head = _facts(source)[3]
+        downgrade(revision="-1")  # the schema as the previous version left it
+        older = db.session.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+        db.session.remove()
+        db.engine.dispose()
+    assert older != head
+    archive = tmp_path / "old.tar"
+    assert _cli(source, monkeypatch, "db", "backup", "--output", str(archive)).exit_code == 0
+
+    target = _app(servers, "citymgmt_backup_new", tmp_path / "b")
+    newer = _archive_with_revision(archive, tmp_path / "newer.tar", "ffffffffffff")
+    refused = _cli(target, monkeypatch, "db", "restore", str(newer))
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith(
+        f"error: the backup's schema revision ffffffffffff is not one this version of citymgmt knows (its newest is"
+        f" {head})"
+    )
+    assert _facts(target)[3] == head  # untouched
+
+    restored = _cli(target, monkeypatch, "db", "restore", str(archive), "--replace")
+    assert restored.exit_code == 0, restored.output
+    assert f"the backup's schema is older ({older}): upgrading it" in restored.stderr
+    assert "upgraded its schema to this version's" in restored.stdout
+    assert _facts(target)[3] == head
