@@ -36,7 +36,9 @@ STATUS_NOTES = {
 }
 MERGED_NOTE = ("与已有问题重复，已合并", "A duplicate of an earlier report, merged into it")
 
-# The mySociety servicerequestupdates extension's statuses.
+# The mySociety servicerequestupdates extension's statuses, as FixMyStreet reads them (its Open311 client maps
+# CLOSED to "fixed" unless the body uses extended statuses): a cancelled case was not fixed, so it says
+# NO_FURTHER_ACTION; a merged one DUPLICATE. README's Open311 section lists this mapping.
 UPDATE_STATUS = {
     "reported": "OPEN",
     "verifying": "INVESTIGATING",
@@ -46,8 +48,22 @@ UPDATE_STATUS = {
     "checking": "IN_PROGRESS",
     "closed": "FIXED",
     "suspended": "ACTION_SCHEDULED",
-    "cancelled": "CLOSED",
+    "cancelled": "NO_FURTHER_ACTION",
 }
+MERGED_STATUS = "DUPLICATE"
+# What a client may send on POST servicerequestupdates (recorded with its comment, never applied to the case).
+CLIENT_STATUSES = (
+    "OPEN", "CLOSED", "FIXED", "IN_PROGRESS", "ACTION_SCHEDULED", "PLANNED", "INVESTIGATING", "DUPLICATE",
+    "NOT_COUNCILS_RESPONSIBILITY", "NO_FURTHER_ACTION", "INTERNAL_REFERRAL", "REOPEN", "FOR_TRIAGE",
+)  # fmt: skip
+
+
+def update_status(status: str, merged: bool, style: str) -> str:
+    """A change of state as the updates feed says it: extended statuses, or plain OPEN/CLOSED."""
+    if style == "plain":
+        return "OPEN" if status in OPEN_STATES else "CLOSED"
+    return MERGED_STATUS if merged else UPDATE_STATUS[status]
+
 
 URGENCY_HELP = ("可选；默认按规则或一般", "Optional; by default from the rules, or normal")
 URGENCY_NAMES = {"urgent": ("紧急", "Urgent"), "normal": ("一般", "Normal")}
@@ -250,17 +266,42 @@ def get_request(session: Session, code: str, zone: Any, lang: str, publish_photo
     return _request_view(row, zone, lang)
 
 
-def case_by_code(session: Session, code: str) -> Case:
-    case = session.execute(select(Case).where(Case.code == code)).scalar_one_or_none()
+def case_by_code(session: Session, code: str, lock: bool = False) -> Case:
+    query = select(Case).where(Case.code == code)
+    case = session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
     if case is None:
         raise NotFound(f"service_request_id {code} not found", details={"service_request_id": "unknown"})
     return case
 
 
+def client_update(session: Session, case_id: int, client: str, update_id: str) -> int | None:
+    """The comment an Open311 client's update with this update_id already made on the case, if any."""
+    found = session.execute(
+        select(CaseEvent.id)
+        .where(
+            CaseEvent.case_id == case_id,
+            CaseEvent.action == "comment",
+            CaseEvent.payload["open311"]["client"].astext == client,
+            CaseEvent.payload["open311"]["update_id"].astext == update_id,
+        )
+        .order_by(CaseEvent.id)
+        .limit(1)
+    ).scalar_one_or_none()
+    return found
+
+
 def list_updates(
-    session: Session, start: datetime, end: datetime, offset: int, limit: int, zone: Any, lang: str
+    session: Session,
+    start: datetime,
+    end: datetime,
+    offset: int,
+    limit: int,
+    zone: Any,
+    lang: str,
+    style: str = "extended",
 ) -> list[dict[str, Any]]:
-    """Changes of state in the window (the mySociety servicerequestupdates extension), oldest first."""
+    """Changes of state in the window (the mySociety servicerequestupdates extension), oldest first (by time, then
+    id: a stable order to page through); `limit` rows from `offset`."""
     changed = or_(CaseEvent.from_status.is_(None), CaseEvent.from_status != CaseEvent.to_status)
     rows = session.execute(
         select(CaseEvent.id, CaseEvent.action, CaseEvent.at, CaseEvent.to_status, Case.code, Open311Request.media_url)
@@ -279,7 +320,7 @@ def list_updates(
             {
                 "update_id": str(event_id),
                 "service_request_id": code,
-                "status": "DUPLICATE" if merged else UPDATE_STATUS[str(to_status)],
+                "status": update_status(str(to_status), merged, style),
                 "updated_datetime": w3c(at, zone),
                 "description": _pick(MERGED_NOTE if merged else STATUS_NOTES[str(to_status)], lang),
                 "media_url": media_url if action == "report" else None,

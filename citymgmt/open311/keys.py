@@ -13,7 +13,7 @@ import re
 import secrets
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, select, text
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, String, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -23,6 +23,9 @@ from citymgmt.core.identity import Role, User, create_user
 from dispatch.intake.operations import OPEN311_USER_PREFIX as USER_PREFIX
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
+# How a client reads a request's status in the updates feed: mySociety's extended statuses (FIXED,
+# ACTION_SCHEDULED, ...), or plain OPEN/CLOSED for a client that knows no more.
+STATUS_STYLES = ("extended", "plain")
 
 
 class InvalidKey(DomainError):
@@ -40,6 +43,9 @@ class Open311Key(db.Model):  # type: ignore[name-defined]
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status_style: Mapped[str] = mapped_column(String(10), default="extended", server_default="extended")
+
+    __table_args__ = (CheckConstraint("status_style IN ('extended', 'plain')", name="status_style"),)
 
 
 class Open311Request(db.Model):  # type: ignore[name-defined]
@@ -61,8 +67,11 @@ def digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_key(session: Session, name: str, now: datetime, secret: str | None = None) -> tuple[str, Open311Key]:
+def create_key(
+    session: Session, name: str, now: datetime, secret: str | None = None, status_style: str = "extended"
+) -> tuple[str, Open311Key]:
     """A new key for the client `name` (returned once) and its row; `secret` only for the demo's known key."""
+    _check_style(status_style)
     name = name.strip().lower()
     if not NAME.match(name):
         raise ValidationError(
@@ -80,21 +89,51 @@ def create_key(session: Session, name: str, now: datetime, secret: str | None = 
     else:
         user.deactivated_at = None
     secret = secret or secrets.token_urlsafe(32)
-    row = Open311Key(name=name, key_hash=digest(secret), user_id=user.id, created_at=now)
+    row = Open311Key(name=name, key_hash=digest(secret), user_id=user.id, created_at=now, status_style=status_style)
     session.add(row)
     session.flush()
     return secret, row
 
 
-def revoke_key(session: Session, name: str, now: datetime) -> Open311Key:
+def _check_style(style: str) -> None:
+    if style not in STATUS_STYLES:
+        raise ValidationError(f"the status style is one of {', '.join(STATUS_STYLES)}", details={"status_style": style})
+
+
+def _named(session: Session, name: str) -> Open311Key:
     row = session.execute(select(Open311Key).where(Open311Key.name == name.strip().lower())).scalar_one_or_none()
     if row is None:
         raise NotFound(f"no Open311 key named {name}", details={"name": name})
+    return row
+
+
+def set_status_style(session: Session, name: str, style: str) -> Open311Key:
+    _check_style(style)
+    row = _named(session, name)
+    row.status_style = style
+    return row
+
+
+def revoke_key(session: Session, name: str, now: datetime) -> Open311Key:
+    row = _named(session, name)
     if row.revoked_at is None:
         row.revoked_at = now
         user = session.get(User, row.user_id)
         if user is not None:
             user.deactivated_at = now
+    return row
+
+
+def reader_for_key(session: Session, key: str | None) -> Open311Key | None:
+    """The live key a GET names (GETs need none: None when not given); InvalidKey for one unknown or revoked. A read
+    records nothing."""
+    if not key:
+        return None
+    row = session.execute(select(Open311Key).where(Open311Key.key_hash == digest(key))).scalar_one_or_none()
+    if row is None:
+        raise InvalidKey("invalid api_key received", details={"api_key": "unknown"})
+    if row.revoked_at is not None:
+        raise InvalidKey("this api_key has been revoked", details={"api_key": "revoked"})
     return row
 
 

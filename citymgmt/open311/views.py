@@ -10,6 +10,7 @@ import logging
 import re
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import marshmallow as ma
 from flask import Blueprint, Response, current_app, request, send_file
@@ -25,10 +26,10 @@ from citymgmt.core.db import db
 from citymgmt.core.errors import DomainError, NotFound, TooManyAttempts, ValidationError
 from citymgmt.core.queue import get_redis
 from citymgmt.open311 import georeport
-from citymgmt.open311.keys import Open311Key, Open311Request, client_for_key
+from citymgmt.open311.keys import Open311Key, Open311Request, client_for_key, reader_for_key
 from citymgmt.open311.render import error_response, respond
 from dispatch.cases.models import CaseEvent
-from dispatch.cases.photos import attach_photos, process_photo
+from dispatch.cases.photos import MAX_PHOTOS, attach_photos, process_photos
 from dispatch.intake.operations import Report, report_case
 from dispatch.workflow.moves import act
 
@@ -242,35 +243,54 @@ def service_definition(code: str, fmt: str) -> Response:
 # -- requests -------------------------------------------------------------------------------------------------
 
 
+class Kept(ma.fields.String):
+    """A contact field as the client gave it, cut to `size` characters: never a reason to refuse a report (the
+    centre calls back whatever shape a phone number has)."""
+
+    def __init__(self, size: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.size = size
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        return " ".join(text.split())[: self.size]
+
+
+CONTACT_SIZE = 100  # characters kept of each contact field (name parts, phone, e-mail)
+MAX_ATTRIBUTES = 100  # attributes one request may carry
+ATTRIBUTE_SIZE = 2000  # characters kept of an attribute's value
+PHOTO_FIELD = re.compile(r"^(media|photo[1-9][0-9]?)$")  # GeoReport's `media`; FixMyStreet's photo1, photo2, ...
+
+
 class PostRequest(ma.Schema):
     service_code = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=10))
     lat = ma.fields.Float(allow_nan=False, validate=ma.validate.Range(min=-90, max=90))
     long = ma.fields.Float(allow_nan=False, validate=ma.validate.Range(min=-180, max=180))
     address_string = ma.fields.String(validate=ma.validate.Length(max=200))
     address_id = ma.fields.String(validate=ma.validate.Length(max=200))
-    email = ma.fields.Email(validate=ma.validate.Length(max=200))
+    email = Kept(CONTACT_SIZE)
     device_id = ma.fields.String(validate=ma.validate.Length(max=200))
     account_id = ma.fields.String(validate=ma.validate.Length(max=200))
-    first_name = ma.fields.String(validate=ma.validate.Length(max=50))
-    last_name = ma.fields.String(validate=ma.validate.Length(max=50))
-    phone = ma.fields.String(validate=ma.validate.Regexp(r"^[0-9+() .-]{3,30}$", error="not a phone number"))
+    first_name = Kept(CONTACT_SIZE)
+    last_name = Kept(CONTACT_SIZE)
+    phone = Kept(CONTACT_SIZE)
     description = ma.fields.String(load_default="", validate=ma.validate.Length(max=4000))
     media_url = ma.fields.Url(schemes={"http", "https"}, validate=ma.validate.Length(max=2000))
 
 
 def _attributes(category: Any) -> dict[str, str]:
+    """The request's attributes as sent: `urgency` is the service's own and is checked; any other (FixMyStreet's
+    `fixmystreet_id`, `closest_address`, a council's `uprn`) is kept with the case for the centre, never refused."""
     given: dict[str, str] = {}
     for name, value in request.form.items():
         match = ATTRIBUTE.match(name)
         if match:
-            given[match.group(1)] = value.strip()
+            given[match.group(1)] = value.strip()[:ATTRIBUTE_SIZE]
         elif name.startswith("attribute"):
             raise ValidationError(f"{name}: expected attribute[CODE]", details={name: "malformed"})
-    unknown = sorted(set(given) - {"urgency"})
-    if unknown:
+    if len(given) > MAX_ATTRIBUTES:
         raise ValidationError(
-            f"service {category.code} has no attribute {', '.join(unknown)}",
-            details={f"attribute[{unknown[0]}]": "unknown"},
+            f"at most {MAX_ATTRIBUTES} attributes in one request", details={"attribute": f"{len(given)} given"}
         )
     urgencies = georeport.urgencies_of(category)
     if given.get("urgency") and given["urgency"] not in urgencies:
@@ -297,15 +317,7 @@ def post_request(fmt: str) -> Response:
     session = db.session()
     category = georeport.category_for_service(session, body["service_code"])
     attributes = _attributes(category)
-    upload = request.files.get("media")
-    photos = []
-    if upload is not None:
-        try:
-            photos = [process_photo(0, upload.stream)]
-        except DomainError as exc:
-            raise ValidationError(f"media: {exc.message}", details={"media": "not a usable photo"}) from None
-        finally:
-            upload.close()
+    photos = _photos()
     name = " ".join(body.get(k, "").strip() for k in ("first_name", "last_name")).strip()
     contact = {k: v for k, v in (("name", name), ("phone", body.get("phone")), ("email", body.get("email"))) if v}
     report = Report(
@@ -336,6 +348,30 @@ def post_request(fmt: str) -> Response:
     code = case.code
     log.info("open311 request %s from client %s", code, key.name)
     return respond(fmt, "service_requests", [{"service_request_id": code, "service_notice": None, "account_id": None}])
+
+
+def _photos() -> list[Any]:
+    """The photos of a POST: `media` (GeoReport) and `photo1`, `photo2`, ... (FixMyStreet), in that order; a file
+    under any other name refuses the request, as the API does, rather than being dropped unseen."""
+    fields = list(request.files.keys())
+    unknown = [name for name in fields if not PHOTO_FIELD.match(name)]
+    if unknown:
+        raise ValidationError(
+            f"{unknown[0]}: files go in media or photo1, photo2, ...", details={unknown[0]: "unknown file field"}
+        )
+    ordered = sorted(fields, key=lambda name: -1 if name == "media" else int(name[5:]))
+    uploads = [upload for name in ordered for upload in request.files.getlist(name)]
+    try:
+        if len(uploads) > MAX_PHOTOS:
+            raise ValidationError(f"at most {MAX_PHOTOS} photos", details={ordered[0]: f"{len(uploads)} files"})
+        try:
+            return process_photos([upload.stream for upload in uploads])
+        except DomainError as exc:
+            field = ordered[0] if len(ordered) == 1 else "photos"
+            raise ValidationError(f"{field}: {exc.message}", details={field: "not a usable photo"}) from None
+    finally:
+        for upload in uploads:
+            upload.close()
 
 
 @bp.get(f"/requests.{FMT}")
@@ -397,46 +433,77 @@ def get_token(token: str, fmt: str) -> Response:
 @bp.get(f"/servicerequestupdates.{FMT}")
 @allow_public
 def get_updates(fmt: str) -> Response:
+    """The window's changes of state, oldest first, a page at a time. A window is never cut silently: a page with
+    more after it says so (`Link: <...>; rel="next"`), and a request that names no page or page_size (as
+    FixMyStreet's client does) for a window of more than one page is refused, naming the way out. A client that
+    sends its api_key reads the statuses its key asks for (extended, or plain OPEN/CLOSED)."""
     now = utcnow()
     paging = _load(PageQuery(), request.args)
     start, end = _window(now)
+    session = db.session()
+    key = reader_for_key(session, request.args.get("api_key"))
+    size = paging["page_size"]
     rows = georeport.list_updates(
-        db.session(),
+        session,
         start,
         end,
-        (paging["page"] - 1) * paging["page_size"],
-        paging["page_size"],
+        (paging["page"] - 1) * size,
+        size + 1,  # one more: is there a next page?
         _settings().zone,
         _lang(),
+        key.status_style if key is not None else "extended",
     )
-    return respond(fmt, "service_request_updates", rows)
+    more = len(rows) > size
+    if more and "page" not in request.args and "page_size" not in request.args:
+        raise ValidationError(
+            f"the window from {start.isoformat()} to {end.isoformat()} holds more than {size} updates: ask for a"
+            " shorter one (start_date, end_date) or page through it (page=1, 2, ...)",
+            details={"start_date": "window too busy for one answer"},
+        )
+    response = respond(fmt, "service_request_updates", rows[:size])
+    if more:
+        following = request.args.to_dict() | {"page": str(paging["page"] + 1)}
+        response.headers["Link"] = f'<{request.base_url}?{urlencode(following)}>; rel="next"'
+    return response
 
 
 class PostUpdate(ma.Schema):
     service_request_id = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=24))
     description = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=4000))
-    status = ma.fields.String(load_default="OPEN", validate=ma.validate.OneOf(("OPEN", "CLOSED", "open", "closed")))
+    status = ma.fields.String(
+        load_default="OPEN",
+        validate=ma.validate.OneOf(
+            [*georeport.CLIENT_STATUSES, *(s.lower() for s in georeport.CLIENT_STATUSES)],
+            error="one of " + ", ".join(georeport.CLIENT_STATUSES),
+        ),
+    )
     update_id = ma.fields.String(validate=ma.validate.Length(max=100))  # the client's own id of the update
     updated_datetime = ma.fields.String(validate=ma.validate.Length(max=40))
     media_url = ma.fields.Url(schemes={"http", "https"}, validate=ma.validate.Length(max=2000))
-    email = ma.fields.Email(validate=ma.validate.Length(max=200))
-    first_name = ma.fields.String(validate=ma.validate.Length(max=50))
-    last_name = ma.fields.String(validate=ma.validate.Length(max=50))
+    email = Kept(CONTACT_SIZE)
+    first_name = Kept(CONTACT_SIZE)
+    last_name = Kept(CONTACT_SIZE)
+    phone = Kept(CONTACT_SIZE)
 
 
 @bp.post(f"/servicerequestupdates.{FMT}")
 @allow_public
 def post_update(fmt: str) -> Response:
     """A client's update on a request (a member of the public's comment): recorded on the case as a comment for
-    the centre; the case's state is the centre's to change, so a CLOSED status is recorded, not applied."""
+    the centre; the case's state is the centre's to change, so a status (FIXED, REOPEN, ...) is recorded, not
+    applied. The client's `update_id` makes a resent update answer with the comment it made the first time."""
     now = utcnow()
     key, user = _client_post(now)
     body = _load(PostUpdate(), request.form)
     _datetime("updated_datetime", body.get("updated_datetime"))  # checked, the time of receipt is what counts
     session = db.session()
-    case = georeport.case_by_code(session, body["service_request_id"])
+    case = georeport.case_by_code(session, body["service_request_id"], lock=True)  # one answer to a resent update
+    if body.get("update_id"):
+        earlier = georeport.client_update(session, case.id, key.name, body["update_id"])
+        if earlier is not None:
+            return respond(fmt, "service_request_updates", [{"update_id": str(earlier)}])
     name = " ".join(body.get(k, "").strip() for k in ("first_name", "last_name")).strip()
-    contact = {k: v for k, v in (("name", name), ("email", body.get("email"))) if v}
+    contact = {k: v for k, v in (("name", name), ("email", body.get("email")), ("phone", body.get("phone"))) if v}
     extra = {"client": key.name, "status": body["status"].upper(), "update_id": body.get("update_id")}
     extra |= {"media_url": body.get("media_url"), "contact": contact or None}
     context = {"open311": {k: v for k, v in extra.items() if v is not None}}  # in the event as written: append-only

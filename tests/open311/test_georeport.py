@@ -11,9 +11,10 @@ from PIL import Image
 from sqlalchemy import select
 
 from citymgmt.core.config import Settings
+from citymgmt.core.db import db
 from citymgmt.core.errors import Forbidden
 from citymgmt.core.identity import Role
-from citymgmt.open311.keys import Open311Request
+from citymgmt.open311.keys import Open311Key, Open311Request
 from dispatch.cases.models import Case
 from dispatch.cases.photos import Attachment
 from dispatch.intake.operations import source_for
@@ -251,9 +252,8 @@ ERRORS = [
     ("outside the grid", dict(lat="31.2304", long="121.4737"), 400, "cell"),
     ("address only", dict(lat=None, long=None, address_string="景山前街4号"), 400, "cannot locate"),
     ("no location", dict(lat=None, long=None), 400, "lat"),
-    ("unknown attribute", {"attribute[colour]": "red"}, 400, "attribute[colour]"),
+    ("malformed attribute", {"attribute[colour": "red"}, 400, "attribute[colour"),
     ("bad urgency", {"attribute[urgency]": "whenever"}, 400, "attribute[urgency]"),
-    ("bad email", dict(email="not-an-address"), 400, "email"),
     ("bad media_url", dict(media_url="ftp://x/y"), 400, "media_url"),
     ("wrong jurisdiction", dict(jurisdiction_id="elsewhere.gov"), 404, "jurisdiction_id"),
     ("NUL in the description", dict(description="a\x00b"), 400, "description"),
@@ -360,6 +360,18 @@ def test_keys_are_created_and_revoked_from_the_command_line(app, client) -> None
     assert revoked.exit_code == 0, revoked.output
     assert post(client, key).status_code == 403
     assert runner.invoke(cli, ["open311", "keys", "revoke", "t-nobody"]).exit_code == 1
+    plain = runner.invoke(cli, ["open311", "keys", "create", "t-plain", "--statuses", "plain"])
+    assert plain.exit_code == 0, plain.output
+
+    def style() -> str:
+        found = db.session.execute(select(Open311Key.status_style).where(Open311Key.name == "t-plain"))
+        return str(found.scalar_one())
+
+    assert style() == "plain"
+    changed = runner.invoke(cli, ["open311", "keys", "statuses", "t-plain", "extended"])
+    assert changed.exit_code == 0 and "reads extended statuses" in changed.output
+    assert style() == "extended"
+    assert runner.invoke(cli, ["open311", "keys", "statuses", "t-plain", "fancy"]).exit_code == 2
 
 
 def test_the_demo_key_works(client) -> None:  # type: ignore[no-untyped-def]
