@@ -1,6 +1,6 @@
 """Security headers on every response: no framing (the one-key desk cannot be framed), no MIME sniffing, no referrer
-across origins, a Content-Security-Policy for pages (scripts only from this site), nothing signed-in cached, and a
-Retry-After on 503s."""
+across origins, a Content-Security-Policy for pages (scripts only from this site), nothing signed-in cached, a
+Retry-After on 503s, and HSTS when served over TLS."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from flask import Flask, Response, g, request
 from citymgmt.core.config import Settings
 
 RETRY_AFTER_S = 30
+# Over TLS (directly, or behind a trusted proxy that says so): browsers keep to https for a year. Not for
+# subdomains, which may be other systems of the city's.
+HSTS = "max-age=31536000"
 # flask-smorest's Swagger UI page starts itself with an inline script: the one page allowed one.
 _INLINE_SCRIPT_PATHS = ("/api/v1/docs",)
 
@@ -55,6 +58,8 @@ def install_security_headers(app: Flask, settings: Settings) -> None:
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("Referrer-Policy", "same-origin")
+        if request.is_secure:
+            headers.setdefault("Strict-Transport-Security", HSTS)
         if response.mimetype == "text/html":
             headers.setdefault(
                 "Content-Security-Policy", docs_policy if request.path.startswith(_INLINE_SCRIPT_PATHS) else policy
