@@ -1,7 +1,7 @@
 """open311 status style: a client reads mySociety's extended statuses (the default) or plain OPEN/CLOSED
 
 Revision ID: c6e8a0b2d4f6
-Revises: b3d5f7a9c1e2
+Revises: d7f9b1c3e5a8
 Create Date: 2026-12-06 12:30:00.000000
 """
 
@@ -10,7 +10,7 @@ from alembic import op
 
 
 revision = 'c6e8a0b2d4f6'
-down_revision = 'b3d5f7a9c1e2'
+down_revision = 'd7f9b1c3e5a8'
 branch_labels = None
 depends_on = None
 

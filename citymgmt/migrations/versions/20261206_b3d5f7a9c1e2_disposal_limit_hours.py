@@ -2,7 +2,7 @@
 
 Revision ID: b3d5f7a9c1e2
 Revises: a7b8c9d0e1f2
-Create Date: 2026-12-13 09:00:00.000000
+Create Date: 2026-12-06 09:00:00.000000
 """
 
 import sqlalchemy as sa

@@ -4,7 +4,7 @@ all (their cap)
 
 Revision ID: c4e6a8b0d2f3
 Revises: b3d5f7a9c1e2
-Create Date: 2026-12-13 10:00:00.000000
+Create Date: 2026-12-06 10:00:00.000000
 """
 
 import sqlalchemy as sa

@@ -1,7 +1,7 @@
 """delivery ids: a notification's UUID, unique across restores, for receivers to drop a repeated delivery
 
-Revision ID: b3d5f7a9c1e2
-Revises: a7b8c9d0e1f2
+Revision ID: d7f9b1c3e5a8
+Revises: c4e6a8b0d2f3
 Create Date: 2026-12-06 12:00:00.000000
 """
 
@@ -10,8 +10,8 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 
-revision = 'b3d5f7a9c1e2'
-down_revision = 'a7b8c9d0e1f2'
+revision = 'd7f9b1c3e5a8'
+down_revision = 'c4e6a8b0d2f3'
 branch_labels = None
 depends_on = None
 
