@@ -13,6 +13,7 @@ from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
 from citymgmt.api.errors import http_error_response
+from citymgmt.api.openapi import SECURITY_SCHEMES, AccessPlugin, storable_text
 
 API_PREFIX = "/api/v1"
 
@@ -28,17 +29,6 @@ class ErrorSchema(ma.Schema):
     """The one error shape of the whole system."""
 
     error = ma.fields.Nested(ErrorBodySchema, required=True)
-
-
-# What every text field holds: no NUL character and no lone surrogate (PostgreSQL cannot store them; the API refuses
-# them everywhere with a 400, citymgmt.core.inputs), said in the document so that clients and fuzzers know it.
-STORABLE_TEXT = r"^[^\u0000]*$"  # (a lone surrogate is not Unicode text: no schema type admits it)
-
-
-def _storable_text(self: Any, field: ma.fields.Field, **kwargs: Any) -> dict[str, Any]:
-    if type(field) is not ma.fields.String or any(isinstance(v, ma.validate.Regexp) for v in field.validators):
-        return {}  # a field with a pattern of its own (codes, keys) already excludes them
-    return {"pattern": STORABLE_TEXT}
 
 
 class CitymgmtApi(Api):
@@ -60,9 +50,10 @@ def init_api(app: Flask) -> CitymgmtApi:
     )
     spec_kwargs: dict[str, Any] = {
         "info": {"description": "Grid-based urban management case dispatch (数字城管). Errors: " + _ERRORS_DOC},
+        "extra_plugins": [AccessPlugin(app)],
     }
     api = CitymgmtApi(app, spec_kwargs=spec_kwargs)
-    api.ma_plugin.converter.add_attribute_function(_storable_text)
+    api.ma_plugin.converter.add_attribute_function(storable_text)
 
     from citymgmt.api.auth import blp as auth_blp
     from citymgmt.api.calendar import blp as calendar_blp
@@ -85,7 +76,8 @@ def init_api(app: Flask) -> CitymgmtApi:
     api.register_blueprint(queues_blp, url_prefix=f"{API_PREFIX}/queues")
     api.register_blueprint(notifications_blp, url_prefix=f"{API_PREFIX}/notifications")
     api.register_blueprint(metrics_blp, url_prefix=f"{API_PREFIX}/metrics")
-    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    for name, scheme in SECURITY_SCHEMES.items():
+        api.spec.components.security_scheme(name, scheme)
     return api
 
 

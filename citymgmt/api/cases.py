@@ -7,10 +7,9 @@ from typing import Any
 
 import marshmallow as ma
 from flask import Response, current_app, request, send_file, url_for
-from flask_smorest import Blueprint
 
-from citymgmt.api import STORABLE_TEXT
 from citymgmt.api.fields import StrictFloat, StrictInteger
+from citymgmt.api.openapi import JsonOrFormBlueprint, header, multipart_body
 from citymgmt.core.access import allow, current_user
 from citymgmt.core.clock import utcnow
 from citymgmt.core.db import db
@@ -19,12 +18,26 @@ from citymgmt.core.identity import OVERSEERS
 from dispatch.cases.models import SOURCES, STATES, URGENCIES
 from dispatch.cases.photos import MAX_PHOTOS, Attachment, Photo, attach_photos, process_photos
 from dispatch.intake.operations import Report, report_case
-from dispatch.workflow.moves import act
+from dispatch.workflow.moves import ACTIONS, act
 from dispatch.workflow.views import case_file, list_cases, visible_case
 
-blp = Blueprint("cases", __name__, description="Cases (案件): intake and reading")
+blp = JsonOrFormBlueprint("cases", __name__, description="Cases (案件): intake and reading")
 
 KEY = re.compile(r"^[A-Za-z0-9._:-]{8,200}$")
+IDEMPOTENCY_KEY = header(
+    "Idempotency-Key",
+    "Makes a retry safe: the same key with the same report returns the first case (201) instead of making a second;"
+    " with another report, 422",
+    {"type": "string", "pattern": KEY.pattern},
+)
+IF_MATCH = header(
+    "If-Match",
+    "The version of the case you saw (its ETag, or the `version` in its JSON); a stale one is answered 409",
+    {"type": "string", "pattern": r'^(W/)?"?[0-9]{1,18}"?$', "example": '"3"'},
+    required=True,
+)
+ACTION = {"in": "path", "name": "action", "required": True, "schema": {"type": "string", "enum": list(ACTIONS)}}
+ETAG = {"ETag": {"description": "The case's version, to send back as If-Match", "schema": {"type": "string"}}}
 REPORTERS = ("inspector", "operator", "leader", "dispatcher", "admin")
 READERS = tuple(str(r) for r in OVERSEERS)
 
@@ -177,36 +190,22 @@ def _uploaded_photos() -> list[Photo]:
 @blp.arguments(ReportSchema, location="json_or_form")
 @blp.doc(
     requestBody={
-        "content": {
-            "application/json": {"schema": ReportSchema},
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["category_code"],
-                    "properties": {
-                        **{
-                            name: {"type": "string", "pattern": STORABLE_TEXT}  # as the API enforces: no NUL
-                            for name in (
-                                "category_code",
-                                "lon",
-                                "lat",
-                                "crs",
-                                "description",
-                                "address",
-                                "urgency",
-                                "component_id",
-                            )
-                        },
-                        "photos": {
-                            "type": "array",
-                            "maxItems": MAX_PHOTOS,
-                            "items": {"type": "string", "format": "binary"},
-                        },
-                    },
-                }
+        "content": multipart_body(
+            {
+                "category_code": "",
+                "lon": "A number, required unless component_id is given",
+                "lat": "A number, required unless component_id is given",
+                "crs": "",
+                "description": "",
+                "address": "",
+                "urgency": "",
+                "component_id": "",
             },
-        }
-    }
+            ("category_code",),
+            MAX_PHOTOS,
+        )
+    },
+    parameters=[IDEMPOTENCY_KEY],
 )
 @blp.response(201, CaseSchema)
 @blp.alt_response(
@@ -273,7 +272,7 @@ def list_cases_view(query: dict[str, Any], pagination_parameters: Any) -> Any:
 
 
 @blp.get("/<int:case_id>")
-@blp.response(200, CaseSchema)
+@blp.response(200, CaseSchema, headers=ETAG)
 @allow(*READERS, "inspector", "handler")
 def get_case(case_id: int) -> Any:
     """A case with its events. Handlers see their department's cases, inspectors the cases they reported."""
@@ -316,8 +315,24 @@ class ActionSchema(ma.Schema):
 
 
 @blp.post("/<int:case_id>/actions/<string:action>")
-@blp.arguments(ActionSchema, location="json_or_form")
-@blp.response(200, CaseSchema)
+@blp.arguments(ActionSchema, location="json_or_form", required=False)
+@blp.doc(
+    requestBody={
+        "content": multipart_body(
+            {
+                "note": "",
+                "department": "",
+                "hours": "A number",
+                "result": "pass or fail",
+                "original": "merge: the id of the original case (an integer)",
+            },
+            (),
+            MAX_PHOTOS,
+        )
+    },
+    parameters=[IF_MATCH, ACTION],
+)
+@blp.response(200, CaseSchema, headers=ETAG)
 @blp.alt_response(409, description="The If-Match version is stale: reload the case")
 @blp.alt_response(422, description="The state machine forbids this move now (details list the allowed actions)")
 @blp.alt_response(428, description="If-Match is missing")
