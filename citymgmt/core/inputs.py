@@ -1,6 +1,7 @@
 """What no request may carry, refused before any view or query sees it (400, naming where): text PostgreSQL cannot
-store (a NUL character, a lone UTF-16 surrogate), JSON nested deeper than any document of ours, and path integers
-beyond the database's (a bigint). Without this each of them became a 500 somewhere downstream."""
+store (a NUL character, a lone UTF-16 surrogate), JSON nested deeper than any document of ours, path integers
+beyond the database's (a bigint), and form parts without a name. Without this each of them became a 500 somewhere
+downstream."""
 
 from __future__ import annotations
 
@@ -74,6 +75,11 @@ def _unstorable(value: Any, where: str) -> str | None:
 def check_request_input() -> None:
     if _UNSTORABLE.search(request.headers.get("Authorization", "")):
         raise BadInput("the Authorization header holds a character that cannot be stored", details={"header": "NUL"})
+    if None in request.form or None in request.files:  # a part whose Content-Disposition name cannot be read
+        raise BadInput(
+            "every part of a multipart form needs a name (Content-Disposition: form-data; name=...)",
+            details={"form": "a part without a name"},
+        )
     for source, values in (("query", request.args), ("form", request.form)):
         for name, value in values.items(multi=True):
             if _UNSTORABLE.search(value):  # (names are never stored: an unknown one is refused or left aside)
