@@ -24,6 +24,7 @@ from dispatch.workflow.views import case_file, list_cases, visible_case
 blp = JsonOrFormBlueprint("cases", __name__, description="Cases (案件): intake and reading")
 
 KEY = re.compile(r"^[A-Za-z0-9._:-]{8,200}$")
+VERSION = re.compile(r"^[0-9]{1,18}$")  # ASCII digits only; a bigint at most
 IDEMPOTENCY_KEY = header(
     "Idempotency-Key",
     "Makes a retry safe: the same key with the same report returns the first case (201) instead of making a second;"
@@ -347,8 +348,8 @@ def act_on_case(body: dict[str, Any], case_id: int, action: str) -> Any:
         raise PreconditionRequired(
             "send If-Match: <version> with the version of the case you saw", details={"If-Match": "required"}
         )
-    if not raw.isdigit():
-        raise DomainError("If-Match must be the case version (a number)", details={"If-Match": raw})
+    if not VERSION.match(raw):  # (str.isdigit() also takes "²", which int() refuses)
+        raise DomainError("If-Match must be the case version (a number)", details={"If-Match": raw[:100]})
     photos = _uploaded_photos()
     session = db.session()
     user = current_user()

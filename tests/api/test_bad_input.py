@@ -57,6 +57,14 @@ def test_a_form_part_without_a_name_is_refused(client, token_for) -> None:  # ty
         assert error["details"] == {"form": "a part without a name"}
 
 
+def test_an_if_match_that_is_not_a_version_is_refused(client, token_for) -> None:  # type: ignore[no-untyped-def]
+    case = client.post("/api/v1/cases", json=REPORT, headers=token_for("operator")).get_json()
+    for value in ("²", '"¹²"', "9" * 5000, "1.0"):  # digits to str.isdigit, not to int(); too long for int()
+        headers = {**token_for("operator"), "If-Match": value}
+        error = assert_refused(client.post(f"/api/v1/cases/{case['id']}/actions/comment", json={}, headers=headers))
+        assert "If-Match" in error["details"]
+
+
 def test_numbers_beyond_the_database_are_not_found_or_refused(client, token_for, db_session) -> None:  # type: ignore[no-untyped-def]
     huge = "99999999999999999999"
     dispatcher = token_for("dispatcher")
