@@ -76,6 +76,11 @@ def init_api(app: Flask) -> CitymgmtApi:
     api.register_blueprint(queues_blp, url_prefix=f"{API_PREFIX}/queues")
     api.register_blueprint(notifications_blp, url_prefix=f"{API_PREFIX}/notifications")
     api.register_blueprint(metrics_blp, url_prefix=f"{API_PREFIX}/metrics")
+    if "PAGINATION" in api.spec.components.headers:  # X-Pagination is a JSON text, not OpenAPI's "simple" style
+        api.spec.components.headers["PAGINATION"] = {
+            "description": "Pagination metadata (JSON)",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PaginationMetadata"}}},
+        }
     for name, scheme in SECURITY_SCHEMES.items():
         api.spec.components.security_scheme(name, scheme)
     return api

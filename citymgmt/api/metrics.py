@@ -171,9 +171,13 @@ def _csv(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> str:
     return "\ufeff" + out.getvalue()  # the BOM makes spreadsheet programs read the Chinese names as UTF-8
 
 
+class CellMetricsSchema(FeatureCollectionSchema):
+    indicator = ma.fields.String(metadata={"description": "The indicator each cell's value is of"})
+
+
 @blp.get("/cells")
 @blp.arguments(CellMetricsQuery, location="query", error_status_code=400)
-@blp.response(200, FeatureCollectionSchema, description="GeoJSON (format=json|geojson) or CSV (format=csv)")
+@blp.response(200, CellMetricsSchema, description="GeoJSON (format=json|geojson) or CSV (format=csv)")
 @allow("supervisor", "leader", "admin")
 def cells(query: dict[str, Any]) -> Any:
     """Every live cell (in bbox) with one indicator's value over the days from..to and the counts behind it: the
