@@ -17,3 +17,7 @@ work_arrived = _signals.signal("work-arrived")
 # The sweep moved lights: `light` (yellow: past the warning time; red: past the deadline), `case_ids` (all of them)
 # and `by_department` ({department code: its case ids}).
 lights_changed = _signals.signal("lights-changed")
+
+# The sweep found suspended cases whose suspensions in all reached CITYMGMT_MAX_SUSPENSION_DAYS: `case_ids`,
+# `settings` (the workflow resumes them: the sweep may not make moves itself).
+suspension_cap_reached = _signals.signal("suspension-cap-reached")

@@ -52,10 +52,12 @@ def sweep_command(at: datetime | None, dry_run: bool) -> None:
         session.rollback()
         click.echo(
             f"dry run, nothing written: a sweep at {when.isoformat()} would turn {s['warned']} yellow, {s['overdue']}"
-            f" red, escalate {s['escalated']} and mark {s['replies_overdue']} escalation replies overdue"
+            f" red, escalate {s['escalated']}, mark {s['replies_overdue']} escalation replies overdue and resume"
+            f" {s['suspensions_capped']} suspensions at their cap"
         )
         return
     click.echo(
         f"sweep at {when.isoformat()}: {s['warned']} yellow, {s['overdue']} red, {s['escalated']} escalated,"
-        f" {s['replies_overdue']} escalation replies overdue"
+        f" {s['replies_overdue']} escalation replies overdue,"
+        f" {s['suspensions_capped']} suspensions resumed at their cap"
     )

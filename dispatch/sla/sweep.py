@@ -1,5 +1,6 @@
 """The SLA sweep (超时扫描): lights move green → yellow at `warn_at` and → red at `due_at`, overdue disposals are
-escalated (督办) as configured, each change an event. Set-based: a few statements whatever the number of cases, on
+escalated (督办) as configured, each change an event; late replies to escalations are marked, and suspensions that
+reach their cap are announced for the workflow to resume. Set-based: a few statements whatever the number of cases, on
 partial indexes of the clocks (`case_clocks`) that hold only the cases still able to change light, so a sweep costs
 what changed, not what exists.
 Only running steps have a light (the workflow clears it when a case is suspended, closed or cancelled).
@@ -121,6 +122,16 @@ SELECT id, status, department_code FROM changed
 """
 
 
+# Suspended cases whose suspensions in all reach the cap (CITYMGMT_MAX_SUSPENSION_DAYS) at :now, found by their
+# state (ix_cases_status_reported leads with it; few cases are suspended): the workflow resumes them.
+SUSPENSION_CAP_SQL = f"""
+SELECT id FROM cases
+WHERE status = '{State.suspended.value}'
+  AND suspended_at + make_interval(secs => :cap_s - suspended_seconds) <= :now
+ORDER BY id
+"""  # noqa: S608 (constants only)
+
+
 @dataclass
 class SweepResult:
     at: datetime
@@ -128,6 +139,7 @@ class SweepResult:
     overdue: list[int] = field(default_factory=list)
     escalated: list[int] = field(default_factory=list)
     replies_overdue: list[int] = field(default_factory=list)  # escalations not replied to in time
+    suspensions_capped: list[int] = field(default_factory=list)  # suspended as long as a case may be: resumed
     by_department: dict[str, dict[str, list[int]]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
@@ -136,6 +148,7 @@ class SweepResult:
             "overdue": len(self.overdue),
             "escalated": len(self.escalated),
             "replies_overdue": len(self.replies_overdue),
+            "suspensions_capped": len(self.suspensions_capped),
         }
 
 
@@ -161,6 +174,8 @@ def sweep(
             if department:
                 result.by_department.setdefault(department, {}).setdefault(kind, []).append(case_id)
     driver(session).execute(END_SQL)
+    cap = {"now": now, "cap_s": settings.max_suspension_days * 86400}
+    result.suspensions_capped = list(session.execute(text(SUSPENSION_CAP_SQL), cap).scalars())
     for kind, light in (("warned", Light.yellow), ("overdue", Light.red)):
         if getattr(result, kind):
             signals.lights_changed.send(
@@ -170,6 +185,8 @@ def sweep(
                 by_department={d: ids[kind] for d, ids in result.by_department.items() if ids.get(kind)},
                 now=now,
             )
+    if result.suspensions_capped:
+        signals.suspension_cap_reached.send(session, case_ids=result.suspensions_capped, now=now, settings=settings)
     return result
 
 

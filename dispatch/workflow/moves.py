@@ -564,6 +564,20 @@ def system_move(
     return _make_move(session, case, move, None, now, settings, body, why)
 
 
+@signals.suspension_cap_reached.connect
+def _resume_at_cap(session: Session, *, case_ids: list[int], now: datetime, settings: Settings) -> None:
+    """A suspension (挂账) ends when the case's suspensions in all reach CITYMGMT_MAX_SUSPENSION_DAYS: the system
+    resumes it (an automatic `resume`, its reason in the event), so no case hides from its deadline for ever."""
+    cases = session.execute(select(Case).where(Case.id.in_(case_ids)).order_by(Case.id).with_for_update()).scalars()
+    cap_s = settings.max_suspension_days * 86400
+    for case in cases:  # re-checked on the locked row: a dispatcher may have resumed it meanwhile
+        if case.status == State.suspended and case.suspended_at is not None:
+            if case.suspended_seconds + (now - case.suspended_at).total_seconds() < cap_s:
+                continue
+            system_move(session, case, "resume", now, settings, {}, {"reason": "max_suspension_days"})
+    session.flush()
+
+
 def auto_steps(session: Session, case: Case, now: datetime, settings: Settings) -> None:
     """The automatic moves a city configured, chained: request the check after handling."""
     if case.status == State.handled and settings.auto_request_check:

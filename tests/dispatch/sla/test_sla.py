@@ -18,7 +18,13 @@ from dispatch.workflow.moves import act
 
 pytestmark = pytest.mark.usefixtures("beijing")
 
-NOTHING = {"warned": 0, "overdue": 0, "escalated": 0, "replies_overdue": 0}  # a sweep that changed nothing
+NOTHING = {
+    "warned": 0,
+    "overdue": 0,
+    "escalated": 0,
+    "replies_overdue": 0,
+    "suspensions_capped": 0,
+}  # a sweep that changed nothing
 GARBAGE = {"category_code": "E0102", "lon": 116.3906, "lat": 39.9158, "description": "暴露垃圾"}  # 4 working hours
 
 
@@ -179,13 +185,15 @@ def test_a_sweep_over_100000_open_cases_is_a_few_statements(app: Flask, db_sessi
         event.remove(connection, "before_cursor_execute", count)
     assert len(result.warned) == 1000 and len(result.overdue) == 0
     # The calendar's revision (for the reply deadline of what it escalates), JIT off and the clock trigger aside, the
-    # two light updates (escalation is in the second), the replies overdue, the trigger back, then the channels of
+    # two light updates (escalation is in the second), the replies overdue, the trigger back, the suspensions at their
+    # cap, then the channels of
     # the one department concerned and the centre's (none here).
     calendar = next(i for i, s in enumerate(statements) if "jit" in s)  # its revision, its days if they changed
     assert 1 <= calendar <= 2 and all("calendar_days" in s for s in statements[:calendar])
     statements = statements[calendar:]
-    assert len(statements) == 7 and "escalation_reply_overdue" in statements[3] and "DEFAULT" in statements[4]
-    assert all("notification_channels" in s for s in statements[5:])
+    assert len(statements) == 8 and "escalation_reply_overdue" in statements[3] and "DEFAULT" in statements[4]
+    assert "suspended_seconds" in statements[5]  # the suspensions at their cap (none here)
+    assert all("notification_channels" in s for s in statements[6:])
     result = sweep(db_session, datetime(2026, 11, 23, 8, 8, 20, tzinfo=UTC))
     assert len(result.overdue) == 500 and len(result.escalated) == 500
 
@@ -216,8 +224,8 @@ def test_a_sweep_in_the_future_is_refused_unless_a_dry_run(
     dry = app.test_cli_runner().invoke(cli, ["sla", "sweep", "--at", "2026-11-23T16:00", "--dry-run"])
     assert dry.exit_code == 0, dry.output
     assert dry.stdout == (
-        "dry run, nothing written: a sweep at 2026-11-23T16:00:00+08:00 would turn 0 yellow, 1 red, escalate 1 and"
-        " mark 0 escalation replies overdue\n"
+        "dry run, nothing written: a sweep at 2026-11-23T16:00:00+08:00 would turn 0 yellow, 1 red, escalate 1,"
+        " mark 0 escalation replies overdue and resume 0 suspensions at their cap\n"
     )
     row = db_session.execute(text("SELECT light FROM cases WHERE id = :id"), {"id": case["id"]}).scalar_one()
     events = db_session.execute(
@@ -415,3 +423,28 @@ def test_an_escalation_has_a_reply_deadline_and_the_sweep_marks_it_overdue_once(
         text("SELECT payload FROM case_events WHERE case_id = :id AND action = 'reply'"), {"id": case["id"]}
     ).scalar_one()
     assert payload["on_time"] is False
+
+
+def test_a_suspension_ends_when_the_cases_suspensions_reach_their_cap(
+    app: Flask, client, token_for, clock, db_session: Session
+) -> None:  # type: ignore[no-untyped-def]
+    """CITYMGMT_MAX_SUSPENSION_DAYS (365): suspended Monday 2026-11-23 10:30 with 3 of its 4 working hours left, the
+    case is resumed by the sweep at 2027-11-23 10:30, not a minute before, once; then due 15:30 that Tuesday (10:30
+    to 12:00 and 14:00 to 15:30)."""
+    settings = app.extensions["citymgmt.settings"]
+    case = report_at(client, token_for, clock, "2026-11-23T09:30")
+    _move(app, db_session, case["id"], "suspend", "t-dispatcher", "2026-11-23T10:30")
+    assert sweep(db_session, beijing("2027-11-23T10:29"), True, settings).suspensions_capped == []
+    assert sweep(db_session, beijing("2027-11-23T10:30"), True, settings).suspensions_capped == [case["id"]]
+    assert sweep(db_session, beijing("2027-11-23T10:31"), True, settings).suspensions_capped == []
+    row = db_session.execute(
+        text("SELECT status, disposal_due_at, suspended_seconds FROM cases WHERE id = :id"), {"id": case["id"]}
+    ).one()
+    assert row.status == "dispatched" and _local(row.disposal_due_at) == "2027-11-23 15:30"
+    assert row.suspended_seconds == 365 * 86400
+    event = db_session.execute(
+        text("SELECT actor_id, at, payload FROM case_events WHERE case_id = :id AND action = 'resume'"),
+        {"id": case["id"]},
+    ).one()
+    assert event.actor_id is None and event.at == beijing("2027-11-23T10:30")
+    assert event.payload["reason"] == "max_suspension_days" and event.payload["automatic"] is True
