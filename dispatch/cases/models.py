@@ -93,6 +93,9 @@ class Case(db.Model):  # type: ignore[name-defined]
     street_code: Mapped[str] = mapped_column(String(9))
     district_code: Mapped[str] = mapped_column(String(6))
     department_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
+    # The department a case was returned from (退回), until its next dispatch: a dispatch elsewhere corrects a wrong
+    # one (错误派遣). None for a case never dispatched.
+    returned_from: Mapped[str | None] = mapped_column(String(40))
     # What routing proposed when it did not dispatch at once (the dispatcher confirms or overrides).
     suggested_department_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
     status: Mapped[str] = mapped_column(String(12))

@@ -32,7 +32,7 @@ from dispatch.components.operations import CaseComponent, case_component, named_
 from dispatch.routing.match import Facts, facts_for, route
 from dispatch.routing.rules import rule_cache
 from dispatch.taxonomy.operations import MINOR_COLUMNS, MINOR_FROM, Category, minor_category_of_row
-from dispatch.workflow.moves import NEW_CASES, start_clock, system_move
+from dispatch.workflow.moves import start_clock, system_move
 from grids.matching import CellMatch, match_cell
 
 # The accounts of Open311 clients (one per API key) are named so; only they report as "open311".
@@ -322,7 +322,6 @@ def _report(
     auto_file = decision.auto_file if decision.auto_file is not None else source in settings.auto_file_sources
     if not auto_file:
         return Reported(case, True, events, (match.lon, match.lat))
-    session.info.setdefault(NEW_CASES, set()).add(case.id)
     if auto_file:
         why = {"rule": decision.rule_code} if decision.rule_code else {}
         events.append(system_move(session, case, "file", now, settings, {}, why))

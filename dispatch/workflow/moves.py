@@ -207,29 +207,13 @@ def _dispatch(ctx: MoveContext) -> str:
     # (an automatic dispatch goes where routing just found a live department)
     if ctx.actor is not None and not departments.is_live(ctx.session, department):
         raise ValidationError(f"no live department {department}", details={"department": "unknown"})
-    previous = _last_dispatched_department(ctx.session, case.id)
     ctx.payload["department"] = department
-    if previous is not None and previous != department:
-        ctx.payload["redispatch_from"] = previous  # 错误派遣: counted against the dispatcher
+    if case.returned_from is not None and case.returned_from != department:
+        ctx.payload["redispatch_from"] = case.returned_from  # 错误派遣: counted against the dispatcher
+    case.returned_from = None
     case.department_code = department
     signals.work_arrived.send(ctx.session, department_code=department, case_ids=[case.id], now=ctx.now)
     return State.dispatched
-
-
-NEW_CASES = "citymgmt.new_cases"  # session.info: ids of the cases reported in this transaction (intake adds them)
-
-
-def _last_dispatched_department(session: Session, case_id: int) -> str | None:
-    if case_id in session.info.get(NEW_CASES, ()):
-        return None  # reported in this very transaction: never dispatched before (no query on the intake path)
-    with session.no_autoflush:  # earlier dispatches are flushed already; this one's changes can wait
-        payload = session.execute(
-            select(CaseEvent.payload)
-            .where(CaseEvent.case_id == case_id, CaseEvent.action == "dispatch")
-            .order_by(CaseEvent.id.desc())
-            .limit(1)
-        ).scalar_one_or_none()
-    return None if payload is None else payload.get("department")
 
 
 def _ask(kind: str) -> Callable[[MoveContext], str]:
@@ -253,6 +237,7 @@ def _hours(ctx: MoveContext) -> float:
 def _approve_return(ctx: MoveContext) -> str:
     ctx.payload["department"] = ctx.case.department_code
     ctx.case.pending_request = None
+    ctx.case.returned_from = ctx.case.department_code  # its next dispatch says whether it corrects this one
     ctx.case.department_code = None
     ctx.case.disposal_due_at = None  # the next department's clock starts at its dispatch
     ctx.case.disposal_limit_hours = None
