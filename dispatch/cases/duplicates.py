@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from citymgmt.core.db import driver
 from dispatch.cases.models import OPEN_STATES
+from dispatch.cases.queries import CANDIDATES_SQL
 
 
 @dataclass(frozen=True)
@@ -19,18 +20,6 @@ class Candidate:
     code: str
     distance_m: float
     reported_at: datetime
-
-
-CANDIDATES_SQL = """
-    SELECT id, code, ST_Distance(point::geography, p::geography) AS d, reported_at
-    FROM cases, (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS p) q
-    WHERE category_code = %(category)s AND reported_at >= %(since)s AND reported_at <= %(now)s
-      AND status = ANY(%(open)s) AND duplicate_of IS NULL
-      AND point && ST_Expand(p, %(deg)s)
-      AND ST_DWithin(point::geography, p::geography, %(radius)s)
-    ORDER BY d, reported_at
-    LIMIT %(limit)s
-"""
 
 
 def find_candidates(
