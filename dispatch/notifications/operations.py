@@ -35,6 +35,7 @@ from citymgmt.core.departments import Department
 from citymgmt.core.errors import ValidationError
 from dispatch.cases import signals
 from dispatch.cases.models import Case, Light
+from dispatch.notifications.queries import CHANNELS_SQL
 
 EVENTS = ("new_work", "sla_warn", "sla_overdue")
 KINDS = ("email", "webhook")
@@ -111,19 +112,17 @@ def add_channel(
     return channel
 
 
-_CHANNELS_SQL = (
-    "SELECT id FROM notification_channels WHERE department_code IS NOT DISTINCT FROM %s AND retired_at IS NULL"
-    " AND events @> %s::varchar[] ORDER BY id"
-)
-
-
 def notify(session: Session, event: str, department_code: str | None, case_ids: list[int], now: datetime) -> int:
     """Queue a notification of the event to each live channel of the department (None: the centre's channels)
     that asked for it; delivered by the outbox after the commit. Returns how many."""
     if not case_ids:
         return 0
     # On the driver, prepared: every automatic dispatch at intake asks this.
-    rows = driver(session).execute(_CHANNELS_SQL, (department_code, [event]), prepare=True).fetchall()
+    rows = (
+        driver(session)
+        .execute(CHANNELS_SQL, {"department": department_code, "events": [event]}, prepare=True)
+        .fetchall()
+    )
     channels = [row[0] for row in rows]
     for channel_id in channels:
         row = Notification(channel_id=channel_id, event=event, case_ids=sorted(case_ids), created_at=now)
