@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from citymgmt.core import departments
 from citymgmt.core.departments import Department
+from dispatch.routing.queries import ZONES_AT_SQL
 from dispatch.routing.rules import Rule, RuleBook
 from dispatch.taxonomy.operations import Category
 from grids.matching import CellMatch
@@ -276,14 +277,7 @@ def locality_department(session: Session, kind: str, street_code: str, district_
 
 def zones_at(session: Session, lon: float, lat: float) -> list[Zone]:
     """Live responsibility zones covering the point, smallest first (the most specific owner)."""
-    rows = session.execute(
-        text(
-            "SELECT code, kind, department_code FROM responsibility_zones"
-            " WHERE retired_at IS NULL AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
-            " ORDER BY ST_Area(geom), code"
-        ),
-        {"lon": lon, "lat": lat},
-    ).all()
+    rows = session.execute(text(ZONES_AT_SQL), {"lon": lon, "lat": lat}).all()
     return [Zone(*row) for row in rows]
 
 
