@@ -15,6 +15,7 @@ from dispatch.cases.models import Case, CaseEvent
 from dispatch.cases.photos import Attachment
 from dispatch.components.operations import case_component_view
 from dispatch.workflow.moves import allowed_actions
+from dispatch.workflow.queries import CASE_POINT_SQL
 from grids.models import InspectorCell
 
 
@@ -62,9 +63,7 @@ def case_file(
         (lon, lat), events = written
         photos: list[Attachment] = []
     else:
-        lon, lat = session.execute(
-            text("SELECT ST_X(point), ST_Y(point) FROM cases WHERE id = :id"), {"id": case.id}
-        ).one()
+        lon, lat = session.execute(text(CASE_POINT_SQL), {"id": case.id}).one()
         events = list(
             session.execute(
                 select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.at, CaseEvent.id)
