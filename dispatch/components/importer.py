@@ -31,6 +31,16 @@ from sqlalchemy.orm import Session
 
 from citymgmt.core.errors import ValidationError
 from dispatch.components.operations import ASSET_ID, STATUSES, class_of, component_classes
+from dispatch.components.queries import (
+    COPY_STAGING_SQL,
+    CREATE_STAGING_SQL,
+    DEPARTMENTS_SQL,
+    DROP_STAGED_SQL,
+    DROP_STAGING_SQL,
+    KNOWN_SRID_SQL,
+    TO_WGS84_SQL,
+    UPSERT_SQL,
+)
 from dispatch.taxonomy.operations import current_version
 from grids.crs import CRSError, parse_crs, srid_of, to_wgs84_arrays
 from grids.matching import BadCoordinates, check_coordinates, match_cells
@@ -306,9 +316,7 @@ def import_component_rows(
         raise ValidationError("the file has no rows", details={"rows": 0})
     classes = component_classes(session)
     version = current_version(session)
-    departments: dict[str, bool] = {
-        code: retired for code, retired in session.execute(text("SELECT code, retired_at IS NOT NULL FROM departments"))
-    }
+    departments: dict[str, bool] = {code: retired for code, retired in session.execute(text(DEPARTMENTS_SQL))}
     checked: list[_Checked] = []
     seen: dict[str, str] = {}
     step = max(len(rows) // 10, 10_000)
@@ -339,7 +347,7 @@ def import_component_rows(
     _stage(session, checked, xs, ys, cells)
     report.inserted, report.updated = _upsert(session, now)
     report.unchanged = report.rows - report.inserted - report.updated
-    session.execute(text("DROP TABLE component_rows"))
+    session.execute(text(DROP_STAGED_SQL))
     progress(f"{report.inserted} inserted, {report.updated} updated, {report.unchanged} unchanged")
     return report
 
@@ -350,9 +358,7 @@ def _crs(session: Session, given: str) -> str:
     except CRSError as exc:
         raise ValidationError(str(exc), details={"crs": given}) from None
     if name.startswith("EPSG:"):
-        known = session.execute(
-            text("SELECT EXISTS (SELECT 1 FROM spatial_ref_sys WHERE srid = :srid)"), {"srid": srid_of(name)}
-        ).scalar_one()
+        known = session.execute(text(KNOWN_SRID_SQL), {"srid": srid_of(name)}).scalar_one()
         if not known:
             raise ValidationError(f"unknown CRS {given!r}: PostGIS has no {name}", details={"crs": given})
     return name
@@ -493,14 +499,7 @@ def _to_wgs84(session: Session, rows: list[_Checked], crs: str, problems: _Probl
     try:
         with session.begin_nested():
             transformed = session.execute(
-                text(
-                    """
-                    SELECT ST_X(g), ST_Y(g) FROM (
-                        SELECT n, ST_Transform(ST_SetSRID(ST_MakePoint(x, y), :srid), 4326) AS g
-                        FROM unnest(CAST(:xs AS float8[]), CAST(:ys AS float8[])) WITH ORDINALITY AS p(x, y, n)
-                    ) t ORDER BY n
-                    """
-                ),
+                text(TO_WGS84_SQL),
                 {"xs": xs.tolist(), "ys": ys.tolist(), "srid": srid_of(crs)},
             ).all()
     except DBAPIError as exc:
@@ -516,19 +515,13 @@ def _to_wgs84(session: Session, rows: list[_Checked], crs: str, problems: _Probl
 
 
 def _stage(session: Session, rows: list[_Checked], xs: np.ndarray, ys: np.ndarray, cells: list[str | None]) -> None:
-    session.execute(text("DROP TABLE IF EXISTS component_rows"))
-    session.execute(
-        text(
-            "CREATE TEMP TABLE component_rows (id text PRIMARY KEY, class_code text, owner text, lon float8,"
-            " lat float8, cell text, status text, name text, address text, attributes jsonb) ON COMMIT DROP"
-        )
-    )
+    session.execute(text(DROP_STAGING_SQL))
+    session.execute(text(CREATE_STAGING_SQL))
     connection = session.connection().connection.dbapi_connection
     assert connection is not None
-    columns = "id, class_code, owner, lon, lat, cell, status, name, address, attributes"
     with (
         connection.cursor() as cursor,  # type: ignore[attr-defined]
-        cursor.copy(f"COPY component_rows ({columns}) FROM STDIN") as copy,
+        cursor.copy(COPY_STAGING_SQL) as copy,
     ):
         for r, x, y, cell in zip(rows, xs.tolist(), ys.tolist(), cells, strict=True):
             copy.write_row(
@@ -545,25 +538,6 @@ def _stage(session: Session, rows: list[_Checked], xs: np.ndarray, ys: np.ndarra
                     json.dumps(r.attributes, ensure_ascii=False, default=str),
                 )
             )
-
-
-UPSERT_SQL = """
-    INSERT INTO components AS t (id, class_code, district_code, owner_department_code, point, cell_code, status,
-                                 name, address, attributes, imported_at, updated_at, retired_at)
-    SELECT id, class_code, left(id, 6), owner, ST_SetSRID(ST_MakePoint(lon, lat), 4326), cell, status,
-           name, address, attributes, :now, :now, CASE WHEN status = 'retired' THEN CAST(:now AS timestamptz) END
-    FROM component_rows
-    ON CONFLICT (id) DO UPDATE SET
-        owner_department_code = EXCLUDED.owner_department_code, point = EXCLUDED.point,
-        cell_code = EXCLUDED.cell_code, status = EXCLUDED.status, name = EXCLUDED.name,
-        address = EXCLUDED.address, attributes = EXCLUDED.attributes, updated_at = :now,
-        retired_at = CASE WHEN EXCLUDED.status = 'retired' THEN coalesce(t.retired_at, EXCLUDED.retired_at) END
-    WHERE (t.owner_department_code, t.cell_code, t.status, t.name, t.address, t.attributes, t.point)
-          IS DISTINCT FROM
-          (EXCLUDED.owner_department_code, EXCLUDED.cell_code, EXCLUDED.status, EXCLUDED.name, EXCLUDED.address,
-           EXCLUDED.attributes, EXCLUDED.point)
-    RETURNING (xmax = 0)
-"""
 
 
 def _upsert(session: Session, now: datetime) -> tuple[int, int]:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from citymgmt.core.db import db
 from citymgmt.core.errors import NotFound, ValidationError
+from dispatch.components.queries import NAMED_DISTANCE_SQL, NEARBY_SQL
 from dispatch.taxonomy.operations import Category, current_version
 from grids.crs import to_wgs84
 from grids.matching import check_coordinates
@@ -108,22 +109,6 @@ class Nearby:
 # rank a little later than first. Within a search radius of tens of metres the candidates of one class are few.
 KNN_CANDIDATES_PER_RESULT = 4
 KNN_MIN_CANDIDATES = 50
-
-
-NEARBY_SQL = """
-    SELECT id, d FROM (
-        SELECT c.id, ST_Distance(c.point::geography, q.p::geography) AS d
-        FROM components c, (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS p) q
-        WHERE c.retired_at IS NULL
-          AND (CAST(:class AS text) IS NULL OR c.class_code = :class)
-          AND c.point && ST_Expand(q.p, :deg)
-        ORDER BY c.point <-> q.p
-        LIMIT :candidates
-    ) k
-    WHERE d <= :within
-    ORDER BY d, id
-    LIMIT :limit
-"""
 
 
 def nearby_components(
@@ -231,10 +216,7 @@ def case_component(
     class within the radius (a suggestion the centre may correct), or none."""
     if named is not None:
         distance = session.execute(
-            text(
-                "SELECT ST_Distance(point::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography)"
-                " FROM components WHERE id = :id"
-            ),
+            text(NAMED_DISTANCE_SQL),
             {"lon": lon, "lat": lat, "id": named.id},
         ).scalar_one()
         return CaseComponent(named, round(float(distance), 1), "named")

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from citymgmt.cli import cli
 from citymgmt.core.clock import FixedClock
 from dispatch.components.importer import ImportRefused, ImportReport, import_components
-from dispatch.components.operations import NEARBY_SQL, Component, nearby_components, nearest_component
+from dispatch.components.operations import Component, nearby_components, nearest_component
+from dispatch.components.queries import NEARBY_SQL
 from grids.crs import wgs84_to_bd09, wgs84_to_gcj02
 from grids.matching import match_cell
 from tests.conftest import REPO
