@@ -1,11 +1,11 @@
 """Evaluation (绩效评价, DOMAIN.md §6): the standard indicators, computed from cases and their event log in SQL.
 
-Every figure is defined once, here: `FACTS_SQL` turns cases and events into counted facts, each on a day (the
-city's local date of the moment it counts at) and under a cell (with its community, street and district), a
-department and/or a person (the inspector, shift leader or dispatcher who made the move); `RATES` turns the counts
-into rates. A report over any date range is the sum of the facts on its days, either straight from cases and
-events (`direct`) or from the roll-up tables `metric_days` and `metric_months` (`from_rollups`), which the periodic
-job `metrics-rollup` keeps current by rebuilding only the days that changed. Both give the same numbers (tested on
+Every figure is defined once, here and in its SQL (queries.py): `FACTS_SQL` turns cases and events into counted facts,
+each on a day (the city's local date of the moment it counts at) and under a cell (with its community, street and
+district), a department and/or a person (the inspector, shift leader or dispatcher who made the move); `RATES` turns the
+counts into rates. A report over any date range is the sum of the facts on its days, either straight from cases and
+events (`direct`) or from the roll-up tables `metric_days` and `metric_months` (`from_rollups`), which the periodic job
+`metrics-rollup` keeps current by rebuilding only the days that changed. Both give the same numbers (tested on
 randomised data); the roll-ups answer a year over millions of cases in about 100 ms.
 
 The counts (each on the day given; "on time" = the move was made at or before the deadline of the step it was
@@ -76,6 +76,21 @@ from citymgmt.core.config import Settings
 from citymgmt.core.db import db
 from citymgmt.core.errors import ValidationError
 from citymgmt.core.periodic import periodic
+from dispatch.metrics.queries import (
+    AREA_NAMES_SQL,
+    BUILD_LOCK_SQL,
+    CHANGED_DAYS_SQL,
+    COUNTS,
+    DELETE_DAYS_SQL,
+    DELETE_MONTHS_SQL,
+    DEPARTMENT_NAMES_SQL,
+    FIRST_REPORT_SQL,
+    MONTHS_SQL,
+    ROLLUP_SQL,
+    USER_NAMES_SQL,
+    direct_counts_sql,
+    rollup_counts_sql,
+)
 
 GROUPS = ("cell", "community", "street", "district", "department", "inspector", "leader", "dispatcher")
 PEOPLE = ("inspector", "leader", "dispatcher")  # groupings by person (the user id)
@@ -90,31 +105,6 @@ _DIM_OF = {
     "leader": ("leader", "key"),
     "dispatcher": ("dispatcher", "key"),
 }
-COUNTS = (
-    "closed",
-    "closed_on_time",
-    "overdue_open",
-    "overdue_unhandled",
-    "handled",
-    "handled_on_time",
-    "reworked",
-    "filed",
-    "filed_on_time",
-    "filed_cancelled",
-    "dispatched",
-    "dispatched_on_time",
-    "wrong_dispatches",
-    "reports",
-    "valid_reports",
-    "verifications",
-    "verifications_on_time",
-    "checks",
-    "checks_on_time",
-    "verified_public",
-    "missed",
-)
-PUBLIC_SOURCES = "('public', 'hotline', 'open311')"
-
 # The indicators: name -> (numerator, denominator) over the counts ("a-b" allowed in a numerator).
 RATES: dict[str, tuple[str, str]] = {
     "closing_rate": ("closed", "due"),
@@ -241,184 +231,6 @@ class MetricBuild(db.Model):  # type: ignore[name-defined]
     days_rebuilt: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-# -- the facts ------------------------------------------------------------------------------------------------
-
-_ZERO = {c: "0" for c in COUNTS}
-
-
-def _row(
-    day: str, cell: bool, department: str, inspector: str, leader: str = "NULL", dispatcher: str = "NULL", **counts: str
-) -> str:
-    cols = [
-        f"{day} AS day",
-        "c.cell_code" if cell else "NULL::varchar",
-        "c.community_code" if cell else "NULL::varchar",
-        "c.street_code" if cell else "NULL::varchar",
-        "c.district_code" if cell else "NULL::varchar",
-        f"{department}::varchar",
-        f"{inspector}::varchar",
-        f"{leader}::varchar",
-        f"{dispatcher}::varchar",
-    ]
-    values = {**_ZERO, **counts}
-    cols += [f"({values[c]})::int" for c in COUNTS]
-    return "SELECT " + ", ".join(cols)
-
-
-def _local_day(column: str) -> str:
-    return f"({column} AT TIME ZONE :tz)::date"
-
-
-_ON_TIME = "(e.step_due_at IS NULL OR e.at <= e.step_due_at)"
-_IN_RANGE = "e.at >= :start AND e.at < :end"
-_ASSIGNED = (
-    "ic.cell_code = c.cell_code AND ic.assigned_at <= c.reported_at"
-    " AND (ic.unassigned_at IS NULL OR ic.unassigned_at > c.reported_at)"
-)
-# Inspector ic did not report the problem of case c: no report of theirs was merged into it, nor it into theirs.
-_NOT_REPORTED_BY_IC = (
-    "NOT EXISTS (SELECT 1 FROM cases d WHERE d.reporter_id = ic.user_id AND d.source = 'inspector'"
-    " AND (d.duplicate_of = c.id OR d.id = c.duplicate_of))"
-)
-_MISSED_CASE = f"c.source IN {PUBLIC_SOURCES} AND c.verified AND c.reported_at >= :start AND c.reported_at < :end"
-# A closed case with no handling recorded (history imported from another system) is on time when it was closed by
-# its handling deadline, or has none.
-_LAST_HANDLE_ON_TIME = (
-    "COALESCE((SELECT h.step_due_at IS NULL OR h.at <= h.step_due_at FROM case_events h"
-    " WHERE h.case_id = c.id AND h.action = 'handle' ORDER BY h.at DESC, h.id DESC LIMIT 1),"
-    " c.disposal_due_at IS NULL OR c.closed_at <= c.disposal_due_at)"
-)
-
-# Per case (DOMAIN.md §6), not per move: the case's first handling (处置) decides whether it was handled on time, and
-# carries the case's rework (返工: any failed check) once, however many handlings and checks followed.
-_FIRST_HANDLE = (
-    "e.action = 'handle' AND NOT EXISTS (SELECT 1 FROM case_events h WHERE h.case_id = e.case_id"
-    " AND h.action = 'handle' AND (h.at, h.id) < (e.at, e.id))"
-)
-_REWORKED = (
-    "EXISTS (SELECT 1 FROM case_events k WHERE k.case_id = e.case_id AND k.action = 'check'"
-    " AND k.payload->>'result' = 'fail')"
-)
-# A wrong dispatch (错误派遣) is the dispatch the case was returned from and then dispatched to another department:
-# the next dispatch records the department it corrects (redispatch_from). It counts on the wrong dispatch, against
-# its dispatcher and its day, not on the corrected one.
-_WRONG_DISPATCH = (
-    "e.action = 'dispatch' AND (SELECT n.payload->>'redispatch_from' FROM case_events n WHERE n.case_id = e.case_id"
-    " AND n.action = 'dispatch' AND (n.at, n.id) > (e.at, e.id) ORDER BY n.at, n.id LIMIT 1) IS NOT NULL"
-)
-# A filing later cancelled (作废 of the filed case) counts on the filing, against the shift leader who filed it.
-_FILED_CANCELLED = (
-    "e.action = 'file' AND EXISTS (SELECT 1 FROM case_events x WHERE x.case_id = e.case_id AND x.action = 'cancel'"
-    " AND x.from_status = 'filed')"
-)
-
-# One row per fact: (day, cell, community, street, district, department, inspector, *COUNTS) for [start, end).
-FACTS_SQL = " UNION ALL ".join(
-    [
-        # Moves, under the case's cell and the department / inspector / shift leader / dispatcher of the move.
-        _row(  # noqa: S608 (constants only)
-            _local_day("e.at"),
-            True,
-            "CASE WHEN e.action IN ('handle', 'check') THEN e.department_code END",
-            "CASE WHEN e.action IN ('verify', 'check') OR (e.action = 'report' AND c.source = 'inspector')"
-            " THEN e.actor_id::text END",
-            leader="CASE WHEN e.action = 'file' THEN e.actor_id::text END",
-            dispatcher="CASE WHEN e.action = 'dispatch' THEN e.actor_id::text END",
-            handled=_FIRST_HANDLE,
-            handled_on_time=f"{_FIRST_HANDLE} AND {_ON_TIME}",
-            reworked=f"{_FIRST_HANDLE} AND {_REWORKED}",
-            filed="e.action = 'file'",
-            filed_on_time=f"e.action = 'file' AND {_ON_TIME}",
-            filed_cancelled=_FILED_CANCELLED,
-            dispatched="e.action = 'dispatch'",
-            dispatched_on_time=f"e.action = 'dispatch' AND {_ON_TIME}",
-            wrong_dispatches=_WRONG_DISPATCH,
-            reports="e.action = 'report' AND c.source = 'inspector'",
-            # a report merged into another case (a duplicate) is not a valid report, even if it was filed first
-            valid_reports="e.action = 'report' AND c.source = 'inspector' AND c.duplicate_of IS NULL"
-            " AND EXISTS (SELECT 1 FROM case_events f WHERE f.case_id = c.id AND f.action = 'file')",
-            verifications="e.action = 'verify'",
-            verifications_on_time=f"e.action = 'verify' AND {_ON_TIME}",
-            checks="e.action = 'check'",
-            checks_on_time=f"e.action = 'check' AND {_ON_TIME}",
-            verified_public=f"e.action IN ('verify', 'verify_by_phone') AND e.payload->>'result' = 'pass'"
-            f" AND c.source IN {PUBLIC_SOURCES}",
-        )
-        + " FROM case_events e JOIN cases c ON c.id = e.case_id"
-        f" WHERE {_IN_RANGE} AND e.action IN ('report', 'file', 'verify', 'verify_by_phone', 'dispatch', 'handle',"
-        " 'check')",
-        # Closed cases, on their closing day.
-        _row(
-            _local_day("c.closed_at"),
-            True,
-            "c.department_code",
-            "NULL",
-            closed="1",
-            closed_on_time=_LAST_HANDLE_ON_TIME,
-        )
-        + " FROM cases c WHERE c.status = 'closed' AND c.closed_at >= :start AND c.closed_at < :end",
-        # Open cases past their handling deadline (suspended ones left out), on the deadline's day.
-        _row(  # noqa: S608 (constants only)
-            _local_day("c.disposal_due_at"),
-            True,
-            "c.department_code",
-            "NULL",
-            overdue_open="1",
-            # never handled (a reworked case back with the department counts as handled, at its first handling)
-            overdue_unhandled="c.status = 'dispatched'"
-            " AND NOT EXISTS (SELECT 1 FROM case_events h WHERE h.case_id = c.id AND h.action = 'handle')",
-        )
-        + " FROM cases c WHERE c.status NOT IN ('closed', 'cancelled', 'suspended')"
-        " AND c.disposal_due_at >= :start AND c.disposal_due_at < :end AND c.disposal_due_at <= :now",
-        # Missed reports: once per region ...
-        _row(_local_day("c.reported_at"), True, "NULL", "NULL", missed="1")  # noqa: S608 (constants only)
-        + f" FROM cases c WHERE {_MISSED_CASE} AND EXISTS (SELECT 1 FROM inspector_cells ic WHERE {_ASSIGNED})"  # noqa: S608 (constants only)
-        f" AND NOT EXISTS (SELECT 1 FROM inspector_cells ic WHERE {_ASSIGNED} AND NOT {_NOT_REPORTED_BY_IC})",
-        # ... and for each assigned inspector who missed it.
-        _row(_local_day("c.reported_at"), False, "NULL", "ic.user_id::text", missed="1")
-        + f" FROM cases c JOIN inspector_cells ic ON {_ASSIGNED} WHERE {_MISSED_CASE} AND {_NOT_REPORTED_BY_IC}",
-        # The inspector's beat: cases filed in the cells they were assigned when the case was reported.
-        _row(_local_day("e.at"), False, "NULL", "ic.user_id::text", filed="1")
-        + f" FROM case_events e JOIN cases c ON c.id = e.case_id JOIN inspector_cells ic ON {_ASSIGNED}"
-        f" WHERE {_IN_RANGE} AND e.action = 'file'",
-    ]
-)
-_FACT_COLUMNS = (
-    "day, cell_code, community_code, street_code, district_code, department_code, inspector_id, leader_id,"
-    " dispatcher_id"
-)
-_SUMS = ", ".join(f"sum({c})::int AS {c}" for c in COUNTS)
-_COLUMNS = ", ".join(COUNTS)
-_ROLLUP_COLUMNS = f"dim, day, key, community_code, street_code, district_code, {_COLUMNS}"
-
-# The roll-up rows of [start, end): one grouping per dimension, the rows without a key dropped.
-ROLLUP_SQL = f"""
-INSERT INTO metric_days (dim, day, key, community_code, street_code, district_code, {_COLUMNS})
-SELECT dim, day, key, community_code, street_code, district_code, {_COLUMNS} FROM (
-    SELECT CASE WHEN GROUPING(cell_code) = 0 THEN 'cell'
-                WHEN GROUPING(department_code) = 0 THEN 'department'
-                WHEN GROUPING(inspector_id) = 0 THEN 'inspector'
-                WHEN GROUPING(leader_id) = 0 THEN 'leader' ELSE 'dispatcher' END AS dim,
-           day, COALESCE(cell_code, department_code, inspector_id, leader_id, dispatcher_id) AS key,
-           min(community_code) AS community_code, min(street_code) AS street_code,
-           min(district_code) AS district_code, {_SUMS}
-    FROM ({FACTS_SQL}) f ({_FACT_COLUMNS}, {_COLUMNS})
-    GROUP BY GROUPING SETS ((day, cell_code), (day, department_code), (day, inspector_id), (day, leader_id),
-                            (day, dispatcher_id))
-) g
-WHERE key IS NOT NULL
-"""  # noqa: S608 (constants only)
-
-
-# The monthly roll-ups of the months from :first to before :end, from the daily ones.
-MONTHS_SQL = f"""
-INSERT INTO metric_months (dim, day, key, community_code, street_code, district_code, {_COLUMNS})
-SELECT dim, date_trunc('month', day)::date, key, min(community_code), min(street_code), min(district_code), {_SUMS}
-FROM metric_days WHERE day >= :first AND day < :end
-GROUP BY dim, date_trunc('month', day)::date, key
-"""  # noqa: S608 (constants only)
-
-
 @dataclass(frozen=True)
 class Period:
     """Days first..last (inclusive) in the city's zone."""
@@ -482,10 +294,7 @@ def _direct_sql(group_by: str, period: Period, now: datetime, settings: Settings
         "dispatcher": "dispatcher_id",
     }[dim]
     group_col = key if column == "key" else column
-    sql = (
-        f"SELECT {group_col} AS key, {_SUMS} FROM ({FACTS_SQL}) f ({_FACT_COLUMNS}, {_COLUMNS})"  # noqa: S608 (constants only)
-        f" WHERE {key} IS NOT NULL GROUP BY {group_col}"
-    )
+    sql = direct_counts_sql(group_col, key)
     start, end = period.bounds(settings.zone)
     return sql, {"start": start, "end": end, "now": now, "tz": settings.timezone}
 
@@ -508,14 +317,7 @@ def _rollups_sql(group_by: str, period: Period) -> tuple[str, dict]:
     months_to = _month_after(period.last) if last_whole else period.last.replace(day=1)
     if months_to <= months_from:  # no whole month: every day from the daily roll-ups
         months_from = months_to = period.last + timedelta(days=1)
-    sql = (
-        f"SELECT {column} AS key, {_SUMS} FROM ("  # noqa: S608 (constants only)
-        f" SELECT {_ROLLUP_COLUMNS} FROM metric_months WHERE dim = :dim"
-        " AND day >= :months_from AND day < :months_to"
-        f" UNION ALL SELECT {_ROLLUP_COLUMNS} FROM metric_days WHERE dim = :dim"
-        " AND ((day >= :first AND day < :months_from) OR (day >= :months_to AND day <= :last))"
-        f") r GROUP BY {column}"
-    )
+    sql = rollup_counts_sql(column)
     params = {
         "dim": dim,
         "first": period.first,
@@ -536,40 +338,21 @@ def from_rollups(session: Session, group_by: str, period: Period) -> dict[str, d
 
 def rebuild_range(session: Session, first: date, last: date, now: datetime, settings: Settings) -> None:
     """Replace the roll-ups of days first..last by what the events say as of `now` (idempotent)."""
-    session.execute(text("DELETE FROM metric_days WHERE day BETWEEN :first AND :last"), {"first": first, "last": last})
+    session.execute(text(DELETE_DAYS_SQL), {"first": first, "last": last})
     start, end = Period(first, last).bounds(settings.zone)
     session.execute(text(ROLLUP_SQL), {"start": start, "end": end, "now": now, "tz": settings.timezone})
     months = {"first": first.replace(day=1), "end": _month_after(last)}
-    session.execute(text("DELETE FROM metric_months WHERE day >= :first AND day < :end"), months)
+    session.execute(text(DELETE_MONTHS_SQL), months)
     session.execute(text(MONTHS_SQL), months)
-
-
-# The days whose figures may have changed since `since`: every day any figure of a case moved since then could
-# stand on (its events, the deadlines they set or ended, its report, closing and deadline), and the days whose
-# handling deadlines passed since then (open cases become overdue without an event of their own).
-CHANGED_DAYS_SQL = """
-WITH touched AS (SELECT DISTINCT case_id FROM case_events WHERE at > :since)
-SELECT DISTINCT (x AT TIME ZONE :tz)::date AS day FROM (
-    SELECT unnest(ARRAY[e.at, e.step_due_at, e.due_at]) AS x
-    FROM case_events e WHERE e.case_id IN (SELECT case_id FROM touched)
-    UNION ALL
-    SELECT unnest(ARRAY[c.reported_at, c.closed_at, c.disposal_due_at])
-    FROM cases c WHERE c.id IN (SELECT case_id FROM touched)
-    UNION ALL
-    SELECT c.disposal_due_at FROM cases c
-    WHERE c.status IN ('reported', 'verifying', 'filed', 'dispatched', 'handled', 'checking', 'suspended')
-      AND c.disposal_due_at > :since AND c.disposal_due_at <= :now
-) t WHERE x IS NOT NULL ORDER BY day
-"""
 
 
 def refresh(session: Session, now: datetime, settings: Settings, overlap: timedelta = timedelta(hours=1)) -> int:
     """Rebuild the days that changed since the last build (all of them the first time); the days rebuilt. One
     build at a time (a transaction lock); moves committed late are caught by re-reading an hour back."""
-    session.execute(text("SELECT pg_advisory_xact_lock(hashtext('citymgmt.metrics'))"))
+    session.execute(text(BUILD_LOCK_SQL))
     build = session.get(MetricBuild, BUILD, with_for_update=True)
     if build is None:
-        first = session.execute(text("SELECT min(reported_at) FROM cases")).scalar_one_or_none()
+        first = session.execute(text(FIRST_REPORT_SQL)).scalar_one_or_none()
         days = []
         if first is not None:
             first_day, last_day = first.astimezone(settings.zone).date(), now.astimezone(settings.zone).date()
@@ -590,7 +373,7 @@ def refresh(session: Session, now: datetime, settings: Settings, overlap: timede
 
 
 def rebuild_all(session: Session, first: date, last: date, now: datetime, settings: Settings) -> None:
-    session.execute(text("SELECT pg_advisory_xact_lock(hashtext('citymgmt.metrics'))"))
+    session.execute(text(BUILD_LOCK_SQL))
     rebuild_range(session, first, last, now, settings)
 
 
@@ -683,13 +466,12 @@ def grade(value: float | None, bands: list[tuple[str, float]]) -> str | None:
     return next((g for g, bound in bands if value >= bound), bands[-1][0] if bands else None)
 
 
-_AREA_NAMES = "SELECT code, name FROM areas WHERE code = ANY(:keys)"
 NAMES_SQL = {
-    "community": _AREA_NAMES,
-    "street": _AREA_NAMES,
-    "district": _AREA_NAMES,
-    "department": "SELECT code, name FROM departments WHERE code = ANY(:keys)",
-    **dict.fromkeys(PEOPLE, "SELECT id::text, display_name FROM users WHERE id::text = ANY(:keys)"),
+    "community": AREA_NAMES_SQL,
+    "street": AREA_NAMES_SQL,
+    "district": AREA_NAMES_SQL,
+    "department": DEPARTMENT_NAMES_SQL,
+    **dict.fromkeys(PEOPLE, USER_NAMES_SQL),
 }
 
 
