@@ -28,10 +28,6 @@ transaction: a bad row refuses the whole file, naming its line (as a spreadsheet
 and its column. Imported cases keep the other system's status and times; no clock or light runs on them.
 """
 
-# SQL here is built from constants and the staging table's own column names (c0, c1, ...: positions, never the
-# file's text); every value travels as a parameter or through COPY.
-# ruff: noqa: S608
-
 from __future__ import annotations
 
 import csv
@@ -55,6 +51,34 @@ from citymgmt.core.db import driver
 from citymgmt.core.errors import ValidationError
 from dispatch.cases.models import SOURCES, STATES
 from dispatch.components.importer import ImportRefused, Problem
+from dispatch.imports.queries import (
+    ANALYZE_MATCHED_SQL,
+    COPY_MATCHED_SQL,
+    COUNT_STAGED_SQL,
+    CREATE_MATCHED_SQL,
+    DROP_MATCHED_SQL,
+    DROP_STAGED_SQL,
+    DROP_STAGING_SQL,
+    INSERT_SQL,
+    LOCK_REBUILT_SQL,
+    MATCHED,
+    MAX_PROBLEMS,
+    RAISE_MAINTENANCE_MEMORY_SQL,
+    REBUILT_SQL,
+    REBUILT_TABLES,
+    SET_TIME_SETTINGS_SQL,
+    STAGING,
+    TIME_SETTINGS_SQL,
+    bad_rows_sql,
+    copy_staging_sql,
+    count_unlocated_sql,
+    create_staging_sql,
+    lookup_table_sql,
+    outside_cells_sql,
+    repeated_ids_sql,
+    unmapped_sql,
+    unmatched_points_sql,
+)
 from grids.matching import match_cells
 
 Progress = Callable[[str], None]
@@ -64,9 +88,6 @@ REQUIRED = ("id", "created", "category", "lat", "lon")
 TYPES = {"created": "timestamptz", "closed": "timestamptz", "lat": "float8", "lon": "float8"}
 DATE_ORDERS = ("MDY", "DMY", "YMD")
 CHUNK = 1 << 20  # bytes sent to COPY at a time
-MAX_PROBLEMS = 50
-STAGING = "case_import_rows"
-MATCHED = "case_import_cells"  # each staged line's cell
 SYSTEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 
 
@@ -248,28 +269,24 @@ def _import(
     by_position = {i: name for name, i in positions.items()}
     # Staging columns: c0, c1, ... in file order (typed where mapped to a time or coordinate), and the line.
     columns = [f"c{i} {TYPES.get(by_position.get(i, ''), 'text')}" for i in range(len(header))]
-    session.execute(text(f"DROP TABLE IF EXISTS {STAGING}"))
-    session.execute(
-        text(f"CREATE TEMP TABLE {STAGING} (line bigint GENERATED ALWAYS AS IDENTITY (START 2), {', '.join(columns)})")
-    )
+    session.execute(text(DROP_STAGING_SQL))
+    session.execute(text(create_staging_sql(columns)))
     col = {name: f"c{i}" for name, i in positions.items()}
     _copy(session, path, header, col, mapping, progress)
-    rows = session.execute(text(f"SELECT count(*) FROM {STAGING}")).scalar_one()
+    rows = session.execute(text(COUNT_STAGED_SQL)).scalar_one()
     if rows == 0:
         raise ValidationError(f"{path}: no rows after the header", details={"file": str(path)})
     progress(f"{rows} rows read; checking")
     _check_rows(session, col, mapping, skip_unlocated)
     result = ImportResult(rows=rows)
     if skip_unlocated:
-        result.skipped_unlocated = session.execute(
-            text(f"SELECT count(*) FROM {STAGING} WHERE {col['lat']} IS NULL OR {col['lon']} IS NULL")
-        ).scalar_one()
+        result.skipped_unlocated = session.execute(text(count_unlocated_sql(col["lat"], col["lon"]))).scalar_one()
     progress("matching cells")
     with _rebuilt_afterwards(session, progress) if exclusive else nullcontext():
         result.imported = _insert(session, col, mapping, now, by, actor_id, path.name, progress, exclusive)
     result.already = rows - result.skipped_unlocated - result.imported
-    session.execute(text(f"DROP TABLE {STAGING}"))
-    session.execute(text(f"DROP TABLE IF EXISTS {MATCHED}"))
+    session.execute(text(DROP_STAGED_SQL))
+    session.execute(text(DROP_MATCHED_SQL))
     return result
 
 
@@ -282,19 +299,14 @@ def _copy(
     names = ", ".join(f"c{i}" for i in range(len(header)))
     with connection.cursor() as cursor:  # type: ignore[attr-defined]
         # How the file writes its times, for this COPY only (restored below: the session's own stay as they were).
-        cursor.execute("SELECT current_setting('TimeZone'), current_setting('DateStyle')")
+        cursor.execute(TIME_SETTINGS_SQL)
         saved_zone, saved_style = cursor.fetchone()
-        cursor.execute(
-            "SELECT set_config('TimeZone', %s, true), set_config('DateStyle', %s, true)",
-            (mapping.time_zone, f"ISO, {mapping.date_order}"),
-        )
+        cursor.execute(SET_TIME_SETTINGS_SQL, {"zone": mapping.time_zone, "style": f"ISO, {mapping.date_order}"})
         sent, step, shown = 0, max(total // 10, CHUNK), 0
         try:
             with (
                 path.open("rb") as f,
-                cursor.copy(
-                    f"COPY {STAGING} ({names}) FROM STDIN WITH (FORMAT csv, HEADER true, ENCODING 'UTF8')"
-                ) as copy,
+                cursor.copy(copy_staging_sql(names)) as copy,
             ):
                 while chunk := f.read(CHUNK):
                     copy.write(chunk)
@@ -306,10 +318,7 @@ def _copy(
             raise _copy_problem(exc, header, col, mapping.date_order) from None
         finally:
             if connection.info.transaction_status != psycopg.pq.TransactionStatus.INERROR:
-                cursor.execute(
-                    "SELECT set_config('TimeZone', %s, true), set_config('DateStyle', %s, true)",
-                    (saved_zone, saved_style),
-                )
+                cursor.execute(SET_TIME_SETTINGS_SQL, {"zone": saved_zone, "style": saved_style})
 
 
 COPY_CONTEXT = re.compile(r"line (\d+)(?:, column c(\d+))?(?:: \"(.*)\")?", re.DOTALL)
@@ -340,20 +349,7 @@ def _copy_problem(exc: psycopg.Error, header: list[str], col: dict[str, str], or
 # is, for a load the size of the tables, several times what building them once afterwards costs. Unique indexes stay
 # (they answer the import's own "already imported?" and guard the codes); so do the keys of other tables that point
 # at these, and the triggers.
-REBUILT_TABLES = ("cases", "case_events")
 REBUILD_MEMORY = "1GB"
-REBUILT_SQL = """
-SELECT 'DROP INDEX ' || i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
-FROM pg_index i
-WHERE i.indrelid = ANY (CAST(:tables AS regclass[])) AND NOT i.indisunique AND NOT i.indisprimary
-UNION ALL
-SELECT 'ALTER TABLE ' || c.conrelid::regclass::text || ' DROP CONSTRAINT ' || quote_ident(c.conname),
-       'ALTER TABLE ' || c.conrelid::regclass::text || ' ADD CONSTRAINT ' || quote_ident(c.conname) || ' '
-       || pg_get_constraintdef(c.oid)
-FROM pg_constraint c
-WHERE c.contype = 'f' AND c.conrelid = ANY (CAST(:tables AS regclass[]))
-ORDER BY 1
-"""
 
 
 @contextmanager
@@ -361,16 +357,10 @@ def _rebuilt_afterwards(session: Session, progress: Progress) -> Iterator[None]:
     """Lock the case tables, drop their secondary indexes and their own foreign keys, and make them again once the
     rows are written: each index built in one sorted pass, each key checked in one join (a bad row would refuse the
     whole import as the per-row check would). All in the caller's transaction: a refused import restores them."""
-    session.execute(text(f"LOCK TABLE {', '.join(REBUILT_TABLES)} IN ACCESS EXCLUSIVE MODE"))
+    session.execute(text(LOCK_REBUILT_SQL))
     # Each build sorts a table's keys once: in memory, up to REBUILD_MEMORY, rather than in runs on disk (PostgreSQL's
     # advice for bulk loading); a server configured for more keeps its own.
-    session.execute(
-        text(
-            "SELECT set_config('maintenance_work_mem', :mem, true) WHERE pg_size_bytes(:mem)"
-            " > pg_size_bytes(current_setting('maintenance_work_mem'))"
-        ),
-        {"mem": REBUILD_MEMORY},
-    )
+    session.execute(text(RAISE_MAINTENANCE_MEMORY_SQL), {"mem": REBUILD_MEMORY})
     found = session.execute(text(REBUILT_SQL), {"tables": list(REBUILT_TABLES)}).all()
     for drop, _ in found:
         session.execute(text(drop))
@@ -407,19 +397,9 @@ def _check_rows(session: Session, col: dict[str, str], mapping: Mapping_, skip_u
         ]
     # One scan for all of them: the first failing check of each bad row, in line order.
     cases = " ".join(f"WHEN {cond} THEN {i}" for i, (cond, _, _) in enumerate(checks))
-    for line, external, which in session.execute(
-        text(
-            f"SELECT line, {ident}, k FROM (SELECT line, {ident}, CASE {cases} END AS k FROM {STAGING}) s"
-            f" WHERE k IS NOT NULL ORDER BY line LIMIT {MAX_PROBLEMS}"
-        )
-    ):
+    for line, external, which in session.execute(text(bad_rows_sql(ident, cases))):
         problems.append(Problem(f"line {line}", external, checks[which][1], checks[which][2]))
-    for external, first, again in session.execute(
-        text(
-            f"SELECT {ident}, min(line), max(line) FROM {STAGING} WHERE {ident} IS NOT NULL GROUP BY {ident}"
-            f" HAVING count(*) > 1 ORDER BY 2 LIMIT {MAX_PROBLEMS}"
-        )
-    ):
+    for external, first, again in session.execute(text(repeated_ids_sql(ident))):
         problems.append(Problem(f"line {again}", external, c["id"], f"repeated (first at line {first})"))
     for name, sql in _lookups(col, mapping).items():
         for value, first, count in session.execute(text(sql[0]), sql[1]):
@@ -440,38 +420,11 @@ def _lookups(col: dict[str, str], mapping: Mapping_) -> dict[str, tuple[str, dic
     ):
         if name in col:
             out[name] = (
-                f"SELECT v, min(line), count(*) FROM (SELECT {col[name]} AS v, line FROM {STAGING}) s"
-                f" WHERE v IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ({_table(name)}) m WHERE m.value = s.v)"
-                " GROUP BY v ORDER BY 2 LIMIT 20",
+                unmapped_sql(col[name], lookup_table_sql(name)),
                 _table_params(name, mapping),
                 reason,
             )
     return out
-
-
-def _table(name: str) -> str:
-    """A (value, target) table for a looked-up field, from the mapping's table (:keys → :targets) and the database."""
-    given = "SELECT k AS value, t AS target FROM unnest(CAST(:keys AS text[]), CAST(:targets AS text[])) AS m(k, t)"
-    if name == "category":
-        # The current taxonomy's minor categories by code, name or English name; the mapping's table first.
-        return f"""
-            SELECT DISTINCT ON (value) value, id FROM (
-                SELECT m.value, c.id, 0 AS pref FROM ({given}) m
-                JOIN categories c ON c.code = m.target AND c.level = 'minor'
-                JOIN taxonomy_versions v ON v.code = c.version_code AND v.current
-                UNION ALL
-                SELECT x.value, c.id, 1 FROM categories c
-                JOIN taxonomy_versions v ON v.code = c.version_code AND v.current
-                CROSS JOIN LATERAL (VALUES (c.code), (c.name), (c.name_en)) AS x(value)
-                WHERE c.level = 'minor'
-            ) o ORDER BY value, pref
-        """
-    if name == "department":
-        return f"""
-            SELECT m.value, d.code AS target FROM ({given}) m JOIN departments d ON d.code = m.target
-            UNION ALL SELECT code, code FROM departments WHERE code NOT IN (SELECT value FROM ({given}) g)
-        """
-    return given
 
 
 def _table_params(name: str, mapping: Mapping_) -> dict[str, Any]:
@@ -479,66 +432,24 @@ def _table_params(name: str, mapping: Mapping_) -> dict[str, Any]:
     return {"keys": list(table), "targets": list(table.values())}
 
 
-INSERT_SQL = """
-WITH new AS (
-    SELECT r.*, cell.code AS cell, cell.community_code, nextval('case_number_seq')::text AS num  -- as public_code
-    FROM {staging} r
-    LEFT JOIN {matched} m ON m.line = r.line
-    LEFT JOIN grid_cells cell ON cell.code = m.cell
-    WHERE r.{lat} IS NOT NULL AND r.{lon} IS NOT NULL
-      AND NOT EXISTS (SELECT 1 FROM cases k WHERE k.external_system = :system AND k.external_id = r.{id})
-), inserted AS (
-    INSERT INTO cases (code, source, category_id, category_code, urgency, description, address, point, cell_code,
-                       community_code, street_code, district_code, department_code, status, reported_at,
-                       updated_at, closed_at, verified, external_system, external_id)
-    SELECT to_char({created} AT TIME ZONE :city_zone, 'YYYYMMDD') || lpad(n.num, greatest(5, length(n.num)), '0'),
-           :source, cat.id, cat.code, 'normal', {description}, {address},
-           ST_SetSRID(ST_MakePoint({lon}, {lat}), 4326), n.cell, n.community_code, left(n.community_code, 9),
-           left(n.community_code, 6), {department}, {status}, {created}, :now, {closed_at}, true,
-           :system, n.{id}
-    FROM new n
-    JOIN (SELECT m.value, c.id, c.code FROM ({categories}) m JOIN categories c ON c.id = m.id) cat
-      ON cat.value = n.{category}
-    {joins}
-    {on_conflict}
-    RETURNING id, status, external_id
-), events AS (
-    INSERT INTO case_events (case_id, action, actor_id, at, from_status, to_status, payload)
-    SELECT id, 'import', CAST(:actor AS integer), CAST(:now AS timestamptz), NULL, status,
-           jsonb_build_object('system', CAST(:system AS text), 'external_id', external_id, 'file', CAST(:file AS text),
-                              'by', CAST(:by AS text))
-    FROM inserted
-)
-SELECT count(*) FROM inserted
-"""
-
-
 def _match(session: Session, col: dict[str, str], system: str, progress: Progress) -> None:
     """Match the points of the lines not imported before to their cells (grids.matching.match_cells: for a large
     file, in this process on the extent's cells; the smallest code wins on shared edges) into MATCHED."""
     lon, lat, ident = col["lon"], col["lat"], col["id"]
-    rows = (
-        driver(session)
-        .execute(
-            f"SELECT line, {lon}, {lat} FROM {STAGING} r WHERE {lon} IS NOT NULL AND {lat} IS NOT NULL"
-            f" AND NOT EXISTS (SELECT 1 FROM cases k WHERE k.external_system = %s AND k.external_id = r.{ident})",
-            (system,),
-        )
-        .fetchall()
-    )
-    session.execute(text(f"DROP TABLE IF EXISTS {MATCHED}"))
-    session.execute(text(f"CREATE TEMP TABLE {MATCHED} (line bigint PRIMARY KEY, cell text NOT NULL)"))
+    rows = driver(session).execute(unmatched_points_sql(lon, lat, ident), {"system": system}).fetchall()
+    session.execute(text(DROP_MATCHED_SQL))
+    session.execute(text(CREATE_MATCHED_SQL))
     if not rows:
         return
     lines, lons, lats = zip(*rows, strict=True)
     started = time.perf_counter()
     cells = match_cells(session, lons, lats)
     progress(f"{len(cells)} points matched to cells in {time.perf_counter() - started:.1f} s; writing cases")
-    with driver(session).raw.cursor().copy(f"COPY {MATCHED} (line, cell) FROM STDIN") as copy:
+    with driver(session).raw.cursor().copy(COPY_MATCHED_SQL) as copy:
         for line, cell in zip(lines, cells, strict=True):
             if cell is not None:
                 copy.write_row((line, cell))
-    session.execute(text(f"ANALYZE {MATCHED}"))
+    session.execute(text(ANALYZE_MATCHED_SQL))
 
 
 def _insert(
@@ -564,13 +475,13 @@ def _insert(
     joins = []
     department = "NULL"
     if "department" in col:
-        joins.append(f"LEFT JOIN ({_table('department')}) dep ON dep.value = n.{col['department']}")
+        joins.append(f"LEFT JOIN ({lookup_table_sql('department')}) dep ON dep.value = n.{col['department']}")
         department = "dep.target"
         params |= _table_params("department", mapping)
     closed = f"n.{col['closed']}" if "closed" in col else "NULL::timestamptz"
     if "status" in col:
         joins.append(
-            f"LEFT JOIN ({_table('status')}) st ON st.value = n.{col['status']}".replace(
+            f"LEFT JOIN ({lookup_table_sql('status')}) st ON st.value = n.{col['status']}".replace(
                 ":keys", ":status_keys"
             ).replace(":targets", ":status_targets")
         )
@@ -579,7 +490,9 @@ def _insert(
         status = f"coalesce(st.target, CASE WHEN {closed} IS NULL THEN 'reported' ELSE 'closed' END)"
     else:
         status = f"CASE WHEN {closed} IS NULL THEN 'reported' ELSE 'closed' END"
-    categories = _table("category").replace(":keys", ":category_keys").replace(":targets", ":category_targets")
+    categories = (
+        lookup_table_sql("category").replace(":keys", ":category_keys").replace(":targets", ":category_targets")
+    )
     cat = _table_params("category", mapping)
     params |= {"category_keys": cat["keys"], "category_targets": cat["targets"]}
     sql = INSERT_SQL.format(
@@ -611,17 +524,7 @@ def _insert(
         if not isinstance(exc.orig, psycopg.errors.NotNullViolation) or "cell_code" not in str(exc.orig):
             raise
     # Some point has no cell: say which (the happy path never pays for this second spatial pass).
-    outside = session.execute(
-        text(
-            f"""
-            SELECT line, {col["id"]} FROM {STAGING} r
-            WHERE {col["lat"]} IS NOT NULL AND {col["lon"]} IS NOT NULL AND NOT EXISTS (
-                SELECT 1 FROM grid_cells WHERE retired_at IS NULL
-                AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(r.{col["lon"]}, r.{col["lat"]}), 4326)))
-            ORDER BY line LIMIT {MAX_PROBLEMS}
-            """
-        )
-    ).all()
+    outside = session.execute(text(outside_cells_sql(col["id"], col["lat"], col["lon"]))).all()
     raise ImportRefused(
         [
             Problem(f"line {line}", external, mapping.columns["lat"], "the point is outside every grid cell")
