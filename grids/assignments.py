@@ -9,6 +9,13 @@ from sqlalchemy.orm import Session
 
 from citymgmt.core.errors import NotFound, ValidationError
 from citymgmt.core.identity import Role, User
+from grids.queries import (
+    ASSIGN_CELLS_SQL,
+    BEAT_OF_SQL,
+    COUNT_PREFIXED_CELLS_SQL,
+    INSPECTORS_OF_SQL,
+    UNASSIGN_CELLS_SQL,
+)
 
 
 def _inspector(session: Session, username: str) -> User:
@@ -29,25 +36,11 @@ def assign_cells(session: Session, username: str, code_prefixes: list[str], now:
         raise ValidationError(
             "give cell (15 digits), community (12), street (9) or district (6) codes", details={"codes": bad}
         )
-    matched = session.execute(
-        text(
-            "SELECT count(*) FROM grid_cells c WHERE c.retired_at IS NULL"
-            " AND EXISTS (SELECT 1 FROM unnest(CAST(:prefixes AS text[])) p WHERE c.code LIKE p || '%')"
-        ),
-        {"prefixes": code_prefixes},
-    ).scalar_one()
+    matched = session.execute(text(COUNT_PREFIXED_CELLS_SQL), {"prefixes": code_prefixes}).scalar_one()
     if matched == 0:
         raise NotFound("no live cells with these codes", details={"codes": code_prefixes})
     return session.execute(
-        text(
-            """
-            INSERT INTO inspector_cells (user_id, cell_code, assigned_at)
-            SELECT :user_id, c.code, :now FROM grid_cells c
-            WHERE c.retired_at IS NULL
-              AND EXISTS (SELECT 1 FROM unnest(CAST(:prefixes AS text[])) p WHERE c.code LIKE p || '%')
-            ON CONFLICT (user_id, cell_code) WHERE unassigned_at IS NULL DO NOTHING
-            """
-        ),
+        text(ASSIGN_CELLS_SQL),
         {"user_id": user.id, "prefixes": code_prefixes, "now": now},
     ).rowcount  # type: ignore[attr-defined]
 
@@ -55,35 +48,16 @@ def assign_cells(session: Session, username: str, code_prefixes: list[str], now:
 def unassign_cells(session: Session, username: str, code_prefixes: list[str], now: datetime) -> int:
     user = _inspector(session, username)
     return session.execute(
-        text(
-            """
-            UPDATE inspector_cells SET unassigned_at = :now
-            WHERE user_id = :user_id AND unassigned_at IS NULL
-              AND EXISTS (SELECT 1 FROM unnest(CAST(:prefixes AS text[])) p WHERE cell_code LIKE p || '%')
-            """
-        ),
+        text(UNASSIGN_CELLS_SQL),
         {"user_id": user.id, "prefixes": code_prefixes, "now": now},
     ).rowcount  # type: ignore[attr-defined]
 
 
 def inspectors_of(session: Session, cell_code: str) -> list[str]:
     """Usernames of the inspectors whose beat includes the cell now."""
-    return list(
-        session.execute(
-            text(
-                "SELECT u.username FROM inspector_cells a JOIN users u ON u.id = a.user_id"
-                " WHERE a.cell_code = :code AND a.unassigned_at IS NULL AND u.deactivated_at IS NULL ORDER BY 1"
-            ),
-            {"code": cell_code},
-        ).scalars()
-    )
+    return list(session.execute(text(INSPECTORS_OF_SQL), {"code": cell_code}).scalars())
 
 
 def beat_of(session: Session, username: str) -> list[str]:
     user = _inspector(session, username)
-    return list(
-        session.execute(
-            text("SELECT cell_code FROM inspector_cells WHERE user_id = :u AND unassigned_at IS NULL ORDER BY 1"),
-            {"u": user.id},
-        ).scalars()
-    )
+    return list(session.execute(text(BEAT_OF_SQL), {"u": user.id}).scalars())

@@ -19,6 +19,7 @@ from grids.crs import CRSError, parse_crs, srid_of, transform_geometry
 from grids.generate import GenerateOptions, generate_cells
 from grids.importer import LEVELS, ImportOptions, import_layer
 from grids.matching import match_cell
+from grids.queries import BOUNDARY_TO_WGS84_SQL
 from grids.sources import read_layer
 
 CRS_HELP = "Coordinates of the file: wgs84 (also CGCS2000), gcj02, bd09 or EPSG:n (default: the file's own)."
@@ -73,7 +74,7 @@ def boundary_wkb(file: Path, crs: str | None, layer: str | None) -> tuple[bytes,
     wkb = shapely.to_wkb(boundary)
     if name not in ("wgs84", "gcj02", "bd09"):
         wkb = db.session.execute(
-            text("SELECT ST_AsBinary(ST_Transform(ST_GeomFromWKB(:wkb, :srid), 4326))"),
+            text(BOUNDARY_TO_WGS84_SQL),
             {"wkb": wkb, "srid": srid_of(name)},
         ).scalar_one()
     return bytes(wkb), source.features[0].properties

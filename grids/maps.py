@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from citymgmt.core.errors import NotFound, ValidationError
 from grids.crs import transform_geometry
 from grids.matching import CellMatch
+from grids.queries import CELL_DETAIL_SQL, CELLS_IN_VIEW_SQL, areas_sql
 
 MAX_MAP_CELLS = 5000
 MAX_AREAS = 1000
@@ -27,20 +28,7 @@ OUTLINE_ZOOM = 13  # simplified to about 10 m: the outlines of a city on one scr
 
 def cell_detail(session: Session, code: str, output_crs: str = "wgs84") -> dict[str, Any]:
     """A cell with its community, street and district (codes and names) and its polygon as GeoJSON."""
-    row = session.execute(
-        text(
-            """
-            SELECT c.code, c.area_m2, ST_AsBinary(c.geom),
-                   com.code, com.name, st.code, st.name, d.code, d.name
-            FROM grid_cells c
-            JOIN areas com ON com.code = c.community_code
-            LEFT JOIN areas st ON st.code = com.parent_code
-            LEFT JOIN areas d ON d.code = st.parent_code
-            WHERE c.code = :code AND c.retired_at IS NULL
-            """
-        ),
-        {"code": code},
-    ).first()
+    row = session.execute(text(CELL_DETAIL_SQL), {"code": code}).first()
     if row is None:
         raise NotFound(f"no grid cell {code}")
     geom = _output(shapely.from_wkb(bytes(row[2])), output_crs)
@@ -84,18 +72,7 @@ def cells_in_view(
         raise ValidationError("zoom must be between 0 and 22", details={"zoom": zoom})
     tolerance = 360.0 / (256 * 2**zoom) / 2
     params = {"w": bbox[0], "s": bbox[1], "e": bbox[2], "n": bbox[3], "tol": tolerance, "limit": MAX_MAP_CELLS + 1}
-    rows = session.execute(
-        text(
-            """
-            SELECT code, community_code, ST_AsBinary(ST_SimplifyPreserveTopology(geom, :tol))
-            FROM grid_cells
-            WHERE retired_at IS NULL AND geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326)
-            ORDER BY code
-            LIMIT :limit
-            """
-        ),
-        params,
-    ).all()
+    rows = session.execute(text(CELLS_IN_VIEW_SQL), params).all()
     if len(rows) > MAX_MAP_CELLS:
         raise ValidationError(
             f"more than {MAX_MAP_CELLS} cells in this view: zoom in", details={"bbox": list(bbox), "zoom": zoom}
@@ -140,18 +117,9 @@ def _areas(
     if not 0 <= zoom <= 22:
         raise ValidationError("zoom must be between 0 and 22", details={"zoom": zoom})
     tolerance = 360.0 / (256 * 2**zoom) / 2
-    in_box = "AND geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326)" if bbox is not None else ""
     w, s, e, n = bbox if bbox is not None else (None, None, None, None)
     rows = session.execute(
-        text(
-            f"""
-            SELECT code, name, ST_AsBinary(ST_SimplifyPreserveTopology(geom, :tol))
-            FROM areas
-            WHERE retired_at IS NULL AND level = CAST(:level AS area_level) AND geom IS NOT NULL {in_box}
-            ORDER BY code
-            LIMIT :limit
-            """  # noqa: S608 (the one fragment is a constant of this function)
-        ),
+        text(areas_sql(bbox is not None)),
         {"w": w, "s": s, "e": e, "n": n, "tol": tolerance, "level": level, "limit": MAX_AREAS},
     ).all()
     geoms = _output_many(shapely.from_wkb([bytes(r[2]) for r in rows]), output_crs) if rows else []

@@ -30,6 +30,22 @@ from citymgmt.core.db import driver
 from citymgmt.core.errors import DomainError, ValidationError
 from citymgmt.core.health import health_probe
 from grids.crs import CRSError, parse_crs, srid_of, to_wgs84, to_wgs84_arrays
+from grids.queries import (
+    BULK_SQL,
+    CELL_SHAPES_IN_EXTENT_SQL,
+    CELLS_IN_EXTENT_SQL,
+    JIT_OFF_SQL,
+    MATCH_SQL,
+    NEAREST_CELL_SQL,
+    SRID_KNOWN_SQL,
+    STAGE_ANALYZE_SQL,
+    STAGE_COPY_SQL,
+    STAGE_DROP_SQL,
+    STAGE_INDEX_SQL,
+    STAGE_SQL,
+    STAGED_JOIN_SQL,
+    WGS84_MATCH_SQL,
+)
 
 
 class BadCoordinates(DomainError):
@@ -110,35 +126,16 @@ def _normalise(lon: Any, lat: Any, crs: str) -> tuple[float, float, str]:
     return lon_f, lat_f, name
 
 
-MATCH_SQL = """
-    SELECT code, ST_X(p), ST_Y(p) FROM (SELECT {point} AS p) q
-    LEFT JOIN LATERAL (
-        SELECT code FROM grid_cells
-        WHERE retired_at IS NULL AND ST_Covers(geom, q.p)
-        ORDER BY code
-        LIMIT 1
-    ) c ON true
-"""
-
-
-# The hot path of every report: prepared once per connection, run on the session's own connection (and
-# transaction), without the ORM's per-call work.
-WGS84_MATCH_SQL = (
-    "SELECT code FROM grid_cells WHERE retired_at IS NULL"
-    " AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(%s, %s), 4326)) ORDER BY code LIMIT 1"
-)
-
-
 def match_cell(session: Session, lon: Any, lat: Any, crs: str = "wgs84") -> CellMatch:
     """The cell covering the point, or OutsideGrid naming the nearest cell, or BadCoordinates."""
     lon_f, lat_f, name = _normalise(lon, lat, crs)
     if name == "wgs84":
-        row = driver(session).execute(WGS84_MATCH_SQL, (lon_f, lat_f), prepare=True).fetchone()
+        row = driver(session).execute(WGS84_MATCH_SQL, {"lon": lon_f, "lat": lat_f}, prepare=True).fetchone()
         if row is None:
             raise _outside(session, lon_f, lat_f)
         return CellMatch.of(row[0], lon_f, lat_f)
     srid = srid_of(name)
-    if session.execute(text("SELECT 1 FROM spatial_ref_sys WHERE srid = :srid"), {"srid": srid}).first() is None:
+    if session.execute(text(SRID_KNOWN_SQL), {"srid": srid}).first() is None:
         raise BadCoordinates(f"unknown CRS {name}: PostGIS has no such SRID", details={"crs": "unknown"})
     try:
         with session.begin_nested():  # a failed transform leaves the caller's transaction usable
@@ -164,18 +161,7 @@ def matching_probe(session: Session) -> None:
 
 
 def _outside(session: Session, lon: float, lat: float) -> OutsideGrid:
-    nearest = session.execute(
-        text(
-            """
-            SELECT code, ST_Distance(geom::geography, p::geography) FROM grid_cells,
-                   (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS p) q
-            WHERE retired_at IS NULL
-            ORDER BY geom <-> p
-            LIMIT 1
-            """
-        ),
-        {"lon": lon, "lat": lat},
-    ).first()
+    nearest = session.execute(text(NEAREST_CELL_SQL), {"lon": lon, "lat": lat}).first()
     if nearest is None:
         return OutsideGrid("no grid cells are loaded yet", details={"nearest_cell": None})
     code, metres = nearest
@@ -185,25 +171,6 @@ def _outside(session: Session, lon: float, lat: float) -> OutsideGrid:
     )
 
 
-BULK_SQL = """
-    SELECT p.n, c.code
-    FROM unnest(CAST(:lons AS float8[]), CAST(:lats AS float8[])) WITH ORDINALITY AS p(lon, lat, n)
-    CROSS JOIN LATERAL (SELECT ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326) AS pt) q
-    JOIN grid_cells c ON c.retired_at IS NULL AND ST_Covers(c.geom, q.pt)
-"""
-
-# Staged points: a temporary table loaded by binary COPY, with its own GiST index. The join then runs cell by cell
-# (each live cell in the points' extent probes the points' index, and ST_Covers reuses the prepared cell for all its
-# points), which is about 2.5× faster than probing the cells' index once per point. The planner still chooses the
-# direction from the statistics, so a few points over a huge grid go point by point.
-STAGE_SQL = (
-    "CREATE TEMPORARY TABLE {table} (n int4 NOT NULL, lon float8 NOT NULL, lat float8 NOT NULL,"
-    " p geometry(Point, 4326) GENERATED ALWAYS AS (ST_SetSRID(ST_MakePoint(lon, lat), 4326)) STORED)"
-)
-STAGED_JOIN_SQL = (
-    "SELECT t.n, c.code FROM grid_cells c JOIN {table} t ON ST_Covers(c.geom, t.p)"
-    " WHERE c.retired_at IS NULL AND c.geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
-)
 STAGE_FROM = 20_000  # points per connection from which staging pays for its COPY, index and ANALYZE
 # Staging visits every live cell in the points' extent once; probing visits the cells' index once per point. A
 # cell visit costs about half a probe, so staging wins while the extent holds fewer cells than about 1.5× the
@@ -292,10 +259,7 @@ def _cells_in(connection: Any, extent: tuple[float, float, float, float], cap: i
     """The live cells in the extent, counted on the index up to `cap` (a tenth of the matching's own cost at most)."""
     return int(
         connection.execute(
-            text(
-                "SELECT count(*) FROM (SELECT 1 FROM grid_cells WHERE retired_at IS NULL"
-                " AND geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326) LIMIT :cap) c"
-            ),
+            text(CELLS_IN_EXTENT_SQL),
             {**dict(zip(("x0", "y0", "x1", "y1"), extent, strict=True)), "cap": cap},
         ).scalar_one()
     )
@@ -310,16 +274,17 @@ def _staged(
     off for the rest of the transaction."""
     driver = connection.connection.driver_connection
     table = f"match_points_{uuid.uuid4().hex}"
-    driver.execute("SET LOCAL jit = off")  # compiling the join's huge cost estimate costs more than it saves
+    driver.execute(JIT_OFF_SQL)
     driver.execute(STAGE_SQL.format(table=table) + " ON COMMIT DROP")
-    with driver.cursor().copy(f"COPY {table} (n, lon, lat) FROM STDIN (FORMAT BINARY)") as copy:
+    with driver.cursor().copy(STAGE_COPY_SQL.format(table=table)) as copy:
         copy.set_types(["int4", "float8", "float8"])
         for n, (x, y) in enumerate(zip(xs.tolist(), ys.tolist(), strict=True), start=1):
             copy.write_row((n, x, y))
-    driver.execute(f"CREATE INDEX ON {table} USING gist (p)")
-    driver.execute(f"ANALYZE {table}")
-    rows: list[tuple[int, str]] = driver.execute(STAGED_JOIN_SQL.format(table=table), extent).fetchall()
-    driver.execute(f"DROP TABLE {table}")
+    driver.execute(STAGE_INDEX_SQL.format(table=table))
+    driver.execute(STAGE_ANALYZE_SQL.format(table=table))
+    corners = dict(zip(("x0", "y0", "x1", "y1"), extent, strict=True))
+    rows: list[tuple[int, str]] = driver.execute(STAGED_JOIN_SQL.format(table=table), corners).fetchall()
+    driver.execute(STAGE_DROP_SQL.format(table=table))
     return rows
 
 
@@ -329,10 +294,7 @@ def _tree(
     """Match in this process: the live cells of the extent in an STRtree, each point (numbered from 1) with the
     smallest code of the cells that cover it."""
     cells = connection.execute(
-        text(
-            "SELECT code, ST_AsBinary(geom) FROM grid_cells WHERE retired_at IS NULL"
-            " AND geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326) ORDER BY code"
-        ),
+        text(CELL_SHAPES_IN_EXTENT_SQL),
         dict(zip(("x0", "y0", "x1", "y1"), extent, strict=True)),
     ).all()
     if not cells:

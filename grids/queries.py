@@ -1,0 +1,157 @@
+"""grids' hand-written SQL (matching.py, maps.py, assignments.py, cli.py), one named statement each.
+
+Placeholders: SQL run through SQLAlchemy's `text()` uses `:name`; SQL run on the raw driver (psycopg, through
+`citymgmt.core.db.driver` or a connection's driver connection: the report's cell, the staged bulk match) uses
+psycopg's `%(name)s`, never positional `%s`.
+
+Hand-written rather than the ORM's: point-in-polygon and nearest-cell questions in PostGIS (ST_Covers, KNN `<->`,
+geography distances), arrays of points unnested in one statement, and geometries sent as WKB, simplified by zoom.
+"""
+
+from __future__ import annotations
+
+# -- matching points to cells (matching.py) -------------------------------------------------------------------------
+
+# A point given in a projected CRS (`{point}`: matching._point_sql, built from the CRS's SRID) with the cell that
+# covers it, the smallest code on shared edges, and the point in WGS-84.
+MATCH_SQL = """
+    SELECT code, ST_X(p), ST_Y(p) FROM (SELECT {point} AS p) q
+    LEFT JOIN LATERAL (
+        SELECT code FROM grid_cells
+        WHERE retired_at IS NULL AND ST_Covers(geom, q.p)
+        ORDER BY code
+        LIMIT 1
+    ) c ON true
+"""
+
+# The hot path of every report: prepared once per connection, run on the session's own connection (and
+# transaction), without the ORM's per-call work.
+WGS84_MATCH_SQL = (
+    "SELECT code FROM grid_cells WHERE retired_at IS NULL"
+    " AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)) ORDER BY code LIMIT 1"
+)
+
+# Whether PostGIS knows an SRID.
+SRID_KNOWN_SQL = "SELECT 1 FROM spatial_ref_sys WHERE srid = :srid"
+
+# The nearest live cell to a point outside every cell, and how far it is in metres (a KNN scan on the index).
+NEAREST_CELL_SQL = """
+    SELECT code, ST_Distance(geom::geography, p::geography) FROM grid_cells,
+           (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS p) q
+    WHERE retired_at IS NULL
+    ORDER BY geom <-> p
+    LIMIT 1
+"""
+
+# Many points at once (match_cells): each point (numbered from 1) with every live cell that covers it.
+BULK_SQL = """
+    SELECT p.n, c.code
+    FROM unnest(CAST(:lons AS float8[]), CAST(:lats AS float8[])) WITH ORDINALITY AS p(lon, lat, n)
+    CROSS JOIN LATERAL (SELECT ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326) AS pt) q
+    JOIN grid_cells c ON c.retired_at IS NULL AND ST_Covers(c.geom, q.pt)
+"""
+
+# Staged points: a temporary table loaded by binary COPY, with its own GiST index. The join then runs cell by cell
+# (each live cell in the points' extent probes the points' index, and ST_Covers reuses the prepared cell for all its
+# points), which is about 2.5× faster than probing the cells' index once per point. The planner still chooses the
+# direction from the statistics, so a few points over a huge grid go point by point. All on the driver; `{table}`
+# is the staging table's generated name (match_points_<uuid>).
+STAGE_SQL = (
+    "CREATE TEMPORARY TABLE {table} (n int4 NOT NULL, lon float8 NOT NULL, lat float8 NOT NULL,"
+    " p geometry(Point, 4326) GENERATED ALWAYS AS (ST_SetSRID(ST_MakePoint(lon, lat), 4326)) STORED)"
+)
+STAGED_JOIN_SQL = (
+    "SELECT t.n, c.code FROM grid_cells c JOIN {table} t ON ST_Covers(c.geom, t.p)"
+    " WHERE c.retired_at IS NULL AND c.geom && ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, 4326)"
+)
+JIT_OFF_SQL = "SET LOCAL jit = off"  # compiling the join's huge cost estimate costs more than it saves
+STAGE_COPY_SQL = "COPY {table} (n, lon, lat) FROM STDIN (FORMAT BINARY)"
+STAGE_INDEX_SQL = "CREATE INDEX ON {table} USING gist (p)"
+STAGE_ANALYZE_SQL = "ANALYZE {table}"
+STAGE_DROP_SQL = "DROP TABLE {table}"
+
+# The live cells in an extent, counted on the index up to :cap.
+CELLS_IN_EXTENT_SQL = (
+    "SELECT count(*) FROM (SELECT 1 FROM grid_cells WHERE retired_at IS NULL"
+    " AND geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326) LIMIT :cap) c"
+)
+
+# The live cells of an extent with their polygons (WKB), by code, for the in-process STRtree.
+CELL_SHAPES_IN_EXTENT_SQL = (
+    "SELECT code, ST_AsBinary(geom) FROM grid_cells WHERE retired_at IS NULL"
+    " AND geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326) ORDER BY code"
+)
+
+# -- the maps (maps.py) ---------------------------------------------------------------------------------------------
+
+# A live cell with its community, street and district (codes and names) and its polygon (WKB).
+CELL_DETAIL_SQL = """
+    SELECT c.code, c.area_m2, ST_AsBinary(c.geom),
+           com.code, com.name, st.code, st.name, d.code, d.name
+    FROM grid_cells c
+    JOIN areas com ON com.code = c.community_code
+    LEFT JOIN areas st ON st.code = com.parent_code
+    LEFT JOIN areas d ON d.code = st.parent_code
+    WHERE c.code = :code AND c.retired_at IS NULL
+"""
+
+# The live cells in a box, simplified by :tol, by code, at most :limit.
+CELLS_IN_VIEW_SQL = """
+    SELECT code, community_code, ST_AsBinary(ST_SimplifyPreserveTopology(geom, :tol))
+    FROM grid_cells
+    WHERE retired_at IS NULL AND geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326)
+    ORDER BY code
+    LIMIT :limit
+"""
+
+
+def areas_sql(in_box: bool) -> str:
+    """The live areas of a level (:level), simplified by :tol, by code, at most :limit; with `in_box` only those
+    touching the box (:w, :s, :e, :n)."""
+    box = "AND geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326)" if in_box else ""
+    return f"""
+            SELECT code, name, ST_AsBinary(ST_SimplifyPreserveTopology(geom, :tol))
+            FROM areas
+            WHERE retired_at IS NULL AND level = CAST(:level AS area_level) AND geom IS NOT NULL {box}
+            ORDER BY code
+            LIMIT :limit
+            """  # noqa: S608 (the one fragment is a constant)
+
+
+# -- inspectors' beats (assignments.py) ----------------------------------------------------------------------------
+
+# The live cells whose codes start with one of :prefixes (a cell, community, street or district code).
+COUNT_PREFIXED_CELLS_SQL = (
+    "SELECT count(*) FROM grid_cells c WHERE c.retired_at IS NULL"
+    " AND EXISTS (SELECT 1 FROM unnest(CAST(:prefixes AS text[])) p WHERE c.code LIKE p || '%')"
+)
+
+# Those cells given to an inspector, the ones already given left alone (the partial unique index).
+ASSIGN_CELLS_SQL = """
+    INSERT INTO inspector_cells (user_id, cell_code, assigned_at)
+    SELECT :user_id, c.code, :now FROM grid_cells c
+    WHERE c.retired_at IS NULL
+      AND EXISTS (SELECT 1 FROM unnest(CAST(:prefixes AS text[])) p WHERE c.code LIKE p || '%')
+    ON CONFLICT (user_id, cell_code) WHERE unassigned_at IS NULL DO NOTHING
+"""
+
+# An inspector's current cells under :prefixes taken back at :now.
+UNASSIGN_CELLS_SQL = """
+    UPDATE inspector_cells SET unassigned_at = :now
+    WHERE user_id = :user_id AND unassigned_at IS NULL
+      AND EXISTS (SELECT 1 FROM unnest(CAST(:prefixes AS text[])) p WHERE cell_code LIKE p || '%')
+"""
+
+# The active inspectors whose beat includes a cell now.
+INSPECTORS_OF_SQL = (
+    "SELECT u.username FROM inspector_cells a JOIN users u ON u.id = a.user_id"
+    " WHERE a.cell_code = :code AND a.unassigned_at IS NULL AND u.deactivated_at IS NULL ORDER BY 1"
+)
+
+# An inspector's current cells.
+BEAT_OF_SQL = "SELECT cell_code FROM inspector_cells WHERE user_id = :u AND unassigned_at IS NULL ORDER BY 1"
+
+# -- the command line (cli.py) ---------------------------------------------------------------------------------------
+
+# A boundary (WKB) in a projected CRS (:srid) transformed to WGS-84 by PostGIS.
+BOUNDARY_TO_WGS84_SQL = "SELECT ST_AsBinary(ST_Transform(ST_GeomFromWKB(:wkb, :srid), 4326))"
