@@ -178,6 +178,18 @@ class CellMetricsSchema(FeatureCollectionSchema):
 @blp.get("/cells")
 @blp.arguments(CellMetricsQuery, location="query", error_status_code=400)
 @blp.response(200, CellMetricsSchema, description="GeoJSON (format=json|geojson) or CSV (format=csv)")
+@blp.doc(
+    responses={
+        "200": {
+            "description": "GeoJSON (format=json, or geojson as a file) or CSV (format=csv, a file)",
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/CellMetrics"}},
+                "application/geo+json": {"schema": {"$ref": "#/components/schemas/CellMetrics"}},
+                "text/csv": {"schema": {"type": "string", "description": "one row a cell: " + ", ".join(CELL_COLUMNS)}},
+            },
+        }
+    }
+)
 @allow("supervisor", "leader", "admin")
 def cells(query: dict[str, Any]) -> Any:
     """Every live cell (in bbox) with one indicator's value over the days from..to and the counts behind it: the

@@ -229,7 +229,10 @@ def test_a_report_goes_yellow_then_red_by_the_sweep_alone_and_round_the_loop(cle
     assert "new_work" in events
     live.wait_for("the centre's e-mails", lambda: len(live.mailbox.messages) >= 2)
 
-    # The loop closes: handled, checked on site, closed.
+    # The loop closes: the department answers the escalation (督办) and handles the case, checked on site, closed
+    # (not before the escalation is answered).
+    assert case["escalation_due_at"] is not None
+    live.act(case_id, f"handler-{SANITATION}", "reply", note="已安排清运")
     handled = live.act(case_id, f"handler-{SANITATION}", "handle", note="已清理")
     assert handled["status"] == "checking"
     live.act(case_id, "inspector", "check", result="pass", note="现场已清理")
