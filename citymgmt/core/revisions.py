@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from psycopg.rows import dict_row
 from sqlalchemy.orm import Session
 
-from citymgmt.core.db import driver, forget_memo, transaction_memo
+from citymgmt.core.db import driver, forget_memo, remember_memo, transaction_memo
 
-SQL = (
-    "SELECT (SELECT coalesce(max(revision), 0) FROM routing_rules) AS rules,"
-    " (SELECT coalesce(max(revision), 0) FROM calendar_days) AS calendar"
+COLUMNS = (
+    "(SELECT coalesce(max(revision), 0) FROM routing_rules), (SELECT coalesce(max(revision), 0) FROM calendar_days)"
 )
+SQL = f"SELECT {COLUMNS}"
 MEMO = "citymgmt.revisions"
 
 
@@ -27,11 +26,18 @@ def revisions(session: Session) -> Revisions:
     """The highest committed (or, in this transaction, written) revisions; writers call `forget` after writing."""
 
     def read() -> Revisions:
-        row = driver(session).execute(SQL, prepare=True, row_factory=dict_row).fetchone()
+        row = driver(session).execute(SQL, prepare=True).fetchone()
         assert row is not None
-        return Revisions(int(row["rules"]), int(row["calendar"]))
+        return Revisions(int(row[0]), int(row[1]))
 
     return transaction_memo(session, MEMO, read)
+
+
+def remember(session: Session, rules: int, calendar: int) -> Revisions:
+    """Revisions read by another statement (intake reads them with its first), for the rest of the transaction."""
+    found = Revisions(int(rules), int(calendar))
+    remember_memo(session, MEMO, found)
+    return found
 
 
 def forget(session: Session) -> None:

@@ -13,19 +13,25 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+from geoalchemy2.shape import from_shape
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from shapely.geometry import Point
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from citymgmt.core.config import Settings
+from citymgmt.core.db import driver
 from citymgmt.core.errors import DomainError, Forbidden, Kind, ValidationError
 from citymgmt.core.identity import INTAKE_STAFF, Role, User
+from citymgmt.core.revisions import COLUMNS as REVISION_COLUMNS
+from citymgmt.core.revisions import remember as remember_revisions
 from dispatch.cases.duplicates import find_candidates
-from dispatch.cases.models import Case, CaseEvent, case_number
+from dispatch.cases.models import Case, CaseEvent
 from dispatch.components.operations import CaseComponent, case_component, named_component, report_point
-from dispatch.intake.queries import INSERT_CASE, INSERT_CASE_ONCE
 from dispatch.routing.match import Facts, facts_for, route
 from dispatch.routing.rules import rule_cache
-from dispatch.taxonomy.operations import Category, minor_category
+from dispatch.taxonomy.operations import MINOR_COLUMNS, MINOR_FROM, Category, minor_category_of_row
 from dispatch.workflow.moves import start_clock, system_move
 from grids.matching import CellMatch, match_cell
 
@@ -140,6 +146,41 @@ class Reported(NamedTuple):
         return (self.point, self.events) if self.created and self.point is not None else None
 
 
+_PRELUDE_SQL = f"SELECT nextval('case_number_seq'), {REVISION_COLUMNS}, {MINOR_COLUMNS} FROM {MINOR_FROM}"  # noqa: S608
+
+# The case and its first two events (report, route) in one statement, on the driver: this runs on every report.
+# The new row comes back whole (nothing is read again); without a row the Idempotency-Key was seen before.
+_CASE_COLUMNS = (
+    "code", "source", "reporter_id", "reporter_contact", "idempotency_key", "idempotency_fingerprint", "category_id",
+    "category_code", "urgency", "description", "address", "cell_code", "community_code", "street_code",
+    "district_code", "status", "suspected_duplicate", "component_id", "component_source",
+    "suggested_department_code", "reported_at", "updated_at", "step_started_at", "due_at", "warn_at", "light",
+)  # fmt: skip
+_RETURNED = ", ".join(c.name for c in Case.__table__.columns if c.name != "point")
+# Built from the model's own column names; every value is a parameter.
+_INSERT_TEMPLATE = f"""
+    WITH c AS (
+        INSERT INTO cases ({", ".join(_CASE_COLUMNS)}, point)
+        VALUES ({", ".join(f"%({c})s" for c in _CASE_COLUMNS)}, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326))
+        {{on_conflict}}
+        RETURNING {_RETURNED}
+    ), e AS (
+        INSERT INTO case_events (case_id, action, actor_id, at, from_status, to_status, payload)
+        SELECT c.id, v.action, v.actor_id, %(reported_at)s, v.from_status, 'reported', v.payload
+        FROM c, (VALUES (1, 'report', %(reporter_id)s::int4, NULL::varchar, %(report_payload)s::jsonb),
+                        (2, 'route', NULL::int4, 'reported', %(route_payload)s::jsonb))
+                AS v(n, action, actor_id, from_status, payload)
+        ORDER BY v.n
+        RETURNING id
+    )
+    SELECT c.*, ARRAY(SELECT id FROM e ORDER BY id) AS event_ids FROM c
+"""  # noqa: S608
+_INSERT_SQL = _INSERT_TEMPLATE.format(on_conflict="")
+_INSERT_ONCE_SQL = _INSERT_TEMPLATE.format(
+    on_conflict="ON CONFLICT ON CONSTRAINT uq_cases_reporter_idempotency_key DO NOTHING"
+)
+
+
 def report_case(
     session: Session, reporter: User, report: Report, idempotency_key: str | None, now: datetime, settings: Settings
 ) -> Reported:
@@ -161,7 +202,13 @@ def _report(
     session: Session, reporter: User, report: Report, idempotency_key: str | None, now: datetime, settings: Settings
 ) -> Reported:
     source = source_for(reporter, report.source)
-    category = minor_category(session, report.category_code)
+    # One round trip: the category, the next case number, and the revisions of the rules' and calendar's caches.
+    code = report.category_code.strip().upper()
+    row = driver(session).execute(_PRELUDE_SQL, (code,), prepare=True).fetchone()
+    category = minor_category_of_row(session, code, row[3:] if row else None)
+    assert row is not None
+    number = int(row[0])
+    remember_revisions(session, row[1], row[2])
     urgencies = {limit["urgency"] for limit in category.time_limits}
     if report.urgency is not None and report.urgency not in urgencies:
         raise ValidationError(
@@ -201,10 +248,10 @@ def _report(
             details={"urgency": "required for this category"},
         )
     values = {
-        "code": public_code(session.execute(select(case_number.next_value())).scalar_one(), now, settings.zone),
+        "code": public_code(number, now, settings.zone),
         "source": source,
         "reporter_id": reporter.id,
-        "reporter_contact": report.contact or None,
+        "reporter_contact": Jsonb(report.contact) if report.contact else None,
         "idempotency_key": idempotency_key,
         "idempotency_fingerprint": report.fingerprint() if idempotency_key is not None else None,
         "category_id": category.id,
@@ -235,14 +282,22 @@ def _report(
         "duplicate_candidates": [{"id": c.id, "code": c.code, "distance_m": c.distance_m} for c in candidates],
         **({"component": component.payload()} if component else {}),
     }
-    params = values | {"lon": match.lon, "lat": match.lat}
-    found = session.execute(select(Case).from_statement(INSERT_CASE_ONCE if idempotency_key else INSERT_CASE), params)
-    case = found.scalar_one_or_none()
-    if case is None:  # the key was seen before (a retry), or a concurrent request with the same key won
+    params = values | {
+        "lon": match.lon,
+        "lat": match.lat,
+        "report_payload": Jsonb(report_payload),
+        "route_payload": Jsonb(decision.explanation),
+    }
+    sql = _INSERT_SQL if idempotency_key is None else _INSERT_ONCE_SQL
+    row = driver(session).execute(sql, params, prepare=True, row_factory=dict_row).fetchone()
+    if row is None:  # the key was seen before (a retry), or a concurrent request with the same key won
         existing = _by_key(session, reporter, idempotency_key or "")
         assert existing is not None
         return Reported(_same_report(existing, report), False, [], None)
+    report_id, route_id = row.pop("event_ids")
+    case = Case(**row, point=from_shape(Point(match.lon, match.lat), srid=4326))
     reported = CaseEvent(
+        id=report_id,
         case_id=case.id,
         action="report",
         actor_id=reporter.id,
@@ -252,6 +307,7 @@ def _report(
         payload=report_payload,
     )
     routed = CaseEvent(
+        id=route_id,
         case_id=case.id,
         action="route",
         actor_id=None,
@@ -260,11 +316,11 @@ def _report(
         to_status="reported",
         payload=decision.explanation,
     )
-    session.add_all((reported, routed))
     events = [reported, routed]
+    make_transient_to_detached(case)  # as if loaded: whatever changes it next (moves, callers) goes through the session
+    session.add(case)
     auto_file = decision.auto_file if decision.auto_file is not None else source in settings.auto_file_sources
     if not auto_file:
-        session.flush()  # the events' ids
         return Reported(case, True, events, (match.lon, match.lat))
     if auto_file:
         why = {"rule": decision.rule_code} if decision.rule_code else {}
@@ -273,7 +329,7 @@ def _report(
     if case.status == "filed" and decision.department_code and decision.auto_dispatch and not candidates:
         body = {"department": decision.department_code}
         events.append(system_move(session, case, "dispatch", now, settings, body, {"rule": decision.rule_code}))
-    session.flush()  # the events' ids (one INSERT), and the automatic moves in one UPDATE
+    session.flush()  # the events' ids, and the automatic moves in one UPDATE
     return Reported(case, True, events, (match.lon, match.lat))
 
 

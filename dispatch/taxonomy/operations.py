@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -33,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from citymgmt.core.db import db
+from citymgmt.core.db import attach_row, db, driver
 from citymgmt.core.errors import NotFound, ValidationError
 
 LIMIT_TYPES = ("urgent_hours", "working_hours", "working_days", "natural_days")  # DOMAIN.md §5
@@ -275,17 +276,27 @@ def search_categories(
     return list(session.execute(query.order_by(Category.family, Category.code).limit(limit)).scalars())
 
 
+# Every report looks its category up: a prepared statement on the driver.
+_CATEGORY_COLUMNS = tuple(c.name for c in Category.__table__.columns)
+MINOR_COLUMNS = f"v.code, {', '.join('c.' + c for c in _CATEGORY_COLUMNS)}"
+MINOR_FROM = "taxonomy_versions v LEFT JOIN categories c ON c.version_code = v.code AND c.code = %s WHERE v.current"
+MINOR_SQL = f"SELECT {MINOR_COLUMNS} FROM {MINOR_FROM}"  # noqa: S608 (the model's own columns)
+
+
 def minor_category(session: Session, code: str) -> Category:
-    """The minor class with this code in the current taxonomy, or ValidationError naming category_code (every report
-    looks its category up: one query; the taxonomy's version only when the code is unknown)."""
+    """The minor class with this code in the current taxonomy, or ValidationError naming category_code."""
     code = code.strip().upper()
-    current = select(TaxonomyVersion.code).where(TaxonomyVersion.current).scalar_subquery()
-    category = session.execute(
-        select(Category).where(Category.version_code == current, Category.code == code)
-    ).scalar_one_or_none()
-    if category is None:
-        version = current_version(session)  # NotFound when no taxonomy is loaded
+    return minor_category_of_row(session, code, driver(session).execute(MINOR_SQL, (code,), prepare=True).fetchone())
+
+
+def minor_category_of_row(session: Session, code: str, row: Sequence[Any] | None) -> Category:
+    """minor_category's checks on a row of MINOR_SQL's columns (read by another statement: intake's)."""
+    if row is None:
+        raise NotFound("no taxonomy loaded: run citymgmt taxonomy load FILE (or citymgmt demo load)")
+    version, values = row[0], dict(zip(_CATEGORY_COLUMNS, row[1:], strict=True))
+    if values["id"] is None:
         raise ValidationError(f"no category {code} in taxonomy {version}", details={"category_code": "unknown"})
+    category = attach_row(session, Category, values)
     if category.level != "minor":
         raise ValidationError(
             f"{category.code} is a major class: choose one of its minor classes",
