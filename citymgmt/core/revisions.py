@@ -3,14 +3,20 @@ in one round trip at most once per transaction: a report needs both, and this ru
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from psycopg.rows import dict_row
 from sqlalchemy.orm import Session
 
 from citymgmt.core.db import driver, forget_memo, remember_memo, transaction_memo
 
+# The revisions as named columns, also for a hot statement that reads them with its own work (intake's first, one
+# round trip instead of two: measured, docs/architecture.md); `remember` takes them back by these names.
 COLUMNS = (
-    "(SELECT coalesce(max(revision), 0) FROM routing_rules), (SELECT coalesce(max(revision), 0) FROM calendar_days)"
+    "(SELECT coalesce(max(revision), 0) FROM routing_rules) AS rules_revision,"
+    " (SELECT coalesce(max(revision), 0) FROM calendar_days) AS calendar_revision"
 )
 SQL = f"SELECT {COLUMNS}"
 MEMO = "citymgmt.revisions"
@@ -26,16 +32,21 @@ def revisions(session: Session) -> Revisions:
     """The highest committed (or, in this transaction, written) revisions; writers call `forget` after writing."""
 
     def read() -> Revisions:
-        row = driver(session).execute(SQL, prepare=True).fetchone()
+        row = driver(session).execute(SQL, prepare=True, row_factory=dict_row).fetchone()
         assert row is not None
-        return Revisions(int(row[0]), int(row[1]))
+        return _of(row)
 
     return transaction_memo(session, MEMO, read)
 
 
-def remember(session: Session, rules: int, calendar: int) -> Revisions:
-    """Revisions read by another statement (intake reads them with its first), for the rest of the transaction."""
-    found = Revisions(int(rules), int(calendar))
+def _of(row: Mapping[str, Any]) -> Revisions:
+    return Revisions(int(row["rules_revision"]), int(row["calendar_revision"]))
+
+
+def remember(session: Session, row: Mapping[str, Any]) -> Revisions:
+    """Revisions read by another statement with COLUMNS (intake reads them with its first), by name, for the rest
+    of the transaction."""
+    found = _of(row)
     remember_memo(session, MEMO, found)
     return found
 

@@ -24,14 +24,14 @@ from citymgmt.core.config import Settings
 from citymgmt.core.db import driver
 from citymgmt.core.errors import DomainError, Forbidden, Kind, ValidationError
 from citymgmt.core.identity import INTAKE_STAFF, Role, User
-from citymgmt.core.revisions import COLUMNS as REVISION_COLUMNS
 from citymgmt.core.revisions import remember as remember_revisions
 from dispatch.cases.duplicates import find_candidates
 from dispatch.cases.models import Case, CaseEvent
 from dispatch.components.operations import CaseComponent, case_component, named_component, report_point
+from dispatch.intake.queries import INSERT_ONCE_SQL, INSERT_SQL, PRELUDE_SQL
 from dispatch.routing.match import Facts, facts_for, route
 from dispatch.routing.rules import rule_cache
-from dispatch.taxonomy.operations import MINOR_COLUMNS, MINOR_FROM, Category, minor_category_of_row
+from dispatch.taxonomy.operations import Category, minor_category_of_row
 from dispatch.workflow.moves import start_clock, system_move
 from grids.matching import CellMatch, match_cell
 
@@ -146,41 +146,6 @@ class Reported(NamedTuple):
         return (self.point, self.events) if self.created and self.point is not None else None
 
 
-_PRELUDE_SQL = f"SELECT nextval('case_number_seq'), {REVISION_COLUMNS}, {MINOR_COLUMNS} FROM {MINOR_FROM}"  # noqa: S608
-
-# The case and its first two events (report, route) in one statement, on the driver: this runs on every report.
-# The new row comes back whole (nothing is read again); without a row the Idempotency-Key was seen before.
-_CASE_COLUMNS = (
-    "code", "source", "reporter_id", "reporter_contact", "idempotency_key", "idempotency_fingerprint", "category_id",
-    "category_code", "urgency", "description", "address", "cell_code", "community_code", "street_code",
-    "district_code", "status", "suspected_duplicate", "component_id", "component_source",
-    "suggested_department_code", "reported_at", "updated_at", "step_started_at", "due_at", "warn_at", "light",
-)  # fmt: skip
-_RETURNED = ", ".join(c.name for c in Case.__table__.columns if c.name != "point")
-# Built from the model's own column names; every value is a parameter.
-_INSERT_TEMPLATE = f"""
-    WITH c AS (
-        INSERT INTO cases ({", ".join(_CASE_COLUMNS)}, point)
-        VALUES ({", ".join(f"%({c})s" for c in _CASE_COLUMNS)}, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326))
-        {{on_conflict}}
-        RETURNING {_RETURNED}
-    ), e AS (
-        INSERT INTO case_events (case_id, action, actor_id, at, from_status, to_status, payload)
-        SELECT c.id, v.action, v.actor_id, %(reported_at)s, v.from_status, 'reported', v.payload
-        FROM c, (VALUES (1, 'report', %(reporter_id)s::int4, NULL::varchar, %(report_payload)s::jsonb),
-                        (2, 'route', NULL::int4, 'reported', %(route_payload)s::jsonb))
-                AS v(n, action, actor_id, from_status, payload)
-        ORDER BY v.n
-        RETURNING id
-    )
-    SELECT c.*, ARRAY(SELECT id FROM e ORDER BY id) AS event_ids FROM c
-"""  # noqa: S608
-_INSERT_SQL = _INSERT_TEMPLATE.format(on_conflict="")
-_INSERT_ONCE_SQL = _INSERT_TEMPLATE.format(
-    on_conflict="ON CONFLICT ON CONSTRAINT uq_cases_reporter_idempotency_key DO NOTHING"
-)
-
-
 def report_case(
     session: Session, reporter: User, report: Report, idempotency_key: str | None, now: datetime, settings: Settings
 ) -> Reported:
@@ -204,11 +169,12 @@ def _report(
     source = source_for(reporter, report.source)
     # One round trip: the category, the next case number, and the revisions of the rules' and calendar's caches.
     code = report.category_code.strip().upper()
-    row = driver(session).execute(_PRELUDE_SQL, (code,), prepare=True).fetchone()
-    category = minor_category_of_row(session, code, row[3:] if row else None)
+    first = driver(session).execute(PRELUDE_SQL, {"category_code": code}, prepare=True, row_factory=dict_row)
+    row = first.fetchone()
+    category = minor_category_of_row(session, code, row)
     assert row is not None
-    number = int(row[0])
-    remember_revisions(session, row[1], row[2])
+    number = int(row["case_number"])
+    remember_revisions(session, row)
     urgencies = {limit["urgency"] for limit in category.time_limits}
     if report.urgency is not None and report.urgency not in urgencies:
         raise ValidationError(
@@ -288,7 +254,7 @@ def _report(
         "report_payload": Jsonb(report_payload),
         "route_payload": Jsonb(decision.explanation),
     }
-    sql = _INSERT_SQL if idempotency_key is None else _INSERT_ONCE_SQL
+    sql = INSERT_SQL if idempotency_key is None else INSERT_ONCE_SQL
     row = driver(session).execute(sql, params, prepare=True, row_factory=dict_row).fetchone()
     if row is None:  # the key was seen before (a retry), or a concurrent request with the same key won
         existing = _by_key(session, reporter, idempotency_key or "")

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from psycopg.rows import dict_row
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
@@ -276,24 +277,31 @@ def search_categories(
     return list(session.execute(query.order_by(Category.family, Category.code).limit(limit)).scalars())
 
 
-# Every report looks its category up: a prepared statement on the driver.
+# Every report looks its category up: a prepared statement on the driver. Its columns are named (the version as
+# taxonomy_version, the category's as category_<column>), also for a hot statement that reads them with its own
+# work (intake's first: one round trip instead of two, measured, docs/architecture.md).
 _CATEGORY_COLUMNS = tuple(c.name for c in Category.__table__.columns)
-MINOR_COLUMNS = f"v.code, {', '.join('c.' + c for c in _CATEGORY_COLUMNS)}"
-MINOR_FROM = "taxonomy_versions v LEFT JOIN categories c ON c.version_code = v.code AND c.code = %s WHERE v.current"
+MINOR_COLUMNS = "v.code AS taxonomy_version, " + ", ".join(f"c.{c} AS category_{c}" for c in _CATEGORY_COLUMNS)
+MINOR_FROM = (
+    "taxonomy_versions v LEFT JOIN categories c ON c.version_code = v.code AND c.code = %(category_code)s"
+    " WHERE v.current"
+)
 MINOR_SQL = f"SELECT {MINOR_COLUMNS} FROM {MINOR_FROM}"  # noqa: S608 (the model's own columns)
 
 
 def minor_category(session: Session, code: str) -> Category:
     """The minor class with this code in the current taxonomy, or ValidationError naming category_code."""
     code = code.strip().upper()
-    return minor_category_of_row(session, code, driver(session).execute(MINOR_SQL, (code,), prepare=True).fetchone())
+    row = driver(session).execute(MINOR_SQL, {"category_code": code}, prepare=True, row_factory=dict_row).fetchone()
+    return minor_category_of_row(session, code, row)
 
 
-def minor_category_of_row(session: Session, code: str, row: Sequence[Any] | None) -> Category:
-    """minor_category's checks on a row of MINOR_SQL's columns (read by another statement: intake's)."""
+def minor_category_of_row(session: Session, code: str, row: Mapping[str, Any] | None) -> Category:
+    """minor_category's checks on a row with MINOR_COLUMNS, by name (read by MINOR_SQL, or by intake's first
+    statement)."""
     if row is None:
         raise NotFound("no taxonomy loaded: run citymgmt taxonomy load FILE (or citymgmt demo load)")
-    version, values = row[0], dict(zip(_CATEGORY_COLUMNS, row[1:], strict=True))
+    version, values = row["taxonomy_version"], {c: row[f"category_{c}"] for c in _CATEGORY_COLUMNS}
     if values["id"] is None:
         raise ValidationError(f"no category {code} in taxonomy {version}", details={"category_code": "unknown"})
     category = attach_row(session, Category, values)
