@@ -139,13 +139,9 @@ def reader_for_key(session: Session, key: str | None) -> Open311Key | None:
 
 def client_for_key(session: Session, key: str | None, now: datetime) -> tuple[Open311Key, User]:
     """The live key and its user; InvalidKey (403) for an unknown or revoked key, ValidationError if none."""
-    if not key:
-        raise ValidationError("api_key was not provided", details={"api_key": "required"})
-    row = session.execute(select(Open311Key).where(Open311Key.key_hash == digest(key))).scalar_one_or_none()
+    row = reader_for_key(session, key)
     if row is None:
-        raise InvalidKey("invalid api_key received", details={"api_key": "unknown"})
-    if row.revoked_at is not None:
-        raise InvalidKey("this api_key has been revoked", details={"api_key": "revoked"})
+        raise ValidationError("api_key was not provided", details={"api_key": "required"})
     user = session.get(User, row.user_id)
     if user is None or not user.active:
         raise InvalidKey("this api_key's account is deactivated", details={"api_key": "deactivated"})
