@@ -229,13 +229,17 @@ _USER_COLUMNS = tuple(c.name for c in User.__table__.columns)
 _CREDENTIAL_SQL = (
     f"SELECT {', '.join('t.' + c for c in _TOKEN_COLUMNS)}, {', '.join('u.' + c for c in _USER_COLUMNS)}"  # noqa: S608 (the models' own columns)
     " FROM api_tokens t JOIN users u ON u.id = t.user_id"
-    " WHERE t.token_hash = %s AND t.kind = %s AND t.revoked_at IS NULL"
+    " WHERE t.token_hash = %(token_hash)s AND t.kind = %(kind)s AND t.revoked_at IS NULL"
 )
 
 
 def live_credential(session: Session, token: str, kind: TokenKind, now: datetime) -> tuple[User, ApiToken] | None:
     """The active user and the unrevoked, unexpired row of this secret and kind, or None."""
-    found = driver(session).execute(_CREDENTIAL_SQL, (_digest(token), str(kind)), prepare=True).fetchone()
+    found = (
+        driver(session)
+        .execute(_CREDENTIAL_SQL, {"token_hash": _digest(token), "kind": str(kind)}, prepare=True)
+        .fetchone()
+    )
     if found is None:
         return None
     n = len(_TOKEN_COLUMNS)
