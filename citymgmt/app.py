@@ -17,7 +17,7 @@ from citymgmt.api.errors import register_error_handlers
 from citymgmt.core.access import install_access_control
 from citymgmt.core.clock import Clock, OffsetClock, SystemClock
 from citymgmt.core.config import Settings
-from citymgmt.core.db import db, ping_when_idle, unit_of_work
+from citymgmt.core.db import REPLICA, close_reads, db, ping_when_idle, unit_of_work
 from citymgmt.core.headers import install_security_headers
 from citymgmt.core.inputs import install_input_checks
 from citymgmt.core.logs import configure_logging, install_request_ids
@@ -73,15 +73,18 @@ def build_app(overrides: dict[str, Any] | None = None) -> Flask:
         instance_path=str(settings.var_dir / "instance"),
         static_folder=str(Path(__file__).parent / "web" / "static"),
     )
+    engine_options = {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_pool_size * 2,
+        "pool_timeout": 5,
+        "connect_args": {"connect_timeout": 5, "application_name": "citymgmt"},
+    }
     app.config.update(
         SECRET_KEY=settings.resolved_secret_key(),
         SQLALCHEMY_DATABASE_URI=settings.resolved_database_url(),
-        SQLALCHEMY_ENGINE_OPTIONS={
-            "pool_size": settings.db_pool_size,
-            "max_overflow": settings.db_pool_size * 2,
-            "pool_timeout": 5,
-            "connect_args": {"connect_timeout": 5, "application_name": "citymgmt"},
-        },
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options,
+        # The replica is a second engine (Flask-SQLAlchemy's bind), used only through citymgmt.core.db.reads.
+        SQLALCHEMY_BINDS={REPLICA: {"url": settings.replica_url, **engine_options}} if settings.replica_url else {},
         SQLALCHEMY_TRACK_MODIFICATIONS=False,
         JSON_SORT_KEYS=False,
         MAX_CONTENT_LENGTH=100 * 1024 * 1024,
@@ -115,7 +118,9 @@ def build_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     with app.app_context():
-        ping_when_idle(db.engine)
+        for engine in db.engines.values():
+            ping_when_idle(engine)
+    app.teardown_appcontext(close_reads)
     migrate.init_app(app, db, directory=str(MIGRATIONS), compare_type=True, render_as_batch=False)
     init_redis(app, settings.resolved_redis_url())
 

@@ -56,7 +56,8 @@ class TestServers:
     def down(self) -> None:
         for app in self.apps:
             with app.app_context():
-                db.engine.dispose()
+                for engine in db.engines.values():  # the primary's and a replica's (a bind)
+                    engine.dispose()
         with contextlib.suppress(Exception):
             self.redis.down()
         with contextlib.suppress(Exception):

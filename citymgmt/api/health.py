@@ -7,7 +7,7 @@ from flask import Blueprint, Response, current_app, jsonify
 
 from citymgmt.core.access import allow_public
 from citymgmt.core.clock import SystemClock
-from citymgmt.core.db import db
+from citymgmt.core.db import REPLICA, db
 from citymgmt.core.health import check_health
 from citymgmt.core.queue import get_redis
 
@@ -25,6 +25,8 @@ def healthz() -> Response:
         worker_within=settings.worker_heartbeat_seconds,
         scheduler_within=settings.scheduler_heartbeat_seconds,
         failed_jobs_limit=settings.health_failed_jobs_limit,
+        replica=db.engines.get(REPLICA),
+        replica_max_lag_s=settings.replica_max_lag_s,
     )
     if report["failing"]:
         report["error"] = {"code": "unavailable", "message": "not ready: " + ", ".join(report["failing"])}

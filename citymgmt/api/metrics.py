@@ -12,7 +12,7 @@ from flask_smorest import Blueprint
 
 from citymgmt.core.access import allow
 from citymgmt.core.clock import utcnow
-from citymgmt.core.db import db
+from citymgmt.core.db import reads
 from citymgmt.core.errors import ValidationError
 from dispatch.metrics.dashboard import CELL_COLUMNS, CELL_INDICATORS, cell_features, cell_values, daily, feed
 from dispatch.metrics.operations import GROUPS, INDICATORS_FOR, REGION_INDICATORS, kind_of, parse_period, report
@@ -66,7 +66,7 @@ def metrics(query: dict[str, Any]) -> Any:
     """The indicators per group over the days from..to, each with its counts, rates, score and grade, best first."""
     settings = current_app.extensions["citymgmt.settings"]
     period = parse_period(query["from_"], query["to"])
-    result = report(db.session(), query["group_by"], period, utcnow(), settings, fresh=query["fresh"])
+    result = report(reads(), query["group_by"], period, utcnow(), settings, fresh=query["fresh"])
     result["from_"] = result.pop("from")
     return result
 
@@ -197,7 +197,7 @@ def cells(query: dict[str, Any]) -> Any:
     settings = current_app.extensions["citymgmt.settings"]
     period = parse_period(query["from_"], query["to"])
     bbox = parse_bbox(query["bbox"]) if query["bbox"] else None
-    session, now, indicator = db.session(), utcnow(), query["indicator"]
+    session, now, indicator = reads(), utcnow(), query["indicator"]
     name = f"cells-{indicator}-{_period_name(query)}"
     if query["format"] == "csv":
         rows = cell_values(session, indicator, period, now, settings, bbox, query["fresh"])
@@ -216,7 +216,7 @@ def table(query: dict[str, Any]) -> Any:
     """The league table of GET /api/v1/metrics (best score first) as a CSV file to download."""
     settings = current_app.extensions["citymgmt.settings"]
     period = parse_period(query["from_"], query["to"])
-    result = report(db.session(), query["group_by"], period, utcnow(), settings, fresh=query["fresh"])
+    result = report(reads(), query["group_by"], period, utcnow(), settings, fresh=query["fresh"])
     rows = [
         {
             "rank": i,
@@ -253,7 +253,7 @@ def daily_view(query: dict[str, Any]) -> Any:
     return {
         "from_": period.first.isoformat(),
         "to": period.last.isoformat(),
-        "days": daily(db.session(), period, settings),
+        "days": daily(reads(), period, settings),
     }
 
 
@@ -263,4 +263,4 @@ def daily_view(query: dict[str, Any]) -> Any:
 @allow("supervisor", "leader", "admin")
 def feed_view(query: dict[str, Any]) -> Any:
     """The latest new and overdue cases, newest first: the case, its category, cell, state and light (no names)."""
-    return feed(db.session(), utcnow(), query["limit"])
+    return feed(reads(), utcnow(), query["limit"])

@@ -73,6 +73,10 @@ class Settings:
     var_dir: Path = field(default_factory=lambda: Path.cwd() / "var")
     database_url: str = ""  # empty: the embedded PostgreSQL under var/postgres
     redis_url: str = ""  # empty: the embedded Redis under var/redis
+    # A PostgreSQL streaming replica of database_url for the dashboards' and metrics' reads (empty: the primary),
+    # and how far behind it may fall before /healthz calls it unwell.
+    replica_url: str = ""
+    replica_max_lag_s: float = 60.0
     secret_key: str = ""
     timezone: str = "Asia/Shanghai"
     default_locale: str = "zh_CN"
@@ -228,6 +232,8 @@ class Settings:
             var_dir=var_dir,
             database_url=_normalise_database_url(os.environ.get("DATABASE_URL", "")),
             redis_url=os.environ.get("REDIS_URL", ""),
+            replica_url=_normalise_database_url(os.environ.get("CITYMGMT_REPLICA_URL", "")),
+            replica_max_lag_s=_env_float("CITYMGMT_REPLICA_MAX_LAG_S", 60.0),
             secret_key=os.environ.get("SECRET_KEY", ""),
             timezone=os.environ.get("CITYMGMT_TIMEZONE", "Asia/Shanghai"),
             default_locale=os.environ.get("CITYMGMT_LOCALE", "zh_CN"),

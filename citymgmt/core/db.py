@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
+from flask import g
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, Engine, MetaData, event, func
 from sqlalchemy.exc import DBAPIError, DisconnectionError
@@ -49,6 +50,31 @@ def unit_of_work() -> Iterator[Session]:
     except BaseException:
         session.rollback()
         raise
+
+
+REPLICA = "replica"  # the bind key of the read replica (CITYMGMT_REPLICA_URL)
+_READS = "citymgmt_reads"
+
+
+def reads() -> Session:
+    """The session for reads that may be a moment behind (the big screen, the metrics): on the streaming replica
+    when one is configured, else the request's own session. It never writes: the replica refuses writes, and on the
+    primary it is the request's transaction, which commits only what the request itself wrote."""
+    engine = db.engines.get(REPLICA)
+    if engine is None:
+        return db.session()
+    found = g.get(_READS)
+    if found is None:
+        found = Session(bind=engine)
+        setattr(g, _READS, found)
+    return found
+
+
+def close_reads(exc: BaseException | None = None) -> None:
+    """At the end of the app context: the replica session's transaction ended, its connection back in the pool."""
+    found = g.pop(_READS, None)
+    if found is not None:
+        found.close()
 
 
 def real_session(session: Any) -> Session:

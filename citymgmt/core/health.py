@@ -12,7 +12,7 @@ from redis.exceptions import RedisError
 from rq import Worker
 from rq.job import Job
 from rq.registry import FailedJobRegistry
-from sqlalchemy import func, select, text
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -45,10 +45,14 @@ def check_health(
     worker_within: float,
     scheduler_within: float,
     failed_jobs_limit: int = 10,
+    replica: Engine | None = None,
+    replica_max_lag_s: float = 60.0,
 ) -> dict[str, Any]:
     checks: dict[str, dict[str, Any]] = {}
 
     checks.update(_database_checks(session))
+    if replica is not None:
+        checks["replica"] = _replica_check(replica, replica_max_lag_s)
     if checks["database"]["ok"]:
         checks.update(_probe_checks(session))
         checks["periodic"] = _periodic_check(session)
@@ -74,6 +78,40 @@ def check_health(
 
     failing = [name for name, c in checks.items() if not c["ok"]]
     return {"status": "ok" if not failing else "unavailable", "failing": failing, "checks": checks}
+
+
+def _replica_check(engine: Engine, max_lag_s: float) -> dict[str, Any]:
+    """The read replica (the dashboards' and metrics' reads): reachable, a standby, and not further behind its
+    primary than `max_lag_s`."""
+    try:
+        lag = replica_lag_s(engine)
+    except SQLAlchemyError:
+        return {"ok": False, "error": "unreachable"}
+    if lag is None:
+        return {"ok": False, "error": "not a standby (CITYMGMT_REPLICA_URL names a primary)"}
+    found: dict[str, Any] = {"ok": lag <= max_lag_s, "lag_s": round(lag, 1)}
+    if lag > max_lag_s:
+        found["error"] = f"replay {lag:.0f} s behind the primary (limit {max_lag_s:.0f} s)"
+    return found
+
+
+def replica_lag_s(engine: Engine) -> float | None:
+    """How far the replica's replay is behind, in seconds: 0 when it has replayed all it received, None if it is
+    not a standby."""
+    with engine.connect() as connection:
+        row = connection.execute(text(REPLICA_LAG_SQL)).one()
+    if not row.standby:
+        return None
+    return float(row.lag_s or 0.0)
+
+
+# Behind only while something received is not yet replayed: an idle primary sends nothing, and its replica is
+# then current however old its last replayed transaction is.
+REPLICA_LAG_SQL = """
+SELECT pg_is_in_recovery() AS standby,
+       CASE WHEN pg_last_wal_receive_lsn() IS NULL OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+            ELSE EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) END AS lag_s
+"""
 
 
 def _database_checks(session: Session) -> dict[str, dict[str, Any]]:

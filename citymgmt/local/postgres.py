@@ -49,6 +49,7 @@ class EmbeddedPostgres:
     database: str = "citymgmt"
     user: str = "citymgmt"
     ephemeral: bool = False  # throwaway test clusters: no fsync, nothing kept
+    primary: EmbeddedPostgres | None = None  # a hot standby of this cluster, kept by streaming replication
     account: str = field(default_factory=lambda: os.environ.get("CITYMGMT_PG_ACCOUNT", "postgres"))
 
     def __post_init__(self) -> None:
@@ -119,7 +120,7 @@ class EmbeddedPostgres:
 
     def up(self) -> ServiceStatus:
         if not (self.data_dir / "PG_VERSION").exists():
-            self._initdb()
+            self._basebackup() if self.primary is not None else self._initdb()
         self._write_config()
         pid = self._postmaster_pid()
         if pid is not None and self._is_ours(pid):
@@ -128,7 +129,8 @@ class EmbeddedPostgres:
         else:
             self._recover_crash(pid)
             self._start()
-        self._ensure_database()
+        if self.primary is None:  # a standby is read-only: it has what its primary has
+            self._ensure_database()
         return self.status()
 
     def down(self) -> ServiceStatus:
@@ -161,6 +163,29 @@ class EmbeddedPostgres:
         conf = self.data_dir / "postgresql.conf"
         with conf.open("a") as f:
             f.write("\ninclude_if_exists = 'citymgmt.conf'\n")
+
+    def _basebackup(self) -> None:
+        """A copy of the running primary with its standby settings (primary_conninfo, standby.signal), by
+        PostgreSQL's own pg_basebackup; the initdb's `local replication all trust` line lets it in."""
+        assert self.primary is not None
+        self.runas.ensure_reachable(self.root)
+        for d in (self.root, self.log_file.parent):
+            self.runas.make_dir(d)
+        argv = [
+            self._bin("pg_basebackup"),
+            "-D",
+            str(self.data_dir),
+            "-d",
+            self.primary.conninfo("postgres"),
+            "--write-recovery-conf",
+            "--wal-method=stream",
+            "--checkpoint=fast",
+        ]
+        if self.ephemeral:
+            argv.append("--no-sync")
+        result = self.runas.run(argv)
+        if result.returncode != 0:
+            raise ServiceError(f"pg_basebackup failed:\n{result.stderr.strip()}")
 
     def _write_config(self) -> None:
         settings = {
