@@ -70,6 +70,7 @@ if command -v dpkg-query >/dev/null 2>&1; then
   if [ "$mode" = test ]; then
     [ -x /usr/bin/chromium ] || need+=(chromium)
     installed fonts-wqy-microhei || need+=(fonts-wqy-microhei)  # Chinese glyphs in the browser tests' screenshots
+    command -v haproxy >/dev/null 2>&1 || need+=(haproxy)  # the load balancer of the two-instance tests
   fi
   if [ "${#need[@]}" -gt 0 ]; then apt_install "${need[@]}"; fi
 elif [ "$want_servers" = 1 ]; then

@@ -1,9 +1,12 @@
 """A whole citymgmt installation as separate OS processes, for the fault and concurrency tests.
 
 Its own embedded PostgreSQL and Redis under a temporary directory (Unix sockets), migrated and with the demo city;
-two gunicorn instances (two worker processes each) on free loopback ports, two RQ workers and a scheduler; a
-webhook receiver on loopback that every department's notification channel points to, so that the delivery of
-"new work" notifications (the outbox's work) can be counted. The test can stop and start any part.
+two gunicorn instances (two worker processes each) on free loopback ports, two RQ workers and a scheduler, each
+process in a working directory and CITYMGMT_VAR_DIR of its own as if on a host of its own, sharing only the
+database and Redis (by URL), the secret key and the photo directory (a shared mount); HAProxy in front of the two
+web instances as the one address clients use; a webhook receiver on loopback that every department's notification
+channel points to, so that the delivery of "new work" notifications (the outbox's work) can be counted. The test
+can stop and start any part.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from tests.conftest import REPO
 from tests.jobs_for_tests import EFFECTS_DDL
 
 BIN = REPO / ".venv" / "bin"
+HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"  # installed by `make setup-test` (citymgmt/local/bootstrap.sh)
 SANITATION = ("E0102", "E0103", "E0104", "E0105")  # events the demo rules dispatch to the district's sanitation
 
 
@@ -117,7 +121,9 @@ class Stack:
         self.env = env | {
             "DATABASE_URL": self.pg.url(),
             "REDIS_URL": self.redis.url(0),
-            "CITYMGMT_VAR_DIR": str(self.root / "var"),
+            "CITYMGMT_VAR_DIR": str(self.root / "var"),  # the operator's commands; each process has its own (start)
+            "CITYMGMT_PHOTO_DIR": str(self.root / "shared" / "photos"),
+            "CITYMGMT_TRUSTED_PROXIES": "1",  # the clients' addresses come from HAProxy's X-Forwarded-For
             "CITYMGMT_EXTRA_MODULES": "tests.jobs_for_tests",
             "CITYMGMT_WORKER_MAINTENANCE_SECONDS": "5",
             "CITYMGMT_LOG_LEVEL": "INFO",
@@ -140,11 +146,33 @@ class Stack:
         assert result.returncode == 0, f"citymgmt {' '.join(argv)}:\n{result.stdout}\n{result.stderr}"
         return result
 
-    def start(self, name: str, argv: list[str]) -> None:
+    def host(self, name: str) -> Path:
+        """The process's own working directory and CITYMGMT_VAR_DIR, as on a host of its own."""
+        path = self.root / "hosts" / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        host = self.host(name)
+        env = self.env | {"CITYMGMT_VAR_DIR": str(host / "var")} | (env or {})
         with (self.root / "logs" / f"{name}.log").open("ab") as out:
             self.processes[name] = subprocess.Popen(
-                argv, cwd=REPO, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                argv, cwd=host, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
+
+    def start_balancer(self) -> None:
+        """HAProxy on one address, round robin over the two web instances (checked by TCP connect every second)."""
+        port = self.ports.setdefault("balancer", free_port())
+        config = self.host("balancer") / "haproxy.cfg"
+        config.write_text(
+            "global\n  maxconn 2000\n"
+            "defaults\n  mode http\n  option forwardfor\n  timeout connect 5s\n"
+            "  timeout client 90s\n  timeout server 90s\n  retries 2\n  option redispatch\n"
+            f"frontend citymgmt\n  bind 127.0.0.1:{port}\n  default_backend web\n"
+            "backend web\n  balance roundrobin\n"
+            + "".join(f"  server {web} 127.0.0.1:{self.ports[web]} check inter 1s\n" for web in ("web-a", "web-b"))
+        )
+        self.start("balancer", [HAPROXY, "-db", "-f", str(config)])
 
     def start_web(self, name: str) -> None:
         port = self.ports.setdefault(name, free_port())
@@ -160,6 +188,8 @@ class Stack:
                 "4",
                 "--graceful-timeout",
                 "5",
+                "--access-logfile",
+                "-",
                 "wsgi:app",
             ],
         )
@@ -186,6 +216,7 @@ class Stack:
         return "\n".join(f"--- {name}\n{self.log(name, 1500)}" for name in sorted(self.processes))
 
     def url(self, web: str = "web-a") -> str:
+        """A web instance's own address; `balancer` for the one address clients use."""
         return f"http://127.0.0.1:{self.ports[web]}"
 
     def healthy(self, web: str) -> bool:
@@ -195,7 +226,7 @@ class Stack:
             return False
 
     def wait_healthy(self, timeout: float = 120) -> None:
-        for web in ("web-a", "web-b"):
+        for web in ("web-a", "web-b", "balancer"):
             assert wait_until(lambda web=web: self.healthy(web), timeout, 0.5), f"{web} not healthy\n{self.logs()}"
 
     # -- data ------------------------------------------------------------------------------------------------
@@ -248,6 +279,7 @@ def start_stack() -> Stack:
         for worker in ("worker-1", "worker-2"):
             stack.start_worker(worker)
         stack.start("scheduler", [str(BIN / "citymgmt"), "scheduler"])
+        stack.start_balancer()
         stack.wait_healthy()
     except BaseException:
         stop_stack(stack)

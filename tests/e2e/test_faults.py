@@ -7,6 +7,7 @@ processes on an embedded PostgreSQL and Redis, everything on loopback and Unix s
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -18,13 +19,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 import requests
+from PIL import Image
 from redis import Redis
 from rq import Worker
 
+from citymgmt.demo import DEMO_PASSWORD
 from citymgmt.local.process import wait_until
 from tests.e2e.live_stack import BIN, Stack, start_stack, stop_stack
 
@@ -361,3 +365,47 @@ def test_sweeps_started_together_in_several_processes_escalate_once(stack: Stack
     assert escalations == [], "no case escalated twice"
     assert _events(stack, [case_id], "escalate") == {case_id: 1}
     assert _events(stack, [case_id], "overdue") == {case_id: 1}
+
+
+def _served_by(stack: Stack, marker: str) -> dict[str, int]:
+    """How many requests carrying `marker` each web instance's access log shows."""
+    return {web: stack.log(web, 1_000_000).count(marker) for web in ("web-a", "web-b")}
+
+
+def test_two_hosts_behind_one_address_serve_one_installation(stack: Stack) -> None:
+    """Two web instances and two workers, each with a working directory of its own, behind HAProxy: requests to
+    the one address are shared out, a photo stored through one instance is served by the other, a token from one
+    works on the other, and the reports' notices are delivered once each by whichever worker took them."""
+    marker = f"probe-{uuid.uuid4().hex[:12]}"
+    balancer = stack.url("balancer")
+    for _ in range(10):
+        assert requests.get(f"{balancer}/healthz?{marker}", timeout=30).status_code == 200
+    served = _served_by(stack, marker)
+    assert served == {"web-a": 5, "web-b": 5}, served  # round robin: each instance got half
+
+    token = requests.post(
+        balancer + "/api/v1/auth/token", json={"username": "inspector", "password": DEMO_PASSWORD}, timeout=30
+    ).json()["token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    image = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 40, 40)).save(image, "JPEG")
+    created = requests.post(
+        balancer + "/api/v1/cases",
+        data=stack.next_report(),
+        files={"photos": ("p.jpg", image.getvalue(), "image/jpeg")},
+        headers=auth | {"Idempotency-Key": f"scale-{uuid.uuid4()}"},
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    case = created.json()
+    path = urlsplit(case["photos"][0]["url"]).path
+    photos = {web: requests.get(stack.url(web) + path, headers=auth, timeout=30) for web in ("web-a", "web-b")}
+    assert {web: r.status_code for web, r in photos.items()} == {"web-a": 200, "web-b": 200}
+    assert photos["web-a"].content == photos["web-b"].content
+    for host in ("web-a", "web-b", "worker-1", "worker-2"):
+        assert not (stack.host(host) / "var" / "photos").exists()  # nothing of the case kept on one host only
+
+    assert wait_until(lambda: case["id"] in _deliveries_by_case(stack, [case["id"]]), 60, 0.2), _undelivered(
+        stack, [case["id"]]
+    )
+    assert len(_deliveries_by_case(stack, [case["id"]])[case["id"]]) == 1
