@@ -1,0 +1,370 @@
+"""The reads at city scale, at any size: the smoke test runs it tiny, `make bench` with 1,000,000 open and 5,000,000
+closed cases, about 20,000,000 events and 1,000,000 cells.
+
+On a copy of the demo city (its users, departments, taxonomy and rules), four generated districts of 100 m cells
+(squares in UTM 50N) receive the history, generated set-based in SQL: open cases spread over the open states,
+departments and lights, closed ones over the year before, each with its events. Then every read the people of the
+centre make all day, through the app's HTTP stack (Flask's test client, the same views, access checks and
+serialisation as gunicorn runs): `queues/mine` for each role, `GET /api/v1/cases` with each filter on page 1 and
+page 100, the case as the desk reads it, the big screen's map for one district and for the whole city, the metrics
+table. The baseline is the same request on a small city of the same shape (400 cells, 800 cases), measured in the
+same run.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text
+
+from citymgmt.core.clock import SystemClock
+from citymgmt.core.db import db
+from citymgmt.demo import DEMO_PASSWORD
+from dispatch.metrics import operations as metrics
+from grids.generate import GenerateOptions, generate_cells
+from tests.perf.recorder import Recorder, percentile
+
+X0, Y0 = 420_000.0, 4_380_000.0  # UTM 50N, south-west of the demo city
+DISTRICTS = ("990101", "990102", "990103", "990104")
+OPEN_STATES = ("reported", "filed", "dispatched", "dispatched", "dispatched", "handled", "checking", "suspended")
+LIGHTS = ("green", "green", "green", "yellow", "red")
+
+CASES_SQL = """
+WITH p AS (
+    SELECT CAST(:states AS text[]) AS st, CAST(:lights AS text[]) AS li, CAST(:reporters AS bigint[]) AS re,
+           CAST(:category_ids AS bigint[]) AS ki, CAST(:category_codes AS text[]) AS kc,
+           CAST(:departments AS text[]) AS de, CAST(:now AS timestamptz) AS now
+)
+INSERT INTO cases (id, code, source, reporter_id, category_id, category_code, urgency, description, point,
+                   cell_code, community_code, street_code, district_code, department_code, status, due_at, light,
+                   step_started_at, disposal_due_at, reported_at, updated_at, closed_at, verified)
+SELECT :first + s.g, 'R' || (:first + s.g), CASE WHEN s.g % 3 = 0 THEN 'hotline' ELSE 'inspector' END,
+       p.re[1 + s.g % cardinality(p.re)], p.ki[1 + s.g % cardinality(p.ki)], p.kc[1 + s.g % cardinality(p.kc)],
+       'normal', '', c.p, c.code, c.community_code, substr(c.community_code, 1, 9), substr(c.community_code, 1, 6),
+       CASE WHEN s.status IN ('reported', 'filed') THEN NULL ELSE p.de[1 + s.g % cardinality(p.de)] END,
+       s.status,
+       CASE WHEN s.status = 'closed' THEN NULL ELSE p.now + (s.g % 400 - 100) * interval '1 hour' END,
+       CASE WHEN s.status = 'closed' THEN NULL ELSE p.li[1 + s.g % cardinality(p.li)] END,
+       s.r, s.r + interval '4 hours', s.r, s.r,
+       CASE WHEN s.status = 'closed' THEN s.r + interval '6 hours' END, s.g % 3 = 0
+FROM p CROSS JOIN LATERAL (
+    SELECT g,
+           CASE WHEN g <= :open THEN p.st[1 + g % cardinality(p.st)] ELSE 'closed' END AS status,
+           CASE WHEN g <= :open THEN p.now - (g % 720) * interval '20 minutes'
+                ELSE p.now - interval '365 days' + ((g - :open)::float8 / greatest(:closed, 1)) * interval '360 days'
+           END AS r
+    FROM generate_series(1, :open + :closed) g
+) s
+JOIN bench_cells c ON c.n = 1 + s.g % :cells
+"""
+EVENTS_SQL = """
+INSERT INTO case_events (case_id, action, actor_id, at, from_status, to_status, payload, department_code)
+SELECT c.id, a.action, c.reporter_id, c.reported_at + a.after, a.from_status, a.to_status, '{}'::jsonb,
+       c.department_code
+FROM cases c CROSS JOIN (VALUES
+    ('report', interval '0', NULL, 'reported', false),
+    ('file', interval '5 minutes', 'reported', 'filed', false),
+    ('dispatch', interval '10 minutes', 'filed', 'dispatched', false),
+    ('handle', interval '50 minutes', 'dispatched', 'handled', true),
+    ('close', interval '6 hours', 'checking', 'closed', true)
+) AS a (action, after, from_status, to_status, closed_only)
+WHERE c.code LIKE 'R%' AND (c.status = 'closed' OR NOT a.closed_only)
+      AND (c.status = 'closed' OR c.status NOT IN ('reported') OR a.action = 'report')
+"""
+
+
+@dataclass
+class Timing:
+    name: str
+    p50_ms: float
+    p99_ms: float
+    base_p50_ms: float
+    base_p99_ms: float
+
+
+@dataclass
+class Figures:
+    open_cases: int
+    closed_cases: int
+    events: int
+    cells: int
+    generate_s: float
+    timings: list[Timing] = field(default_factory=list)
+
+    def worst(self, prefix: str) -> Timing:
+        found = [t for t in self.timings if t.name.startswith(prefix)]
+        return max(found, key=lambda t: t.p99_ms)
+
+
+def _grid(app: Flask, cells: int) -> tuple[float, float, float, float]:
+    """Four districts side by side, `cells` 100 m cells in all; returns the city's bbox (lon/lat)."""
+    per_side = max(2, round(math.sqrt(cells / len(DISTRICTS))))
+    side = per_side * 100.0
+    with app.app_context():
+        session = db.session()
+        for i, district in enumerate(DISTRICTS):
+            x0 = X0 + i * side
+            wkb = session.execute(
+                text("SELECT ST_AsBinary(ST_Transform(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 32650), 4326))"),
+                {"x0": x0, "y0": Y0, "x1": x0 + side, "y1": Y0 + side},
+            ).scalar_one()
+            options = GenerateOptions(district, f"bench {i + 1}", 100.0, community_block=31, street_block=31)
+            generate_cells(session, bytes(wkb), options, SystemClock().now(), progress=lambda m: None)
+            session.commit()
+        box = session.execute(
+            text(
+                "SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM (SELECT ST_Extent(geom)::geometry b"
+                " FROM grid_cells WHERE community_code LIKE '9901%') x"
+            )
+        ).one()
+        db.session.remove()
+    return (box[0], box[1], box[2], box[3])
+
+
+def _history(app: Flask, open_cases: int, closed_cases: int, now: datetime) -> int:
+    with app.app_context():
+        session = db.session()
+        session.execute(
+            text(
+                "CREATE TABLE bench_cells AS SELECT row_number() OVER (ORDER BY code) AS n, code, community_code,"
+                " ST_PointOnSurface(geom) AS p FROM grid_cells WHERE community_code LIKE '9901%'"
+            )
+        )
+        session.execute(text("CREATE UNIQUE INDEX ON bench_cells (n)"))
+        cells = session.execute(text("SELECT count(*) FROM bench_cells")).scalar_one()
+        reporters = list(
+            session.execute(
+                text("SELECT u.id FROM users u WHERE u.username IN ('inspector', 'operator') ORDER BY u.id")
+            ).scalars()
+        )
+        categories = session.execute(
+            text(
+                "SELECT k.id, k.code FROM categories k JOIN taxonomy_versions v ON v.code = k.version_code"
+                " WHERE v.current AND k.level = 'minor' ORDER BY k.code LIMIT 12"
+            )
+        ).all()
+        departments = list(
+            session.execute(text("SELECT code FROM departments WHERE retired_at IS NULL ORDER BY code")).scalars()
+        )
+        first = session.execute(text("SELECT coalesce(max(id), 0) + 1000 FROM cases")).scalar_one()
+        session.execute(text("SET session_replication_role = replica"))  # synthetic rows: no triggers, no FK checks
+        session.execute(
+            text(CASES_SQL),
+            {
+                "first": first,
+                "open": open_cases,
+                "closed": closed_cases,
+                "cells": cells,
+                "now": now,
+                "states": list(OPEN_STATES),
+                "lights": list(LIGHTS),
+                "reporters": reporters,
+                "category_ids": [c.id for c in categories],
+                "category_codes": [c.code for c in categories],
+                "departments": departments,
+            },
+        )
+        session.execute(text(EVENTS_SQL))
+        session.execute(text("SET session_replication_role = DEFAULT"))
+        session.execute(text("SELECT setval(pg_get_serial_sequence('cases', 'id'), (SELECT max(id) FROM cases))"))
+        session.execute(text("DROP TABLE bench_cells"))
+        session.commit()
+        events = session.execute(text("SELECT count(*) FROM case_events")).scalar_one()
+        db.session.remove()
+    _vacuum(app)
+    return int(events)
+
+
+def _vacuum(app: Flask) -> None:
+    with app.app_context(), db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        for table in ("cases", "case_events", "grid_cells", "areas", "metric_days"):
+            connection.execute(text(f"VACUUM ANALYZE {table}"))
+
+
+def _sign_in(client: FlaskClient, username: str) -> dict[str, str]:
+    response = client.post("/api/v1/auth/token", json={"username": username, "password": DEMO_PASSWORD})
+    assert response.status_code == 201, response.get_data(as_text=True)
+    return {"Authorization": f"Bearer {response.get_json()['token']}"}
+
+
+def _handler(app: Flask) -> str:
+    """The demo handler whose department has the most open cases."""
+    with app.app_context():
+        name = (
+            db.session()
+            .execute(
+                text(
+                    "SELECT u.username FROM users u"
+                    " LEFT JOIN cases c ON c.department_code = u.department_code AND c.status <> 'closed'"
+                    " WHERE 'handler' = ANY(u.roles)"
+                    " GROUP BY u.username ORDER BY count(c.id) DESC, u.username LIMIT 1"
+                )
+            )
+            .scalar_one()
+        )
+        db.session.remove()
+    return str(name)
+
+
+def _requests(app: Flask, city: tuple[float, float, float, float]) -> list[tuple[str, str, str]]:
+    """(name, user, path) of every read measured."""
+    with app.app_context():
+        session = db.session()
+        case_id = session.execute(
+            text("SELECT id FROM cases WHERE status = 'dispatched' ORDER BY id DESC LIMIT 1")
+        ).scalar_one()
+        department = session.execute(
+            text("SELECT department_code FROM cases WHERE department_code IS NOT NULL ORDER BY id DESC LIMIT 1")
+        ).scalar_one()
+        category = session.execute(text("SELECT category_code FROM cases ORDER BY id DESC LIMIT 1")).scalar_one()
+        district_box = session.execute(
+            text(
+                "SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM (SELECT ST_Extent(geom)::geometry b"
+                " FROM grid_cells WHERE community_code LIKE :d || '%') x"
+            ),
+            {"d": DISTRICTS[0]},
+        ).one()
+        db.session.remove()
+    handler = _handler(app)
+    day = date.today()
+    month = f"from={(day - timedelta(days=30)).isoformat()}&to={day.isoformat()}"
+    bbox = ",".join(f"{v:.6f}" for v in district_box)
+    city_bbox = ",".join(f"{v:.6f}" for v in city)
+    reads: list[tuple[str, str, str]] = [
+        (f"queues/mine {role}", user, "/api/v1/queues/mine")
+        for role, user in (
+            ("operator", "operator"),
+            ("leader", "leader"),
+            ("dispatcher", "dispatcher"),
+            ("handler", handler),
+            ("inspector", "inspector"),
+            ("supervisor", "supervisor"),
+        )
+    ]
+    for label, query in (
+        ("all", ""),
+        ("status", "status=dispatched"),
+        ("department", f"department={department}"),
+        ("cell", f"cell={DISTRICTS[0]}"),
+        ("light", "light=red"),
+        ("category", f"category={category}"),
+    ):
+        for page in (1, 100):
+            reads.append((f"cases list {label} p{page}", "supervisor", f"/api/v1/cases?{query}&page={page}"))
+    reads += [
+        ("case page", "dispatcher", f"/api/v1/cases/{case_id}"),
+        ("map one district", "supervisor", f"/api/v1/metrics/cells?bbox={bbox}&zoom=12&{month}"),
+        ("map whole city", "supervisor", f"/api/v1/metrics/cells?bbox={city_bbox}&zoom=10&{month}"),
+        ("metrics table", "supervisor", f"/api/v1/metrics?group_by=department&{month}"),
+    ]
+    return reads
+
+
+def _measure(app: Flask, reads: list[tuple[str, str, str]], samples: int) -> dict[str, list[float]]:
+    client = app.test_client()
+    tokens: dict[str, dict[str, str]] = {}
+    found: dict[str, list[float]] = {}
+    for name, user, path in reads:
+        if user not in tokens:
+            tokens[user] = _sign_in(client, user)
+        headers = tokens[user]
+
+        def call(path: str = path, headers: dict[str, str] = headers) -> Any:
+            return client.get(path, headers=headers)
+
+        first = call()
+        assert first.status_code == 200, f"{name}: {first.status_code} {first.get_data(as_text=True)[:300]}"
+        timings = []
+        for _ in range(samples):
+            t0 = time.perf_counter()
+            response = call()
+            response.get_data()
+            timings.append((time.perf_counter() - t0) * 1000)
+            assert response.status_code == 200
+        found[name] = timings
+    return found
+
+
+BASE = (200, 600, 400)  # the baseline's open cases, closed cases and cells: a small city, the same shape
+
+
+def _populate(app: Flask, open_cases: int, closed_cases: int, cells: int, now: datetime) -> tuple[Any, int]:
+    city = _grid(app, cells)
+    events = _history(app, open_cases, closed_cases, now)
+    with app.app_context():  # the month's roll-ups, which the map and the metrics table read, as the hourly job keeps
+        settings = app.extensions["citymgmt.settings"]
+        today = now.astimezone(settings.zone).date()
+        metrics.rebuild_all(db.session(), today - timedelta(days=31), today, now, settings)
+        db.session.commit()
+        db.session.remove()
+    _vacuum(app)
+    return city, events
+
+
+def run(base: Flask, app: Flask, open_cases: int, closed_cases: int, cells: int, samples: int) -> Figures:
+    now = datetime.now(UTC)
+    base_city, _ = _populate(base, *BASE, now)
+    t0 = time.perf_counter()
+    city, events = _populate(app, open_cases, closed_cases, cells, now)
+    generate_s = time.perf_counter() - t0
+    with app.app_context():
+        made = db.session().execute(text("SELECT count(*) FROM grid_cells")).scalar_one()
+        db.session.remove()
+    reads = _requests(app, city)
+    baseline = _measure(base, _requests(base, base_city), samples)
+    measured = _measure(app, reads, samples)
+    figures = Figures(open_cases, closed_cases, events, int(made), generate_s)
+    for name, _, _ in reads:
+        b, m = baseline[name], measured[name]
+        figures.timings.append(
+            Timing(name, statistics.median(m), percentile(m, 0.99), statistics.median(b), percentile(b, 0.99))
+        )
+    return figures
+
+
+NAMES = {
+    "read_p99_ms_queues_mine": "queues/mine",
+    "read_p99_ms_cases_list": "cases list",
+    "read_p99_ms_case_page": "case page",
+    "read_p99_ms_district_map": "map one district",
+    "read_p99_ms_city_map": "map whole city",
+    "read_p99_ms_metrics_table": "metrics table",
+}
+TARGETS = {
+    "read_p99_ms_queues_mine": "≤ 100 ms",
+    "read_p99_ms_cases_list": "≤ 100 ms",
+    "read_p99_ms_case_page": "≤ 100 ms",
+    "read_p99_ms_city_map": "≤ 500 ms",
+}
+
+
+def record(recorder: Recorder, f: Figures) -> None:
+    scale = f"{f.open_cases:,} open and {f.closed_cases:,} closed cases, {f.events:,} events, {f.cells:,} cells"
+    for metric, prefix in NAMES.items():
+        worst = f.worst(prefix)
+        recorder.add(
+            metric,
+            worst.p99_ms,
+            "ms",
+            baseline=f"the same read on a small city (worst: {worst.name}; p50 {worst.p50_ms:.1f} ms at scale)",
+            baseline_value=worst.base_p99_ms,
+            higher_is_better=False,
+            target=TARGETS.get(metric),
+        )
+    for t in f.timings:
+        recorder.add(
+            f"read {t.name}: p50 / p99",
+            t.p50_ms,
+            "ms",
+            baseline=(f"p99 {t.p99_ms:.1f} ms at scale; small city p50 {t.base_p50_ms:.1f} / p99 {t.base_p99_ms:.1f}"),
+            baseline_value=t.base_p50_ms,
+            higher_is_better=False,
+        )
+    recorder.add(f"reads data generation ({scale})", f.generate_s, "s")

@@ -1,0 +1,33 @@
+"""Reads at city scale (issue 25): the desk's and queues' reads, the case, the big screen's map and the metrics
+table, p50 and p99, beside the same reads on the demo city alone. `make bench` runs 1,000,000 open and 5,000,000
+closed cases over 1,000,000 cells; the smoke run is in `make test`."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.conftest import make_test_app
+from tests.perf.reads_bench import record, run
+
+
+@pytest.mark.perf
+def test_reads_at_scale(servers, recorder) -> None:  # type: ignore[no-untyped-def]
+    open_cases = int(os.environ.get("BENCH_READS_OPEN", 1_000_000))
+    closed_cases = int(os.environ.get("BENCH_READS_CLOSED", 5_000_000))
+    cells = int(os.environ.get("BENCH_READS_CELLS", 1_000_000))
+    base = make_test_app(servers, servers.demo_database("citymgmt_bench_reads_base"), redis_db=14)
+    app = make_test_app(servers, servers.demo_database("citymgmt_bench_reads"), redis_db=14)
+    figures = run(base, app, open_cases, closed_cases, cells, samples=int(os.environ.get("BENCH_READS_SAMPLES", 100)))
+    record(recorder, figures)
+
+
+def test_reads_benchmark_smoke(servers) -> None:  # type: ignore[no-untyped-def]
+    """The benchmark's own code, tiny, so that `make bench` cannot rot unnoticed."""
+    base = make_test_app(servers, servers.demo_database("citymgmt_bench_reads_smoke_base"), redis_db=14)
+    app = make_test_app(servers, servers.demo_database("citymgmt_bench_reads_smoke"), redis_db=14)
+    figures = run(base, app, open_cases=400, closed_cases=1_200, cells=400, samples=2)
+    assert figures.cells >= 800 and figures.events >= 1_600  # the small city's cells and the larger one's
+    assert {t.name for t in figures.timings} >= {"queues/mine dispatcher", "case page", "map whole city"}
+    assert all(t.p99_ms > 0 for t in figures.timings)
