@@ -109,6 +109,7 @@ class Stack:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     receiver: Receiver = field(default_factory=Receiver)
+    web_workers: int = 2
     _points: Iterator[tuple[str, float, float]] | None = None
     _tokens: dict[str, str] = field(default_factory=dict)
 
@@ -175,6 +176,7 @@ class Stack:
         self.start("balancer", [HAPROXY, "-db", "-f", str(config)])
 
     def start_web(self, name: str) -> None:
+        """gunicorn as the Procfile runs it, with `web_workers` processes of four threads."""
         port = self.ports.setdefault(name, free_port())
         self.start(
             name,
@@ -183,7 +185,7 @@ class Stack:
                 "--bind",
                 f"127.0.0.1:{port}",
                 "--workers",
-                "2",
+                str(self.web_workers),
                 "--threads",
                 "4",
                 "--graceful-timeout",
@@ -260,9 +262,9 @@ class Stack:
         return {"category_code": category, "lon": lon, "lat": lat, "description": "故障测试 fault test"}
 
 
-def start_stack() -> Stack:
+def start_stack(web_workers: int = 2) -> Stack:
     # Not pytest's tmp_path: the embedded PostgreSQL (the `postgres` account when we are root) must reach it.
-    stack = Stack(Path(tempfile.mkdtemp(prefix="citymgmt-faults-")))
+    stack = Stack(Path(tempfile.mkdtemp(prefix="citymgmt-faults-")), web_workers=web_workers)
     try:
         stack.pg.up()
         stack.redis.up()
