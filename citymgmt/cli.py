@@ -173,6 +173,7 @@ def _add_package_commands() -> None:
     from citymgmt.core.users_cli import users_cli
     from citymgmt.open311.cli import open311_cli
     from dispatch.components.cli import components_cli
+    from dispatch.departments.cli import departments_cli
     from dispatch.imports.cli import cases_cli
     from dispatch.intake.cli import explain_command
     from dispatch.metrics.cli import metrics_cli
@@ -187,6 +188,7 @@ def _add_package_commands() -> None:
     cli.add_command(taxonomy_cli)
     cli.add_command(components_cli)
     cli.add_command(users_cli)
+    cli.add_command(departments_cli)
     rules_cli.add_command(explain_command)
     cli.add_command(rules_cli)
     cli.add_command(calendar_cli)

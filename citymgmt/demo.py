@@ -9,6 +9,8 @@ from pathlib import Path
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from citymgmt.core.config import current_settings
+
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - the documented password of the demo accounts
 
@@ -66,12 +68,18 @@ def load_demo(session: Session, now: datetime, progress: Progress) -> None:
     progress(f"{registry.rows} components: {registry.inserted} inserted, {registry.updated} updated")
     from dispatch.routing.rules import load_rules_file
 
-    rules = load_rules_file(session, FIXTURES / "rules" / "demo-rules.yaml", now)
+    settings = current_settings()
+    rules = load_rules_file(session, FIXTURES / "rules" / "demo-rules.yaml", now, kinds=settings.department_kinds)
     progress(f"routing rules: {rules.inserted} new, {rules.updated} changed, {rules.unchanged} unchanged")
-    from dispatch.sla.calendar import seed_years
+    if settings.holidays == "cn":
+        from dispatch.sla.calendar import seed_years
 
-    written, _unknown = seed_years(session, range(now.year - 1, now.year + 2), now)
-    progress(f"working calendar: {written} holidays and make-up days")
+        written, _unknown = seed_years(session, range(now.year - 1, now.year + 2), now)
+        progress(f"working calendar: {written} holidays and make-up days")
+    else:
+        progress(
+            "working calendar: no built-in holidays (CITYMGMT_HOLIDAYS=none); import the city's with calendar import"
+        )
     created = load_demo_accounts(session, departments)
     progress(f"{created} demo accounts created (password {DEMO_PASSWORD})")
     from grids.assignments import assign_cells
@@ -87,13 +95,13 @@ def load_demo(session: Session, now: datetime, progress: Progress) -> None:
 
 def load_demo_accounts(session: Session, departments: list[str]) -> int:
     """The accounts of ARCHITECTURE.md; existing ones are left as they are (their passwords may have changed)."""
-    from citymgmt.core.identity import User, hash_password
+    from citymgmt.core.identity import User, handler_username, hash_password
 
     wanted: dict[str, tuple[str, list[str], str | None]] = {
         name: (display, roles, None) for name, (display, roles) in DEMO_STAFF.items()
     }
     for code in departments:
-        wanted[f"handler-{code}"] = (f"处置人员（{code}）", ["handler"], code)
+        wanted[handler_username(code)] = (f"处置人员（{code}）", ["handler"], code)
     existing = set(session.execute(select(User.username).where(User.username.in_(wanted))).scalars())
     password_hash = hash_password(DEMO_PASSWORD)  # one hash for all: they share the password
     for username, (display, roles, department) in wanted.items():

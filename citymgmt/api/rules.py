@@ -12,6 +12,7 @@ from flask_smorest import Blueprint
 from citymgmt.core.access import allow
 from citymgmt.core.audit import record
 from citymgmt.core.clock import utcnow
+from citymgmt.core.config import current_settings
 from citymgmt.core.db import db
 from citymgmt.core.errors import ValidationError
 from citymgmt.core.identity import OVERSEERS
@@ -160,6 +161,8 @@ def import_view() -> Any:
     except UnicodeDecodeError:
         raise ValidationError("the rules document must be UTF-8", details={"body": "not UTF-8"}) from None
     retire_all = request.args.get("retire_all", "").lower() == "true"
-    result = import_rules(db.session(), source, utcnow(), allow_empty=retire_all)
+    result = import_rules(
+        db.session(), source, utcnow(), allow_empty=retire_all, kinds=current_settings().department_kinds
+    )
     record(db.session(), "rules.import", "PUT /api/v1/rules", utcnow(), **asdict(result))
     return result

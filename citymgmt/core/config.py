@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from dataclasses import dataclass, field, fields, replace
 from datetime import time
@@ -15,6 +16,22 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 # Argon2id cost profiles (citymgmt.core.identity holds their parameters): the first is the default.
 PASSWORD_HASH_PROFILES = ("rfc9106-low-memory", "cheapest")
 CENTRE_HOURS = ("24x7", "working")  # CITYMGMT_CENTRE_HOURS: the clock of the centre's own steps
+HOLIDAYS = ("cn", "none")  # CITYMGMT_HOLIDAYS: China's statutory holidays built in, or none (the city imports its own)
+# The kinds of department (CITYMGMT_DEPARTMENT_KINDS) by default: a Chinese city's municipal services.
+DEFAULT_DEPARTMENT_KINDS = (
+    "water",  # 供水
+    "drainage",  # 排水
+    "power",  # 供电
+    "gas",  # 燃气
+    "roads",  # 道路 / 市政
+    "landscaping",  # 园林绿化
+    "sanitation",  # 环卫
+    "traffic_police",  # 交警
+    "enforcement",  # 城管执法
+    "street_office",  # 街道办
+    "other",
+)
+DEPARTMENT_KIND = re.compile(r"^[a-z][a-z0-9_]{0,19}$")
 
 
 class ConfigError(ValueError):
@@ -139,6 +156,11 @@ class Settings:
     basemap_url: str = ""
     basemap_crs: str = "wgs84"  # wgs84 | gcj02 (AMap, Tencent)
     basemap_attribution: str = ""
+    # The working calendar's built-in holidays: cn (China's statutory holidays and make-up days, from
+    # chinese-calendar) or none (weekends only, plus what the city imports with `citymgmt calendar import`).
+    holidays: str = "cn"
+    # The kinds a department may be (routing's "the locality's department of a kind" names one).
+    department_kinds: tuple[str, ...] = DEFAULT_DEPARTMENT_KINDS
 
     @property
     def embedded_database(self) -> bool:
@@ -286,6 +308,16 @@ class Settings:
             basemap_url=os.environ.get("CITYMGMT_BASEMAP_URL", "").strip(),
             basemap_crs=os.environ.get("CITYMGMT_BASEMAP_CRS", "wgs84").strip().lower() or "wgs84",
             basemap_attribution=os.environ.get("CITYMGMT_BASEMAP_ATTRIBUTION", "").strip(),
+            holidays=os.environ.get("CITYMGMT_HOLIDAYS", "cn").strip().lower() or "cn",
+            department_kinds=tuple(
+                dict.fromkeys(
+                    k.strip()
+                    for k in (os.environ.get("CITYMGMT_DEPARTMENT_KINDS") or ",".join(DEFAULT_DEPARTMENT_KINDS)).split(
+                        ","
+                    )
+                    if k.strip()
+                )
+            ),
         )
         settings.validate()
         return settings
@@ -369,6 +401,14 @@ class Settings:
             )
         self._validate_metrics()
         self._validate_basemap()
+        if self.holidays not in HOLIDAYS:
+            raise ConfigError(f"CITYMGMT_HOLIDAYS={self.holidays!r}: expected {' or '.join(HOLIDAYS)}")
+        bad_kinds = [k for k in self.department_kinds if not DEPARTMENT_KIND.match(k)]
+        if bad_kinds or not self.department_kinds:
+            raise ConfigError(
+                f"CITYMGMT_DEPARTMENT_KINDS: {', '.join(bad_kinds) or 'none given'}: expected a comma-separated list of"
+                " kinds, each a lowercase letter then up to 19 lowercase letters, digits or _"
+            )
         if self.env == "production" and not self.secret_key:
             raise ConfigError("SECRET_KEY must be set when CITYMGMT_ENV=production")
         if not 0 <= self.duplicate_radius_m <= 10_000:

@@ -1,5 +1,6 @@
 """Departments (专业部门 / 处置单位): who fixes what. Handlers belong to one; cases, rules and components point at
-them. Nothing is deleted: a department is retired, and "a live department" is `LIVE` here, nowhere else."""
+them. Nothing is deleted: a department is retired, and "a live department" is `LIVE` here, nowhere else. The kinds a
+department may be are configuration (`Settings.department_kinds`, CITYMGMT_DEPARTMENT_KINDS)."""
 
 from __future__ import annotations
 
@@ -9,20 +10,6 @@ from sqlalchemy import ColumnElement, DateTime, ForeignKey, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from citymgmt.core.db import Timestamped, db
-
-DEPARTMENT_KINDS = (
-    "water",  # 供水
-    "drainage",  # 排水
-    "power",  # 供电
-    "gas",  # 燃气
-    "roads",  # 道路 / 市政
-    "landscaping",  # 园林绿化
-    "sanitation",  # 环卫
-    "traffic_police",  # 交警
-    "enforcement",  # 城管执法
-    "street_office",  # 街道办
-    "other",
-)
 
 
 class Department(Timestamped, db.Model):  # type: ignore[name-defined]
@@ -37,6 +24,8 @@ class Department(Timestamped, db.Model):  # type: ignore[name-defined]
     # A street office serves its street.
     street_code: Mapped[str | None] = mapped_column(ForeignKey("areas.code"), index=True)
     phone: Mapped[str | None] = mapped_column(String(40))
+    # The department it answers to (a bureau's section, a utility's branch), or none.
+    parent_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 

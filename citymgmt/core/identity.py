@@ -62,6 +62,7 @@ _HASHERS = {
 }
 # A real hash per profile to verify against when the user does not exist, so the answer takes as long either way.
 _DUMMY_HASHES: dict[str, str] = {}
+USERNAME_MAX = 40  # users.username's length
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
 MIN_PASSWORD = 10
 
@@ -146,6 +147,17 @@ def _dummy_hash() -> str:
     if profile not in _DUMMY_HASHES:
         _DUMMY_HASHES[profile] = _HASHERS[profile].hash(secrets.token_urlsafe(16))
     return _DUMMY_HASHES[profile]
+
+
+def handler_username(department_code: str) -> str:
+    """The conventional account of a department's handlers, `handler-<code>`, within the 40 characters a username
+    may have: a longer one keeps the code's start and adds 6 hex digits of its SHA-256, so that two long codes with
+    the same start still get two names. Lowercase, as every username is."""
+    name = f"handler-{department_code}".lower()
+    if len(name) <= USERNAME_MAX:
+        return name
+    digest = hashlib.sha256(department_code.encode()).hexdigest()[:6]
+    return f"{name[: USERNAME_MAX - 7].rstrip('._-')}-{digest}"
 
 
 def check_password_strength(password: str, username: str) -> None:

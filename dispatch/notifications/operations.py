@@ -77,15 +77,9 @@ class Notification(db.Model):  # type: ignore[name-defined]
     )
 
 
-def add_channel(
-    session: Session,
-    kind: str,
-    target: str,
-    department_code: str | None,
-    events: Iterable[str] = EVENTS,
-    secret: str | None = None,
-) -> NotificationChannel:
-    events = list(dict.fromkeys(events))
+def channel_problems(kind: str, target: str, events: Iterable[str], secret: str | None) -> dict[str, str]:
+    """What is wrong with a channel's kind, address, events and secret (field → problem); empty if nothing."""
+    events = list(events)
     problems: dict[str, str] = {}
     if kind not in KINDS:
         problems["kind"] = f"one of {', '.join(KINDS)}"
@@ -97,9 +91,24 @@ def add_channel(
             problems["target"] = "an http(s) URL"
         if not secret or len(secret) < 16:
             problems["secret"] = "at least 16 characters, to sign the webhook's requests"  # noqa: S105
+    if len(target) > 500:
+        problems["target"] = "at most 500 characters"
     unknown = [e for e in events if e not in EVENTS]
     if unknown or not events:
         problems["events"] = f"among {', '.join(EVENTS)}"
+    return problems
+
+
+def add_channel(
+    session: Session,
+    kind: str,
+    target: str,
+    department_code: str | None,
+    events: Iterable[str] = EVENTS,
+    secret: str | None = None,
+) -> NotificationChannel:
+    events = list(dict.fromkeys(events))
+    problems = channel_problems(kind, target, events, secret)
     if department_code is not None and session.get(Department, department_code) is None:
         problems["department"] = f"no department {department_code}"
     if problems:
@@ -110,6 +119,17 @@ def add_channel(
     session.add(channel)
     session.flush()
     return channel
+
+
+def live_channels(session: Session, department_code: str) -> list[NotificationChannel]:
+    """The department's live channels, oldest first."""
+    return list(
+        session.execute(
+            select(NotificationChannel)
+            .where(NotificationChannel.department_code == department_code, NotificationChannel.retired_at.is_(None))
+            .order_by(NotificationChannel.id)
+        ).scalars()
+    )
 
 
 def notify(session: Session, event: str, department_code: str | None, case_ids: list[int], now: datetime) -> int:

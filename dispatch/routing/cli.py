@@ -11,6 +11,7 @@ from flask.cli import with_appcontext
 from citymgmt.core.audit import record
 from citymgmt.core.clock import utcnow
 from citymgmt.core.commands import ensure_services_for_command, in_transaction
+from citymgmt.core.config import current_settings
 from citymgmt.core.db import db
 from dispatch.routing.rules import export_rules, load_rules_file
 
@@ -27,7 +28,9 @@ def rules_cli() -> None:
 @in_transaction
 def import_command(file: Path, retire_all: bool) -> None:
     """Replace the rule set with FILE's (YAML): the whole file or nothing; rules left out are retired."""
-    result = load_rules_file(db.session(), file, utcnow(), allow_empty=retire_all)
+    result = load_rules_file(
+        db.session(), file, utcnow(), allow_empty=retire_all, kinds=current_settings().department_kinds
+    )
     record(db.session(), "rules.import", str(file), utcnow(), **asdict(result))
     click.echo(
         f"rules: {result.inserted} new, {result.updated} changed, {result.unchanged} unchanged, "

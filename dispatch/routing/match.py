@@ -120,7 +120,9 @@ def route(session: Session, book: RuleBook, facts: Facts, *, explain_all: bool =
     decision: Decision | None = None
     if facts.family == "component":
         owner = Considered(OWNER_RULE, "部件属主优先 (component owner first)", -1, False)
-        if facts.component_owner:
+        if facts.component_owner and not departments.is_live(session, facts.component_owner):
+            owner.note = f"asset {facts.component_id} is owned by {facts.component_owner}, which is retired"
+        elif facts.component_owner:
             owner.matched = True
             owner.department = facts.component_owner
             owner.note = f"asset {facts.component_id} is owned by {facts.component_owner}"
@@ -252,6 +254,10 @@ def _target(session: Session, rule: Rule, facts: Facts) -> tuple[str | None, str
     zones = [z for z in facts.zones if _zone_fits(wanted, z)]
     if not zones:
         return None, "the point lies in no department's zone"
+    live = [z for z in zones if departments.is_live(session, z.department_code)]
+    if not live:
+        return None, "the zone's department is retired: " + ", ".join(f"{z.code} ({z.department_code})" for z in zones)
+    zones = live
     return zones[0].department_code, f"to {zones[0].department_code}, owner of zone {zones[0].code}"
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Sequence as Seq
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -43,8 +44,9 @@ from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, Sequence, 
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from citymgmt.core.config import DEFAULT_DEPARTMENT_KINDS, DEPARTMENT_KIND
 from citymgmt.core.db import Timestamped, db
-from citymgmt.core.departments import DEPARTMENT_KINDS, live_codes
+from citymgmt.core.departments import live_codes
 from citymgmt.core.errors import ValidationError
 from citymgmt.core.revisions import forget as forget_revisions
 from citymgmt.core.revisions import revisions
@@ -143,7 +145,8 @@ class ConditionsSchema(_Listify):
 
 class TargetSchema(ma.Schema):
     department = ma.fields.String(validate=ma.validate.Length(min=1, max=40))
-    locality = ma.fields.String(validate=ma.validate.OneOf(DEPARTMENT_KINDS))
+    # A kind of department (checked against the city's kinds, CITYMGMT_DEPARTMENT_KINDS, when imported).
+    locality = ma.fields.String(validate=ma.validate.Regexp(DEPARTMENT_KIND, error="expected a kind of department"))
     zone_owner = ma.fields.Boolean()
     urgency = ma.fields.String(validate=ma.validate.OneOf(("urgent", "normal")))
     auto_dispatch = ma.fields.Boolean()
@@ -238,10 +241,25 @@ def _flatten(messages: Any, prefix: str = "") -> dict[str, str]:
     return flat
 
 
-def import_rules(session: Session, source: str, now: datetime, allow_empty: bool = False) -> ImportResult:
+def import_rules(
+    session: Session,
+    source: str,
+    now: datetime,
+    allow_empty: bool = False,
+    *,
+    kinds: Seq[str] = DEFAULT_DEPARTMENT_KINDS,
+) -> ImportResult:
     """Replace the live rule set with the file's, in the caller's transaction (nothing changes on an error). A file
-    with no rules would retire every rule and stop automatic dispatch: refused unless `allow_empty`."""
+    with no rules would retire every rule and stop automatic dispatch: refused unless `allow_empty`. A locality
+    target names one of the city's `kinds` of department."""
     rules = parse_rules(source)
+    unknown_kinds = {
+        f"rules.{i}.then.locality": f"{r['then']['locality']} is not a kind of department here ({', '.join(kinds)})"
+        for i, r in enumerate(rules)
+        if r["then"].get("locality") and r["then"]["locality"] not in kinds
+    }
+    if unknown_kinds:
+        raise ValidationError("the rules file names unknown kinds of department", details=unknown_kinds)
     if not rules and not allow_empty:
         raise ValidationError(
             "the rules file holds no rules: importing it would retire every rule and stop automatic dispatch;"
@@ -309,12 +327,19 @@ def export_rules(session: Session) -> str:
     )
 
 
-def load_rules_file(session: Session, path: Path, now: datetime, allow_empty: bool = False) -> ImportResult:
+def load_rules_file(
+    session: Session,
+    path: Path,
+    now: datetime,
+    allow_empty: bool = False,
+    *,
+    kinds: Seq[str] = DEFAULT_DEPARTMENT_KINDS,
+) -> ImportResult:
     try:
         source = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ValidationError(f"cannot read {path}: {exc.__class__.__name__}", details={"file": str(path)}) from None
-    return import_rules(session, source, now, allow_empty)
+    return import_rules(session, source, now, allow_empty, kinds=kinds)
 
 
 # -- the per-process cache ---------------------------------------------------------------------------------------

@@ -54,6 +54,8 @@ def test_external_urls_are_used_as_given(monkeypatch) -> None:  # type: ignore[n
         ("CITYMGMT_PHONE_VERIFICATION_SOURCES", "hotline,inspector", "CITYMGMT_PHONE_VERIFICATION_SOURCES: unknown"),
         ("CITYMGMT_CENTRE_HOURS", "9x5", "CITYMGMT_CENTRE_HOURS='9x5': expected 24x7 or working"),
         ("CITYMGMT_WORKER_MAINTENANCE_SECONDS", "soon", "CITYMGMT_WORKER_MAINTENANCE_SECONDS='soon': expected a whole"),
+        ("CITYMGMT_HOLIDAYS", "us", "CITYMGMT_HOLIDAYS='us': expected cn or none"),
+        ("CITYMGMT_DEPARTMENT_KINDS", "water,Fire Dept", "CITYMGMT_DEPARTMENT_KINDS: Fire Dept: expected a comma"),
     ],
 )
 def test_bad_values_name_the_variable(monkeypatch, variable: str, value: str, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -126,3 +128,14 @@ def test_the_centre_runs_round_the_clock_unless_configured(monkeypatch) -> None:
     assert Settings.from_env().centre_hours == "24x7"
     monkeypatch.setenv("CITYMGMT_CENTRE_HOURS", "Working")
     assert Settings.from_env().centre_hours == "working"
+
+
+def test_holidays_and_department_kinds_default_to_a_chinese_city(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings.from_env()
+    assert settings.holidays == "cn"
+    assert "street_office" in settings.department_kinds and "sanitation" in settings.department_kinds
+    monkeypatch.setenv("CITYMGMT_HOLIDAYS", "None")
+    monkeypatch.setenv("CITYMGMT_DEPARTMENT_KINDS", " streets, sanitation ,water,streets")
+    settings = Settings.from_env()
+    assert settings.holidays == "none"
+    assert settings.department_kinds == ("streets", "sanitation", "water")

@@ -49,7 +49,7 @@ def test_every_bad_field_is_named_by_its_path() -> None:
     bad = rules_yaml(
         {"code": "ok", "name": "ok", "priority": 1, "then": {"department": "bj-water"}},
         {"code": "bad code!", "name": "x", "priority": "high", "when": {"category": ["X99"]}, "then": {}},
-        {"code": "ok", "name": "dup", "priority": 2, "then": {"locality": "spaceport"}},
+        {"code": "ok", "name": "dup", "priority": 2, "then": {"locality": "Space Port!"}},
         {
             "code": "t",
             "name": "t",
@@ -69,6 +69,14 @@ def test_every_bad_field_is_named_by_its_path() -> None:
     assert details["rules.3.when.time.from"] == "expected HH:MM"
     assert "rules.3.when.colour" in details
     assert "got department, locality" in details["rules.3.then"]
+
+
+def test_a_locality_names_one_of_the_citys_kinds_of_department(db_session: Session) -> None:
+    spaceport = rules_yaml({"code": "s", "name": "s", "priority": 1, "then": {"locality": "spaceport"}})
+    with pytest.raises(ValidationError, match="unknown kinds of department") as refused:
+        import_rules(db_session, spaceport, NOW)  # the default kinds (CITYMGMT_DEPARTMENT_KINDS)
+    assert "spaceport is not a kind of department here" in refused.value.details["rules.0.then.locality"]
+    assert import_rules(db_session, spaceport, NOW, kinds=("spaceport",)).inserted == 1
 
 
 def test_yaml_syntax_errors_and_repeated_codes_are_refused() -> None:
