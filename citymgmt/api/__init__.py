@@ -60,6 +60,7 @@ def init_api(app: Flask) -> CitymgmtApi:
     from citymgmt.api.cases import blp as cases_blp
     from citymgmt.api.categories import blp as categories_blp
     from citymgmt.api.components import blp as components_blp
+    from citymgmt.api.departments import blp as departments_blp
     from citymgmt.api.grids import blp as grids_blp
     from citymgmt.api.metrics import blp as metrics_blp
     from citymgmt.api.notifications import blp as notifications_blp
@@ -73,6 +74,7 @@ def init_api(app: Flask) -> CitymgmtApi:
     api.register_blueprint(components_blp, url_prefix=f"{API_PREFIX}/components")
     api.register_blueprint(rules_blp, url_prefix=f"{API_PREFIX}/rules")
     api.register_blueprint(calendar_blp, url_prefix=f"{API_PREFIX}/calendar")
+    api.register_blueprint(departments_blp, url_prefix=f"{API_PREFIX}/departments")
     api.register_blueprint(queues_blp, url_prefix=f"{API_PREFIX}/queues")
     api.register_blueprint(notifications_blp, url_prefix=f"{API_PREFIX}/notifications")
     api.register_blueprint(metrics_blp, url_prefix=f"{API_PREFIX}/metrics")
