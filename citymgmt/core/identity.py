@@ -185,6 +185,10 @@ def create_user(
     unknown = sorted(set(roles) - {r.value for r in Role})
     if not roles or unknown:
         raise ValidationError(f"roles must be among {', '.join(ALL_ROLES)}", details={"roles": unknown or "none given"})
+    if display_name is not None and len(display_name) > 100:
+        raise ValidationError("a display name has at most 100 characters", details={"display_name": "too long"})
+    if phone is not None and len(phone) > 40:
+        raise ValidationError("a phone number has at most 40 characters", details={"phone": "too long"})
     if Role.handler in roles and not department_code:
         raise ValidationError("a handler belongs to a department", details={"department": "required for handler"})
     if department_code is not None and not departments.is_live(session, department_code):

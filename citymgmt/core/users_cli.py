@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 from flask.cli import with_appcontext
@@ -76,6 +77,38 @@ def create_command(
         _fail(exc)
         return
     click.echo(f"created {user.username} ({', '.join(user.roles)})")
+
+
+@users_cli.command("import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@with_appcontext
+def import_command(file: Path) -> None:
+    """Create the accounts of a CSV file (username, display_name, role, department, password, phone), all or
+    nothing. Empty passwords are generated and printed once, here, as `username<TAB>password`."""
+    from citymgmt.core.accounts import import_users, read_user_rows
+    from citymgmt.core.commands import ensure_services_for_command
+
+    ensure_services_for_command()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        click.echo(f"error: cannot read {file}: {exc.__class__.__name__}", err=True)
+        sys.exit(1)
+    try:
+        rows = read_user_rows(text)
+        with unit_of_work() as session:
+            created = import_users(session, rows, utcnow(), str(file))
+    except DomainError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        for where, what in (exc.details or {}).items():
+            click.echo(f"  {where}: {what}", err=True)
+        sys.exit(1)
+    generated = [c for c in created if c.generated_password]
+    click.echo(f"created {len(created)} users ({len(generated)} with generated passwords)", err=True)
+    if generated:
+        click.echo("generated passwords, shown this once (only their hashes are kept):", err=True)
+        for account in generated:
+            click.echo(f"{account.username}\t{account.generated_password}")
 
 
 @users_cli.command("set-password")
