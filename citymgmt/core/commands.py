@@ -21,6 +21,14 @@ def ensure_services_for_command() -> None:
     ensure_services(current_app.extensions["citymgmt.settings"], lambda line: click.echo(line, err=True))
 
 
+def fail(exc: DomainError) -> None:
+    """Say what went wrong, each detail (a field, a file's line) on its own line, and exit 1."""
+    click.echo(f"error: {exc.message}", err=True)
+    for where, what in (exc.details or {}).items():
+        click.echo(f"  {where}: {what}", err=True)
+    sys.exit(1)
+
+
 def in_transaction(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Run a command in one unit of work: committed if it succeeds, rolled back with a clear message if not. The
     command's `db.session()` is the unit's Session."""
@@ -31,8 +39,7 @@ def in_transaction(fn: Callable[..., Any]) -> Callable[..., Any]:
             with unit_of_work():
                 fn(*args, **kwargs)
         except DomainError as exc:
-            click.echo(f"error: {exc.message}", err=True)
-            sys.exit(1)
+            fail(exc)
 
     run.__name__ = fn.__name__
     run.__doc__ = fn.__doc__

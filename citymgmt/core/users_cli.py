@@ -86,7 +86,7 @@ def import_command(file: Path) -> None:
     """Create the accounts of a CSV file (username, display_name, role, department, password, phone), all or
     nothing. Empty passwords are generated and printed once, here, as `username<TAB>password`."""
     from citymgmt.core.accounts import import_users, read_user_rows
-    from citymgmt.core.commands import ensure_services_for_command
+    from citymgmt.core.commands import ensure_services_for_command, fail
 
     ensure_services_for_command()
     try:
@@ -99,10 +99,8 @@ def import_command(file: Path) -> None:
         with unit_of_work() as session:
             created = import_users(session, rows, utcnow(), str(file))
     except DomainError as exc:
-        click.echo(f"error: {exc.message}", err=True)
-        for where, what in (exc.details or {}).items():
-            click.echo(f"  {where}: {what}", err=True)
-        sys.exit(1)
+        fail(exc)
+        return
     generated = [c for c in created if c.generated_password]
     click.echo(f"created {len(created)} users ({len(generated)} with generated passwords)", err=True)
     if generated:

@@ -9,19 +9,12 @@ import click
 from flask.cli import with_appcontext
 
 from citymgmt.core.clock import utcnow
-from citymgmt.core.commands import ensure_services_for_command
+from citymgmt.core.commands import ensure_services_for_command, fail
 from citymgmt.core.config import current_settings
 from citymgmt.core.db import db, unit_of_work
 from citymgmt.core.errors import DomainError
 from dispatch.departments.files import FORMATS, detect_format, read_rows
 from dispatch.departments.operations import import_departments, list_departments, retire_department
-
-
-def _fail(exc: DomainError) -> None:
-    click.echo(f"error: {exc.message}", err=True)
-    for where, what in (exc.details or {}).items():
-        click.echo(f"  {where}: {what}", err=True)
-    sys.exit(1)
 
 
 @click.group("departments")
@@ -46,7 +39,7 @@ def import_command(file: Path, fmt: str | None) -> None:
         with unit_of_work() as session:
             summary = import_departments(session, rows, current_settings().department_kinds, utcnow(), str(file))
     except DomainError as exc:
-        _fail(exc)
+        fail(exc)
         return
     click.echo(
         f"departments: {summary.rows} rows, {summary.created} created, {summary.updated} updated,"
@@ -76,7 +69,7 @@ def retire_command(code: str) -> None:
         with unit_of_work() as session:
             summary = retire_department(session, code, utcnow(), "cli")
     except DomainError as exc:
-        _fail(exc)
+        fail(exc)
         return
     click.echo(f"department {code} retired")
     if summary.open_cases:

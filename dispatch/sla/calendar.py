@@ -1,9 +1,11 @@
 """The city's working calendar as data: `calendar_days` holds the days that differ from Monday–Friday (China's
-statutory holidays and make-up working days, seeded from chinese-calendar) and the admins' own overrides, which
-always win over seeds. The arithmetic is in `dispatch.sla.workcalendar`; this module only supplies its calendar.
+statutory holidays and make-up working days, seeded from chinese-calendar), the days a city imports from its own
+file (`calendar_import`) and the admins' own overrides; imported and admin days always win over seeds. The
+arithmetic is in `dispatch.sla.workcalendar`; this module only supplies its calendar.
 
-Years chinese-calendar knows are covered even before seeding (the seed only makes them visible and editable);
-later years are Monday–Friday until an admin enters their holidays.
+With CITYMGMT_HOLIDAYS=cn (the default), the years chinese-calendar knows are covered even before seeding (the seed
+only makes them visible and editable); later years are Monday–Friday until an admin enters their holidays. With
+none, China's days count nowhere, seeded or not: weekends and the city's own days alone.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from citymgmt.core.revisions import revisions
 from dispatch.sla.workcalendar import WorkingCalendar, chinese_overrides
 
 calendar_revision = Sequence("calendar_day_revision_seq", start=1)
-SOURCES = ("chinese-calendar", "admin")
+SEEDED = "chinese-calendar"  # China's days, written by `calendar seed` (CITYMGMT_HOLIDAYS=cn)
+IMPORTED = "import"  # the city's own, from `calendar import` (an iCalendar or CSV file)
+SOURCES = (SEEDED, "admin", IMPORTED)
 
 
 class CalendarDay(db.Model):  # type: ignore[name-defined]
@@ -97,6 +101,46 @@ def set_day(
     )
 
 
+def import_days(
+    session: Session, days: dict[date, tuple[bool, str | None]], user_id: int | None, now: datetime
+) -> tuple[int, int]:
+    """Store a city's own days (day → working or not, and its name), as an admin's override is stored: they win
+    over China's seeded days. Returns how many were written and how many were already so."""
+    if not days:
+        return 0, 0
+    forget_memo(session, CALENDAR_MEMO)
+    forget_revisions(session)
+    rows = [
+        {
+            "day": day,
+            "is_workday": is_workday,
+            "source": IMPORTED,
+            "note": (name or "").strip()[:200] or None,
+            "updated_by": user_id,
+            "updated_at": now,
+        }
+        for day, (is_workday, name) in sorted(days.items())
+    ]
+    written = 0
+    for start in range(0, len(rows), 1000):
+        statement = insert(CalendarDay).values(rows[start : start + 1000])
+        written += len(
+            session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[CalendarDay.day],
+                    set_={
+                        **{k: statement.excluded[k] for k in rows[0] if k != "day"},
+                        "revision": calendar_revision.next_value(),
+                    },
+                    where=(CalendarDay.is_workday != statement.excluded.is_workday)
+                    | (CalendarDay.source != statement.excluded.source)
+                    | CalendarDay.note.is_distinct_from(statement.excluded.note),
+                ).returning(CalendarDay.day)
+            ).all()
+        )
+    return written, len(rows) - written
+
+
 def days_of_year(session: Session, year: int) -> list[CalendarDay]:
     return list(
         session.execute(
@@ -119,25 +163,33 @@ class CalendarCache:
     """The WorkingCalendar of one process, rebuilt when the stored days change (one indexed query to know)."""
 
     def __init__(self) -> None:
-        self._cached: tuple[tuple[int, str, str], WorkingCalendar] | None = None
+        self._cached: tuple[tuple[int, str, str, str], WorkingCalendar] | None = None
         self._lock = threading.Lock()
 
     def get(self, session: Session, settings: Settings) -> WorkingCalendar:
         # Checked once per transaction: the steps of one request share one calendar.
         return transaction_memo(
-            session, CALENDAR_MEMO, lambda: self._get(session, settings), (settings.timezone, settings.working_periods)
+            session,
+            CALENDAR_MEMO,
+            lambda: self._get(session, settings),
+            (settings.timezone, settings.working_periods, settings.holidays),
         )
 
     def _get(self, session: Session, settings: Settings) -> WorkingCalendar:
         from zoneinfo import ZoneInfo
 
-        key = (revisions(session).calendar, settings.timezone, settings.working_periods)
+        key = (revisions(session).calendar, settings.timezone, settings.working_periods, settings.holidays)
         cached = self._cached
         if cached is not None and cached[0] == key:
             return cached[1]
-        this_year = datetime.now().year
-        overrides = dict(_chinese_defaults(this_year - 3, this_year + 3))
-        for day, is_workday in session.execute(select(CalendarDay.day, CalendarDay.is_workday)):
+        days = select(CalendarDay.day, CalendarDay.is_workday)
+        if settings.holidays == "cn":
+            this_year = datetime.now().year
+            overrides = dict(_chinese_defaults(this_year - 3, this_year + 3))
+        else:  # none: weekends, and the days the city entered or imported (not China's, even if seeded before)
+            overrides = {}
+            days = days.where(CalendarDay.source != SEEDED)
+        for day, is_workday in session.execute(days):
             overrides[day] = is_workday
         calendar = WorkingCalendar(ZoneInfo(settings.timezone), settings.periods(), overrides)
         with self._lock:
