@@ -28,6 +28,11 @@ class Department(Timestamped, db.Model):  # type: ignore[name-defined]
     parent_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
+    @property
+    def live(self) -> bool:
+        """`LIVE` for a loaded row."""
+        return self.retired_at is None
+
 
 LIVE: ColumnElement[bool] = Department.retired_at.is_(None)  # a live department: not retired
 
@@ -35,6 +40,11 @@ LIVE: ColumnElement[bool] = Department.retired_at.is_(None)  # a live department
 def is_live(session: Session, code: str) -> bool:
     """Whether a live department has this code."""
     return session.execute(select(Department.code).where(Department.code == code, LIVE)).first() is not None
+
+
+def liveness(session: Session) -> dict[str, bool]:
+    """Every department's code and whether it is live (retired ones too, to tell "retired" from "unknown")."""
+    return {code: bool(live) for code, live in session.execute(select(Department.code, LIVE))}
 
 
 def live_codes(session: Session) -> set[str]:

@@ -29,12 +29,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from citymgmt.core.departments import liveness
 from citymgmt.core.errors import ValidationError
 from dispatch.components.operations import ASSET_ID, STATUSES, class_of, component_classes
 from dispatch.components.queries import (
     COPY_STAGING_SQL,
     CREATE_STAGING_SQL,
-    DEPARTMENTS_SQL,
     DROP_STAGED_SQL,
     DROP_STAGING_SQL,
     KNOWN_SRID_SQL,
@@ -316,7 +316,7 @@ def import_component_rows(
         raise ValidationError("the file has no rows", details={"rows": 0})
     classes = component_classes(session)
     version = current_version(session)
-    departments: dict[str, bool] = {code: retired for code, retired in session.execute(text(DEPARTMENTS_SQL))}
+    departments = liveness(session)  # code → live
     checked: list[_Checked] = []
     seen: dict[str, str] = {}
     step = max(len(rows) // 10, 10_000)
@@ -446,7 +446,7 @@ def _check_row(
     if owner is not None:
         if owner not in departments:
             problems.add(row.where, asset_id, "owner", f"unknown owner department {owner}")
-        elif departments[owner]:
+        elif not departments[owner]:
             problems.add(row.where, asset_id, "owner", f"department {owner} is retired")
     status_given = _text(values.get("status"))
     status = STATUS_BY_NAME.get(status_given.lower() if status_given else "in_use")

@@ -34,10 +34,6 @@ NAMED_DISTANCE_SQL = (
 
 # -- the registry's import (importer.py) --------------------------------------------------------------------------
 
-# Every department's code and whether it is retired, to check the owners of a file's rows. Hand-written: two
-# columns of the kernel's departments table, read once per import.
-DEPARTMENTS_SQL = "SELECT code, retired_at IS NOT NULL FROM departments"
-
 # Whether PostGIS knows an SRID (a file's CRS). Hand-written: spatial_ref_sys is PostGIS's own table, with no model.
 KNOWN_SRID_SQL = "SELECT EXISTS (SELECT 1 FROM spatial_ref_sys WHERE srid = :srid)"
 

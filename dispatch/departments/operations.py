@@ -218,7 +218,7 @@ def check_rows(
                 found["code"] = "required: 1-40 letters, digits, '.', '_' or '-', starting with a letter or digit"
             elif code in seen:
                 found["code"] = f"{code} repeats line {seen[code]}"
-            elif code in ctx.existing and ctx.existing[code].retired_at is not None:
+            elif code in ctx.existing and not ctx.existing[code].live:
                 found["code"] = f"department {code} is retired; a retired code is not used again"
         seen.setdefault(code, line)
         values, value_problems = _check_values(row, ctx)
@@ -237,7 +237,7 @@ def check_rows(
         if parent is None:
             continue
         where = f"line {lines[spec.code]}: parent"
-        live = parent in parents or (parent in ctx.existing and ctx.existing[parent].retired_at is None)
+        live = parent in parents or (parent in ctx.existing and ctx.existing[parent].live)
         if parent == spec.code:
             problems[where] = "a department is not its own parent"
         elif not live:

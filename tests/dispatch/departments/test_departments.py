@@ -20,7 +20,7 @@ from dispatch.departments.files import read_rows
 from dispatch.departments.operations import import_departments, retire_department
 from dispatch.intake.explain import explain_report
 from dispatch.notifications.operations import NotificationChannel
-from dispatch.routing.rules import rule_cache
+from dispatch.routing.rules import import_rules, rule_cache
 from tests.dispatch.routing.test_routing import NOW
 
 pytestmark = pytest.mark.usefixtures("beijing")
@@ -230,3 +230,37 @@ def test_handler_usernames_fit_forty_characters() -> None:
     names = {handler_username(long_a), handler_username(long_b), handler_username("X" * 40)}
     assert len(names) == 3
     assert all(len(n) <= 40 and n == n.lower() for n in names)
+
+
+def test_a_zone_of_a_retired_department_routes_nothing_to_it(db_session: Session) -> None:
+    db_session.execute(
+        text(
+            "INSERT INTO responsibility_zones (code, department_code, name, kind, geom) VALUES"
+            " ('t-park', '110101-landscaping', '测试公园', 'park',"
+            "  ST_Multi(ST_Buffer(ST_SetSRID(ST_MakePoint(116.3906, 39.9158), 4326), 0.001)))"
+        )
+    )
+    import_rules(
+        db_session,
+        "rules:\n  - {code: parks, name: parks, priority: 1, when: {zone: {kind: park}}, then: {zone_owner: true}}\n",
+        NOW,
+    )
+    settings = current_app.extensions["citymgmt.settings"]
+
+    def route() -> dict[str, Any]:
+        return explain_report(
+            db_session,
+            rule_cache.book(db_session),
+            category_code="E0102",
+            lon=116.3906,
+            lat=39.9158,
+            crs="wgs84",
+            at=NOW,
+            settings=settings,
+        )
+
+    assert route()["department"] == "110101-landscaping"
+    retire_department(db_session, "110101-landscaping", NOW, "test")
+    decision = route()
+    assert decision["department"] is None and decision["manual"] is True
+    assert decision["considered"][0]["note"] == "the zone's department is retired: t-park (110101-landscaping)"
