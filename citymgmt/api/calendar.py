@@ -12,6 +12,7 @@ from citymgmt.api.fields import StrictBoolean
 from citymgmt.core.access import allow, allow_signed_in, current_user
 from citymgmt.core.audit import record
 from citymgmt.core.clock import utcnow
+from citymgmt.core.config import current_settings
 from citymgmt.core.db import db
 from citymgmt.core.errors import ValidationError
 from dispatch.sla.calendar import days_of_year, set_day
@@ -26,7 +27,9 @@ class YearQuery(ma.Schema):
 class DaySchema(ma.Schema):
     day = ma.fields.Date()
     is_workday = ma.fields.Boolean()
-    source = ma.fields.String(metadata={"description": "chinese-calendar or admin"})
+    source = ma.fields.String(
+        metadata={"description": "chinese-calendar (CITYMGMT_HOLIDAYS=cn only), import (calendar import) or admin"}
+    )
     note = ma.fields.String(allow_none=True)
     updated_at = ma.fields.DateTime()
 
@@ -42,7 +45,7 @@ class DayOverrideSchema(ma.Schema):
 @allow_signed_in
 def list_days(query: dict[str, Any]) -> Any:
     """The days of the year that differ from Monday–Friday: holidays, make-up working days, overrides."""
-    return days_of_year(db.session(), query["year"])
+    return days_of_year(db.session(), query["year"], current_settings().holidays)
 
 
 @blp.put("/<string:day>")
@@ -58,4 +61,4 @@ def override_day(body: dict[str, Any], day: str) -> Any:
     user = current_user()
     set_day(db.session(), parsed, body["is_workday"], body["note"], user.id if user else None, utcnow())
     record(db.session(), "calendar.set", parsed.isoformat(), utcnow(), is_workday=body["is_workday"], note=body["note"])
-    return next(d for d in days_of_year(db.session(), parsed.year) if d.day == parsed)
+    return next(d for d in days_of_year(db.session(), parsed.year, current_settings().holidays) if d.day == parsed)

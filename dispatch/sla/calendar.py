@@ -141,14 +141,12 @@ def import_days(
     return written, len(rows) - written
 
 
-def days_of_year(session: Session, year: int) -> list[CalendarDay]:
-    return list(
-        session.execute(
-            select(CalendarDay)
-            .where(CalendarDay.day >= date(year, 1, 1), CalendarDay.day <= date(year, 12, 31))
-            .order_by(CalendarDay.day)
-        ).scalars()
-    )
+def days_of_year(session: Session, year: int, holidays: str) -> list[CalendarDay]:
+    """The stored days of the year that count under CITYMGMT_HOLIDAYS (with none, China's seeded ones do not)."""
+    query = select(CalendarDay).where(CalendarDay.day >= date(year, 1, 1), CalendarDay.day <= date(year, 12, 31))
+    if holidays != "cn":
+        query = query.where(CalendarDay.source != SEEDED)
+    return list(session.execute(query.order_by(CalendarDay.day)).scalars())
 
 
 CALENDAR_MEMO = "citymgmt.calendar"

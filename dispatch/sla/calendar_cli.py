@@ -100,6 +100,6 @@ def import_command(file: Path, fmt: str | None) -> None:
 def show_command(year: int) -> None:
     """The days of YEAR that differ from Monday–Friday, with where each comes from."""
     ensure_services_for_command()
-    for row in days_of_year(db.session(), year):
+    for row in days_of_year(db.session(), year, current_settings().holidays):
         kind = "working day" if row.is_workday else "day off"
         click.echo(f"{row.day} {date.strftime(row.day, '%a')} {kind:<12} {row.source:<17} {row.note or ''}".rstrip())

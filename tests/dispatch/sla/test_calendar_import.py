@@ -17,7 +17,7 @@ from citymgmt.cli import cli
 from citymgmt.core.audit import AuditEntry
 from citymgmt.core.config import Settings
 from citymgmt.core.errors import ValidationError
-from dispatch.sla.calendar import calendar_cache, import_days
+from dispatch.sla.calendar import calendar_cache, import_days, seed_years
 from dispatch.sla.calendar_files import read_days
 from dispatch.sla.workcalendar import working_deadline
 
@@ -84,10 +84,14 @@ def test_holidays_none_leaves_only_weekends_and_what_the_city_imports(app: Flask
 def test_seeding_chinas_days_is_refused_when_holidays_are_none(
     app: Flask, db_session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    seed_years(db_session, range(2026, 2027), datetime(2026, 11, 23, tzinfo=LA))
+    assert "2026-10-01 Thu day off      chinese-calendar" in run(app, monkeypatch, "show", "2026").stdout
     monkeypatch.setitem(app.extensions, "citymgmt.settings", settings_of(app, holidays="none"))
     done = run(app, monkeypatch, "seed")
     assert done.exit_code == 1
     assert "CITYMGMT_HOLIDAYS=none: China's holidays are not used here" in done.stderr
+    shown = run(app, monkeypatch, "show", "2026")
+    assert shown.exit_code == 0 and "chinese-calendar" not in shown.stdout  # seeded, but not counted
 
 
 def test_bad_csv_rows_are_named_and_nothing_is_written(
