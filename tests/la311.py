@@ -13,9 +13,11 @@ from zoneinfo import ZoneInfo
 
 import shapely
 import yaml
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from citymgmt.core.config import DEFAULT_DEPARTMENT_KINDS
+from dispatch.departments.files import read_rows
+from dispatch.departments.operations import import_departments
 from dispatch.routing.rules import import_rules
 from dispatch.taxonomy.operations import load_taxonomy
 from grids.generate import GenerateOptions, generate_cells
@@ -26,6 +28,7 @@ RECORDS = FIXTURES / "la311/la311-2017-subset.csv"
 LA = ZoneInfo("America/Los_Angeles")
 DISTRICT = "990311"
 DEPARTMENTS = {"BOS": "la-bos", "OCB": "la-ocb", "ITA": "la-ita", "BSL": "la-bsl", "LADWP": "la-ladwp"}
+DEPARTMENTS_FILE = FIXTURES / "departments/la311-departments.csv"  # the five, as `citymgmt departments import` takes
 
 
 def created_at(value: str) -> datetime:
@@ -59,11 +62,9 @@ def set_up_la(session: Session, now: datetime, cell_m: float = 500, auto_file: b
         session, shapely.to_wkb(boundary), GenerateOptions(DISTRICT, "Los Angeles", cell_m), now, lambda m: None
     )
     load_taxonomy(session, FIXTURES / "taxonomy/la311-2017.json")
-    for owner, code in DEPARTMENTS.items():
-        session.execute(
-            text("INSERT INTO departments (code, name, name_en, kind) VALUES (:c, :n, :n, 'other')"),
-            {"c": code, "n": f"Los Angeles {owner}"},
-        )
+    import_departments(
+        session, read_rows(DEPARTMENTS_FILE.read_text(encoding="utf-8"), "csv"), DEFAULT_DEPARTMENT_KINDS, now, "la311"
+    )
     source = (FIXTURES / "rules/la311-rules.yaml").read_text(encoding="utf-8")
     if auto_file:
         document = yaml.safe_load(source)
