@@ -384,7 +384,7 @@ def update_department(
     """Change some of a live department's fields (those not given stay)."""
     department = live_department(session, code)
     current = {name: getattr(department, attribute) for name, attribute in FIELDS.items()}
-    if "district" in changes and "street" not in changes:
+    if "district" in changes and "street" not in changes and changes["district"] != department.district_code:
         current["street"] = None  # moved to another district: no longer a street's office unless it says so
     spec = _one(session, {**current, **changes, "code": code}, kinds)
     applied = _apply(department, spec.values, spec.given)

@@ -121,3 +121,16 @@ def test_the_operations_are_in_the_openapi_document(client) -> None:  # type: ig
     body = paths["/api/v1/departments"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body["$ref"].endswith("/DepartmentIn")
     assert {"code", "name", "kind"} <= set(spec["components"]["schemas"]["DepartmentIn"]["required"])
+
+
+def test_a_street_office_moved_to_another_district_leaves_its_street(client, token_for) -> None:  # type: ignore[no-untyped-def]
+    admin = token_for("admin")
+    office = {"code": "t-office", "name": "测试街道办", "kind": "street_office", "street": "110101005"}
+    assert client.post("/api/v1/departments", json=office, headers=admin).get_json()["district"] == "110101"
+    same = client.patch("/api/v1/departments/t-office", json={"district": "110101"}, headers=admin).get_json()
+    assert (same["district"], same["street"]) == ("110101", "110101005")
+    moved = client.patch("/api/v1/departments/t-office", json={"district": "110102"}, headers=admin).get_json()
+    assert (moved["district"], moved["street"]) == ("110102", None)
+    wrong = client.patch("/api/v1/departments/t-office", json={"street": "110101005"}, headers=admin)
+    assert wrong.status_code == 422
+    assert wrong.get_json()["error"]["details"] == {"street": "street 110101005 is not in district 110102"}
