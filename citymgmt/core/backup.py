@@ -2,11 +2,11 @@
 
 The archive is a tar file: `manifest.json` (format, time, schema revision, counts), `database.dump`, `photos/...`.
 It is written beside its final name and renamed when complete, so a failed backup leaves no half archive. A
-restore checks the whole archive first, restores the database in one transaction (pg_restore
---single-transaction: all or nothing), then puts the photos in place; it refuses a database that already holds
-cases unless told to replace it, and one that anything else is connected to (the running system), naming them. A backup
-of an older schema revision of this code is restored as it was and then upgraded; one of a revision this code does
-not know (a newer version's) is refused before anything is written.
+restore checks the whole archive first, restores the database in one transaction (the schema emptied and the dump
+replayed by psql --single-transaction: all or nothing), then puts the photos in place; it refuses a database
+that already holds cases unless told to replace it, and one that anything else is connected to (the running
+system), naming them. A backup of an older schema revision of this code is restored as it was and then upgraded;
+one of a revision this code does not know (a newer version's) is refused before anything is written.
 """
 
 from __future__ import annotations
@@ -211,20 +211,40 @@ def restore(
                 details={"connections": others},
             )
         progress("restoring the database (pg_restore, one transaction)")
+        # The dump as SQL, run by psql in one transaction after emptying the schema: pg_restore --clean drops only
+        # what the dump holds, so a newer schema's objects that depend on them (a foreign key a later migration
+        # added to an old table) would stop it half way. The schema emptied inside the same transaction: all or
+        # nothing still.
+        script = Path(work) / "database.sql"
         _run(
             [
                 find_binary("pg_restore", pg_bindir()),
-                "--clean",
-                "--if-exists",
                 "--no-owner",
                 "--no-privileges",
-                "--single-transaction",
-                "--exit-on-error",
-                "-d",
-                conninfo,
+                "-f",
+                str(script),
                 str(Path(work) / "database.dump"),
             ],
             "pg_restore",
+        )
+        prelude = Path(work) / "empty.sql"
+        prelude.write_text("DROP SCHEMA public CASCADE;\nCREATE SCHEMA public;\n", encoding="utf-8")
+        _run(
+            [
+                find_binary("psql", pg_bindir()),
+                "--no-psqlrc",
+                "--quiet",
+                "--single-transaction",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                conninfo,
+                "-f",
+                str(prelude),
+                "-f",
+                str(script),
+            ],
+            "restoring the database",
         )
         restored_photos = 0
         source = Path(work) / "photos"
