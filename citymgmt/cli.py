@@ -182,9 +182,10 @@ def _add_package_commands() -> None:
     from dispatch.sla.calendar_cli import calendar_cli
     from dispatch.sla.cli import sla_cli
     from dispatch.taxonomy.cli import taxonomy_cli
-    from grids.cli import grids_cli
+    from grids.cli import addresses_cli, grids_cli
 
     cli.add_command(grids_cli)
+    cli.add_command(addresses_cli)
     cli.add_command(taxonomy_cli)
     cli.add_command(components_cli)
     cli.add_command(users_cli)

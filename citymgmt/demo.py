@@ -56,6 +56,10 @@ def load_demo(session: Session, now: datetime, progress: Progress) -> None:
     from grids.demo import load_demo_grids
 
     load_demo_grids(session, FIXTURES, DEMO_DISTRICTS, now, progress)
+    from grids.addresses import load_demo_addresses
+
+    added = load_demo_addresses(session, [code for code, _, _ in DEMO_DISTRICTS], now)
+    progress(f"address gazetteer: {added} door numbers added, one per cell")
     from dispatch.taxonomy.operations import load_taxonomy
 
     version, count = load_taxonomy(session, FIXTURES / "taxonomy" / "cjt214-2007-demo.json")

@@ -15,6 +15,7 @@ from citymgmt.core.clock import utcnow
 from citymgmt.core.commands import in_transaction
 from citymgmt.core.db import db
 from citymgmt.core.errors import DomainError
+from grids.addresses import FORMATS, import_addresses
 from grids.crs import CRSError, parse_crs, srid_of, transform_geometry
 from grids.generate import GenerateOptions, generate_cells
 from grids.importer import LEVELS, ImportOptions, import_layer
@@ -146,3 +147,29 @@ def assign_command(username: str, codes: tuple[str, ...], unassign: bool) -> Non
     else:
         count = assign_cells(db.session(), username, list(codes), utcnow())
         click.echo(f"{count} cells added to {username}'s beat")
+
+
+@click.group("addresses")
+def addresses_cli() -> None:
+    """The address gazetteer (标准地址 / 门牌): addresses with their points, for the desk's search and Open311."""
+
+
+@addresses_cli.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--crs",
+    type=click.Choice(("wgs84", "gcj02", "bd09")),
+    default="wgs84",
+    show_default=True,
+    help="Coordinates of the file (wgs84 also for CGCS2000).",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), default=None, help="Default: from the file name (.csv, .geojson)."
+)
+@with_appcontext
+@in_transaction
+def import_addresses_command(file: Path, crs: str, fmt: str | None) -> None:
+    """Import (or update: upsert by the address text) addresses from a CSV (address, lon, lat) or GeoJSON file
+    (Point features with an `address` property); the whole file or nothing."""
+    report = import_addresses(db.session(), file, utcnow(), crs, fmt)
+    click.echo(report.summary())

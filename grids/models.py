@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import CheckConstraint, DateTime, Enum, Float, ForeignKey, Index, String, text
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, Enum, Float, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from citymgmt.core.db import Timestamped, db
@@ -100,4 +100,26 @@ class InspectorCell(db.Model):  # type: ignore[name-defined]
             postgresql_where=text("unassigned_at IS NULL"),
         ),
         Index("ix_inspector_cells_cell_current", "cell_code", postgresql_where=text("unassigned_at IS NULL")),
+    )
+
+
+class Address(Timestamped, db.Model):  # type: ignore[name-defined]
+    """标准地址 / 门牌: a place as people name it, with its point, for the desk's place search and Open311's
+    `address_string` (grids.addresses). Imported by `citymgmt addresses import`, upserted by its text; never deleted."""
+
+    __tablename__ = "addresses"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    address: Mapped[str] = mapped_column(String(200), unique=True)
+    point = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
+    cell_code: Mapped[str | None] = mapped_column(ForeignKey("grid_cells.code"), index=True)  # None: outside every cell
+
+    __table_args__ = (
+        # Fuzzy search (pg_trgm's similarity and LIKE '%...%') on the text.
+        Index(
+            "ix_addresses_address_trgm",
+            "address",
+            postgresql_using="gin",
+            postgresql_ops={"address": "gin_trgm_ops"},
+        ),
     )

@@ -155,3 +155,50 @@ BEAT_OF_SQL = "SELECT cell_code FROM inspector_cells WHERE user_id = :u AND unas
 
 # A boundary (WKB) in a projected CRS (:srid) transformed to WGS-84 by PostGIS.
 BOUNDARY_TO_WGS84_SQL = "SELECT ST_AsBinary(ST_Transform(ST_GeomFromWKB(:wkb, :srid), 4326))"
+
+# -- the address gazetteer (addresses.py) ---------------------------------------------------------------------------
+
+# Checked rows of a file into the gazetteer in one statement (arrays unnested), upserted by the address text: a new
+# point (moved by more than about a centimetre: a GCJ-02 file's points come back from their conversion a hair apart)
+# or cell updates the row, an unchanged row is left alone. Returns for each row written whether it was new.
+UPSERT_ADDRESSES_SQL = """
+    INSERT INTO addresses AS a (address, point, cell_code, created_at, updated_at)
+    SELECT r.address, ST_SetSRID(ST_MakePoint(r.lon, r.lat), 4326), r.cell, :now, :now
+    FROM unnest(CAST(:addresses AS text[]), CAST(:lons AS float8[]), CAST(:lats AS float8[]), CAST(:cells AS text[]))
+         AS r(address, lon, lat, cell)
+    ON CONFLICT (address) DO UPDATE SET point = EXCLUDED.point, cell_code = EXCLUDED.cell_code, updated_at = :now
+    WHERE a.cell_code IS DISTINCT FROM EXCLUDED.cell_code OR NOT ST_DWithin(a.point, EXCLUDED.point, 1e-7)
+    RETURNING xmax = 0
+"""
+
+# How alike (pg_trgm's word similarity) an address must be to be found by SEARCH_ADDRESSES_SQL's `<%`, for the rest
+# of the transaction. The default 0.6 finds almost no misspelt Chinese address: every character is a third of three
+# trigrams, so one wrong character of a short text loses most of them.
+WORD_THRESHOLD_SQL = "SELECT set_config('pg_trgm.word_similarity_threshold', :threshold, true)"
+
+# Addresses like the text, best first: the same text, then those containing it (LIKE, `:pattern` escaped by the
+# caller), then by pg_trgm's word similarity (the text against the best-matching stretch of an address, so a part of
+# an address with a typo still finds it), shorter ones first. Both conditions use the trigram GIN index.
+SEARCH_ADDRESSES_SQL = """
+    SELECT id, address, ST_X(point) AS lon, ST_Y(point) AS lat, cell_code,
+           CASE WHEN address = :q THEN 1.0 ELSE word_similarity(:q, address) END AS score
+    FROM addresses
+    WHERE address ILIKE :pattern OR :q <% address
+    ORDER BY address = :q DESC, address ILIKE :pattern DESC, score DESC, length(address), address
+    LIMIT :limit
+"""
+
+# The demo city's gazetteer: one door number (门牌) per live cell of the districts, named by its district, street
+# and community and the cell's serial, at a point inside the cell. Existing addresses are left as they are.
+DEMO_ADDRESSES_SQL = """
+    INSERT INTO addresses (address, point, cell_code, created_at, updated_at)
+    SELECT d.name || regexp_replace(st.name, '（生成）$', '') || regexp_replace(com.name, '（生成）$', '')
+               || '第' || CAST(right(c.code, 3) AS int) || '号',
+           ST_PointOnSurface(c.geom), c.code, :now, :now
+    FROM grid_cells c
+    JOIN areas com ON com.code = c.community_code
+    JOIN areas st ON st.code = com.parent_code
+    JOIN areas d ON d.code = st.parent_code
+    WHERE c.retired_at IS NULL AND d.code = ANY(:districts)
+    ON CONFLICT (address) DO NOTHING
+"""

@@ -55,6 +55,7 @@ def init_api(app: Flask) -> CitymgmtApi:
     api = CitymgmtApi(app, spec_kwargs=spec_kwargs)
     api.ma_plugin.converter.add_attribute_function(storable_text)
 
+    from citymgmt.api.addresses import blp as addresses_blp
     from citymgmt.api.auth import blp as auth_blp
     from citymgmt.api.calendar import blp as calendar_blp
     from citymgmt.api.cases import blp as cases_blp
@@ -72,6 +73,7 @@ def init_api(app: Flask) -> CitymgmtApi:
     api.register_blueprint(categories_blp, url_prefix=f"{API_PREFIX}/categories")
     api.register_blueprint(cases_blp, url_prefix=f"{API_PREFIX}/cases")
     api.register_blueprint(components_blp, url_prefix=f"{API_PREFIX}/components")
+    api.register_blueprint(addresses_blp, url_prefix=f"{API_PREFIX}/addresses")
     api.register_blueprint(rules_blp, url_prefix=f"{API_PREFIX}/rules")
     api.register_blueprint(calendar_blp, url_prefix=f"{API_PREFIX}/calendar")
     api.register_blueprint(departments_blp, url_prefix=f"{API_PREFIX}/departments")

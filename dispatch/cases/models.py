@@ -61,6 +61,8 @@ DISPOSAL = State.dispatched  # the department's step: its overdue is escalated (
 CLOSING = "closing"
 SOURCES = ("inspector", "public", "hotline", "open311")
 URGENCIES = ("urgent", "normal")
+# What a hotline or public caller asks for (诉求类型): 投诉, 求助, 咨询, 建议.
+REQUEST_KINDS = ("complaint", "help", "consultation", "suggestion")
 
 # Public codes: the report's date in the city's zone and a number from this sequence (never reused, no lock).
 case_number = Sequence("case_number_seq", start=1)
@@ -134,15 +136,19 @@ class Case(db.Model):  # type: ignore[name-defined]
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # Where an imported case came from (`citymgmt cases import`): the other system's name and its own id for the
-    # case, so that importing the same history again adds nothing. None for cases reported here.
+    # Where a case came from outside: for an imported case (`citymgmt cases import`) the other system's name and its
+    # own id for the case, so that importing the same history again adds nothing; for a hotline or public report the
+    # source and its work-order number (工单号), so that one work order makes one case. None otherwise.
     external_system: Mapped[str | None] = mapped_column(String(40))
     external_id: Mapped[str | None] = mapped_column(String(100))
+    # A hotline or public report's kind of request (REQUEST_KINDS); None for inspectors' reports.
+    request_kind: Mapped[str | None] = mapped_column(String(12))
 
     __table_args__ = (
         CheckConstraint(f"status IN {_in(STATES)}", name="status"),
         CheckConstraint(f"source IN {_in(SOURCES)}", name="source"),
         CheckConstraint(f"urgency IN {_in(URGENCIES)}", name="urgency"),
+        CheckConstraint(f"request_kind IS NULL OR request_kind IN {_in(REQUEST_KINDS)}", name="request_kind"),
         CheckConstraint(f"light IS NULL OR light IN {_in(tuple(Light))}", name="light"),
         CheckConstraint(
             "(component_id IS NULL AND component_source IS NULL)"

@@ -17,6 +17,7 @@ CENTRE = ("operator", "leader", "dispatcher", "supervisor", "admin")
 
 # (method, rule) → who may call it, and a URL to call it with (an id that does not exist: allowed → 404/4xx).
 MATRIX: dict[tuple[str, str], tuple[object, str]] = {
+    ("GET", "/api/v1/addresses"): (("operator", "leader", "dispatcher", "admin"), "/api/v1/addresses?q=景山"),
     ("GET", "/api/v1/auth/me"): (ALL, "/api/v1/auth/me"),
     ("POST", "/api/v1/auth/token"): (PUBLIC, "/api/v1/auth/token"),
     ("DELETE", "/api/v1/auth/token"): (ALL, None),  # revokes the caller's token: checked in test_auth
