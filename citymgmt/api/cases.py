@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -15,9 +16,9 @@ from citymgmt.core.clock import utcnow
 from citymgmt.core.db import db
 from citymgmt.core.errors import DomainError, NotFound, PreconditionRequired, ValidationError
 from citymgmt.core.identity import OVERSEERS
-from dispatch.cases.models import SOURCES, STATES, URGENCIES
+from dispatch.cases.models import REQUEST_KINDS, SOURCES, STATES, URGENCIES
 from dispatch.cases.photos import MAX_PHOTOS, Attachment, Photo, attach_photos, process_photos
-from dispatch.intake.operations import Report, report_case
+from dispatch.intake.operations import Report, report_case, suspected_duplicates
 from dispatch.workflow.moves import ACTIONS, act
 from dispatch.workflow.views import case_file, list_cases, visible_case
 
@@ -49,6 +50,18 @@ class ContactSchema(ma.Schema):
     email = ma.fields.Email()
 
 
+class ContactField(ma.fields.Nested):
+    """The caller's contact: a JSON object, or in a multipart form (a report with photos) that object as JSON text."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, partial: Any = None, **kwargs: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ma.ValidationError("must be an object {name, phone, email}, in a form as JSON text") from None
+        return super()._deserialize(value, attr, data, partial, **kwargs)
+
+
 class ReportSchema(ma.Schema):
     category_code = ma.fields.String(required=True, validate=ma.validate.Length(min=3, max=10))
     lon = ma.fields.Raw(
@@ -64,7 +77,28 @@ class ReportSchema(ma.Schema):
     address = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=200))
     urgency = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.OneOf(URGENCIES))
     source = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.OneOf(SOURCES[:3]))
-    contact = ma.fields.Nested(ContactSchema, load_default=None, allow_none=True)
+    contact = ContactField(
+        ContactSchema,
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "Hotline and public reports: the caller's name, phone, e-mail; never published"},
+    )
+    work_order = ma.fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=ma.validate.Regexp(r"^[^\s\x00]{1,100}$"),
+        metadata={
+            "description": "Hotline and public reports: the work-order number (工单号) of the source's own system; a"
+            " second report of the same number from the same source is refused (409) naming the first one's case",
+            "example": "12345-20261206-0001",
+        },
+    )
+    request_kind = ma.fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=ma.validate.OneOf(REQUEST_KINDS),
+        metadata={"description": "Hotline and public reports: complaint, help, consultation or suggestion"},
+    )
     component_id = ma.fields.String(
         load_default=None,
         allow_none=True,
@@ -136,6 +170,10 @@ class CaseComponentSchema(ma.Schema):
 
 class CaseSchema(CaseSummarySchema):
     description = ma.fields.String()
+    request_kind = ma.fields.String(allow_none=True, metadata={"description": "complaint, help, consultation, ..."})
+    work_order = ma.fields.Method(
+        "_work_order", metadata={"type": "string", "nullable": True, "description": "The source's work-order number"}
+    )
     address = ma.fields.String(allow_none=True)
     lon = ma.fields.Float()
     lat = ma.fields.Float()
@@ -163,6 +201,9 @@ class CaseSchema(CaseSummarySchema):
     check_passed = ma.fields.Boolean(allow_none=True)
     allowed_actions = ma.fields.List(ma.fields.String(), metadata={"description": "What the caller may do now"})
     events = ma.fields.List(ma.fields.Nested(EventSchema))
+
+    def _work_order(self, case: Any) -> str | None:
+        return case.external_id if case.external_system == case.source else None
 
 
 def _uploaded_photos() -> list[Photo]:
@@ -201,6 +242,9 @@ def _uploaded_photos() -> list[Photo]:
                 "address": "",
                 "urgency": "",
                 "component_id": "",
+                "contact": 'The caller\'s contact as JSON text: {"name": ..., "phone": ...}',
+                "work_order": "",
+                "request_kind": "",
             },
             ("category_code",),
             MAX_PHOTOS,
@@ -212,6 +256,7 @@ def _uploaded_photos() -> list[Photo]:
 @blp.alt_response(
     400, description="Impossible coordinates, a malformed Idempotency-Key, or a file under another name than photos"
 )
+@blp.alt_response(409, description="The work order was reported before: details name its case")
 @blp.alt_response(
     422,
     description="A field not acceptable (named in details), a point outside every cell, or an Idempotency-Key already"
@@ -238,6 +283,34 @@ def report(body: dict[str, Any]) -> Any:
     if reported.created and photos:
         attach_photos(session, settings.photos, case.id, reported.events[0].id, user.id, photos, now)
     return case_file(session, case, user, settings, None if photos else reported.written())
+
+
+class DuplicatesQuery(ma.Schema):
+    category_code = ma.fields.String(required=True, validate=ma.validate.Length(min=3, max=10))
+    lon = StrictFloat(required=True, allow_nan=False)
+    lat = StrictFloat(required=True, allow_nan=False)
+    crs = ma.fields.String(load_default="wgs84", metadata={"description": "wgs84, gcj02, bd09 or EPSG:n"})
+
+
+class CandidateSchema(ma.Schema):
+    id = ma.fields.Integer()
+    code = ma.fields.String()
+    distance_m = ma.fields.Float()
+    reported_at = ma.fields.DateTime()
+
+
+@blp.get("/duplicates")
+@blp.arguments(DuplicatesQuery, location="query", error_status_code=400)
+@blp.response(200, CandidateSchema(many=True))
+@blp.alt_response(422, description="An unknown category, or a point outside every cell")
+@allow(*REPORTERS)
+def duplicates(query: dict[str, Any]) -> Any:
+    """Before reporting: the open cases of this category near this point that the report would be linked to as a
+    suspected duplicate (CITYMGMT_DUPLICATE_RADIUS_M, CITYMGMT_DUPLICATE_WINDOW_HOURS), nearest first."""
+    settings = current_app.extensions["citymgmt.settings"]
+    return suspected_duplicates(
+        db.session(), query["category_code"], query["lon"], query["lat"], query["crs"], utcnow(), settings
+    )
 
 
 class CaseListQuery(ma.Schema):

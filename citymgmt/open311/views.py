@@ -32,6 +32,7 @@ from dispatch.cases.models import CaseEvent
 from dispatch.cases.photos import MAX_PHOTOS, attach_photos, process_photos
 from dispatch.intake.operations import Report, report_case
 from dispatch.workflow.moves import act
+from grids.addresses import locate_address
 
 log = logging.getLogger(__name__)
 
@@ -307,14 +308,9 @@ def post_request(fmt: str) -> Response:
     settings = _settings()
     key, user = _client_post(now)
     body = _load(PostRequest(), request.form)
-    if "lat" not in body or "long" not in body:
-        if body.get("address_string") or body.get("address_id"):
-            raise ValidationError(
-                "lat and long are required: this endpoint cannot locate address_string or address_id",
-                details={"lat": "required", "long": "required"},
-            )
-        raise ValidationError("lat and long are required (WGS-84)", details={"lat": "required", "long": "required"})
     session = db.session()
+    if "lat" not in body or "long" not in body:
+        body["long"], body["lat"] = _located(session, body)
     category = georeport.category_for_service(session, body["service_code"])
     attributes = _attributes(category)
     photos = _photos()
@@ -348,6 +344,26 @@ def post_request(fmt: str) -> Response:
     code = case.code
     log.info("open311 request %s from client %s", code, key.name)
     return respond(fmt, "service_requests", [{"service_request_id": code, "service_notice": None, "account_id": None}])
+
+
+def _located(session: Any, body: dict[str, Any]) -> tuple[float, float]:
+    """A request without lat and long placed at the address its `address_string` names in the city's gazetteer
+    (grids.addresses); refused when it names none, or several equally well."""
+    if body.get("address_string"):
+        found = locate_address(session, body["address_string"])
+        if found is None:
+            raise ValidationError(
+                "address_string names no single address of the city's gazetteer: send lat and long (WGS-84),"
+                " or the address as the city writes it",
+                details={"address_string": "not found", "lat": "required", "long": "required"},
+            )
+        return found.lon, found.lat
+    if body.get("address_id"):
+        raise ValidationError(
+            "lat and long are required: this endpoint cannot locate an address_id (send address_string)",
+            details={"lat": "required", "long": "required"},
+        )
+    raise ValidationError("lat and long are required (WGS-84)", details={"lat": "required", "long": "required"})
 
 
 def _photos() -> list[Any]:

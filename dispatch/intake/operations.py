@@ -22,16 +22,16 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from citymgmt.core.config import Settings
 from citymgmt.core.db import driver
-from citymgmt.core.errors import DomainError, Forbidden, Kind, ValidationError
+from citymgmt.core.errors import Conflict, DomainError, Forbidden, Kind, ValidationError
 from citymgmt.core.identity import INTAKE_STAFF, Role, User
 from citymgmt.core.revisions import remember as remember_revisions
-from dispatch.cases.duplicates import find_candidates
+from dispatch.cases.duplicates import Candidate, find_candidates
 from dispatch.cases.models import Case, CaseEvent
 from dispatch.components.operations import CaseComponent, case_component, named_component, report_point
 from dispatch.intake.queries import INSERT_ONCE_SQL, INSERT_SQL, PRELUDE_SQL
 from dispatch.routing.match import Facts, facts_for, route
 from dispatch.routing.rules import rule_cache
-from dispatch.taxonomy.operations import Category, minor_category_of_row
+from dispatch.taxonomy.operations import Category, minor_category, minor_category_of_row
 from dispatch.workflow.moves import start_clock, system_move
 from grids.matching import CellMatch, match_cell
 
@@ -51,10 +51,16 @@ class Report:
     source: str | None = None
     contact: dict[str, str] | None = None  # a member of the public's name / phone / email
     component_id: str | None = None  # the asset (部件) reported, by its 16-digit id; then lon/lat may be left out
+    work_order: str | None = None  # a hotline or public report's work-order number (工单号), one case per source
+    request_kind: str | None = None  # what the caller asks for (REQUEST_KINDS: 投诉, 求助, 咨询, 建议)
 
     def fingerprint(self) -> str:
         """A digest of the report as sent, to tell a retry (the same) from another report under the same key."""
-        canonical = json.dumps(asdict(self), sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+        fields = asdict(self)
+        for later in ("work_order", "request_kind"):  # added later: left out when not given, as before them
+            if fields[later] is None:
+                del fields[later]
+        canonical = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -71,6 +77,21 @@ def _same_report(existing: Case, report: Report) -> Case:
             details={"Idempotency-Key": "used for another report"},
         )
     return existing
+
+
+class WorkOrderExists(Conflict):
+    code = "work_order_exists"
+
+
+def _work_order_case(session: Session, source: str, work_order: str) -> WorkOrderExists:
+    """The refusal of a second report of a work order: it names the case the first one made."""
+    code = session.execute(
+        select(Case.code).where(Case.external_system == source, Case.external_id == work_order)
+    ).scalar_one()
+    return WorkOrderExists(
+        f"{source} work order {work_order} is already case {code}",
+        details={"work_order": "already reported", "case": code},
+    )
 
 
 class Placed(NamedTuple):
@@ -114,6 +135,18 @@ def report_facts(
         component_id=component.component.id if component else None,
         component_owner=component.component.owner_department_code if component else None,
     )
+
+
+def suspected_duplicates(
+    session: Session, category_code: str, lon: Any, lat: Any, crs: str, now: datetime, settings: Settings
+) -> list[Candidate]:
+    """The open cases a report of this category at this point would be linked to as a suspected duplicate, as
+    intake would find them: for the desk to show before a report is sent. A point outside every cell is refused
+    as intake refuses it."""
+    category = minor_category(session, category_code)
+    match = match_cell(session, lon, lat, crs)
+    window = timedelta(hours=settings.duplicate_window_hours)
+    return find_candidates(session, category.code, match.lon, match.lat, now, settings.duplicate_radius_m, window)
 
 
 def source_for(user: User, asked: str | None) -> str:
@@ -181,8 +214,14 @@ def _report(
             f"{category.code} has no {report.urgency} time limit (it has: {', '.join(sorted(urgencies))})",
             details={"urgency": report.urgency},
         )
-    if source == "inspector" and report.contact:
-        raise ValidationError("an inspector's report carries no caller contact", details={"contact": "not allowed"})
+    if source == "inspector":
+        given = [name for name in ("contact", "work_order", "request_kind") if getattr(report, name)]
+        if given:
+            raise ValidationError(
+                f"an inspector's report carries no {', '.join(given)}: only hotline and public reports do",
+                details=dict.fromkeys(given, "not allowed"),
+            )
+    work_order = (report.work_order or "").strip() or None
     placed = place_report(
         session, category, report.lon, report.lat, report.crs, report.component_id, settings.component_search_radius_m
     )
@@ -220,6 +259,9 @@ def _report(
         "reporter_contact": Jsonb(report.contact) if report.contact else None,
         "idempotency_key": idempotency_key,
         "idempotency_fingerprint": report.fingerprint() if idempotency_key is not None else None,
+        "external_system": source if work_order else None,
+        "external_id": work_order,
+        "request_kind": report.request_kind,
         "category_id": category.id,
         "category_code": category.code,
         "urgency": urgency,
@@ -254,12 +296,16 @@ def _report(
         "report_payload": Jsonb(report_payload),
         "route_payload": Jsonb(decision.explanation),
     }
-    sql = INSERT_SQL if idempotency_key is None else INSERT_ONCE_SQL
+    sql = INSERT_SQL if idempotency_key is None and work_order is None else INSERT_ONCE_SQL
     row = driver(session).execute(sql, params, prepare=True, row_factory=dict_row).fetchone()
-    if row is None:  # the key was seen before (a retry), or a concurrent request with the same key won
-        existing = _by_key(session, reporter, idempotency_key or "")
-        assert existing is not None
-        return Reported(_same_report(existing, report), False, [], None)
+    if row is None:
+        # The key was seen before (a retry), or a concurrent request with the same key won; else the work order
+        # was reported before.
+        existing = _by_key(session, reporter, idempotency_key) if idempotency_key is not None else None
+        if existing is not None:
+            return Reported(_same_report(existing, report), False, [], None)
+        assert work_order is not None
+        raise _work_order_case(session, source, work_order)
     report_id, route_id = row.pop("event_ids")
     case = Case(**row, point=from_shape(Point(match.lon, match.lat), srid=4326))
     reported = CaseEvent(

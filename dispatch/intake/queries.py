@@ -17,12 +17,13 @@ from dispatch.taxonomy.operations import MINOR_COLUMNS, MINOR_FROM
 PRELUDE_SQL = f"SELECT nextval('case_number_seq') AS case_number, {REVISION_COLUMNS}, {MINOR_COLUMNS} FROM {MINOR_FROM}"  # noqa: S608
 
 # The case and its first two events (report, route) in one statement. The new row comes back whole (nothing is
-# read again); without a row the Idempotency-Key was seen before.
+# read again); without a row the Idempotency-Key or the work order was seen before.
 CASE_COLUMNS = (
     "code", "source", "reporter_id", "reporter_contact", "idempotency_key", "idempotency_fingerprint", "category_id",
     "category_code", "urgency", "description", "address", "cell_code", "community_code", "street_code",
     "district_code", "status", "suspected_duplicate", "component_id", "component_source",
     "suggested_department_code", "reported_at", "updated_at", "step_started_at", "due_at", "warn_at", "light",
+    "external_system", "external_id", "request_kind",
 )  # fmt: skip
 _RETURNED = ", ".join(c.name for c in Case.__table__.columns if c.name != "point")
 # Built from the model's own column names; every value is a parameter.
@@ -44,6 +45,5 @@ _INSERT_TEMPLATE = f"""
     SELECT c.*, ARRAY(SELECT id FROM e ORDER BY id) AS event_ids FROM c
 """  # noqa: S608
 INSERT_SQL = _INSERT_TEMPLATE.format(on_conflict="")
-INSERT_ONCE_SQL = _INSERT_TEMPLATE.format(
-    on_conflict="ON CONFLICT ON CONSTRAINT uq_cases_reporter_idempotency_key DO NOTHING"
-)
+# With an Idempotency-Key or a work-order number: no row when either was seen before (the caller tells which).
+INSERT_ONCE_SQL = _INSERT_TEMPLATE.format(on_conflict="ON CONFLICT DO NOTHING")

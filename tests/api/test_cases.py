@@ -139,7 +139,7 @@ def test_a_hotline_report_keeps_the_callers_contact(client, token_for) -> None: 
         ({"lon": "east"}, 400, "lon", "lon must be a number"),
         ({"lon": 39.9, "lat": 116.4}, 400, "lat", "lon and lat look swapped"),
         ({"description": "x" * 2001}, 422, "description", "invalid description"),
-        ({"contact": {"name": "x"}}, 422, "contact", "an inspector's report carries no caller contact"),
+        ({"contact": {"name": "x"}}, 422, "contact", "an inspector's report carries no contact"),
         ({"contact": {"email": "not-an-address"}}, 422, "contact", "invalid contact"),
     ],
 )

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from citymgmt.core.config import Settings
 from citymgmt.core.db import db
@@ -250,7 +250,13 @@ ERRORS = [
     ("lat not a number", dict(lat="abc"), 400, "lat"),
     ("long out of range", dict(long="181"), 400, "long"),
     ("outside the grid", dict(lat="31.2304", long="121.4737"), 400, "cell"),
-    ("address only", dict(lat=None, long=None, address_string="景山前街4号"), 400, "cannot locate"),
+    (
+        "an address not in the gazetteer",
+        dict(lat=None, long=None, address_string="朝阳区三里屯路19号"),
+        400,
+        "gazetteer",
+    ),
+    ("an address_id only", dict(lat=None, long=None, address_id="addr-77"), 400, "address_id"),
     ("no location", dict(lat=None, long=None), 400, "lat"),
     ("malformed attribute", {"attribute[colour": "red"}, 400, "attribute[colour"),
     ("bad urgency", {"attribute[urgency]": "whenever"}, 400, "attribute[urgency]"),
@@ -276,6 +282,20 @@ def test_a_bad_post_is_refused_in_the_spec_error_format(client, open311_key, why
             assert tag == "errors"
             body = [{"code": int(e["code"]), "description": e["description"]} for e in body]
         assert body[0]["code"] == status and named in body[0]["description"], body
+
+
+def test_a_report_with_only_an_address_is_placed_at_the_gazetteer_s_point(  # type: ignore[no-untyped-def]
+    client, db_session, open311_key
+) -> None:
+    # The demo city's gazetteer has a door number in every cell (grids.addresses); typed a little differently.
+    code = new_request(client, open311_key, lat=None, long=None, address_string=" 东城区街道001社区001第1号")
+    case = db_session.execute(select(Case).where(Case.code == code)).scalar_one()
+    assert case.cell_code == "110101001001001" and case.address == "东城区街道001社区001第1号"
+    [request] = same_in_both(client, f"{BASE}/requests/{code}", "service_requests", "requests")
+    point = db_session.execute(
+        text("SELECT ST_X(point), ST_Y(point) FROM addresses WHERE address = '东城区街道001社区001第1号'")
+    ).one()
+    assert (request["long"], request["lat"]) == pytest.approx(tuple(point))
 
 
 def test_a_revoked_key_is_refused(client, db_session, open311_key, clock) -> None:  # type: ignore[no-untyped-def]
