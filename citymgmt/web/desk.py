@@ -18,7 +18,7 @@ from citymgmt.core.access import allow, current_user
 from citymgmt.core.config import Settings
 from citymgmt.core.db import db
 from citymgmt.core.departments import live_departments
-from citymgmt.core.identity import CENTRE_STAFF, Role
+from citymgmt.core.identity import CENTRE_STAFF, INTAKE_STAFF, Role
 from citymgmt.web.i18n import ROLE_NAMES
 from dispatch.taxonomy.operations import current_categories
 from dispatch.workflow.moves import MOVES
@@ -172,6 +172,29 @@ TEXTS = {
 }
 
 
+# The new-case form's words (static/js/desk-intake.js): hotline and public reports entered by the centre.
+INTAKE_TEXTS = {
+    "searching": _l("Searching…"),
+    "no_address": _l("No address like this in the gazetteer: click the place on the map."),
+    "outside": _l("outside every cell"),
+    "place_cell": _l("Cell %(cell)s"),
+    "choose_place": _l("Choose the place: search an address, or click the map."),
+    "choose_category": _l("Choose a category from the list."),
+    "no_duplicates": _l("No open case of this category nearby."),
+    "duplicates": _l("Open cases of this category nearby (a new report would be a suspected duplicate):"),
+    "duplicate_line": _l("%(code)s, %(m)s m away, reported %(at)s"),
+    "created": _l("Case %(code)s created."),
+    "work_order_exists": _l("Work order %(order)s is already case %(code)s."),
+    "sending": _l("Sending…"),
+}
+REQUEST_KIND_NAMES = {
+    "complaint": _l("Complaint"),
+    "help": _l("Request for help"),
+    "consultation": _l("Consultation"),
+    "suggestion": _l("Suggestion"),
+}
+
+
 def _strings() -> dict[str, Any]:
     def plain(names: dict[str, Any]) -> dict[str, str]:
         return {key: str(value) for key, value in names.items()}
@@ -185,6 +208,7 @@ def _strings() -> dict[str, Any]:
         "lights": plain(LIGHT_NAMES),
         "urgencies": plain(URGENCY_NAMES),
         "sources": plain(SOURCE_NAMES),
+        "intake": plain(INTAKE_TEXTS),
     }
 
 
@@ -227,4 +251,7 @@ def desk() -> Any:
         "strings": _strings(),
     }
     roles = [str(ROLE_NAMES.get(role, role)) for role in user.roles]
-    return render_template("desk.html", config=config, user=user, roles=roles)
+    intake = user.has_role(*INTAKE_STAFF)  # the new-case form: hotline and public reports
+    return render_template(
+        "desk.html", config=config, user=user, roles=roles, intake=intake, request_kinds=REQUEST_KIND_NAMES
+    )

@@ -67,6 +67,9 @@ def test_centre_staff_and_handlers_open_the_desk(client: FlaskClient, make_user,
     assert {"code": "t-water", "name": "测试供水"} in config["departments"]
     assert config["categories"]["E0102"] == "暴露垃圾" and config["categories"]["E01"]  # minor and major classes
     assert config["department"] == ("t-water" if role == "handler" else None)
+    # The new-case form (hotline and public intake) is the centre's, not the departments'.
+    assert ('id="intake-form"' in html) == ("js/desk-intake.js" in html) == (role != "handler")
+    assert config["strings"]["intake"]["created"] == "已创建案件 %(code)s。"
 
 
 def test_the_desk_speaks_english_when_asked(client: FlaskClient, make_user) -> None:  # type: ignore[no-untyped-def]

@@ -742,7 +742,7 @@
       }
       return;
     }
-    if (event.ctrlKey || event.metaKey || event.altKey || $("help").open) return;
+    if (event.ctrlKey || event.metaKey || event.altKey || $("help").open || ($("intake") && $("intake").open)) return;
     const key = event.key;
     if (key === "?") {
       event.preventDefault();
@@ -779,6 +779,12 @@
   $("placeholder").textContent = T.choose;
   $("help-button").addEventListener("click", toggleHelp);
   document.addEventListener("keydown", onKey);
+  // A case made by the new-case form (desk-intake.js): said, the list read again, the case opened.
+  document.addEventListener("citymgmt:case-created", (event) => {
+    say(event.detail.message);
+    loadList();
+    openCase(event.detail.id, true);
+  });
   renderTabs();
   renderHelp();
   loadList();
