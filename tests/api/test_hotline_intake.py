@@ -132,3 +132,21 @@ def test_suspected_duplicates_are_shown_before_submitting(client, token_for) -> 
     )
     assert no_lat.status_code == 400 and "lat" in no_lat.get_json()["error"]["details"]
     assert client.get("/api/v1/cases/duplicates", query_string=nearby, headers=token_for("handler")).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "field"),
+    [
+        ({"crs": "mars"}, 400, "crs"),
+        ({"crs": "EPSG:999999"}, 400, "crs"),
+        ({"lon": "1e308"}, 400, "lon"),
+        ({"lat": "nan"}, 400, "lat"),
+        ({"lon": 39.9, "lat": 116.4}, 400, "lat"),
+        ({"category_code": "E01"}, 422, "category_code"),
+    ],
+)
+def test_bad_duplicate_questions_are_refused_naming_the_field(client, token_for, query, status, field) -> None:  # type: ignore[no-untyped-def]
+    asked = {"category_code": "E0102", **FORBIDDEN_CITY, **query}
+    response = client.get("/api/v1/cases/duplicates", query_string=asked, headers=token_for("operator"))
+    assert response.status_code == status, response.get_json()
+    assert field in json.dumps(response.get_json()["error"]["details"])
