@@ -47,7 +47,8 @@ def demo_loaded(session: Session) -> bool:
     components = session.execute(
         text("SELECT EXISTS (SELECT 1 FROM components WHERE district_code = :code)"), {"code": codes[0]}
     ).scalar_one()
-    return bool(found == len(codes) and users == 1 and taxonomy == 1 and components)
+    addresses = session.execute(text("SELECT EXISTS (SELECT 1 FROM addresses)")).scalar_one()
+    return bool(found == len(codes) and users == 1 and taxonomy == 1 and components and addresses)
 
 
 def load_demo(session: Session, now: datetime, progress: Progress) -> None:

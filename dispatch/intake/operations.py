@@ -28,7 +28,7 @@ from citymgmt.core.revisions import remember as remember_revisions
 from dispatch.cases.duplicates import Candidate, find_candidates
 from dispatch.cases.models import Case, CaseEvent
 from dispatch.components.operations import CaseComponent, case_component, named_component, report_point
-from dispatch.intake.queries import INSERT_ONCE_SQL, INSERT_SQL, PRELUDE_SQL
+from dispatch.intake.queries import INSERT_ONCE_SQL, INSERT_SQL, INSERT_WORK_ORDER_SQL, PRELUDE_SQL
 from dispatch.routing.match import Facts, facts_for, route
 from dispatch.routing.rules import rule_cache
 from dispatch.taxonomy.operations import Category, minor_category, minor_category_of_row
@@ -296,7 +296,7 @@ def _report(
         "report_payload": Jsonb(report_payload),
         "route_payload": Jsonb(decision.explanation),
     }
-    sql = INSERT_SQL if idempotency_key is None and work_order is None else INSERT_ONCE_SQL
+    sql = INSERT_WORK_ORDER_SQL if work_order else INSERT_SQL if idempotency_key is None else INSERT_ONCE_SQL
     row = driver(session).execute(sql, params, prepare=True, row_factory=dict_row).fetchone()
     if row is None:
         # The key was seen before (a retry), or a concurrent request with the same key won; else the work order

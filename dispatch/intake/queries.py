@@ -45,5 +45,9 @@ _INSERT_TEMPLATE = f"""
     SELECT c.*, ARRAY(SELECT id FROM e ORDER BY id) AS event_ids FROM c
 """  # noqa: S608
 INSERT_SQL = _INSERT_TEMPLATE.format(on_conflict="")
-# With an Idempotency-Key or a work-order number: no row when either was seen before (the caller tells which).
-INSERT_ONCE_SQL = _INSERT_TEMPLATE.format(on_conflict="ON CONFLICT DO NOTHING")
+# With an Idempotency-Key: no row when it was seen before (the one unique index checked first, as before work orders).
+INSERT_ONCE_SQL = _INSERT_TEMPLATE.format(
+    on_conflict="ON CONFLICT ON CONSTRAINT uq_cases_reporter_idempotency_key DO NOTHING"
+)
+# With a work-order number (and perhaps a key): no row when either was seen before (the caller tells which).
+INSERT_WORK_ORDER_SQL = _INSERT_TEMPLATE.format(on_conflict="ON CONFLICT DO NOTHING")
