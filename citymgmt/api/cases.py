@@ -15,7 +15,7 @@ from citymgmt.core.access import allow, current_user
 from citymgmt.core.clock import utcnow
 from citymgmt.core.db import db
 from citymgmt.core.errors import DomainError, NotFound, PreconditionRequired, ValidationError
-from citymgmt.core.identity import OVERSEERS
+from citymgmt.core.identity import INTAKE_STAFF, OVERSEERS
 from dispatch.cases.models import REQUEST_KINDS, SOURCES, STATES, URGENCIES
 from dispatch.cases.photos import MAX_PHOTOS, Attachment, Photo, attach_photos, process_photos
 from dispatch.intake.operations import Report, report_case, suspected_duplicates
@@ -303,7 +303,7 @@ class CandidateSchema(ma.Schema):
 @blp.arguments(DuplicatesQuery, location="query", error_status_code=400)
 @blp.response(200, CandidateSchema(many=True))
 @blp.alt_response(422, description="An unknown category, or a point outside every cell")
-@allow(*REPORTERS)
+@allow(*INTAKE_STAFF)  # the centre's: an inspector sees only the cases of their reports and cells
 def duplicates(query: dict[str, Any]) -> Any:
     """Before reporting: the open cases of this category near this point that the report would be linked to as a
     suspected duplicate (CITYMGMT_DUPLICATE_RADIUS_M, CITYMGMT_DUPLICATE_WINDOW_HOURS), nearest first."""

@@ -26,7 +26,7 @@ MATRIX: dict[tuple[str, str], tuple[object, str]] = {
     ("POST", "/api/v1/cases"): (("inspector", "operator", "leader", "dispatcher", "admin"), "/api/v1/cases"),
     ("GET", "/api/v1/cases"): (STAFF, "/api/v1/cases?page_size=1"),
     ("GET", "/api/v1/cases/duplicates"): (
-        ("inspector", "operator", "leader", "dispatcher", "admin"),
+        ("operator", "leader", "dispatcher", "admin"),
         "/api/v1/cases/duplicates?category_code=E0102&lon=116.39&lat=39.91",
     ),
     ("GET", "/api/v1/cases/<int:case_id>"): (STAFF, "/api/v1/cases/999999999"),
