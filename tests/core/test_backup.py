@@ -104,6 +104,21 @@ def test_backup_and_restore_round_trip(servers, tmp_path: Path, monkeypatch: pyt
     refused = _cli(target, monkeypatch, "db", "restore", str(broken), "--replace")
     assert refused.exit_code == 1 and refused.stderr.startswith("error: ")
     assert _facts(target) == _facts(source)  # nothing changed
+    # A dump cut short inside a sound archive: pg_restore has already sent the drops and creates when it fails, and
+    # they are rolled back (the COMMIT is sent only after the whole dump).
+    cut = tmp_path / "cut.tar"
+    with tarfile.open(archive) as whole, tarfile.open(cut, "w") as target_tar:
+        for member in whole.getmembers():
+            data = whole.extractfile(member)
+            if member.name == "database.dump" and data is not None:
+                content = data.read()
+                member.size = len(content) * 9 // 10
+                data = io.BytesIO(content[: member.size])
+            target_tar.addfile(member, data)
+    failed = _cli(target, monkeypatch, "db", "restore", str(cut), "--replace")
+    assert failed.exit_code == 1, failed.output
+    assert "error: pg_restore failed: pg_restore: error: could not read from input file" in failed.stderr
+    assert _facts(target) == _facts(source)  # nothing changed
     other = tmp_path / "other.tar"
     with tarfile.open(other, "w") as tar:
         tar.add(photo, arcname="photos/x.jpg")
