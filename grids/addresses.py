@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +28,7 @@ from citymgmt.core.errors import ValidationError
 from grids.crs import CRSError, parse_crs, to_wgs84_arrays
 from grids.matching import BadCoordinates, check_coordinates, match_cells
 from grids.queries import DEMO_ADDRESSES_SQL, SEARCH_ADDRESSES_SQL, UPSERT_ADDRESSES_SQL, WORD_THRESHOLD_SQL
+from grids.sources import decode_csv_text, feature_collection, read_bytes
 
 FORMATS = ("csv", "geojson")
 ADDRESS_MAX = 200
@@ -112,22 +112,12 @@ def _format(path: Path, given: str | None) -> str:
 def read_address_file(path: Path, fmt: str | None = None) -> list[SourceRow]:
     """The rows of a CSV or GeoJSON file; ValidationError naming the file if it cannot be read as one."""
     fmt = _format(path, fmt)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        reason = "no such file" if isinstance(exc, FileNotFoundError) else exc.strerror or type(exc).__name__
-        raise ValidationError(f"{path}: {reason}", details={"file": str(path)}) from None
+    raw = read_bytes(path)
     return _read_geojson(path, raw) if fmt == "geojson" else _read_csv(path, raw)
 
 
 def _read_csv(path: Path, raw: bytes) -> list[SourceRow]:
-    try:
-        content = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            content = raw.decode("gb18030")  # spreadsheets saved on Chinese Windows
-        except UnicodeDecodeError:
-            raise ValidationError(f"{path}: not text in UTF-8 or GB18030", details={"file": str(path)}) from None
+    content = decode_csv_text(path, raw)
     reader = csv.reader(io.StringIO(content, newline=""))
     try:
         header = [CSV_COLUMNS.get(h.strip().lower(), h.strip().lower()) for h in next(reader)]
@@ -160,12 +150,7 @@ def _read_csv(path: Path, raw: bytes) -> list[SourceRow]:
 
 
 def _read_geojson(path: Path, raw: bytes) -> list[SourceRow]:
-    try:
-        doc = json.loads(raw.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ValidationError(f"{path}: not a readable GeoJSON file ({exc})", details={"file": str(path)}) from None
-    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
-        raise ValidationError(f"{path}: not a GeoJSON FeatureCollection", details={"file": str(path)})
+    doc = feature_collection(path, raw)
     rows = []
     for index, feature in enumerate(doc["features"]):
         where = f"feature {index}"

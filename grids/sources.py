@@ -1,4 +1,5 @@
-"""Reading geographic files: GeoJSON, Shapefile, GeoPackage (anything GDAL reads), through pyogrio."""
+"""Reading geographic files: GeoJSON, Shapefile, GeoPackage (anything GDAL reads), through pyogrio; and the point
+files the registry and the gazetteer import read as text (CSV in UTF-8 or GB18030, GeoJSON FeatureCollections)."""
 
 from __future__ import annotations
 
@@ -81,3 +82,37 @@ def _plain(value: Any) -> Any:
 
 def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+# -- point files read as text (the component registry's and the address gazetteer's imports) ----------------------
+
+
+def read_bytes(path: Path) -> bytes:
+    """A file's bytes; ValidationError naming the file and why it cannot be read."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        reason = "no such file" if isinstance(exc, FileNotFoundError) else exc.strerror or type(exc).__name__
+        raise ValidationError(f"{path}: {reason}", details={"file": str(path)}) from None
+
+
+def decode_csv_text(path: Path, raw: bytes) -> str:
+    """A CSV file's text: UTF-8 (with or without BOM), or GB18030 as spreadsheets save it on Chinese Windows."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            return raw.decode("gb18030")
+        except UnicodeDecodeError:
+            raise ValidationError(f"{path}: not text in UTF-8 or GB18030", details={"file": str(path)}) from None
+
+
+def feature_collection(path: Path, raw: bytes) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection (its `features` a list), or ValidationError naming the file."""
+    try:
+        doc = json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ValidationError(f"{path}: not a readable GeoJSON file ({exc})", details={"file": str(path)}) from None
+    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
+        raise ValidationError(f"{path}: not a GeoJSON FeatureCollection", details={"file": str(path)})
+    return doc

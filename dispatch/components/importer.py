@@ -44,6 +44,7 @@ from dispatch.components.queries import (
 from dispatch.taxonomy.operations import current_version
 from grids.crs import CRSError, parse_crs, srid_of, to_wgs84_arrays
 from grids.matching import BadCoordinates, check_coordinates, match_cells
+from grids.sources import decode_csv_text, feature_collection, read_bytes
 
 Progress = Callable[[str], None]
 
@@ -167,11 +168,7 @@ class SourceFile:
 def read_component_file(path: Path, fmt: str | None = None) -> SourceFile:
     """The rows of a GeoJSON or CSV file; ValidationError naming the file if it cannot be read as one."""
     fmt = format_of(path, fmt)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        reason = "no such file" if isinstance(exc, FileNotFoundError) else exc.strerror or type(exc).__name__
-        raise ValidationError(f"{path}: {reason}", details={"file": str(path)}) from None
+    raw = read_bytes(path)
     return _read_geojson(path, raw) if fmt == "geojson" else SourceFile(_read_csv(path, raw))
 
 
@@ -188,12 +185,7 @@ def _declared_crs(doc: dict[str, Any]) -> str | None:
 
 
 def _read_geojson(path: Path, raw: bytes) -> SourceFile:
-    try:
-        doc = json.loads(raw.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ValidationError(f"{path}: not a readable GeoJSON file ({exc})", details={"file": str(path)}) from None
-    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
-        raise ValidationError(f"{path}: not a GeoJSON FeatureCollection", details={"file": str(path)})
+    doc = feature_collection(path, raw)
     rows = []
     for index, feature in enumerate(doc["features"]):
         where = f"feature {index}"
@@ -222,13 +214,7 @@ def _read_geojson(path: Path, raw: bytes) -> SourceFile:
 
 
 def _read_csv(path: Path, raw: bytes) -> list[SourceRow]:
-    try:
-        content = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            content = raw.decode("gb18030")  # spreadsheets saved on Chinese Windows
-        except UnicodeDecodeError:
-            raise ValidationError(f"{path}: not text in UTF-8 or GB18030", details={"file": str(path)}) from None
+    content = decode_csv_text(path, raw)
     reader = csv.reader(io.StringIO(content, newline=""))
     try:
         header = next(reader)
