@@ -2,7 +2,7 @@
 case's kind of request (投诉 / 求助 / 咨询 / 建议)
 
 Revision ID: e1a3c5e7f9b2
-Revises: e8a0c2e4f6b8
+Revises: a1d3e5f7b9c1
 Create Date: 2026-12-06 15:10:00.000000
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 from geoalchemy2 import Geometry
 
 revision = 'e1a3c5e7f9b2'
-down_revision = 'e8a0c2e4f6b8'
+down_revision = 'a1d3e5f7b9c1'
 branch_labels = None
 depends_on = None
 
