@@ -75,6 +75,10 @@ def init_web(app: Flask, settings: Settings) -> None:
 
     app.register_blueprint(dashboard_bp)
     add_page_blueprint(app, dashboard_bp.name)
+    from citymgmt.web.supervise import bp as supervise_bp
+
+    app.register_blueprint(supervise_bp)
+    add_page_blueprint(app, supervise_bp.name)
     app.register_blueprint(mobile_bp)
     add_page_blueprint(app, mobile_bp.name)
     app.jinja_env.globals["map_config"] = map_settings(settings)  # a global: imported macros see it too

@@ -21,7 +21,7 @@ from citymgmt.core.sessions import SESSION_ENDED, end_browser_session, lifetimes
 from citymgmt.core.signin import login_throttle, sign_in
 from citymgmt.web.forms import LoginForm, LogoutForm
 from citymgmt.web.i18n import ROLE_NAMES
-from citymgmt.web.navigation import links_for, safe_next
+from citymgmt.web.navigation import app_for, links_for, safe_next
 
 bp = Blueprint("web", __name__, template_folder="templates")
 audit = logging.getLogger("citymgmt.audit")
@@ -30,9 +30,10 @@ audit = logging.getLogger("citymgmt.audit")
 @bp.route("/login", methods=["GET", "POST"])
 @allow_public
 def login() -> Any:
-    target = safe_next(request.args.get("next"))
-    if request.method == "GET" and current_user() is not None:
-        return redirect(target)
+    target = safe_next(request.args.get("next"), default="")  # none: the role's own app (app_for)
+    user = current_user()
+    if request.method == "GET" and user is not None:
+        return redirect(target or app_for(user))
     form = LoginForm()
     error, status, headers = None, 200, {}
     if SESSION_ENDED in get_flashed_messages(category_filter=["auth"]):
@@ -66,7 +67,7 @@ def _sign_in(username: str, password: str, target: str) -> Any:
     session.clear()  # nothing from before signing in carries over, the CSRF secret included
     flask_login.login_user(browser)
     session.permanent = True  # the cookie outlives the browser window; the server ends the session
-    return redirect(target)
+    return redirect(target or app_for(user))
 
 
 @bp.post("/logout")

@@ -1,4 +1,5 @@
-"""Where a signed-in user may go: the landing page's links by role, and the safe `next` after signing in."""
+"""Where a signed-in user may go: the app each role lands on, the landing page's links by role, and the safe `next`
+after signing in."""
 
 from __future__ import annotations
 
@@ -31,12 +32,33 @@ LINKS = (
     Link(_l("API documentation"), "/api/v1/docs", description=_l("Every endpoint, and what your role may call")),
     Link(_l("My account (JSON)"), "/api/v1/auth/me", description=_l("Who you are signed in as, for scripts")),
     Link(
+        _l("Supervision"),
+        "/supervise/",
+        roles=("supervisor", "leader", "admin"),
+        description=_l("Overdue and escalated cases; read a case and escalate it (督办)"),
+    ),
+    Link(
         _l("Supervision dashboard"),
         "/dashboard/",
         roles=("supervisor", "leader", "admin"),
         description=_l("The big screen: cells by indicator, league table, trends, new and overdue cases"),
     ),
 )
+
+
+# Where each role lands after signing in, first match wins: its own app rather than the page of links.
+# An admin works from the command line and the API; the big screen is the one page that shows the whole city.
+APPS = (
+    (("inspector",), "/m/"),
+    (("operator", "dispatcher", "handler"), "/desk/"),
+    (("supervisor",), "/supervise/"),
+    (("leader", "admin"), "/dashboard/"),
+)
+
+
+def app_for(user: User) -> str:
+    """The page a user lands on after signing in without a `next`: the app of their role, else the links."""
+    return next((url for roles, url in APPS if user.has_role(*roles)), "/")
 
 
 def links_for(user: User) -> list[Link]:

@@ -137,6 +137,8 @@ def list_cases(
     ):
         if filters.get(name):
             query = query.where(column == filters[name])
+    if filters.get("escalated"):  # escalated (督办), the department's reply still owed
+        query = query.where(Case.escalated.is_(True))
     if filters.get("cell"):  # a cell, community, street or district code
         query = query.where(Case.cell_code.startswith(filters["cell"], autoescape=True))
     total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()

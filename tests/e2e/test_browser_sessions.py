@@ -24,7 +24,8 @@ def test_the_demo_inspector_signs_in_and_out_on_a_phone(live_server: str, page: 
     page.get_by_label("密码").fill("demo-password")
     page.get_by_role("button", name="登录").click()
 
-    expect(page).to_have_url(f"{live_server}/")
+    expect(page).to_have_url(f"{live_server}/m/")  # signing in lands the inspector in the phone app
+    page.goto(f"{live_server}/")  # the page of links is still there
     expect(page.get_by_role("heading")).to_have_text("您好，监督员 王伟")
     screenshot(page, "home")
     expect(page.locator(".roles")).to_have_text("监督员")

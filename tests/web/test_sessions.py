@@ -101,7 +101,7 @@ def test_signing_in_through_the_form_leads_to_the_landing_page(client, account) 
     account("inspector")
     assert client.get("/").headers["Location"] == "/login"  # not signed in yet
     response = sign_in(client, "t-inspector")
-    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert response.status_code == 302 and response.headers["Location"] == "/m/"  # the inspector's app
     home = client.get("/")
     html = home.get_data(as_text=True)
     assert "您好，t-inspector" in html and "当前账号：t-inspector" in html and "监督员" in html
@@ -109,7 +109,7 @@ def test_signing_in_through_the_form_leads_to_the_landing_page(client, account) 
     # The API knows the browser too.
     assert client.get("/api/v1/auth/me").get_json()["username"] == "t-inspector"
     # Signed in, the sign-in page sends you on.
-    assert client.get("/login").headers["Location"] == "/"
+    assert client.get("/login").headers["Location"] == "/m/"
 
 
 def test_the_landing_page_names_roles_and_department(client, account, department) -> None:  # type: ignore[no-untyped-def]
@@ -148,22 +148,23 @@ def test_a_deactivated_user_cannot_sign_in(client, account, db_session, clock) -
 
 
 @pytest.mark.parametrize(
-    ("target", "lands"),
+    ("target", "followed"),
     [
         ("/api/v1/docs", "/api/v1/docs"),
         ("/?tab=mine#top", "/?tab=mine#top"),
-        ("//evil.example/phish", "/"),
-        ("https://evil.example/", "/"),
-        ("/\\evil.example", "/"),
-        ("\\\\evil.example", "/"),
-        ("/\t/evil.example", "/"),
-        ("javascript:alert(1)", "/"),
-        ("evil.example", "/"),
-        ("", "/"),
+        ("//evil.example/phish", None),
+        ("https://evil.example/", None),
+        ("/\\evil.example", None),
+        ("\\\\evil.example", None),
+        ("/\t/evil.example", None),
+        ("javascript:alert(1)", None),
+        ("evil.example", None),
+        ("", None),
     ],
 )
-def test_after_sign_in_only_same_site_paths_are_followed(client, account, target: str, lands: str) -> None:  # type: ignore[no-untyped-def]
-    assert safe_next(target) == lands
+def test_after_sign_in_only_same_site_paths_are_followed(client, account, target: str, followed: str | None) -> None:  # type: ignore[no-untyped-def]
+    assert safe_next(target) == (followed or "/")
+    lands = followed or "/dashboard/"  # a refused next: the admin's own page, as with none
     account("admin")
     token = open_login(client)
     response = client.post(

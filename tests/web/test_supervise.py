@@ -1,0 +1,99 @@
+"""The supervisor's pages (/supervise/): who may open them, a case read as it stands, escalation (督办) from the page.
+
+Through the Flask test client on the real database; the same pages in Chromium, reached from the big screen, are in
+tests/e2e/test_dashboard.py.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from flask.testing import FlaskClient
+
+from tests.web.test_sessions import csrf_of, sign_in
+
+pytestmark = pytest.mark.usefixtures("beijing")
+
+CALL = {"category_code": "E0102", "lon": 116.3906, "lat": 39.9158, "description": "路边暴露垃圾"}
+
+
+@pytest.fixture
+def case(client: FlaskClient, token_for) -> dict:  # type: ignore[no-untyped-def]
+    response = client.post("/api/v1/cases", json=CALL, headers=token_for("operator"))
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()  # type: ignore[no-any-return]
+
+
+def test_the_supervisor_reads_a_case_and_escalates_it_with_a_note(client: FlaskClient, case, token_for) -> None:  # type: ignore[no-untyped-def]
+    reader = token_for("supervisor")  # a bearer token, got before the browser session exists
+    assert sign_in(client, "t-supervisor").status_code == 302
+    listing = client.get("/supervise/").get_data(as_text=True)
+    assert "<h1>监督</h1>" in listing and f'href="/supervise/cases/{case["id"]}"' in listing  # the newest reports
+
+    page = client.get(f"/supervise/cases/{case['id']}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and f"案件 {case['code']}" in html
+    assert "暴露垃圾" in html and "路边暴露垃圾" in html  # the category's name, the description
+    assert "t-operator · 受理员" in html  # who reported, with the role
+    assert 'id="escalate"' in html and "督办" in html
+
+    token = csrf_of(html)
+    version = re.search(r'name="version" type="hidden" value="(\d+)"', html)
+    assert version, html
+    empty = client.post(f"/supervise/cases/{case['id']}/escalate", data={"csrf_token": token, "version": version[1]})
+    assert empty.status_code == 422 and "请填写给部门的说明。" in empty.get_data(as_text=True)
+
+    sent = client.post(
+        f"/supervise/cases/{case['id']}/escalate",
+        data={"csrf_token": token, "version": version[1], "note": "请今天内处理"},
+    )
+    assert sent.status_code == 302
+    after = client.get(sent.headers["Location"]).get_data(as_text=True)
+    assert "已督办：部门须答复。" in after and "请今天内处理" in after and 'id="escalate"' not in after
+    api = client.get(f"/api/v1/cases/{case['id']}", headers=reader).get_json()
+    escalation = [e for e in api["events"] if e["action"] == "escalate"]
+    assert api["escalated"] is True and len(escalation) == 1 and escalation[0]["payload"]["note"] == "请今天内处理"
+    assert f'href="/supervise/cases/{case["id"]}"' in client.get("/supervise/").get_data(as_text=True)
+
+    again = client.post(  # the version the page showed is stale now: nothing is written, the case is shown again
+        f"/supervise/cases/{case['id']}/escalate",
+        data={"csrf_token": token, "version": version[1], "note": "再次督办"},
+    )
+    assert again.status_code == 409 and "已重新加载" in again.get_data(as_text=True)
+    events = client.get(f"/api/v1/cases/{case['id']}", headers=reader).get_json()["events"]
+    assert [e["action"] for e in events].count("escalate") == 1
+
+
+def test_a_leader_reads_but_may_not_escalate_and_others_are_refused(client: FlaskClient, case, make_user) -> None:  # type: ignore[no-untyped-def]
+    assert client.get(f"/supervise/cases/{case['id']}").headers["Location"].startswith("/login?next=/supervise/")
+    sign_in(client, "t-leader")
+    html = client.get(f"/supervise/cases/{case['id']}?lang=en").get_data(as_text=True)
+    assert f"Case {case['code']}" in html and 'id="escalate"' not in html
+    token = csrf_of(html)
+    refused = client.post(f"/supervise/cases/{case['id']}/escalate", data={"csrf_token": token, "version": "1"})
+    assert refused.status_code == 403
+    assert client.get("/supervise/cases/999999999").status_code == 404
+    client.post("/logout", data={"csrf_token": token})
+    sign_in(client, "t-inspector")
+    assert client.get(f"/supervise/cases/{case['id']}").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("role", "lands"),
+    [
+        ("inspector", "/m/"),
+        ("operator", "/desk/"),
+        ("dispatcher", "/desk/"),
+        ("handler", "/desk/"),
+        ("supervisor", "/supervise/"),
+        ("leader", "/dashboard/"),
+        ("admin", "/dashboard/"),
+    ],
+)
+def test_signing_in_lands_each_role_on_its_own_app(client: FlaskClient, users, role: str, lands: str) -> None:  # type: ignore[no-untyped-def]
+    signed_in = sign_in(client, f"t-{role}")
+    assert signed_in.status_code == 302 and signed_in.headers["Location"] == lands
+    assert client.get(lands).status_code == 200
+    assert client.get("/login").headers["Location"] == lands  # signed in already: on to the app
+    assert client.get("/login?next=/").headers["Location"] == "/"  # an explicit next is followed
