@@ -14,7 +14,15 @@ from citymgmt.core.access import allow
 from citymgmt.core.clock import utcnow
 from citymgmt.core.db import reads
 from citymgmt.core.errors import ValidationError
-from dispatch.metrics.dashboard import CELL_COLUMNS, CELL_INDICATORS, cell_features, cell_values, daily, feed
+from dispatch.metrics.dashboard import (
+    CELL_COLUMNS,
+    CELL_INDICATORS,
+    cell_features,
+    cell_values,
+    daily,
+    feed,
+    headline,
+)
 from dispatch.metrics.operations import GROUPS, INDICATORS_FOR, REGION_INDICATORS, kind_of, parse_period, report
 from grids.maps import parse_bbox
 from grids.schemas import FeatureCollectionSchema
@@ -132,6 +140,17 @@ class MetricsDailySchema(ma.Schema):
     from_ = ma.fields.String(data_key="from")
     to = ma.fields.String()
     days = ma.fields.List(ma.fields.Nested(MetricsDaySchema))
+
+
+class MetricsHeadlineSchema(ma.Schema):
+    day = ma.fields.Date(metadata={"description": "Today, in the city's zone"})
+    reported = ma.fields.Integer(metadata={"description": "Cases reported today"})
+    closed = ma.fields.Integer(metadata={"description": "Cases closed today"})
+    overdue = ma.fields.Integer(metadata={"description": "Cases gone overdue (red light) today"})
+    due = ma.fields.Integer(metadata={"description": "Cases due in the period (应结案数), the whole city"})
+    on_time_closing_rate = ma.fields.Float(
+        allow_none=True, metadata={"description": "按期结案率 of the period, the whole city; null when nothing was due"}
+    )
 
 
 class MetricsFeedQuery(ma.Schema):
@@ -255,6 +274,18 @@ def daily_view(query: dict[str, Any]) -> Any:
         "to": period.last.isoformat(),
         "days": daily(reads(), period, settings),
     }
+
+
+@blp.get("/headline")
+@blp.arguments(MetricsDailyQuery, location="query", error_status_code=400)
+@blp.response(200, MetricsHeadlineSchema)
+@allow("supervisor", "leader", "admin")
+def headline_view(query: dict[str, Any]) -> Any:
+    """The big screen's headline: today's reported, closed and gone-overdue cases, and the on-time closing rate
+    of the period from..to over the whole city."""
+    settings = current_app.extensions["citymgmt.settings"]
+    period = parse_period(query["from_"], query["to"])
+    return headline(db.session(), period, utcnow(), settings)
 
 
 @blp.get("/feed")

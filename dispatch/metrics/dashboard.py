@@ -5,7 +5,8 @@ roll-ups or, with `fresh`, directly) joined to the live cells in the database:
 
 - on_time_closing_rate (按期结案率) = closed_on_time / (closed + overdue_open), None when nothing was due;
 - overdue_open (超期未结案数), as the evaluation counts it (open cases whose handling deadline fell in the period);
-- density (案件密度) = cases reported in the cell in the period (any state, counted live from cases) per km².
+- density (案件密度) = cases reported in the cell in the period (any state but merged into another case as its
+  duplicate, counted live from cases) per km².
 
 The map's GeoJSON is built by PostgreSQL itself (json_agg), so a city of ten thousand cells is one statement.
 """
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from citymgmt.core.config import Settings
 from citymgmt.core.errors import ValidationError
-from dispatch.metrics.operations import Period, counts_sql
+from dispatch.metrics.operations import Period, counts_sql, from_rollups, indicators
 from dispatch.metrics.queries import DAILY_SQL, FEED_SQL, cell_features_sql, cells_sql
 
 CELL_INDICATORS = ("on_time_closing_rate", "overdue_open", "density")
@@ -101,3 +102,22 @@ def daily(session: Session, period: Period, settings: Settings) -> list[dict[str
 def feed(session: Session, now: datetime, limit: int = 20) -> list[dict[str, Any]]:
     """The latest new and overdue cases (newest first): what the case is and where, never who reported it."""
     return [dict(r._mapping) for r in session.execute(text(FEED_SQL), {"now": now, "limit": limit})]
+
+
+def headline(session: Session, period: Period, now: datetime, settings: Settings) -> dict[str, Any]:
+    """The big screen's four figures: today's reported, closed and gone-overdue cases (the city's day, live), and
+    the period's on-time closing rate (按期结案率) of the whole city, from the evaluation's counts of its districts
+    added up (as of the roll-ups' last build, as the league table); None when nothing was due."""
+    today = now.astimezone(settings.zone).date()
+    day = daily(session, Period(today, today), settings)[0]
+    districts = from_rollups(session, "district", period).values()
+    city = {name: sum(c[name] for c in districts) for name in next(iter(districts), {})}
+    figures = indicators(city, "region") if city else None
+    return {
+        "day": today,
+        "reported": day["reported"],
+        "closed": day["closed"],
+        "overdue": day["overdue"],
+        "due": figures["counts"]["due"] if figures else 0,
+        "on_time_closing_rate": figures["rates"]["on_time_closing_rate"] if figures else None,
+    }

@@ -304,8 +304,9 @@ def cells_sql(indicator: str, counts: str, with_geometry: bool) -> str:
            round((g.area_m2 / 1e6)::numeric, 4)::float8 AS area_km2{geometry}
     FROM grid_cells g
     LEFT JOIN ({counts}) m ON m.key = g.code
-    LEFT JOIN (SELECT cell_code, count(*)::int AS reported FROM cases
-               WHERE reported_at >= :start AND reported_at < :end GROUP BY cell_code) r ON r.cell_code = g.code
+    LEFT JOIN (SELECT cell_code, count(*)::int AS reported FROM cases  -- a merged duplicate is no second problem
+               WHERE reported_at >= :start AND reported_at < :end AND duplicate_of IS NULL
+               GROUP BY cell_code) r ON r.cell_code = g.code
     WHERE g.retired_at IS NULL
       AND (CAST(:w AS float8) IS NULL OR g.geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326))
     """  # noqa: S608 (constants and the evaluation's own SQL only)

@@ -61,6 +61,10 @@ MATRIX: dict[tuple[str, str], tuple[object, str]] = {
         "/api/v1/metrics/daily?from=2026-11-01&to=2026-11-07",
     ),
     ("GET", "/api/v1/metrics/feed"): (("supervisor", "leader", "admin"), "/api/v1/metrics/feed?limit=1"),
+    ("GET", "/api/v1/metrics/headline"): (
+        ("supervisor", "leader", "admin"),
+        "/api/v1/metrics/headline?from=2026-11-01&to=2026-11-07",
+    ),
     ("GET", "/api/v1/notifications/failures"): (("admin",), "/api/v1/notifications/failures"),
     ("GET", "/api/v1/queues/mine"): (ALL, "/api/v1/queues/mine"),
     ("GET", "/api/v1/rules"): (CENTRE, "/api/v1/rules"),

@@ -24,6 +24,7 @@ ENDPOINTS = (
     f"/api/v1/metrics/table?group_by=department&{PERIOD}",
     f"/api/v1/metrics/daily?{PERIOD}",
     "/api/v1/metrics/feed",
+    f"/api/v1/metrics/headline?{PERIOD}",
 )
 
 
@@ -52,6 +53,7 @@ def test_dashboard_figures(city: City, client, token_for, db_session, app) -> No
     cells_by_each_indicator_against_a_hand_count(city, client, token_for, db_session)
     exports_are_files_of_what_the_map_and_the_table_show(city, client, token_for, db_session)
     daily_trend_and_feed(city, client, token_for, db_session, app)
+    headline_and_merged_reports(city, client, token_for, db_session, app)
 
 
 def cells_by_each_indicator_against_a_hand_count(town: City, client, token_for, db_session) -> None:  # type: ignore[no-untyped-def]
@@ -161,3 +163,41 @@ def test_bad_questions_and_who_may_ask(client, token_for) -> None:  # type: igno
             response.close()
     for url in ENDPOINTS:
         assert client.get(url).status_code == 401
+
+
+def headline_and_merged_reports(town: City, client, token_for, db_session, app) -> None:  # type: ignore[no-untyped-def]
+    now = app.extensions["citymgmt.clock"].now()
+    today = now.astimezone(app.extensions["citymgmt.settings"].zone).date().isoformat()
+    supervisor = token_for("supervisor")
+    day = _get(client, f"/api/v1/metrics/daily?from={today}&to={today}", supervisor).get_json()["days"][0]
+    headline = _get(client, f"/api/v1/metrics/headline?{PERIOD}", supervisor).get_json()
+    assert headline == {
+        "day": today,
+        "reported": day["reported"],
+        "closed": day["closed"],
+        "overdue": day["overdue"],
+        "due": 4,  # the city is the one cell: A, B closed, D, F overdue and open
+        "on_time_closing_rate": 0.25,
+    }
+    assert (
+        _get(client, "/api/v1/metrics/headline?from=2026-10-01&to=2026-10-02", supervisor).get_json()[
+            "on_time_closing_rate"
+        ]
+        is None
+    )  # nothing due: no rate, not 0
+
+    # A report merged into another case as its duplicate is no second problem: the density leaves it out.
+    cell = town.desks["A"].case["cell_code"]
+    area_km2 = db_session.execute(text("SELECT area_m2 / 1e6 FROM grid_cells WHERE code = :c"), {"c": cell}).scalar()
+    assert today in ("2026-11-23", "2026-11-24"), "the report below falls in the period"
+    twin = town.report("G", "operator", _same_place(town))
+    url = f"/api/v1/metrics/cells?indicator=density&{PERIOD}&bbox={_box(db_session, cell)}"
+    density = lambda: {f["id"]: f["properties"] for f in _get(client, url, supervisor).get_json()["features"]}[cell]  # noqa: E731
+    assert density()["reported"] == 7 and density()["value"] == round(7 / area_km2, 2)
+    twin.act("operator", "merge", original=town.desks["D"].case["id"])  # D: open, overdue
+    assert density()["reported"] == 6 and density()["value"] == round(6 / area_km2, 2)
+
+
+def _same_place(town: City) -> dict[str, Any]:
+    a = town.desks["A"].case
+    return {"category_code": a["category_code"], "lon": a["lon"], "lat": a["lat"], "description": "同一处暴露垃圾"}
