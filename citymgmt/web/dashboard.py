@@ -2,9 +2,11 @@
 
 The page is a shell; its script (static/js/dashboard.js) reads the figures from /api/v1/metrics (the league
 table), /api/v1/metrics/cells (the map), /api/v1/metrics/daily (the trends), /api/v1/metrics/feed (new and
-overdue cases) and /api/v1/cases?cell= (a cell's cases), and reloads them every `refresh` seconds. Every string
-the script shows comes from here, translated, in one JSON block. Query parameters: refresh (seconds, 10–3600,
-default 60), indicator (on_time_closing_rate | overdue_open | density) and days (the period, 1–366, default 30).
+overdue cases), /api/v1/metrics/headline (today's figures) and /api/v1/cases?cell= (a cell's cases, each linked
+to the supervisor's case page, /supervise/cases/<id>, as the feed's), and reloads them every `refresh` seconds.
+Every string the script shows comes from here, translated, in one JSON block. Query parameters: refresh (seconds,
+10–3600, default 60), indicator (on_time_closing_rate | overdue_open | density) and days (the period, 1–366,
+default 30).
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def strings() -> dict[str, Any]:
         "cell_cases": _("%(count)s cases"),
         "legend_title": _("Legend"),
         "period": _("%(from)s to %(to)s"),
-        "case_json": _("Open case %(code)s (JSON)"),
+        "case_page": _("Open case %(code)s"),
     }
 
 
@@ -91,8 +93,10 @@ def index() -> Any:
             "table": url_for("metrics.table"),
             "daily": url_for("metrics.daily_view"),
             "feed": url_for("metrics.feed_view"),
+            "headline": url_for("metrics.headline_view"),
             "cases": url_for("cases.list_cases_view"),
         },
+        "case_page": url_for("supervise.case_page", case_id=0),  # the supervisor's page of a case: 0 → its id
         "states": list(STATES),
         "districts": area_outlines(db.session(), "district"),  # with no basemap, they and the cells are the map
         "text": strings(),

@@ -92,3 +92,40 @@ def wait_until(page: Page, expression: str, arg: Any = None, timeout_s: float = 
         if time.monotonic() > deadline:
             raise AssertionError(f"not true within {timeout_s:.0f} s: {expression}")
         page.wait_for_timeout(100)
+
+
+def watch_problems(page: Page) -> list[str]:
+    """What went wrong in the page from now on: console errors, uncaught exceptions, failed requests and answers of
+    400 or more. A test that expects none asserts the list is empty at the end."""
+    problems: list[str] = []
+
+    def on_console(message: Any) -> None:
+        # The browser's own /favicon.ico request is no request of the page's (test_escaping checks the pages' links).
+        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
+            problems.append(f"console {message.type}: {message.text}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda e: problems.append(f"exception: {e}"))
+    # A request the page cancels itself (a map's overlay when the view moves on) ends as net::ERR_ABORTED: no failure.
+    page.on(
+        "requestfailed",
+        lambda r: (
+            problems.append(f"failed: {r.method} {r.url} {r.failure}") if r.failure != "net::ERR_ABORTED" else None
+        ),
+    )
+    page.on("response", lambda r: problems.append(f"{r.status} {r.request.url}") if r.status >= 400 else None)
+    return problems
+
+
+# Every element with text of its own that is shown, and its font size (px) where under `least`.
+SMALL_TEXT = """(least) => {
+    const small = [];
+    for (const node of document.querySelectorAll("body *")) {
+        const own = Array.from(node.childNodes).some((c) => c.nodeType === 3 && c.textContent.trim());
+        if (!own || !node.getClientRects().length || getComputedStyle(node).visibility === "hidden") continue;
+        const size = parseFloat(getComputedStyle(node).fontSize);
+        const text = node.textContent.trim().slice(0, 30);
+        if (size < least) small.push(`${node.tagName}.${node.className}: ${size}px "${text}"`);
+    }
+    return small;
+}"""

@@ -21,7 +21,7 @@ from sqlalchemy import text
 from citymgmt.core.db import db
 from citymgmt.demo import DEMO_PASSWORD
 from dispatch.metrics import operations as metrics
-from tests.e2e.conftest import screenshot, sign_in, wait_until
+from tests.e2e.conftest import SMALL_TEXT, screenshot, sign_in, wait_until, watch_problems
 
 pytestmark = pytest.mark.e2e
 
@@ -132,7 +132,7 @@ def test_the_big_screen_shows_the_cells_cases_league_trends_and_exports(
     assert sizes[0] <= sizes[2] and sizes[1] <= sizes[3], sizes
     screenshot(page, "dashboard")
 
-    # Drill down: zoom to the busy cell and click it; its two cases are listed, linked to their JSON.
+    # Drill down: zoom to the busy cell and click it; its two cases are listed, linked to their case pages.
     page.evaluate("(code) => window.citymgmtDashboard.focusCell(code)", busy)
     point = page.evaluate("(code) => window.citymgmtDashboard.cellPoint(code)", busy)
     page.mouse.click(point["x"], point["y"])
@@ -142,8 +142,8 @@ def test_the_big_screen_shows_the_cells_cases_league_trends_and_exports(
     expect(page.locator("#drill-cases tr")).to_have_count(2)
     for case in cases[:2]:
         row = page.locator(f'#drill-cases tr[data-case="{case["id"]}"]')
-        expect(row.get_by_role("link", name=f"打开案件 {case['code']}（JSON）")).to_have_attribute(
-            "href", f"/api/v1/cases/{case['id']}"
+        expect(row.get_by_role("link", name=f"打开案件 {case['code']}")).to_have_attribute(
+            "href", f"/supervise/cases/{case['id']}"
         )
         expect(row).to_contain_text("已派遣" if case["status"] == "dispatched" else "")
     expect(page.locator("#drill-summary")).to_contain_text("共 2 件案件")
@@ -200,6 +200,68 @@ def test_the_big_screen_shows_the_cells_cases_league_trends_and_exports(
     assert response is not None and response.status == 403
     expect(inspector.get_by_role("heading", name="您的角色无权访问")).to_be_visible()
     screenshot(inspector, "dashboard-forbidden")
+
+
+def test_the_big_screen_reads_from_five_metres_and_its_feed_leads_to_escalation(
+    live_server: str, app: Flask, new_context: Callable[..., BrowserContext]
+) -> None:
+    """Headline figures, no text under 18 px, whole feed rows, a 4K layout; a case in the feed opens the supervisor's
+    case page, where the supervisor escalates it (督办) with a note. No console error, no failed request."""
+    with app.app_context():
+        (_, lon, lat, _) = db.session.execute(text(EMPTY_CELLS.replace("OFFSET 300", "OFFSET 340"))).first()
+        db.session.remove()
+    caller = new_context()
+    token = caller.request.post(
+        f"{live_server}/api/v1/auth/token", data={"username": "inspector", "password": DEMO_PASSWORD}
+    ).json()["token"]
+    case = _report(caller, live_server, token, "E0505", lon, lat)
+
+    page = new_context(**BIG_SCREEN).new_page()
+    problems = watch_problems(page)
+    sign_in(page, live_server, "supervisor", "/dashboard/")
+    wait_until(page, "() => window.citymgmtDashboard && window.citymgmtDashboard.refreshes >= 1")
+    figures = page.evaluate("() => window.citymgmtDashboard.headline")
+    today = page.evaluate("() => window.citymgmtDashboard.trendDays.at(-1)")
+    assert figures["reported"] == today["reported"] >= 1 and figures["closed"] == today["closed"]
+    expect(page.locator("#headline-reported")).to_have_text(str(figures["reported"]))
+    rate = figures["on_time_closing_rate"]
+    expect(page.locator("#headline-rate")).to_have_text("—" if rate is None else f"{100 * rate:.1f}%")
+    assert page.evaluate(SMALL_TEXT, 18) == []
+    assert page.evaluate("() => window.citymgmtDashboard.chart.getOption().xAxis[0].axisLabel.fontSize") >= 18
+    feed = page.locator("#feed").bounding_box()
+    assert feed is not None
+    for row in page.locator("#feed li:visible").all():  # every row shown whole, none cut at the panel's edge
+        box = row.bounding_box()
+        assert box is not None and box["y"] + box["height"] <= feed["y"] + feed["height"] + 0.5
+    screenshot(page, "dashboard-1080p")
+
+    big = new_context(viewport={"width": 3840, "height": 2160}).new_page()
+    problems_4k = watch_problems(big)
+    sign_in(big, live_server, "supervisor", "/dashboard/")
+    wait_until(big, "() => window.citymgmtDashboard && window.citymgmtDashboard.refreshes >= 1")
+    assert big.evaluate(SMALL_TEXT, 36) == []  # the same layout at twice the size
+    sizes = big.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.scrollHeight, innerWidth, innerHeight]"
+    )
+    assert sizes[0] <= sizes[2] and sizes[1] <= sizes[3], sizes
+    screenshot(big, "dashboard-4k")
+    assert problems_4k == []
+
+    # From the feed to the case, read-only, and escalated with a note.
+    page.locator(f'#feed li[data-case="{case["id"]}"] a.code').click()
+    expect(page).to_have_url(f"{live_server}/supervise/cases/{case['id']}")
+    expect(page.get_by_role("heading", name=f"案件 {case['code']}")).to_be_visible()
+    expect(page.locator(".sv-history")).to_contain_text("监督员 王伟 · 监督员")
+    page.get_by_label("给部门的说明").fill("请今天内处理")
+    page.get_by_role("button", name="督办").click()
+    expect(page.get_by_role("status")).to_have_text("已督办：部门须答复。")
+    expect(page.locator("#case-status")).to_contain_text("已督办")
+    expect(page.locator(".sv-history")).to_contain_text("请今天内处理")
+    screenshot(page, "supervise-case")
+    page.get_by_role("link", name="监督", exact=True).click()
+    expect(page.locator("#list-escalated").get_by_role("link", name=case["code"])).to_be_visible()
+    screenshot(page, "supervise")
+    assert problems == []
 
 
 def _dashboard(page: Page, codes: list[str]) -> dict[str, Any]:

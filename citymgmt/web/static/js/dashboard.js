@@ -34,6 +34,9 @@
   });
   const percent = (value) => (value === null || value === undefined ? "—" : (100 * value).toFixed(1) + "%");
   const time = (iso) => timeFormat.format(new Date(iso));
+  const casePage = (id) => config.case_page.replace(/0$/, String(id));
+  // The page's type scale: 1 at 1920×1080 (20 px), 2 on a 3840×2160 screen (css/dashboard.css sets the root size).
+  const scaleOfType = () => parseFloat(getComputedStyle(document.documentElement).fontSize) / 20 || 1;
   const stamp = (iso) => stampFormat.format(new Date(iso));
 
   // The period: the last config.days days up to today, in the city's zone.
@@ -189,10 +192,7 @@
         $("drill-cases").replaceChildren(el("tr", {}, [el("td", { colspan: "5", className: "empty", text: T.no_cases })]));
       } else {
         $("drill-cases").replaceChildren(...data.map((c) => el("tr", { "data-case": String(c.id) }, [
-          el("td", {}, [el("a", {
-            href: `${config.api.cases}/${c.id}`, target: "_blank", rel: "noopener",
-            "aria-label": fmt(T.case_json, { code: c.code }), text: c.code,
-          })]),
+          el("td", {}, [el("a", { href: casePage(c.id), "aria-label": fmt(T.case_page, { code: c.code }), text: c.code })]),
           el("td", { text: c.category_code }),
           el("td", { text: T.states[c.status] || c.status }),
           el("td", {}, c.light ? [el("span", { className: `light light-${c.light}` }), " ", T.lights[c.light]] : []),
@@ -243,21 +243,23 @@
       name: T.series[key],
       type: "line",
       showSymbol: false,
-      lineStyle: { width: 3 },
+      lineStyle: { width: 3 * scaleOfType() },
       color: ["#5cc8ff", "#2fbf71", "#ff6b6b"][i],
       data: data.days.map((d) => d[key]),
     }));
+    const k = scaleOfType(); // at least 18 px at 1920×1080, twice that on a 4K screen
     chart.setOption({
       animation: false, // redrawn every refresh: no motion on the big screen
       backgroundColor: "transparent",
-      textStyle: { fontSize: 16 },
-      tooltip: { trigger: "axis" },
-      legend: { top: 0, textStyle: { fontSize: 16, color: "#e8eef7" } },
-      grid: { left: 48, right: 16, top: 36, bottom: 28 },
-      xAxis: { type: "category", data: data.days.map((d) => d.day.slice(5)), axisLabel: { fontSize: 14 } },
-      yAxis: { type: "value", minInterval: 1, axisLabel: { fontSize: 14 } },
+      textStyle: { fontSize: 18 * k },
+      tooltip: { trigger: "axis", textStyle: { fontSize: 18 * k } },
+      legend: { top: 0, itemWidth: 25 * k, itemHeight: 14 * k, textStyle: { fontSize: 18 * k, color: "#e8eef7" } },
+      grid: { left: 56 * k, right: 16 * k, top: 40 * k, bottom: 32 * k },
+      xAxis: { type: "category", data: data.days.map((d) => d.day.slice(5)), axisLabel: { fontSize: 18 * k } },
+      yAxis: { type: "value", minInterval: 1, axisLabel: { fontSize: 18 * k } },
       series,
     });
+    state.trendDays = data.days;
     state.loaded.trend += 1;
   }
 
@@ -266,6 +268,7 @@
     const { data } = await api("GET", config.api.feed, { query: { limit: 12 } });
     const items = data.map((item) => {
       const category = (config.locale === "en" ? item.category_name_en : item.category_name) || item.category_code;
+      const code = el("a", { href: casePage(item.case_id), className: "code", text: item.code });
       const cell = el("a", { href: "#", text: item.cell_code });
       cell.addEventListener("click", (event) => {
         event.preventDefault();
@@ -275,14 +278,37 @@
       return el("li", { "data-case": String(item.case_id) }, [
         el("time", { datetime: item.at, text: time(item.at).slice(0, 5) }),
         el("span", { className: `kind kind-${item.kind}`, text: T.feed_kinds[item.kind] || item.kind }),
-        el("span", { text: `${item.code} ${category}` }),
+        code,
+        el("span", { className: "what", title: category, text: category }),
         cell,
         item.light ? el("span", { className: `light light-${item.light}`, title: T.lights[item.light] }) : "",
       ]);
     });
     if (!items.length) items.push(el("li", { className: "empty", text: T.no_data }));
     $("feed").replaceChildren(...items);
+    fitFeed();
     state.loaded.feed += 1;
+  }
+
+  // Only whole rows: the rows that do not fit in the panel are left out rather than cut at its edge.
+  function fitFeed() {
+    const list = $("feed");
+    const bottom = list.getBoundingClientRect().bottom;
+    for (const row of Array.from(list.children)) row.hidden = false;
+    for (const row of Array.from(list.children)) row.hidden = row.getBoundingClientRect().bottom > bottom + 0.5;
+  }
+  window.addEventListener("resize", fitFeed);
+
+  // -- the headline: today's reported, closed and gone-overdue cases, and the period's on-time closing rate --------
+  async function loadHeadline() {
+    const p = period();
+    const { data } = await api("GET", config.api.headline, { query: { from: p.from, to: p.to } });
+    $("headline-reported").textContent = String(data.reported);
+    $("headline-closed").textContent = String(data.closed);
+    $("headline-overdue").textContent = String(data.overdue);
+    $("headline-rate").textContent = percent(data.on_time_closing_rate);
+    state.headline = data;
+    state.loaded.headline += 1;
   }
 
   // -- exports, refreshing --------------------------------------------------------------------------------
@@ -297,7 +323,7 @@
 
   async function refresh() {
     exportLinks();
-    const results = await Promise.allSettled([loadCells(), loadLeague(), loadTrend(), loadFeed()]);
+    const results = await Promise.allSettled([loadHeadline(), loadCells(), loadLeague(), loadTrend(), loadFeed()]);
     const failed = results.find((r) => r.status === "rejected");
     const status = $("status");
     if (failed) {
@@ -327,7 +353,7 @@
 
   // What the page shows, for anyone (and the browser tests) to read.
   const state = {
-    map, chart, config, loaded: { cells: 0, league: 0, trend: 0, feed: 0 }, refreshes: 0, drilled: null, asOf: null,
+    map, chart, config, loaded: { headline: 0, cells: 0, league: 0, trend: 0, feed: 0 }, headline: null, trendDays: null, refreshes: 0, drilled: null, asOf: null,
     cellStyle: (code) => {
       const layer = cellLayers.get(code);
       return layer ? { fillColor: layer.options.fillColor, fillOpacity: layer.options.fillOpacity } : null;
