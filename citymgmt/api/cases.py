@@ -322,6 +322,7 @@ class CaseListQuery(ma.Schema):
     )
     light = ma.fields.String(validate=ma.validate.OneOf(("green", "yellow", "red")))
     category = ma.fields.String(validate=ma.validate.Length(max=10))
+    mine = ma.fields.Boolean(metadata={"description": "Only the cases the caller reported (true)"})
 
 
 @blp.get("")

@@ -14,10 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import generate_csrf
 
 from citymgmt.core.access import allow, allow_public, current_user
+from citymgmt.core.db import db
+from citymgmt.core.departments import live_departments
+from citymgmt.web.desk import STATUS_NAMES
 
 bp = Blueprint("mobile", __name__, url_prefix="/m", template_folder="templates")
 
@@ -84,7 +88,6 @@ def _strings() -> dict[str, str]:
         "tasks_offline": _("My tasks need the network."),
         "task_verify": _("Verify"),
         "task_check": _("Check"),
-        "due": _("Due %(time)s", time="{time}"),
         "light_green": _("On time"),
         "light_yellow": _("Due soon"),
         "light_red": _("Overdue"),
@@ -93,6 +96,15 @@ def _strings() -> dict[str, str]:
         "stale": _("The case changed meanwhile; it has been reloaded. Look again and repeat."),
         "no_photos": _("No photos"),
         "error": _("Something went wrong: %(message)s", message="{message}"),
+        "no_reports": _("No reports yet."),
+        "reports_offline": _("My reports need the network."),
+        "not_dispatched": _("No department yet"),
+        "left": _("%(time)s left", time="{time}"),
+        "overdue_by": _("Overdue by %(time)s", time="{time}"),
+        "no_deadline": _("No deadline"),
+        "closed": _("Closed"),
+        "retry_in": _("Trying again in %(time)s", time="{time}"),
+        **{f"status_{state}": str(name) for state, name in STATUS_NAMES.items()},
     }
 
 
@@ -102,8 +114,11 @@ def app_shell() -> str:
     user = current_user()
     assert user is not None
     settings = current_app.extensions["citymgmt.settings"]
+    session = db.session()
+    english = (locale := get_locale()) is not None and locale.language == "en"
     config = {
         "strings": _strings(),
+        "departments": {d.code: (d.name_en if english else d.name) for d in live_departments(session)},
         "max_photos": MAX_PHOTOS,
         "photo_longest_side": PHOTO_LONGEST_SIDE,
         "timezone": settings.timezone,
@@ -112,7 +127,7 @@ def app_shell() -> str:
         "token_url": url_for("mobile.token"),
         "login_url": url_for("web.login", next=url_for("mobile.app_shell")),
     }
-    return render_template("mobile/app.html", m_config=config, max_photos=MAX_PHOTOS)
+    return render_template("mobile/app.html", m_config=config, max_photos=MAX_PHOTOS, user_name=user.display_name)
 
 
 @bp.get("/token")

@@ -137,6 +137,8 @@ def list_cases(
     ):
         if filters.get(name):
             query = query.where(column == filters[name])
+    if filters.get("mine"):  # the cases the viewer reported (an inspector's "my reports")
+        query = query.where(Case.reporter_id == viewer.id)
     if filters.get("escalated"):  # escalated (督办), the department's reply still owed
         query = query.where(Case.escalated.is_(True))
     if filters.get("cell"):  # a cell, community, street or district code

@@ -22,7 +22,7 @@ from sqlalchemy import text
 from citymgmt.core.db import db
 from citymgmt.demo import DEMO_INSPECTOR_BEAT, DEMO_PASSWORD
 from grids.crs import wgs84_to_gcj02
-from tests.e2e.conftest import PHONE, screenshot, sign_in, wait_until
+from tests.e2e.conftest import PHONE, screenshot, sign_in, wait_until, watch_problems
 
 pytestmark = pytest.mark.e2e
 
@@ -288,6 +288,9 @@ def test_the_inspector_passes_a_check_in_the_app(  # type: ignore[no-untyped-def
     page.get_by_role("link", name="我的任务").click()
     task = page.locator("#m-tasks").get_by_role("button", name=re.compile(f"核查 · {case['code']}"))
     expect(task).to_be_visible()
+    expect(task).to_contain_text("暴露垃圾")  # the category's name, not its code, and the time left, not a date
+    expect(task).not_to_contain_text("E0102")
+    expect(task.locator(".m-countdown")).to_have_text(re.compile(r"^(剩余|已超时) \d"))
     screenshot(page, "m-tasks")
     task.click()
 
@@ -310,6 +313,26 @@ def test_the_inspector_passes_a_check_in_the_app(  # type: ignore[no-untyped-def
         id=case["id"],
     )
     assert rows == [("checking", True, "pass", 1)]  # checked: the case waits for the shift leader to close it
+
+    # The inspector follows the report to its closing in "my reports".
+    page.get_by_role("link", name="我的上报").click()
+    mine = page.locator(f'#m-reports li[data-case="{case["id"]}"]')
+    expect(mine).to_contain_text("核查中")
+    expect(mine.locator(".m-countdown")).to_have_count(1)
+    version = query("SELECT version FROM cases WHERE id = :id", id=case["id"])[0][0]
+    closed = client.post(
+        f"/api/v1/cases/{case['id']}/actions/close",
+        json={},
+        headers={**_api(client, "leader"), "If-Match": str(version)},
+    )
+    assert closed.status_code == 200, closed.get_json()
+    page.get_by_role("link", name="我的任务").click()
+    page.get_by_role("link", name="我的上报").click()
+    expect(mine).to_have_attribute("data-status", "closed")
+    expect(mine).to_contain_text("已结案")
+    expect(mine.locator(".m-countdown")).to_have_count(0)
+    screenshot(page, "m-reports")
+    page.get_by_role("link", name="我的任务").click()
 
     # A public report in the beat, sent for verification (核实): the inspector confirms it.
     operator = _api(client, "operator")
@@ -337,6 +360,74 @@ def test_the_inspector_passes_a_check_in_the_app(  # type: ignore[no-untyped-def
     page.get_by_role("button", name="属实：问题存在").click()
     expect(page.locator("#m-tasks-message")).to_contain_text("核实结果已记录。")
     assert query("SELECT status, verified FROM cases WHERE code = :c", c=code) == [("reported", True)]
+
+
+SMALL_PHONE = {**PHONE, "viewport": {"width": 360, "height": 640}}
+
+
+def test_on_a_small_phone_unsent_reports_are_retried_with_backoff_and_sent_now(  # type: ignore[no-untyped-def]
+    live_server: str, new_context, beat_point, query
+) -> None:
+    """Sign-in lands in the app; the main button is on the first screen at 360×640; the pin's cell is drawn
+    stronger; a report refused with a 503 is tried again by itself (no `online` event), a 429 waits the Retry-After
+    it gives, "send now" sends at once; then the inspector signs out."""
+    context = new_context(
+        **SMALL_PHONE,
+        geolocation={"longitude": beat_point[0], "latitude": beat_point[1], "accuracy": 12},
+        permissions=["geolocation"],
+    )
+    page = context.new_page()
+    problems = watch_problems(page)
+    page.goto(f"{live_server}/login")
+    page.get_by_label("用户名").fill("inspector")
+    page.get_by_label("密码").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    expect(page).to_have_url(f"{live_server}/m/")  # the inspector's own app, not a page of links
+    expect(page.locator("#m-cell")).to_contain_text(beat_point[2])
+    wait_until(page, "document.querySelectorAll('#m-map path[stroke=\"#b42318\"]').length === 1")  # the pin's cell
+    button = page.get_by_role("button", name="下一步：选择类别").bounding_box()
+    assert button is not None and button["y"] + button["height"] <= 640, button  # no scrolling to the main action
+    screenshot(page, "m-place-360x640")
+    assert problems == []
+
+    answers = {"n": 0}
+
+    def busy_then_through(route: Any) -> None:
+        if route.request.method != "POST":
+            return route.continue_()
+        answers["n"] += 1
+        if answers["n"] == 1:
+            return route.fulfill(status=503, json={"error": {"code": "unavailable", "message": "down"}})
+        if answers["n"] == 2:
+            return route.fulfill(
+                status=429, headers={"Retry-After": "3600"}, json={"error": {"code": "too_many", "message": "slow"}}
+            )
+        return route.continue_()
+
+    page.route(re.compile(r".*/api/v1/cases$"), busy_then_through)
+    choose_category(page, "E0104")
+    description = f"重试上报 {uuid.uuid4().hex[:8]}"
+    page.get_by_label("问题描述").fill(description)
+    page.get_by_role("button", name="发送", exact=True).click()
+    expect(page.locator("#m-result")).to_have_attribute("data-outcome", "queued")
+    expect(page.locator("#m-pending")).to_have_text("待发送：1")
+    wait_until(page, "() => window.citymgmtMobile.retry.at > Date.now() + 3000 * 1000")  # the 429's hour, waited
+    assert answers["n"] == 2  # the second try came by itself, after the 503
+    expect(page.locator("#m-retry")).to_contain_text("后重试")
+    screenshot(page, "m-retry")
+    assert query("SELECT count(*) FROM cases WHERE description = :d", d=description) == [(0,)]
+
+    page.get_by_role("button", name="立即发送").click()
+    expect(page.locator("#m-pending-line")).to_be_hidden()
+    assert answers["n"] == 3
+    assert query("SELECT count(*) FROM cases WHERE description = :d", d=description) == [(1,)]
+
+    page.get_by_role("link", name="我的上报").click()
+    code = query("SELECT code FROM cases WHERE description = :d", d=description)[0][0]
+    expect(page.locator("#m-reports").get_by_role("button", name=re.compile(code))).to_contain_text("道路不洁")
+    page.get_by_role("button", name="退出登录").click()
+    expect(page).to_have_url(f"{live_server}/login")
+    assert page.evaluate("fetch('/api/v1/auth/me').then(r => r.status)") == 401
 
 
 def test_the_gcj02_shift_in_the_browser_matches_the_python_one(page: Page) -> None:

@@ -12,6 +12,7 @@
       this.code = code;
       this.details = details || null;
       this.requestId = requestId || null;
+      this.retryAfter = null; // seconds, from a Retry-After header
     }
     get offline() {
       return this.status === 0;
@@ -134,13 +135,16 @@
     const data = type.includes("json") ? await response.json().catch(() => null) : await response.text();
     if (!response.ok) {
       const error = data && data.error ? data.error : {};
-      throw new ApiError(
+      const failure = new ApiError(
         response.status,
         error.code || "http_error",
         error.message || response.statusText,
         error.details,
         error.id
       );
+      const wait = Number(response.headers.get("Retry-After")); // seconds (429, 503): when to try again
+      failure.retryAfter = Number.isFinite(wait) && wait >= 0 ? wait : null;
+      throw failure;
     }
     return { status: response.status, data, etag: response.headers.get("ETag"), headers: response.headers };
   }

@@ -1,8 +1,10 @@
 // The inspector app (/m/): report in three screens (place, category, photos and description), offline too, and my
 // tasks (verify, check). Every string it shows comes translated from the page (#m-config); nothing is written here.
 // Reports are first kept in IndexedDB with their Idempotency-Key and photos, then sent; one that cannot be sent
-// (no network, a server error, 408/429, a session ended) stays there and is sent again, with the same key, when the
-// phone is back online or the app starts; one the server refuses (another 4xx) is marked not accepted, with why.
+// (no network, a server error, 408/429, a session ended) stays there and is sent again, with the same key: after a
+// wait that doubles from 2 s to 2 min (or what a Retry-After asks), when the server answers again, when the app
+// starts, or at once with "send now"; one the server refuses (another 4xx) is marked not accepted, with why.
+// "My reports" follows what became of the inspector's reports (state, department, deadline) until they close.
 (function () {
   "use strict";
 
@@ -21,12 +23,37 @@
     return text;
   }
 
-  function formatTime(iso) {
-    if (!iso) return "";
-    return new Intl.DateTimeFormat(LANG, { timeZone: CONFIG.timezone, dateStyle: "short", timeStyle: "short" }).format(
-      new Date(iso)
-    );
+  // A length of time in the page's language, its two largest units: "2天3小时", "3 hr, 20 min".
+  function duration(ms) {
+    const unit = (name, n) => new Intl.NumberFormat(LANG, { style: "unit", unit: name, unitDisplay: "short" }).format(n);
+    if (ms < 60000) return unit("second", Math.max(0, Math.ceil(ms / 1000)));
+    const minutes = Math.round(ms / 60000);
+    const parts = [
+      ["day", Math.floor(minutes / 1440)],
+      ["hour", Math.floor((minutes % 1440) / 60)],
+      ["minute", minutes % 60],
+    ].filter(([, n]) => n > 0);
+    return new Intl.ListFormat(LANG, { style: "narrow", type: "unit" }).format(parts.slice(0, 2).map(([u, n]) => unit(u, n)));
   }
+
+  // A deadline as a countdown: "剩余 3小时20分钟", "已超时 1天2小时" (kept current by tick() below).
+  function countdown(iso) {
+    if (!iso) return t("no_deadline");
+    const left = new Date(iso).getTime() - Date.now();
+    return left >= 0 ? t("left", { time: duration(left) }) : t("overdue_by", { time: duration(-left) });
+  }
+
+  function countdownNode(iso) {
+    const span = document.createElement("span");
+    span.className = "m-countdown";
+    if (iso) span.dataset.due = iso;
+    span.textContent = countdown(iso);
+    return span;
+  }
+
+  window.setInterval(function tick() {
+    document.querySelectorAll(".m-countdown[data-due]").forEach((n) => (n.textContent = countdown(n.dataset.due)));
+  }, 30000);
 
   function errorText(err) {
     if (!err) return "";
@@ -44,13 +71,14 @@
     const first = currentScreen === null;
     currentScreen = name;
     screens.forEach((s) => (s.hidden = s.dataset.screen !== name));
-    const tab = name === "tasks" || name === "task" ? "tasks" : "report";
+    const tab = name === "tasks" || name === "task" ? "tasks" : name === "reports" ? "reports" : "report";
     document.querySelectorAll(".m-tabs a").forEach((a) => {
       if (a.dataset.tab === tab) a.setAttribute("aria-current", "page");
       else a.removeAttribute("aria-current");
     });
     if (name === "place" && map) setTimeout(() => map.invalidateSize(), 0);
     if (name === "tasks") loadTasks();
+    if (name === "reports") loadReports();
     if (name === "category") showCategories();
     const heading = document.querySelector('[data-screen="' + name + '"] h1');
     if (heading && !first) {
@@ -64,7 +92,7 @@
     const hash = location.hash.replace(/^#/, "") || "place";
     const [name, arg] = hash.split("/");
     if (name === "task" && arg) openTask(Number(arg));
-    else if (["place", "category", "details", "sent", "tasks"].includes(name)) {
+    else if (["place", "category", "details", "sent", "tasks", "reports"].includes(name)) {
       if (name === "category" && !draft.point) return go("place");
       if (name === "details" && !draft.category) return go(draft.point ? "category" : "place");
       show(name);
@@ -89,6 +117,8 @@
   // -- screen 1: place -------------------------------------------------------------------------------------------
 
   let map = null;
+  let cells = null;
+  let pinCell = null; // the code of the cell the pin is in, drawn stronger than the others
   let pin = null;
   let accuracyCircle = null;
   let pinMoved = false; // once the inspector drags the pin, the phone's position no longer moves it
@@ -98,7 +128,7 @@
   function setupMap() {
     map = maps.create($("m-map"), { zoom: 17, zoomInTitle: t("zoom_in"), zoomOutTitle: t("zoom_out") });
     maps.areaOverlay(map, { level: "district" });
-    maps.cellOverlay(map, {});
+    cells = maps.cellOverlay(map, { style: cellStyle, onLoad: () => highlightCell(pinCell) });
     pin = L.marker(map.getCenter(), { draggable: true, autoPan: true, title: t("pin"), alt: t("pin") });
     pin.on("dragend", () => {
       pinMoved = true;
@@ -108,6 +138,21 @@
       pinMoved = true;
       pin.setLatLng(e.latlng).addTo(map);
       placeDraft(e.latlng);
+    });
+  }
+
+  function cellStyle(feature) {
+    return feature.properties.code === pinCell
+      ? { color: "#b42318", weight: 3, opacity: 1, fillColor: "#b42318", fillOpacity: 0.15 }
+      : { color: "#0b5cad", weight: 1, opacity: 0.8, fillOpacity: 0.04 };
+  }
+
+  function highlightCell(code) {
+    pinCell = code;
+    if (!cells || !cells.layer) return;
+    cells.layer.setStyle(cellStyle);
+    cells.layer.eachLayer((layer) => {
+      if (layer.feature && layer.feature.properties.code === code) layer.bringToFront(); // its whole outline shows
     });
   }
 
@@ -126,9 +171,11 @@
       if (seq !== matchSeq) return;
       out.textContent = t("cell", { code: data.code, community: (data.community && data.community.name) || "" });
       out.dataset.code = data.code;
+      highlightCell(data.code);
     } catch (err) {
       if (seq !== matchSeq) return;
       delete out.dataset.code;
+      highlightCell(null);
       out.textContent = err.offline ? t("cell_later") : errorText(err);
     }
   }
@@ -356,6 +403,7 @@
             ? t("failed", { message: outcome.message })
             : t("queued");
       $("m-result").dataset.outcome = outcome.sent ? "sent" : outcome.failed ? "failed" : "queued";
+      if (outcome.waiting) retryLater(outcome.retryAfter);
       $("m-description").value = "";
       reportPhotos.clear();
       draft.category = null;
@@ -431,7 +479,9 @@
         signedOut(true);
         return { waiting: true };
       }
-      if (err.status === 0 || err.status >= 500 || err.status === 408 || err.status === 429) return { waiting: true };
+      if (err.status === 0 || err.status >= 500 || err.status === 408 || err.status === 429) {
+        return { waiting: true, retryAfter: err.retryAfter };
+      }
       report.status = "failed";
       report.error = errorText(err);
       await store.put(report);
@@ -452,30 +502,62 @@
 
   const sendingNow = new Set(); // keys of reports being sent from the Send button
   let syncing = null;
-  // Send every waiting report, oldest first; stop at the first that still cannot go (the network is down).
+  // Send every waiting report, oldest first; stop at the first that still cannot go (no network, the server busy
+  // or failing) and try again later: after the Retry-After the server asked for, else after a wait that doubles
+  // from 2 s to 2 min, and at once when the network is seen back or "send now" is pressed.
   function sync() {
     if (syncing) return syncing;
     syncing = (async () => {
+      let waiting = null;
       try {
         for (const report of await store.all()) {
           if (report.status !== "pending" || sendingNow.has(report.key)) continue;
           const outcome = await send(report);
-          if (outcome.waiting) break;
+          if (outcome.waiting) {
+            waiting = outcome;
+            break;
+          }
         }
       } finally {
         syncing = null;
+        if (waiting) retryLater(waiting.retryAfter);
+        else retry.delay = 0;
         await refreshPending();
       }
     })();
     return syncing;
   }
 
+  const retry = { timer: null, delay: 0, at: null }; // the next try of the waiting reports
+  function retryLater(seconds) {
+    clearTimeout(retry.timer);
+    retry.delay = retry.delay ? Math.min(retry.delay * 2, 120000) : 2000;
+    const wait = seconds !== null && seconds !== undefined ? seconds * 1000 : retry.delay;
+    retry.at = Date.now() + wait;
+    retry.timer = setTimeout(() => {
+      retry.timer = null;
+      retry.at = null;
+      sync();
+    }, wait);
+  }
+
+  function sendNow() {
+    clearTimeout(retry.timer);
+    retry.timer = null;
+    retry.at = null;
+    retry.delay = 0;
+    return sync();
+  }
+  $("m-send-now").addEventListener("click", sendNow);
+
   async function refreshPending() {
     const reports = await store.all();
     const pending = reports.filter((r) => r.status === "pending");
     const badge = $("m-pending");
-    badge.hidden = !pending.length;
+    $("m-pending-line").hidden = !pending.length;
     badge.textContent = t("pending", { count: pending.length });
+    $("m-retry").textContent =
+      pending.length && retry.at ? t("retry_in", { time: duration(retry.at - Date.now()) }) : "";
     badge.dataset.count = String(pending.length);
     const failed = reports.filter((r) => r.status === "failed");
     $("m-failed").replaceChildren(
@@ -538,12 +620,69 @@
     button.append(t("task_" + item.task) + " · " + item.code);
     const meta = document.createElement("span");
     meta.className = "m-meta";
-    meta.textContent = item.category_code + " · " + item.cell_code + (item.due_at ? " · " + t("due", { time: formatTime(item.due_at) }) : "");
+    meta.append(categoryOf(item.category_code) + " · " + item.cell_code + " · ", countdownNode(item.due_at));
     button.append(meta);
     button.addEventListener("click", () => (location.hash = "task/" + item.id));
     li.append(button);
     return li;
   }
+
+  function categoryOf(code) {
+    const known = categories.find((c) => c.code === code);
+    return known ? categoryName(known) : code;
+  }
+
+  function reportState(item) {
+    const department = item.department_code
+      ? CONFIG.departments[item.department_code] || item.department_code
+      : t("not_dispatched");
+    return t("status_" + item.status) + " · " + department;
+  }
+
+  // -- my reports: what became of them ------------------------------------------------------------------------------
+
+  async function loadReports() {
+    const list = $("m-reports");
+    const message = $("m-reports-message");
+    try {
+      const { data } = await api("GET", "/api/v1/cases", { query: { mine: "true", page_size: 50 } });
+      list.replaceChildren(
+        ...data.map((item) => {
+          const li = document.createElement("li");
+          li.dataset.case = String(item.id);
+          li.dataset.status = item.status;
+          const button = document.createElement("button");
+          button.type = "button";
+          if (item.light && item.status !== "closed") button.append(light(item.light));
+          button.append(categoryOf(item.category_code) + " · " + item.code);
+          const meta = document.createElement("span");
+          meta.className = "m-meta";
+          const open = !["closed", "cancelled"].includes(item.status);
+          meta.append(reportState(item) + (open ? " · " : ""), open ? countdownNode(item.due_at) : "");
+          button.append(meta);
+          button.addEventListener("click", () => (location.hash = "task/" + item.id));
+          li.append(button);
+          return li;
+        })
+      );
+      message.textContent = data.length ? "" : t("no_reports");
+    } catch (err) {
+      message.textContent = err.offline ? t("reports_offline") : t("error", { message: errorText(err) });
+    }
+  }
+
+  // Signing out: the shell may come from the cache with an older session's token, so this session's is asked for.
+  $("m-signout").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = event.target;
+    try {
+      await refreshCsrf();
+    } catch (err) {
+      // offline: the token the page has is tried
+    }
+    form.elements.csrf_token.value = document.querySelector('meta[name="csrf-token"]').getAttribute("content");
+    form.submit();
+  });
 
   let openCase = null; // {data, etag, task}
   const actPhotos = [];
@@ -576,8 +715,11 @@
       const data = result.data;
       openCase = { data, etag: result.etag };
       $("m-h-task").textContent = data.code;
-      $("m-task-summary").textContent =
-        data.category_code + " · " + data.cell_code + (data.due_at ? " · " + t("due", { time: formatTime(data.due_at) }) : "");
+      $("m-task-summary").replaceChildren(
+        categoryOf(data.category_code) + " · " + data.cell_code + " · ",
+        data.status === "closed" ? t("closed") : countdownNode(data.due_at)
+      );
+      $("m-task-state").textContent = reportState(data);
       $("m-task-description").textContent = data.description || "";
       $("m-navigate").href = "geo:" + data.lat + "," + data.lon + "?q=" + data.lat + "," + data.lon + "(" + encodeURIComponent(data.code) + ")";
       const actionOf = new Map(data.events.map((e) => [e.id, e.action]));
@@ -637,5 +779,6 @@
   network.watch(CONFIG.token_url);
   network.probe();
   refreshPending();
+  window.citymgmtMobile = { retry, sync, sendNow };
   if ("serviceWorker" in navigator) navigator.serviceWorker.register(CONFIG.sw, { scope: "./" }).catch(() => {});
 })();
