@@ -17,6 +17,7 @@ from citymgmt.core.errors import ValidationError
 from dispatch.metrics.dashboard import (
     CELL_COLUMNS,
     CELL_INDICATORS,
+    MAP_LEVELS,
     cell_features,
     cell_values,
     daily,
@@ -110,6 +111,13 @@ class CellMetricsQuery(ma.Schema):
         load_default=None, metadata={"description": "west,south,east,north (WGS-84); all cells if left out"}
     )
     zoom = ma.fields.Integer(load_default=14, metadata={"description": "Map zoom level; polygons are simplified"})
+    level = ma.fields.String(
+        load_default="cell",
+        validate=ma.validate.OneOf(MAP_LEVELS),
+        metadata={
+            "description": "cell, or community: each community's cells added up (JSON and GeoJSON; CSV is by cell)"
+        },
+    )
     fresh = ma.fields.Boolean(load_default=False, metadata={"description": "Counts from cases and events now (slow)"})
     format = ma.fields.String(
         load_default="json",
@@ -221,7 +229,7 @@ def cells(query: dict[str, Any]) -> Any:
     if query["format"] == "csv":
         rows = cell_values(session, indicator, period, now, settings, bbox, query["fresh"])
         return _download(_csv(CELL_COLUMNS, rows), "text/csv", f"{name}.csv")
-    body = cell_features(session, indicator, period, now, settings, bbox, query["zoom"], query["fresh"])
+    body = cell_features(session, indicator, period, now, settings, bbox, query["zoom"], query["fresh"], query["level"])
     if query["format"] == "geojson":
         return _download(body, "application/geo+json", f"{name}.geojson")
     return Response(body, mimetype="application/json")

@@ -67,6 +67,7 @@ def strings() -> dict[str, Any]:
         "updated": _("Updated %(time)s"),
         "as_of": _("Evaluation figures as of %(time)s"),
         "cell_title": _("Cell %(code)s"),
+        "community_title": _("Community %(code)s"),
         "cell_cases": _("%(count)s cases"),
         "legend_title": _("Legend"),
         "period": _("%(from)s to %(to)s"),

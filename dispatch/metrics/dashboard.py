@@ -22,9 +22,10 @@ from sqlalchemy.orm import Session
 from citymgmt.core.config import Settings
 from citymgmt.core.errors import ValidationError
 from dispatch.metrics.operations import Period, counts_sql, from_rollups, indicators
-from dispatch.metrics.queries import DAILY_SQL, FEED_SQL, cell_features_sql, cells_sql
+from dispatch.metrics.queries import DAILY_SQL, FEED_SQL, cell_features_sql, cells_sql, community_features_sql
 
 CELL_INDICATORS = ("on_time_closing_rate", "overdue_open", "density")
+MAP_LEVELS = ("cell", "community")  # a community's figures are its cells' counts added up
 CELL_COLUMNS = (
     "code",
     "community_code",
@@ -81,13 +82,19 @@ def cell_features(
     bbox: tuple[float, float, float, float] | None = None,
     zoom: int = 14,
     fresh: bool = False,
+    level: str = "cell",
 ) -> str:
-    """The same as a GeoJSON FeatureCollection (text), polygons simplified to about half a pixel at `zoom`."""
+    """The same as a GeoJSON FeatureCollection (text), polygons simplified to about half a pixel at `zoom`; with
+    level="community", the communities instead, their cells' counts added up (a 100 m cell is a speck at district
+    zoom)."""
     if not 0 <= zoom <= 22:
         raise ValidationError("zoom must be between 0 and 22", details={"zoom": "between 0 and 22"})
     counts, params = _params(indicator, period, now, settings, bbox, fresh)
+    if level not in MAP_LEVELS:
+        raise ValidationError(f"level must be one of {', '.join(MAP_LEVELS)}", details={"level": "unknown level"})
     params["tol"] = 360.0 / (256 * 2**zoom) / 2
-    sql = cell_features_sql(indicator, counts, CELL_COLUMNS)
+    build = community_features_sql if level == "community" else cell_features_sql
+    sql = build(indicator, counts, CELL_COLUMNS)
     result: str = session.execute(text(sql), {**params, "indicator": indicator}).scalar_one()
     return result
 

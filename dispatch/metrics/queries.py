@@ -294,7 +294,7 @@ _VALUE = {
 }
 
 
-def cells_sql(indicator: str, counts: str, with_geometry: bool) -> str:
+def cells_sql(indicator: str, counts: str, with_geometry: bool, in_box: bool = True) -> str:
     geometry = ", ST_AsGeoJSON(ST_SimplifyPreserveTopology(g.geom, :tol), 6)::json AS geometry" if with_geometry else ""
     return f"""
     SELECT g.code, g.community_code, {_VALUE[indicator]} AS value,
@@ -308,7 +308,7 @@ def cells_sql(indicator: str, counts: str, with_geometry: bool) -> str:
                WHERE reported_at >= :start AND reported_at < :end AND duplicate_of IS NULL
                GROUP BY cell_code) r ON r.cell_code = g.code
     WHERE g.retired_at IS NULL
-      AND (CAST(:w AS float8) IS NULL OR g.geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326))
+      {"AND (CAST(:w AS float8) IS NULL OR g.geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326))" if in_box else ""}
     """  # noqa: S608 (constants and the evaluation's own SQL only)
 
 
@@ -325,6 +325,42 @@ def cell_features_sql(indicator: str, counts: str, columns: tuple[str, ...]) -> 
             'properties', json_build_object({properties})) ORDER BY c.code), '[]'::json)
     )::text
     FROM ({cells_sql(indicator, counts, True)}) c
+    """  # noqa: S608 (constants only)
+
+
+# The value of each indicator over a community's cells added up (s): what the map shows at district zoom.
+_COMMUNITY_VALUE = {
+    "on_time_closing_rate": "round(s.closed_on_time::numeric / NULLIF(s.due, 0), 4)::float8",
+    "overdue_open": "s.overdue_open::float8",
+    "density": "round(s.reported / NULLIF(s.area_km2, 0)::numeric, 2)::float8",
+}
+
+
+def community_features_sql(indicator: str, counts: str, columns: tuple[str, ...]) -> str:
+    """The live cells' counts added up by community, as one GeoJSON FeatureCollection of the communities' outlines
+    (those in the box, each summed over all its cells), with the same properties as cell_features_sql (`code` and
+    `community_code` both the community's); parameters those of cell_features_sql."""
+    properties = ", ".join(f"'{c}', c.{c}" for c in columns)
+    return f"""
+    SELECT json_build_object(
+        'type', 'FeatureCollection',
+        'indicator', CAST(:indicator AS text),
+        'level', 'community',
+        'features', COALESCE(json_agg(json_build_object(
+            'type', 'Feature', 'id', c.code,
+            'geometry', ST_AsGeoJSON(ST_SimplifyPreserveTopology(c.geom, :tol), 6)::json,
+            'properties', json_build_object({properties})) ORDER BY c.code), '[]'::json)
+    )::text
+    FROM (
+        SELECT a.code, a.code AS community_code, a.geom, {_COMMUNITY_VALUE[indicator]} AS value,
+               s.reported, s.due, s.closed, s.closed_on_time, s.overdue_open, s.area_km2
+        FROM (SELECT x.community_code, sum(x.reported)::int AS reported, sum(x.due)::int AS due,
+                     sum(x.closed)::int AS closed, sum(x.closed_on_time)::int AS closed_on_time,
+                     sum(x.overdue_open)::int AS overdue_open, round(sum(x.area_km2)::numeric, 4)::float8 AS area_km2
+              FROM ({cells_sql(indicator, counts, False, in_box=False)}) x GROUP BY x.community_code) s
+        JOIN areas a ON a.code = s.community_code AND a.geom IS NOT NULL
+        WHERE CAST(:w AS float8) IS NULL OR a.geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326)
+    ) c
     """  # noqa: S608 (constants only)
 
 

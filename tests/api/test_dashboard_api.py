@@ -84,6 +84,26 @@ def cells_by_each_indicator_against_a_hand_count(town: City, client, token_for, 
             neighbour = next(f for code, f in features.items() if code != cell)
             assert neighbour["properties"]["value"] == (None if indicator == "on_time_closing_rate" else 0)
 
+    # At district zoom the map shows communities: each the sum of all its cells (not only those in the box).
+    community = town.desks["A"].case["community_code"]
+    url = f"/api/v1/metrics/cells?indicator=on_time_closing_rate&{PERIOD}&bbox={box}&level=community"
+    body = _get(client, url, supervisor).get_json()
+    mine = {f["id"]: f for f in body["features"]}[community]
+    assert body["level"] == "community" and mine["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    assert {k: mine["properties"][k] for k in ("community_code", "value", "reported", "due", "overdue_open")} == {
+        "community_code": community,
+        "value": 0.25,
+        "reported": 6,
+        "due": 4,
+        "overdue_open": 2,
+    }
+    community_km2 = db_session.execute(
+        text("SELECT sum(area_m2) / 1e6 FROM grid_cells WHERE community_code = :c AND retired_at IS NULL"),
+        {"c": community},
+    ).scalar()
+    assert mine["properties"]["area_km2"] == round(community_km2, 4) > area_km2
+    assert client.get(url.replace("community", "street"), headers=supervisor).status_code == 400
+
 
 def exports_are_files_of_what_the_map_and_the_table_show(town: City, client, token_for, db_session) -> None:  # type: ignore[no-untyped-def]
     cell = town.desks["A"].case["cell_code"]

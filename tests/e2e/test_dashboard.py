@@ -93,6 +93,9 @@ def test_the_big_screen_shows_the_cells_cases_league_trends_and_exports(
         page, "() => { const s = window.citymgmtDashboard; return s && s.refreshes >= 1 && s.loaded.cells >= 1; }"
     )
     expect(page.locator("#status")).to_contain_text("更新于")
+    assert page.evaluate("() => window.citymgmtDashboard.level") == "community"  # at district zoom
+    page.evaluate("() => { window.citymgmtDashboard.map.setZoom(16); }")  # closer: the cells themselves
+    wait_until(page, "() => window.citymgmtDashboard.level === 'cell'")
 
     # The map: both cells coloured by their density, the empty one left the colour of no data.
     codes = [busy, quiet, empty]
@@ -227,6 +230,10 @@ def test_the_big_screen_reads_from_five_metres_and_its_feed_leads_to_escalation(
     rate = figures["on_time_closing_rate"]
     expect(page.locator("#headline-rate")).to_have_text("—" if rate is None else f"{100 * rate:.1f}%")
     assert page.evaluate(SMALL_TEXT, 18) == []
+    # At district zoom the map shows communities (their cells added up), not 100 m specks.
+    assert page.evaluate("() => window.citymgmtDashboard.level") == "community"
+    community = case["community_code"]
+    assert page.evaluate("(code) => window.citymgmtDashboard.cellValue(code) !== undefined", community)
     assert page.evaluate("() => window.citymgmtDashboard.chart.getOption().xAxis[0].axisLabel.fontSize") >= 18
     feed = page.locator("#feed").bounding_box()
     assert feed is not None

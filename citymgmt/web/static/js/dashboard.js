@@ -121,12 +121,20 @@
     $("legend").replaceChildren(el("h3", { text: T.indicators[name] }), list);
   }
 
+  // Below this zoom a 100 m cell is a few pixels: the map shows communities, their cells' figures added up.
+  const CELLS_FROM_ZOOM = 15;
+  const levelFor = () => (map.getZoom() < CELLS_FROM_ZOOM ? "community" : "cell");
+  let loadSeq = 0;
+
   async function loadCells() {
     const p = period();
     const name = indicator;
+    const level = levelFor();
+    const seq = ++loadSeq;
     const { data } = await api("GET", config.api.cells, {
-      query: { indicator: name, from: p.from, to: p.to, zoom: Math.round(map.getZoom()) },
+      query: { indicator: name, from: p.from, to: p.to, zoom: Math.round(map.getZoom()), level },
     });
+    if (seq !== loadSeq) return; // a later load (another zoom, another indicator) is drawn instead
     const { classes, color } = scale(name, data.features.map((f) => f.properties.value));
     if (cells) map.removeLayer(cells);
     cellLayers.clear();
@@ -150,13 +158,21 @@
     districts.removeFrom(map).addTo(map); // the outlines above the cells
     if (state.drilled && !$("drill").hidden) select(state.drilled);
     drawLegend(name, classes);
+    state.level = level;
     state.loaded.cells += 1;
   }
+  map.on("zoomend", () => {
+    if (state.level && levelFor() !== state.level) {
+      loadCells().catch((err) => {
+        $("status").textContent = fmt(T.failed, { message: err.message });
+      });
+    }
+  });
 
   // -- a cell's cases -------------------------------------------------------------------------------------
   // Bring a cell into view left of the list of its cases (which covers the map's right side), outlined.
   function focusCell(code) {
-    const layer = cellLayers.get(code);
+    const layer = cellLayers.get(code) || cellLayers.get(code.slice(0, 12)); // the cell, or its community's outline
     if (!layer) return;
     const cover = $("drill").hidden ? 0 : $("drill").offsetWidth;
     map.fitBounds(layer.getBounds(), { maxZoom: 17, animate: false, paddingBottomRight: [cover + 40, 0] });
@@ -174,7 +190,7 @@
   async function drill(code) {
     const box = $("drill");
     const props = cellProperties.get(code);
-    $("drill-title").textContent = fmt(T.cell_title, { code });
+    $("drill-title").textContent = fmt(code.length === 12 ? T.community_title : T.cell_title, { code });
     $("drill-summary").textContent = T.loading;
     $("drill-cases").replaceChildren();
     box.hidden = false;
@@ -353,6 +369,7 @@
 
   // What the page shows, for anyone (and the browser tests) to read.
   const state = {
+    level: null, // what the map shows now: "community" or "cell"
     map, chart, config, loaded: { headline: 0, cells: 0, league: 0, trend: 0, feed: 0 }, headline: null, trendDays: null, refreshes: 0, drilled: null, asOf: null,
     cellStyle: (code) => {
       const layer = cellLayers.get(code);
