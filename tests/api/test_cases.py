@@ -256,3 +256,19 @@ def test_listing_shows_each_role_only_what_it_may_see(client, token_for, make_us
     assert len(client.get("/api/v1/cases", headers=token_for("supervisor")).get_json()) == 2
     assert client.get("/api/v1/cases", headers=token_for("handler")).get_json() == []  # nothing dispatched yet
     assert client.get("/api/v1/cases").status_code == 401
+
+
+def test_mine_lists_only_the_callers_own_reports(client, token_for, db_session, users) -> None:  # type: ignore[no-untyped-def]
+    mine = client.post("/api/v1/cases", json=GARBAGE, headers=token_for("inspector")).get_json()
+    other = client.post("/api/v1/cases", json=GARBAGE, headers=token_for("operator")).get_json()
+    db_session.execute(  # the inspector walks the cell: the operator's case is visible, but not "mine"
+        text("INSERT INTO inspector_cells (user_id, cell_code, assigned_at) VALUES (:u, :c, now())"),
+        {"u": users["inspector"].id, "c": other["cell_code"]},
+    )
+    db_session.commit()
+    seen = client.get("/api/v1/cases", headers=token_for("inspector")).get_json()
+    assert {c["id"] for c in seen} == {mine["id"], other["id"]}
+    listed = client.get("/api/v1/cases?mine=true", headers=token_for("inspector")).get_json()
+    assert [c["id"] for c in listed] == [mine["id"]]
+    assert client.get("/api/v1/cases?mine=true", headers=token_for("supervisor")).get_json() == []
+    assert client.get("/api/v1/cases?mine=perhaps", headers=token_for("inspector")).status_code == 400

@@ -74,6 +74,7 @@ def test_a_leader_reads_but_may_not_escalate_and_others_are_refused(client: Flas
     refused = client.post(f"/supervise/cases/{case['id']}/escalate", data={"csrf_token": token, "version": "1"})
     assert refused.status_code == 403
     assert client.get("/supervise/cases/999999999").status_code == 404
+    assert client.get("/supervise/cases/99999999999999999999").status_code == 404  # beyond a bigint: no 500
     client.post("/logout", data={"csrf_token": token})
     sign_in(client, "t-inspector")
     assert client.get(f"/supervise/cases/{case['id']}").status_code == 403
