@@ -332,6 +332,10 @@ def test_the_inspector_passes_a_check_in_the_app(  # type: ignore[no-untyped-def
     expect(mine).to_contain_text("已结案")
     expect(mine.locator(".m-countdown")).to_have_count(0)
     screenshot(page, "m-reports")
+    mine.get_by_role("button").click()  # its page: what became of it, nothing to do
+    expect(page.locator("#m-task-state")).to_contain_text("已结案")
+    expect(page.locator("#m-act")).to_be_hidden()
+    screenshot(page, "m-report")
     page.get_by_role("link", name="我的任务").click()
 
     # A public report in the beat, sent for verification (核实): the inspector confirms it.

@@ -732,6 +732,8 @@
       $("m-photos-result").replaceChildren(...photoLinks(handled));
       $("m-verify-buttons").hidden = !data.allowed_actions.includes("verify");
       $("m-check-buttons").hidden = !data.allowed_actions.includes("check");
+      // A report followed from "my reports" with nothing for the inspector to do: no form, only what became of it.
+      $("m-act").hidden = !data.allowed_actions.includes("verify") && !data.allowed_actions.includes("check");
     } catch (err) {
       $("m-act-message").textContent = t("error", { message: errorText(err) });
     }
