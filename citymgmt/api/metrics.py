@@ -293,7 +293,7 @@ def headline_view(query: dict[str, Any]) -> Any:
     of the period from..to over the whole city."""
     settings = current_app.extensions["citymgmt.settings"]
     period = parse_period(query["from_"], query["to"])
-    return headline(db.session(), period, utcnow(), settings)
+    return headline(reads(), period, utcnow(), settings)
 
 
 @blp.get("/feed")
