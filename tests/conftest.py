@@ -253,13 +253,14 @@ def client(app: Flask, db_session: orm.Session, redis: redis_lib.Redis):  # type
 @pytest.fixture
 def run_jobs(db_session: orm.Session, redis: redis_lib.Redis, clock: FixedClock) -> Callable[[], int]:
     """Relay the outbox as the scheduler does and run every queued job as `citymgmt worker` does (the same worker
-    class, in burst mode); return how many ran."""
+    class with its RQ scheduler, which moves due retries into the queues, in burst mode); return how many were
+    queued."""
 
     def run() -> int:
         outbox.relay_pending(redis, clock.now())
         queues = [get_queue(q, connection=redis) for q in QUEUES]
         waiting = sum(q.count for q in queues)
-        CitymgmtWorker(queues, connection=redis).work(burst=True)
+        CitymgmtWorker(queues, connection=redis).work(burst=True, with_scheduler=True)
         return waiting
 
     return run

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from citymgmt.core import outbox
 from citymgmt.core.config import Settings
+from citymgmt.core.queue import get_redis
 
 EFFECTS_DDL = "CREATE TABLE IF NOT EXISTS test_effects (id serial PRIMARY KEY, note text NOT NULL)"
 
@@ -35,3 +36,11 @@ def slow_effect(session: Session, _now: datetime, _settings: Settings, note: str
 def explode(n: int) -> None:
     """A plain RQ job that always fails (for the health of failing jobs)."""
     raise RuntimeError(f"job {n} failing on purpose")
+
+
+@outbox.job("test.fail_once")
+def fail_once(session: Session, _now: datetime, _settings: Settings, note: str) -> None:
+    """Fails its first attempt (counted in Redis, which a rollback does not undo), records its effect on the next."""
+    if get_redis().incr(f"test:fail_once:{note}") == 1:
+        raise RuntimeError(f"failing the first attempt on purpose: {note}")
+    session.execute(text("INSERT INTO test_effects (note) VALUES (:note)"), {"note": note})

@@ -27,6 +27,7 @@ def healthz() -> Response:
         failed_jobs_limit=settings.health_failed_jobs_limit,
         replica=db.engines.get(REPLICA),
         replica_max_lag_s=settings.replica_max_lag_s,
+        backlog_limit_s=settings.health_backlog_seconds,
     )
     if report["failing"]:
         report["error"] = {"code": "unavailable", "message": "not ready: " + ", ".join(report["failing"])}

@@ -104,6 +104,7 @@ class Settings:
     scheduler_heartbeat_seconds: float = 30.0
     worker_maintenance_seconds: int = 60  # how often workers retry jobs abandoned by a dead worker (RQ: 10 min)
     health_failed_jobs_limit: int = 10  # this many jobs failed for good in the last hour: /healthz says unwell
+    health_backlog_seconds: float = 120.0  # the oldest queued job waiting longer: /healthz says the jobs are behind
     # Acceptance tests and rehearsals only: every process reads "now" as the wall clock plus the seconds written in
     # this file (read again whenever it changes), so that time can be moved forward for a whole running system.
     # Refused when CITYMGMT_ENV=production.
@@ -263,6 +264,7 @@ class Settings:
             photo_dir=Path(os.environ["CITYMGMT_PHOTO_DIR"]) if os.environ.get("CITYMGMT_PHOTO_DIR") else None,
             worker_maintenance_seconds=_env_int("CITYMGMT_WORKER_MAINTENANCE_SECONDS", 60),
             health_failed_jobs_limit=_env_int("CITYMGMT_HEALTH_FAILED_JOBS_LIMIT", 10),
+            health_backlog_seconds=_env_float("CITYMGMT_HEALTH_BACKLOG_SECONDS", 120.0),
             clock_offset_file=(
                 Path(os.environ["CITYMGMT_CLOCK_OFFSET_FILE"]) if os.environ.get("CITYMGMT_CLOCK_OFFSET_FILE") else None
             ),

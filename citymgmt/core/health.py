@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from citymgmt.core.outbox import OutboxMessage
 from citymgmt.core.periodic import PeriodicRun, registered_periodic
-from citymgmt.core.queue import QUEUES, queue_depth
+from citymgmt.core.queue import QUEUES, backlog_age, queue_depth
 from citymgmt.core.scheduler import HEARTBEAT_KEY
 
 STALE_AFTER_INTERVALS = 3  # a periodic job with no success for this many of its intervals makes the system unwell
@@ -47,6 +47,7 @@ def check_health(
     failed_jobs_limit: int = 10,
     replica: Engine | None = None,
     replica_max_lag_s: float = 60.0,
+    backlog_limit_s: float = 120.0,
 ) -> dict[str, Any]:
     checks: dict[str, dict[str, Any]] = {}
 
@@ -61,6 +62,7 @@ def check_health(
         checks["redis"] = {"ok": True}
         depth = queue_depth(redis)
         checks["queue"] = {"ok": True, "depth": sum(depth.values()), "queues": depth}
+        checks["backlog"] = _backlog_check(redis, now, backlog_limit_s)
         beats = [w.last_heartbeat for w in Worker.all(connection=redis) if w.last_heartbeat is not None]
         alive = [b for b in beats if (now - b).total_seconds() <= worker_within]
         checks["worker"] = {"ok": bool(alive), "alive": len(alive)}
@@ -73,7 +75,7 @@ def check_health(
         checks["jobs"] = _failed_jobs_check(redis, now, failed_jobs_limit)
     except RedisError:
         checks["redis"] = {"ok": False, "error": "unreachable"}
-        for name in ("queue", "worker", "scheduler", "jobs"):
+        for name in ("queue", "backlog", "worker", "scheduler", "jobs"):
             checks[name] = {"ok": False, "error": "Redis unreachable"}
 
     failing = [name for name, c in checks.items() if not c["ok"]]
@@ -189,6 +191,21 @@ def _periodic_check(session: Session) -> dict[str, Any]:
     check: dict[str, Any] = {"ok": not problems, "jobs": jobs}
     if problems:
         check["error"] = "; ".join(problems)
+    return check
+
+
+def _backlog_check(redis: Redis, now: datetime, limit_s: float) -> dict[str, Any]:
+    """How long the oldest queued job has waited: past the limit the workers are behind (notices go out late)."""
+    ages = backlog_age(redis, now)
+    oldest = max(ages.values(), default=0.0)
+    check: dict[str, Any] = {
+        "ok": oldest <= limit_s,
+        "oldest_s": round(oldest, 1),
+        "limit_s": limit_s,
+        "queues": {name: round(age, 1) for name, age in ages.items()},
+    }
+    if oldest > limit_s:
+        check["error"] = f"the oldest queued job has waited {int(oldest)} s (limit {int(limit_s)} s): add workers"
     return check
 
 

@@ -174,3 +174,40 @@ def test_a_broken_point_match_makes_health_fail(app: Flask, client, redis, db_se
         assert body["checks"]["matching"] == {"ok": False, "error": "probe failed (ProgrammingError)"}
     finally:
         worker.register_death()
+
+
+def test_the_backlog_age_is_told_and_past_its_limit_unwell(app: Flask, client, redis) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from citymgmt.core.queue import job_options
+    from tests.jobs_for_tests import explode
+
+    worker = live_worker_and_scheduler(app, redis)
+    try:
+        body = client.get("/healthz").get_json()
+        backlog = body["checks"]["backlog"]  # the periodic jobs the scheduler's tick just queued, and nothing else
+        assert backlog["ok"] and backlog["oldest_s"] < 30 and backlog["limit_s"] == 120.0, backlog
+        assert backlog["queues"]["default"] == 0.0 and set(backlog["queues"]) == {"high", "default", "low"}
+        now = SystemClock().now()
+        queue = get_queue("default", connection=redis)
+        # A backlog whose oldest job has waited 200 s, with a retry just put at its front (it ran before, and was
+        # queued now): the age is the oldest job's, not the head's.
+        oldest = queue.enqueue(explode, 1, job_id="t-oldest", **job_options())
+        oldest.enqueued_at = now - timedelta(seconds=200)
+        oldest.save()
+        queue.enqueue(explode, 2, job_id="t-newer", **job_options())
+        retry = queue.enqueue(explode, 3, job_id="t-retry", at_front=True, **job_options())
+        retry.ended_at = now - timedelta(seconds=10)
+        retry.save()
+        response = client.get("/healthz")
+        body = response.get_json()
+        assert response.status_code == 503 and body["failing"] == ["backlog"], body
+        backlog = body["checks"]["backlog"]
+        assert 200 <= backlog["oldest_s"] == backlog["queues"]["default"] < 230
+        assert backlog["error"].startswith("the oldest queued job has waited 2")
+        assert "backlog" in body["error"]["message"]
+        queue.remove("t-oldest")  # what is left waited a moment: well again
+        body = client.get("/healthz").get_json()
+        assert body["failing"] == [] and body["checks"]["backlog"]["oldest_s"] < 30
+    finally:
+        worker.register_death()

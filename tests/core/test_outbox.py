@@ -77,6 +77,28 @@ def test_a_failing_job_is_recorded_and_its_effects_rolled_back(db_session, redis
     assert job.get_status() == "scheduled"  # retried later with backoff
 
 
+def test_a_due_retry_runs_before_the_backlog(db_session, redis, run_jobs, effects) -> None:  # type: ignore[no-untyped-def]
+    """A retry due in 10 s must not wait behind the jobs queued meanwhile (issue 25: one ran 4 min 38 s late)."""
+    from datetime import UTC, datetime
+
+    from rq.registry import ScheduledJobRegistry
+
+    message_id = outbox.add_job(db_session, "test.fail_once", note="retried").id
+    db_session.commit()
+    run_jobs()  # the first attempt fails: the job waits its 10 s in the scheduled registry
+    assert Job.fetch(f"outbox-{message_id}", connection=redis).get_status() == "scheduled"
+    for n in range(30):
+        outbox.add_job(db_session, "test.record_effect", note=f"backlog-{n}")
+    db_session.commit()
+    # The 10 s have passed (said to Redis, whose registry RQ's scheduler reads by the wall clock), and the backlog
+    # was relayed meanwhile.
+    registry = ScheduledJobRegistry("default", connection=redis)
+    registry.schedule(Job.fetch(f"outbox-{message_id}", connection=redis), datetime.now(UTC))
+    assert run_jobs() == 30  # relayed: 30 queued; the worker's RQ scheduler then puts the due retry in front
+    assert effects() == ["retried"] + [f"backlog-{n}" for n in range(30)]
+    assert db_session.get_one(OutboxMessage, message_id).attempts == 2
+
+
 def test_lost_jobs_are_delivered_again(db_session, redis, run_jobs, effects, clock) -> None:  # type: ignore[no-untyped-def]
     outbox.add_job(db_session, "test.record_effect", note="lost")
     db_session.commit()
