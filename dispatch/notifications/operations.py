@@ -10,9 +10,11 @@ no reporter, no contact, only the case's code, category, place and deadline.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
+import os
 import smtplib
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -238,9 +240,36 @@ def signature(secret: str, payload: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()
 
 
+_HTTP: tuple[int, requests.Session] | None = None
+
+
+def _http_session() -> requests.Session:
+    """One keep-alive HTTP session per process: a worker delivers many notices to a few receivers, and a connection
+    opened for each cost more than the delivery (issue 25). Never shared across a fork (the pid says whose it is)."""
+    global _HTTP
+    if _HTTP is None or _HTTP[0] != os.getpid():
+        session = requests.Session()
+        session.trust_env = False  # what requests reads from the environment on every call: once a target, below
+        _HTTP = (os.getpid(), session)
+    return _HTTP[1]
+
+
+@functools.lru_cache(maxsize=1024)
+def _environment_of(url: str) -> dict[str, Any]:
+    """What requests would read from the process's environment for this URL on every call (proxies and
+    NO_PROXY, the CA bundle, .netrc credentials), read once: the environment does not change under a process."""
+    settings = requests.Session().merge_environment_settings(url, {}, None, None, None)
+    return {
+        "proxies": settings["proxies"],
+        "verify": settings["verify"],
+        "cert": settings["cert"],
+        "auth": requests.utils.get_netrc_auth(url),
+    }
+
+
 def _send_webhook(channel: NotificationChannel, event: str, body: dict[str, Any], settings: Any) -> None:
     payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-    response = requests.post(
+    response = _http_session().post(
         channel.target,
         data=payload,
         headers={
@@ -251,6 +280,7 @@ def _send_webhook(channel: NotificationChannel, event: str, body: dict[str, Any]
         },
         timeout=10,
         allow_redirects=False,
+        **_environment_of(channel.target),
     )
     if not 200 <= response.status_code < 300:
         raise RuntimeError(f"webhook answered {response.status_code}")
