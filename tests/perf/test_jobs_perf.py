@@ -1,5 +1,5 @@
-"""Background jobs that keep up (issue 25 item 1): `make bench` drains BENCH_JOBS notification jobs (default 6,000)
-with one `citymgmt worker` process, BENCH_JOBS_BASELINE (default 200) with RQ's forking Worker, alternated
+"""Background jobs that keep up (issue 25 item 1): `make bench` drains BENCH_JOBS notification jobs (default 3,000)
+with one `citymgmt worker` process, BENCH_JOBS_BASELINE (default 100) with RQ's forking Worker, alternated
 BENCH_JOBS_REPEATS times (default 3), then measures retries behind a backlog of BENCH_JOBS; the smoke run in
 `make test` is a few hundred jobs, without the retries (they take their 10 s)."""
 
@@ -22,8 +22,8 @@ def test_jobs_keep_up(servers, recorder) -> None:  # type: ignore[no-untyped-def
         url,
         servers.redis.url(db=10),
         servers.root / "var",
-        jobs=int(os.environ.get("BENCH_JOBS", 6000)),
-        baseline_jobs=int(os.environ.get("BENCH_JOBS_BASELINE", 200)),
+        jobs=int(os.environ.get("BENCH_JOBS", 3000)),
+        baseline_jobs=int(os.environ.get("BENCH_JOBS_BASELINE", 100)),
         repeats=int(os.environ.get("BENCH_JOBS_REPEATS", 3)),
     )
     print("\n" + summary(figures))
