@@ -16,7 +16,7 @@ from citymgmt.core.clock import utcnow
 from citymgmt.core.db import db
 from citymgmt.core.errors import DomainError, NotFound, PreconditionRequired, ValidationError
 from citymgmt.core.identity import INTAKE_STAFF, OVERSEERS
-from dispatch.cases.models import REQUEST_KINDS, SOURCES, STATES, URGENCIES
+from dispatch.cases.models import CALLBACK_RESULTS, REQUEST_KINDS, SOURCES, STATES, URGENCIES
 from dispatch.cases.photos import MAX_PHOTOS, Attachment, Photo, attach_photos, process_photos
 from dispatch.intake.operations import Report, report_case, suspected_duplicates
 from dispatch.workflow.moves import ACTIONS, act
@@ -199,6 +199,7 @@ class CaseSchema(CaseSummarySchema):
     )
     escalation_reply_overdue = ma.fields.Boolean(metadata={"description": "The reply to the escalation is late"})
     check_passed = ma.fields.Boolean(allow_none=True)
+    callback_pending = ma.fields.Boolean(metadata={"description": "Closed, waiting for the call-back (回访)"})
     allowed_actions = ma.fields.List(ma.fields.String(), metadata={"description": "What the caller may do now"})
     events = ma.fields.List(ma.fields.Nested(EventSchema))
 
@@ -383,7 +384,11 @@ class ActionSchema(ma.Schema):
     note = ma.fields.String(load_default="", validate=ma.validate.Length(max=2000))
     department = ma.fields.String(validate=ma.validate.Length(min=1, max=40))
     hours = StrictFloat(validate=ma.validate.Range(min=0, min_inclusive=False, max=24 * 365))
-    result = ma.fields.String(validate=ma.validate.OneOf(("pass", "fail")))
+    result = ma.fields.String(
+        validate=ma.validate.OneOf(("pass", "fail", *CALLBACK_RESULTS)),
+        metadata={"description": "verify, check: pass or fail; callback: the caller's answer"},
+    )
+    resolved = ma.fields.Boolean(metadata={"description": "callback: whether the caller's problem was solved"})
     original = StrictInteger(
         validate=ma.validate.Range(min=1, max=2**63 - 1), metadata={"description": "merge: the id of the original case"}
     )
@@ -398,7 +403,8 @@ class ActionSchema(ma.Schema):
                 "note": "",
                 "department": "",
                 "hours": "A number",
-                "result": "pass or fail",
+                "result": "pass or fail; callback: satisfied, basically_satisfied or unsatisfied",
+                "resolved": "callback: true or false",
                 "original": "merge: the id of the original case (an integer)",
             },
             (),
@@ -415,7 +421,7 @@ class ActionSchema(ma.Schema):
 def act_on_case(body: dict[str, Any], case_id: int, action: str) -> Any:
     """Move the case: `file`, `cancel`, `request_verification`, `verify`, `verify_by_phone`, `dispatch`, `return`,
     `approve_return`, `reject_return`, `request_extension`, `approve_extension`, `reject_extension`, `suspend`,
-    `resume`, `handle`, `request_check`, `check`, `close`, `escalate`, `reply`, `merge`, `comment`. Send
+    `resume`, `handle`, `request_check`, `check`, `close`, `callback`, `escalate`, `reply`, `merge`, `comment`. Send
     `If-Match: <version>`; JSON, or multipart with up to 9 `photos` (e.g. the handler's result photos)."""
     raw = (request.headers.get("If-Match") or "").strip().strip('"').removeprefix("W/").strip('"')
     if not raw:

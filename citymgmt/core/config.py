@@ -132,6 +132,10 @@ class Settings:
     max_suspension_days: float = 365.0  # a case's suspensions (挂账) in all
     # Sources whose reports the centre may verify by phone (a note, instead of an inspector on site); none by default.
     phone_verification_sources: tuple[str, ...] = ()
+    # Closing a case from these sources opens a call-back (回访) in the operators' queue; an unsatisfied caller
+    # reopens the case as rework (返工) to its department when callback_rework is on (off by default).
+    callback_sources: tuple[str, ...] = ("public", "hotline")
+    callback_rework: bool = False
     sla_escalate_overdue: bool = True  # an overdue disposal is escalated (督办) by the sweep
     smtp_url: str = ""  # smtp://[user:pass@]host:port, smtps://..., smtp+starttls://...; empty: no e-mail
     mail_from: str = "citymgmt@localhost"
@@ -302,6 +306,10 @@ class Settings:
             phone_verification_sources=tuple(
                 s.strip() for s in os.environ.get("CITYMGMT_PHONE_VERIFICATION_SOURCES", "").split(",") if s.strip()
             ),
+            callback_sources=tuple(
+                s.strip() for s in os.environ.get("CITYMGMT_CALLBACK_SOURCES", "public,hotline").split(",") if s.strip()
+            ),
+            callback_rework=_env_bool("CITYMGMT_CALLBACK_REWORK", False),
             sla_escalate_overdue=_env_bool("CITYMGMT_SLA_ESCALATE_OVERDUE", True),
             smtp_url=os.environ.get("CITYMGMT_SMTP_URL", ""),
             mail_from=os.environ.get("CITYMGMT_MAIL_FROM", "citymgmt@localhost"),
@@ -394,6 +402,12 @@ class Settings:
             raise ConfigError(
                 f"CITYMGMT_PHONE_VERIFICATION_SOURCES: unknown {', '.join(sorted(unknown_phone))} (expected public,"
                 " hotline or open311)"
+            )
+        unknown_callback = set(self.callback_sources) - {"public", "hotline", "open311"}
+        if unknown_callback:
+            raise ConfigError(
+                f"CITYMGMT_CALLBACK_SOURCES: unknown {', '.join(sorted(unknown_callback))} (expected public, hotline"
+                " or open311)"
             )
         if self.max_extensions < 0 or self.max_suspensions < 0:
             raise ConfigError("CITYMGMT_MAX_EXTENSIONS and CITYMGMT_MAX_SUSPENSIONS must be at least 0")

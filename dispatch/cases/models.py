@@ -60,6 +60,9 @@ DISPOSAL = State.dispatched  # the department's step: its overdue is escalated (
 # inspector's step ends when they check and a late close is the closer's (Case.step).
 CLOSING = "closing"
 SOURCES = ("inspector", "public", "hotline", "open311")
+PUBLIC_SOURCES = ("public", "hotline", "open311")  # reports from the public: verified, and may be called back
+# A call-back's answers (回访): the caller is satisfied (满意), basically satisfied (基本满意) or not (不满意).
+CALLBACK_RESULTS = ("satisfied", "basically_satisfied", "unsatisfied")
 URGENCIES = ("urgent", "normal")
 # What a hotline or public caller asks for (诉求类型): 投诉, 求助, 咨询, 建议.
 REQUEST_KINDS = ("complaint", "help", "consultation", "suggestion")
@@ -133,6 +136,9 @@ class Case(db.Model):  # type: ignore[name-defined]
     suspended_seconds: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     check_passed: Mapped[bool | None] = mapped_column(Boolean)
+    # A closed case from a call-back source (CITYMGMT_CALLBACK_SOURCES) waits for the centre to call the caller back
+    # (回访): set by `close`, cleared by `callback` (dispatch.workflow.moves).
+    callback_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -166,6 +172,8 @@ class Case(db.Model):  # type: ignore[name-defined]
             "escalation_due_at",
             postgresql_where=text("escalated AND NOT escalation_reply_overdue"),
         ),
+        # The operators' call-back queue (回访): the few closed cases still waiting for their call.
+        Index("ix_cases_callback_pending", "closed_at", postgresql_where=text("callback_pending")),
         Index("ix_cases_open_due", "due_at", postgresql_where=text(f"status IN {_in(OPEN_STATES)}")),
         # Evaluation's: open cases whose handling deadline passes (they become overdue without an event).
         Index("ix_cases_open_disposal_due", "disposal_due_at", postgresql_where=text(f"status IN {_in(OPEN_STATES)}")),

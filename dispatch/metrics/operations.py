@@ -32,6 +32,12 @@ count as on time):
   who made them).
 - verified_public (监督举报核实数): public reports (public, hotline, open311) verified as real (`verify` pass, or
   `verify_by_phone` where the city allows it; the latter is no inspector's verification and not in theirs).
+- received (接诉数): reports from the public (public, hotline, open311), on the report's day, under the case's cell;
+  responded (响应数): of those, the centre's first answer (file, request_verification, verify_by_phone, cancel or
+  merge) was made within the acceptance step's limit. Regions only: departments get a case after it is answered.
+- callbacks (回访数): cases called back (回访), counted once by their latest call-back, on its day, under the case's
+  cell and its department; callbacks_resolved: of those, the caller said the problem was solved (解决);
+  callbacks_satisfied, callbacks_basically_satisfied: the caller was satisfied (满意), basically satisfied (基本满意).
 - missed (漏报数): verified public reports in a cell that had an assigned inspector (grids.InspectorCell) when it was
   reported, of which no assigned inspector reported the same problem (a report of theirs merged into it or it into
   theirs), on the report's day: per region once, per inspector for each assigned inspector who missed it.
@@ -55,6 +61,9 @@ indicators (a rate is None when its denominator is 0):
 - on_time_dispatch_rate (按时派遣率) = dispatched_on_time / dispatched; accurate_dispatch_rate (准确派遣率) =
   (dispatched − wrong_dispatches) / dispatched
 - public_report_rate (监督举报率) = verified_public / filed
+- 接诉即办's three rates: response_rate (响应率) = responded / received; resolution_rate (解决率) =
+  callbacks_resolved / callbacks; satisfaction_rate (满意率) = (callbacks_satisfied + callbacks_basically_satisfied)
+  / callbacks
 
 The composite score (综合指标值, 0–100) weighs components (rates, or volume_score = due / the largest due among
 the groups reported) by configurable weights (`CITYMGMT_METRICS_WEIGHTS`, *local*), over the components that have
@@ -64,6 +73,7 @@ a value; grades by configurable bands (`CITYMGMT_METRICS_GRADES`, A ≥ 90, B �
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -105,7 +115,7 @@ _DIM_OF = {
     "leader": ("leader", "key"),
     "dispatcher": ("dispatcher", "key"),
 }
-# The indicators: name -> (numerator, denominator) over the counts ("a-b" allowed in a numerator).
+# The indicators: name -> (numerator, denominator) over the counts ("a-b" and "a+b" allowed in a numerator).
 RATES: dict[str, tuple[str, str]] = {
     "closing_rate": ("closed", "due"),
     "on_time_closing_rate": ("closed_on_time", "due"),
@@ -121,6 +131,9 @@ RATES: dict[str, tuple[str, str]] = {
     "on_time_dispatch_rate": ("dispatched_on_time", "dispatched"),
     "accurate_dispatch_rate": ("dispatched-wrong_dispatches", "dispatched"),
     "public_report_rate": ("verified_public", "filed"),
+    "response_rate": ("responded", "received"),
+    "resolution_rate": ("callbacks_resolved", "callbacks"),
+    "satisfaction_rate": ("callbacks_satisfied+callbacks_basically_satisfied", "callbacks"),
 }
 # The figures that mean something for each kind of group.
 REGION_INDICATORS = (
@@ -136,6 +149,9 @@ REGION_INDICATORS = (
     "public_report_rate",
     "missed_report_rate",
     "valid_report_rate",
+    "response_rate",
+    "resolution_rate",
+    "satisfaction_rate",
 )
 INDICATORS_FOR: dict[str, tuple[str, ...]] = {
     "region": REGION_INDICATORS,
@@ -145,6 +161,8 @@ INDICATORS_FOR: dict[str, tuple[str, ...]] = {
         "disposal_rate",
         "on_time_disposal_rate",
         "rework_rate",
+        "resolution_rate",
+        "satisfaction_rate",
     ),
     "inspector": ("valid_report_rate", "on_time_verification_rate", "on_time_check_rate", "missed_report_rate"),
     "leader": ("on_time_filing_rate", "accurate_filing_rate"),
@@ -204,6 +222,12 @@ class _Counts:
     checks_on_time: Mapped[int] = mapped_column(Integer)
     verified_public: Mapped[int] = mapped_column(Integer)
     missed: Mapped[int] = mapped_column(Integer)
+    received: Mapped[int] = mapped_column(Integer)
+    responded: Mapped[int] = mapped_column(Integer)
+    callbacks: Mapped[int] = mapped_column(Integer)
+    callbacks_resolved: Mapped[int] = mapped_column(Integer)
+    callbacks_satisfied: Mapped[int] = mapped_column(Integer)
+    callbacks_basically_satisfied: Mapped[int] = mapped_column(Integer)
 
 
 class MetricDay(_Counts, db.Model):  # type: ignore[name-defined]
@@ -217,8 +241,9 @@ class MetricMonth(_Counts, db.Model):  # type: ignore[name-defined]
 
 
 # The build's name, changed with the definitions: under a new name the next run rebuilds every day (disposal and
-# rework per case, wrong dispatches and cancelled filings charged to the move that was wrong: "daily-2").
-BUILD = "daily-2"
+# rework per case, wrong dispatches and cancelled filings charged to the move that was wrong: "daily-2"; the
+# 接诉即办 response and the call-backs: "daily-3").
+BUILD = "daily-3"
 
 
 class MetricBuild(db.Model):  # type: ignore[name-defined]
@@ -413,8 +438,8 @@ def grades_from(settings: Settings) -> list[tuple[str, float]]:
 
 def _value(expr: str, counts: dict[str, int]) -> int:
     total = 0
-    for i, part in enumerate(expr.split("-")):
-        total += counts[part] if i == 0 else -counts[part]
+    for sign, name in re.findall(r"([+-]?)([a-z_]+)", expr):
+        total += -counts[name] if sign == "-" else counts[name]
     return total
 
 

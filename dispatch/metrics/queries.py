@@ -12,6 +12,8 @@ columns too), so the statements and the tables name the same counts.
 
 from __future__ import annotations
 
+from dispatch.cases.models import PUBLIC_SOURCES as PUBLIC
+
 # The counts of a fact, in this order: the columns of FACTS_SQL after its keys, and of the roll-up tables.
 COUNTS = (
     "closed",
@@ -35,8 +37,14 @@ COUNTS = (
     "checks_on_time",
     "verified_public",
     "missed",
+    "received",
+    "responded",
+    "callbacks",
+    "callbacks_resolved",
+    "callbacks_satisfied",
+    "callbacks_basically_satisfied",
 )
-PUBLIC_SOURCES = "('public', 'hotline', 'open311')"
+PUBLIC_SOURCES = "(" + ", ".join(f"'{s}'" for s in PUBLIC) + ")"
 
 
 # -- the facts ------------------------------------------------------------------------------------------------
@@ -110,6 +118,20 @@ _FILED_CANCELLED = (
     " AND x.from_status = 'filed')"
 )
 
+# 接诉即办: the centre's first answer to a report from the public (accepting it one way or another: filing it, sending
+# it to be verified, verifying it by phone, cancelling or merging it) was made within its step's limit.
+_RESPONDED = (
+    "(SELECT a.step_due_at IS NULL OR a.at <= a.step_due_at FROM case_events a WHERE a.case_id = c.id"
+    " AND a.action IN ('file', 'request_verification', 'verify_by_phone', 'cancel', 'merge')"
+    " ORDER BY a.at, a.id LIMIT 1) IS TRUE"
+)
+# A case's call-back (回访) is counted once, by its latest: a case reopened after an unsatisfied call-back and
+# closed again counts by the caller's last answer, on its day.
+_LAST_CALLBACK = (
+    "e.action = 'callback' AND NOT EXISTS (SELECT 1 FROM case_events l WHERE l.case_id = e.case_id"
+    " AND l.action = 'callback' AND (l.at, l.id) > (e.at, e.id))"
+)
+
 # One row per fact: (day, cell, community, street, district, department, inspector, *COUNTS) for [start, end).
 FACTS_SQL = " UNION ALL ".join(
     [
@@ -117,7 +139,7 @@ FACTS_SQL = " UNION ALL ".join(
         _row(  # noqa: S608 (constants only)
             _local_day("e.at"),
             True,
-            "CASE WHEN e.action IN ('handle', 'check') THEN e.department_code END",
+            "CASE WHEN e.action IN ('handle', 'check', 'callback') THEN e.department_code END",
             "CASE WHEN e.action IN ('verify', 'check') OR (e.action = 'report' AND c.source = 'inspector')"
             " THEN e.actor_id::text END",
             leader="CASE WHEN e.action = 'file' THEN e.actor_id::text END",
@@ -141,10 +163,16 @@ FACTS_SQL = " UNION ALL ".join(
             checks_on_time=f"e.action = 'check' AND {_ON_TIME}",
             verified_public=f"e.action IN ('verify', 'verify_by_phone') AND e.payload->>'result' = 'pass'"
             f" AND c.source IN {PUBLIC_SOURCES}",
+            received=f"e.action = 'report' AND c.source IN {PUBLIC_SOURCES}",
+            responded=f"e.action = 'report' AND c.source IN {PUBLIC_SOURCES} AND {_RESPONDED}",
+            callbacks=_LAST_CALLBACK,
+            callbacks_resolved=f"{_LAST_CALLBACK} AND (e.payload->>'resolved')::boolean",
+            callbacks_satisfied=f"{_LAST_CALLBACK} AND e.payload->>'result' = 'satisfied'",
+            callbacks_basically_satisfied=f"{_LAST_CALLBACK} AND e.payload->>'result' = 'basically_satisfied'",
         )
         + " FROM case_events e JOIN cases c ON c.id = e.case_id"
         f" WHERE {_IN_RANGE} AND e.action IN ('report', 'file', 'verify', 'verify_by_phone', 'dispatch', 'handle',"
-        " 'check')",
+        " 'check', 'callback')",
         # Closed cases, on their closing day.
         _row(
             _local_day("c.closed_at"),

@@ -140,6 +140,11 @@ CHECK_WAITING = Guard(
     lambda user, settings: Case.check_passed.is_not(True),
 )
 
+CALLBACK_WAITING = Guard(  # a closed case from a call-back source, its caller not yet called back (回访)
+    lambda case, user, settings: None if case.callback_pending else "no call-back (回访) is waiting for this case",
+    lambda user, settings: Case.callback_pending.is_(True),
+)
+
 UNVERIFIED_PUBLIC_REPORT = Guard(  # what is sent to be verified on site (核实)
     lambda case, user, settings: (
         "an inspector's own report needs no verification"

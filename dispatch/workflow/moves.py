@@ -10,7 +10,8 @@ Side paths (DOMAIN.md §3): verification (核实) of public reports; cancel (作
 department and approved or rejected by the dispatcher; extension (延期) likewise, at most `max_extensions`;
 suspension (挂账) asked by the department (or made by the dispatcher), approved by the dispatcher's `suspend`,
 rejected by the dispatcher's `resume`, at most `max_suspensions`, the clock frozen meanwhile; rework (返工) when
-the on-site check fails, to the same department with the clock still running; escalation (督办) with a reply.
+the on-site check fails, to the same department with the clock still running; escalation (督办) with a reply;
+the call-back (回访) of a closed public or hotline case, whose unsatisfied caller may reopen it as rework.
 """
 
 from __future__ import annotations
@@ -28,12 +29,22 @@ from citymgmt.core.config import Settings
 from citymgmt.core.errors import Conflict, Forbidden, NotFound, ValidationError
 from citymgmt.core.identity import RECEPTION, Role, User
 from dispatch.cases import signals
-from dispatch.cases.models import CLOSING, FINAL_STATES, OPEN_STATES, Case, CaseEvent, Light, State
+from dispatch.cases.models import (
+    CALLBACK_RESULTS,
+    CLOSING,
+    FINAL_STATES,
+    OPEN_STATES,
+    Case,
+    CaseEvent,
+    Light,
+    State,
+)
 from dispatch.sla.calendar import calendar_cache
 from dispatch.sla.clocks import CENTRE_STEPS, reply_due, step_clock
 from dispatch.sla.workcalendar import WorkingCalendar, in_hours, working_deadline, working_elapsed
 from dispatch.taxonomy.operations import Category
 from dispatch.workflow.guards import (
+    CALLBACK_WAITING,
     CANCELLABLE_BY,
     CHECK_PASSED,
     CHECK_WAITING,
@@ -314,7 +325,39 @@ def _check(ctx: MoveContext) -> str:
 
 def _close(ctx: MoveContext) -> str:
     ctx.case.closed_at = ctx.now
+    if ctx.case.source in ctx.settings.callback_sources:
+        ctx.case.callback_pending = True  # the caller is called back (回访): a task in the operators' queue
+        ctx.payload["callback"] = True
     return State.closed
+
+
+def _callback(ctx: MoveContext) -> str:
+    """The call-back (回访): the caller's answer, satisfied (满意), basically satisfied (基本满意) or unsatisfied
+    (不满意), and whether their problem was solved (解决, the resolution rate's). With CITYMGMT_CALLBACK_REWORK an
+    unsatisfied caller reopens the case as rework (返工): back to the same department on its handling clock, as a
+    failed check sends it, and to the on-site check and the call-back again after it."""
+    case, body = ctx.case, ctx.body
+    result = body.get("result")
+    if result not in CALLBACK_RESULTS:
+        raise ValidationError(
+            "give the caller's answer: satisfied, basically_satisfied or unsatisfied",
+            details={"result": " or ".join(CALLBACK_RESULTS)},
+        )
+    resolved = body.get("resolved")
+    if not isinstance(resolved, bool):
+        raise ValidationError(
+            "say whether the caller's problem was solved (resolved: true or false)", details={"resolved": "required"}
+        )
+    ctx.payload["result"] = result
+    ctx.payload["resolved"] = resolved
+    case.callback_pending = False
+    if result != "unsatisfied" or not ctx.settings.callback_rework or case.department_code is None:
+        return State.closed
+    ctx.payload["rework"] = True
+    case.closed_at = None
+    case.check_passed = None
+    signals.work_arrived.send(ctx.session, department_code=case.department_code, case_ids=[case.id], now=ctx.now)
+    return State.dispatched
 
 
 def _escalate(ctx: MoveContext) -> str:
@@ -417,6 +460,7 @@ MOVES: tuple[Move, ...] = (
     Move("request_check", (State.handled,), RECEPTION, _to(State.checking)),
     Move("check", (State.checking,), (Role.inspector,), _check, CHECK_WAITING),
     Move("close", (State.checking,), (Role.leader,), _close, CHECK_PASSED & ESCALATION_ANSWERED),
+    Move("callback", (State.closed,), RECEPTION, _callback, CALLBACK_WAITING),
     Move("escalate", OPEN, (Role.supervisor,), _escalate, NOT_ESCALATED, needs_note=True),
     Move("reply", OPEN, (Role.handler,), _reply, ESCALATION_OPEN & IN_DEPARTMENT, needs_note=True),
     Move("merge", (State.reported, State.verifying, State.filed), RECEPTION, _merge),

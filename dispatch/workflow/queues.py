@@ -56,6 +56,7 @@ TASKS: tuple[Task, ...] = (
     Task("approve", ("approve_return", "approve_extension", "resume"), states=(State.dispatched,)),
     Task("file", ("file",)),
     Task("close", ("close",)),
+    Task("callback", ("callback",)),  # 回访: the caller of a closed public or hotline case
     Task("accept", ("request_verification",)),
     Task("request_check", ("request_check",)),
     Task("overdue", ("escalate",), narrowed_by=lambda user: Case.light == Light.red),

@@ -102,7 +102,8 @@ def test_handling_check_and_close(desk: Desk) -> None:
     assert desk.case["check_passed"] is True and desk.case["status"] == "checking"
     desk.act("leader", "close")
     assert desk.case["status"] == "closed" and desk.case["due_at"] is None and desk.case["light"] is None
-    assert desk.view("leader")["allowed_actions"] == ["comment"]
+    assert desk.view("leader")["allowed_actions"] == ["callback", "comment"]  # a hotline caller is called back
+    assert desk.view("dispatcher")["allowed_actions"] == ["comment"]
 
 
 def test_a_hotline_report_is_verified_by_phone_where_the_city_allows_it(desk: Desk, app, clock) -> None:  # type: ignore[no-untyped-def]
@@ -370,6 +371,9 @@ def test_each_roles_queue_shows_its_next_task(desk: Desk, client, token_for) -> 
     desk.act("inspector", "check", result="pass")
     assert tasks("leader")[me] == "close" and me not in tasks("inspector")
     desk.act("leader", "close")
+    assert tasks("operator")[me] == "callback" and tasks("leader")[me] == "callback"  # 回访 of the hotline caller
+    assert all(me not in tasks(role) for role in ("dispatcher", "handler", "inspector"))
+    desk.act("operator", "callback", result="satisfied", resolved=True)
     assert all(me not in tasks(role) for role in ("operator", "leader", "dispatcher", "handler", "inspector"))
     assert client.get("/api/v1/queues/mine").status_code == 401
 

@@ -130,6 +130,12 @@ CELL = {
     "checks_on_time": 3,
     "verified_public": 5,
     "missed": 5,  # the inspector walks the cell and reported none of them
+    "received": 5,  # A to E, calls from the public
+    "responded": 5,  # each sent to be verified at once
+    "callbacks": 0,  # A and B are closed, their callers not called back yet
+    "callbacks_resolved": 0,
+    "callbacks_satisfied": 0,
+    "callbacks_basically_satisfied": 0,
 }
 T_WATER = {
     **dict.fromkeys(metrics.COUNTS, 0),
@@ -234,6 +240,9 @@ def the_rates_and_scores(city: City, db_session, app) -> None:  # type: ignore[n
         "public_report_rate": round(5 / 6, 6),
         "missed_report_rate": round(5 / 6, 6),
         "valid_report_rate": 1.0,
+        "response_rate": 1.0,  # 接诉即办: the five calls answered in time
+        "resolution_rate": None,  # nobody called back yet
+        "satisfaction_rate": None,
     }
     # 10 × volume 1 + 30 × 0.5 + 30 × 0.5 + 30 × (1 − 0.5) = 55
     assert (cell["score"], cell["grade"]) == (55.0, "D")
@@ -250,6 +259,8 @@ def the_rates_and_scores(city: City, db_session, app) -> None:  # type: ignore[n
         "disposal_rate",
         "on_time_disposal_rate",
         "rework_rate",
+        "resolution_rate",
+        "satisfaction_rate",
     }
     leader = metrics.report(db_session, "leader", PERIOD, now, settings)["groups"]
     # on time 5/5, accurate (5 − 1) / 5: 50 × 1 + 50 × 0.8 = 90
@@ -370,6 +381,8 @@ def test_disposal_is_counted_per_case_and_wrong_dispatches_against_their_dispatc
             "disposal_rate": 0.8,  # 4 / (4 + T)
             "on_time_disposal_rate": 0.6,  # 3 / 5
             "rework_rate": 0.25,  # 1 / 4
+            "resolution_rate": None,  # no call-backs
+            "satisfaction_rate": None,
         }
         assert (roads["score"], roads["grade"]) == (74.5, "C")
         people = {g["key"]: g for g in metrics.report(db_session, "dispatcher", PERIOD, now, settings, fresh)["groups"]}
