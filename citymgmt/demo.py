@@ -105,8 +105,13 @@ def load_demo_accounts(session: Session, departments: list[str]) -> int:
     wanted: dict[str, tuple[str, list[str], str | None]] = {
         name: (display, roles, None) for name, (display, roles) in DEMO_STAFF.items()
     }
-    for code in departments:
-        wanted[handler_username(code)] = (f"处置人员（{code}）", ["handler"], code)
+    from citymgmt.core.departments import Department
+
+    names = dict(
+        session.execute(select(Department.code, Department.name).where(Department.code.in_(departments))).all()
+    )
+    for code in departments:  # named for their department as people know it, not by its code
+        wanted[handler_username(code)] = (f"{names.get(code, code)}处置人员", ["handler"], code)
     existing = set(session.execute(select(User.username).where(User.username.in_(wanted))).scalars())
     password_hash = hash_password(DEMO_PASSWORD)  # one hash for all: they share the password
     for username, (display, roles, department) in wanted.items():

@@ -123,6 +123,13 @@ class EventSchema(ma.Schema):
     payload = ma.fields.Dict()
 
 
+class ActorSchema(ma.Schema):
+    id = ma.fields.Integer()
+    display_name = ma.fields.String()
+    roles = ma.fields.List(ma.fields.String())
+    department_code = ma.fields.String(allow_none=True)
+
+
 class PhotoSchema(ma.Schema):
     id = ma.fields.Integer()
     url = ma.fields.Method("_url", metadata={"type": "string", "description": "The photo (JPEG)"})
@@ -202,6 +209,9 @@ class CaseSchema(CaseSummarySchema):
     callback_pending = ma.fields.Boolean(metadata={"description": "Closed, waiting for the call-back (回访)"})
     allowed_actions = ma.fields.List(ma.fields.String(), metadata={"description": "What the caller may do now"})
     events = ma.fields.List(ma.fields.Nested(EventSchema))
+    actors = ma.fields.List(
+        ma.fields.Nested(ActorSchema), metadata={"description": "Who made the events (actor_id): name and roles"}
+    )
 
     def _work_order(self, case: Any) -> str | None:
         return case.external_id if case.external_system == case.source else None

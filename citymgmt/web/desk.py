@@ -54,6 +54,7 @@ ACTION_NAMES = {
     "report": _l("Reported"),
     "route": _l("Routed"),
     "merged_in": _l("Duplicate merged in"),
+    "callback": _l("Call back"),
     "reply_overdue": _l("Escalation reply overdue"),
 }
 
@@ -82,6 +83,7 @@ TASK_NAMES = {
     "verify": _l("To verify"),
     "check": _l("To check"),
     "overdue": _l("Overdue"),
+    "callback": _l("To call back"),
 }
 
 REQUEST_NAMES = {"return": _l("Return"), "extension": _l("Extension"), "suspension": _l("Suspension")}
@@ -168,6 +170,21 @@ TEXTS = {
     "count": _l("%(n)s cases"),
     "count_one": _l("%(n)s case"),
     "approve_suspension": _l("Approve the suspension"),
+    "merged": _l("Merged"),
+    "by_actor": _l("%(name)s (%(role)s)"),
+    "photos_report": _l("Report photos"),
+    "photos_verify": _l("Verification photos"),
+    "photos_handle": _l("Handling photos"),
+    "photos_check": _l("Check photos"),
+    "photos_other": _l("Other photos"),
+    "caller": _l("Caller"),
+    "satisfied": _l("Satisfied"),
+    "basically_satisfied": _l("Basically satisfied"),
+    "unsatisfied": _l("Unsatisfied"),
+    "resolved": _l("The caller's problem was solved"),
+    "resolved_yes": _l("solved"),
+    "resolved_no": _l("not solved"),
+    "rework": _l("reopened as rework"),
     "reject_suspension": _l("Reject the suspension"),
 }
 
@@ -209,6 +226,7 @@ def _strings() -> dict[str, Any]:
         "urgencies": plain(URGENCY_NAMES),
         "sources": plain(SOURCE_NAMES),
         "intake": plain(INTAKE_TEXTS),
+        "roles": plain(ROLE_NAMES),
     }
 
 
@@ -236,6 +254,7 @@ def desk() -> Any:
     session = db.session()
     english = (locale := get_locale()) is not None and locale.language == "en"
     departments = [{"code": d.code, "name": d.name_en if english else d.name} for d in live_departments(session)]
+    department_name = next((d["name"] for d in departments if d["code"] == user.department_code), None)
     categories = {c.code: (c.name_en if english else c.name) for c in current_categories(session)}
     centre = user.has_role(*CENTRE_STAFF)
     handler = user.has_role(Role.handler)
@@ -253,5 +272,11 @@ def desk() -> Any:
     roles = [str(ROLE_NAMES.get(role, role)) for role in user.roles]
     intake = user.has_role(*INTAKE_STAFF)  # the new-case form: hotline and public reports
     return render_template(
-        "desk.html", config=config, user=user, roles=roles, intake=intake, request_kinds=REQUEST_KIND_NAMES
+        "desk.html",
+        config=config,
+        user=user,
+        roles=roles,
+        intake=intake,
+        request_kinds=REQUEST_KIND_NAMES,
+        department_name=department_name or user.department_code,
     )

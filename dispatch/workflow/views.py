@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from citymgmt.core.config import Settings
 from citymgmt.core.errors import NotFound
 from citymgmt.core.identity import OVERSEERS, Role, User
-from dispatch.cases.models import Case, CaseEvent
+from dispatch.cases.models import Case, CaseEvent, State
 from dispatch.cases.photos import Attachment
 from dispatch.components.operations import case_component_view
 from dispatch.workflow.moves import allowed_actions
@@ -44,6 +44,7 @@ class CaseFile(ReadsAsItsCase):
     duplicate_candidates: list[dict[str, Any]]
     component: dict[str, Any] | None
     allowed_actions: list[str]
+    actors: list[User]  # who made the events (their names and roles show who acted)
 
     @property
     def contact(self) -> dict[str, Any] | None:
@@ -74,15 +75,33 @@ def case_file(
         )
     reported = next((e for e in events if e.action == "report"), None)
     payload = reported.payload if reported else {}
+    candidates = payload.get("duplicate_candidates", [])
+    actor_ids = {e.actor_id for e in events if e.actor_id is not None}
+    if written is not None:  # the report just written: its one actor is the viewer
+        actors = [viewer] if viewer.id in actor_ids else []
+    else:
+        actors = list(session.execute(select(User).where(User.id.in_(actor_ids)).order_by(User.id)).scalars())
+        if candidates:  # only those still live may be originals: not merged into another case, not cancelled
+            live = set(
+                session.execute(
+                    select(Case.id).where(
+                        Case.id.in_([d["id"] for d in candidates]),
+                        Case.duplicate_of.is_(None),
+                        Case.status != State.cancelled,
+                    )
+                ).scalars()
+            )
+            candidates = [d for d in candidates if d["id"] in live]
     return CaseFile(
         case=case,
         lon=lon,
         lat=lat,
         photos=photos,
         events=events,
-        duplicate_candidates=payload.get("duplicate_candidates", []),
+        duplicate_candidates=candidates,
         component=case_component_view(session, case, payload),
         allowed_actions=allowed_actions(case, viewer, settings),
+        actors=actors,
     )
 
 

@@ -187,3 +187,21 @@ def test_the_three_rates_against_a_hand_computed_scenario(open_call, app, clock,
         assert department["counts"]["callbacks"] == 3 and department["counts"]["received"] == 0
         assert department["rates"]["satisfaction_rate"] == round(2 / 3, 6)
         assert "response_rate" not in department["rates"]  # departments get a case once it is answered
+
+
+def test_the_case_names_who_acted_and_offers_only_live_originals(open_call, users) -> None:  # type: ignore[no-untyped-def]
+    """The desk's history says who acted (the case's `actors`: name and roles of each event's actor_id); a
+    suspected duplicate is offered only originals that are still live, not one merged into another case since."""
+    first, second = open_call(), open_call()
+    third = open_call()  # a duplicate candidate of both
+    assert {d["id"] for d in third.case["duplicate_candidates"]} == {first.case["id"], second.case["id"]}
+    second.act("operator", "merge", original=first.case["id"])
+    third.case = third.view("operator")
+    assert [d["id"] for d in third.case["duplicate_candidates"]] == [first.case["id"]]
+    third.act("operator", "merge", original=second.case["id"], expect=422)  # nor accepted as one
+    third.act("operator", "request_verification")
+    third.act("inspector", "verify", result="pass")
+    actors = {a["id"]: a for a in third.case["actors"]}
+    assert {e["actor_id"] for e in third.case["events"] if e["actor_id"]} == set(actors)
+    assert actors[users["operator"].id]["roles"] == ["operator"]
+    assert actors[users["inspector"].id]["display_name"] == users["inspector"].display_name

@@ -241,7 +241,8 @@ def test_the_operator_merges_a_duplicate_report_and_reads_the_desk_in_english(
     shot(desk, "desk-operator-merge")
     desk.keyboard.press("Enter")
     expect(desk.get_by_role("status")).to_have_text("已完成：合并到原案件")
-    expect(desk.locator("#detail .case-head .badge")).to_have_text("已作废")
+    expect(desk.locator("#detail .case-head .badge")).to_have_text("已合并")  # not "cancelled", not an internal id
+    expect(desk.locator("#merged-into")).to_contain_text(f"已合并到案件 {original['code']}")
 
     # Cancelling a filed case needs the shift leader: the operator is not offered it (the move table's guard), and
     # the key does nothing.

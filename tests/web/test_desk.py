@@ -92,3 +92,11 @@ def test_the_desk_speaks_english_when_asked(client: FlaskClient, make_user) -> N
         if zh[group][key] == text and not re.fullmatch(r"[\W\d%()sa-z_]*|Open311", text)
     ]
     assert same == []
+
+
+def test_every_page_has_its_favicon(client: FlaskClient) -> None:
+    """/favicon.ico, where browsers ask on every page, signed in or not (it was a 404), and linked from the pages."""
+    with client.get("/favicon.ico") as response:
+        assert response.status_code == 200 and response.data[:4] == b"\x00\x00\x01\x00"  # an ICO file
+        assert response.mimetype in ("image/vnd.microsoft.icon", "image/x-icon")
+    assert '<link rel="icon" href="/favicon.ico">' in client.get("/login").get_data(as_text=True)

@@ -23,6 +23,7 @@
     suspend: "s",
     request_check: "q",
     close: "c",
+    callback: "l",
     handle: "h",
     return: "b",
     request_extension: "e",
@@ -35,6 +36,9 @@
 
   const state = { tab: config.tabs[0], items: [], current: null, etag: null, map: null, form: null, loading: null };
   const departments = new Map(config.departments.map((d) => [d.code, d.name]));
+  // Whose photos: the stage of the event each came with.
+  const PHOTO_STAGES = { report: "photos_report", verify: "photos_verify", handle: "photos_handle", check: "photos_check" };
+  const CALLBACK_RESULTS = ["satisfied", "basically_satisfied", "unsatisfied"];
   const needsNote = new Set(config.needs_note);
 
   const $ = (id) => document.getElementById(id);
@@ -289,7 +293,7 @@
         "div",
         { class: "case-head" },
         el("h3", {}, c.code),
-        el("span", { class: "badge" }, S.statuses[c.status] || c.status),
+        el("span", { class: "badge" }, c.duplicate_of ? T.merged : S.statuses[c.status] || c.status),
         light(c.light, c.due_at),
         el("span", {}, lv(T.due, ""), el("time", { datetime: c.due_at || "" }, when(c.due_at)), " · ", countdown(c.due_at)),
         c.escalated ? el("span", { class: "badge warn" }, T.escalated) : null
@@ -317,6 +321,7 @@
             fact(T.category, categoryName(c.category_code)),
             fact(T.urgency, S.urgencies[c.urgency] || c.urgency),
             fact(T.source, S.sources[c.source] || c.source),
+            c.contact ? fact(T.caller, [c.contact.name, c.contact.phone, c.contact.email].filter(Boolean).join(" · ") || "—") : null,
             fact(T.reported_at, when(c.reported_at)),
             fact(T.department, departmentName(c.department_code)),
             fact(T.cell, c.cell_code),
@@ -343,22 +348,30 @@
 
   function photoList(c) {
     if (!c.photos.length) return el("p", { class: "muted" }, T.no_photos);
-    // The report's photos first; those sent with later actions (the handler's results) apart, under their label.
-    const first = c.photos[0].event_id;
-    const link = (p, i) =>
-      el(
-        "a",
-        { href: p.url, target: "_blank", rel: "noopener" },
-        el("img", { src: p.thumb_url, alt: fmt(T.photo, { n: i + 1 }), loading: "lazy" })
+    // Grouped by the stage they were sent at: the report's, the verification's, the handler's, the check's.
+    const actions = new Map(c.events.map((e) => [e.id, e.action]));
+    const groups = new Map();
+    c.photos.forEach((p, i) => {
+      const stage = PHOTO_STAGES[actions.get(p.event_id)] || "photos_other";
+      if (!groups.has(stage)) groups.set(stage, []);
+      groups.get(stage).push(
+        el(
+          "a",
+          { href: p.url, target: "_blank", rel: "noopener" },
+          el("img", { src: p.thumb_url, alt: fmt(T.photo, { n: i + 1 }), loading: "lazy" })
+        )
       );
-    const reported = c.photos.map(link).filter((_, i) => c.photos[i].event_id === first);
-    const later = c.photos.map(link).filter((_, i) => c.photos[i].event_id !== first);
+    });
+    const order = ["photos_report", "photos_verify", "photos_handle", "photos_check", "photos_other"];
     return el(
       "div",
       {},
-      el("div", { class: "photos", id: "report-photos" }, reported),
-      later.length ? el("h4", {}, T.result_photos) : null,
-      later.length ? el("div", { class: "photos", id: "result-photos" }, later) : null
+      order
+        .filter((stage) => groups.has(stage))
+        .flatMap((stage) => [
+          el("h5", { class: "photo-stage" }, T[stage]),
+          el("div", { class: "photos", id: stage.replace("_", "-") }, groups.get(stage)),
+        ])
     );
   }
 
@@ -383,7 +396,15 @@
 
   function duplicateBox(c) {
     if (c.duplicate_of) {
-      return el("div", { class: "box" }, fmt(T.duplicate_of, { code: `#${c.duplicate_of}` }));
+      const merge = lastEvent(c, ["merge"]);
+      const code = merge && merge.payload.original_code;
+      return el(
+        "div",
+        { class: "box", id: "merged-into" },
+        fmt(T.duplicate_of, { code: code || "—" }),
+        " ",
+        el("button", { type: "button", class: "link-button", onclick: () => openCase(c.duplicate_of, true) }, `${T.open_original} ${code || ""}`)
+      );
     }
     if (!c.duplicate_candidates.length) return null;
     return el(
@@ -492,17 +513,29 @@
     if (p.department) bits.push(departmentName(p.department));
     if (p.hours) bits.push(fmt(T.hours_n, { n: p.hours }));
     if (p.result) bits.push(T[p.result] || p.result);
+    if (p.resolved === true || p.resolved === false) bits.push(p.resolved ? T.resolved_yes : T.resolved_no);
+    if (p.rework) bits.push(T.rework);
     if (p.rule) bits.push(fmt(T.suggested_by, { rule: p.rule }));
     if (p.original_code) bits.push(p.original_code);
     if (p.duplicate_code) bits.push(p.duplicate_code);
     if (p.note) bits.push(lv(T.note, p.note));
-    if (p.automatic) bits.push(T.by_system);
     return [
       el("time", { datetime: e.at }, when(e.at)),
+      " ",
+      el("span", { class: "actor" }, actorName(e)),
       " ",
       el("strong", {}, actionName(e.action)),
       bits.length ? ` · ${bits.join(" · ")}` : "",
     ];
+  }
+
+  function actorName(e) {
+    // Who acted: their name and role (the role of the move where they hold several), or the system.
+    if (e.actor_id === null || e.actor_id === undefined) return T.by_system;
+    const actor = (state.current.actors || []).find((a) => a.id === e.actor_id);
+    if (!actor) return "—";
+    const role = actor.roles.length ? S.roles[actor.roles[0]] || actor.roles[0] : "";
+    return role ? fmt(T.by_actor, { name: actor.display_name, role }) : actor.display_name;
   }
 
   function history(c) {
@@ -558,7 +591,7 @@
 
   // The step forward first, the side paths after it, cancelling and comments last (the first one gets the focus).
   const ORDER = [
-    "dispatch", "file", "approve_return", "approve_extension", "handle", "close", "request_check", "verify", "check",
+    "dispatch", "file", "approve_return", "approve_extension", "handle", "close", "callback", "request_check", "verify", "check",
     "request_verification", "verify_by_phone", "merge", "reply", "request_extension", "return", "suspend", "resume", "reject_return",
     "reject_extension", "escalate", "cancel", "comment",
   ];
@@ -616,6 +649,13 @@
         el("select", { id: "f-result", name: "result" }, el("option", { value: "pass" }, T.pass), el("option", { value: "fail" }, T.fail))
       );
     }
+    if (action === "callback") {
+      // The call-back (回访): whom to call, whether the problem was solved, and one button per answer.
+      if (c.contact) fields.push(el("p", { class: "caller" }, lv(T.caller, [c.contact.name, c.contact.phone].filter(Boolean).join(" · "))));
+      fields.push(
+        el("label", { class: "check", for: "f-resolved" }, el("input", { id: "f-resolved", name: "resolved", type: "checkbox", checked: true }), " ", T.resolved)
+      );
+    }
     if (action === "handle") {
       fields.push(
         el("label", { for: "f-photos" }, T.result_photos),
@@ -635,14 +675,18 @@
       el(
         "div",
         { class: "buttons" },
-        el("button", { type: "submit", id: "f-send" }, lv(T.send, actionLabel(action, c))),
+        action === "callback"
+          ? CALLBACK_RESULTS.map((result) =>
+              el("button", { type: "submit", id: `f-${result.replace("_", "-")}`, name: "result", value: result, class: "f-send" }, T[result])
+            )
+          : el("button", { type: "submit", id: "f-send", class: "f-send" }, lv(T.send, actionLabel(action, c))),
         el("button", { type: "button", class: "secondary", onclick: closeForm }, T.cancel_form)
       )
     );
     $("action-form-slot").replaceChildren(form);
     // Focus what needs filling in; when nothing does (a dispatch to the suggestion), the send button: Enter sends.
     const firstEmpty = Array.from(form.querySelectorAll("[required]")).find((f) => !f.value);
-    (firstEmpty || (action === "dispatch" || !required ? form.querySelector("#f-send") : form.querySelector("#f-note"))).focus();
+    (firstEmpty || (action === "dispatch" || !required ? form.querySelector(".f-send") : form.querySelector("#f-note"))).focus();
   }
 
   function closeForm() {
@@ -665,13 +709,23 @@
     } else {
       const json = {};
       for (const [key, value] of values.entries()) {
-        if (key === "photos" || value === "") continue;
+        if (key === "photos" || key === "resolved" || value === "") continue;
         json[key] = key === "hours" || key === "original" ? Number(value) : value;
+      }
+      if (action === "callback") {
+        // The caller's answer is the button pressed; sending the form another way asks for one.
+        const answer = event.submitter && event.submitter.name === "result" ? event.submitter.value : null;
+        if (!answer) {
+          form.querySelector(".f-send").focus();
+          return;
+        }
+        json.result = answer;
+        json.resolved = form.querySelector("#f-resolved").checked;
       }
       options = { json };
     }
     options.headers = { "If-Match": state.etag };
-    const send = form.querySelector("#f-send");
+    const send = event.submitter && event.submitter.type === "submit" ? event.submitter : form.querySelector(".f-send");
     send.disabled = true;
     try {
       const response = await api("POST", `/api/v1/cases/${c.id}/actions/${action}`, options);

@@ -80,13 +80,18 @@
     const layer = L.geoJSON(null, { style: opts.style, onEachFeature: opts.onEachFeature, interactive: !!opts.interactive });
     layer.addTo(map);
     let controller = null;
+    let asked = null; // the query last sent
 
     async function refresh() {
-      if (controller) controller.abort();
       if (map.getZoom() < opts.minZoom) {
+        if (controller) controller.abort();
+        asked = null;
         layer.clearLayers();
         return;
       }
+      // A hidden map has no size and so no view to ask for: it asks once shown (invalidateSize fires resize).
+      const size = map.getSize();
+      if (!size.x || !size.y) return;
       // The bbox is asked in WGS-84; a GCJ-02 view is a few hundred metres off, so ask a little more.
       const b = map.getBounds().pad(0.1);
       const margin = crs() === "gcj02" ? 0.01 : 0;
@@ -96,10 +101,15 @@
         Math.min(180, b.getEast() + margin),
         Math.min(90, b.getNorth() + margin),
       ].map((v) => v.toFixed(6));
+      const query = Object.assign({ bbox: bbox.join(","), zoom: Math.round(map.getZoom()), output_crs: crs() }, extraQuery);
+      const key = JSON.stringify(query);
+      if (key === asked) return; // a resize that moved nothing (shown again, or resize and moveend together)
+      asked = key;
+      if (controller) controller.abort();
       controller = new AbortController();
       try {
         const result = await window.citymgmt.api("GET", path, {
-          query: Object.assign({ bbox: bbox.join(","), zoom: Math.round(map.getZoom()), output_crs: crs() }, extraQuery),
+          query,
           signal: controller.signal,
         });
         layer.clearLayers();
@@ -107,17 +117,23 @@
         if (opts.onLoad) opts.onLoad(result.data);
       } catch (err) {
         if (err && err.name === "AbortError") return;
+        asked = null; // asked again at the next move
         if (opts.onError) opts.onError(err);
       }
     }
 
     map.on("moveend", refresh);
+    map.on("resize", refresh);
     refresh();
     return {
       layer,
-      refresh,
+      refresh() {
+        asked = null; // asked for: load again even if the view has not moved
+        return refresh();
+      },
       remove() {
         map.off("moveend", refresh);
+        map.off("resize", refresh);
         if (controller) controller.abort();
         layer.remove();
       },
