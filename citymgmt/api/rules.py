@@ -58,6 +58,8 @@ class CheckSchema(ma.Schema):
     condition = ma.fields.String()
     ok = ma.fields.Boolean()
     detail = ma.fields.String()
+    why = ma.fields.String(metadata={"description": "The reason, as a key (what detail says in English)"})
+    args = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String(), metadata={"description": "Its values"})
 
 
 class ConsideredSchema(ma.Schema):
@@ -68,6 +70,8 @@ class ConsideredSchema(ma.Schema):
     checks = ma.fields.List(ma.fields.Nested(CheckSchema))
     department = ma.fields.String(allow_none=True)
     note = ma.fields.String()
+    why = ma.fields.String(allow_none=True, metadata={"description": "The note's reason, as a key"})
+    args = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
 
 
 class ExplanationSchema(ma.Schema):

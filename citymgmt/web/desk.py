@@ -86,6 +86,46 @@ TASK_NAMES = {
     "callback": _l("To call back"),
 }
 
+# The routing explanation's reasons (dispatch.routing.match.REASONS, the same keys), in the user's language.
+REASON_TEXTS = {
+    "category_under": _l("%(code)s is under %(prefix)s"),
+    "category_not_under": _l("%(code)s is not under %(prefixes)s"),
+    "family": _l("%(family)s, the rule wants %(wanted)s"),
+    "area_in": _l("cell %(cell)s is in %(prefix)s"),
+    "area_not_in": _l("cell %(cell)s is in none of %(prefixes)s"),
+    "zone_in": _l("in zone %(zones)s"),
+    "zone_none": _l("the point lies in no live zone with %(wanted)s"),
+    "urgency": _l("%(urgency)s, the rule wants %(wanted)s"),
+    "time_inside": _l("%(at)s is inside the rule's hours"),
+    "time_outside": _l("outside the rule's hours (%(problems)s)"),
+    "keywords_found": _l("the description has %(words)s"),
+    "keywords_none": _l("none of the keywords is in the description"),
+    "source": _l("%(source)s, the rule wants %(wanted)s"),
+    "owner_is": _l("asset %(asset)s is owned by %(owner)s"),
+    "owner_none": _l("no registered asset with an owner"),
+    "owner_unowned": _l("the asset has no owner"),
+    "owner_retired": _l("asset %(asset)s is owned by %(owner)s, which is retired"),
+    "disabled": _l("disabled"),
+    "condition_fails": _l("the condition %(condition)s does not hold"),
+    "to_department": _l("to %(department)s"),
+    "department_retired": _l("department %(department)s is retired"),
+    "no_locality": _l("no %(kind)s department serves street %(street)s or district %(district)s"),
+    "to_locality": _l("to %(department)s, the locality's %(kind)s department (属地)"),
+    "no_zone_owner": _l("the point lies in no department's zone"),
+    "to_zone_owner": _l("to %(department)s, owner of zone %(zone)s"),
+    "zone_owner_retired": _l("the zone's department is retired: %(zones)s"),
+}
+CONDITION_NAMES = {
+    "category": _l("Category"),
+    "family": _l("Component or event"),
+    "area": _l("Area"),
+    "zone": _l("Responsibility zone"),
+    "urgency": _l("Urgency"),
+    "time": _l("Time"),
+    "keywords": _l("Keywords"),
+    "source": _l("Source"),
+}
+
 REQUEST_NAMES = {"return": _l("Return"), "extension": _l("Extension"), "suspension": _l("Suspension")}
 LIGHT_NAMES = {"green": _l("Green light"), "yellow": _l("Yellow light"), "red": _l("Red light")}
 URGENCY_NAMES = {"urgent": _l("Urgent"), "normal": _l("Normal")}
@@ -227,6 +267,8 @@ def _strings() -> dict[str, Any]:
         "sources": plain(SOURCE_NAMES),
         "intake": plain(INTAKE_TEXTS),
         "roles": plain(ROLE_NAMES),
+        "reasons": plain(REASON_TEXTS),
+        "conditions": plain(CONDITION_NAMES),
     }
 
 

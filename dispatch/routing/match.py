@@ -58,14 +58,70 @@ class Facts:
         return self.zones_loader() if self.zones_loader is not None else []
 
 
+# What an explanation says, by reason: the English here (`detail`, `note`), and the reason with its values (`why`,
+# `args`) for a page to say it in its user's language (the desk's REASON_TEXTS, the same keys).
+REASONS = {
+    "category_under": "{code} is under {prefix}",
+    "category_not_under": "{code} is not under {prefixes}",
+    "family": "{family}, rule wants {wanted}",
+    "area_in": "cell {cell} is in {prefix}",
+    "area_not_in": "cell {cell} is in none of {prefixes}",
+    "zone_in": "in {zones}",
+    "zone_none": "the point lies in no live zone with {wanted}",
+    "urgency": "{urgency}, rule wants {wanted}",
+    "time_inside": "{at} is inside the window",
+    "time_outside": "{problems}",
+    "keywords_found": "found {words}",
+    "keywords_none": "none of the keywords in the description",
+    "source": "{source}, rule wants {wanted}",
+    "owner_is": "asset {asset} is owned by {owner}",
+    "owner_none": "no registered asset with an owner",
+    "owner_unowned": "the asset has no owner",
+    "owner_retired": "asset {asset} is owned by {owner}, which is retired",
+    "disabled": "disabled",
+    "condition_fails": "{condition} does not hold",
+    "to_department": "to {department}",
+    "department_retired": "department {department} is retired",
+    "no_locality": "no {kind} department serves street {street} or district {district}",
+    "to_locality": "to {department}, the {kind} department of the locality (属地)",
+    "no_zone_owner": "the point lies in no department's zone",
+    "to_zone_owner": "to {department}, owner of zone {zone}",
+    "zone_owner_retired": "the zone's department is retired: {zones}",
+}
+
+
+@dataclass(frozen=True)
+class Reason:
+    why: str
+    args: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def english(self) -> str:
+        return REASONS[self.why].format(**self.args)
+
+
+def _because(why: str, **args: Any) -> Reason:
+    return Reason(why, {k: str(v) for k, v in args.items()})
+
+
 @dataclass(frozen=True)
 class Check:
     condition: str
     ok: bool
-    detail: str
+    reason: Reason
+
+    @property
+    def detail(self) -> str:
+        return self.reason.english
 
     def as_dict(self) -> dict[str, Any]:
-        return {"condition": self.condition, "ok": self.ok, "detail": self.detail}
+        return {
+            "condition": self.condition,
+            "ok": self.ok,
+            "detail": self.detail,
+            "why": self.reason.why,
+            "args": self.reason.args,
+        }
 
 
 @dataclass
@@ -76,7 +132,11 @@ class Considered:
     matched: bool
     checks: list[Check] = field(default_factory=list)
     department: str | None = None
-    note: str = ""
+    reason: Reason | None = None
+
+    @property
+    def note(self) -> str:
+        return self.reason.english if self.reason else ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +147,8 @@ class Considered:
             "checks": [c.as_dict() for c in self.checks],
             "department": self.department,
             "note": self.note,
+            "why": self.reason.why if self.reason else None,
+            "args": self.reason.args if self.reason else {},
         }
 
 
@@ -121,14 +183,14 @@ def route(session: Session, book: RuleBook, facts: Facts, *, explain_all: bool =
     if facts.family == "component":
         owner = Considered(OWNER_RULE, "部件属主优先 (component owner first)", -1, False)
         if facts.component_owner and not departments.is_live(session, facts.component_owner):
-            owner.note = f"asset {facts.component_id} is owned by {facts.component_owner}, which is retired"
+            owner.reason = _because("owner_retired", asset=facts.component_id, owner=facts.component_owner)
         elif facts.component_owner:
             owner.matched = True
             owner.department = facts.component_owner
-            owner.note = f"asset {facts.component_id} is owned by {facts.component_owner}"
+            owner.reason = _because("owner_is", asset=facts.component_id, owner=facts.component_owner)
             decision = Decision(facts.component_owner, OWNER_RULE, True, None, None, [], book.revision)
         else:
-            owner.note = "no registered asset with an owner" if facts.component_id is None else "the asset has no owner"
+            owner.reason = _because("owner_none" if facts.component_id is None else "owner_unowned")
         considered.append(owner)
     for rule in book.rules:
         if decision is not None and not explain_all:
@@ -154,16 +216,15 @@ def route(session: Session, book: RuleBook, facts: Facts, *, explain_all: bool =
 def _evaluate(session: Session, rule: Rule, facts: Facts) -> Considered:
     entry = Considered(rule.code, rule.name, rule.priority, False)
     if not rule.enabled:
-        entry.note = "disabled"
+        entry.reason = _because("disabled")
         return entry
     for name, value in rule.conditions.items():
         check = CONDITIONS[name](value, facts)
         entry.checks.append(check)
         if not check.ok:
-            entry.note = f"{name} does not hold"
+            entry.reason = _because("condition_fails", condition=name)
             return entry
-    department, note = _target(session, rule, facts)
-    entry.note = note
+    department, entry.reason = _target(session, rule, facts)
     if department is None:
         return entry
     entry.matched = True
@@ -173,26 +234,29 @@ def _evaluate(session: Session, rule: Rule, facts: Facts) -> Considered:
 
 def _category(value: list[str], facts: Facts) -> Check:
     hit = next((p for p in value if facts.category_code.startswith(p)), None)
-    where = f"is under {hit}" if hit else "is not under " + ", ".join(value)
-    return Check("category", hit is not None, f"{facts.category_code} {where}")
+    if hit:
+        return Check("category", True, _because("category_under", code=facts.category_code, prefix=hit))
+    return Check("category", False, _because("category_not_under", code=facts.category_code, prefixes=", ".join(value)))
 
 
 def _family(value: str, facts: Facts) -> Check:
-    return Check("family", facts.family == value, f"{facts.family}, rule wants {value}")
+    return Check("family", facts.family == value, _because("family", family=facts.family, wanted=value))
 
 
 def _area(value: list[str], facts: Facts) -> Check:
     hit = next((p for p in value if facts.cell_code.startswith(p)), None)
-    where = f"is in {hit}" if hit else "is in none of " + ", ".join(value)
-    return Check("area", hit is not None, f"cell {facts.cell_code} {where}")
+    if hit:
+        return Check("area", True, _because("area_in", cell=facts.cell_code, prefix=hit))
+    return Check("area", False, _because("area_not_in", cell=facts.cell_code, prefixes=", ".join(value)))
 
 
 def _zone(value: dict[str, Any], facts: Facts) -> Check:
     zones = [z for z in facts.zones if _zone_fits(value, z)]
     if zones:
-        return Check("zone", True, "in " + ", ".join(f"{z.code} ({z.kind}, {z.department_code})" for z in zones))
+        listed = ", ".join(f"{z.code} ({z.kind}, {z.department_code})" for z in zones)
+        return Check("zone", True, _because("zone_in", zones=listed))
     wanted = ", ".join(f"{k}={v}" for k, v in value.items()) or "any zone"
-    return Check("zone", False, f"the point lies in no live zone with {wanted}")
+    return Check("zone", False, _because("zone_none", wanted=wanted))
 
 
 def _zone_fits(value: dict[str, Any], zone: Zone) -> bool:
@@ -201,7 +265,7 @@ def _zone_fits(value: dict[str, Any], zone: Zone) -> bool:
 
 def _urgency(value: str, facts: Facts) -> Check:
     urgency = facts.urgency or "normal"
-    return Check("urgency", urgency == value, f"{urgency}, rule wants {value}")
+    return Check("urgency", urgency == value, _because("urgency", urgency=urgency, wanted=value))
 
 
 def _time(value: dict[str, Any], facts: Facts) -> Check:
@@ -214,17 +278,21 @@ def _time(value: dict[str, Any], facts: Facts) -> Check:
         inside = start <= now < end if start < end else (now >= start or now < end)
         if not inside:
             problems.append(f"{now:%H:%M} outside {value['from']}–{value['to']}")
-    return Check("time", not problems, "; ".join(problems) or f"{local:%a %H:%M} is inside the window")
+    if problems:
+        return Check("time", False, _because("time_outside", problems="; ".join(problems)))
+    return Check("time", True, _because("time_inside", at=f"{local:%a %H:%M}"))
 
 
 def _keywords(value: list[str], facts: Facts) -> Check:
     text_ = facts.description.casefold()
     hit = [k for k in value if k.casefold() in text_]
-    return Check("keywords", bool(hit), f"found {', '.join(hit)}" if hit else "none of the keywords in the description")
+    if hit:
+        return Check("keywords", True, _because("keywords_found", words=", ".join(hit)))
+    return Check("keywords", False, _because("keywords_none"))
 
 
 def _source(value: list[str], facts: Facts) -> Check:
-    return Check("source", facts.source in value, f"{facts.source}, rule wants {', '.join(value)}")
+    return Check("source", facts.source in value, _because("source", source=facts.source, wanted=", ".join(value)))
 
 
 CONDITIONS: dict[str, Callable[[Any, Facts], Check]] = {
@@ -239,26 +307,28 @@ CONDITIONS: dict[str, Callable[[Any, Facts], Check]] = {
 }
 
 
-def _target(session: Session, rule: Rule, facts: Facts) -> tuple[str | None, str]:
+def _target(session: Session, rule: Rule, facts: Facts) -> tuple[str | None, Reason]:
     target = rule.target
     if target.get("department"):
         code = str(target["department"])
-        return (code, f"to {code}") if departments.is_live(session, code) else (None, f"department {code} is retired")
+        if departments.is_live(session, code):
+            return code, _because("to_department", department=code)
+        return None, _because("department_retired", department=code)
     if target.get("locality"):
         kind = str(target["locality"])
         local = locality_department(session, kind, facts.street_code, facts.district_code)
         if local is None:
-            return None, f"no {kind} department serves street {facts.street_code} or district {facts.district_code}"
-        return local, f"to {local}, the {kind} department of the locality (属地)"
+            return None, _because("no_locality", kind=kind, street=facts.street_code, district=facts.district_code)
+        return local, _because("to_locality", department=local, kind=kind)
     wanted = rule.conditions.get("zone", {})
     zones = [z for z in facts.zones if _zone_fits(wanted, z)]
     if not zones:
-        return None, "the point lies in no department's zone"
+        return None, _because("no_zone_owner")
     live = [z for z in zones if departments.is_live(session, z.department_code)]
     if not live:
-        return None, "the zone's department is retired: " + ", ".join(f"{z.code} ({z.department_code})" for z in zones)
-    zones = live
-    return zones[0].department_code, f"to {zones[0].department_code}, owner of zone {zones[0].code}"
+        retired = ", ".join(f"{z.code} ({z.department_code})" for z in zones)
+        return None, _because("zone_owner_retired", zones=retired)
+    return live[0].department_code, _because("to_zone_owner", department=live[0].department_code, zone=live[0].code)
 
 
 def locality_department(session: Session, kind: str, street_code: str, district_code: str) -> str | None:

@@ -116,6 +116,8 @@ def test_a_report_is_dispatched_extended_and_handled_from_the_desk(
     expect(suggestion.locator(".suggested")).to_contain_text(department)
     suggestion.locator("summary").click()
     expect(suggestion.locator("li.hit")).to_contain_text("e-locality")
+    expect(suggestion.locator("li.hit")).to_contain_text("属地的")  # the reason in Chinese, not the server's English
+    expect(suggestion.locator("#explain")).not_to_contain_text("is not under")
     desk.keyboard.press("?")
     expect(desk.get_by_role("dialog", name="键盘快捷键")).to_be_visible()
     shot(desk, "desk-help")

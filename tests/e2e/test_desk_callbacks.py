@@ -9,11 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import APIRequestContext, BrowserContext, ConsoleMessage, Request, Response, expect
 
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import PHONE, screenshot, sign_in, wait_until
 from tests.e2e.test_desk import bearer, desk_page, item, jpeg, report
 from tests.e2e.test_mobile import beat_point  # noqa: F401 (a fixture: a point in the demo inspector's beat)
 
@@ -105,4 +106,37 @@ def test_the_operator_calls_back_a_closed_hotline_case_from_the_desk(
     event = done["events"][-1]
     assert event["action"] == "callback" and event["payload"]["result"] == "basically_satisfied"
     assert event["payload"]["resolved"] is False
+    assert not problems, problems
+
+
+def test_the_phone_opened_on_its_tasks_asks_for_no_empty_map_view(
+    live_server: str,
+    new_context: Callable[..., BrowserContext],
+    beat_point: tuple[float, float, str],  # noqa: F811
+) -> None:
+    """The app opened on "my tasks" has its map hidden: it asked for cells and areas with an empty bbox (two 422s and
+    two console errors). Now it asks once the map is shown, with the view's bbox, and nothing fails."""
+    page = new_context(
+        **PHONE,
+        geolocation={"longitude": beat_point[0], "latitude": beat_point[1], "accuracy": 12},
+        permissions=["geolocation"],
+    ).new_page()
+    problems: list[str] = []
+    bboxes: list[list[float]] = []
+    page.on("console", lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None)
+    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
+    page.on("response", lambda r: problems.append(f"{r.status}: {r.url}") if r.status >= 400 else None)
+
+    def on_request(request: Request) -> None:
+        query = parse_qs(urlsplit(request.url).query)
+        if "/api/v1/grids/" in request.url and "bbox" in query:
+            bboxes.append([float(v) for v in query["bbox"][0].split(",")])
+
+    page.on("request", on_request)
+    sign_in(page, live_server, "inspector", "/")
+    page.goto(f"{live_server}/m/#tasks")  # a new load, straight onto the tasks
+    expect(page.get_by_role("heading", name="我的任务")).to_be_visible()
+    page.get_by_role("link", name="上报").click()
+    wait_until(page, "document.querySelectorAll('#m-map .leaflet-overlay-pane path').length > 10")  # outlines
+    assert bboxes and all(west < east and south < north for west, south, east, north in bboxes), bboxes
     assert not problems, problems

@@ -100,3 +100,13 @@ def test_every_page_has_its_favicon(client: FlaskClient) -> None:
         assert response.status_code == 200 and response.data[:4] == b"\x00\x00\x01\x00"  # an ICO file
         assert response.mimetype in ("image/vnd.microsoft.icon", "image/x-icon")
     assert '<link rel="icon" href="/favicon.ico">' in client.get("/login").get_data(as_text=True)
+
+
+def test_every_reason_of_the_routing_explanation_has_its_words_on_the_desk() -> None:
+    """The desk says the explanation's reasons in the user's language, with the values the English has."""
+    from citymgmt.web.desk import CONDITION_NAMES, REASON_TEXTS
+    from dispatch.routing.match import CONDITIONS, REASONS
+
+    assert set(REASON_TEXTS) == set(REASONS) and set(CONDITION_NAMES) == set(CONDITIONS)
+    for why, english in REASONS.items():
+        assert set(re.findall(r"\{(\w+)\}", english)) == set(re.findall(r"%\((\w+)\)s", str(REASON_TEXTS[why]))), why

@@ -145,10 +145,20 @@ def test_the_explanation_says_why_each_rule_failed(db_session: Session) -> None:
     result = where(db_session, "E0102")
     by_rule = {c["rule"]: c for c in result["considered"]}
     assert by_rule["c-water"]["matched"] is False
-    assert by_rule["c-water"]["checks"] == [
-        {"condition": "category", "ok": False, "detail": "E0102 is not under C0101, C0110"}
+    assert by_rule["c-water"]["checks"] == [  # in English, and as a reason with its values for the pages
+        {
+            "condition": "category",
+            "ok": False,
+            "detail": "E0102 is not under C0101, C0110",
+            "why": "category_not_under",
+            "args": {"code": "E0102", "prefixes": "C0101, C0110"},
+        }
     ]
     assert by_rule["e-sanitation"]["note"].startswith("to 110101-sanitation, the sanitation department")
+    assert (by_rule["e-sanitation"]["why"], by_rule["e-sanitation"]["args"]) == (
+        "to_locality",
+        {"department": "110101-sanitation", "kind": "sanitation"},
+    )
     assert by_rule["e-locality"]["matched"] is True  # evaluated too: explain shows every rule
     assert [c["rule"] for c in result["considered"]][:2] == ["c-water", "c-drainage"]
 
@@ -162,7 +172,13 @@ def test_time_windows_wrap_midnight_in_the_city_zone(db_session: Session) -> Non
     daytime = where(db_session, "E0303", when=day)
     assert daytime["rule"] == "e-enforcement"
     night_rule = next(c for c in daytime["considered"] if c["rule"] == "e-night-works")
-    assert night_rule["checks"][-1] == {"condition": "time", "ok": False, "detail": "06:00 outside 22:00–06:00"}
+    assert night_rule["checks"][-1] == {
+        "condition": "time",
+        "ok": False,
+        "detail": "06:00 outside 22:00–06:00",
+        "why": "time_outside",
+        "args": {"problems": "06:00 outside 22:00–06:00"},
+    }
 
 
 def test_conditions_area_urgency_source_weekday_and_disabled(db_session: Session) -> None:

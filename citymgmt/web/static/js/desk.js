@@ -458,6 +458,9 @@
     );
   }
 
+  // A reason of the routing explanation in the page's language (its English as the server wrote it otherwise).
+  const reason = (why, args, english) => (why && S.reasons[why] ? fmt(S.reasons[why], args || {}) : english);
+
   async function loadExplanation(c) {
     try {
       const { data } = await api("GET", "/api/v1/rules/explain", {
@@ -480,9 +483,15 @@
           { class: r.matched ? "hit" : null },
           lv(`${r.rule} ${r.name}`, r.matched ? T.rule_matched : T.rule_not_matched),
           r.department ? ` → ${departmentName(r.department)}` : "",
-          r.note ? ` (${r.note})` : "",
+          r.note ? ` (${reason(r.why, r.args, r.note)})` : "",
           r.checks && r.checks.length
-            ? el("ul", {}, r.checks.map((check) => el("li", {}, `${check.ok ? "✓" : "✗"} ` + lv(check.condition, check.detail))))
+            ? el(
+                "ul",
+                {},
+                r.checks.map((check) =>
+                  el("li", {}, `${check.ok ? "✓" : "✗"} ` + lv(S.conditions[check.condition] || check.condition, reason(check.why, check.args, check.detail)))
+                )
+              )
             : null
         )
       );

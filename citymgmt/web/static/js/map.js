@@ -81,10 +81,11 @@
     layer.addTo(map);
     let controller = null;
     let asked = null; // the query last sent
+    let seq = 0; // the number of the last request sent: only its answer is drawn
 
     async function refresh() {
       if (map.getZoom() < opts.minZoom) {
-        if (controller) controller.abort();
+        seq += 1; // an answer still on its way is no longer wanted
         asked = null;
         layer.clearLayers();
         return;
@@ -105,18 +106,21 @@
       const key = JSON.stringify(query);
       if (key === asked) return; // a resize that moved nothing (shown again, or resize and moveend together)
       asked = key;
-      if (controller) controller.abort();
+      // An earlier view's answer still on its way is dropped when it comes, not aborted (an aborted request is a
+      // failed one in the browser's eyes, and the phone's first view is replaced as soon as its position is known).
+      const mine = ++seq;
       controller = new AbortController();
       try {
         const result = await window.citymgmt.api("GET", path, {
           query,
           signal: controller.signal,
         });
+        if (mine !== seq) return;
         layer.clearLayers();
         layer.addData(result.data);
         if (opts.onLoad) opts.onLoad(result.data);
       } catch (err) {
-        if (err && err.name === "AbortError") return;
+        if ((err && err.name === "AbortError") || mine !== seq) return;
         asked = null; // asked again at the next move
         if (opts.onError) opts.onError(err);
       }
