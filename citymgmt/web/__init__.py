@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Flask, Response, g, make_response, render_template, request, url_for
+from flask import Flask, Response, current_app, g, make_response, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
+from citymgmt.core.access import allow_public
 from citymgmt.core.config import Settings
 from citymgmt.core.pages import PageSupport, add_page_blueprint, install_pages, is_page_request
 
@@ -58,6 +59,14 @@ def map_settings(settings: Settings) -> dict[str, Any]:
     }
 
 
+@allow_public
+def favicon() -> Response:
+    """The site's icon, where browsers look for it on every page (the phone app's icon, small)."""
+    response = current_app.send_static_file("icons/favicon.ico")
+    response.headers["Cache-Control"] = "public, max-age=604800"
+    return response
+
+
 def init_web(app: Flask, settings: Settings) -> None:
     from citymgmt.web.auth import bp
     from citymgmt.web.i18n import html_lang, install_i18n, remember_choice
@@ -82,6 +91,7 @@ def init_web(app: Flask, settings: Settings) -> None:
     app.register_blueprint(mobile_bp)
     add_page_blueprint(app, mobile_bp.name)
     app.jinja_env.globals["map_config"] = map_settings(settings)  # a global: imported macros see it too
+    app.add_url_rule("/favicon.ico", "favicon", favicon)  # a file, like static ones: no page blueprint's
 
     @app.context_processor
     def _page_helpers() -> dict[str, Any]:

@@ -89,12 +89,3 @@ def home() -> Any:
     assert user is not None
     roles = [str(ROLE_NAMES.get(role, role)) for role in user.roles]
     return render_template("home.html", user=user, roles=roles, links=links_for(user), logout_form=LogoutForm())
-
-
-@bp.get("/favicon.ico")
-@allow_public
-def favicon() -> Any:
-    """The site's icon, where browsers look for it on every page (the phone app's icon, small)."""
-    response = current_app.send_static_file("icons/favicon.ico")
-    response.headers["Cache-Control"] = "public, max-age=604800"
-    return response

@@ -120,6 +120,7 @@ def test_public_endpoints_are_few_and_known(app: Flask) -> None:
         "api-docs.openapi_json",
         "api-docs.openapi_swagger_ui",
         "auth.create_token",
+        "favicon",  # the site's icon, asked for by browsers on every page
         "health.healthz",
         # The inspector app's manifest and service worker: browsers fetch them without the session.
         "mobile.manifest",
