@@ -162,6 +162,7 @@ class CaseSummarySchema(ma.Schema):
     due_at = ma.fields.DateTime(allow_none=True)
     light = ma.fields.String(allow_none=True)
     suspected_duplicate = ma.fields.Boolean()
+    duplicate_of = ma.fields.Integer(allow_none=True, metadata={"description": "Merged into this case (its id)"})
     version = ma.fields.Integer()
 
 
@@ -188,7 +189,6 @@ class CaseSchema(CaseSummarySchema):
     street_code = ma.fields.String()
     contact = ma.fields.Dict(allow_none=True)
     photos = ma.fields.List(ma.fields.Nested(PhotoSchema))
-    duplicate_of = ma.fields.Integer(allow_none=True)
     duplicate_candidates = ma.fields.List(
         ma.fields.Dict(), metadata={"description": "Open cases of the same category nearby: id, code, distance_m"}
     )

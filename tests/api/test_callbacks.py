@@ -198,6 +198,8 @@ def test_the_case_names_who_acted_and_offers_only_live_originals(open_call, user
     second.act("operator", "merge", original=first.case["id"])
     third.case = third.view("operator")
     assert [d["id"] for d in third.case["duplicate_candidates"]] == [first.case["id"]]
+    listed = third.client.get("/api/v1/cases?status=cancelled", headers=third.headers("operator")).get_json()
+    assert {c["id"]: c["duplicate_of"] for c in listed}[second.case["id"]] == first.case["id"]  # the lists say so
     third.act("operator", "merge", original=second.case["id"], expect=422)  # nor accepted as one
     third.act("operator", "request_verification")
     third.act("inspector", "verify", result="pass")

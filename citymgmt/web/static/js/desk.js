@@ -219,7 +219,7 @@
               { class: "sub" },
               categoryName(c.category_code),
               " · ",
-              c.task ? S.tasks[c.task] || c.task : S.statuses[c.status] || c.status,
+              c.task ? S.tasks[c.task] || c.task : c.duplicate_of ? T.merged : S.statuses[c.status] || c.status,
               c.department_code ? ` · ${departmentName(c.department_code)}` : "",
               c.pending_request ? ` · ${S.requests[c.pending_request.kind] || c.pending_request.kind}` : "",
               c.suspected_duplicate ? ` · ${T.duplicates}` : ""
