@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import click
-import shapely
+from flask import current_app
 from flask.cli import with_appcontext
-from shapely.geometry import MultiPolygon, Polygon
-from sqlalchemy import text
 
 from citymgmt.core.clock import utcnow
-from citymgmt.core.commands import in_transaction
+from citymgmt.core.commands import NEGATIVE_NUMBERS, in_transaction
 from citymgmt.core.db import db
-from citymgmt.core.errors import DomainError
 from grids.addresses import FORMATS, import_addresses
-from grids.crs import CRSError, parse_crs, srid_of, transform_geometry
-from grids.generate import GenerateOptions, generate_cells
+from grids.boundaries import districts_of
+from grids.generate import GenerateOptions, generate_cells, generated_name_formats, level_names
 from grids.importer import LEVELS, ImportOptions, import_layer
 from grids.matching import match_cell
-from grids.queries import BOUNDARY_TO_WGS84_SQL
 from grids.sources import read_layer
 
 CRS_HELP = "Coordinates of the file: wgs84 (also CGCS2000), gcj02, bd09 or EPSG:n (default: the file's own)."
@@ -34,9 +31,19 @@ def grids_cli() -> None:
 @grids_cli.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--level", type=click.Choice(LEVELS), required=True, help="What the features are.")
-@click.option("--code-field", default="code", show_default=True)
+@click.option(
+    "--code-field",
+    default=None,
+    help="Default: code; for areas in a file without it, the names. Areas whose codes are not DB11 digits keep them"
+    " as the city's own, beside assigned codes.",
+)
 @click.option("--name-field", default="name", show_default=True)
-@click.option("--parent-field", default=None, help="Checked against the code's prefix when given.")
+@click.option(
+    "--parent-field",
+    default=None,
+    help="Checked against the code's prefix when given; with the city's own codes, each one's parent (its code or"
+    " own code).",
+)
 @click.option("--department-field", default="department", show_default=True, help="Zones: the owner.")
 @click.option("--kind-field", default="kind", show_default=True, help="Zones: road, park, ...")
 @click.option("--crs", default=None, help=CRS_HELP)
@@ -59,35 +66,20 @@ def import_command(file: Path, level: str, crs: str | None, layer: str | None, s
     )
 
 
-def boundary_wkb(file: Path, crs: str | None, layer: str | None) -> tuple[bytes, dict[str, Any]]:
-    """The union of a file's polygons in WGS-84, and the properties of its first feature."""
-    source = read_layer(file, layer)
-    polygons = [f.geometry for f in source.features if isinstance(f.geometry, Polygon | MultiPolygon)]
-    if not polygons:
-        raise DomainError(f"{file}: no polygons in it")
-    try:
-        name = parse_crs(crs or source.crs or "wgs84")
-    except CRSError as exc:
-        raise DomainError(str(exc)) from None
-    boundary = shapely.union_all(shapely.make_valid(polygons))
-    if name in ("gcj02", "bd09"):
-        boundary = transform_geometry(boundary, name, "wgs84")
-    wkb = shapely.to_wkb(boundary)
-    if name not in ("wgs84", "gcj02", "bd09"):
-        wkb = db.session.execute(
-            text(BOUNDARY_TO_WGS84_SQL),
-            {"wkb": wkb, "srid": srid_of(name)},
-        ).scalar_one()
-    return bytes(wkb), source.features[0].properties
-
-
 @grids_cli.command("generate")
 @click.option("--boundary", "boundary_file", type=click.Path(path_type=Path), required=True)
 @click.option("--size", type=float, required=True, help="Cell side in metres (100 gives the 10,000 m² cell).")
 @click.option("--crs", default=None, help=CRS_HELP)
 @click.option("--layer", default=None)
-@click.option("--district-code", default=None, help="6 digits (GB/T 2260); default: the file's adcode or code.")
-@click.option("--district-name", default=None, help="Default: the file's name, or the district code.")
+@click.option(
+    "--code-field",
+    default=None,
+    help="The districts' codes: 6 digits are kept, other codes kept beside assigned ones (default: adcode or code,"
+    " else the names).",
+)
+@click.option("--name-field", default="name", show_default=True, help="The districts' names.")
+@click.option("--district-code", default=None, help="6 digits (GB/T 2260): the union of all polygons as this one.")
+@click.option("--district-name", default=None, help="With --district-code. Default: the file's name, or the code.")
 @click.option("--community-block", default=10, show_default=True, help="Cells per side of a generated community.")
 @click.option("--street-block", default=4, show_default=True, help="Communities per side of a generated street.")
 @with_appcontext
@@ -97,33 +89,49 @@ def generate_command(
     size: float,
     crs: str | None,
     layer: str | None,
+    code_field: str | None,
+    name_field: str,
     district_code: str | None,
     district_name: str | None,
     community_block: int,
     street_block: int,
 ) -> None:
-    """Cut a district's boundary into square cells, grouped into generated streets and communities."""
-    wkb, props = boundary_wkb(boundary_file, crs, layer)
-    code = district_code or str(props.get("adcode") or props.get("code") or "")
-    if not code:
-        raise DomainError("give --district-code: the boundary file has no adcode or code property")
-    options = GenerateOptions(
-        district_code=code,
-        district_name=district_name or str(props.get("name") or code),
-        size_m=size,
-        community_block=community_block,
-        street_block=street_block,
+    """Cut each district of a boundary file (one per feature) into square cells, grouped into generated streets and
+    communities."""
+    settings = current_app.extensions["citymgmt.settings"]
+    started = time.perf_counter()
+    session = db.session()
+    districts = districts_of(
+        session, read_layer(boundary_file, layer), crs, code_field, name_field, district_code, district_name
     )
-    generate_cells(db.session(), wkb, options, utcnow(), progress=lambda m: click.echo(m, err=True))
+    street_name, community_name = generated_name_formats(settings.default_locale, settings.level_names)
+    word = level_names(settings.default_locale, settings.level_names)[0]
+    cells = 0
+    for n, district in enumerate(districts, 1):
+        own = f" ({district.source_code})" if district.source_code and district.source_code != district.name else ""
+        click.echo(f"{word} {n}/{len(districts)}: {district.code} {district.name}{own}", err=True)
+        options = GenerateOptions(
+            district_code=district.code,
+            district_name=district.name,
+            size_m=size,
+            community_block=community_block,
+            street_block=street_block,
+            source_code=district.source_code,
+            street_name=street_name,
+            community_name=community_name,
+        )
+        report = generate_cells(session, district.wkb, options, utcnow(), progress=lambda m: click.echo(m, err=True))
+        cells += report.cells
+    click.echo(f"{len(districts)} districts, {cells} cells generated in {time.perf_counter() - started:.1f} s")
 
 
-@grids_cli.command("match")
-@click.argument("lon")
-@click.argument("lat")
+@grids_cli.command("match", context_settings=NEGATIVE_NUMBERS)
+@click.argument("lon", type=float)
+@click.argument("lat", type=float)
 @click.option("--crs", default="wgs84", show_default=True)
 @with_appcontext
 @in_transaction
-def match_command(lon: str, lat: str, crs: str) -> None:
+def match_command(lon: float, lat: float, crs: str) -> None:
     """Print the cell (and its community, street and district) covering LON LAT."""
     m = match_cell(db.session(), lon, lat, crs)
     click.echo(f"{m.cell_code} community {m.community_code} street {m.street_code} district {m.district_code}")

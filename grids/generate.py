@@ -20,10 +20,31 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from citymgmt.core.errors import ValidationError
+from grids.codes import is_db11
+from grids.queries import JIT_OFF_SQL
 
 Progress = Callable[[str], None]
 
-WORK_TABLES = "gen_boundary, gen_pieces, gen_edges, gen_squares, gen_cells"
+WORK_TABLES = "gen_boundary, gen_pieces, gen_edges, gen_squares, gen_cells, gen_communities"
+
+
+DEFAULT_LEVEL_NAMES = {"zh_CN": ("区", "街道", "社区"), "en": ("District", "Street", "Community")}
+
+
+def level_names(locale: str, configured: tuple[str, ...] = ()) -> tuple[str, str, str]:
+    """What the city calls its district, street and community levels: CITYMGMT_LEVEL_NAMES, else the locale's words."""
+    if len(configured) == 3:
+        return (configured[0], configured[1], configured[2])
+    return DEFAULT_LEVEL_NAMES.get(locale, DEFAULT_LEVEL_NAMES["zh_CN"])
+
+
+def generated_name_formats(locale: str, configured: tuple[str, ...] = ()) -> tuple[str, str]:
+    """The names of generated streets and communities in the city's language, `{serial}` their 3-digit serial:
+    "街道001（生成）" in Chinese, "Street 001 (generated)" in English, with the city's own words for the levels."""
+    _district, street, community = level_names(locale, configured)
+    if locale == "en":
+        return f"{street} {{serial}} (generated)", f"{community} {{serial}} (generated)"
+    return f"{street}{{serial}}（生成）", f"{community}{{serial}}（生成）"
 
 
 @dataclass(frozen=True)
@@ -34,11 +55,15 @@ class GenerateOptions:
     community_block: int = 10  # cells per side of a generated community (10 x 10 cells of 100 m = 1 km2)
     street_block: int = 4  # communities per side of a generated street
     sliver_fraction: float = 0.25  # clipped cells smaller than this share of a full cell are merged away
+    source_code: str | None = None  # the city's own code of the district (grids/codes.py), if it has no DB11 code
+    street_name: str = "街道{serial}（生成）"  # generated_name_formats
+    community_name: str = "社区{serial}（生成）"
 
     def validate(self) -> None:
-        if not (len(self.district_code) == 6 and self.district_code.isdigit()):
+        if not is_db11(self.district_code, "district"):
             raise ValidationError(
-                "district code must be 6 digits (GB/T 2260)", details={"district_code": self.district_code}
+                "district code must be 6 digits (GB/T 2260); a city's own codes are kept beside an assigned one",
+                details={"district_code": self.district_code},
             )
         if not 10 <= self.size_m <= 2000:
             raise ValidationError("cell size must be between 10 and 2000 metres", details={"size": self.size_m})
@@ -85,6 +110,10 @@ def generate_cells(
 
     # Working tables live in this transaction only; several generations may share one transaction.
     session.execute(text(f"DROP TABLE IF EXISTS {WORK_TABLES}"))
+    # PostGIS functions' cost estimates make PostgreSQL compile these statements (JIT), which costs about a second a
+    # district and saves nothing: off while generating, the transaction's setting restored at the end.
+    jit = session.execute(text("SELECT current_setting('jit')")).scalar_one()
+    session.execute(text(JIT_OFF_SQL))
     centroid = session.execute(
         text("SELECT ST_X(c), ST_Y(c) FROM ST_Centroid(ST_GeomFromWKB(:wkb, 4326)) c"), {"wkb": boundary_wkb}
     ).one()
@@ -219,23 +248,30 @@ def generate_cells(
     step(
         "store",
         """
-        INSERT INTO areas (code, name, level, parent_code, generated, geom, updated_at)
-        SELECT :district, :district_name, 'district', NULL, false,
+        INSERT INTO areas (code, name, level, parent_code, generated, source_code, geom, updated_at)
+        SELECT :district, :district_name, 'district', NULL, false, :source_code,
                ST_Multi(ST_CollectionExtract(ST_Transform(geom, 4326), 3)), :now
         FROM gen_boundary
-        ON CONFLICT (code) DO UPDATE SET geom = EXCLUDED.geom, retired_at = NULL, updated_at = :now;
+        ON CONFLICT (code) DO UPDATE SET geom = EXCLUDED.geom, retired_at = NULL, updated_at = :now,
+            source_code = coalesce(EXCLUDED.source_code, areas.source_code);
+
+        -- Communities from their cells, streets from their communities: unions of tens of polygons, not thousands.
+        CREATE TEMP TABLE gen_communities ON COMMIT DROP AS
+        SELECT street, community, ST_Union(geom) AS geom FROM gen_cells GROUP BY street, community;
 
         INSERT INTO areas (code, name, level, parent_code, generated, geom, updated_at)
-        SELECT street, '街道' || right(street, 3) || '（生成）', 'street', :district, true,
+        SELECT street, replace(:street_name, '{serial}', right(street, 3)), 'street', :district, true,
                ST_Multi(ST_CollectionExtract(ST_Transform(ST_Union(geom), 4326), 3)), :now
-        FROM gen_cells GROUP BY street
-        ON CONFLICT (code) DO UPDATE SET geom = EXCLUDED.geom, retired_at = NULL, updated_at = :now;
+        FROM gen_communities GROUP BY street
+        ON CONFLICT (code) DO UPDATE SET geom = EXCLUDED.geom, retired_at = NULL, updated_at = :now,
+            name = CASE WHEN areas.generated THEN EXCLUDED.name ELSE areas.name END;
 
         INSERT INTO areas (code, name, level, parent_code, generated, geom, updated_at)
-        SELECT community, '社区' || right(community, 3) || '（生成）', 'community', street, true,
-               ST_Multi(ST_CollectionExtract(ST_Transform(ST_Union(geom), 4326), 3)), :now
-        FROM gen_cells GROUP BY street, community
-        ON CONFLICT (code) DO UPDATE SET geom = EXCLUDED.geom, retired_at = NULL, updated_at = :now;
+        SELECT community, replace(:community_name, '{serial}', right(community, 3)), 'community', street, true,
+               ST_Multi(ST_CollectionExtract(ST_Transform(geom, 4326), 3)), :now
+        FROM gen_communities
+        ON CONFLICT (code) DO UPDATE SET geom = EXCLUDED.geom, retired_at = NULL, updated_at = :now,
+            name = CASE WHEN areas.generated THEN EXCLUDED.name ELSE areas.name END;
 
         INSERT INTO grid_cells (code, community_code, geom, area_m2, updated_at)
         SELECT code, community, ST_Transform(geom, 4326), ST_Area(geom), :now FROM gen_cells
@@ -245,6 +281,9 @@ def generate_cells(
         """,
         district=options.district_code,
         district_name=options.district_name,
+        source_code=options.source_code,
+        street_name=options.street_name,
+        community_name=options.community_name,
         now=now,
     )
     # Cells and generated areas of this district that this run did not produce are retired, never deleted.
@@ -279,6 +318,7 @@ def generate_cells(
     ).one()
     report.cells, report.communities, report.streets = counts
     session.execute(text(f"DROP TABLE IF EXISTS {WORK_TABLES}"))
+    session.execute(text("SELECT set_config('jit', :jit, true)"), {"jit": jit})
     report.timings["total"] = time.perf_counter() - started
     progress(
         f"{report.cells} cells in {report.communities} communities and {report.streets} streets stored"

@@ -22,7 +22,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from citymgmt.core.errors import ValidationError
+from grids.codes import AUTO_CODE_FIELDS, assign_codes, source_code_problem
 from grids.crs import CRSError, parse_crs, srid_of, transform_geometry
+from grids.queries import PARENTS_BY_CODE_OR_SOURCE_SQL
 from grids.sources import Layer
 
 Progress = Callable[[str], None]
@@ -30,6 +32,7 @@ Progress = Callable[[str], None]
 LEVELS = ("district", "street", "community", "cell", "zone")
 CODE_DIGITS = {"district": 6, "street": 9, "community": 12, "cell": 15}
 PARENT_LEVEL = {"street": "district", "community": "street", "cell": "community"}
+OWN_CODE_LEVELS = ("district", "street", "community")  # levels whose features may carry the city's own codes
 MIN_REPORTED_M2 = 1.0  # overlaps and gaps smaller than this are noding noise, not problems
 ZONE_TEXT_MAX = 40  # responsibility_zones.department_code and .kind are varchar(40)
 
@@ -37,7 +40,7 @@ ZONE_TEXT_MAX = 40  # responsibility_zones.department_code and .kind are varchar
 @dataclass(frozen=True)
 class ImportOptions:
     level: str
-    code_field: str = "code"
+    code_field: str | None = None  # default: `code`; for areas `adcode` or `code`, else the names (name_field)
     name_field: str = "name"
     parent_field: str | None = None  # default: the code's own prefix
     department_field: str = "department"  # zones
@@ -92,6 +95,7 @@ class _Row:
     geom: BaseGeometry
     department: str | None = None
     kind: str | None = None
+    source: str | None = None  # the city's own code (or name), when the code is assigned
 
 
 def import_layer(
@@ -103,6 +107,8 @@ def import_layer(
     report = ImportReport(options.level, features=len(layer.features))
     errors: list[Problem] = []
     rows = _check_features(layer, options, crs, report, errors, progress)
+    if rows and rows[0].source is not None and not errors:
+        _assign_own_codes(session, rows, options, errors)
     _check_parents(session, rows, options, errors)
     if errors:
         raise ImportRefused(errors)
@@ -135,7 +141,7 @@ def _source_crs(session: Session, layer: Layer, options: ImportOptions) -> str:
     return crs
 
 
-def _text(value: Any) -> str | None:
+def field_text(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, float) and value.is_integer():
@@ -156,7 +162,8 @@ def _check_features(
     if not layer.features:
         errors.append(Problem(None, None, "the layer has no features"))
         return []
-    wanted = [options.code_field] + ([options.department_field] if options.level == "zone" else [])
+    code_field = _code_field(options, fields)
+    wanted = [code_field] + ([options.department_field] if options.level == "zone" else [])
     if options.parent_field and options.level in PARENT_LEVEL:
         wanted.append(options.parent_field)  # a parent check asked for must not be skipped silently
     missing = [f for f in wanted if f not in fields]
@@ -167,6 +174,20 @@ def _check_features(
         return []
     digits = CODE_DIGITS.get(options.level)
     pattern = re.compile(rf"^[0-9]{{{digits}}}$") if digits else re.compile(r"^[A-Za-z0-9._-]{1,40}$")
+    # The city's own codes (or names): when no feature has a DB11 code, all are kept beside assigned ones (codes.py).
+    own = options.level in OWN_CODE_LEVELS and not any(
+        pattern.match(field_text(f.properties.get(code_field)) or "") for f in layer.features
+    )
+    if own and options.level in PARENT_LEVEL and not options.parent_field:
+        errors.append(
+            Problem(
+                None,
+                None,
+                f"the {options.level} codes in field {code_field} are not {digits} digits: give --parent-field, the"
+                f" field naming each one's {PARENT_LEVEL[options.level]} (its code or the city's own code)",
+            )
+        )
+        return []
     seen: dict[str, int] = {}
     rows = []
     step = max(len(layer.features) // 10, 1000)
@@ -174,11 +195,15 @@ def _check_features(
         if feature.index and feature.index % step == 0:
             progress(f"checked {feature.index}/{len(layer.features)} features")
         props = feature.properties
-        code = _text(props.get(options.code_field))
+        code = field_text(props.get(code_field))
         if code is None:
-            errors.append(Problem(feature.index, None, f"no code in field {options.code_field}"))
+            errors.append(Problem(feature.index, None, f"no code in field {code_field}"))
             continue
-        if not pattern.match(code):
+        why = source_code_problem(code) if own else None
+        if why:
+            errors.append(Problem(feature.index, code[:40], f"the value in field {code_field} {why}"))
+            continue
+        if not own and not pattern.match(code):
             shape = f"{digits} digits" if digits else "1-40 letters, digits, '.', '_' or '-'"
             errors.append(Problem(feature.index, code, f"code must be {shape}"))
             continue
@@ -189,7 +214,7 @@ def _check_features(
         geom = _checked_geometry(feature.index, code, feature.geometry, options.level, report, errors)
         if geom is None:
             continue
-        if crs in ("wgs84", "gcj02", "bd09") and not _lon_lat(geom):
+        if crs in ("wgs84", "gcj02", "bd09") and not is_lon_lat(geom):
             # Typically projected metres in a file without CRS information: stored as they are, they would be nonsense.
             x0, y0, x1, y1 = geom.bounds
             errors.append(
@@ -203,13 +228,17 @@ def _check_features(
             continue
         if crs in ("gcj02", "bd09"):
             geom = transform_geometry(geom, crs, "wgs84")
-        parent = _parent(code, props, options, feature.index, errors)
-        name = _text(props.get(options.name_field)) or code
-        department = _text(props.get(options.department_field)) if options.level == "zone" else None
+        parent = (
+            _own_parent(code, props, options, feature.index, errors)
+            if own
+            else _parent(code, props, options, feature.index, errors)
+        )
+        name = field_text(props.get(options.name_field)) or code
+        department = field_text(props.get(options.department_field)) if options.level == "zone" else None
         if options.level == "zone" and department is None:
             errors.append(Problem(feature.index, code, f"no department in field {options.department_field}"))
             continue
-        kind = _text(props.get(options.kind_field)) if options.level == "zone" else None
+        kind = field_text(props.get(options.kind_field)) if options.level == "zone" else None
         too_long = [
             f"{what} in field {name} is longer than {ZONE_TEXT_MAX} characters"
             for what, name, value in (
@@ -221,11 +250,63 @@ def _check_features(
         if too_long:
             errors.append(Problem(feature.index, code, "; ".join(too_long)))
             continue
-        rows.append(_Row(feature.index, code, name[:200], parent, geom, department, kind))
+        rows.append(_Row(feature.index, code, name[:200], parent, geom, department, kind, code if own else None))
     return rows
 
 
-def _lon_lat(geom: BaseGeometry) -> bool:
+def _code_field(options: ImportOptions, fields: set[str]) -> str:
+    """The field of the codes: as given; else `code`, or for areas `adcode` or `code`, in a file with neither the
+    names."""
+    if options.code_field:
+        return options.code_field
+    if options.level not in OWN_CODE_LEVELS:
+        return "code"
+    return next((f for f in AUTO_CODE_FIELDS if f in fields), options.name_field)
+
+
+def _own_parent(
+    code: str, props: dict[str, Any], options: ImportOptions, index: int, errors: list[Problem]
+) -> str | None:
+    if options.level not in PARENT_LEVEL or options.parent_field is None:
+        return None
+    given = field_text(props.get(options.parent_field))
+    if given is None:
+        errors.append(Problem(index, code, f"no {PARENT_LEVEL[options.level]} in field {options.parent_field}"))
+    return given
+
+
+def _assign_own_codes(session: Session, rows: list[_Row], options: ImportOptions, errors: list[Problem]) -> None:
+    """Rows keyed by the city's own codes get their DB11 codes (codes.py), under their parents' DB11 codes."""
+    if options.level in PARENT_LEVEL:
+        given = sorted({r.parent for r in rows if r.parent})
+        parents: dict[str, str] = dict(
+            session.execute(
+                text(PARENTS_BY_CODE_OR_SOURCE_SQL), {"level": PARENT_LEVEL[options.level], "values": given}
+            ).all()
+        )
+        for row in rows:
+            if row.parent not in parents:
+                errors.append(
+                    Problem(
+                        row.index,
+                        row.code,
+                        f"{PARENT_LEVEL[options.level]} {row.parent} does not exist: import it first",
+                    )
+                )
+        if errors:
+            return
+        for row in rows:
+            row.parent = parents[row.parent or ""]
+    by_parent: dict[str | None, list[_Row]] = {}
+    for row in rows:
+        by_parent.setdefault(row.parent, []).append(row)
+    for parent, group in by_parent.items():
+        codes = assign_codes(session, options.level, parent, [r.code for r in group])
+        for row in group:
+            row.code = codes[row.code]
+
+
+def is_lon_lat(geom: BaseGeometry) -> bool:
     x0, y0, x1, y1 = geom.bounds
     return x0 >= -180.0 and x1 <= 180.0 and y0 >= -90.0 and y1 <= 90.0
 
@@ -266,7 +347,7 @@ def _parent(code: str, props: dict[str, Any], options: ImportOptions, index: int
         return None
     implied = code[: CODE_DIGITS[PARENT_LEVEL[options.level]]]
     if options.parent_field:
-        given = _text(props.get(options.parent_field))
+        given = field_text(props.get(options.parent_field))
         if given is not None and given != implied:
             errors.append(Problem(index, code, f"parent {given} does not match the code's prefix {implied}"))
     return implied
@@ -297,18 +378,20 @@ def _stage(session: Session, rows: list[_Row], options: ImportOptions, crs: str)
     session.execute(
         text(
             "CREATE TEMP TABLE import_rows (idx int, code text PRIMARY KEY, name text, parent text, department text,"
-            " kind text, geom geometry) ON COMMIT DROP"
+            " kind text, source text, geom geometry) ON COMMIT DROP"
         )
     )
     connection = session.connection().connection.dbapi_connection
     assert connection is not None
-    columns = "idx, code, name, parent, department, kind, geom"
+    columns = "idx, code, name, parent, department, kind, source, geom"
     with (
         connection.cursor() as cursor,  # type: ignore[attr-defined]
         cursor.copy(f"COPY import_rows ({columns}) FROM STDIN") as copy,
     ):
         for r in rows:
-            copy.write_row((r.index, r.code, r.name, r.parent, r.department, r.kind, shapely.to_wkb(r.geom, hex=True)))
+            copy.write_row(
+                (r.index, r.code, r.name, r.parent, r.department, r.kind, r.source, shapely.to_wkb(r.geom, hex=True))
+            )
     if srid != 4326:
         session.execute(
             text("UPDATE import_rows SET geom = ST_Transform(ST_SetSRID(geom, :srid), 4326)"), {"srid": srid}
@@ -375,10 +458,11 @@ def _upsert(session: Session, options: ImportOptions, now: datetime) -> tuple[in
         """
     else:
         sql = """
-            INSERT INTO areas AS t (code, name, level, parent_code, generated, geom, updated_at)
-            SELECT code, name, CAST(:level AS area_level), parent, false, geom, :now FROM import_rows
+            INSERT INTO areas AS t (code, name, level, parent_code, generated, source_code, geom, updated_at)
+            SELECT code, name, CAST(:level AS area_level), parent, false, source, geom, :now FROM import_rows
             ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, parent_code = EXCLUDED.parent_code,
-                geom = EXCLUDED.geom, generated = false, retired_at = NULL, updated_at = :now
+                geom = EXCLUDED.geom, generated = false, retired_at = NULL, updated_at = :now,
+                source_code = coalesce(EXCLUDED.source_code, t.source_code)
             WHERE NOT (t.geom IS NOT DISTINCT FROM EXCLUDED.geom AND t.name = EXCLUDED.name)
                OR t.retired_at IS NOT NULL OR t.generated
             RETURNING (xmax = 0)

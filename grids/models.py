@@ -30,10 +30,13 @@ class Area(Timestamped, db.Model):  # type: ignore[name-defined]
     level: Mapped[AreaLevel] = mapped_column(Enum(AreaLevel, name="area_level"))
     parent_code: Mapped[str | None] = mapped_column(ForeignKey("areas.code"), index=True)
     generated: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    # The city's own code (or the name it was keyed by) when its file had no DB11 code: grids/codes.py.
+    source_code: Mapped[str | None] = mapped_column(String(80))
     geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=True)
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
+        Index("ix_areas_level_source_code", "level", "source_code"),
         CheckConstraint(
             "(level = 'district' AND code ~ '^[0-9]{6}$' AND parent_code IS NULL)"
             " OR (level = 'street' AND code ~ '^[0-9]{9}$' AND parent_code = left(code, 6))"

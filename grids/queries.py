@@ -202,3 +202,38 @@ DEMO_ADDRESSES_SQL = """
     WHERE c.retired_at IS NULL AND d.code = ANY(:districts)
     ON CONFLICT (address) DO NOTHING
 """
+
+# -- the city's own codes (codes.py) ---------------------------------------------------------------------------------
+
+# The DB11 codes already given to the city's own codes (or names) at a level, under a parent (any, for districts).
+AREAS_BY_SOURCE_CODE_SQL = """
+    SELECT DISTINCT ON (source_code) source_code, code FROM areas
+    WHERE level = CAST(:level AS area_level) AND source_code = ANY(:keys)
+      AND (CAST(:parent AS text) IS NULL OR parent_code = :parent)
+    ORDER BY source_code, retired_at IS NOT NULL, code
+"""
+
+# The highest code in use at a level under a prefix of the assigned scheme (retired ones too: codes are not reused).
+LAST_ASSIGNED_CODE_SQL = """
+    SELECT max(code) FROM areas
+    WHERE level = CAST(:level AS area_level) AND code LIKE :prefix || '%' AND code ~ :pattern
+"""
+
+# The loaded city's extent (its live districts), for maps with nothing else to centre on.
+CITY_EXTENT_SQL = """
+    SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
+    FROM (SELECT ST_Extent(geom) AS e FROM areas WHERE level = 'district' AND retired_at IS NULL) q
+    WHERE e IS NOT NULL
+"""
+
+# The DB11 codes of live areas at a level, given by their code or by the city's own code (importer.py).
+PARENTS_BY_CODE_OR_SOURCE_SQL = """
+    SELECT v, coalesce(
+        (SELECT code FROM areas WHERE level = CAST(:level AS area_level) AND retired_at IS NULL AND code = v),
+        (SELECT min(code) FROM areas WHERE level = CAST(:level AS area_level) AND retired_at IS NULL
+         AND source_code = v)
+    ) AS code
+    FROM unnest(CAST(:values AS text[])) v
+    WHERE EXISTS (SELECT 1 FROM areas WHERE level = CAST(:level AS area_level) AND retired_at IS NULL
+                  AND (code = v OR source_code = v))
+"""

@@ -13,6 +13,9 @@ from flask import current_app
 from citymgmt.core.db import unit_of_work
 from citymgmt.core.errors import DomainError
 
+# For commands whose arguments are coordinates: "-122.4193" is a western longitude, not an option named "-1".
+NEGATIVE_NUMBERS = {"ignore_unknown_options": True}
+
 
 def ensure_services_for_command() -> None:
     """Start the embedded servers if they are the ones in use and not running; say so on stderr."""

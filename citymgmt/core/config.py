@@ -166,6 +166,10 @@ class Settings:
     holidays: str = "cn"
     # The kinds a department may be (routing's "the locality's department of a kind" names one).
     department_kinds: tuple[str, ...] = DEFAULT_DEPARTMENT_KINDS
+    # What the city calls its three levels of areas (district, street, community), in that order: generated names
+    # and the grids commands use them. Empty: the locale's words (区/街道/社区, District/Street/Community).
+    level_names: tuple[str, ...] = ()
+    demo: bool = True  # `make run` loads the demo city on first start (CITYMGMT_DEMO=0: it does not)
 
     @property
     def embedded_database(self) -> bool:
@@ -328,6 +332,8 @@ class Settings:
                     if k.strip()
                 )
             ),
+            level_names=tuple(n.strip() for n in os.environ.get("CITYMGMT_LEVEL_NAMES", "").split(",") if n.strip()),
+            demo=_env_bool("CITYMGMT_DEMO", True),
         )
         settings.validate()
         return settings
@@ -372,6 +378,11 @@ class Settings:
             raise ConfigError(f"CITYMGMT_TIMEZONE={self.timezone!r}: not an IANA time zone") from None
         if self.default_locale not in ("zh_CN", "en"):
             raise ConfigError(f"CITYMGMT_LOCALE={self.default_locale!r}: expected zh_CN or en")
+        if self.level_names and (len(self.level_names) != 3 or any(len(n) > 40 for n in self.level_names)):
+            raise ConfigError(
+                f"CITYMGMT_LEVEL_NAMES={','.join(self.level_names)!r}: expected three names of at most 40 characters,"
+                " district,street,community (e.g. Council,Area,Block)"
+            )
         if not 0 < self.sla_warn_fraction < 1:
             raise ConfigError(f"CITYMGMT_SLA_WARN_FRACTION={self.sla_warn_fraction}: expected between 0 and 1")
         try:

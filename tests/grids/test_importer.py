@@ -405,8 +405,10 @@ def test_missing_code_field_is_refused_naming_the_fields_present(db_session: Ses
         tmp_path / "adcode.geojson",
         [({"adcode": "990002", "name": "a"}, NEW_DISTRICT_GEOM), ({"adcode": "990003", "name": "b"}, DISTRICT_GEOM)],
     )
-    assert refused(db_session, path, "district") == [(None, None, "no field code (fields are: adcode, name)")]
-    assert run_import(db_session, path, "district", code_field="adcode").created == 2  # the same file, told the field
+    assert refused(db_session, path, "district", code_field="code") == [
+        (None, None, "no field code (fields are: adcode, name)")
+    ]
+    assert run_import(db_session, path, "district").created == 2  # the same file: adcode is found by itself
 
 
 def test_empty_code_is_refused(db_session: Session, tmp_path: Path) -> None:
