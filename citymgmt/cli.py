@@ -10,9 +10,10 @@ from pathlib import Path
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, with_appcontext
 
 from citymgmt import create_app
+from citymgmt.core.commands import in_transaction
 from citymgmt.core.errors import DomainError
 
 
@@ -89,21 +90,46 @@ def demo() -> None:
 
 
 @demo.command("load")
-@click.option("--if-empty", is_flag=True, help="Do nothing if the demo city is already loaded.")
-def demo_load(if_empty: bool) -> None:
+@click.option(
+    "--if-empty",
+    is_flag=True,
+    help="Do nothing if the demo city is already loaded, or the database holds another city (or the unloaded demo).",
+)
+@click.option("--if-enabled", is_flag=True, help="Do nothing when CITYMGMT_DEMO is off (what `make run` uses).")
+def demo_load(if_empty: bool, if_enabled: bool) -> None:
     """Load the demo city; loading it again changes nothing."""
     from citymgmt.core.clock import utcnow
     from citymgmt.core.commands import ensure_services_for_command
     from citymgmt.core.db import unit_of_work
-    from citymgmt.demo import demo_loaded, load_demo
+    from citymgmt.demo import another_city, demo_loaded, load_demo
 
+    if if_enabled and not current_app.extensions["citymgmt.settings"].demo:
+        click.echo("demo city not loaded: CITYMGMT_DEMO is off")
+        return
     ensure_services_for_command()
     with unit_of_work() as session:
         if if_empty and demo_loaded(session):
             click.echo("demo city already loaded")
             return
+        if if_empty and another_city(session):
+            click.echo("demo city not loaded: the database holds another city")
+            return
         load_demo(session, utcnow(), progress=lambda m: click.echo(m, err=True))
     click.echo("demo city loaded")
+
+
+@demo.command("unload")
+@with_appcontext
+@in_transaction
+def demo_unload() -> None:
+    """Take the demo city out of use: its places, assets, departments, rules, accounts and Open311 key are retired,
+    deactivated or revoked; nothing is deleted and its cases are kept as they are."""
+    from citymgmt.core.clock import utcnow
+    from citymgmt.core.db import db
+    from citymgmt.demo import unload_demo
+
+    unload_demo(db.session(), utcnow(), progress=lambda m: click.echo(m, err=True))
+    click.echo("demo city unloaded")
 
 
 @click.command("backup")

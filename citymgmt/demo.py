@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -127,3 +128,74 @@ def load_demo_accounts(session: Session, departments: list[str]) -> int:
             )
     session.flush()
     return len(wanted) - len(existing)
+
+
+def another_city(session: Session) -> bool:
+    """Whether the database holds places that are not the live demo city: another city's districts, or the demo's
+    retired by `demo unload`. `demo load --if-empty` then leaves it alone."""
+    codes = [code for code, _, _ in DEMO_DISTRICTS]
+    return bool(
+        session.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM areas WHERE level = 'district'"
+                " AND (code <> ALL(:codes) OR retired_at IS NOT NULL))"
+            ),
+            {"codes": codes},
+        ).scalar_one()
+    )
+
+
+def unload_demo(session: Session, now: datetime, progress: Progress) -> None:
+    """Take the demo city out of use, in the caller's transaction, deleting nothing: its districts, streets,
+    communities and cells, its assets, departments and routing rules are retired, its accounts deactivated (their
+    tokens revoked) and its Open311 key revoked. Its cases stay as they are, with every event: they are the record of
+    what was reported and done, and evaluations of past periods count them. The taxonomy and the working calendar
+    are reference data, not the demo's, and stay."""
+    import yaml
+
+    from citymgmt.core.audit import record
+    from citymgmt.core.departments import retire_departments
+    from citymgmt.core.errors import NotFound
+    from citymgmt.core.identity import User, revoke_all_tokens
+    from citymgmt.open311.keys import revoke_key
+    from dispatch.components.operations import retire_components_in
+    from dispatch.demo import demo_department_codes
+    from dispatch.routing.rules import retire_rules
+    from grids.retire import retire_districts
+
+    codes = [code for code, _, _ in DEMO_DISTRICTS]
+    departments = demo_department_codes(session, FIXTURES, codes)
+    rule_file = yaml.safe_load((FIXTURES / "rules" / "demo-rules.yaml").read_text(encoding="utf-8"))
+    rules = retire_rules(session, [r["code"] for r in rule_file["rules"]], now)
+    components = retire_components_in(session, codes, now)
+    retired_departments = retire_departments(session, departments, now)
+    usernames = list(DEMO_STAFF) + [f"handler-{code}" for code in departments]
+    users = session.execute(select(User).where(User.username.in_(usernames), User.deactivated_at.is_(None))).scalars()
+    accounts = tokens = 0
+    for user in users:
+        user.deactivated_at = now
+        tokens += revoke_all_tokens(session, user, now)
+        accounts += 1
+    with contextlib.suppress(NotFound):  # a demo loaded before Open311 keys existed has none
+        revoke_key(session, "demo", now)
+    places = retire_districts(session, codes, now)
+    cases = session.execute(
+        text("SELECT count(*) FROM cases WHERE left(cell_code, 6) = ANY(:codes)"), {"codes": codes}
+    ).scalar_one()
+    summary = {
+        "areas": places.areas,
+        "cells": places.cells,
+        "beats": places.beats,
+        "components": components,
+        "departments": retired_departments,
+        "rules": rules,
+        "accounts": accounts,
+        "tokens": tokens,
+        "cases_kept": cases,
+    }
+    record(session, "demo.unload", "demo", now, **summary)
+    progress(
+        f"retired {places.areas} areas, {places.cells} cells, {components} components, {retired_departments}"
+        f" departments and {rules} routing rules; {accounts} accounts deactivated ({tokens} tokens revoked), the"
+        f" demo Open311 key revoked; {cases} cases kept as they are"
+    )

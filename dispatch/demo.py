@@ -112,3 +112,12 @@ def load_demo_components(session: Session, district_codes: list[str], now: datet
                 )
     # The demo's cells may be uncommitted yet (one transaction loads the whole demo): match on this connection.
     return import_component_rows(session, source_rows(records), now, "wgs84", lambda _: None, match_workers=1)
+
+
+def demo_department_codes(session: Session, fixtures: Path, district_codes: list[str]) -> list[str]:
+    """The demo's departments: the city-wide ones of the fixture and every one serving a demo district."""
+    spec = json.loads((fixtures / "departments.json").read_text(encoding="utf-8"))
+    local = session.execute(
+        text("SELECT code FROM departments WHERE district_code = ANY(:codes) ORDER BY code"), {"codes": district_codes}
+    ).scalars()
+    return [d["code"] for d in spec["city"]] + list(local)

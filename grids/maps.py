@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from citymgmt.core.errors import NotFound, ValidationError
 from grids.crs import transform_geometry
 from grids.matching import CellMatch
-from grids.queries import CELL_DETAIL_SQL, CELLS_IN_VIEW_SQL, areas_sql
+from grids.queries import CELL_DETAIL_SQL, CELLS_IN_VIEW_SQL, CITY_EXTENT_SQL, areas_sql
 
 MAX_MAP_CELLS = 5000
 MAX_AREAS = 1000
@@ -145,3 +145,10 @@ def _output(geom: Any, output_crs: str) -> Any:
 
 def _output_many(geoms: Any, output_crs: str) -> Any:
     return geoms if output_crs == "wgs84" else transform_geometry(geoms, "wgs84", output_crs)
+
+
+def city_extent(session: Session) -> tuple[float, float, float, float] | None:
+    """The loaded city's extent (west, south, east, north in WGS-84: its live districts), or None with no city: where
+    a map with nothing else to show opens."""
+    row = session.execute(text(CITY_EXTENT_SQL)).first()
+    return (float(row[0]), float(row[1]), float(row[2]), float(row[3])) if row is not None else None

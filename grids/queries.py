@@ -237,3 +237,23 @@ PARENTS_BY_CODE_OR_SOURCE_SQL = """
     WHERE EXISTS (SELECT 1 FROM areas WHERE level = CAST(:level AS area_level) AND retired_at IS NULL
                   AND (code = v OR source_code = v))
 """
+
+# Retire districts with everything under them (retire.py): areas by code prefix, their cells, and the beats on them.
+RETIRE_DISTRICTS_SQL = """
+    WITH beats AS (
+        UPDATE inspector_cells SET unassigned_at = :now
+        WHERE unassigned_at IS NULL AND left(cell_code, 6) = ANY(:districts)
+        RETURNING 1
+    ),
+    cells AS (
+        UPDATE grid_cells SET retired_at = :now, updated_at = :now
+        WHERE retired_at IS NULL AND left(code, 6) = ANY(:districts)
+        RETURNING 1
+    ),
+    areas AS (
+        UPDATE areas SET retired_at = :now, updated_at = :now
+        WHERE retired_at IS NULL AND left(code, 6) = ANY(:districts)
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM areas), (SELECT count(*) FROM cells), (SELECT count(*) FROM beats)
+"""

@@ -54,3 +54,11 @@ def live_codes(session: Session) -> set[str]:
 def live_departments(session: Session) -> list[Department]:
     """The live departments, by code (the ones a case may be dispatched to)."""
     return list(session.execute(select(Department).where(LIVE).order_by(Department.code)).scalars())
+
+
+def retire_departments(session: Session, codes: list[str], now: datetime) -> int:
+    """Retire these departments (never deleted: cases, rules and handlers keep pointing at them); how many were live."""
+    rows = session.execute(select(Department).where(Department.code.in_(codes), LIVE)).scalars().all()
+    for row in rows:
+        row.retired_at = now
+    return len(rows)

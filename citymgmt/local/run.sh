@@ -35,14 +35,27 @@ stop_services() {
 trap stop_services EXIT
 
 citymgmt db upgrade
-citymgmt demo load --if-empty
+# The demo city on first start, unless CITYMGMT_DEMO is off or the database holds another city (or the unloaded demo).
+demo_state=$(citymgmt demo load --if-empty --if-enabled)
+echo "$demo_state"
 
 cat <<TXT
 
   citymgmt is starting at http://127.0.0.1:$port  (health: http://127.0.0.1:$port/healthz)
   Sign in: http://127.0.0.1:$port/login    API: http://127.0.0.1:$port/api/v1/docs
+TXT
+case "$demo_state" in
+  "demo city loaded"|"demo city already loaded")
+    cat <<TXT
   Demo accounts (password demo-password): admin, inspector, operator, leader, dispatcher, supervisor,
   and handler-<department>, e.g. handler-bj-water, handler-110101-sanitation.
+TXT
+    ;;
+  *)
+    echo "  No demo city: sign in with the accounts made by citymgmt users create."
+    ;;
+esac
+cat <<TXT
   Ctrl-C stops everything.
 
 TXT

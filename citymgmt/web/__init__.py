@@ -67,6 +67,15 @@ def favicon() -> Response:
     return response
 
 
+def _city_extent() -> list[float] | None:
+    """Where maps open (static/js/map.js): the loaded city's extent, [west, south, east, north] in WGS-84."""
+    from citymgmt.core.db import db
+    from grids.maps import city_extent
+
+    extent = city_extent(db.session())
+    return list(extent) if extent is not None else None
+
+
 def init_web(app: Flask, settings: Settings) -> None:
     from citymgmt.web.auth import bp
     from citymgmt.web.i18n import html_lang, install_i18n, remember_choice
@@ -92,6 +101,7 @@ def init_web(app: Flask, settings: Settings) -> None:
     add_page_blueprint(app, mobile_bp.name)
     app.jinja_env.globals["map_config"] = map_settings(settings)  # a global: imported macros see it too
     app.add_url_rule("/favicon.ico", "favicon", favicon)  # a file, like static ones: no page blueprint's
+    app.jinja_env.globals["city_extent"] = _city_extent  # read per page: a city loaded later is seen at once
 
     @app.context_processor
     def _page_helpers() -> dict[str, Any]:

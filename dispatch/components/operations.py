@@ -22,7 +22,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from citymgmt.core.db import db
 from citymgmt.core.errors import NotFound, ValidationError
-from dispatch.components.queries import NAMED_DISTANCE_SQL, NEARBY_SQL
+from dispatch.components.queries import NAMED_DISTANCE_SQL, NEARBY_SQL, RETIRE_IN_DISTRICTS_SQL
 from dispatch.taxonomy.operations import Category, current_version
 from grids.crs import to_wgs84
 from grids.matching import check_coordinates
@@ -298,3 +298,9 @@ def search_components(
         component_view(n.component, classes, n.distance_m)
         for n in nearby_components(session, x, y, within_m, class_code, limit)
     ]
+
+
+def retire_components_in(session: Session, district_codes: list[str], now: datetime) -> int:
+    """Retire (停用) every live asset of these districts; how many."""
+    result = session.execute(text(RETIRE_IN_DISTRICTS_SQL), {"districts": district_codes, "now": now})
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

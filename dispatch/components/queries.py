@@ -76,3 +76,9 @@ UPSERT_SQL = """
            EXCLUDED.attributes, EXCLUDED.point)
     RETURNING (xmax = 0)
 """
+
+# Retire the live assets of some districts (an unloaded demo city): out of service, kept for history.
+RETIRE_IN_DISTRICTS_SQL = """
+    UPDATE components SET status = 'retired', retired_at = :now, updated_at = :now
+    WHERE district_code = ANY(:districts) AND retired_at IS NULL
+"""

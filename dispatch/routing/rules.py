@@ -306,6 +306,21 @@ def import_rules(
     return ImportResult(inserted, updated, unchanged, retired)
 
 
+def retire_rules(session: Session, codes: list[str], now: datetime) -> int:
+    """Retire these rules (kept for the explanations of cases they routed); every process's cache follows."""
+    rows = (
+        session.execute(select(RoutingRule).where(RoutingRule.code.in_(codes), RoutingRule.retired_at.is_(None)))
+        .scalars()
+        .all()
+    )
+    for row in rows:
+        row.retired_at = now
+        row.revision = rule_revision.next_value()
+    session.flush()
+    forget_revisions(session)
+    return len(rows)
+
+
 def export_rules(session: Session) -> str:
     """The live rule set as YAML, in the import format (export then import changes nothing)."""
     rows = session.execute(

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import text
 
 from citymgmt.core.config import ConfigError, Settings
 from tests.web.test_sessions import sign_in
@@ -37,6 +38,8 @@ def test_the_inspector_opens_the_app_in_chinese_with_its_scripts(client: FlaskCl
     map_config = json.loads(
         re.search(r'<script type="application/json" id="citymgmt-map-config">(.*?)</script>', html, re.S)[1]
     )
+    extent = map_config.pop("extent")  # the loaded city's, where the map opens: tested below
+    assert extent is None or len(extent) == 4
     assert map_config == {"basemap_url": "", "basemap_crs": "wgs84", "attribution": "", "timezone": "Asia/Shanghai"}
 
     english = client.get("/m/?lang=en").get_data(as_text=True)
@@ -105,3 +108,28 @@ def test_the_basemap_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("CITYMGMT_BASEMAP_URL", "https://tiles.example/{z}/{x}.png")
     with pytest.raises(ConfigError, match="needs"):
         Settings.from_env()
+
+
+def test_the_map_opens_on_the_loaded_city_not_on_beijing(client: FlaskClient, db_session, make_user) -> None:  # type: ignore[no-untyped-def]
+    make_user("t-inspector", "inspector")
+    sign_in(client, "t-inspector")
+
+    def extent() -> Any:
+        html = client.get("/m/").get_data(as_text=True)
+        found = re.search(r'<script type="application/json" id="citymgmt-map-config">(.*?)</script>', html, re.S)
+        return json.loads(found[1])["extent"]
+
+    # Only a Los Angeles district live (any demo city retired, in this test's transaction): its extent.
+    db_session.execute(text("UPDATE areas SET retired_at = now() WHERE retired_at IS NULL"))
+    db_session.execute(
+        text(
+            "INSERT INTO areas (code, name, level, geom, updated_at) VALUES ('900001', 'Los Angeles', 'district',"
+            " ST_Multi(ST_MakeEnvelope(-118.67, 33.70, -118.15, 34.34, 4326)), now())"
+        )
+    )
+    db_session.commit()
+    assert extent() == pytest.approx([-118.67, 33.70, -118.15, 34.34])
+
+    db_session.execute(text("UPDATE areas SET retired_at = now() WHERE code = '900001'"))
+    db_session.commit()
+    assert extent() is None  # no city: the script opens the world

@@ -99,7 +99,7 @@
     style: { color: "#5cc8ff", weight: 2.5, opacity: 0.9, fill: false },
   });
   if (config.districts.features.length && districts.getBounds().isValid()) map.fitBounds(districts.getBounds());
-  else map.setView([39.915, 116.39], 13);
+  else map.setView([20, 0], 2); // no city loaded yet: the world, not a guess
   let cells = null;
   const cellLayers = new Map();
   const cellProperties = new Map();

@@ -57,9 +57,11 @@
   }
 
   // create(element, {lon, lat, zoom, zoomInTitle, zoomOutTitle, ...Leaflet map options}): a Leaflet map on the
-  // basemap, or on none; lon/lat in WGS-84 (default: Tiananmen); pass the zoom buttons' titles translated.
+  // basemap, or on none; lon/lat in WGS-84 (default: the whole loaded city, or the world when there is none); pass
+  // the zoom buttons' titles translated.
   function create(element, options) {
-    const opts = Object.assign({ lon: 116.397, lat: 39.918, zoom: 16 }, options || {});
+    const placed = options && options.lon !== undefined && options.lat !== undefined;
+    const opts = Object.assign({ zoom: 16 }, options || {});
     const { lon, lat, zoom, zoomInTitle, zoomOutTitle } = opts;
     for (const key of ["lon", "lat", "zoom", "zoomInTitle", "zoomOutTitle"]) delete opts[key];
     const cfg = config();
@@ -70,7 +72,9 @@
     } else {
       map.getContainer().classList.add("citymgmt-map-blank");
     }
-    map.setView(toMap(lon, lat), zoom);
+    if (placed) map.setView(toMap(lon, lat), zoom);
+    else if (cfg.extent) map.fitBounds(L.latLngBounds(toMap(cfg.extent[0], cfg.extent[1]), toMap(cfg.extent[2], cfg.extent[3])));
+    else map.setView([20, 0], 2);
     return map;
   }
 
