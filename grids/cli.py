@@ -28,9 +28,25 @@ def grids_cli() -> None:
     """Areas and unit grid cells: import, generate, match."""
 
 
+def level_of(value: str) -> str:
+    """A level named in English or in the city's words for it (CITYMGMT_LEVEL_NAMES, or the locale's)."""
+    if value in LEVELS:
+        return value
+    settings = current_app.extensions["citymgmt.settings"]
+    words = level_names(settings.default_locale, settings.level_names)
+    for level, word in zip(("district", "street", "community"), words, strict=True):
+        if value.casefold() == word.casefold():
+            return level
+    raise click.BadParameter(f"{value!r} is not one of {', '.join(LEVELS + words)}", param_hint="'--level'")
+
+
 @grids_cli.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--level", type=click.Choice(LEVELS), required=True, help="What the features are.")
+@click.option(
+    "--level",
+    required=True,
+    help=f"What the features are: {', '.join(LEVELS)}, or the city's words for its levels (CITYMGMT_LEVEL_NAMES).",
+)
 @click.option(
     "--code-field",
     default=None,
@@ -53,6 +69,7 @@ def grids_cli() -> None:
 @in_transaction
 def import_command(file: Path, level: str, crs: str | None, layer: str | None, strict: bool, **fields: Any) -> None:
     """Import areas, cells or responsibility zones from FILE (GeoJSON, Shapefile, GeoPackage, ...)."""
+    level = level_of(level)
     source = read_layer(file, layer)
     click.echo(f"{file}: {len(source.features)} features", err=True)
     options = ImportOptions(level=level, crs=crs, strict=strict, **fields)

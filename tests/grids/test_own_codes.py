@@ -18,6 +18,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from citymgmt.cli import cli
+from citymgmt.demo import FIXTURES
+from dispatch.taxonomy.operations import load_taxonomy
 from grids.boundaries import districts_of
 from grids.codes import assign_codes, key_order
 from grids.sources import read_layer
@@ -141,6 +143,15 @@ def test_a_western_longitude_is_a_point_not_an_option(
     assert "outside" in south.stderr or "nearest" in south.stderr
     nonsense = invoke(app, monkeypatch, "match", "-x", "2")
     assert nonsense.exit_code == 2 and "'-x' is not a valid float" in nonsense.output
+    # The other command taking coordinates reads them as options' values.
+    load_taxonomy(db_session, FIXTURES / "taxonomy" / "cjt214-2007-demo.json")
+    db_session.commit()
+    monkeypatch.setenv("FLASK_RUN_FROM_CLI", "true")
+    explain = app.test_cli_runner().invoke(
+        cli, ["rules", "explain", "--lon", f"{point.x:.6f}", "--lat", f"{point.y:.6f}", "--category", "E0102", "--json"]
+    )
+    assert explain.exit_code == 0, explain.output
+    assert f'"cell": "{cell}"' in explain.stdout or cell in explain.stdout
 
 
 def test_a_file_of_names_only_is_coded_in_alphabetical_order(
@@ -179,6 +190,25 @@ def test_generated_names_follow_the_locale_and_the_citys_words(
     assert ("street", "Area 001 (generated)") in names
     assert ("community", "Block 001 (generated)") in names
     assert not any("生成" in n for _, n in names)
+
+    # The city's words name the levels on the command line too.
+    streets = write(
+        tmp_path / "areas.geojson",
+        [
+            {
+                "type": "Feature",
+                "properties": {"name": "West", "council": "97"},
+                "geometry": mapping(box(-118.29, 34.06, -118.28, 34.07)),
+            }
+        ],
+    )
+    result = invoke(app, monkeypatch, "import", str(streets), "--level", "area", "--parent-field", "council")
+    assert result.exit_code == 0, result.output
+    assert "imported 1 street features" in result.stdout
+    wrong = invoke(app, monkeypatch, "import", str(streets), "--level", "ward")
+    assert (
+        wrong.exit_code == 2 and "'ward' is not one of district, street, community, cell, zone, Council" in wrong.output
+    )
 
 
 @pytest.mark.parametrize(
