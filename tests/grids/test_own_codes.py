@@ -1,7 +1,7 @@
 """A city's own boundary file: `grids generate` and `grids import` over a multi-feature file, one area per feature,
 codes assigned by the documented scheme (grids/codes.py) when the file has none or its own, stable on re-runs;
 generated names in the city's language and words; western longitudes on the command line. Real data: the Los
-Angeles neighbourhood councils in /work/shared/data (WGS-84, `name` and `nc_id`, no DB11 codes)."""
+Angeles neighbourhood councils (fixtures/grids, from /work/shared/data: WGS-84, `name` and `nc_id`, no DB11 codes)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from grids.boundaries import districts_of
 from grids.codes import assign_codes, key_order
 from grids.sources import read_layer
 
-LA_COUNCILS = Path("/work/shared/data/la-neighborhood-councils.geojson")
+LA_COUNCILS = FIXTURES / "grids/la-neighborhood-councils.geojson"  # a copy of /work/shared/data's
 # Three small councils (nc_id, name), cut at 500 m to keep the test quick.
 SMALL = {"126": "HERMON NC", "97": "WESTLAKE NORTH NC", "54": "MACARTHUR PARK NC"}
 
@@ -54,7 +54,7 @@ def districts(db_session: Session) -> list[tuple[str, str, str | None]]:
         tuple(r)
         for r in db_session.execute(
             text(
-                "SELECT code, name, source_code FROM areas WHERE level = 'district' AND code LIKE '9%'"
+                "SELECT code, name, source_code FROM areas WHERE level = 'district' AND code LIKE '900%'"
                 " AND retired_at IS NULL ORDER BY code"
             )
         )
@@ -307,3 +307,53 @@ def test_assigned_codes_are_stable_and_never_reused(db_session: Session) -> None
     )
     # A retired area keeps its code for its own code; a new key never takes a retired code.
     assert assign_codes(db_session, "district", None, ["c", "a", "b"]) == {"a": "900001", "b": "900002", "c": "900003"}
+
+
+def test_a_chinese_boundary_keeps_its_adcode_and_district_code_unites_a_file(
+    app: Flask, db_session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A bare geometry with a "properties" member, as Chinese boundary datasets ship them: its adcode is the code.
+    bare = tmp_path / "990102.geojson"
+    bare.write_text(
+        json.dumps(
+            {
+                "type": "Polygon",
+                "coordinates": mapping(box(116.60, 39.80, 116.62, 39.81))["coordinates"],
+                "properties": {"adcode": "990102", "name": "测试二区"},
+            }
+        ),
+        encoding="utf-8",
+    )
+    result = invoke(app, monkeypatch, "generate", "--boundary", str(bare), "--size", "500", "--crs", "gcj02")
+    assert result.exit_code == 0, result.output
+    row = db_session.execute(text("SELECT name, source_code FROM areas WHERE code = '990102'")).one()
+    assert tuple(row) == ("测试二区", None)
+
+    # --district-code: every polygon of the file in that one district, as before.
+    two = small_councils(tmp_path, ("126", "97"))
+    result = invoke(
+        app,
+        monkeypatch,
+        "generate",
+        "--boundary",
+        str(two),
+        "--size",
+        "500",
+        "--district-code",
+        "990103",
+        "--district-name",
+        "Two councils",
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("1 districts, ")
+    assert districts(db_session) == []  # nothing assigned: the code was given
+    area = db_session.execute(text("SELECT name, ST_NumGeometries(geom) FROM areas WHERE code = '990103'")).one()
+    assert area[0] == "Two councils" and area[1] >= 1
+    covered = db_session.execute(
+        text(
+            "SELECT count(DISTINCT left(code, 6)) FROM grid_cells WHERE retired_at IS NULL"
+            " AND ST_Intersects(geom, ST_SetSRID(ST_MakeEnvelope(-118.30, 34.05, -118.25, 34.10), 4326))"
+            " AND left(code, 6) = '990103'"
+        )
+    ).scalar_one()
+    assert covered == 1
