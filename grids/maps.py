@@ -131,10 +131,11 @@ def _areas(
             {
                 "type": "Feature",
                 "id": code,
-                "properties": {"code": code, "name": name, "level": level},
+                # source_code: the city's own code where its file had no DB11 code (grids/codes.py), else null
+                "properties": {"code": code, "name": name, "level": level, "source_code": source_code},
                 "geometry": json.loads(shapely.to_geojson(g)),
             }
-            for (code, name, _), g in zip(rows, geoms, strict=True)
+            for (code, name, _, source_code), g in zip(rows, geoms, strict=True)
         ],
     }
 

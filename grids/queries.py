@@ -110,7 +110,7 @@ def areas_sql(in_box: bool) -> str:
     touching the box (:w, :s, :e, :n)."""
     box = "AND geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326)" if in_box else ""
     return f"""
-            SELECT code, name, ST_AsBinary(ST_SimplifyPreserveTopology(geom, :tol))
+            SELECT code, name, ST_AsBinary(ST_SimplifyPreserveTopology(geom, :tol)), source_code
             FROM areas
             WHERE retired_at IS NULL AND level = CAST(:level AS area_level) AND geom IS NOT NULL {box}
             ORDER BY code

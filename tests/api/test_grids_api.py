@@ -74,7 +74,7 @@ def test_district_outlines_in_a_view_as_geojson(client, token_for) -> None:  # t
     assert response.status_code == 200
     features = response.get_json()["features"]
     assert [f["properties"]["code"] for f in features] == ["110101", "110102"]  # Dongcheng and Xicheng meet here
-    assert features[0]["properties"] == {"code": "110101", "name": "东城区", "level": "district"}
+    assert features[0]["properties"] == {"code": "110101", "name": "东城区", "level": "district", "source_code": None}
     assert features[0]["geometry"]["type"] in ("Polygon", "MultiPolygon")
     streets = client.get(f"/api/v1/grids/areas?{view}&level=street", headers=token_for("inspector")).get_json()
     assert streets["features"] and all(len(f["id"]) == 9 for f in streets["features"])

@@ -23,7 +23,7 @@ def test_the_outlines_hold_every_live_district_simplified_to_six_decimals(db_ses
     outlines = area_outlines(db_session, "district")
     assert [f["id"] for f in outlines["features"]] == ["110101", "110102"]
     dongcheng = outlines["features"][0]
-    assert dongcheng["properties"] == {"code": "110101", "name": "东城区", "level": "district"}
+    assert dongcheng["properties"] == {"code": "110101", "name": "东城区", "level": "district", "source_code": None}
     assert dongcheng["geometry"]["type"] in ("Polygon", "MultiPolygon")
     assert _decimals(dongcheng["geometry"]["coordinates"]) <= 6
     full = json.loads(

@@ -103,6 +103,12 @@ def test_generate_makes_one_district_per_feature_and_keeps_its_codes_on_a_later_
         ).scalar_one()
         assert outside == 0
 
+    # The maps' areas carry the city's own code beside the assigned one.
+    from grids.maps import area_outlines
+
+    outlines = {f["id"]: f["properties"] for f in area_outlines(db_session, "district")["features"]}
+    assert outlines["900002"] == {"code": "900002", "name": "HERMON NC", "level": "district", "source_code": "126"}
+
     # A later file with one more council: the known ones keep their codes, the new one takes the next.
     later = small_councils(tmp_path, ("126", "97", "54"))
     again = invoke(app, monkeypatch, "generate", "--boundary", str(later), "--size", "500", "--code-field", "nc_id")
