@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from citymgmt.core.config import current_settings
@@ -100,7 +100,7 @@ def load_demo(session: Session, now: datetime, progress: Progress) -> None:
 
 
 def load_demo_accounts(session: Session, departments: list[str]) -> int:
-    """The accounts of ARCHITECTURE.md; existing ones are left as they are (their passwords may have changed)."""
+    """The accounts of ARCHITECTURE.md; existing ones keep their passwords (they may have changed)."""
     from citymgmt.core.identity import User, handler_username, hash_password
 
     wanted: dict[str, tuple[str, list[str], str | None]] = {
@@ -114,6 +114,10 @@ def load_demo_accounts(session: Session, departments: list[str]) -> int:
     for code in departments:  # named for their department as people know it, not by its code
         wanted[handler_username(code)] = (f"{names.get(code, code)}处置人员", ["handler"], code)
     existing = set(session.execute(select(User.username).where(User.username.in_(wanted))).scalars())
+    # Loading the demo again (after `demo unload`) lets its accounts sign in again; their passwords stay as they are.
+    session.execute(
+        update(User).where(User.username.in_(wanted), User.deactivated_at.is_not(None)).values(deactivated_at=None)
+    )
     password_hash = hash_password(DEMO_PASSWORD)  # one hash for all: they share the password
     for username, (display, roles, department) in wanted.items():
         if username not in existing:

@@ -53,7 +53,9 @@ def load_demo_departments(session: Session, fixtures: Path, district_codes: list
     session.execute(
         statement.on_conflict_do_update(
             index_elements=[Department.code],
-            set_={c: statement.excluded[c] for c in ("name", "name_en", "kind", "district_code", "street_code")},
+            # Loading the demo makes its departments live again (after `demo unload`).
+            set_={c: statement.excluded[c] for c in ("name", "name_en", "kind", "district_code", "street_code")}
+            | {"retired_at": None},
         )
     )
     return [str(r["code"]) for r in rows]

@@ -104,3 +104,17 @@ def test_the_demo_setting_is_read_from_the_environment(monkeypatch: pytest.Monke
         Settings.from_env()
     monkeypatch.setenv("CITYMGMT_LEVEL_NAMES", "Council, Area ,Block")
     assert Settings.from_env().level_names == ("Council", "Area", "Block")
+
+
+def test_the_demo_loads_again_on_purpose_after_an_unload(
+    app: Flask, beijing: None, db_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert invoke(app, monkeypatch, "unload").exit_code == 0
+    result = invoke(app, monkeypatch, "load")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "demo city loaded\n"
+    assert count(db_session, "SELECT count(*) FROM areas WHERE code = '110101' AND retired_at IS NULL") == 1
+    assert count(db_session, "SELECT count(*) FROM departments WHERE code = 'bj-water' AND retired_at IS NULL") == 1
+    assert count(db_session, "SELECT count(*) FROM users WHERE username = 'admin' AND deactivated_at IS NULL") == 1
+    assert count(db_session, "SELECT count(*) FROM routing_rules WHERE code = 'c-water' AND retired_at IS NULL") == 1
+    assert match_cell(db_session, *FORBIDDEN_CITY).district_code == "110101"
