@@ -21,7 +21,7 @@ from citymgmt.core.errors import ValidationError
 from grids.codes import AUTO_CODE_FIELDS, assign_codes, is_db11, key_order, source_code_problem
 from grids.crs import CRSError, parse_crs, srid_of, transform_geometry
 from grids.importer import ImportRefused, Problem, field_text, is_lon_lat
-from grids.queries import BOUNDARY_TO_WGS84_SQL
+from grids.queries import BOUNDARY_TO_WGS84_SQL, DISTRICT_OVERLAPS_SQL
 from grids.sources import Layer
 
 
@@ -130,3 +130,9 @@ def _to_wgs84(session: Session, geom: BaseGeometry, crs: str) -> bytes:
     if crs not in ("wgs84", "gcj02", "bd09"):
         wkb = session.execute(text(BOUNDARY_TO_WGS84_SQL), {"wkb": wkb, "srid": srid_of(crs)}).scalar_one()
     return bytes(wkb)
+
+
+def overlaps(session: Session, codes: list[str], min_m2: float = 1.0) -> list[tuple[str, str, float]]:
+    """Pairs of these districts whose boundaries overlap by at least `min_m2` (code, code, m²), largest first."""
+    rows = session.execute(text(DISTRICT_OVERLAPS_SQL), {"codes": codes}).all()
+    return [(a, b, float(m2)) for a, b, m2 in rows if m2 >= min_m2]

@@ -14,7 +14,7 @@ from citymgmt.core.clock import utcnow
 from citymgmt.core.commands import NEGATIVE_NUMBERS, in_transaction
 from citymgmt.core.db import db
 from grids.addresses import FORMATS, import_addresses
-from grids.boundaries import districts_of
+from grids.boundaries import districts_of, overlaps
 from grids.generate import GenerateOptions, generate_cells, generated_name_formats, level_names
 from grids.importer import LEVELS, ImportOptions, import_layer
 from grids.matching import match_cell
@@ -139,6 +139,16 @@ def generate_command(
         )
         report = generate_cells(session, district.wkb, options, utcnow(), progress=lambda m: click.echo(m, err=True))
         cells += report.cells
+    overlapping = overlaps(session, [d.code for d in districts])
+    for a, b, m2 in overlapping[:20]:
+        click.echo(f"warning: districts {a} and {b} overlap by {m2:,.0f} m²", err=True)
+    if overlapping:
+        more = f" ({len(overlapping) - 20} more not shown)" if len(overlapping) > 20 else ""
+        click.echo(
+            f"warning: {len(overlapping)} pairs of districts overlap{more}: both have cells there, and a point there"
+            " goes to the smaller cell code",
+            err=True,
+        )
     click.echo(f"{len(districts)} districts, {cells} cells generated in {time.perf_counter() - started:.1f} s")
 
 

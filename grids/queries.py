@@ -257,3 +257,13 @@ RETIRE_DISTRICTS_SQL = """
     )
     SELECT (SELECT count(*) FROM areas), (SELECT count(*) FROM cells), (SELECT count(*) FROM beats)
 """
+
+# Pairs of these districts whose boundaries overlap, and by how much (m²): a boundary file's own overlaps, reported by
+# `grids generate` (cells on both sides cover the overlap; a point there goes to the smaller cell code).
+DISTRICT_OVERLAPS_SQL = """
+    SELECT a.code, b.code, ST_Area(ST_Intersection(a.geom, b.geom)::geography) AS m2
+    FROM areas a JOIN areas b ON a.geom && b.geom AND a.code < b.code
+    WHERE a.code = ANY(:codes) AND b.code = ANY(:codes) AND a.level = 'district' AND b.level = 'district'
+      AND ST_Intersects(a.geom, b.geom)
+    ORDER BY m2 DESC
+"""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +176,23 @@ def test_a_file_of_names_only_is_coded_in_alphabetical_order(
         ("900002", "eastside", "eastside"),
         ("900003", "Westside", "Westside"),
     ]
+    assert "overlap" not in result.stderr
+
+
+def test_districts_that_overlap_in_the_file_are_reported(
+    app: Flask, db_session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    features = [
+        {"type": "Feature", "properties": {"name": name}, "geometry": mapping(box(x, 34.0, x + 0.01, 34.01))}
+        for name, x in (("West", -118.300), ("East", -118.291))  # 0.001° of longitude in common, about 92 m wide
+    ]
+    path = write(tmp_path / "overlapping.geojson", features)
+    result = invoke(app, monkeypatch, "generate", "--boundary", str(path), "--size", "500")
+    assert result.exit_code == 0, result.output
+    found = re.search(r"warning: districts 900001 and 900002 overlap by ([\d,]+) m²", result.stderr)
+    assert found is not None, result.stderr
+    assert 90_000 < int(found[1].replace(",", "")) < 115_000  # about 92 m x 1,110 m
+    assert "1 pairs of districts overlap" in result.stderr
 
 
 def test_generated_names_follow_the_locale_and_the_citys_words(
