@@ -107,9 +107,11 @@ def import_layer(
     report = ImportReport(options.level, features=len(layer.features))
     errors: list[Problem] = []
     rows = _check_features(layer, options, crs, report, errors, progress)
-    if rows and rows[0].source is not None and not errors:
-        _assign_own_codes(session, rows, options, errors)
-    _check_parents(session, rows, options, errors)
+    if rows and rows[0].source is not None:  # the city's own codes: parents found by them, codes assigned
+        if not errors:
+            _assign_own_codes(session, rows, options, errors)
+    else:
+        _check_parents(session, rows, options, errors)
     if errors:
         raise ImportRefused(errors)
 

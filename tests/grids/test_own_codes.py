@@ -315,6 +315,13 @@ def test_import_takes_names_and_own_codes_and_finds_parents_by_their_own_codes(
     refused = invoke(app, monkeypatch, "import", str(orphan), "--level", "street", "--parent-field", "council")
     assert refused.exit_code == 1
     assert "feature 0 (Lost): district 999 does not exist: import it first" in refused.stderr
+    broken = write(
+        tmp_path / "broken.geojson",
+        [{"type": "Feature", "properties": {"name": "Nowhere", "council": "54"}, "geometry": None}],
+    )
+    refused = invoke(app, monkeypatch, "import", str(broken), "--level", "street", "--parent-field", "council")
+    assert refused.exit_code == 1
+    assert "(1 problem(s))" in refused.stderr and "feature 0 (Nowhere): no geometry" in refused.stderr
     no_parent = invoke(app, monkeypatch, "import", str(orphan), "--level", "street")
     assert no_parent.exit_code == 1 and "give --parent-field" in no_parent.stderr
 
