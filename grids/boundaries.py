@@ -113,7 +113,7 @@ def districts_of(
             if not is_db11(k.key, "district")
         )
     if problems:
-        raise ImportRefused(sorted(problems, key=lambda p: p.index if p.index is not None else -1))
+        raise ImportRefused(sorted(problems, key=lambda p: p.index if p.index is not None else -1), what="generation")
 
     own = not db11
     codes = assign_codes(session, "district", None, [k.key for k in keyed]) if own else {k.key: k.key for k in keyed}

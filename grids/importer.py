@@ -76,11 +76,11 @@ class ImportReport:
 class ImportRefused(ValidationError):
     code = "import_refused"
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[Problem], what: str = "import") -> None:
         shown = "\n".join(f"  {p}" for p in problems[:50])
         more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
         super().__init__(
-            f"import refused, nothing was changed ({len(problems)} problem(s)):\n{shown}{more}",
+            f"{what} refused, nothing was changed ({len(problems)} problem(s)):\n{shown}{more}",
             details={"problems": [p.as_dict() for p in problems]},
         )
         self.problems = problems

@@ -266,6 +266,7 @@ def test_a_bad_file_is_refused_naming_the_feature_and_the_field(
     result = invoke(app, monkeypatch, "generate", "--boundary", str(path), "--size", "500")
     assert result.exit_code == 1
     assert says in result.stderr
+    assert "generation refused, nothing was changed" in result.stderr or "no field" in result.stderr
     assert districts(db_session) == []
 
 
