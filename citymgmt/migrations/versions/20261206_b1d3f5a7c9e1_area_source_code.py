@@ -2,7 +2,7 @@
 DB11 code, so that importing or generating the file again finds the area and keeps the code it was given
 
 Revision ID: b1d3f5a7c9e1
-Revises: e8a0c2e4f6b8
+Revises: f1d4b7c9e2a6
 Create Date: 2026-12-06 15:10:00.000000
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 
 
 revision = 'b1d3f5a7c9e1'
-down_revision = 'e8a0c2e4f6b8'
+down_revision = 'f1d4b7c9e2a6'
 branch_labels = None
 depends_on = None
 

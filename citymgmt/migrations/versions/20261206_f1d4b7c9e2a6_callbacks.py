@@ -2,7 +2,7 @@
 received from the public and answered in time (接诉即办's response) and the call-backs' answers
 
 Revision ID: f1d4b7c9e2a6
-Revises: e8a0c2e4f6b8
+Revises: e1a3c5e7f9b2
 Create Date: 2026-12-06 15:20:00.000000
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 
 
 revision = 'f1d4b7c9e2a6'
-down_revision = 'e8a0c2e4f6b8'
+down_revision = 'e1a3c5e7f9b2'
 branch_labels = None
 depends_on = None
 
