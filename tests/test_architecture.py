@@ -28,7 +28,7 @@ def lint(root: Path) -> subprocess.CompletedProcess[str]:
 def test_the_layers_are_kept() -> None:
     done = lint(REPO)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "12 kept, 0 broken" in done.stdout
+    assert "13 kept, 0 broken" in done.stdout
 
 
 def _copy_with(tmp_path: Path, module: str, line: str) -> Path:
@@ -43,14 +43,14 @@ def _copy_with(tmp_path: Path, module: str, line: str) -> Path:
 def test_a_domain_module_importing_the_shell_breaks_the_rule(tmp_path: Path) -> None:
     done = lint(_copy_with(tmp_path, "grids/matching.py", "from citymgmt.api import cases"))
     assert done.returncode == 1
-    assert "10 kept, 2 broken" in done.stdout  # the features too: through the shell, grids reaches up to them
+    assert "11 kept, 2 broken" in done.stdout  # the features too: through the shell, grids reaches up to them
     assert "grids is not allowed to import citymgmt.api" in done.stdout
 
 
 def test_a_feature_importing_one_above_it_breaks_the_rule(tmp_path: Path) -> None:
     done = lint(_copy_with(tmp_path, "dispatch/cases/models.py", "from dispatch.workflow import moves"))
     assert done.returncode == 1
-    assert "11 kept, 1 broken" in done.stdout
+    assert "12 kept, 1 broken" in done.stdout
     assert "dispatch.cases is not allowed to import dispatch.workflow" in done.stdout
 
 
@@ -58,5 +58,5 @@ def test_a_feature_importing_another_features_queries_breaks_the_rule(tmp_path: 
     # The workflow may import the SLA feature (it sits above it), but not the SLA's SQL.
     done = lint(_copy_with(tmp_path, "dispatch/workflow/views.py", "from dispatch.sla.queries import WARN_SQL"))
     assert done.returncode == 1
-    assert "11 kept, 1 broken" in done.stdout
+    assert "12 kept, 1 broken" in done.stdout
     assert "dispatch.workflow.views -> dispatch.sla.queries" in done.stdout
