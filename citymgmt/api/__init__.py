@@ -56,6 +56,7 @@ def init_api(app: Flask) -> CitymgmtApi:
     api.ma_plugin.converter.add_attribute_function(storable_text)
 
     from citymgmt.api.addresses import blp as addresses_blp
+    from citymgmt.api.analysis import blp as analysis_blp
     from citymgmt.api.auth import blp as auth_blp
     from citymgmt.api.calendar import blp as calendar_blp
     from citymgmt.api.cases import blp as cases_blp
@@ -80,6 +81,7 @@ def init_api(app: Flask) -> CitymgmtApi:
     api.register_blueprint(queues_blp, url_prefix=f"{API_PREFIX}/queues")
     api.register_blueprint(notifications_blp, url_prefix=f"{API_PREFIX}/notifications")
     api.register_blueprint(metrics_blp, url_prefix=f"{API_PREFIX}/metrics")
+    api.register_blueprint(analysis_blp, url_prefix=f"{API_PREFIX}/analysis")
     if "PAGINATION" in api.spec.components.headers:  # X-Pagination is a JSON text, not OpenAPI's "simple" style
         api.spec.components.headers["PAGINATION"] = {
             "description": "Pagination metadata (JSON)",

@@ -103,4 +103,7 @@ def anomalies(
 def day_scope(day: date | None, now: datetime, settings: Settings, **filters: Any) -> Scope:
     """The scope of one day (today in the city's zone by default)."""
     the_day = day or now.astimezone(settings.zone).date()
-    return Scope(Period(the_day, the_day), **filters)
+    try:
+        return Scope(Period(the_day, the_day), **filters)
+    except ValidationError as error:
+        raise ValidationError(error.message.replace("from", "day"), details={"day": "out of range"}) from None

@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 
 from citymgmt.core.config import Settings
 from citymgmt.core.errors import ValidationError
-from dispatch.analysis.queries import CELL_GEOMETRY_SQL, CELL_NEIGHBOURHOODS_SQL, UTM_SRID_SQL, clusters_sql
-from dispatch.analysis.scope import Scope, category_names
+from dispatch.analysis.queries import CELL_NEIGHBOURHOODS_SQL, UTM_SRID_SQL, clusters_sql
+from dispatch.analysis.scope import Scope, category_names, place_features
 from dispatch.analysis.stats import benjamini_hochberg, gi_star, neighbourhood_p, neighbourhood_sums
 
 MAX_CELLS = 200_000  # an area beyond this is asked for by district or street
@@ -127,12 +127,8 @@ def hotspots(
 
 def hotspot_features(session: Session, result: dict[str, Any]) -> dict[str, Any]:
     """The hot and cold cells (their polygons) and the clusters (their hulls) as one GeoJSON FeatureCollection."""
-    codes = [c["code"] for c in result["cells"]]
-    geometry = {r.code: json.loads(r.geometry) for r in session.execute(text(CELL_GEOMETRY_SQL), {"codes": codes})}
-    features: list[dict[str, Any]] = [
-        {"type": "Feature", "id": c["code"], "geometry": geometry.get(c["code"]), "properties": {"layer": "cell", **c}}
-        for c in result["cells"]
-    ]
+    cells = [{"layer": "cell", **c} for c in result["cells"]]
+    features: list[dict[str, Any]] = place_features(session, "cell", cells, key="code")["features"]
     for c in result["clusters"]:
         properties = {k: v for k, v in c.items() if k != "hull"}
         features.append(

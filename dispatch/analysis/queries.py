@@ -128,10 +128,14 @@ FROM cells g LEFT JOIN counted n ON n.cell_code = g.code
 ORDER BY g.code
 """  # noqa: S608 (constants only)
 
-# The cells' polygons as GeoJSON geometries, by code.
-CELL_GEOMETRY_SQL = """
-SELECT code, ST_AsGeoJSON(geom, 6) AS geometry FROM grid_cells WHERE code = ANY(CAST(:codes AS varchar[]))
-"""
+# The places' geometries as GeoJSON (WGS-84), by code: cells' and areas' polygons, components' points.
+PLACE_GEOMETRY_SQL = {
+    "cell": "SELECT code, ST_AsGeoJSON(geom, 6) AS geometry FROM grid_cells"
+    " WHERE code = ANY(CAST(:codes AS varchar[]))",
+    "area": "SELECT code, ST_AsGeoJSON(geom, 6) AS geometry FROM areas WHERE code = ANY(CAST(:codes AS varchar[]))",
+    "component": "SELECT id AS code, ST_AsGeoJSON(point, 7) AS geometry FROM components"
+    " WHERE id = ANY(CAST(:codes AS varchar[]))",
+}
 
 
 def anomaly_counts_sql(place: str) -> str:

@@ -44,6 +44,19 @@ MATRIX: dict[tuple[str, str], tuple[object, str]] = {
     ("GET", "/api/v1/grids/areas"): (ALL, "/api/v1/grids/areas?bbox=116.39,39.91,116.391,39.911"),
     ("GET", "/api/v1/grids/cells"): (ALL, "/api/v1/grids/cells?bbox=116.39,39.91,116.391,39.911"),
     ("GET", "/api/v1/grids/match"): (ALL, "/api/v1/grids/match?lon=116.3906&lat=39.9158"),
+    ("GET", "/api/v1/analysis/recurrence"): (
+        ("supervisor", "leader", "admin"),
+        "/api/v1/analysis/recurrence?from=2026-11-01&to=2026-11-30&area=110101001001001",
+    ),
+    ("GET", "/api/v1/analysis/hotspots"): (
+        ("supervisor", "leader", "admin"),
+        "/api/v1/analysis/hotspots?from=2026-11-01&to=2026-11-30&area=110101001001001",
+    ),
+    ("GET", "/api/v1/analysis/anomalies"): (("supervisor", "leader", "admin"), "/api/v1/analysis/anomalies"),
+    ("GET", "/api/v1/analysis/patterns"): (
+        ("supervisor", "leader", "admin"),
+        "/api/v1/analysis/patterns?from=2026-11-01&to=2026-11-30",
+    ),
     ("GET", "/api/v1/metrics"): (
         ("supervisor", "leader", "admin"),
         "/api/v1/metrics?group_by=district&from=2026-11-01&to=2026-11-30",
