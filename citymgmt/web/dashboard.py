@@ -75,6 +75,23 @@ def strings() -> dict[str, Any]:
     }
 
 
+def analysis_config() -> dict[str, Any]:
+    """The "unusual today" panel and the hot-spot layer (static/js/dashboard-analysis.js): their API paths and
+    strings, kept apart from the rest of the page's."""
+    return {
+        "api": {"anomalies": url_for("analysis.anomalies"), "hotspots": url_for("analysis.hotspots")},
+        "text": {
+            "unusual_none": _("Nothing unusual so far today."),
+            "unusual_item": _("%(count)s today, usually %(usual)s"),
+            "cell": _("Cell %(code)s"),
+            "hot": _("Hot cell"),
+            "cold": _("Cold cell"),
+            "cluster": _("Cluster of %(count)s cases"),
+            "hot_spot_info": _("%(cases)s cases around it, %(expected)s expected (z = %(z)s)"),
+        },
+    }
+
+
 @bp.get("/")
 @allow(*ROLES)
 def index() -> Any:
@@ -101,5 +118,6 @@ def index() -> Any:
         "states": list(STATES),
         "districts": area_outlines(db.session(), "district"),  # with no basemap, they and the cells are the map
         "text": strings(),
+        "analysis": analysis_config(),
     }
     return render_template("dashboard.html", config=config, indicators=strings()["indicators"])
