@@ -198,6 +198,7 @@ def db_restore(archive: Path, replace: bool) -> None:
 def _add_package_commands() -> None:
     from citymgmt.core.users_cli import users_cli
     from citymgmt.open311.cli import open311_cli
+    from dispatch.analysis.cli import analysis_cli
     from dispatch.components.cli import components_cli
     from dispatch.departments.cli import departments_cli
     from dispatch.imports.cli import cases_cli
@@ -223,6 +224,7 @@ def _add_package_commands() -> None:
     cli.add_command(notify_cli)
     cli.add_command(open311_cli)
     cli.add_command(metrics_cli)
+    cli.add_command(analysis_cli)
     cli.add_command(cases_cli)
     from flask_migrate.cli import db as db_group
 

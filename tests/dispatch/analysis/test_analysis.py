@@ -249,3 +249,31 @@ def test_hour_of_week_patterns(grid: Grid, plant: Plant, db_session, app) -> Non
     assert groups["E0102"]["matrix"][0][9] == 3 and sum(groups["E0102"]["by_hour"]) == 3
     everything = patterns(db_session, Scope(MARCH, area=grid.street), settings, group_by="all")
     assert [g["cases"] for g in everything["groups"]] == [4]
+
+
+def test_the_weekly_report(grid: Grid, plant: Plant, db_session, app, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`citymgmt analysis report --week`: the planted hot cell on the map and in the table, the recurring cell, the
+    day's anomaly and the charts, in one HTML file."""
+    from citymgmt.cli import cli
+
+    for i in range(8):  # the cluster and hot cell of the test above, in the week of 3 to 9 March 2025
+        plant(grid.centre, T0 + timedelta(hours=i), dx=(i % 3) * 5, dy=(i // 3) * 5)
+    for cell in grid.neighbours:
+        for j in range(3):
+            plant(cell, T0 + timedelta(days=1, hours=j))
+    db_session.commit()  # the command runs in its own unit of work: a savepoint released here, rolled back after
+    out = tmp_path / "week.html"
+    runner = app.test_cli_runner()
+    done = runner.invoke(cli, ["analysis", "report", "--week", "--ending", "2025-03-09", "-o", str(out)])
+    assert done.exit_code == 0, done.output
+    html = out.read_text(encoding="utf-8")
+    assert "2025-03-03 至 2025-03-09" in html and "案件 32 件" in html
+    assert '<path class="hot" d="M' in html and f"<title>{grid.centre}</title>" in html
+    assert f'<tr class="hot-row"><td>{grid.centre}</td>' in html
+    assert '<path class="cluster"' in html
+    # The centre cell had eight in a day: recurring (at least 3 within 7 days), and the day's anomaly.
+    assert f'<tr><td>{grid.centre}</td><td>暴露垃圾</td><td class="num">8</td>' in html
+    assert f"<td>2025-03-03（周一）</td><td>{grid.centre}</td>" in html
+    assert html.count('<rect class="bar"') == 7 + 24
+    refused = runner.invoke(cli, ["analysis", "report", "--week", "--ending", "March", "-o", str(out)])
+    assert refused.exit_code == 1 and "--ending 'March' is not a date" in refused.output
