@@ -3,14 +3,15 @@
 - clusters: DBSCAN over the cases' points by PostGIS (`ST_ClusterDBSCAN`), `eps` metres apart in the UTM zone of
   the cases (a metric projection: distances within a city are true to a few parts in ten thousand), at least
   `min_points` cases within reach of a core case. A cluster says where cases are close together, not why.
-- cells: the Getis-Ord Gi* z-score of every live cell of the area over its neighbourhood (the cells it touches,
-  itself included), its significance exact under complete spatial randomness (stats.py), corrected for the number
-  of cells tested by Benjamini–Hochberg at `alpha`: hot (more cases around it than chance would put there) or cold.
+- cells: the Getis-Ord Gi* z-score of every live cell of the area over its neighbourhood (the cells of the area
+  it touches, itself included), its significance exact under complete spatial randomness (stats.py), corrected for
+  the number of cells tested by Benjamini–Hochberg at `alpha`: hot (more cases around it than chance would put
+  there) or cold.
 
 Gi* is computed here with numpy (stats.gi_star, a dozen lines checked against a hand computation) on neighbourhoods
-PostGIS finds on the cells' indexed polygons, rather than with PySAL's esda: esda would bring libpysal, pandas and
-scikit-learn for one formula, and its spatial weights would be built again in Python from geometries the database
-already indexes; the exact tail and the correction come from scipy, which esda needs too.
+found by Shapely's STRtree, rather than with PySAL's esda: esda would bring libpysal, pandas and scikit-learn (and
+geopandas to build its weights from polygons) for one formula; the exact tail and the correction come from scipy,
+which esda needs too.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ import json
 from typing import Any
 
 import numpy as np
+import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from citymgmt.core.config import Settings
 from citymgmt.core.errors import ValidationError
-from dispatch.analysis.queries import CELL_NEIGHBOURHOODS_SQL, UTM_SRID_SQL, clusters_sql
+from dispatch.analysis.queries import CELLS_SQL, UTM_SRID_SQL, clusters_sql
 from dispatch.analysis.scope import Scope, category_names, place_features
 from dispatch.analysis.stats import benjamini_hochberg, gi_star, neighbourhood_p, neighbourhood_sums
 
@@ -62,24 +64,35 @@ def clusters(
     return found
 
 
+def neighbourhoods(outlines: list[bytes]) -> list[list[int]]:
+    """Each cell's neighbours, itself included: the cells whose outline touches or overlaps its own (queen
+    contiguity), by index. Shapely's STRtree in the process: one bulk query, where a probe of the database's GiST
+    index a cell took 0.3 ms (3 s for the demo city's 9,453 cells)."""
+    geoms = shapely.from_wkb(outlines)
+    pairs = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    order = np.lexsort((pairs[1], pairs[0]))
+    rows, cols = pairs[0][order], pairs[1][order]
+    bounds = np.searchsorted(rows, np.arange(len(outlines) + 1))
+    return [cols[bounds[i] : bounds[i + 1]].tolist() for i in range(len(outlines))]
+
+
 def hot_cells(
     session: Session, scope: Scope, settings: Settings, *, alpha: float = 0.05
 ) -> tuple[list[dict[str, Any]], int]:
     """The significant hot and cold cells (hot first, by z), and the number of cells tested."""
     if not 0 < alpha < 1:
         raise ValidationError("alpha must be between 0 and 1", details={"alpha": "out of range"})
-    rows = session.execute(text(CELL_NEIGHBOURHOODS_SQL), scope.params(settings)).all()
+    rows = session.execute(text(CELLS_SQL), scope.params(settings)).all()
     if len(rows) > MAX_CELLS:
         raise ValidationError(
             f"more than {MAX_CELLS} cells: choose a district or street", details={"area": "too many cells"}
         )
-    index = {r.code: i for i, r in enumerate(rows)}
     counts = np.array([r.cases for r in rows], dtype=np.float64)
     area = np.array([r.area_m2 for r in rows], dtype=np.float64)
-    neighbours = [[index[c] for c in (r.neighbours or [r.code]) if c in index] for r in rows]
     total = int(counts.sum())
     if total == 0 or len(rows) < 2:
         return [], len(rows)
+    neighbours = neighbourhoods([bytes(r.wkb) for r in rows])
     z = gi_star(counts, neighbours)
     local = neighbourhood_sums(counts, neighbours)
     shares = neighbourhood_sums(area, neighbours) / area.sum()

@@ -3,7 +3,7 @@
 Placeholders: every statement here runs through SQLAlchemy's `text()` and uses `:name`.
 
 Hand-written rather than the ORM's: sliding windows (`RANGE ... FOLLOWING`), PostGIS's `ST_ClusterDBSCAN` in a
-metric projection, the cells' neighbourhoods by `ST_Intersects` on their indexed polygons, all set-based. Every
+metric projection, all set-based. Every
 statement reads the same scope (`SCOPE`): the cases reported in the period, not cancelled (作废: not a real problem)
 and not merged into another (the same problem), in the area (any level's code, or a cell's), of the category family
 and category code prefix when given.
@@ -108,23 +108,19 @@ LIMIT :limit
 """  # noqa: S608 (constants only)
 
 
-# The live cells of the area (all when :area is NULL) with the scope's cases in each, their area and their
-# neighbours (the live cells their polygon touches or overlaps, itself included: queen contiguity; those outside
-# the area are dropped by the caller), in code order.
-CELL_NEIGHBOURHOODS_SQL = f"""
-WITH cells AS (
-  SELECT g.code, g.geom, g.area_m2 FROM grid_cells g
-  JOIN areas cm ON cm.code = g.community_code LEFT JOIN areas st ON st.code = cm.parent_code
-  WHERE g.retired_at IS NULL
-    AND (CAST(:area AS varchar) IS NULL OR :area IN (g.code, cm.code, st.code, st.parent_code))
-), counted AS (
+# The live cells of the area (all when :area is NULL) with the scope's cases in each, their area and their outline
+# (WKB), in code order: their neighbourhoods are found in the process (hotspots.py).
+CELLS_SQL = f"""
+WITH counted AS (
   SELECT c.cell_code, count(*) AS cases FROM cases c JOIN categories k ON k.id = c.category_id
   WHERE {SCOPE} GROUP BY c.cell_code
 )
-SELECT g.code, g.area_m2, coalesce(n.cases, 0) AS cases,
-       (SELECT array_agg(h.code) FROM grid_cells h WHERE h.retired_at IS NULL AND ST_Intersects(h.geom, g.geom))
-         AS neighbours
-FROM cells g LEFT JOIN counted n ON n.cell_code = g.code
+SELECT g.code, g.area_m2, coalesce(n.cases, 0) AS cases, ST_AsBinary(g.geom) AS wkb
+FROM grid_cells g
+JOIN areas cm ON cm.code = g.community_code LEFT JOIN areas st ON st.code = cm.parent_code
+LEFT JOIN counted n ON n.cell_code = g.code
+WHERE g.retired_at IS NULL
+  AND (CAST(:area AS varchar) IS NULL OR :area IN (g.code, cm.code, st.code, st.parent_code))
 ORDER BY g.code
 """  # noqa: S608 (constants only)
 
