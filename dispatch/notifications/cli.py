@@ -11,7 +11,7 @@ from citymgmt.core.clock import utcnow
 from citymgmt.core.commands import ensure_services_for_command, in_transaction
 from citymgmt.core.db import db
 from citymgmt.core.errors import NotFound
-from dispatch.notifications.operations import EVENTS, NotificationChannel, add_channel, failures
+from dispatch.notifications.operations import CASE_EVENTS, EVENTS, NotificationChannel, add_channel, failures
 
 
 @click.group("notify")
@@ -29,7 +29,13 @@ def channels() -> None:
 @click.option("--email", default=None, help="Send e-mail to this address.")
 @click.option("--webhook", default=None, help="POST JSON to this URL, signed with --secret.")
 @click.option("--secret", default=None, help="The webhook's HMAC-SHA256 key (at least 16 characters).")
-@click.option("--event", "events", multiple=True, type=click.Choice(EVENTS), help="Only these events (default: all).")
+@click.option(
+    "--event",
+    "events",
+    multiple=True,
+    type=click.Choice(EVENTS),
+    help="Only these events (default: the cases' events, all but analysis_report).",
+)
 @with_appcontext
 @in_transaction
 def add_command(
@@ -40,7 +46,7 @@ def add_command(
         raise click.UsageError("give --email or --webhook (one of them)")
     kind, target = ("email", email) if email else ("webhook", webhook)
     assert target is not None
-    channel = add_channel(db.session(), kind, target, department, events or EVENTS, secret)
+    channel = add_channel(db.session(), kind, target, department, events or CASE_EVENTS, secret)
     record(
         db.session(),
         "notification_channel.add",

@@ -25,7 +25,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import requests
-from sqlalchemy import BigInteger, DateTime, ForeignKey, String, func, select, text
+from sqlalchemy import BigInteger, DateTime, ForeignKey, String, Text, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as UUIDType
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -39,12 +39,14 @@ from dispatch.cases import signals
 from dispatch.cases.models import Case, Light
 from dispatch.notifications.queries import CHANNELS_SQL
 
-EVENTS = ("new_work", "sla_warn", "sla_overdue")
+CASE_EVENTS = ("new_work", "sla_warn", "sla_overdue")  # what a channel hears of unless it names its events
+EVENTS = (*CASE_EVENTS, "analysis_report")  # the weekly analysis report: the centre's channels that ask for it
 KINDS = ("email", "webhook")
 SUBJECTS = {
     "new_work": "【数字城管】新派遣案件 New cases in your queue",
     "sla_warn": "【数字城管】案件即将超时 Cases near their deadline",
     "sla_overdue": "【数字城管】案件已超时 Overdue cases",
+    "analysis_report": "【数字城管】高发问题周报 Weekly analysis report",
 }
 
 
@@ -71,6 +73,8 @@ class Notification(db.Model):  # type: ignore[name-defined]
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     outbox_id: Mapped[int | None] = mapped_column(BigInteger)  # its delivery job: attempts and last error
+    # A document sent as it is (the weekly analysis report, HTML) instead of a list of cases; None for cases.
+    document: Mapped[str | None] = mapped_column(Text)
     # Sent with every attempt (X-Citymgmt-Delivery, the e-mail's Message-ID): delivery is at least once (a worker
     # stopped between sending and committing sends again), so receivers drop an id they have seen. A UUID, not the
     # row's id, which a restore of an older backup hands out again.
@@ -106,11 +110,13 @@ def add_channel(
     kind: str,
     target: str,
     department_code: str | None,
-    events: Iterable[str] = EVENTS,
+    events: Iterable[str] = CASE_EVENTS,
     secret: str | None = None,
 ) -> NotificationChannel:
     events = list(dict.fromkeys(events))
     problems = channel_problems(kind, target, events, secret)
+    if department_code is not None and "analysis_report" in events:
+        problems["events"] = "analysis_report goes to the centre's channels only (no department)"
     if department_code is not None and session.get(Department, department_code) is None:
         problems["department"] = f"no department {department_code}"
     if problems:
@@ -152,6 +158,18 @@ def notify(session: Session, event: str, department_code: str | None, case_ids: 
         session.flush()
         row.outbox_id = outbox.add_job(session, "notify.deliver", notification_id=row.id).id
     return len(channels)
+
+
+def notify_document(session: Session, event: str, document: str, now: datetime) -> int:
+    """Queue a document (the weekly analysis report's HTML) to each live channel of the centre (the supervisors')
+    that asked for the event: an e-mail attachment, or the webhook's `document`. Returns how many."""
+    rows = driver(session).execute(CHANNELS_SQL, {"department": None, "events": [event]}).fetchall()
+    for (channel_id,) in rows:
+        row = Notification(channel_id=channel_id, event=event, case_ids=[], created_at=now, document=document)
+        session.add(row)
+        session.flush()
+        row.outbox_id = outbox.add_job(session, "notify.deliver", notification_id=row.id).id
+    return len(rows)
 
 
 # What the loop announces (dispatch.cases.signals), sent on as notifications.
@@ -201,6 +219,8 @@ def deliver(session: Session, now: datetime, settings: Settings, notification_id
         "notification_id": row.id,
         "cases": _cases(session, list(row.case_ids)),
     }
+    if row.document is not None:
+        body["document"] = row.document
     SENDERS[channel.kind](channel, row.event, body, settings)
     row.sent_at = now  # this attempt's time
 
@@ -221,10 +241,12 @@ def _send_email(channel: NotificationChannel, event: str, body: dict[str, Any], 
     message = EmailMessage()
     message["From"] = settings.mail_from
     message["To"] = channel.target
-    message["Subject"] = f"{SUBJECTS[event]} ({len(body['cases'])})"
+    message["Subject"] = SUBJECTS[event] if "document" in body else f"{SUBJECTS[event]} ({len(body['cases'])})"
     # The same on every attempt: a mail client or a filter can drop a repeated delivery.
     message["Message-ID"] = f"<{body['delivery_id']}@{(settings.mail_from.rpartition('@')[2] or 'citymgmt')}>"
     message.set_content("\n".join(lines))
+    if body.get("document") is not None:
+        message.add_attachment(body["document"], subtype="html", filename=f"{event}.html")
     smtp_class = smtplib.SMTP_SSL if url.scheme == "smtps" else smtplib.SMTP
     with smtp_class(
         url.hostname or "localhost", url.port or (465 if url.scheme == "smtps" else 25), timeout=10

@@ -10,12 +10,14 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
+from citymgmt.core.errors import ValidationError
 from dispatch.analysis.anomalies import anomalies, day_scope
 from dispatch.analysis.hotspots import hotspots
 from dispatch.analysis.patterns import patterns
 from dispatch.analysis.recurrence import recurrence
 from dispatch.analysis.scope import Scope
 from dispatch.metrics.operations import Period
+from tests.dispatch.notifications.test_notifications import mailbox, receiver, smtp_settings  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("beijing")
 
@@ -277,3 +279,46 @@ def test_the_weekly_report(grid: Grid, plant: Plant, db_session, app, tmp_path) 
     assert html.count('<rect class="bar"') == 7 + 24
     refused = runner.invoke(cli, ["analysis", "report", "--week", "--ending", "March", "-o", str(out)])
     assert refused.exit_code == 1 and "--ending 'March' is not a date" in refused.output
+
+
+def test_the_weekly_report_is_sent_to_the_centres_channels(  # type: ignore[no-untyped-def]
+    grid: Grid,
+    plant: Plant,
+    db_session,
+    app,
+    run_jobs,
+    department,
+    smtp_settings,  # noqa: F811
+    mailbox,  # noqa: F811
+    receiver,  # noqa: F811
+) -> None:
+    """--send: the centre's channels that asked for analysis_report get it (the e-mail as an HTML attachment, the
+    webhook as its `document`); a department's channel and the centre's channels for other events do not."""
+    import json
+
+    from citymgmt.cli import cli
+    from dispatch.notifications.operations import add_channel
+
+    box, _ = mailbox
+    hook, url = receiver
+    add_channel(db_session, "email", "supervisors@example.org", None, ["analysis_report"])
+    add_channel(db_session, "webhook", url, None, ["analysis_report"], secret="a-secret-of-16-chars")
+    add_channel(db_session, "email", "duty@example.org", None, ["sla_overdue"])
+    add_channel(db_session, "email", "water@example.org", department)  # the cases' events only, by default
+    with pytest.raises(ValidationError, match="not valid"):  # a department's channel cannot ask for it
+        add_channel(db_session, "email", "water@example.org", department, ["analysis_report"])
+    plant(grid.centre, T0)
+    db_session.commit()
+    done = app.test_cli_runner().invoke(cli, ["analysis", "report", "--week", "--ending", "2025-03-09", "--send"])
+    assert done.exit_code == 0, done.output
+    assert "sent to 2 channels" in done.output
+    assert run_jobs() == 2
+    [mail] = box.messages
+    assert mail["To"] == "supervisors@example.org"
+    [attachment] = [part for part in mail.walk() if part.get_filename() == "analysis_report.html"]
+    assert "高发问题周报" in attachment.get_payload(decode=True).decode()
+    [(headers, body)] = hook.requests
+    sent = json.loads(body)
+    assert headers["X-Citymgmt-Event"] == "analysis_report" and "2025-03-03 至 2025-03-09" in sent["document"]
+    nowhere = app.test_cli_runner().invoke(cli, ["analysis", "report", "--week"])
+    assert nowhere.exit_code == 1 and "-o FILE and/or --send" in nowhere.output

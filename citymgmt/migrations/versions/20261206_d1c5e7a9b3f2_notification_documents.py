@@ -1,0 +1,24 @@
+"""notification documents: a notification may carry a document sent as it is (the weekly analysis report, HTML)
+instead of a list of cases
+
+Revision ID: d1c5e7a9b3f2
+Revises: e8a0c2e4f6b8
+Create Date: 2026-12-06 16:00:00.000000
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+
+revision = 'd1c5e7a9b3f2'
+down_revision = 'e8a0c2e4f6b8'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.add_column('notifications', sa.Column('document', sa.Text(), nullable=True))
+
+
+def downgrade():
+    op.drop_column('notifications', 'document')
