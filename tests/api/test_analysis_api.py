@@ -9,6 +9,7 @@ import io
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
 
 from tests.dispatch.analysis.test_analysis import T0, Grid, Plant, grid, plant  # noqa: F401 (the fixtures)
 
@@ -38,7 +39,15 @@ def test_the_planted_patterns_through_the_api(grid: Grid, plant: Plant, client, 
     for cell in grid.neighbours:
         for j in range(3):
             plant(cell, T0 + timedelta(days=1, hours=j))
+    db_session.execute(  # what a caller left for the call-back: never in an analysis
+        text(
+            "UPDATE cases SET reporter_contact = CAST(:contact AS jsonb), address = '张三家门口'"
+            " WHERE code LIKE 'A%' AND reported_at >= '2025-03-01'"
+        ),
+        {"contact": '{"name": "张三", "phone": "13800138000"}'},
+    )
     supervisor = token_for("supervisor")
+    bodies = []
 
     url = f"/api/v1/analysis/recurrence?{MARCH}&min_cases=4&days=10&within_days=10&area={grid.street}&category=E0102"
     body = _get(client, url, supervisor).get_json()
@@ -67,6 +76,17 @@ def test_the_planted_patterns_through_the_api(grid: Grid, plant: Plant, client, 
     assert [g["category_code"] for g in body["groups"]] == ["E0102", "E0103"] and len(body["groups"][0]["matrix"]) == 7
     rows = _csv_rows(_get(client, f"/api/v1/analysis/patterns?{MARCH}&group_by=all&format=csv", supervisor))
     assert len(rows) == 7 * 24 and sum(int(r["cases"]) for r in rows) == 4 + 2 + 8 + 3 * 8
+
+    for what, formats in (("recurrence?min_cases=2&", "json csv geojson"), ("hotspots?", "json csv geojson")):
+        for fmt in formats.split():
+            bodies.append(
+                _get(client, f"/api/v1/analysis/{what}{MARCH}&format={fmt}", supervisor).get_data(as_text=True)
+            )
+    for fmt in ("json", "csv"):
+        bodies.append(
+            _get(client, f"/api/v1/analysis/patterns?{MARCH}&format={fmt}", supervisor).get_data(as_text=True)
+        )
+    assert bodies and not [b for b in bodies if "张三" in b or "13800138000" in b]
 
 
 def test_anomalies_today(grid: Grid, plant: Plant, client, token_for, clock) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
