@@ -16,6 +16,7 @@ from tests.dispatch.analysis.test_analysis import T0, Grid, Plant, grid, plant  
 pytestmark = pytest.mark.usefixtures("beijing")
 
 MARCH = "from=2025-03-01&to=2025-03-31"
+FORMATS = ("json", "csv", "geojson")
 
 
 def _get(client, url: str, headers: dict[str, str], status: int | tuple[int, ...] = 200):  # type: ignore[no-untyped-def]
@@ -47,7 +48,6 @@ def test_the_planted_patterns_through_the_api(grid: Grid, plant: Plant, client, 
         {"contact": '{"name": "张三", "phone": "13800138000"}'},
     )
     supervisor = token_for("supervisor")
-    bodies = []
 
     url = f"/api/v1/analysis/recurrence?{MARCH}&min_cases=4&days=10&within_days=10&area={grid.street}&category=E0102"
     body = _get(client, url, supervisor).get_json()
@@ -77,15 +77,9 @@ def test_the_planted_patterns_through_the_api(grid: Grid, plant: Plant, client, 
     rows = _csv_rows(_get(client, f"/api/v1/analysis/patterns?{MARCH}&group_by=all&format=csv", supervisor))
     assert len(rows) == 7 * 24 and sum(int(r["cases"]) for r in rows) == 4 + 2 + 8 + 3 * 8
 
-    for what, formats in (("recurrence?min_cases=2&", "json csv geojson"), ("hotspots?", "json csv geojson")):
-        for fmt in formats.split():
-            bodies.append(
-                _get(client, f"/api/v1/analysis/{what}{MARCH}&format={fmt}", supervisor).get_data(as_text=True)
-            )
-    for fmt in ("json", "csv"):
-        bodies.append(
-            _get(client, f"/api/v1/analysis/patterns?{MARCH}&format={fmt}", supervisor).get_data(as_text=True)
-        )
+    urls = [f"/api/v1/analysis/{w}?{MARCH}&min_cases=2&format={f}" for w in ("recurrence", "hotspots") for f in FORMATS]
+    urls += [f"/api/v1/analysis/patterns?{MARCH}&format={f}" for f in ("json", "csv")]
+    bodies = [_get(client, u, supervisor).get_data(as_text=True) for u in urls]
     assert bodies and not [b for b in bodies if "张三" in b or "13800138000" in b]
 
 
