@@ -24,7 +24,7 @@ from citymgmt.core.departments import LIVE, Department
 from citymgmt.core.errors import Conflict, NotFound, ValidationError
 from citymgmt.core.identity import User
 from dispatch.cases.models import OPEN_STATES, Case
-from dispatch.notifications.operations import EVENTS, add_channel, channel_problems, live_channels
+from dispatch.notifications.operations import CASE_EVENTS, add_channel, channel_problems, live_channels
 from dispatch.routing.rules import RoutingRule
 from grids.models import Area, AreaLevel
 
@@ -47,7 +47,7 @@ class ChannelSpec:
     kind: str  # email | webhook
     target: str
     secret: str | None = None
-    events: tuple[str, ...] = EVENTS
+    events: tuple[str, ...] = CASE_EVENTS
 
 
 @dataclass
@@ -103,7 +103,7 @@ def _parse_channel(item: Any) -> ChannelSpec:
         unknown = set(item) - {"email", "webhook", "secret", "events"}
         if len(kinds) != 1 or unknown:
             raise ValueError("expected {email: ADDRESS} or {webhook: URL, secret: KEY}, optionally events")
-        events = item.get("events", list(EVENTS))
+        events = item.get("events", list(CASE_EVENTS))
         if isinstance(events, str):
             events = [e.strip() for e in events.split(",")]
         if not isinstance(events, list) or not all(isinstance(e, str) for e in events):

@@ -2,7 +2,7 @@
 instead of a list of cases
 
 Revision ID: d1c5e7a9b3f2
-Revises: e8a0c2e4f6b8
+Revises: b1d3f5a7c9e1
 Create Date: 2026-12-06 16:00:00.000000
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 
 
 revision = 'd1c5e7a9b3f2'
-down_revision = 'e8a0c2e4f6b8'
+down_revision = 'b1d3f5a7c9e1'
 branch_labels = None
 depends_on = None
 
