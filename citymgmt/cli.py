@@ -196,6 +196,7 @@ def db_restore(archive: Path, replace: bool) -> None:
 
 
 def _add_package_commands() -> None:
+    from citymgmt.core.config_cli import config_cli
     from citymgmt.core.users_cli import users_cli
     from citymgmt.open311.cli import open311_cli
     from dispatch.analysis.cli import analysis_cli
@@ -211,6 +212,7 @@ def _add_package_commands() -> None:
     from dispatch.taxonomy.cli import taxonomy_cli
     from grids.cli import addresses_cli, grids_cli
 
+    cli.add_command(config_cli)
     cli.add_command(grids_cli)
     cli.add_command(addresses_cli)
     cli.add_command(taxonomy_cli)

@@ -8,6 +8,7 @@ while the system is up in this or another checkout.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 import threading
@@ -34,6 +35,9 @@ from citymgmt.core.worker import CitymgmtWorker
 from citymgmt.local import EmbeddedPostgres, EmbeddedRedis
 
 REPO = Path(__file__).resolve().parent.parent
+# A developer's configuration file (./citymgmt.env, or the one CITYMGMT_CONFIG names) must not reach the suite: its
+# apps, and every process it starts (the live stack, workers, `make run`), read the environment alone, as given.
+os.environ["CITYMGMT_CONFIG"] = "none"
 TEMPLATE = "citymgmt_template"  # migrated once; every other test database is a copy of it
 DEMO_TEMPLATE = (
     "citymgmt_demo_template"  # the template with the demo city loaded, for tests with a database of their own

@@ -1,17 +1,21 @@
-"""One typed configuration object, read from the environment (and nowhere else)."""
+"""One typed configuration object, read from the environment over the configuration file (and nowhere else)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import time
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, overload
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
 
 # Argon2id cost profiles (citymgmt.core.identity holds their parameters): the first is the default.
 PASSWORD_HASH_PROFILES = ("rfc9106-low-memory", "cheapest")
@@ -46,8 +50,8 @@ def current_settings() -> Settings:
     return settings
 
 
-def _env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
+def _env_bool(env: ConfigSource, name: str, default: bool) -> bool:
+    raw = env.get(name, "true" if default else "false")
     if raw is None or raw == "":
         return default
     if raw.lower() in ("1", "true", "yes", "on"):
@@ -57,13 +61,13 @@ def _env_bool(name: str, default: bool) -> bool:
     raise ConfigError(f"{name}={raw!r}: expected true or false")
 
 
-def _env_optional_bool(name: str) -> bool | None:
-    raw = os.environ.get(name)
-    return None if raw is None or raw == "" else _env_bool(name, False)
+def _env_optional_bool(env: ConfigSource, name: str) -> bool | None:
+    raw = env.get(name)
+    return None if raw is None or raw == "" else _env_bool(env, name, False)  # read as given, never its default
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
+def _env_int(env: ConfigSource, name: str, default: int) -> int:
+    raw = env.get(name, str(default))
     if raw is None or raw == "":
         return default
     try:
@@ -72,8 +76,8 @@ def _env_int(name: str, default: int) -> int:
         raise ConfigError(f"{name}={raw!r}: expected a whole number") from None
 
 
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
+def _env_float(env: ConfigSource, name: str, default: float) -> float:
+    raw = env.get(name, _number(default))
     if raw is None or raw == "":
         return default
     try:
@@ -82,9 +86,122 @@ def _env_float(name: str, default: float) -> float:
         raise ConfigError(f"{name}={raw!r}: expected a number") from None
 
 
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+# -- where the settings come from: the environment, over the configuration file, over the defaults -----------------
+
+CONFIG_VARIABLE = "CITYMGMT_CONFIG"  # the configuration file's path; `none`: no file
+DEFAULT_CONFIG_FILE = "citymgmt.env"  # read from the current directory when CITYMGMT_CONFIG is not set
+ENVIRONMENT = "environment"
+DEFAULT = "default"
+
+
+@dataclass
+class ConfigSource:
+    """The variables every process and command reads its settings from: the process's environment first, then the
+    configuration file (`NAME=value` lines, as a shell or docker's --env-file writes them), then each setting's
+    default. Records every variable asked for, with its default, so `citymgmt config show` can list them all."""
+
+    environ: Mapping[str, str]
+    file: Path | None = None
+    file_values: dict[str, str] = field(default_factory=dict)
+    asked: dict[str, str | None] = field(default_factory=dict)  # name → its default, in the order asked
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None) -> ConfigSource:
+        """The environment (os.environ unless given) and the file CITYMGMT_CONFIG names (default: ./citymgmt.env
+        when it exists; `none`: no file). A named file that is missing or unreadable is a ConfigError."""
+        environ = os.environ if environ is None else environ
+        named = environ.get(CONFIG_VARIABLE, "").strip()
+        if named.lower() == "none":
+            return cls(environ)
+        path = Path(named or DEFAULT_CONFIG_FILE).absolute()
+        if not named and not path.is_file():
+            return cls(environ)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"{CONFIG_VARIABLE}={named or DEFAULT_CONFIG_FILE!r}: cannot read the configuration file {path}"
+                f" ({exc.strerror if isinstance(exc, OSError) else exc})"
+            ) from None
+        values = dotenv_values(stream=io.StringIO(text), interpolate=False)
+        empty = [name for name, value in values.items() if value is None]
+        if empty:
+            raise ConfigError(f"{path}: {', '.join(empty)}: expected NAME=value")
+        return cls(environ, path, {name: value or "" for name, value in values.items()})
+
+    @overload
+    def get(self, name: str) -> str | None: ...
+    @overload
+    def get(self, name: str, default: str) -> str: ...
+    def get(self, name: str, default: str | None = None) -> str | None:
+        self.asked.setdefault(name, default)
+        if name in self.environ:
+            return self.environ[name]
+        return self.file_values.get(name, default)
+
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def origin(self, name: str) -> str:
+        """Where the variable's value comes from: `environment`, the file's path, or `default`."""
+        if name in self.environ:
+            return ENVIRONMENT
+        if name in self.file_values:
+            return str(self.file)
+        return DEFAULT
+
+    def unknown_in_file(self) -> list[str]:
+        """The file's names that no setting reads (a misspelt name would otherwise leave its default in force)."""
+        return sorted(set(self.file_values) - set(self.asked))
+
+    def shown(self) -> list[tuple[str, str, str]]:
+        """(name, value with secrets masked, origin) of every variable asked for, in the order asked."""
+        out = []
+        for name, default in self.asked.items():
+            value = self.get(name, default or "") if default is not None else self.get(name)
+            out.append((name, mask(name, value), self.origin(name)))
+        return out
+
+
+SECRET_NAME = re.compile(r"(^|_)(PASSWORD|PASSWD|SECRET|TOKEN|KEY|CREDENTIALS?)$", re.IGNORECASE)  # by its last word
+SECRET_QUERY = re.compile(r"key|token|secret|password|passwd|sig|auth", re.IGNORECASE)
+MASK = "********"
+
+
+def mask(name: str, value: str | None) -> str:
+    """The value as it may be shown: a secret's value hidden, a URL's password and secret query values hidden."""
+    if value is None or value == "":
+        return "" if value == "" else "(not set)"
+    if SECRET_NAME.search(name):
+        return MASK
+    if "://" not in value:
+        return value
+    try:
+        parts = urlsplit(value)
+        password = parts.password
+    except ValueError:
+        return MASK
+    netloc = parts.netloc
+    if password is not None:
+        userinfo, _, host = netloc.rpartition("@")
+        netloc = f"{userinfo.partition(':')[0]}:{MASK}@{host}"
+    query = "&".join(
+        f"{k}={MASK}" if sep and SECRET_QUERY.search(k) else f"{k}{sep}{v}"
+        for k, sep, v in (pair.partition("=") for pair in parts.query.split("&") if pair)
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Everything configurable. `Settings.from_env()` is the only reader of the environment."""
+    """Everything configurable. `Settings.from_env()` is the only reader of the environment and the file."""
 
     env: str = "development"  # development | production | test
     var_dir: Path = field(default_factory=lambda: Path.cwd() / "var")
@@ -253,88 +370,92 @@ class Settings:
             )
 
     @classmethod
-    def from_env(cls) -> Settings:
-        env = os.environ.get("CITYMGMT_ENV", "development")
-        if env not in ("development", "production", "test"):
-            raise ConfigError(f"CITYMGMT_ENV={env!r}: expected development, production or test")
-        var_dir = Path(os.environ.get("CITYMGMT_VAR_DIR") or Path.cwd() / "var").absolute()
+    def from_env(cls, env: ConfigSource | None = None) -> Settings:
+        """The settings from `env` (default: the process's environment over the configuration file, see
+        ConfigSource), each variable named in the error when its value cannot be used."""
+        env = env if env is not None else ConfigSource.load()
+        environment = env.get("CITYMGMT_ENV", "development")
+        if environment not in ("development", "production", "test"):
+            raise ConfigError(f"CITYMGMT_ENV={environment!r}: expected development, production or test")
+        var_dir = Path(env.get("CITYMGMT_VAR_DIR", "./var") or "./var").absolute()
         settings = cls(
-            env=env,
+            env=environment,
             var_dir=var_dir,
-            database_url=_normalise_database_url(os.environ.get("DATABASE_URL", "")),
-            redis_url=os.environ.get("REDIS_URL", ""),
-            replica_url=_normalise_database_url(os.environ.get("CITYMGMT_REPLICA_URL", "")),
-            replica_max_lag_s=_env_float("CITYMGMT_REPLICA_MAX_LAG_S", 60.0),
-            secret_key=os.environ.get("SECRET_KEY", ""),
-            timezone=os.environ.get("CITYMGMT_TIMEZONE", "Asia/Shanghai"),
-            default_locale=os.environ.get("CITYMGMT_LOCALE", "zh_CN"),
-            log_level=os.environ.get("CITYMGMT_LOG_LEVEL", "INFO").upper(),
-            photo_dir=Path(os.environ["CITYMGMT_PHOTO_DIR"]) if os.environ.get("CITYMGMT_PHOTO_DIR") else None,
-            worker_maintenance_seconds=_env_int("CITYMGMT_WORKER_MAINTENANCE_SECONDS", 60),
-            health_failed_jobs_limit=_env_int("CITYMGMT_HEALTH_FAILED_JOBS_LIMIT", 10),
-            health_backlog_seconds=_env_float("CITYMGMT_HEALTH_BACKLOG_SECONDS", 120.0),
+            database_url=_normalise_database_url(env.get("DATABASE_URL", "")),
+            redis_url=env.get("REDIS_URL", ""),
+            replica_url=_normalise_database_url(env.get("CITYMGMT_REPLICA_URL", "")),
+            replica_max_lag_s=_env_float(env, "CITYMGMT_REPLICA_MAX_LAG_S", 60.0),
+            secret_key=env.get("SECRET_KEY", ""),
+            timezone=env.get("CITYMGMT_TIMEZONE", "Asia/Shanghai"),
+            default_locale=env.get("CITYMGMT_LOCALE", "zh_CN"),
+            log_level=env.get("CITYMGMT_LOG_LEVEL", "INFO").upper(),
+            photo_dir=Path(env["CITYMGMT_PHOTO_DIR"]) if env.get("CITYMGMT_PHOTO_DIR") else None,
+            worker_maintenance_seconds=_env_int(env, "CITYMGMT_WORKER_MAINTENANCE_SECONDS", 60),
+            health_failed_jobs_limit=_env_int(env, "CITYMGMT_HEALTH_FAILED_JOBS_LIMIT", 10),
+            health_backlog_seconds=_env_float(env, "CITYMGMT_HEALTH_BACKLOG_SECONDS", 120.0),
             clock_offset_file=(
-                Path(os.environ["CITYMGMT_CLOCK_OFFSET_FILE"]) if os.environ.get("CITYMGMT_CLOCK_OFFSET_FILE") else None
+                Path(env["CITYMGMT_CLOCK_OFFSET_FILE"]) if env.get("CITYMGMT_CLOCK_OFFSET_FILE") else None
             ),
-            password_hash_profile=os.environ.get("CITYMGMT_PASSWORD_HASH_PROFILE", PASSWORD_HASH_PROFILES[0]).strip(),
-            sla_warn_fraction=_env_float("CITYMGMT_SLA_WARN_FRACTION", 0.8),
-            db_pool_size=int(_env_float("CITYMGMT_DB_POOL_SIZE", 5)),
-            duplicate_radius_m=_env_float("CITYMGMT_DUPLICATE_RADIUS_M", 50.0),
-            duplicate_window_hours=_env_float("CITYMGMT_DUPLICATE_WINDOW_HOURS", 24.0),
-            component_search_radius_m=_env_float("CITYMGMT_COMPONENT_SEARCH_RADIUS_M", 30.0),
-            session_idle_minutes=_env_float("CITYMGMT_SESSION_IDLE_MINUTES", 120.0),
-            session_max_hours=_env_float("CITYMGMT_SESSION_MAX_HOURS", 12.0),
-            secure_cookies=_env_optional_bool("CITYMGMT_SECURE_COOKIES"),
-            login_max_failures=_env_int("CITYMGMT_LOGIN_MAX_FAILURES", 5),
-            login_max_failures_per_address=_env_int("CITYMGMT_LOGIN_MAX_FAILURES_PER_ADDRESS", 20),
-            login_window_minutes=_env_float("CITYMGMT_LOGIN_WINDOW_MINUTES", 15.0),
-            login_lockout_minutes=_env_float("CITYMGMT_LOGIN_LOCKOUT_MINUTES", 15.0),
-            trusted_proxies=_env_int("CITYMGMT_TRUSTED_PROXIES", 0),
-            open311_jurisdiction_id=os.environ.get("CITYMGMT_OPEN311_JURISDICTION_ID", "").strip(),
-            open311_posts_per_minute=_env_int("CITYMGMT_OPEN311_POSTS_PER_MINUTE", 60),
-            open311_publish_photos=_env_bool("CITYMGMT_OPEN311_PUBLISH_PHOTOS", False),
-            extra_modules=tuple(
-                m.strip() for m in os.environ.get("CITYMGMT_EXTRA_MODULES", "").split(",") if m.strip()
-            ),
-            working_periods=os.environ.get("CITYMGMT_WORKING_PERIODS", "08:00-12:00,14:00-18:00"),
+            password_hash_profile=env.get("CITYMGMT_PASSWORD_HASH_PROFILE", PASSWORD_HASH_PROFILES[0]).strip(),
+            sla_warn_fraction=_env_float(env, "CITYMGMT_SLA_WARN_FRACTION", 0.8),
+            db_pool_size=int(_env_float(env, "CITYMGMT_DB_POOL_SIZE", 5)),
+            duplicate_radius_m=_env_float(env, "CITYMGMT_DUPLICATE_RADIUS_M", 50.0),
+            duplicate_window_hours=_env_float(env, "CITYMGMT_DUPLICATE_WINDOW_HOURS", 24.0),
+            component_search_radius_m=_env_float(env, "CITYMGMT_COMPONENT_SEARCH_RADIUS_M", 30.0),
+            session_idle_minutes=_env_float(env, "CITYMGMT_SESSION_IDLE_MINUTES", 120.0),
+            session_max_hours=_env_float(env, "CITYMGMT_SESSION_MAX_HOURS", 12.0),
+            secure_cookies=_env_optional_bool(env, "CITYMGMT_SECURE_COOKIES"),
+            login_max_failures=_env_int(env, "CITYMGMT_LOGIN_MAX_FAILURES", 5),
+            login_max_failures_per_address=_env_int(env, "CITYMGMT_LOGIN_MAX_FAILURES_PER_ADDRESS", 20),
+            login_window_minutes=_env_float(env, "CITYMGMT_LOGIN_WINDOW_MINUTES", 15.0),
+            login_lockout_minutes=_env_float(env, "CITYMGMT_LOGIN_LOCKOUT_MINUTES", 15.0),
+            trusted_proxies=_env_int(env, "CITYMGMT_TRUSTED_PROXIES", 0),
+            open311_jurisdiction_id=env.get("CITYMGMT_OPEN311_JURISDICTION_ID", "").strip(),
+            open311_posts_per_minute=_env_int(env, "CITYMGMT_OPEN311_POSTS_PER_MINUTE", 60),
+            open311_publish_photos=_env_bool(env, "CITYMGMT_OPEN311_PUBLISH_PHOTOS", False),
+            extra_modules=tuple(m.strip() for m in env.get("CITYMGMT_EXTRA_MODULES", "").split(",") if m.strip()),
+            working_periods=env.get("CITYMGMT_WORKING_PERIODS", "08:00-12:00,14:00-18:00"),
             auto_file_sources=tuple(
-                s.strip() for s in os.environ.get("CITYMGMT_AUTO_FILE_SOURCES", "inspector").split(",") if s.strip()
+                s.strip() for s in env.get("CITYMGMT_AUTO_FILE_SOURCES", "inspector").split(",") if s.strip()
             ),
-            auto_request_check=_env_bool("CITYMGMT_AUTO_REQUEST_CHECK", True),
-            max_extensions=int(_env_float("CITYMGMT_MAX_EXTENSIONS", 2)),
-            max_suspensions=int(_env_float("CITYMGMT_MAX_SUSPENSIONS", 1)),
-            closing_hours=_env_float("CITYMGMT_CLOSING_HOURS", 1.0),
-            centre_hours=os.environ.get("CITYMGMT_CENTRE_HOURS", "24x7").strip().lower() or "24x7",
-            escalation_reply_hours=_env_float("CITYMGMT_ESCALATION_REPLY_HOURS", 8.0),
-            max_suspension_days=_env_float("CITYMGMT_MAX_SUSPENSION_DAYS", 365.0),
+            auto_request_check=_env_bool(env, "CITYMGMT_AUTO_REQUEST_CHECK", True),
+            max_extensions=int(_env_float(env, "CITYMGMT_MAX_EXTENSIONS", 2)),
+            max_suspensions=int(_env_float(env, "CITYMGMT_MAX_SUSPENSIONS", 1)),
+            closing_hours=_env_float(env, "CITYMGMT_CLOSING_HOURS", 1.0),
+            centre_hours=env.get("CITYMGMT_CENTRE_HOURS", "24x7").strip().lower() or "24x7",
+            escalation_reply_hours=_env_float(env, "CITYMGMT_ESCALATION_REPLY_HOURS", 8.0),
+            max_suspension_days=_env_float(env, "CITYMGMT_MAX_SUSPENSION_DAYS", 365.0),
             phone_verification_sources=tuple(
-                s.strip() for s in os.environ.get("CITYMGMT_PHONE_VERIFICATION_SOURCES", "").split(",") if s.strip()
+                s.strip() for s in env.get("CITYMGMT_PHONE_VERIFICATION_SOURCES", "").split(",") if s.strip()
             ),
             callback_sources=tuple(
-                s.strip() for s in os.environ.get("CITYMGMT_CALLBACK_SOURCES", "public,hotline").split(",") if s.strip()
+                s.strip() for s in env.get("CITYMGMT_CALLBACK_SOURCES", "public,hotline").split(",") if s.strip()
             ),
-            callback_rework=_env_bool("CITYMGMT_CALLBACK_REWORK", False),
-            sla_escalate_overdue=_env_bool("CITYMGMT_SLA_ESCALATE_OVERDUE", True),
-            smtp_url=os.environ.get("CITYMGMT_SMTP_URL", ""),
-            mail_from=os.environ.get("CITYMGMT_MAIL_FROM", "citymgmt@localhost"),
-            metrics_weights=os.environ.get("CITYMGMT_METRICS_WEIGHTS", ""),
-            metrics_grades=os.environ.get("CITYMGMT_METRICS_GRADES", "A:90,B:75,C:60,D:40,E:0"),
-            basemap_url=os.environ.get("CITYMGMT_BASEMAP_URL", "").strip(),
-            basemap_crs=os.environ.get("CITYMGMT_BASEMAP_CRS", "wgs84").strip().lower() or "wgs84",
-            basemap_attribution=os.environ.get("CITYMGMT_BASEMAP_ATTRIBUTION", "").strip(),
-            holidays=os.environ.get("CITYMGMT_HOLIDAYS", "cn").strip().lower() or "cn",
+            callback_rework=_env_bool(env, "CITYMGMT_CALLBACK_REWORK", False),
+            sla_escalate_overdue=_env_bool(env, "CITYMGMT_SLA_ESCALATE_OVERDUE", True),
+            smtp_url=env.get("CITYMGMT_SMTP_URL", ""),
+            mail_from=env.get("CITYMGMT_MAIL_FROM", "citymgmt@localhost"),
+            metrics_weights=env.get("CITYMGMT_METRICS_WEIGHTS", ""),
+            metrics_grades=env.get("CITYMGMT_METRICS_GRADES", "A:90,B:75,C:60,D:40,E:0"),
+            basemap_url=env.get("CITYMGMT_BASEMAP_URL", "").strip(),
+            basemap_crs=env.get("CITYMGMT_BASEMAP_CRS", "wgs84").strip().lower() or "wgs84",
+            basemap_attribution=env.get("CITYMGMT_BASEMAP_ATTRIBUTION", "").strip(),
+            holidays=env.get("CITYMGMT_HOLIDAYS", "cn").strip().lower() or "cn",
             department_kinds=tuple(
                 dict.fromkeys(
                     k.strip()
-                    for k in (os.environ.get("CITYMGMT_DEPARTMENT_KINDS") or ",".join(DEFAULT_DEPARTMENT_KINDS)).split(
-                        ","
-                    )
+                    for k in (env.get("CITYMGMT_DEPARTMENT_KINDS") or ",".join(DEFAULT_DEPARTMENT_KINDS)).split(",")
                     if k.strip()
                 )
             ),
-            level_names=tuple(n.strip() for n in os.environ.get("CITYMGMT_LEVEL_NAMES", "").split(",") if n.strip()),
-            demo=_env_bool("CITYMGMT_DEMO", True),
+            level_names=tuple(n.strip() for n in env.get("CITYMGMT_LEVEL_NAMES", "").split(",") if n.strip()),
+            demo=_env_bool(env, "CITYMGMT_DEMO", True),
         )
+        unknown = env.unknown_in_file()
+        if unknown:
+            raise ConfigError(
+                f"{env.file}: unknown setting {', '.join(unknown)} (`citymgmt config show` lists the settings)"
+            )
         settings.validate()
         return settings
 

@@ -1,10 +1,18 @@
-"""Configuration comes from the environment only, and a bad value names its variable."""
+"""Configuration comes from the environment over the configuration file, and a bad value names its variable."""
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+from pathlib import Path
+
 import pytest
 
-from citymgmt.core.config import ConfigError, Settings
+from citymgmt import create_app
+from citymgmt.core.config import ConfigError, ConfigSource, Settings, mask
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_defaults_use_the_embedded_servers(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -139,3 +147,131 @@ def test_holidays_and_department_kinds_default_to_a_chinese_city(monkeypatch) ->
     settings = Settings.from_env()
     assert settings.holidays == "none"
     assert settings.department_kinds == ("streets", "sanitation", "water")
+
+
+# -- the configuration file: the environment over the file over the defaults --------------------------------------
+
+CITY_FILE = """# Los Angeles
+CITYMGMT_TIMEZONE=America/Los_Angeles
+CITYMGMT_LOCALE=en
+DATABASE_URL=postgres://city:hunter2@db.example:5432/city
+SECRET_KEY="a secret with spaces"
+CITYMGMT_SMTP_URL=smtp://mailer:pa55@mail.example:587
+CITYMGMT_BASEMAP_URL=https://tiles.example/{z}/{x}/{y}.png?api_key=k123&style=light
+"""
+
+
+def test_the_file_is_read_under_the_environment_and_over_the_defaults(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "city.env"
+    path.write_text(CITY_FILE, encoding="utf-8")
+    env = ConfigSource.load({"CITYMGMT_CONFIG": str(path), "CITYMGMT_LOCALE": "zh_CN"})
+    settings = Settings.from_env(env)
+    assert settings.timezone == "America/Los_Angeles"  # the file
+    assert settings.default_locale == "zh_CN"  # the environment wins over the file
+    assert settings.max_extensions == 2  # the default
+    assert settings.database_url == "postgresql+psycopg://city:hunter2@db.example:5432/city"
+    assert settings.secret_key == "a secret with spaces"
+    assert (env.origin("CITYMGMT_TIMEZONE"), env.origin("CITYMGMT_LOCALE"), env.origin("CITYMGMT_MAX_EXTENSIONS")) == (
+        str(path),
+        "environment",
+        "default",
+    )
+
+
+def test_the_default_file_is_citymgmt_env_in_the_current_directory(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    assert Settings.from_env(ConfigSource.load({})).timezone == "Asia/Shanghai"  # no file: the defaults
+    (tmp_path / "citymgmt.env").write_text("CITYMGMT_TIMEZONE=Europe/Paris\n", encoding="utf-8")
+    assert Settings.from_env(ConfigSource.load({})).timezone == "Europe/Paris"
+    # `none` reads no file at all (the test suite's own setting, tests/conftest.py).
+    assert Settings.from_env(ConfigSource.load({"CITYMGMT_CONFIG": "none"})).timezone == "Asia/Shanghai"
+
+
+def test_the_suite_reads_no_configuration_file(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "citymgmt.env").write_text("CITYMGMT_TIMEZONE=Europe/Paris\n", encoding="utf-8")
+    assert Settings.from_env().timezone == "Asia/Shanghai"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("CITYMGMT_TIMEZON=America/Los_Angeles\n", "city.env: unknown setting CITYMGMT_TIMEZON"),
+        ("CITYMGMT_MAX_EXTENSIONS=two\n", "CITYMGMT_MAX_EXTENSIONS='two': expected a number"),
+        ("CITYMGMT_TIMEZONE\n", "city.env: CITYMGMT_TIMEZONE: expected NAME=value"),
+    ],
+)
+def test_a_bad_file_is_refused_naming_the_variable(tmp_path, content: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "city.env"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Settings.from_env(ConfigSource.load({"CITYMGMT_CONFIG": str(path)}))
+
+
+def test_a_named_file_must_exist(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError, match=r"CITYMGMT_CONFIG='.*missing.env': cannot read the configuration file"):
+        ConfigSource.load({"CITYMGMT_CONFIG": str(tmp_path / "missing.env")})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "shown"),
+    [
+        ("SECRET_KEY", "s3cr3t", "********"),
+        ("CITYMGMT_SMTP_PASSWORD", "s3cr3t", "********"),
+        ("DATABASE_URL", "postgresql+psycopg://city:hunter2@db:5432/c", "postgresql+psycopg://city:********@db:5432/c"),
+        ("REDIS_URL", "redis://:pw@cache:6379/0", "redis://:********@cache:6379/0"),
+        ("REDIS_URL", "redis://cache:6379/0", "redis://cache:6379/0"),
+        ("CITYMGMT_BASEMAP_URL", "https://t.example/{z}.png?api_key=k&s=a", "https://t.example/{z}.png?api_key=********&s=a"),
+        ("CITYMGMT_PASSWORD_HASH_PROFILE", "cheapest", "cheapest"),
+        ("CITYMGMT_TIMEZONE", "America/Los_Angeles", "America/Los_Angeles"),
+    ],
+)  # fmt: skip
+def test_secrets_are_masked(name: str, value: str, shown: str) -> None:
+    assert mask(name, value) == shown
+
+
+def test_config_show_prints_every_setting_with_its_origin_and_no_secret(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The command as an operator runs it: its own process, the environment over the file."""
+    path = tmp_path / "city.env"
+    path.write_text(CITY_FILE, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYMGMT_") and k not in ("DATABASE_URL",)}
+    env |= {"CITYMGMT_CONFIG": str(path), "CITYMGMT_MAX_EXTENSIONS": "3"}
+    done = subprocess.run(
+        [str(REPO / ".venv/bin/citymgmt"), "config", "show"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = {line.split("=", 1)[0]: line for line in done.stdout.splitlines()}
+    assert lines["# configuration file: " + str(path)]
+    assert re.fullmatch(rf"CITYMGMT_TIMEZONE=America/Los_Angeles +# {re.escape(str(path))}", lines["CITYMGMT_TIMEZONE"])
+    assert re.fullmatch(r"CITYMGMT_MAX_EXTENSIONS=3 +# environment", lines["CITYMGMT_MAX_EXTENSIONS"])
+    assert re.fullmatch(r"CITYMGMT_MAX_SUSPENSIONS=1 +# default", lines["CITYMGMT_MAX_SUSPENSIONS"])
+    assert "DATABASE_URL=postgresql+psycopg://city:********@db.example:5432/city" not in done.stdout  # as written
+    assert "DATABASE_URL=postgres://city:********@db.example:5432/city" in done.stdout
+    assert "SECRET_KEY=********" in done.stdout and "CITYMGMT_SMTP_URL=smtp://mailer:********@" in done.stdout
+    for secret in ("hunter2", "a secret with spaces", "pa55", "k123"):
+        assert secret not in done.stdout + done.stderr
+
+    path.write_text("CITYMGMT_TIMEZONE=Mars/Olympus\n", encoding="utf-8")
+    bad = subprocess.run(
+        [str(REPO / ".venv/bin/citymgmt"), "config", "show"], env=env, cwd=tmp_path, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert bad.returncode == 1
+    assert "CITYMGMT_TIMEZONE=Mars/Olympus" in bad.stdout
+    assert "error: CITYMGMT_TIMEZONE='Mars/Olympus': not an IANA time zone" in bad.stderr
+
+
+def test_every_process_builds_its_app_from_the_file(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """web (wsgi), worker, scheduler and every command make their app by create_app(), which reads the file."""
+    path = tmp_path / "city.env"
+    path.write_text(f"CITYMGMT_TIMEZONE=America/Los_Angeles\nCITYMGMT_VAR_DIR={tmp_path / 'var'}\n", encoding="utf-8")
+    monkeypatch.setenv("CITYMGMT_CONFIG", str(path))
+    monkeypatch.delenv("CITYMGMT_TIMEZONE", raising=False)
+    monkeypatch.delenv("CITYMGMT_VAR_DIR", raising=False)
+    app = create_app()
+    assert app.extensions["citymgmt.settings"].timezone == "America/Los_Angeles"
