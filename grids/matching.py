@@ -37,6 +37,7 @@ from grids.queries import (
     JIT_OFF_SQL,
     MATCH_SQL,
     NEAREST_CELL_SQL,
+    NEAREST_WITHIN_SQL,
     SRID_KNOWN_SQL,
     STAGE_ANALYZE_SQL,
     STAGE_COPY_SQL,
@@ -252,6 +253,22 @@ def match_cells(
     engine = session.get_bind().engine  # a session bound to a connection (tests) gives its engine too
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(lambda chunk: _with_connection(engine, run, chunk), chunks))
+    return result
+
+
+def nearest_cells_within(
+    session: Session, lons: Sequence[float], lats: Sequence[float], metres: float
+) -> list[tuple[str, float] | None]:
+    """For points no cell covers (WGS-84, in order): the nearest live cell within `metres` and its distance in metres,
+    or None. An import attaches a point just outside the grid (a kerb, a river bank) to it."""
+    if not len(lons):
+        return []
+    result: list[tuple[str, float] | None] = [None] * len(lons)
+    rows = session.execute(
+        text(NEAREST_WITHIN_SQL), {"lons": list(map(float, lons)), "lats": list(map(float, lats)), "metres": metres}
+    )
+    for n, code, distance in rows:
+        result[n - 1] = (code, float(distance))
     return result
 
 

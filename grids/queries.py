@@ -267,3 +267,19 @@ DISTRICT_OVERLAPS_SQL = """
       AND ST_Intersects(a.geom, b.geom)
     ORDER BY m2 DESC
 """
+
+# Many points no cell covers (an import's --snap-within): each point (numbered from 1) with the nearest live cell
+# within :metres and the distance to it. The GiST index orders the few nearest candidates (<->, in degrees, on the
+# point: the column is never transformed); the sphere's distance picks among them and bounds it.
+NEAREST_WITHIN_SQL = """
+    SELECT p.n, near.code, near.metres
+    FROM unnest(CAST(:lons AS float8[]), CAST(:lats AS float8[])) WITH ORDINALITY AS p(lon, lat, n)
+    CROSS JOIN LATERAL (SELECT ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326) AS pt) q
+    CROSS JOIN LATERAL (
+        SELECT c.code, ST_Distance(c.geom::geography, q.pt::geography) AS metres
+        FROM (SELECT code, geom FROM grid_cells WHERE retired_at IS NULL ORDER BY geom <-> q.pt LIMIT 4) c
+        ORDER BY 2, 1
+        LIMIT 1
+    ) near
+    WHERE near.metres <= :metres
+"""

@@ -52,12 +52,17 @@ def request_types() -> dict[str, str]:
     return {c["name_en"]: c["code"] for c in doc["categories"] if c["level"] == "minor"}
 
 
-def set_up_la(session: Session, now: datetime, cell_m: float = 500, auto_file: bool = False) -> None:
+def set_up_la(
+    session: Session, now: datetime, cell_m: float = 500, auto_file: bool = False, hull: bool = True
+) -> None:
     """The city in the caller's transaction. The boundary is the councils' convex hull, because the councils leave
-    parts of the city uncovered (54 located rows fall between or beyond them). With `auto_file` every rule also files
-    the case on arrival, so that routing dispatches it at once (and the department hears of its new work)."""
+    parts of the city uncovered (54 located rows fall between or beyond them); `hull=False` cuts the cells from the
+    councils themselves, those rows outside. With `auto_file` every rule also files the case on arrival, so that
+    routing dispatches it at once (and the department hears of its new work)."""
     layer = read_layer(FIXTURES / "grids/la-neighborhood-councils.geojson")
-    boundary = shapely.union_all(shapely.make_valid([f.geometry for f in layer.features])).convex_hull
+    boundary = shapely.union_all(shapely.make_valid([f.geometry for f in layer.features]))
+    if hull:
+        boundary = boundary.convex_hull
     generate_cells(
         session, shapely.to_wkb(boundary), GenerateOptions(DISTRICT, "Los Angeles", cell_m), now, lambda m: None
     )

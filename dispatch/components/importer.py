@@ -85,13 +85,22 @@ class Problem:
 class ImportRefused(ValidationError):
     code = "import_refused"
 
-    def __init__(self, problems: list[Problem], total: int | None = None) -> None:
+    def __init__(
+        self,
+        problems: list[Problem],
+        total: int | None = None,
+        heading: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """`total`: the problems found in all, of which `problems` are the first; `heading` (without the counts)
+        and `details` for an importer saying more of the file than its problems."""
         total = total if total is not None else len(problems)
         shown = "\n".join(f"  {p}" for p in problems[:SHOWN_PROBLEMS])
-        more = f"\n  ... and {total - SHOWN_PROBLEMS} more" if total > SHOWN_PROBLEMS else ""
+        more = f"\n  ... and {total - SHOWN_PROBLEMS:,} more" if total > SHOWN_PROBLEMS else ""
+        counted = f"{min(total, SHOWN_PROBLEMS)} of {total:,} problems shown" if more else f"{total} problem(s)"
         super().__init__(
-            f"import refused, nothing was changed ({total} problem(s)):\n{shown}{more}",
-            details={"problems": [p.as_dict() for p in problems], "total": total},
+            f"{heading or 'import refused, nothing was changed'} ({counted}):\n{shown}{more}",
+            details={"problems": [p.as_dict() for p in problems], "total": total, **(details or {})},
         )
         self.problems = problems
         self.total = total

@@ -14,7 +14,7 @@ from citymgmt.core.clock import utcnow
 from citymgmt.core.commands import in_transaction
 from citymgmt.core.db import db
 from citymgmt.core.errors import ValidationError
-from dispatch.imports.history import FIELDS, import_history, read_mapping
+from dispatch.imports.history import CLOSED_BEFORE_CREATED, FIELDS, ImportOptions, import_history, read_mapping
 
 
 @click.group("cases")
@@ -46,7 +46,34 @@ def _pairs(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
 )
 @click.option("--system", default=None, help="The other system's name (cases are known by system and id).")
 @click.option("--by", "username", default=None, help="The user importing, for the audit trail (default: your login).")
-@click.option("--skip-unlocated", is_flag=True, help="Leave out rows without coordinates instead of refusing the file.")
+@click.option(
+    "--skip-unlocated",
+    is_flag=True,
+    help="Leave out rows without coordinates (empty, or 0, 0) instead of refusing them.",
+)
+@click.option(
+    "--rejects",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Import the good rows and write the refused ones to this CSV file (their columns and a reason column);"
+    " without it a file with a bad row is refused whole.",
+)
+@click.option(
+    "--snap-within",
+    type=click.FloatRange(0, 1000, min_open=True),
+    default=None,
+    metavar="METRES",
+    help="Attach a point outside every grid cell to the nearest cell within this distance.",
+)
+@click.option("--source-column", default=None, help="The column saying each row's source (as --map source=COLUMN).")
+@click.option(
+    "--closed-before-created",
+    type=click.Choice(CLOSED_BEFORE_CREATED),
+    default="fix",
+    show_default=True,
+    help="A closed time before the created time: fix (closed at the created time, counted, the case's import event"
+    " keeps the time given) or refuse the row.",
+)
 @click.option(
     "--exclusive",
     is_flag=True,
@@ -63,11 +90,18 @@ def import_command(
     system: str | None,
     username: str | None,
     skip_unlocated: bool,
+    rejects: Path | None,
+    snap_within: float | None,
+    source_column: str | None,
+    closed_before_created: str,
     exclusive: bool,
 ) -> None:
-    """Import cases from a CSV file in one transaction: all of it, or nothing; importing it again adds nothing."""
+    """Import cases from a CSV file in one transaction: all of it, or nothing (with --rejects: the good rows, the
+    others written out); importing it again adds nothing."""
     settings = current_app.extensions["citymgmt.settings"]
     session = db.session()
+    if source_column is not None:
+        columns = {**columns, "source": source_column}
     chosen = read_mapping(mapping, columns, settings.timezone, system)
     actor = None
     if username is not None:
@@ -81,8 +115,7 @@ def import_command(
         utcnow(),
         username or getpass.getuser(),
         actor,
-        skip_unlocated,
         progress=lambda m: click.echo(m, err=True),
-        exclusive=exclusive,
+        options=ImportOptions(skip_unlocated, rejects, snap_within, closed_before_created, exclusive),
     )
     click.echo(result.summary())

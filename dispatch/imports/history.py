@@ -53,42 +53,60 @@ from dispatch.cases.models import SOURCES, STATES
 from dispatch.components.importer import ImportRefused, Problem
 from dispatch.imports.queries import (
     ANALYZE_MATCHED_SQL,
+    CLOSED_GIVEN_PAYLOAD,
     COPY_MATCHED_SQL,
     COUNT_STAGED_SQL,
     CREATE_MATCHED_SQL,
     DROP_MATCHED_SQL,
     DROP_STAGED_SQL,
     DROP_STAGING_SQL,
+    FIXED_IMPORTED_SQL,
     INSERT_SQL,
     LOCK_REBUILT_SQL,
     MATCHED,
     MAX_PROBLEMS,
+    NUMBER_READER_SQL,
     RAISE_MAINTENANCE_MEMORY_SQL,
     REBUILT_SQL,
     REBUILT_TABLES,
+    REJECT_COUNTS_SQL,
+    REJECTED_LINES_SQL,
     SET_TIME_SETTINGS_SQL,
     STAGING,
+    TIME_READER_SQL,
     TIME_SETTINGS_SQL,
-    bad_rows_sql,
+    cast_sql,
+    closed_given_join,
     copy_staging_sql,
     count_unlocated_sql,
     create_staging_sql,
+    fix_closed_sql,
+    located_sql,
     lookup_table_sql,
-    outside_cells_sql,
-    repeated_ids_sql,
-    unmapped_sql,
+    mark_checks_sql,
+    mark_outside_sql,
+    mark_repeated_sql,
+    mark_unmapped_sql,
+    reject_kinds_sql,
+    retype_sql,
     unmatched_points_sql,
+    unreadable_sql,
 )
-from grids.matching import match_cells
+from grids.matching import match_cells, nearest_cells_within
 
 Progress = Callable[[str], None]
 
-FIELDS = ("id", "created", "closed", "category", "lat", "lon", "address", "description", "status", "department")
+FIELDS = (
+    "id", "created", "closed", "category", "lat", "lon", "address", "description", "status", "department", "source",
+)  # fmt: skip
 REQUIRED = ("id", "created", "category", "lat", "lon")
 TYPES = {"created": "timestamptz", "closed": "timestamptz", "lat": "float8", "lon": "float8"}
 DATE_ORDERS = ("MDY", "DMY", "YMD")
 CHUNK = 1 << 20  # bytes sent to COPY at a time
 SYSTEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+CLOSED_BEFORE_CREATED = ("fix", "refuse")  # a closed time before the created time: set to it, or refuse the row
+MAX_SNAP_M = 1000.0
+REASON_COLUMN = "reason"  # the rejects file's added column (`import_reason` when the file has a `reason` already)
 
 
 @dataclass
@@ -103,6 +121,30 @@ class Mapping_:
     categories: dict[str, str] = field(default_factory=dict)
     departments: dict[str, str] = field(default_factory=dict)
     statuses: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)  # a source column's values → case sources
+
+
+@dataclass
+class ImportOptions:
+    """How the import treats rows it cannot take as they are (see import_history)."""
+
+    skip_unlocated: bool = False  # leave out rows with no point (empty or 0, 0) instead of refusing them
+    rejects: Path | None = None  # import the good rows and write the refused ones here (else: all or nothing)
+    snap_within: float | None = None  # attach points outside every cell to the nearest one this many metres away
+    closed_before_created: str = "fix"  # fix: closed at the created time (counted, the event says); refuse
+    exclusive: bool = False
+
+    def validate(self) -> None:
+        if self.closed_before_created not in CLOSED_BEFORE_CREATED:
+            raise ValidationError(
+                f"closed_before_created must be one of {', '.join(CLOSED_BEFORE_CREATED)}",
+                details={"closed_before_created": self.closed_before_created},
+            )
+        if self.snap_within is not None and not 0 < self.snap_within <= MAX_SNAP_M:
+            raise ValidationError(
+                f"--snap-within: {self.snap_within:g} is not more than 0 and at most {MAX_SNAP_M:g} metres",
+                details={"snap_within": self.snap_within},
+            )
 
 
 @dataclass
@@ -111,14 +153,29 @@ class ImportResult:
     imported: int = 0
     already: int = 0  # rows of cases imported before (same system and id)
     skipped_unlocated: int = 0
+    skipped_at_zero: int = 0  # of which at (0, 0)
+    closed_fixed: int = 0  # closed before created: closed set to created
+    snapped: int = 0  # points outside every cell attached to the nearest
+    snapped_max_m: float = 0.0
+    rejected: int = 0
+    rejects: Path | None = None
     seconds: float = 0.0
 
     def summary(self) -> str:
-        skipped = f", {self.skipped_unlocated} without coordinates skipped" if self.skipped_unlocated else ""
-        return (
-            f"{self.rows} rows: {self.imported} cases imported, {self.already} imported before{skipped}"
-            f" ({self.seconds:.1f} s)"
-        )
+        parts = [f"{self.rows:,} rows: {self.imported:,} cases imported", f"{self.already:,} imported before"]
+        if self.skipped_unlocated:
+            zero = f" ({self.skipped_at_zero:,} at 0, 0)" if self.skipped_at_zero else ""
+            parts.append(f"{self.skipped_unlocated:,} without coordinates skipped{zero}")
+        if self.closed_fixed:
+            parts.append(f"{self.closed_fixed:,} closed before created: closed set to created")
+        if self.snapped:
+            parts.append(
+                f"{self.snapped:,} points outside the grid attached to the nearest cell"
+                f" (at most {self.snapped_max_m:,.0f} m away)"
+            )
+        if self.rejects is not None:
+            parts.append(f"{self.rejected:,} refused, written to {self.rejects}")
+        return f"{', '.join(parts)} ({self.seconds:.1f} s)"
 
 
 def read_mapping(
@@ -175,6 +232,11 @@ def read_mapping(
         raise ValidationError(
             f"statuses: {value!r} is not a case state ({', '.join(STATES)})", details={"statuses": bad}
         )
+    sources = _strings(doc.get("sources") or {}, "sources")
+    bad = {k: v for k, v in sources.items() if v not in SOURCES}
+    if bad:
+        value = next(iter(bad.values()))
+        raise ValidationError(f"sources: {value!r} is not a source ({', '.join(SOURCES)})", details={"sources": bad})
     return Mapping_(
         system,
         columns,
@@ -184,6 +246,7 @@ def read_mapping(
         _strings(doc.get("categories") or {}, "categories"),
         _strings(doc.get("departments") or {}, "departments"),
         statuses,
+        sources,
     )
 
 
@@ -203,20 +266,47 @@ def import_history(
     skip_unlocated: bool = False,
     progress: Progress = print,
     exclusive: bool = False,
+    options: ImportOptions | None = None,
 ) -> ImportResult:
     """Import the file in the caller's transaction (inside a savepoint: a refused file leaves the transaction as
     it was). `by` names who imports (the user, else the operating-system account) for the events. `exclusive`: the
     case tables are locked while the cases are written without their secondary indexes and foreign keys, which are
-    built again afterwards (`_rebuilt_afterwards`): for a first load, or a maintenance window."""
+    built again afterwards (`_rebuilt_afterwards`): for a first load, or a maintenance window. `options` (over
+    `skip_unlocated` and `exclusive`): with `rejects` the good rows are imported and the refused ones written to that
+    file with their reason, rather than the whole file refused."""
+    options = options or ImportOptions(skip_unlocated=skip_unlocated, exclusive=exclusive)
+    options.validate()
     started = time.perf_counter()
     header = _header(path)
     positions = _check_columns(header, mapping, path)
     with session.begin_nested():
-        result = _import(
-            session, path, header, positions, mapping, now, by, actor_id, skip_unlocated, progress, exclusive
-        )
+        result = _import(session, path, header, positions, mapping, now, by, actor_id, options, progress)
+    if options.rejects is not None:
+        _write_rejects(session, path, options.rejects, result)
+    session.execute(text(DROP_STAGED_SQL))
     result.seconds = time.perf_counter() - started
     return result
+
+
+class RowsRefused(ImportRefused):
+    """The file refused whole (no --rejects): its problems by kind, first line first, and how many rows have one."""
+
+    def __init__(self, problems: list[Problem], kinds: int, refused: int, rows: int) -> None:
+        shown = "\n".join(f"  {p}" for p in problems)
+        of = f"{len(problems)} of {kinds:,} kinds shown" if kinds > len(problems) else f"{kinds:,} kind(s)"
+        ValidationError.__init__(
+            self,
+            f"import refused, nothing was changed: {refused:,} of {rows:,} rows have a problem ({of}; --rejects FILE"
+            f" imports the other rows and writes these to FILE):\n{shown}",
+            details={
+                "problems": [p.as_dict() for p in problems],
+                "total": kinds,
+                "rows": rows,
+                "refused_rows": refused,
+            },
+        )
+        self.problems = problems
+        self.total = kinds
 
 
 def _header(path: Path) -> list[str]:
@@ -262,63 +352,121 @@ def _import(
     now: datetime,
     by: str,
     actor_id: int | None,
-    skip_unlocated: bool,
+    options: ImportOptions,
     progress: Progress,
-    exclusive: bool = False,
 ) -> ImportResult:
     by_position = {i: name for name, i in positions.items()}
-    # Staging columns: c0, c1, ... in file order (typed where mapped to a time or coordinate), and the line.
-    columns = [f"c{i} {TYPES.get(by_position.get(i, ''), 'text')}" for i in range(len(header))]
+    keep_going = options.rejects is not None
+    # Staging columns: c0, c1, ... in file order, and the line. All or nothing: typed where mapped to a time or
+    # coordinate, so that COPY checks them as they arrive (a bad one stops it). With --rejects: all text, read as
+    # times and numbers afterwards, a value that is neither refusing its row only.
+    typed = {} if keep_going else TYPES
+    columns = [f"c{i} {typed.get(by_position.get(i, ''), 'text')}" for i in range(len(header))]
     session.execute(text(DROP_STAGING_SQL))
     session.execute(text(create_staging_sql(columns)))
     col = {name: f"c{i}" for name, i in positions.items()}
-    _copy(session, path, header, col, mapping, progress)
+    connection = session.connection().connection.dbapi_connection
+    assert connection is not None
+    with connection.cursor() as cursor, _file_times(cursor, mapping):  # type: ignore[attr-defined]
+        _copy(cursor, path, header, col, mapping, progress)
+        if keep_going:
+            _read_typed(session, col, mapping)
     rows = session.execute(text(COUNT_STAGED_SQL)).scalar_one()
     if rows == 0:
         raise ValidationError(f"{path}: no rows after the header", details={"file": str(path)})
-    progress(f"{rows} rows read; checking")
-    _check_rows(session, col, mapping, skip_unlocated)
-    result = ImportResult(rows=rows)
-    if skip_unlocated:
-        result.skipped_unlocated = session.execute(text(count_unlocated_sql(col["lat"], col["lon"]))).scalar_one()
+    progress(f"{rows:,} rows read; checking")
+    result = ImportResult(rows=rows, rejects=options.rejects)
+    if "closed" in col and options.closed_before_created == "fix":
+        result.closed_fixed = session.execute(text(fix_closed_sql(col["closed"], col["created"]))).rowcount  # type: ignore[attr-defined]
+    _mark_rows(session, col, mapping, options.skip_unlocated)
+    if not keep_going:
+        _refuse_if_any(session, col, rows)
+    if options.skip_unlocated:
+        result.skipped_unlocated, result.skipped_at_zero = session.execute(
+            text(count_unlocated_sql(col["lat"], col["lon"]))
+        ).one()
     progress("matching cells")
-    with _rebuilt_afterwards(session, progress) if exclusive else nullcontext():
-        result.imported = _insert(session, col, mapping, now, by, actor_id, path.name, progress, exclusive)
-    result.already = rows - result.skipped_unlocated - result.imported
-    session.execute(text(DROP_STAGED_SQL))
+    result.snapped, result.snapped_max_m = _match(session, col, mapping.system, options.snap_within, progress)
+    session.execute(
+        text(mark_outside_sql(col["lat"], col["lon"], col["id"])),
+        {"system": mapping.system, "column": mapping.columns["lat"], "reason": OUTSIDE},
+    )
+    if not keep_going:
+        _refuse_if_any(session, col, rows)
+    result.rejected = session.execute(text(REJECT_COUNTS_SQL)).one()[0]
+    with _rebuilt_afterwards(session, progress) if options.exclusive else nullcontext():
+        result.imported = _insert(
+            session, col, mapping, now, by, actor_id, path.name, options.exclusive, result.closed_fixed > 0
+        )
+    if result.closed_fixed:  # those imported now (not refused, nor imported before)
+        result.closed_fixed = session.execute(text(FIXED_IMPORTED_SQL)).scalar_one()
+    result.already = rows - result.skipped_unlocated - result.rejected - result.imported
     session.execute(text(DROP_MATCHED_SQL))
     return result
 
 
+OUTSIDE = "the point is outside every grid cell"
+
+
+@contextmanager
+def _file_times(cursor: Any, mapping: Mapping_) -> Iterator[None]:
+    """How the file writes its times (its zone and date order), for reading it; the session's own restored after."""
+    cursor.execute(TIME_SETTINGS_SQL)
+    saved_zone, saved_style = cursor.fetchone()
+    cursor.execute(SET_TIME_SETTINGS_SQL, {"zone": mapping.time_zone, "style": f"ISO, {mapping.date_order}"})
+    try:
+        yield
+    finally:
+        if cursor.connection.info.transaction_status != psycopg.pq.TransactionStatus.INERROR:
+            cursor.execute(SET_TIME_SETTINGS_SQL, {"zone": saved_zone, "style": saved_style})
+
+
 def _copy(
-    session: Session, path: Path, header: list[str], col: dict[str, str], mapping: Mapping_, progress: Progress
+    cursor: Any, path: Path, header: list[str], col: dict[str, str], mapping: Mapping_, progress: Progress
 ) -> None:
-    connection = session.connection().connection.dbapi_connection
-    assert connection is not None
     total = path.stat().st_size
     names = ", ".join(f"c{i}" for i in range(len(header)))
-    with connection.cursor() as cursor:  # type: ignore[attr-defined]
-        # How the file writes its times, for this COPY only (restored below: the session's own stay as they were).
-        cursor.execute(TIME_SETTINGS_SQL)
-        saved_zone, saved_style = cursor.fetchone()
-        cursor.execute(SET_TIME_SETTINGS_SQL, {"zone": mapping.time_zone, "style": f"ISO, {mapping.date_order}"})
-        sent, step, shown = 0, max(total // 10, CHUNK), 0
+    sent, step, shown = 0, max(total // 10, CHUNK), 0
+    try:
+        with (
+            path.open("rb") as f,
+            cursor.copy(copy_staging_sql(names)) as copy,
+        ):
+            while chunk := f.read(CHUNK):
+                copy.write(chunk)
+                sent += len(chunk)
+                if sent - shown >= step and sent < total:
+                    shown = sent
+                    progress(f"read {sent / 1e6:.0f} of {total / 1e6:.0f} MB")
+    except psycopg.errors.DataError as exc:
+        raise _copy_problem(exc, header, col, mapping.date_order) from None
+
+
+def _read_typed(session: Session, col: dict[str, str], mapping: Mapping_) -> None:
+    """A file staged as text (--rejects): refuse the rows whose times or coordinates cannot be read, then make those
+    columns the types the checks and the insert expect (in the file's time settings, which the caller has set).
+    A column that reads whole is converted in one statement; only one holding something unreadable pays for
+    reading its values one by one."""
+    readers = False
+    for name, kind in TYPES.items():
+        if name not in col:
+            continue
         try:
-            with (
-                path.open("rb") as f,
-                cursor.copy(copy_staging_sql(names)) as copy,
-            ):
-                while chunk := f.read(CHUNK):
-                    copy.write(chunk)
-                    sent += len(chunk)
-                    if sent - shown >= step and sent < total:
-                        shown = sent
-                        progress(f"read {sent / 1e6:.0f} of {total / 1e6:.0f} MB")
-        except psycopg.errors.DataError as exc:
-            raise _copy_problem(exc, header, col, mapping.date_order) from None
-        finally:
-            if connection.info.transaction_status != psycopg.pq.TransactionStatus.INERROR:
-                cursor.execute(SET_TIME_SETTINGS_SQL, {"zone": saved_zone, "style": saved_style})
+            with session.begin_nested():
+                session.execute(text(cast_sql(col[name], kind)))
+            continue
+        except DBAPIError as exc:
+            if not isinstance(exc.orig, psycopg.errors.DataError):
+                raise
+        if not readers:
+            session.execute(text(TIME_READER_SQL))
+            session.execute(text(NUMBER_READER_SQL))
+            readers = True
+        reason = f" is not a date and time (read with the date order {mapping.date_order})"
+        if kind != "timestamptz":
+            reason = " is not a number"
+        session.execute(text(unreadable_sql(col[name], kind)), {"column": mapping.columns[name], "reason": reason})
+        session.execute(text(retype_sql(col[name], kind)))
 
 
 COPY_CONTEXT = re.compile(r"line (\d+)(?:, column c(\d+))?(?:: \"(.*)\")?", re.DOTALL)
@@ -342,7 +490,11 @@ def _copy_problem(exc: psycopg.Error, header: list[str], col: dict[str, str], or
         reason = re.sub(
             r"\bc(\d+)\b", lambda m: header[int(m.group(1))] if int(m.group(1)) < len(header) else m.group(0), reason
         )
-    return ImportRefused([Problem(f"line {line}", None, column, reason)])
+    return ImportRefused(
+        [Problem(f"line {line}", None, column, reason)],
+        heading="import refused at the first unreadable value, nothing was changed (COPY stops there; --rejects"
+        " FILE reads every row, imports the good ones and writes such rows to FILE)",
+    )
 
 
 # What a row of the case tables costs to keep up as it is written (the secondary indexes, the foreign keys' checks)
@@ -371,10 +523,11 @@ def _rebuilt_afterwards(session: Session, progress: Progress) -> Iterator[None]:
         progress(f"index or key {n}/{len(found)} built again ({time.perf_counter() - started:.0f} s)")
 
 
-def _check_rows(session: Session, col: dict[str, str], mapping: Mapping_, skip_unlocated: bool) -> None:
-    problems: list[Problem] = []
+def _mark_rows(session: Session, col: dict[str, str], mapping: Mapping_, skip_unlocated: bool) -> None:
+    """Mark each bad row with its first problem (its column and reason), in a few set-based statements."""
     ident, lat, lon = col["id"], col["lat"], col["lon"]
     c = mapping.columns
+    unlocated = "" if skip_unlocated else " (give --skip-unlocated to leave such rows out)"
     checks = [
         (f"{ident} IS NULL OR btrim({ident}) = ''", c["id"], "missing"),
         (f"length({ident}) > 100", c["id"], "longer than 100 characters"),
@@ -384,7 +537,7 @@ def _check_rows(session: Session, col: dict[str, str], mapping: Mapping_, skip_u
         (f"{lon} NOT BETWEEN -180 AND 180", c["lon"], "out of range (-180 to 180)"),
         (f"{lat} = 'NaN' OR {lon} = 'NaN'", c["lat"], "not a number"),
     ]
-    if "closed" in col:
+    if "closed" in col:  # none left when they were fixed
         checks.append((f"{col['closed']} < {col['created']}", c["closed"], f"before {c['created']}"))
     for name in ("address", "description"):
         if name in col:
@@ -392,64 +545,91 @@ def _check_rows(session: Session, col: dict[str, str], mapping: Mapping_, skip_u
             checks.append((f"length({col[name]}) > {limit}", c[name], f"longer than {limit} characters"))
     if not skip_unlocated:
         checks += [
-            (f"{lat} IS NULL", c["lat"], "missing (give --skip-unlocated to leave such rows out)"),
-            (f"{lon} IS NULL", c["lon"], "missing (give --skip-unlocated to leave such rows out)"),
+            (f"{lat} IS NULL", c["lat"], f"missing{unlocated}"),
+            (f"{lon} IS NULL", c["lon"], f"missing{unlocated}"),
+            (f"NOT {located_sql(lat, lon)}", c["lat"], f"0, 0 is no location{unlocated}"),
         ]
-    # One scan for all of them: the first failing check of each bad row, in line order.
-    cases = " ".join(f"WHEN {cond} THEN {i}" for i, (cond, _, _) in enumerate(checks))
-    for line, external, which in session.execute(text(bad_rows_sql(ident, cases))):
-        problems.append(Problem(f"line {line}", external, checks[which][1], checks[which][2]))
-    for external, first, again in session.execute(text(repeated_ids_sql(ident))):
-        problems.append(Problem(f"line {again}", external, c["id"], f"repeated (first at line {first})"))
-    for name, sql in _lookups(col, mapping).items():
-        for value, first, count in session.execute(text(sql[0]), sql[1]):
-            more = f" (and {count - 1} more rows)" if count > 1 else ""
-            problems.append(Problem(f"line {first}", None, c[name], f"{value!r}: {sql[2]}{more}"))
-    if problems:
-        problems.sort(key=lambda p: int(p.where.split()[1]))
-        raise ImportRefused(problems[:MAX_PROBLEMS], len(problems))
+    cases = " ".join(f"WHEN {cond} THEN {i}" for i, (cond, _, _) in enumerate(checks, 1))
+    scope = located_sql(lat, lon) if skip_unlocated else "true"  # rows left out are not checked
+    session.execute(
+        text(mark_checks_sql(cases, scope)), {"columns": [k[1] for k in checks], "reasons": [k[2] for k in checks]}
+    )
+    session.execute(text(mark_repeated_sql(ident, scope)), {"column": c["id"]})
+    for name, (table, params, reason) in _lookups(col, mapping).items():
+        session.execute(
+            text(mark_unmapped_sql(col[name], table, scope)), {**params, "column": c[name], "reason": reason}
+        )
+
+
+def _refuse_if_any(session: Session, col: dict[str, str], rows: int) -> None:
+    refused, kinds = session.execute(text(REJECT_COUNTS_SQL)).one()
+    if not refused:
+        return
+    problems = []
+    for column, reason, line, external, count in session.execute(text(reject_kinds_sql(col["id"]))):
+        more = f" (and {count - 1:,} more rows)" if count > 1 else ""
+        problems.append(Problem(f"line {line}", external, column, f"{reason}{more}"))
+    raise RowsRefused(problems[:MAX_PROBLEMS], kinds, refused, rows)
 
 
 def _lookups(col: dict[str, str], mapping: Mapping_) -> dict[str, tuple[str, dict[str, Any], str]]:
-    """For category, department and status: the values nothing maps, with their first line and count."""
+    """For category, department, status and source: the (value, target) table, its parameters, and the reason a
+    value it does not map is refused."""
     out = {}
     for name, reason in (
         ("category", "no such category in the current taxonomy or the mapping's categories"),
         ("department", "no such department code and not in the mapping's departments"),
         ("status", "not in the mapping's statuses"),
+        ("source", f"not a source ({', '.join(SOURCES)}) and not in the mapping's sources"),
     ):
         if name in col:
-            out[name] = (
-                unmapped_sql(col[name], lookup_table_sql(name)),
-                _table_params(name, mapping),
-                reason,
-            )
+            out[name] = (lookup_table_sql(name), _table_params(name, mapping), reason)
     return out
 
 
 def _table_params(name: str, mapping: Mapping_) -> dict[str, Any]:
-    table = {"category": mapping.categories, "department": mapping.departments, "status": mapping.statuses}[name]
-    return {"keys": list(table), "targets": list(table.values())}
+    table = {
+        "category": mapping.categories,
+        "department": mapping.departments,
+        "status": mapping.statuses,
+        "source": mapping.sources,
+    }[name]
+    params: dict[str, Any] = {"keys": list(table), "targets": list(table.values())}
+    if name == "source":
+        params["sources"] = list(SOURCES)
+    return params
 
 
-def _match(session: Session, col: dict[str, str], system: str, progress: Progress) -> None:
-    """Match the points of the lines not imported before to their cells (grids.matching.match_cells: for a large
-    file, in this process on the extent's cells; the smallest code wins on shared edges) into MATCHED."""
+def _match(
+    session: Session, col: dict[str, str], system: str, snap_within: float | None, progress: Progress
+) -> tuple[int, float]:
+    """Match the points of the good lines not imported before to their cells (grids.matching.match_cells: for a
+    large file, in this process on the extent's cells; the smallest code wins on shared edges) into MATCHED; with
+    `snap_within`, a point no cell covers goes to the nearest cell within that many metres. The points attached so,
+    and the farthest of them."""
     lon, lat, ident = col["lon"], col["lat"], col["id"]
     rows = driver(session).execute(unmatched_points_sql(lon, lat, ident), {"system": system}).fetchall()
     session.execute(text(DROP_MATCHED_SQL))
     session.execute(text(CREATE_MATCHED_SQL))
     if not rows:
-        return
+        return 0, 0.0
     lines, lons, lats = zip(*rows, strict=True)
     started = time.perf_counter()
     cells = match_cells(session, lons, lats)
-    progress(f"{len(cells)} points matched to cells in {time.perf_counter() - started:.1f} s; writing cases")
+    progress(f"{len(cells):,} points matched to cells in {time.perf_counter() - started:.1f} s; writing cases")
+    snapped: dict[int, tuple[str, float]] = {}
+    outside = [i for i, cell in enumerate(cells) if cell is None]
+    if snap_within is not None and outside:
+        near = nearest_cells_within(session, [lons[i] for i in outside], [lats[i] for i in outside], snap_within)
+        snapped = {i: found for i, found in zip(outside, near, strict=True) if found is not None}
     with driver(session).raw.cursor().copy(COPY_MATCHED_SQL) as copy:
-        for line, cell in zip(lines, cells, strict=True):
+        for i, (line, cell) in enumerate(zip(lines, cells, strict=True)):
             if cell is not None:
-                copy.write_row((line, cell))
+                copy.write_row((line, cell, None))
+            elif i in snapped:
+                copy.write_row((line, snapped[i][0], snapped[i][1]))
     session.execute(text(ANALYZE_MATCHED_SQL))
+    return len(snapped), max((m for _, m in snapped.values()), default=0.0)
 
 
 def _insert(
@@ -460,8 +640,8 @@ def _insert(
     by: str,
     actor: int | None,
     file: str,
-    progress: Progress,
     exclusive: bool = False,
+    closed_fixed: bool = False,
 ) -> int:
     params: dict[str, Any] = {
         "system": mapping.system,
@@ -478,6 +658,16 @@ def _insert(
         joins.append(f"LEFT JOIN ({lookup_table_sql('department')}) dep ON dep.value = n.{col['department']}")
         department = "dep.target"
         params |= _table_params("department", mapping)
+    source = ":source"
+    if "source" in col:
+        joins.append(
+            f"LEFT JOIN ({lookup_table_sql('source')}) src ON src.value = n.{col['source']}".replace(
+                ":keys", ":source_keys"
+            ).replace(":targets", ":source_targets")
+        )
+        src = _table_params("source", mapping)
+        params |= {"source_keys": src["keys"], "source_targets": src["targets"], "sources": src["sources"]}
+        source = "coalesce(src.target, :source)"  # a blank value: the file's source
     closed = f"n.{col['closed']}" if "closed" in col else "NULL::timestamptz"
     if "status" in col:
         joins.append(
@@ -498,6 +688,7 @@ def _insert(
     sql = INSERT_SQL.format(
         staging=STAGING,
         matched=MATCHED,
+        located=located_sql(f"r.{col['lat']}", f"r.{col['lon']}"),
         lon=col["lon"],
         lat=col["lat"],
         id=col["id"],
@@ -506,6 +697,7 @@ def _insert(
         description=f"coalesce(n.{col['description']}, '')" if "description" in col else "''",
         address=f"left(n.{col['address']}, 200)" if "address" in col else "NULL",
         department=department,
+        source=source,
         status=status,
         closed_at=f"CASE WHEN {status} IN ('closed', 'cancelled')"
         f" THEN coalesce({closed}, CAST(:now AS timestamptz)) END",
@@ -515,19 +707,30 @@ def _insert(
         # and the checks refused a file naming a case twice: no conflict to look for row by row, which costs a
         # speculative insertion (an index probe and a second WAL record) per case.
         on_conflict="" if exclusive else "ON CONFLICT ON CONSTRAINT uq_cases_external DO NOTHING",
+        # Only a file with closed times set to the created time pays for finding their rows again.
+        given=CLOSED_GIVEN_PAYLOAD if closed_fixed else "",
+        given_join=closed_given_join(col["id"]) if closed_fixed else "",
     )
-    _match(session, col, mapping.system, progress)
+    return int(session.execute(text(sql), params).scalar_one())
+
+
+def _write_rejects(session: Session, path: Path, rejects: Path, result: ImportResult) -> None:
+    """The refused lines of `path`, as they were, with a reason column, into `rejects` (the header alone if none).
+    Lines are counted as the staging counted them: records of the CSV, the header being line 1."""
+    reasons = {line: f"{column}: {reason}" for line, column, reason in session.execute(text(REJECTED_LINES_SQL))}
     try:
-        with session.begin_nested():
-            return int(session.execute(text(sql), params).scalar_one())
-    except DBAPIError as exc:
-        if not isinstance(exc.orig, psycopg.errors.NotNullViolation) or "cell_code" not in str(exc.orig):
-            raise
-    # Some point has no cell: say which (the happy path never pays for this second spatial pass).
-    outside = session.execute(text(outside_cells_sql(col["id"], col["lat"], col["lon"]))).all()
-    raise ImportRefused(
-        [
-            Problem(f"line {line}", external, mapping.columns["lat"], "the point is outside every grid cell")
-            for line, external in outside
-        ]
-    )
+        with (
+            path.open(encoding="utf-8-sig", newline="") as source,
+            rejects.open("w", encoding="utf-8", newline="") as out,
+        ):
+            reader, writer = csv.reader(source), csv.writer(out)
+            header = next(reader)
+            writer.writerow([*header, "import_reason" if REASON_COLUMN in header else REASON_COLUMN])
+            for line, record in enumerate(reader, 2):
+                if line in reasons:
+                    writer.writerow([*record, reasons[line]])
+    except OSError as exc:
+        raise ValidationError(
+            f"--rejects {rejects}: cannot write it ({exc.strerror}); nothing was imported",
+            details={"rejects": str(rejects)},
+        ) from None

@@ -26,8 +26,13 @@ COUNT_STAGED_SQL = f"SELECT count(*) FROM {STAGING}"
 
 
 def create_staging_sql(columns: list[str]) -> str:
-    """The staging table: the file's columns (`name type`, built from positions), and the line."""
-    return f"CREATE TEMP TABLE {STAGING} (line bigint GENERATED ALWAYS AS IDENTITY (START 2), {', '.join(columns)})"
+    """The staging table: the file's columns (`name type`, built from positions), the line, why the line is refused
+    (its column and reason, NULL while it is good) and, where a closed time before the created time was set to the
+    created time, the closed time given."""
+    return (
+        f"CREATE TEMP TABLE {STAGING} (line bigint GENERATED ALWAYS AS IDENTITY (START 2), {', '.join(columns)},"
+        " reject_column text, reject_reason text, closed_given timestamptz)"
+    )
 
 
 def copy_staging_sql(names: str) -> str:
@@ -41,37 +46,134 @@ TIME_SETTINGS_SQL = "SELECT current_setting('TimeZone'), current_setting('DateSt
 SET_TIME_SETTINGS_SQL = "SELECT set_config('TimeZone', %(zone)s, true), set_config('DateStyle', %(style)s, true)"
 
 
+def located_sql(lat: str, lon: str) -> str:
+    """A staged row has a point: both coordinates, and not (0, 0), which exports write for "no location"."""
+    return f"({lat} IS NOT NULL AND {lon} IS NOT NULL AND NOT ({lat} = 0 AND {lon} = 0))"
+
+
 def count_unlocated_sql(lat: str, lon: str) -> str:
-    """The staged rows with no point (columns `lat`, `lon`)."""
-    return f"SELECT count(*) FROM {STAGING} WHERE {lat} IS NULL OR {lon} IS NULL"
-
-
-# -- checking the staged rows -------------------------------------------------------------------------------------
-
-
-def bad_rows_sql(ident: str, cases: str) -> str:
-    """The first failing check (`cases`: WHEN condition THEN its index) of each bad row, in line order."""
+    """The good staged rows with no point (columns `lat`, `lon`), and how many of them are at (0, 0)."""
     return (
-        f"SELECT line, {ident}, k FROM (SELECT line, {ident}, CASE {cases} END AS k FROM {STAGING}) s"
-        f" WHERE k IS NOT NULL ORDER BY line LIMIT {MAX_PROBLEMS}"
+        f"SELECT count(*), count(*) FILTER (WHERE {lat} = 0 AND {lon} = 0) FROM {STAGING}"
+        f" WHERE reject_reason IS NULL AND NOT {located_sql(lat, lon)}"
     )
 
 
-def repeated_ids_sql(ident: str) -> str:
-    """The ids given on more than one line, with their first and last lines."""
+# -- reading a file staged as text (--rejects): a value that is not a time or a number refuses its row only ----------
+
+# Read a text as a time (in the transaction's TimeZone and DateStyle, the file's) or a number; NULL when it is not
+# one. Temporary functions (pg_temp): they live as long as the connection and belong to no schema of the app.
+TIME_READER_SQL = """
+CREATE OR REPLACE FUNCTION pg_temp.citymgmt_import_time(v text) RETURNS timestamptz LANGUAGE plpgsql STABLE AS $$
+BEGIN RETURN CAST(v AS timestamptz); EXCEPTION WHEN data_exception THEN RETURN NULL; END $$
+"""
+NUMBER_READER_SQL = """
+CREATE OR REPLACE FUNCTION pg_temp.citymgmt_import_number(v text) RETURNS float8 LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN RETURN CAST(v AS float8); EXCEPTION WHEN data_exception THEN RETURN NULL; END $$
+"""
+READERS = {"timestamptz": "pg_temp.citymgmt_import_time", "float8": "pg_temp.citymgmt_import_number"}
+
+
+def unreadable_sql(column: str, kind: str) -> str:
+    """Refuse the good rows whose `column` (text) holds something that is not a `kind` (timestamptz or float8):
+    :column names it, the reason is the value quoted and :reason."""
     return (
-        f"SELECT {ident}, min(line), max(line) FROM {STAGING} WHERE {ident} IS NOT NULL GROUP BY {ident}"
-        f" HAVING count(*) > 1 ORDER BY 2 LIMIT {MAX_PROBLEMS}"
+        f"UPDATE {STAGING} SET reject_column = :column, reject_reason = quote_literal({column}) || :reason"
+        f" WHERE reject_reason IS NULL AND btrim({column}) <> '' AND {READERS[kind]}({column}) IS NULL"
     )
 
 
-def unmapped_sql(column: str, table: str) -> str:
-    """The values of `column` that `table` (lookup_table_sql) maps to nothing, with their first line and count."""
+def cast_sql(column: str, kind: str) -> str:
+    """`column` (text) as a `kind` column, blank as NULL, in one pass: fails on the first value that is not one."""
+    return f"ALTER TABLE {STAGING} ALTER COLUMN {column} TYPE {kind} USING CAST(NULLIF(btrim({column}), '') AS {kind})"
+
+
+def retype_sql(column: str, kind: str) -> str:
+    """`column` (text) as a `kind` column, what cannot be read (refused above) or is blank as NULL."""
     return (
-        f"SELECT v, min(line), count(*) FROM (SELECT {column} AS v, line FROM {STAGING}) s"
-        f" WHERE v IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ({table}) m WHERE m.value = s.v)"
-        " GROUP BY v ORDER BY 2 LIMIT 20"
+        f"ALTER TABLE {STAGING} ALTER COLUMN {column} TYPE {kind}"
+        f" USING CASE WHEN btrim({column}) = '' THEN NULL ELSE {READERS[kind]}({column}) END"
     )
+
+
+# -- checking the staged rows: each bad row is marked with its first problem ---------------------------------------
+
+
+def fix_closed_sql(closed: str, created: str) -> str:
+    """A closed time before the created time: keep the given one aside and close at the created time."""
+    return (
+        f"UPDATE {STAGING} SET closed_given = {closed}, {closed} = {created}"
+        f" WHERE {closed} < {created} AND reject_reason IS NULL"
+    )
+
+
+# Each marking statement checks the good rows `scope` (a condition on the staging's columns) keeps: all of them, or
+# with --skip-unlocated only those with a point (located_sql), the others being left out whatever else is wrong.
+
+
+def mark_checks_sql(cases: str, scope: str) -> str:
+    """Mark each good row with its first failing check (`cases`: WHEN condition THEN its number, from 1): the
+    check's column and reason from :columns and :reasons."""
+    return (
+        f"UPDATE {STAGING} SET reject_column = (CAST(:columns AS text[]))[CASE {cases} END],"
+        f" reject_reason = (CAST(:reasons AS text[]))[CASE {cases} END]"
+        f" WHERE reject_reason IS NULL AND {scope} AND (CASE {cases} END) IS NOT NULL"
+    )
+
+
+def mark_repeated_sql(ident: str, scope: str) -> str:
+    """Mark the good rows whose id an earlier line gives too, naming that line."""
+    return f"""
+        UPDATE {STAGING} s SET reject_column = :column, reject_reason = 'repeated (first at line ' || f.first || ')'
+        FROM (SELECT {ident} AS v, min(line) AS first FROM {STAGING} WHERE {ident} IS NOT NULL AND {scope}
+              GROUP BY {ident} HAVING count(*) > 1) f
+        WHERE s.{ident} = f.v AND s.line > f.first AND s.reject_reason IS NULL
+    """
+
+
+def mark_unmapped_sql(column: str, table: str, scope: str) -> str:
+    """Mark the good rows whose `column` value `table` (lookup_table_sql) maps to nothing: the value and :reason."""
+    return f"""
+        UPDATE {STAGING} s SET reject_column = :column, reject_reason = quote_literal(s.{column}) || ': ' || :reason
+        WHERE s.reject_reason IS NULL AND {scope} AND s.{column} IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM ({table}) m WHERE m.value = s.{column})
+    """
+
+
+def mark_outside_sql(lat: str, lon: str, ident: str) -> str:
+    """Mark the good located rows not imported before (of system :system) that no cell took (MATCHED)."""
+    return f"""
+        UPDATE {STAGING} r SET reject_column = :column, reject_reason = :reason
+        WHERE r.reject_reason IS NULL AND {located_sql(f"r.{lat}", f"r.{lon}")}
+          AND NOT EXISTS (SELECT 1 FROM {MATCHED} m WHERE m.line = r.line)
+          AND NOT EXISTS (SELECT 1 FROM cases k WHERE k.external_system = :system AND k.external_id = r.{ident})
+    """
+
+
+# The rows whose closed time was set to the created time that became cases now (those the matching took).
+FIXED_IMPORTED_SQL = (
+    f"SELECT count(*) FROM {STAGING} r WHERE closed_given IS NOT NULL AND reject_reason IS NULL"
+    f" AND EXISTS (SELECT 1 FROM {MATCHED} m WHERE m.line = r.line)"
+)
+
+# The refused rows: how many, and in how many kinds (a column and a reason).
+REJECT_COUNTS_SQL = (
+    f"SELECT count(*), count(DISTINCT (reject_column, reject_reason)) FROM {STAGING} WHERE reject_reason IS NOT NULL"
+)
+
+
+def reject_kinds_sql(ident: str) -> str:
+    """Each kind of problem (column, reason), first line first: its first line and id, and how many rows have it."""
+    return (
+        f"SELECT reject_column, reject_reason, min(line), (array_agg({ident} ORDER BY line))[1], count(*)"
+        f" FROM {STAGING} WHERE reject_reason IS NOT NULL GROUP BY 1, 2 ORDER BY 3 LIMIT {MAX_PROBLEMS}"
+    )
+
+
+# Every refused line with its column and reason, in line order (for the rejects file).
+REJECTED_LINES_SQL = (
+    f"SELECT line, reject_column, reject_reason FROM {STAGING} WHERE reject_reason IS NOT NULL ORDER BY line"
+)
 
 
 def lookup_table_sql(name: str) -> str:
@@ -95,6 +197,13 @@ def lookup_table_sql(name: str) -> str:
         return f"""
             SELECT m.value, d.code AS target FROM ({given}) m JOIN departments d ON d.code = m.target
             UNION ALL SELECT code, code FROM departments WHERE code NOT IN (SELECT value FROM ({given}) g)
+        """
+    if name == "source":
+        # The mapping's table first, then the case sources by their own names (:sources).
+        return f"""
+            SELECT value, target FROM ({given}) m
+            UNION ALL SELECT s, s FROM unnest(CAST(:sources AS text[])) AS s
+            WHERE s NOT IN (SELECT value FROM ({given}) g)
         """
     return given
 
@@ -130,14 +239,15 @@ ORDER BY 1
 def unmatched_points_sql(lon: str, lat: str, ident: str) -> str:
     """The staged lines with a point whose id the system (%(system)s) has not imported before (driver)."""
     return (
-        f"SELECT line, {lon}, {lat} FROM {STAGING} r WHERE {lon} IS NOT NULL AND {lat} IS NOT NULL"
+        f"SELECT line, {lon}, {lat} FROM {STAGING} r WHERE {located_sql(lat, lon)} AND reject_reason IS NULL"
         f" AND NOT EXISTS (SELECT 1 FROM cases k WHERE k.external_system = %(system)s AND k.external_id = r.{ident})"
     )
 
 
 DROP_MATCHED_SQL = f"DROP TABLE IF EXISTS {MATCHED}"
-CREATE_MATCHED_SQL = f"CREATE TEMP TABLE {MATCHED} (line bigint PRIMARY KEY, cell text NOT NULL)"
-COPY_MATCHED_SQL = f"COPY {MATCHED} (line, cell) FROM STDIN"  # driver
+# snapped_m: the distance to a cell the point is outside of, attached to it by --snap-within (NULL: inside it).
+CREATE_MATCHED_SQL = f"CREATE TEMP TABLE {MATCHED} (line bigint PRIMARY KEY, cell text NOT NULL, snapped_m float8)"
+COPY_MATCHED_SQL = f"COPY {MATCHED} (line, cell, snapped_m) FROM STDIN"  # driver
 ANALYZE_MATCHED_SQL = f"ANALYZE {MATCHED}"
 
 # -- writing the cases ---------------------------------------------------------------------------------------------
@@ -150,14 +260,14 @@ WITH new AS (
     FROM {staging} r
     LEFT JOIN {matched} m ON m.line = r.line
     LEFT JOIN grid_cells cell ON cell.code = m.cell
-    WHERE r.{lat} IS NOT NULL AND r.{lon} IS NOT NULL
+    WHERE {located} AND r.reject_reason IS NULL
       AND NOT EXISTS (SELECT 1 FROM cases k WHERE k.external_system = :system AND k.external_id = r.{id})
 ), inserted AS (
     INSERT INTO cases (code, source, category_id, category_code, urgency, description, address, point, cell_code,
                        community_code, street_code, district_code, department_code, status, reported_at,
                        updated_at, closed_at, verified, external_system, external_id)
     SELECT to_char({created} AT TIME ZONE :city_zone, 'YYYYMMDD') || lpad(n.num, greatest(5, length(n.num)), '0'),
-           :source, cat.id, cat.code, 'normal', {description}, {address},
+           {source}, cat.id, cat.code, 'normal', {description}, {address},
            ST_SetSRID(ST_MakePoint({lon}, {lat}), 4326), n.cell, n.community_code, left(n.community_code, 9),
            left(n.community_code, 6), {department}, {status}, {created}, :now, {closed_at}, true,
            :system, n.{id}
@@ -169,21 +279,24 @@ WITH new AS (
     RETURNING id, status, external_id
 ), events AS (
     INSERT INTO case_events (case_id, action, actor_id, at, from_status, to_status, payload)
-    SELECT id, 'import', CAST(:actor AS integer), CAST(:now AS timestamptz), NULL, status,
-           jsonb_build_object('system', CAST(:system AS text), 'external_id', external_id, 'file', CAST(:file AS text),
-                              'by', CAST(:by AS text))
-    FROM inserted
+    SELECT i.id, 'import', CAST(:actor AS integer), CAST(:now AS timestamptz), NULL, i.status,
+           jsonb_build_object('system', CAST(:system AS text), 'external_id', i.external_id,
+                              'file', CAST(:file AS text), 'by', CAST(:by AS text)){given}
+    FROM inserted i
+    {given_join}
 )
 SELECT count(*) FROM inserted
 """
 
+# The import event of a case whose closed time was set to its created time also says the closed time given.
+CLOSED_GIVEN_PAYLOAD = (
+    " || CASE WHEN g.closed_given IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('closed_given', g.closed_given) END"
+)
 
-def outside_cells_sql(ident: str, lat: str, lon: str) -> str:
-    """The staged lines whose point is in no live cell (asked only once the insert has found there is one)."""
-    return f"""
-            SELECT line, {ident} FROM {STAGING} r
-            WHERE {lat} IS NOT NULL AND {lon} IS NOT NULL AND NOT EXISTS (
-                SELECT 1 FROM grid_cells WHERE retired_at IS NULL
-                AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(r.{lon}, r.{lat}), 4326)))
-            ORDER BY line LIMIT {MAX_PROBLEMS}
-            """
+
+def closed_given_join(ident: str) -> str:
+    """The row (of `new`, INSERT_SQL) of an inserted case (`i`) whose closed time was set to its created time."""
+    return (
+        f"LEFT JOIN (SELECT {ident}, closed_given FROM new WHERE closed_given IS NOT NULL) g"
+        f" ON g.{ident} = i.external_id"
+    )

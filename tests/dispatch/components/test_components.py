@@ -312,7 +312,8 @@ def test_problems_are_listed_up_to_a_cap_and_counted_beyond_it(db_session, clock
     with pytest.raises(ImportRefused) as refused:
         run(db_session, path, clock)
     assert refused.value.total == 1200 and len(refused.value.details["problems"]) == 1000
-    assert "(1200 problem(s))" in refused.value.message and refused.value.message.endswith("... and 1150 more")
+    assert "(50 of 1,200 problems shown)" in refused.value.message
+    assert refused.value.message.endswith("... and 1,150 more")
     assert refused.value.message.count("\n  line ") == 50
 
 

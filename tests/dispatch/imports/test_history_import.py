@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from citymgmt.cli import cli
 from citymgmt.core.errors import ValidationError
 from dispatch.components.importer import ImportRefused
-from dispatch.imports.history import import_history, read_mapping
+from dispatch.imports.history import ImportOptions, import_history, read_mapping
 from grids.matching import match_cell
 
 pytestmark = pytest.mark.usefixtures("beijing")
@@ -182,7 +182,8 @@ NO_CATEGORY = "no such category in the current taxonomy or the mapping's categor
         (2, "Latitude", "116.4", "out of range (-90 to 90); are latitude and longitude swapped?"),
         (3, "Longitude", "-200", "out of range (-180 to 180)"),
         (4, "Latitude", "", "missing (give --skip-unlocated to leave such rows out)"),
-        (3, "Latitude", "0", "the point is outside every grid cell"),
+        (3, "Latitude", "0", "0, 0 is no location (give --skip-unlocated to leave such rows out)"),
+        (3, "Latitude", "10", "the point is outside every grid cell"),
         (2, "SRNumber", "", "missing"),
         (3, "SRNumber", "t-checked-1", "repeated (first at line 2)"),
         (4, "CreatedDate", "", "missing"),
@@ -199,10 +200,12 @@ def test_a_bad_row_names_its_line_and_column_and_changes_nothing(
     data[line - 2][HEADER.index(column)] = value
     if value == "0":
         data[line - 2][HEADER.index("Longitude")] = "0"
-    error = refused(db_session, tmp_path, data, "t-checked")
+    refuse_closed = ImportOptions(closed_before_created="refuse")  # the default sets it to the created time
+    error = refused(db_session, tmp_path, data, "t-checked", options=refuse_closed)
     assert isinstance(error, ImportRefused)
     assert [(p.where, p.field, p.message) for p in error.problems] == [(f"line {line}", column, reason)]
     assert f"line {line}" in error.message and column in error.message
+    assert "import refused, nothing was changed: 1 of 3 rows have a problem" in error.message
 
 
 def test_unlocated_rows_can_be_left_out(db_session: Session, tmp_path: Path) -> None:
@@ -238,12 +241,14 @@ def test_the_command_imports_with_map_options(
         args += ["--map", m]
     result = app.test_cli_runner().invoke(cli, [*args, "--map", "department=Owner"])
     assert result.exit_code == 1
-    assert "line 2: Owner: 'WATER': no such department code" in result.stderr
+    # Each row is refused for its first problem: line 2's category (its Owner WATER is unmapped too).
+    assert "nothing was changed: 1 of 3 rows have a problem" in result.stderr
+    assert "line 2 (id t-cli-1): RequestType: 'Sewer cover': no such category" in result.stderr
     assert imported(db_session, "t-cli") == []
 
     result = app.test_cli_runner().invoke(cli, args)
     assert result.exit_code == 1, result.output
-    assert "line 2: RequestType: 'Sewer cover': no such category" in result.stderr
+    assert "line 2 (id t-cli-1): RequestType: 'Sewer cover': no such category" in result.stderr
 
     data = rows("t-cli")
     data[0][HEADER.index("RequestType")] = "C0102"
