@@ -52,9 +52,7 @@ def request_types() -> dict[str, str]:
     return {c["name_en"]: c["code"] for c in doc["categories"] if c["level"] == "minor"}
 
 
-def set_up_la(
-    session: Session, now: datetime, cell_m: float = 500, auto_file: bool = False, hull: bool = True
-) -> None:
+def set_up_la(session: Session, now: datetime, cell_m: float = 500, auto_file: bool = False, hull: bool = True) -> None:
     """The city in the caller's transaction. The boundary is the councils' convex hull, because the councils leave
     parts of the city uncovered (54 located rows fall between or beyond them); `hull=False` cuts the cells from the
     councils themselves, those rows outside. With `auto_file` every rule also files the case on arrival, so that
