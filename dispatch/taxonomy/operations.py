@@ -100,9 +100,11 @@ def check_taxonomy(doc: Any) -> list[Problem]:
     problems: list[Problem] = []
     if not isinstance(doc, dict):
         return [Problem("document", "must be a JSON object")]
-    for key in ("version", "name", "name_en", "effective_from", "categories"):
+    for key in ("version", "effective_from", "categories"):
         if key not in doc:
             problems.append(Problem("document", f"missing {key}"))
+    if not _named(doc):
+        problems.append(Problem("document", "missing name (or name_en)"))
     if problems:
         return problems
     if not re.match(r"^[a-z0-9._-]{1,40}$", str(doc["version"])):
@@ -112,7 +114,11 @@ def check_taxonomy(doc: Any) -> list[Problem]:
     except ValueError:
         problems.append(Problem("effective_from", "must be a date, YYYY-MM-DD"))
     seen: set[str] = set()
-    majors = {c.get("code") for c in doc["categories"] if isinstance(c, dict) and c.get("level") == "major"}
+    majors = {
+        c.get("code"): c.get("time_limits")
+        for c in doc["categories"]
+        if isinstance(c, dict) and c.get("level") == "major"
+    }
     for i, c in enumerate(doc["categories"]):
         where = f"categories[{i}]" + (f" ({c.get('code')})" if isinstance(c, dict) and c.get("code") else "")
         if not isinstance(c, dict):
@@ -134,19 +140,40 @@ def check_taxonomy(doc: Any) -> list[Problem]:
         if code in seen:
             problems.append(Problem(where, "code repeated"))
         seen.add(code)
+        if not _named(c):
+            problems.append(Problem(where, "missing name (or name_en)"))
         for key in ("name", "name_en"):
-            if not isinstance(c.get(key), str) or not c[key].strip():
-                problems.append(Problem(where, f"missing {key}"))
+            if key in c and not isinstance(c[key], str):
+                problems.append(Problem(where, f"{key} must be text"))
+        if level == "major" and c.get("time_limits") is not None:
+            # The default of its minor classes that give none.
+            problems.extend(_check_limits(where, c["time_limits"], "a major class's time_limits are not empty"))
         if level == "minor":
             if code[:3] not in majors:
                 problems.append(Problem(where, f"major class {code[:3]} is not in the file"))
+            elif c.get("time_limits") is None and majors[code[:3]] is not None:
+                continue  # its major class's limits
             problems.extend(_check_limits(where, c.get("time_limits")))
     return problems
 
 
-def _check_limits(where: str, limits: Any) -> list[Problem]:
+def _named(item: dict[str, Any]) -> bool:
+    """A name in either language: a city outside China may give name_en alone (and a Chinese one name alone)."""
+    return any(isinstance(item.get(k), str) and item[k].strip() for k in ("name", "name_en"))
+
+
+def _names(item: dict[str, Any]) -> tuple[str, str]:
+    """(name, name_en), the one not given being the other."""
+    name = item.get("name") if isinstance(item.get("name"), str) and item["name"].strip() else None
+    name_en = item.get("name_en") if isinstance(item.get("name_en"), str) and item["name_en"].strip() else None
+    return (name or name_en or "").strip(), (name_en or name or "").strip()
+
+
+def _check_limits(
+    where: str, limits: Any, missing: str = "a minor class needs time_limits (its own, or its major class's)"
+) -> list[Problem]:
     if not isinstance(limits, list) or not limits:
-        return [Problem(where, "a minor class needs time_limits")]
+        return [Problem(where, missing)]
     problems = []
     urgencies = []
     for limit in limits:
@@ -182,19 +209,13 @@ def load_taxonomy(session: Session, path: Path, make_current: bool = True) -> tu
             details={"problems": [str(p) for p in problems]},
         )
     version = doc["version"]
+    name, name_en = _names(doc)
     session.execute(
         insert(TaxonomyVersion)
-        .values(
-            code=version,
-            name=doc["name"],
-            name_en=doc["name_en"],
-            effective_from=date.fromisoformat(doc["effective_from"]),
-        )
-        .on_conflict_do_update(
-            index_elements=[TaxonomyVersion.code],
-            set_={"name": doc["name"], "name_en": doc["name_en"]},
-        )
+        .values(code=version, name=name, name_en=name_en, effective_from=date.fromisoformat(doc["effective_from"]))
+        .on_conflict_do_update(index_elements=[TaxonomyVersion.code], set_={"name": name, "name_en": name_en})
     )
+    defaults = {c["code"]: c.get("time_limits") for c in doc["categories"] if c["level"] == "major"}
     rows = [
         {
             "version_code": version,
@@ -202,11 +223,12 @@ def load_taxonomy(session: Session, path: Path, make_current: bool = True) -> tu
             "family": c["family"],
             "level": c["level"],
             "parent_code": c.get("parent") if c["level"] == "minor" else None,
-            "name": c["name"],
-            "name_en": c["name_en"],
+            "name": _names(c)[0],
+            "name_en": _names(c)[1],
             "filing_criteria": c.get("filing_criteria"),
             "closing_criteria": c.get("closing_criteria"),
-            "time_limits": c.get("time_limits", []),
+            # A minor class without limits of its own takes its major class's (copied: a case reads its category's).
+            "time_limits": c.get("time_limits") or (c["level"] == "minor" and defaults.get(c["code"][:3])) or [],
             "keywords": c.get("keywords", []),
         }
         for c in doc["categories"]

@@ -144,7 +144,7 @@ def _minor(doc: dict, code: str) -> dict:
         (lambda d: _minor(d, "E0102").update(code="E102"), "code must be C or E and 4 digits"),
         (lambda d: _minor(d, "E0102").update(family="component"), "codes of components start with C"),
         (lambda d: _minor(d, "E0102").update(code="E0101"), "(E0101): code repeated"),
-        (lambda d: _minor(d, "E0102").update(name=""), "(E0102): missing name"),
+        (lambda d: _minor(d, "E0102").update(name="", name_en=""), "(E0102): missing name (or name_en)"),
         (lambda d: _minor(d, "E0102").update(level="tiny"), "level must be major or minor"),
         (lambda d: _minor(d, "E0102").update(time_limits=[]), "(E0102): a minor class needs time_limits"),
         (lambda d: _minor(d, "E0102")["time_limits"][0].update(type="fortnights"), "limit type must be one of"),
@@ -171,3 +171,51 @@ def test_cli_loads_and_refuses(app, db_session, tmp_path) -> None:  # type: igno
     (tmp_path / "bad.json").write_text("{not json")
     bad = runner.invoke(cli, ["taxonomy", "load", str(tmp_path / "bad.json")])
     assert bad.exit_code == 1 and "not a readable JSON file" in bad.output
+
+
+# A city's own taxonomy in English alone, with one default time limit per major class.
+CITY = {
+    "version": "la-2026",
+    "name_en": "Los Angeles request types",
+    "effective_from": "2026-01-01",
+    "categories": [
+        {"code": "E01", "family": "event", "level": "major", "name_en": "Sanitation",
+         "time_limits": [{"urgency": "normal", "amount": 3, "type": "working_days"},
+                         {"urgency": "urgent", "amount": 4, "type": "urgent_hours"}]},
+        {"code": "E0101", "family": "event", "level": "minor", "name_en": "Bulky Items"},
+        {"code": "E0102", "family": "event", "level": "minor", "name_en": "Dead Animal Removal",
+         "time_limits": [{"urgency": "normal", "amount": 8, "type": "working_hours"}]},
+        {"code": "E02", "family": "event", "level": "major", "name_en": "Graffiti"},
+        {"code": "E0201", "family": "event", "level": "minor", "name": "涂鸦清除", "name_en": "Graffiti Removal",
+         "time_limits": [{"urgency": "normal", "amount": 2, "type": "working_days"}]},
+    ],
+}  # fmt: skip
+
+
+def test_english_names_alone_and_a_default_limit_per_major_class(db_session, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    assert check_taxonomy(CITY) == []
+    load_taxonomy(db_session, write(tmp_path, CITY))
+    cats = by_code(db_session)
+    assert (cats["E0101"].name, cats["E0101"].name_en) == ("Bulky Items", "Bulky Items")  # shown as given
+    assert (cats["E0201"].name, cats["E0201"].name_en) == ("涂鸦清除", "Graffiti Removal")
+    assert cats["E0101"].time_limits == CITY["categories"][0]["time_limits"]  # the major class's
+    assert cats["E0102"].time_limits == [{"urgency": "normal", "amount": 8, "type": "working_hours"}]  # its own
+    version = db_session.execute(text("SELECT name, name_en FROM taxonomy_versions WHERE code = 'la-2026'")).one()
+    assert tuple(version) == ("Los Angeles request types", "Los Angeles request types")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # Graffiti gives no default: its minor classes need their own.
+        (lambda d: d["categories"][4].pop("time_limits"), "(E0201): a minor class needs time_limits"),
+        (lambda d: d["categories"][1].update(name_en=""), "(E0101): missing name (or name_en)"),
+        (lambda d: d.pop("name_en"), "document: missing name (or name_en)"),
+        (lambda d: d["categories"][0].update(time_limits=[]), "(E01): a major class's time_limits are not empty"),
+        (lambda d: d["categories"][0]["time_limits"][0].update(urgency="urgent"), "(E01): an urgency is given twice"),
+    ],
+)
+def test_a_city_taxonomy_is_checked(change, message: str) -> None:  # type: ignore[no-untyped-def]
+    doc = copy.deepcopy(CITY)
+    change(doc)
+    assert any(message in str(p) for p in check_taxonomy(doc)), check_taxonomy(doc)
