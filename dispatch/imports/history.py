@@ -63,6 +63,7 @@ from dispatch.imports.queries import (
     FIXED_IMPORTED_SQL,
     INSERT_SQL,
     LOCK_REBUILT_SQL,
+    MARK_OUTSIDE_SQL,
     MATCHED,
     MAX_PROBLEMS,
     NUMBER_READER_SQL,
@@ -84,7 +85,6 @@ from dispatch.imports.queries import (
     located_sql,
     lookup_table_sql,
     mark_checks_sql,
-    mark_outside_sql,
     mark_repeated_sql,
     mark_unmapped_sql,
     reject_kinds_sql,
@@ -386,11 +386,9 @@ def _import(
             text(count_unlocated_sql(col["lat"], col["lon"]))
         ).one()
     progress("matching cells")
-    result.snapped, result.snapped_max_m = _match(session, col, mapping.system, options.snap_within, progress)
-    session.execute(
-        text(mark_outside_sql(col["lat"], col["lon"], col["id"])),
-        {"system": mapping.system, "column": mapping.columns["lat"], "reason": OUTSIDE},
-    )
+    result.snapped, result.snapped_max_m, outside = _match(session, col, mapping.system, options.snap_within, progress)
+    if outside:
+        session.execute(text(MARK_OUTSIDE_SQL), {"lines": outside, "column": mapping.columns["lat"], "reason": OUTSIDE})
     if not keep_going:
         _refuse_if_any(session, col, rows)
     result.rejected = session.execute(text(REJECT_COUNTS_SQL)).one()[0]
@@ -602,17 +600,17 @@ def _table_params(name: str, mapping: Mapping_) -> dict[str, Any]:
 
 def _match(
     session: Session, col: dict[str, str], system: str, snap_within: float | None, progress: Progress
-) -> tuple[int, float]:
+) -> tuple[int, float, list[int]]:
     """Match the points of the good lines not imported before to their cells (grids.matching.match_cells: for a
     large file, in this process on the extent's cells; the smallest code wins on shared edges) into MATCHED; with
     `snap_within`, a point no cell covers goes to the nearest cell within that many metres. The points attached so,
-    and the farthest of them."""
+    the farthest of them, and the lines whose points no cell took."""
     lon, lat, ident = col["lon"], col["lat"], col["id"]
     rows = driver(session).execute(unmatched_points_sql(lon, lat, ident), {"system": system}).fetchall()
     session.execute(text(DROP_MATCHED_SQL))
     session.execute(text(CREATE_MATCHED_SQL))
     if not rows:
-        return 0, 0.0
+        return 0, 0.0, []
     lines, lons, lats = zip(*rows, strict=True)
     started = time.perf_counter()
     cells = match_cells(session, lons, lats)
@@ -629,7 +627,8 @@ def _match(
             elif i in snapped:
                 copy.write_row((line, snapped[i][0], snapped[i][1]))
     session.execute(text(ANALYZE_MATCHED_SQL))
-    return len(snapped), max((m for _, m in snapped.values()), default=0.0)
+    unplaced = [int(lines[i]) for i in outside if i not in snapped]
+    return len(snapped), max((m for _, m in snapped.values()), default=0.0), unplaced
 
 
 def _insert(

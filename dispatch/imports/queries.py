@@ -140,14 +140,10 @@ def mark_unmapped_sql(column: str, table: str, scope: str) -> str:
     """
 
 
-def mark_outside_sql(lat: str, lon: str, ident: str) -> str:
-    """Mark the good located rows not imported before (of system :system) that no cell took (MATCHED)."""
-    return f"""
-        UPDATE {STAGING} r SET reject_column = :column, reject_reason = :reason
-        WHERE r.reject_reason IS NULL AND {located_sql(f"r.{lat}", f"r.{lon}")}
-          AND NOT EXISTS (SELECT 1 FROM {MATCHED} m WHERE m.line = r.line)
-          AND NOT EXISTS (SELECT 1 FROM cases k WHERE k.external_system = :system AND k.external_id = r.{ident})
-    """
+# Mark the lines :lines, whose points no cell took, as outside the grid.
+MARK_OUTSIDE_SQL = (
+    f"UPDATE {STAGING} SET reject_column = :column, reject_reason = :reason WHERE line = ANY(CAST(:lines AS bigint[]))"
+)
 
 
 # The rows whose closed time was set to the created time that became cases now (those the matching took).

@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from citymgmt.core.errors import Kind
 from grids.crs import wgs84_to_bd09, wgs84_to_gcj02
-from grids.matching import BadCoordinates, OutsideGrid, match_cell, match_cells
+from grids.matching import BadCoordinates, OutsideGrid, match_cell, match_cells, nearest_cells_within
 
 pytestmark = pytest.mark.usefixtures("beijing")
 
@@ -283,3 +283,22 @@ def test_bulk_matching_stages_dense_points_and_probes_sparse_ones(db_session, mo
     assert chosen == [("_tree", 400), ("_staged", 400)]
     with pytest.raises(ValueError, match="strategy"):
         match_cells(db_session, *dense, strategy="fast")
+
+
+def test_a_point_just_outside_the_grid_is_near_its_nearest_cell(db_session) -> None:  # type: ignore[no-untyped-def]
+    """For an import's --snap-within: 20 m beyond the grid's edge, towards Tianjin."""
+    lon, lat = db_session.execute(
+        text(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_Project(ST_ClosestPoint(geom, far)::geography, 20,"
+            " ST_Azimuth(ST_ClosestPoint(geom, far), far))::geometry AS p"
+            " FROM grid_cells, (SELECT ST_SetSRID(ST_MakePoint(117.2, 39.13), 4326) AS far) f"
+            " WHERE retired_at IS NULL ORDER BY geom <-> far LIMIT 1) q"
+        )
+    ).one()
+    assert match_cells(db_session, [lon], [lat]) == [None]
+    with pytest.raises(OutsideGrid) as raised:
+        match_cell(db_session, lon, lat)
+    [(code, metres)] = nearest_cells_within(db_session, [lon, 117.2], [lat, 39.13], 25)[:1]
+    assert code == raised.value.details["nearest_cell"] and 19.5 < metres < 20.5
+    assert nearest_cells_within(db_session, [lon, 117.2], [lat, 39.13], 25)[1] is None  # Tianjin: far away
+    assert nearest_cells_within(db_session, [lon], [lat], 15) == [None]

@@ -341,3 +341,70 @@ def test_imported_closed_cases_count_in_the_rollups_and_the_fresh_report(
     water = next(g for g in fresh.get_json()["groups"] if g["key"] == "bj-water")
     assert water["counts"]["closed"] == rolled["bj-water"]["closed"]
     assert direct(db_session, "department", period, datetime(2026, 11, 23, 1, 30, tzinfo=UTC), settings)
+
+
+def test_with_rejects_the_good_rows_go_in_and_the_others_out_with_their_reason(
+    db_session: Session, tmp_path: Path
+) -> None:
+    header = [*HEADER, "Channel", "reason"]  # a column named like the one added: the rejects file says import_reason
+    good = [[*r, channel, "x"] for r, channel in zip(rows("t-rej"), ("Call", "", "inspector"), strict=True)]
+    bad = [[*r, "Call", "y"] for r in rows("t-rej")]
+    bad[0][0], bad[0][HEADER.index("Latitude")] = "t-rej-4", "39,9"  # not a number
+    bad[1][0], bad[1][HEADER.index("ClosedDate")] = "t-rej-5", "someday"  # not a time
+    bad[2][0] = "t-rej-1"  # given again
+    odd = [*rows("t-rej")[0], "Carrier pigeon", "z"]
+    odd[0] = "t-rej-6"
+    file = write(tmp_path / "history.csv", [*good, *bad, odd], header)
+    chosen = mapping(tmp_path, "t-rej")
+    chosen.columns["source"] = "Channel"
+    chosen.sources = {"Call": "hotline"}
+    rejects = tmp_path / "refused.csv"
+    result = import_history(
+        db_session, file, chosen, datetime(2026, 11, 23, 1, 30, tzinfo=UTC), "t-importer", progress=lambda m: None,
+        options=ImportOptions(rejects=rejects),
+    )  # fmt: skip
+
+    assert (result.rows, result.imported, result.rejected, result.already) == (7, 3, 4, 0)
+    assert result.summary().startswith("7 rows: 3 cases imported, 0 imported before, 4 refused, written to ")
+    assert [(g.external_id, g.source) for g in imported(db_session, "t-rej")] == [
+        ("t-rej-1", "hotline"),  # Call, through the mapping's sources
+        ("t-rej-2", "hotline"),  # empty: the mapping's source
+        ("t-rej-3", "inspector"),  # a source by its own name
+    ]
+    with rejects.open(encoding="utf-8", newline="") as f:
+        written = list(csv.reader(f))
+    assert written[0] == [*header, "import_reason"]
+    assert [line[:-1] for line in written[1:]] == [*bad, odd]  # as they were, in file order
+    assert [line[-1] for line in written[1:]] == [
+        "Latitude: '39,9' is not a number",
+        "ClosedDate: 'someday' is not a date and time (read with the date order MDY)",
+        "SRNumber: repeated (first at line 2)",
+        "Channel: 'Carrier pigeon': not a source (inspector, public, hotline, open311) and not in the mapping's"
+        " sources",
+    ]
+
+    # All or nothing (the default) refuses the same file whole at its first unreadable value, and says so.
+    with pytest.raises(ImportRefused) as refusal:
+        import_history(
+            db_session, file, chosen, datetime(2026, 11, 23, 1, 30, tzinfo=UTC), "t-importer", progress=lambda m: None
+        )
+    assert refusal.value.message.startswith("import refused at the first unreadable value, nothing was changed")
+
+
+def test_zero_zero_is_no_location_and_a_closed_time_before_the_created_one_is_fixed(
+    db_session: Session, tmp_path: Path
+) -> None:
+    data = rows("t-fix")
+    data[1][HEADER.index("Latitude")] = data[1][HEADER.index("Longitude")] = "0"
+    data[0][HEADER.index("ClosedDate")] = "11/19/2026 09:00:00 AM"  # before its 11/20 creation
+    result, _ = run(db_session, tmp_path, write(tmp_path / "h.csv", data), "t-fix", skip_unlocated=True)
+    assert (result.imported, result.skipped_unlocated, result.skipped_at_zero, result.closed_fixed) == (2, 1, 1, 1)
+    assert "1 without coordinates skipped (1 at 0, 0), 1 closed before created: closed set to created" in (
+        result.summary()
+    )
+    case = imported(db_session, "t-fix")[0]
+    assert case.closed_at == case.reported_at == datetime(2026, 11, 20, 1, 15, tzinfo=UTC)
+    payload = db_session.execute(
+        text("SELECT e.payload FROM case_events e JOIN cases c ON c.id = e.case_id WHERE c.external_id = 't-fix-1'")
+    ).scalar_one()
+    assert datetime.fromisoformat(payload["closed_given"]) == datetime(2026, 11, 19, 1, 0, tzinfo=UTC)
