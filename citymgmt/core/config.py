@@ -121,7 +121,7 @@ class ConfigSource:
         if not named and not path.is_file():
             return cls(environ)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (Windows editors) is not a name
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(
                 f"{CONFIG_VARIABLE}={named or DEFAULT_CONFIG_FILE!r}: cannot read the configuration file {path}"

@@ -391,7 +391,8 @@ def _import(
         session.execute(text(MARK_OUTSIDE_SQL), {"lines": outside, "column": mapping.columns["lat"], "reason": OUTSIDE})
     if not keep_going:
         _refuse_if_any(session, col, rows)
-    result.rejected = session.execute(text(REJECT_COUNTS_SQL)).one()[0]
+    if keep_going:  # all or nothing has refused the file if it had any
+        result.rejected = session.execute(text(REJECT_COUNTS_SQL)).one()[0]
     with _rebuilt_afterwards(session, progress) if options.exclusive else nullcontext():
         result.imported = _insert(
             session, col, mapping, now, by, actor_id, path.name, options.exclusive, result.closed_fixed > 0

@@ -275,3 +275,9 @@ def test_every_process_builds_its_app_from_the_file(monkeypatch, tmp_path) -> No
     monkeypatch.delenv("CITYMGMT_VAR_DIR", raising=False)
     app = create_app()
     assert app.extensions["citymgmt.settings"].timezone == "America/Los_Angeles"
+
+
+def test_a_file_saved_with_a_byte_order_mark_reads_the_same(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "city.env"
+    path.write_text("CITYMGMT_TIMEZONE=America/Chicago\n", encoding="utf-8-sig")
+    assert Settings.from_env(ConfigSource.load({"CITYMGMT_CONFIG": str(path)})).timezone == "America/Chicago"
