@@ -136,7 +136,7 @@ def test_the_phone_opened_on_its_tasks_asks_for_no_empty_map_view(
     sign_in(page, live_server, "inspector", "/")
     page.goto(f"{live_server}/m/#tasks")  # a new load, straight onto the tasks
     expect(page.get_by_role("heading", name="我的任务")).to_be_visible()
-    page.get_by_role("link", name="上报").click()
+    page.get_by_role("link", name="上报", exact=True).click()
     wait_until(page, "document.querySelectorAll('#m-map .leaflet-overlay-pane path').length > 10")  # outlines
     assert bboxes and all(west < east and south < north for west, south, east, north in bboxes), bboxes
     assert not problems, problems
