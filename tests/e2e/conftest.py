@@ -100,9 +100,8 @@ def watch_problems(page: Page) -> list[str]:
     problems: list[str] = []
 
     def on_console(message: Any) -> None:
-        # The browser's own /favicon.ico request is no request of the page's (test_escaping checks the pages' links).
-        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
-            problems.append(f"console {message.type}: {message.text}")
+        if message.type == "error":
+            problems.append(f"console {message.type}: {message.text} at {message.location.get('url')}")
 
     page.on("console", on_console)
     page.on("pageerror", lambda e: problems.append(f"exception: {e}"))

@@ -11,10 +11,10 @@ from collections.abc import Callable
 
 import pytest
 from PIL import Image
-from playwright.sync_api import BrowserContext, ConsoleMessage, expect
+from playwright.sync_api import BrowserContext, expect
 
 from citymgmt.demo import DEMO_PASSWORD
-from tests.e2e.conftest import DESK, screenshot, sign_in
+from tests.e2e.conftest import DESK, screenshot, sign_in, watch_problems
 
 pytestmark = pytest.mark.e2e
 
@@ -32,17 +32,7 @@ def test_an_operator_enters_a_hotline_call_found_by_address(
     live_server: str, new_context: Callable[..., BrowserContext]
 ) -> None:
     page = new_context(**DESK).new_page()
-    problems: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        # /favicon.ico is 404 on every page until the site has one (issue 21, item 6: the desk's details).
-        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
-            problems.append(f"console {message.type}: {message.text} at {message.location.get('url')}")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda e: problems.append(f"exception: {e}"))
-    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url} {r.failure}"))
-    page.on("response", lambda r: problems.append(f"{r.status}: {r.url}") if r.status >= 400 else None)
+    problems = watch_problems(page)
     sign_in(page, live_server, "operator", "/desk/")
     expect(page.locator("#count")).to_have_text(re.compile(r"^(共 \d+ 件|暂无案件。)$"))
 
