@@ -4,9 +4,10 @@ the inspector reports a problem from the phone (/m/); the operator enters a hotl
 form, found by address, and sends it for verification; the inspector verifies it on the phone; the shift leader
 files it on the desk; the dispatcher dispatches it; the department's handler handles it with a result photo; the
 inspector checks it on the phone; the shift leader closes it and the operator records the call-back (回访); the
-supervisor opens the inspector's report from /supervise/ and escalates it (督办) with a note; the shift leader opens
-the big screen. No request is made by hand: the database is only read, for the ids the pages show as codes. Every
-page fails the test on a console error, an uncaught exception, a failed request or an answer of 400 or more.
+supervisor reads the hotline case from /supervise/ and escalates the inspector's report (督办) with a note; the
+shift leader opens the big screen, and the admin lands on it after signing in. No request is made by hand: the
+database is only read, for the ids the pages show as codes. Every page fails the test on a console error, an
+uncaught exception, a failed request or an answer of 400 or more.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 from sqlalchemy import text
 
 from citymgmt.core.db import db
-from citymgmt.demo import DEMO_INSPECTOR_BEAT
+from citymgmt.demo import DEMO_INSPECTOR_BEAT, DEMO_PASSWORD
 from tests.e2e.conftest import DESK, screenshot, sign_in, wait_until, watch_problems
 from tests.e2e.test_desk import jpeg as jpeg_bytes
 from tests.e2e.test_mobile import choose_category, jpeg, phone
@@ -159,6 +160,10 @@ def test_every_role_does_its_work_in_the_pages(
     inspector.get_by_role("button", name="核查通过").click()
     expect(inspector.locator("#m-tasks-message")).to_contain_text("核查结果已记录。")
     screenshot(inspector, "walk-phone-checked")
+    # and follows the own report in "my reports": filed, waiting for the dispatcher.
+    ((report_id,),) = _rows(app, "SELECT id FROM cases WHERE code = :code", code=report_code.group(0))
+    inspector.get_by_role("link", name="我的上报").click()
+    expect(inspector.locator(f'#m-reports li[data-case="{report_id}"]')).to_contain_text("已立案")
 
     # 8. The shift leader closes it; the operator calls the caller back and records the answer.
     leader.keyboard.press("u")
@@ -192,8 +197,14 @@ def test_every_role_does_its_work_in_the_pages(
         "callback",
     ], actions
 
-    # 9. The supervisor opens the inspector's report from the newest reports and escalates it with a note.
+    # 9. The supervisor reads the hotline case from the newest reports, then escalates the inspector's report (still
+    # open) with a note.
     supervisor = open_page("supervise", "supervisor", "/supervise/", **DESK)
+    supervisor.locator("#list-newest").get_by_role("link", name=code).click()
+    expect(supervisor.get_by_role("heading", name=f"案件 {code}")).to_be_visible()
+    expect(supervisor.locator(".sv-history")).to_contain_text("来电人表示已处理，满意")
+    expect(supervisor.get_by_role("button", name="督办")).to_have_count(0)  # closed: nothing to escalate
+    supervisor.get_by_role("link", name="监督", exact=True).click()
     supervisor.locator("#list-newest").get_by_role("link", name=report_code.group(0)).click()
     expect(supervisor.get_by_role("heading", name=f"案件 {report_code.group(0)}")).to_be_visible()
     supervisor.get_by_label("给部门的说明").fill("请尽快清运")
@@ -207,5 +218,15 @@ def test_every_role_does_its_work_in_the_pages(
     wait_until(screen, "() => window.citymgmtDashboard && window.citymgmtDashboard.refreshes >= 1")
     assert screen.evaluate("() => window.citymgmtDashboard.headline.reported") >= 2
     screenshot(screen, "walk-dashboard-leader")
+
+    # 11. The admin, signing in with no page to return to, lands on the big screen too.
+    admin = new_context(**BIG_SCREEN).new_page()
+    problems["admin"] = watch_problems(admin)
+    admin.goto(f"{live_server}/login")
+    admin.get_by_label("用户名").fill("admin")
+    admin.get_by_label("密码").fill(DEMO_PASSWORD)
+    admin.get_by_role("button", name="登录").click()
+    expect(admin).to_have_url(f"{live_server}/dashboard/")
+    wait_until(admin, "() => window.citymgmtDashboard && window.citymgmtDashboard.refreshes >= 1")
 
     assert {name: found for name, found in problems.items() if found} == {}
