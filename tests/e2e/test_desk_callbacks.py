@@ -12,9 +12,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from playwright.sync_api import APIRequestContext, BrowserContext, ConsoleMessage, Request, Response, expect
+from playwright.sync_api import APIRequestContext, BrowserContext, Request, expect
 
-from tests.e2e.conftest import PHONE, screenshot, sign_in, wait_until
+from tests.e2e.conftest import PHONE, screenshot, sign_in, wait_until, watch_problems
 from tests.e2e.test_desk import bearer, desk_page, item, jpeg, report
 from tests.e2e.test_mobile import beat_point  # noqa: F401 (a fixture: a point in the demo inspector's beat)
 
@@ -55,23 +55,8 @@ def test_the_operator_calls_back_a_closed_hotline_case_from_the_desk(
     case = act(api, "leader", case, "close")
     assert case["callback_pending"] is True
 
-    problems: list[str] = []
     desk = desk_page(new_context, live_server, "operator")
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            problems.append(f"console: {message.text}")
-
-    def on_failed(request: Request) -> None:
-        problems.append(f"failed: {request.url} {request.failure}")
-
-    def on_response(response: Response) -> None:
-        if response.status >= 400:
-            problems.append(f"{response.status}: {response.url}")
-
-    desk.on("console", on_console)
-    desk.on("requestfailed", on_failed)
-    desk.on("response", on_response)
+    problems = watch_problems(desk)
     desk.reload()  # watched from the first request
 
     expect(item(desk, case)).to_contain_text("待回访")
@@ -121,11 +106,8 @@ def test_the_phone_opened_on_its_tasks_asks_for_no_empty_map_view(
         geolocation={"longitude": beat_point[0], "latitude": beat_point[1], "accuracy": 12},
         permissions=["geolocation"],
     ).new_page()
-    problems: list[str] = []
+    problems = watch_problems(page)
     bboxes: list[list[float]] = []
-    page.on("console", lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None)
-    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
-    page.on("response", lambda r: problems.append(f"{r.status}: {r.url}") if r.status >= 400 else None)
 
     def on_request(request: Request) -> None:
         query = parse_qs(urlsplit(request.url).query)

@@ -4,10 +4,10 @@ the inspector reports a problem from the phone (/m/); the operator enters a hotl
 form, found by address, and sends it for verification; the inspector verifies it on the phone; the shift leader
 files it on the desk; the dispatcher dispatches it; the department's handler handles it with a result photo; the
 inspector checks it on the phone; the shift leader closes it and the operator records the call-back (回访); the
-supervisor reads the hotline case from /supervise/ and escalates the inspector's report (督办) with a note; the
-shift leader opens the big screen, and the admin lands on it after signing in. No request is made by hand: the
-database is only read, for the ids the pages show as codes. Every page fails the test on a console error, an
-uncaught exception, a failed request or an answer of 400 or more.
+supervisor reads the hotline case from /supervise/ and escalates the inspector's report (督办) with a note; the shift
+leader opens the big screen, and the admin lands on it after signing in (and reads the page of links). No request is
+made by hand: the database is only read, for the ids the pages show as codes. Every page fails the test on a console
+error, an uncaught exception, a failed request or an answer of 400 or more.
 """
 
 from __future__ import annotations
@@ -228,5 +228,8 @@ def test_every_role_does_its_work_in_the_pages(
     admin.get_by_role("button", name="登录").click()
     expect(admin).to_have_url(f"{live_server}/dashboard/")
     wait_until(admin, "() => window.citymgmtDashboard && window.citymgmtDashboard.refreshes >= 1")
+    admin.goto(f"{live_server}/")  # the page of links to what the role can use
+    expect(admin.get_by_role("heading", level=1)).to_contain_text("您好")
+    expect(admin.get_by_role("link", name="监督指挥大屏")).to_be_visible()
 
     assert {name: found for name, found in problems.items() if found} == {}
