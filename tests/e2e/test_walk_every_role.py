@@ -1,13 +1,14 @@
 """Every role of README's table does its work through the pages only, in Chromium, on the demo city:
 
-the inspector reports a problem from the phone (/m/); the operator enters a hotline call with the desk's new-case
-form, found by address, and sends it for verification; the inspector verifies it on the phone; the shift leader
-files it on the desk; the dispatcher dispatches it; the department's handler handles it with a result photo; the
-inspector checks it on the phone; the shift leader closes it and the operator records the call-back (回访); the
-supervisor reads the hotline case from /supervise/ and escalates the inspector's report (督办) with a note; the shift
-leader opens the big screen, and the admin lands on it after signing in (and reads the page of links). No request is
-made by hand: the database is only read, for the ids the pages show as codes. Every page fails the test on a console
-error, an uncaught exception, a failed request or an answer of 400 or more.
+the inspector reports a problem from the phone (/m/) and follows it in "my reports"; the operator enters a hotline
+call with the desk's new-case form, found by address, and sends it for verification; the inspector verifies it on
+the phone; the shift leader files it on the desk; the dispatcher dispatches it; the supervisor opens it from
+/supervise/ and escalates it (督办) with a note; the department's handler replies to the escalation and handles the
+case with a result photo; the inspector checks it on the phone; the shift leader closes it and the operator records
+the call-back (回访); the supervisor reads the reply and the call-back; the shift leader opens the big screen, and the
+admin lands on it after signing in (and reads the page of links). No request is made by hand: the database is only
+read, for the ids the pages show as codes. Every page fails the test on a console error, an uncaught exception, a
+failed request or an answer of 400 or more.
 """
 
 from __future__ import annotations
@@ -138,9 +139,24 @@ def test_every_role_does_its_work_in_the_pages(
     ((department,),) = _rows(app, "SELECT department_code FROM cases WHERE id = :id", id=case_id)
     assert department and department.startswith("street-"), department
 
-    # 6. The department's handler handles it with a result photo.
+    # 6. The supervisor opens it from the newest reports on /supervise/ and escalates it (督办) with a note.
+    supervisor = open_page("supervise", "supervisor", "/supervise/", **DESK)
+    supervisor.locator("#list-newest").get_by_role("link", name=code).click()
+    expect(supervisor.get_by_role("heading", name=f"案件 {code}")).to_be_visible()
+    supervisor.get_by_label("给部门的说明").fill("请今天内处理")
+    supervisor.get_by_role("button", name="督办").click()
+    expect(supervisor.get_by_role("status")).to_have_text("已督办：部门须答复。")
+    expect(supervisor.locator("#case-status")).to_contain_text("已督办")
+    screenshot(supervisor, "walk-supervise-escalated")
+
+    # 7. The department's handler replies to the escalation, then handles the case with a result photo.
     handler = desk("handler", f"handler-{department}")
     handler.locator(f'#items .item[data-id="{case_id}"]').click()
+    expect(handler.locator('#detail .actions button[data-action="reply"]')).to_be_visible()
+    handler.keyboard.press("y")
+    handler.locator("#f-note").fill("已安排人员今天处理")
+    handler.locator("#f-send").click()
+    expect(handler.get_by_role("status")).to_have_text("已完成：回复")
     expect(handler.locator('#detail .actions button[data-action="handle"]')).to_be_visible()
     handler.keyboard.press("h")
     handler.get_by_label("处置结果照片").set_input_files(
@@ -151,7 +167,7 @@ def test_every_role_does_its_work_in_the_pages(
     expect(handler.get_by_role("status")).to_have_text("已完成：处置完毕")
     expect(handler.locator("#detail .case-head .badge")).to_have_text("核查中")
 
-    # 7. The inspector checks it on the phone, with a photo of their own.
+    # 8. The inspector checks it on the phone, with a photo of their own.
     inspector.reload()
     inspector.get_by_role("link", name="我的任务").click()
     inspector.locator("#m-tasks").get_by_role("button", name=re.compile(f"核查 · {code}")).click()
@@ -165,7 +181,7 @@ def test_every_role_does_its_work_in_the_pages(
     inspector.get_by_role("link", name="我的上报").click()
     expect(inspector.locator(f'#m-reports li[data-case="{report_id}"]')).to_contain_text("已立案")
 
-    # 8. The shift leader closes it; the operator calls the caller back and records the answer.
+    # 9. The shift leader closes it; the operator calls the caller back and records the answer.
     leader.keyboard.press("u")
     act(leader, case_id, "close", "c", "结案")
     expect(leader.locator("#detail .case-head .badge")).to_have_text("已结案")
@@ -190,6 +206,8 @@ def test_every_role_does_its_work_in_the_pages(
         "verify",
         "file",
         "dispatch",
+        "escalate",
+        "reply",
         "handle",
         "request_check",
         "check",
@@ -197,29 +215,20 @@ def test_every_role_does_its_work_in_the_pages(
         "callback",
     ], actions
 
-    # 9. The supervisor reads the hotline case from the newest reports, then escalates the inspector's report (still
-    # open) with a note.
-    supervisor = open_page("supervise", "supervisor", "/supervise/", **DESK)
-    supervisor.locator("#list-newest").get_by_role("link", name=code).click()
-    expect(supervisor.get_by_role("heading", name=f"案件 {code}")).to_be_visible()
-    expect(supervisor.locator(".sv-history")).to_contain_text("来电人表示已处理，满意")
-    expect(supervisor.get_by_role("button", name="督办")).to_have_count(0)  # closed: nothing to escalate
+    # 10. The supervisor reads it again: the department's reply and the call-back in its history, nothing to escalate.
     supervisor.get_by_role("link", name="监督", exact=True).click()
-    supervisor.locator("#list-newest").get_by_role("link", name=report_code.group(0)).click()
-    expect(supervisor.get_by_role("heading", name=f"案件 {report_code.group(0)}")).to_be_visible()
-    supervisor.get_by_label("给部门的说明").fill("请尽快清运")
-    supervisor.get_by_role("button", name="督办").click()
-    expect(supervisor.get_by_role("status")).to_have_text("已督办：部门须答复。")
-    expect(supervisor.locator("#case-status")).to_contain_text("已督办")
-    screenshot(supervisor, "walk-supervise-escalated")
+    supervisor.locator("#list-newest").get_by_role("link", name=code).click()
+    expect(supervisor.locator(".sv-history")).to_contain_text("已安排人员今天处理")
+    expect(supervisor.locator(".sv-history")).to_contain_text("来电人表示已处理，满意")
+    expect(supervisor.get_by_role("button", name="督办")).to_have_count(0)
 
-    # 10. The shift leader opens the big screen: today's two reports are in its figures.
+    # 11. The shift leader opens the big screen: today's two reports are in its figures.
     screen = open_page("dashboard", "leader", "/dashboard/", **BIG_SCREEN)
     wait_until(screen, "() => window.citymgmtDashboard && window.citymgmtDashboard.refreshes >= 1")
     assert screen.evaluate("() => window.citymgmtDashboard.headline.reported") >= 2
     screenshot(screen, "walk-dashboard-leader")
 
-    # 11. The admin, signing in with no page to return to, lands on the big screen too.
+    # 12. The admin, signing in with no page to return to, lands on the big screen too.
     admin = new_context(**BIG_SCREEN).new_page()
     problems["admin"] = watch_problems(admin)
     admin.goto(f"{live_server}/login")
