@@ -381,8 +381,8 @@ def test_two_hosts_behind_one_address_serve_one_installation(stack: Stack) -> No
     balancer = stack.url("balancer")
     for _ in range(10):
         assert requests.get(f"{balancer}/healthz?{marker}", timeout=30).status_code == 200
-    served = _served_by(stack, marker)
-    assert served == {"web-a": 5, "web-b": 5}, served  # round robin: each instance got half
+    # Round robin: each instance got half (gunicorn writes an access line just after its answer: wait for them).
+    assert wait_until(lambda: _served_by(stack, marker) == {"web-a": 5, "web-b": 5}, 10, 0.1), _served_by(stack, marker)
 
     token = requests.post(
         balancer + "/api/v1/auth/token", json={"username": "inspector", "password": DEMO_PASSWORD}, timeout=30

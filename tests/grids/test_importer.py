@@ -1009,8 +1009,8 @@ def test_cli_unusable_input_exits_1_with_the_reason(
 
     result = invoke(app, monkeypatch, *args, "--level", "district")
     assert result.exit_code == 1
-    assert result.stderr.startswith("error: ")  # the message, then each detail on its own line
-    assert says in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and says in result.stderr  # the message, then each detail on its own line
     assert snapshot(db_session) == before
 
 
