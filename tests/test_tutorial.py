@@ -12,10 +12,13 @@ import re
 import shlex
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+import pytest
+import redis as redis_lib
 from sqlalchemy import text
 
 from citymgmt.core.db import db
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
 
 DOC = REPO / "docs/own-city.md"
 BIN = REPO / ".venv/bin"
+REDIS_DB = 11  # of its own: the commands' processes may queue jobs there; emptied after the test
 # A fenced block: its language, the file it is (if named) and its text.
 BLOCK = re.compile(r"^```(\w+)(?: +(\S+))?\n(.*?)^```", re.M | re.S)
 
@@ -87,6 +91,13 @@ def test_the_doc_has_the_steps_the_test_relies_on() -> None:
     assert "(docs/own-city.md)" in (REPO / "README.md").read_text(encoding="utf-8")
 
 
+@pytest.fixture
+def redis_of_its_own(servers: TestServers) -> Iterator[None]:
+    yield
+    redis_lib.Redis.from_url(servers.redis.url(db=REDIS_DB)).flushdb()
+
+
+@pytest.mark.usefixtures("redis_of_its_own")
 def test_set_up_los_angeles_as_the_tutorial_says(servers: TestServers, tmp_path: Path) -> None:
     database_url = servers.create_database("citymgmt_tutorial")  # empty: the page's `db upgrade` makes the schema
     (tmp_path / "fixtures").symlink_to(REPO / "fixtures")
@@ -95,7 +106,7 @@ def test_set_up_los_angeles_as_the_tutorial_says(servers: TestServers, tmp_path:
     }
     env |= {
         "DATABASE_URL": database_url,
-        "REDIS_URL": servers.redis.url(db=9),
+        "REDIS_URL": servers.redis.url(db=REDIS_DB),
         "CITYMGMT_VAR_DIR": str(tmp_path / "var"),
         "CITYMGMT_PASSWORD_HASH_PROFILE": "cheapest",  # passwords here protect nothing
     }
@@ -119,7 +130,7 @@ def test_set_up_los_angeles_as_the_tutorial_says(servers: TestServers, tmp_path:
     app = make_test_app(
         servers,
         database_url,
-        redis_db=9,
+        redis_db=REDIS_DB,
         timezone="America/Los_Angeles",
         holidays="none",
         default_locale="en",
