@@ -136,3 +136,14 @@ def overlaps(session: Session, codes: list[str], min_m2: float = 1.0) -> list[tu
     """Pairs of these districts whose boundaries overlap by at least `min_m2` (code, code, m²), largest first."""
     rows = session.execute(text(DISTRICT_OVERLAPS_SQL), {"codes": codes}).all()
     return [(a, b, float(m2)) for a, b, m2 in rows if m2 >= min_m2]
+
+
+METRES_PER_DEGREE = 111_320  # of latitude; a degree of longitude is shorter, so a tolerance in degrees stays within
+
+
+def simplified(wkb: bytes, metres: float) -> bytes:
+    """A WGS-84 boundary with its outline simplified within about `metres` (Douglas–Peucker, keeping it a valid
+    polygon): a surveyed outline with a vertex every metre cuts into cells several times faster, and a cell is no
+    truer for it. Each district is simplified alone, so neighbours may part or overlap by as much."""
+    geometry = shapely.simplify(shapely.from_wkb(wkb), metres / METRES_PER_DEGREE, preserve_topology=True)
+    return shapely.to_wkb(shapely.make_valid(geometry))

@@ -14,7 +14,7 @@ from citymgmt.core.clock import utcnow
 from citymgmt.core.commands import NEGATIVE_NUMBERS, in_transaction
 from citymgmt.core.db import db
 from grids.addresses import FORMATS, import_addresses
-from grids.boundaries import districts_of, overlaps
+from grids.boundaries import districts_of, overlaps, simplified
 from grids.generate import GenerateOptions, generate_cells, generated_name_formats, level_names
 from grids.importer import LEVELS, ImportOptions, import_layer
 from grids.matching import match_cell
@@ -99,6 +99,13 @@ def import_command(file: Path, level: str, crs: str | None, layer: str | None, s
 @click.option("--district-name", default=None, help="With --district-code. Default: the file's name, or the code.")
 @click.option("--community-block", default=10, show_default=True, help="Cells per side of a generated community.")
 @click.option("--street-block", default=4, show_default=True, help="Communities per side of a generated street.")
+@click.option(
+    "--simplify",
+    type=click.FloatRange(0, 100, min_open=True),
+    default=None,
+    metavar="METRES",
+    help="Simplify each district's outline within this distance first (faster on detailed outlines).",
+)
 @with_appcontext
 @in_transaction
 def generate_command(
@@ -112,6 +119,7 @@ def generate_command(
     district_name: str | None,
     community_block: int,
     street_block: int,
+    simplify: float | None,
 ) -> None:
     """Cut each district of a boundary file (one per feature) into square cells, grouped into generated streets and
     communities."""
@@ -137,7 +145,8 @@ def generate_command(
             street_name=street_name,
             community_name=community_name,
         )
-        report = generate_cells(session, district.wkb, options, utcnow(), progress=lambda m: click.echo(m, err=True))
+        wkb = district.wkb if simplify is None else simplified(district.wkb, simplify)
+        report = generate_cells(session, wkb, options, utcnow(), progress=lambda m: click.echo(m, err=True))
         cells += report.cells
     # Overlaps smaller than a sliver (a quarter of a cell) are the noding noise of neighbouring outlines.
     overlapping = overlaps(session, [d.code for d in districts], min_m2=0.25 * size**2)

@@ -389,3 +389,17 @@ def test_a_chinese_boundary_keeps_its_adcode_and_district_code_unites_a_file(
         )
     ).scalar_one()
     assert covered == 1
+
+
+def test_an_outline_simplified_within_metres_stays_a_valid_polygon_within_them() -> None:
+    from grids.boundaries import METRES_PER_DEGREE, simplified
+
+    # A square of about 1 km with a vertex every metre along its sides, and a 3 m notch that simplification drops.
+    side = [(-118.25 + i / METRES_PER_DEGREE, 34.05) for i in range(1000)]
+    notch = [(-118.25 + 1000 / METRES_PER_DEGREE, 34.05 + 3 / METRES_PER_DEGREE)]
+    far = 1000 / METRES_PER_DEGREE
+    square = shapely.Polygon([*side, *notch, (-118.25 + far, 34.05 + far), (-118.25, 34.05 + far)])
+    out = shapely.from_wkb(simplified(shapely.to_wkb(square), 10))
+    assert out.is_valid and out.geom_type == "Polygon"
+    assert shapely.get_num_coordinates(out) < 10 < shapely.get_num_coordinates(square)
+    assert square.hausdorff_distance(out) <= 10 / METRES_PER_DEGREE
