@@ -74,7 +74,17 @@
     if (layer) layer.remove();
     layer = L.geoJSON(data, {
       style: styleOf,
-      onEachFeature: (feature, l) => l.bindTooltip(describe(feature.properties)),
+      onEachFeature: (feature, l) => {
+        l.bindTooltip(describe(feature.properties));
+        // Above the cells, the layer takes their clicks: a click opens the cell (or community) under it, as there.
+        l.on("click", (event) => {
+          const code = dashboard.areaAt(event.latlng);
+          if (code) {
+            dashboard.drill(code);
+            dashboard.focusCell(code);
+          }
+        });
+      },
     });
     if ($("hotspot-layer").checked) layer.addTo(dashboard.map);
     state.loaded.hotspots += 1;

@@ -379,6 +379,18 @@
     emptyColor: EMPTY,
     drill,
     focusCell,
+    // The code of the drawn area (cell or community) at a point of the map, for layers drawn above them.
+    areaAt: (latlng) => {
+      let found = null;
+      let nearest = Infinity;
+      for (const [code, layer] of cellLayers) {
+        const bounds = layer.getBounds();
+        if (!bounds.contains(latlng)) continue;
+        const d = bounds.getCenter().distanceTo(latlng);
+        if (d < nearest) [found, nearest] = [code, d];
+      }
+      return found;
+    },
     // Where a cell's centre is on the screen (page pixels), for pointing at it.
     cellPoint: (code) => {
       const layer = cellLayers.get(code);
