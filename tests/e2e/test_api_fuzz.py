@@ -25,7 +25,7 @@ from sqlalchemy import text
 from citymgmt.core.db import db
 from citymgmt.core.identity import ALL_ROLES
 
-EXAMPLES = int(os.environ.get("CITYMGMT_FUZZ_EXAMPLES", "40"))  # per operation and role: over 1,000 requests a role
+EXAMPLES = int(os.environ.get("CITYMGMT_FUZZ_EXAMPLES", "30"))  # per operation and role: over 1,000 requests a role
 MIN_REQUESTS = min(1000, 25 * EXAMPLES)
 FORBIDDEN_CITY = {"lon": 116.3906, "lat": 39.9158}
 CALL = {"category_code": "E0102", **FORBIDDEN_CITY, "description": "市民来电：路边暴露垃圾", "source": "hotline"}
