@@ -336,25 +336,39 @@ class CaseListQuery(ma.Schema):
     mine = ma.fields.Boolean(metadata={"description": "Only the cases the caller reported (true)"})
 
 
+# The list counts its cases no further than this past the page's last one (X-Pagination's total is then a lower
+# bound and X-Total-Exact says false): an exact count of a city's millions of cases is seconds on every page.
+COUNT_AHEAD = 10_000
+TOTAL_EXACT = {
+    "X-Total-Exact": {
+        "description": f"false when more than {COUNT_AHEAD:,} cases follow the page: X-Pagination's total (and"
+        " last page) is then the page's last case and that many more, a lower bound; true otherwise",
+        "schema": {"type": "string", "enum": ["true", "false"]},
+    }
+}
+
+
 @blp.get("")
 @blp.arguments(CaseListQuery, location="query", error_status_code=400)
-@blp.response(200, CaseSummarySchema(many=True))
+@blp.response(200, CaseSummarySchema(many=True), headers=TOTAL_EXACT)
 @blp.paginate(page_size=50, max_page_size=500)
 @allow(*READERS, "inspector", "handler")
 def list_cases_view(query: dict[str, Any], pagination_parameters: Any) -> Any:
-    """Cases newest first, filtered; paged with `page` and `page_size` (the X-Pagination header has the total).
+    """Cases newest first, filtered; paged with `page` and `page_size` (the X-Pagination header has the total,
+    exact up to 10,000 cases past the page, a lower bound beyond: X-Total-Exact says which).
     Centre staff and supervisors see all, handlers their department's, inspectors their own reports."""
     user = current_user()
     assert user is not None
-    items, total = list_cases(
+    items, total, exact = list_cases(
         db.session(),
         user,
         query,
         offset=pagination_parameters.first_item,
         limit=pagination_parameters.page_size,
+        count_ahead=COUNT_AHEAD,
     )
     pagination_parameters.item_count = total
-    return items
+    return items, 200, {"X-Total-Exact": "true" if exact else "false"}
 
 
 @blp.get("/<int:case_id>")

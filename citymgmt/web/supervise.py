@@ -106,7 +106,7 @@ def index() -> Any:
         ("escalated", _("Escalated, waiting for the department's reply"), {"escalated": True}),
         ("newest", _("Newest reports"), {}),
     ):
-        cases, total = list_cases(session, user, filters, offset=0, limit=LIST_SIZE)
+        cases, total, _exact = list_cases(session, user, filters, offset=0, limit=LIST_SIZE)
         lists.append({"key": key, "title": title, "cases": cases, "total": total})
     return render_template("supervise/index.html", lists=lists, names=_names(), labels=_labels(), now=utcnow())
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, func, or_, select, text
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from citymgmt.core.config import Settings
@@ -136,18 +136,36 @@ def visible_case(session: Session, viewer: User, case_id: int) -> Case:
     return case
 
 
+# The level column a cell filter of that many digits is (DB11: a case's codes are its cell's code's prefixes).
+_LEVEL_OF_PREFIX = {6: Case.district_code, 9: Case.street_code, 12: Case.community_code}
+
+
+def _in_area(prefix: str) -> ColumnElement[bool]:
+    """The cases whose cell code begins with `prefix` (6 to 15 digits): the prefix match, narrowed by the equality
+    of the widest level column it covers (the district's, street's or community's code, indexed with reported_at),
+    or the cell itself, so that no list scans every case for a LIKE."""
+    if len(prefix) == 15:
+        return Case.cell_code == prefix
+    match = Case.cell_code.startswith(prefix, autoescape=True)
+    covered = max((n for n in _LEVEL_OF_PREFIX if n <= len(prefix)), default=None)
+    return match if covered is None else and_(_LEVEL_OF_PREFIX[covered] == prefix[:covered], match)
+
+
 def list_cases(
     session: Session,
     viewer: User,
     filters: dict[str, Any],
     offset: int,
     limit: int,
-) -> tuple[list[Case], int]:
-    """The cases the viewer may see, newest first, filtered; with the total count for paging.
+    count_ahead: int | None = None,
+) -> tuple[list[Case], int, bool]:
+    """The cases the viewer may see, newest first, filtered; with the total for paging and whether it is exact.
 
-    Visibility is `visible_to`'s."""
+    Visibility is `visible_to`'s. With `count_ahead`, the cases are counted no further than `count_ahead` past the
+    page's last one: a larger total is given as that bound, not exact (a count of every case of a city is seconds
+    at millions); the bound is always past the page, so a next page is seen."""
     rule = visible_to(viewer)
-    query = select(Case) if rule is None else select(Case).where(rule)
+    conditions: list[ColumnElement[bool]] = [] if rule is None else [rule]
     for name, column in (
         ("status", Case.status),
         ("department", Case.department_code),
@@ -155,15 +173,21 @@ def list_cases(
         ("category", Case.category_code),
     ):
         if filters.get(name):
-            query = query.where(column == filters[name])
+            conditions.append(column == filters[name])
     if filters.get("mine"):  # the cases the viewer reported (an inspector's "my reports")
-        query = query.where(Case.reporter_id == viewer.id)
+        conditions.append(Case.reporter_id == viewer.id)
     if filters.get("escalated"):  # escalated (督办), the department's reply still owed
-        query = query.where(Case.escalated.is_(True))
+        conditions.append(Case.escalated.is_(True))
     if filters.get("cell"):  # a cell, community, street or district code
-        query = query.where(Case.cell_code.startswith(filters["cell"], autoescape=True))
-    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+        conditions.append(_in_area(filters["cell"]))
+    counted = select(Case.id).where(*conditions)
+    bound = None if count_ahead is None else offset + limit + count_ahead
+    if bound is not None:
+        counted = counted.limit(bound + 1)
+    total = session.execute(select(func.count()).select_from(counted.subquery())).scalar_one()
     rows = session.execute(
-        query.order_by(Case.reported_at.desc(), Case.id.desc()).offset(offset).limit(limit)
+        select(Case).where(*conditions).order_by(Case.reported_at.desc(), Case.id.desc()).offset(offset).limit(limit)
     ).scalars()
-    return list(rows), total
+    if bound is not None and total > bound:
+        return list(rows), bound, False
+    return list(rows), total, True

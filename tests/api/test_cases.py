@@ -249,6 +249,26 @@ def test_listing_cases_with_filters_and_pages(client, token_for) -> None:  # typ
     assert client.get("/api/v1/cases?cell=abc", headers=staff).status_code == 400
 
 
+def test_the_cell_filter_matches_every_prefix_length_and_the_total_is_bounded(client, token_for, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    inspector = token_for("inspector")
+    made = [client.post("/api/v1/cases", json=GARBAGE, headers=inspector).get_json() for _ in range(3)]
+    cell = made[0]["cell_code"]
+    staff = token_for("operator")
+    for digits in range(6, 16):  # a district, street, community or cell code, and the lengths between
+        listed = client.get(f"/api/v1/cases?cell={cell[:digits]}", headers=staff)
+        assert len(listed.get_json()) == 3, digits
+        assert listed.headers["X-Total-Exact"] == "true"
+    assert client.get(f"/api/v1/cases?cell={cell[:5]}9", headers=staff).get_json() == []
+    assert client.get(f"/api/v1/cases?cell={cell[:11]}{(int(cell[11]) + 1) % 10}", headers=staff).get_json() == []
+    monkeypatch.setattr("citymgmt.api.cases.COUNT_AHEAD", 1)  # counted no further than one past the page
+    first = client.get("/api/v1/cases?page_size=1", headers=staff)
+    assert json.loads(first.headers["X-Pagination"])["total"] == 2 and first.headers["X-Total-Exact"] == "false"
+    assert json.loads(first.headers["X-Pagination"])["next_page"] == 2
+    last = client.get("/api/v1/cases?page_size=1&page=3", headers=staff)
+    assert [c["code"] for c in last.get_json()] == [made[0]["code"]]
+    assert json.loads(last.headers["X-Pagination"])["total"] == 3 and last.headers["X-Total-Exact"] == "true"
+
+
 def test_listing_shows_each_role_only_what_it_may_see(client, token_for, make_user) -> None:  # type: ignore[no-untyped-def]
     mine = client.post("/api/v1/cases", json=GARBAGE, headers=token_for("inspector")).get_json()["code"]
     client.post("/api/v1/cases", json=GARBAGE, headers=token_for("operator"))

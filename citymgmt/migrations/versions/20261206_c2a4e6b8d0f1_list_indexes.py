@@ -1,0 +1,33 @@
+"""list indexes: the case list newest first at city scale (every case, a department's, a street's, a community's, the open ones by
+light) without sorting the whole table
+
+Revision ID: c2a4e6b8d0f1
+Revises: d1c5e7a9b3f2
+Create Date: 2026-12-06 17:00:00.000000
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+
+revision = 'c2a4e6b8d0f1'
+down_revision = 'd1c5e7a9b3f2'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_index('ix_cases_reported', 'cases', ['reported_at', 'id'], unique=False)
+    op.create_index('ix_cases_department_reported', 'cases', ['department_code', 'reported_at'], unique=False)
+    op.create_index('ix_cases_street_reported', 'cases', ['street_code', 'reported_at'], unique=False)
+    op.create_index('ix_cases_community_reported', 'cases', ['community_code', 'reported_at'], unique=False)
+    op.create_index('ix_cases_light_reported', 'cases', ['light', 'reported_at'], unique=False,
+                    postgresql_where=sa.text('light IS NOT NULL'))
+
+
+def downgrade():
+    op.drop_index('ix_cases_light_reported', table_name='cases', postgresql_where=sa.text('light IS NOT NULL'))
+    op.drop_index('ix_cases_community_reported', table_name='cases')
+    op.drop_index('ix_cases_street_reported', table_name='cases')
+    op.drop_index('ix_cases_department_reported', table_name='cases')
+    op.drop_index('ix_cases_reported', table_name='cases')
