@@ -46,12 +46,13 @@ def _params(
     settings: Settings,
     bbox: tuple[float, float, float, float] | None,
     fresh: bool,
+    group_by: str = "cell",
 ) -> tuple[str, dict[str, Any]]:
     if indicator not in CELL_INDICATORS:
         raise ValidationError(
             f"indicator must be one of {', '.join(CELL_INDICATORS)}", details={"indicator": "unknown indicator"}
         )
-    counts, params = counts_sql("cell", period, now, settings, fresh)
+    counts, params = counts_sql(group_by, period, now, settings, fresh)
     start, end = period.bounds(settings.zone)
     west, south, east, north = bbox or (None, None, None, None)
     params = {**params, "start": start, "end": end, "w": west, "s": south, "e": east, "n": north}
@@ -89,9 +90,9 @@ def cell_features(
     zoom)."""
     if not 0 <= zoom <= 22:
         raise ValidationError("zoom must be between 0 and 22", details={"zoom": "between 0 and 22"})
-    counts, params = _params(indicator, period, now, settings, bbox, fresh)
     if level not in MAP_LEVELS:
         raise ValidationError(f"level must be one of {', '.join(MAP_LEVELS)}", details={"level": "unknown level"})
+    counts, params = _params(indicator, period, now, settings, bbox, fresh, group_by=level)
     params["tol"] = 360.0 / (256 * 2**zoom) / 2
     build = community_features_sql if level == "community" else cell_features_sql
     sql = build(indicator, counts, CELL_COLUMNS)

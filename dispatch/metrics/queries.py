@@ -365,9 +365,11 @@ _COMMUNITY_VALUE = {
 
 
 def community_features_sql(indicator: str, counts: str, columns: tuple[str, ...]) -> str:
-    """The live cells' counts added up by community, as one GeoJSON FeatureCollection of the communities' outlines
-    (those in the box, each summed over all its cells), with the same properties as cell_features_sql (`code` and
-    `community_code` both the community's); parameters those of cell_features_sql."""
+    """The communities' counts as one GeoJSON FeatureCollection of their outlines (those in the box), with the same
+    properties as cell_features_sql (`code` and `community_code` both the community's); `counts` grouped by
+    community (counts_sql("community")), the cases reported counted by the cases' community, the area that of the
+    community's live cells. Grouped by community from the start: no per-cell figures of a whole city to add up.
+    Parameters those of cell_features_sql."""
     properties = ", ".join(f"'{c}', c.{c}" for c in columns)
     return f"""
     SELECT json_build_object(
@@ -382,10 +384,16 @@ def community_features_sql(indicator: str, counts: str, columns: tuple[str, ...]
     FROM (
         SELECT a.code, a.code AS community_code, a.geom, {_COMMUNITY_VALUE[indicator]} AS value,
                s.reported, s.due, s.closed, s.closed_on_time, s.overdue_open, s.area_km2
-        FROM (SELECT x.community_code, sum(x.reported)::int AS reported, sum(x.due)::int AS due,
-                     sum(x.closed)::int AS closed, sum(x.closed_on_time)::int AS closed_on_time,
-                     sum(x.overdue_open)::int AS overdue_open, round(sum(x.area_km2)::numeric, 4)::float8 AS area_km2
-              FROM ({cells_sql(indicator, counts, False, in_box=False)}) x GROUP BY x.community_code) s
+        FROM (SELECT g.community_code, COALESCE(r.reported, 0) AS reported,
+                     COALESCE(m.closed + m.overdue_open, 0) AS due, COALESCE(m.closed, 0) AS closed,
+                     COALESCE(m.closed_on_time, 0) AS closed_on_time, COALESCE(m.overdue_open, 0) AS overdue_open,
+                     g.area_km2
+              FROM (SELECT community_code, round((sum(area_m2) / 1e6)::numeric, 4)::float8 AS area_km2
+                    FROM grid_cells WHERE retired_at IS NULL GROUP BY community_code) g
+              LEFT JOIN ({counts}) m ON m.key = g.community_code
+              LEFT JOIN (SELECT community_code, count(*)::int AS reported FROM cases  -- no merged duplicate
+                         WHERE reported_at >= :start AND reported_at < :end AND duplicate_of IS NULL
+                         GROUP BY community_code) r ON r.community_code = g.community_code) s
         JOIN areas a ON a.code = s.community_code AND a.geom IS NOT NULL
         WHERE CAST(:w AS float8) IS NULL OR a.geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326)
     ) c
