@@ -236,7 +236,6 @@ def _requests(app: Flask, city: tuple[float, float, float, float]) -> list[tuple
     day = date.today()
     month = f"from={(day - timedelta(days=30)).isoformat()}&to={day.isoformat()}"
     bbox = ",".join(f"{v:.6f}" for v in district_box)
-    city_bbox = ",".join(f"{v:.6f}" for v in city)
     reads: list[tuple[str, str, str]] = [
         (f"queues/mine {role}", user, "/api/v1/queues/mine")
         for role, user in (
@@ -260,8 +259,10 @@ def _requests(app: Flask, city: tuple[float, float, float, float]) -> list[tuple
             reads.append((f"cases list {label} p{page}", "supervisor", f"/api/v1/cases?{query}&page={page}"))
     reads += [
         ("case page", "dispatcher", f"/api/v1/cases/{case_id}"),
-        ("map one district", "supervisor", f"/api/v1/metrics/cells?bbox={bbox}&zoom=12&{month}"),
-        ("map whole city", "supervisor", f"/api/v1/metrics/cells?bbox={city_bbox}&zoom=10&{month}"),
+        # The big screen's map below zoom 15 (dashboard.js): the communities, for the whole city (the page's own
+        # request, no bbox), and one district's (an API reader's).
+        ("map one district", "supervisor", f"/api/v1/metrics/cells?bbox={bbox}&zoom=12&level=community&{month}"),
+        ("map whole city", "supervisor", f"/api/v1/metrics/cells?zoom=11&level=community&{month}"),
         ("metrics table", "supervisor", f"/api/v1/metrics?group_by=department&{month}"),
     ]
     return reads
