@@ -7,7 +7,7 @@ from typing import Any
 import marshmallow as ma
 from flask_smorest import Blueprint
 
-from citymgmt.api.cases import CaseSummarySchema
+from citymgmt.api.cases import COUNT_AHEAD, TOTAL_EXACT, CaseSummarySchema
 from citymgmt.core.access import allow_signed_in, current_user
 from citymgmt.core.config import current_settings
 from citymgmt.core.db import db
@@ -29,19 +29,21 @@ class QueueItemSchema(CaseSummarySchema):
 
 
 @blp.get("/mine")
-@blp.response(200, QueueItemSchema(many=True))
+@blp.response(200, QueueItemSchema(many=True), headers=TOTAL_EXACT)
 @blp.paginate(page_size=50, max_page_size=500)
 @allow_signed_in
 def mine(pagination_parameters: Any) -> Any:
-    """The cases waiting for the caller, each with its task, soonest deadline first, with lights."""
+    """The cases waiting for the caller, each with its task, soonest deadline first, with lights. X-Pagination's
+    total is exact up to 10,000 cases past the page, a lower bound beyond (X-Total-Exact says which)."""
     user = current_user()
     assert user is not None
-    items, total = my_queue(
+    items, total, exact = my_queue(
         db.session(),
         user,
         current_settings(),
         offset=pagination_parameters.first_item,
         limit=pagination_parameters.page_size,
+        count_ahead=COUNT_AHEAD,
     )
     pagination_parameters.item_count = total
-    return items
+    return items, 200, {"X-Total-Exact": "true" if exact else "false"}

@@ -95,15 +95,25 @@ class QueueItem(ReadsAsItsCase):
     task: str
 
 
-def my_queue(session: Session, user: User, settings: Settings, offset: int, limit: int) -> tuple[list[QueueItem], int]:
-    """The cases waiting for the user, each with its task, soonest deadline first; and their total."""
+def my_queue(
+    session: Session, user: User, settings: Settings, offset: int, limit: int, count_ahead: int | None = None
+) -> tuple[list[QueueItem], int, bool]:
+    """The cases waiting for the user, each with its task, soonest deadline first; their total and whether it is
+    exact: with `count_ahead`, counted no further than that many past the page (list_cases's bound)."""
     tasks = _tasks(user, settings)
     if not tasks:
-        return [], 0
+        return [], 0, True
     waiting = or_(*(cond for _, cond in tasks)) if tasks else false()
     task = case(*[(cond, name) for name, cond in tasks], else_=None).label("task")
-    total = session.execute(select(func.count()).select_from(Case).where(waiting)).scalar_one()
+    counted = select(Case.id).where(waiting)
+    bound = None if count_ahead is None else offset + limit + count_ahead
+    if bound is not None:
+        counted = counted.limit(bound + 1)
+    total = session.execute(select(func.count()).select_from(counted.subquery())).scalar_one()
     rows = session.execute(
         select(Case, task).where(waiting).order_by(Case.due_at.asc().nulls_last(), Case.id).offset(offset).limit(limit)
     ).all()
-    return [QueueItem(c, t) for c, t in rows], total
+    items = [QueueItem(c, t) for c, t in rows]
+    if bound is not None and total > bound:
+        return items, bound, False
+    return items, total, True

@@ -7,7 +7,9 @@ import json
 import pytest
 from sqlalchemy import text
 
+from citymgmt.core.identity import create_user
 from grids.crs import wgs84_to_gcj02
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.usefixtures("beijing")
 
@@ -267,6 +269,28 @@ def test_the_cell_filter_matches_every_prefix_length_and_the_total_is_bounded(cl
     last = client.get("/api/v1/cases?page_size=1&page=3", headers=staff)
     assert [c["code"] for c in last.get_json()] == [made[0]["code"]]
     assert json.loads(last.headers["X-Pagination"])["total"] == 3 and last.headers["X-Total-Exact"] == "true"
+
+
+def test_the_queue_total_is_bounded_past_the_page(client, token_for, db_session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    inspector = token_for("inspector")
+    made = [  # 170 m apart: no report is a suspected duplicate of another; each is dispatched by the rules
+        client.post("/api/v1/cases", json={**GARBAGE, "lon": GARBAGE["lon"] + 0.002 * i}, headers=inspector).get_json()
+        for i in range(3)
+    ]
+    department = made[0]["department_code"]
+    assert department and all(c["department_code"] == department for c in made)
+    create_user(db_session, "t-handler-2", PASSWORD, ["handler"], department_code=department)
+    db_session.commit()
+    signed = client.post("/api/v1/auth/token", json={"username": "t-handler-2", "password": PASSWORD})
+    handler = {"Authorization": f"Bearer {signed.get_json()['token']}"}
+    whole = client.get("/api/v1/queues/mine", headers=handler)
+    assert json.loads(whole.headers["X-Pagination"])["total"] == 3 and whole.headers["X-Total-Exact"] == "true"
+    monkeypatch.setattr("citymgmt.api.queues.COUNT_AHEAD", 1)
+    first = client.get("/api/v1/queues/mine?page_size=1", headers=handler)
+    assert json.loads(first.headers["X-Pagination"])["total"] == 2 and first.headers["X-Total-Exact"] == "false"
+    last = client.get("/api/v1/queues/mine?page_size=1&page=2", headers=handler)
+    assert json.loads(last.headers["X-Pagination"])["total"] == 3 and last.headers["X-Total-Exact"] == "true"
+    assert [len(r.get_json()) for r in (first, last)] == [1, 1]
 
 
 def test_listing_shows_each_role_only_what_it_may_see(client, token_for, make_user) -> None:  # type: ignore[no-untyped-def]
