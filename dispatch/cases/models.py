@@ -166,9 +166,11 @@ class Case(db.Model):  # type: ignore[name-defined]
         Index("ix_cases_department_status", "department_code", "status"),
         Index("ix_cases_status_reported", "status", "reported_at"),
         Index("ix_cases_category_reported", "category_code", "reported_at"),
-        # The lists' (newest first): every case, a department's, a street's or a community's, the open ones by light.
+        # The lists' (newest first): every case, a department's, a district's, street's or community's, the open
+        # ones by light.
         Index("ix_cases_reported", "reported_at", "id"),
         Index("ix_cases_department_reported", "department_code", "reported_at"),
+        Index("ix_cases_district_reported", "district_code", "reported_at"),
         Index("ix_cases_street_reported", "street_code", "reported_at"),
         Index("ix_cases_community_reported", "community_code", "reported_at"),
         Index("ix_cases_light_reported", "light", "reported_at", postgresql_where=text("light IS NOT NULL")),

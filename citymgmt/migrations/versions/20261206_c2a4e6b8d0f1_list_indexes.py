@@ -1,4 +1,4 @@
-"""list indexes: the case list newest first at city scale (every case, a department's, a street's, a community's, the open ones by
+"""list indexes: the case list newest first at city scale (every case, a department's, a district's, a street's, a community's, the open ones by
 light) without sorting the whole table; the dispatchers' queue finds the cases waiting for an answer to a request by
 the request's kind instead of reading every open case
 
@@ -20,6 +20,7 @@ depends_on = None
 def upgrade():
     op.create_index('ix_cases_reported', 'cases', ['reported_at', 'id'], unique=False)
     op.create_index('ix_cases_department_reported', 'cases', ['department_code', 'reported_at'], unique=False)
+    op.create_index('ix_cases_district_reported', 'cases', ['district_code', 'reported_at'], unique=False)
     op.create_index('ix_cases_street_reported', 'cases', ['street_code', 'reported_at'], unique=False)
     op.create_index('ix_cases_community_reported', 'cases', ['community_code', 'reported_at'], unique=False)
     op.create_index('ix_cases_light_reported', 'cases', ['light', 'reported_at'], unique=False,
@@ -34,5 +35,6 @@ def downgrade():
     op.drop_index('ix_cases_light_reported', table_name='cases', postgresql_where=sa.text('light IS NOT NULL'))
     op.drop_index('ix_cases_community_reported', table_name='cases')
     op.drop_index('ix_cases_street_reported', table_name='cases')
+    op.drop_index('ix_cases_district_reported', table_name='cases')
     op.drop_index('ix_cases_department_reported', table_name='cases')
     op.drop_index('ix_cases_reported', table_name='cases')
