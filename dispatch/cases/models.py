@@ -173,7 +173,6 @@ class Case(db.Model):  # type: ignore[name-defined]
         Index("ix_cases_district_reported", "district_code", "reported_at"),
         Index("ix_cases_street_reported", "street_code", "reported_at"),
         Index("ix_cases_community_reported", "community_code", "reported_at"),
-        Index("ix_cases_light_reported", "light", "reported_at", postgresql_where=text("light IS NOT NULL")),
         # The dispatchers' queue: the few cases waiting for an answer to a request, by its kind (return, extension,
         # suspension), instead of every open case read for its pending request.
         Index(

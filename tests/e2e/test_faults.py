@@ -31,7 +31,6 @@ from rq import Worker
 from citymgmt.demo import DEMO_PASSWORD
 from citymgmt.local.process import wait_until
 from tests.e2e.live_stack import BIN, Stack, start_stack, stop_stack
-from tests.perf import scale_out_bench as scale_out
 
 pytestmark = pytest.mark.e2e
 
@@ -410,12 +409,3 @@ def test_two_hosts_behind_one_address_serve_one_installation(stack: Stack) -> No
         stack, [case["id"]]
     )
     assert len(_deliveries_by_case(stack, [case["id"]])[case["id"]]) == 1
-
-
-def test_the_scale_out_benchmark_runs_one_then_two_of_each(stack: Stack) -> None:
-    """The benchmark's own code (tests/perf/scale_out_bench.py), briefly, so that `make bench` cannot rot unnoticed;
-    it leaves both instances and both workers running."""
-    figures = scale_out.run(stack, seconds=2, clients=2)
-    assert figures.one.reports_per_s > 0 and figures.two.reports_per_s > 0
-    assert figures.one.delivered_per_s > 0 and figures.two.delivered_per_s > 0
-    assert {"web-a", "web-b", "worker-1", "worker-2"} <= set(stack.processes)

@@ -1,5 +1,5 @@
-"""list indexes: the case list newest first at city scale (every case, a department's, a district's, a street's, a community's, the open ones by
-light) without sorting the whole table; the dispatchers' queue finds the cases waiting for an answer to a request by
+"""list indexes: the case list newest first at city scale (every case, a department's, a district's, a street's, a community's) without sorting the
+whole table (none on the light: the SLA sweep's light change must stay a HOT update, rewriting no index of cases); the dispatchers' queue finds the cases waiting for an answer to a request by
 the request's kind instead of reading every open case
 
 Revision ID: c2a4e6b8d0f1
@@ -23,8 +23,6 @@ def upgrade():
     op.create_index('ix_cases_district_reported', 'cases', ['district_code', 'reported_at'], unique=False)
     op.create_index('ix_cases_street_reported', 'cases', ['street_code', 'reported_at'], unique=False)
     op.create_index('ix_cases_community_reported', 'cases', ['community_code', 'reported_at'], unique=False)
-    op.create_index('ix_cases_light_reported', 'cases', ['light', 'reported_at'], unique=False,
-                    postgresql_where=sa.text('light IS NOT NULL'))
     op.create_index('ix_cases_pending_kind', 'cases', [sa.text("(pending_request ->> 'kind')")], unique=False,
                     postgresql_where=sa.text("(pending_request ->> 'kind') IS NOT NULL"))
 
@@ -32,7 +30,6 @@ def upgrade():
 def downgrade():
     op.drop_index('ix_cases_pending_kind', table_name='cases',
                   postgresql_where=sa.text("(pending_request ->> 'kind') IS NOT NULL"))
-    op.drop_index('ix_cases_light_reported', table_name='cases', postgresql_where=sa.text('light IS NOT NULL'))
     op.drop_index('ix_cases_community_reported', table_name='cases')
     op.drop_index('ix_cases_street_reported', table_name='cases')
     op.drop_index('ix_cases_district_reported', table_name='cases')
