@@ -9,7 +9,6 @@ its hash is kept). A handler's empty username is the department's conventional `
 from __future__ import annotations
 
 import csv
-import io
 import re
 import secrets
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from citymgmt.core.audit import record
+from citymgmt.core.csvfiles import checked_reader
 from citymgmt.core.errors import DomainError, ValidationError
 from citymgmt.core.identity import Role, create_user, handler_username
 
@@ -41,18 +41,7 @@ def _generated(username: str) -> str:
 
 
 def read_user_rows(text: str) -> list[tuple[int, dict[str, str]]]:
-    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))
-    header = [h.strip() for h in reader.fieldnames or []]
-    missing = [c for c in REQUIRED if c not in header]
-    unknown = [h for h in header if h not in COLUMNS]
-    if missing or unknown:
-        details = {}
-        if missing:
-            details["columns"] = f"missing {', '.join(missing)}"
-        if unknown:
-            details["unknown columns"] = f"{', '.join(unknown)} (expected among {', '.join(COLUMNS)})"
-        raise ValidationError("the CSV header is not a users header", details=details)
-    reader.fieldnames = header
+    reader = checked_reader(text, REQUIRED, COLUMNS, "users")
     rows = []
     try:
         for record_ in reader:

@@ -13,12 +13,12 @@ CSV's `kind:target` text.
 from __future__ import annotations
 
 import csv
-import io
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from citymgmt.core.csvfiles import checked_reader
 from citymgmt.core.errors import ValidationError
 
 COLUMNS = ("code", "name", "name_en", "kind", "district", "street", "parent", "phone", "channels")
@@ -54,18 +54,7 @@ def read_rows(text: str, fmt: str) -> list[Row]:
 
 
 def _csv_rows(text: str) -> list[Row]:
-    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))
-    header = [h.strip() for h in reader.fieldnames or []]
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    unknown = [h for h in header if h not in COLUMNS]
-    if missing or unknown:
-        details = {}
-        if missing:
-            details["columns"] = f"missing {', '.join(missing)}"
-        if unknown:
-            details["unknown columns"] = f"{', '.join(unknown)} (expected among {', '.join(COLUMNS)})"
-        raise ValidationError("the CSV header is not a departments header", details=details)
-    reader.fieldnames = header
+    reader = checked_reader(text, REQUIRED_COLUMNS, COLUMNS, "departments")
     rows: list[Row] = []
     try:
         for record in reader:
