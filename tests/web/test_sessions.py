@@ -312,7 +312,7 @@ def test_a_token_from_another_browser_does_not_pass(client, account, app: Flask)
     assert response.status_code == 403
 
 
-def test_api_writes_with_the_session_need_the_csrf_header(client, account) -> None:  # type: ignore[no-untyped-def]
+def test_api_writes_with_the_session_need_the_csrf_header(client, account, beijing) -> None:  # type: ignore[no-untyped-def]
     account("inspector")
     sign_in(client, "t-inspector")
     refused = client.post("/api/v1/cases", json={"category_code": "E0102"})
@@ -336,7 +336,7 @@ def test_signing_out_through_the_api_with_the_session(client, account) -> None: 
     assert me(client) == 401
 
 
-def test_bearer_calls_need_no_csrf_token(client, account) -> None:  # type: ignore[no-untyped-def]
+def test_bearer_calls_need_no_csrf_token(client, account, beijing) -> None:  # type: ignore[no-untyped-def]
     account("inspector"), account("admin")
     headers = bearer(client.application, "t-inspector")
     response = client.post("/api/v1/cases", json={"category_code": "E0102"}, headers=headers)
