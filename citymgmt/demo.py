@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select, text, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from citymgmt.core.config import current_settings
@@ -39,16 +39,21 @@ DEMO_STAFF = {
 
 
 def demo_loaded(session: Session) -> bool:
+    from citymgmt.core.identity import User
+    from dispatch.components.operations import Component
+    from dispatch.taxonomy.operations import TaxonomyVersion
+    from grids.models import Address, Area
+
     codes = [code for code, _, _ in DEMO_DISTRICTS]
     found = session.execute(
-        text("SELECT count(*) FROM areas WHERE code = ANY(:codes) AND retired_at IS NULL"), {"codes": codes}
+        select(func.count()).select_from(Area).where(Area.code.in_(codes), Area.retired_at.is_(None))
     ).scalar_one()
-    users = session.execute(text("SELECT count(*) FROM users WHERE username = 'admin'")).scalar_one()
-    taxonomy = session.execute(text("SELECT count(*) FROM taxonomy_versions WHERE current")).scalar_one()
-    components = session.execute(
-        text("SELECT EXISTS (SELECT 1 FROM components WHERE district_code = :code)"), {"code": codes[0]}
+    users = session.execute(select(func.count()).select_from(User).where(User.username == "admin")).scalar_one()
+    taxonomy = session.execute(
+        select(func.count()).select_from(TaxonomyVersion).where(TaxonomyVersion.current)
     ).scalar_one()
-    addresses = session.execute(text("SELECT EXISTS (SELECT 1 FROM addresses)")).scalar_one()
+    components = session.execute(select(exists().where(Component.district_code == codes[0]))).scalar_one()
+    addresses = session.execute(select(exists().select_from(Address))).scalar_one()
     return bool(found == len(codes) and users == 1 and taxonomy == 1 and components and addresses)
 
 
@@ -137,16 +142,11 @@ def load_demo_accounts(session: Session, departments: list[str]) -> int:
 def another_city(session: Session) -> bool:
     """Whether the database holds places that are not the live demo city: another city's districts, or the demo's
     retired by `demo unload`. `demo load --if-empty` then leaves it alone."""
+    from grids.models import Area, AreaLevel
+
     codes = [code for code, _, _ in DEMO_DISTRICTS]
-    return bool(
-        session.execute(
-            text(
-                "SELECT EXISTS (SELECT 1 FROM areas WHERE level = 'district'"
-                " AND (code <> ALL(:codes) OR retired_at IS NOT NULL))"
-            ),
-            {"codes": codes},
-        ).scalar_one()
-    )
+    elsewhere = or_(Area.code.not_in(codes), Area.retired_at.is_not(None))
+    return bool(session.execute(select(exists().where(Area.level == AreaLevel.district, elsewhere))).scalar_one())
 
 
 def unload_demo(session: Session, now: datetime, progress: Progress) -> None:
@@ -162,6 +162,7 @@ def unload_demo(session: Session, now: datetime, progress: Progress) -> None:
     from citymgmt.core.errors import NotFound
     from citymgmt.core.identity import User, revoke_all_tokens
     from citymgmt.open311.keys import revoke_key
+    from dispatch.cases.models import Case
     from dispatch.components.operations import retire_components_in
     from dispatch.demo import demo_department_codes
     from dispatch.routing.rules import retire_rules
@@ -184,7 +185,7 @@ def unload_demo(session: Session, now: datetime, progress: Progress) -> None:
         revoke_key(session, "demo", now)
     places = retire_districts(session, codes, now)
     cases = session.execute(
-        text("SELECT count(*) FROM cases WHERE left(cell_code, 6) = ANY(:codes)"), {"codes": codes}
+        select(func.count()).select_from(Case).where(func.left(Case.cell_code, 6).in_(codes))
     ).scalar_one()
     summary = {
         "areas": places.areas,

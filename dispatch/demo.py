@@ -9,21 +9,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import text
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from citymgmt.core.departments import Department
 from dispatch.components.importer import ImportReport, import_component_rows, source_rows
+from grids.demo import demo_cells, seeded_points
+from grids.models import Area, AreaLevel
 
 
 def load_demo_departments(session: Session, fixtures: Path, district_codes: list[str]) -> list[str]:
     """Upsert the demo departments; return their codes."""
     spec = json.loads((fixtures / "departments.json").read_text(encoding="utf-8"))
     rows: list[dict[str, str | None]] = [dict(d, district_code=None, street_code=None) for d in spec["city"]]
-    districts = session.execute(
-        text("SELECT code, name FROM areas WHERE code = ANY(:codes) ORDER BY code"), {"codes": district_codes}
-    ).all()
+    districts = session.execute(select(Area.code, Area.name).where(Area.code.in_(district_codes)).order_by(Area.code))
     for code, name in districts:
         name_en = spec["district_names_en"].get(code, code)
         for template in spec["district"]:
@@ -32,12 +32,10 @@ def load_demo_departments(session: Session, fixtures: Path, district_codes: list
             }
             rows.append(dict(row, district_code=code, street_code=None))
     streets = session.execute(
-        text(
-            "SELECT code, name, parent_code FROM areas WHERE level = 'street' AND parent_code = ANY(:codes)"
-            " AND retired_at IS NULL ORDER BY code"
-        ),
-        {"codes": district_codes},
-    ).all()
+        select(Area.code, Area.name, Area.parent_code)
+        .where(Area.level == AreaLevel.street, Area.parent_code.in_(district_codes), Area.retired_at.is_(None))
+        .order_by(Area.code)
+    )
     for code, name, district in streets:
         rows.append(
             {
@@ -74,26 +72,13 @@ DEMO_COMPONENT_SEED = 20261122
 # A survey finds a few assets damaged or missing.
 DEMO_STATUS_WEIGHTS = {"in_use": 0.96, "damaged": 0.03, "missing": 0.01}
 
-DEMO_POINTS_SQL = """
-    SELECT ST_X(g), ST_Y(g) FROM (
-        SELECT p.n, (ST_Dump(ST_GeneratePoints(c.geom, 1, p.seed))).geom AS g
-        FROM unnest(CAST(:cells AS text[]), CAST(:seeds AS int[])) WITH ORDINALITY AS p(code, seed, n)
-        JOIN grid_cells c ON c.code = p.code
-    ) t ORDER BY n
-"""
-
 
 def load_demo_components(session: Session, district_codes: list[str], now: datetime) -> ImportReport:
     """A few thousand assets in the demo districts, placed at random but always the same places (seeded) inside
     live cells, and numbered per district and class from 000001; loaded through the registry's own import."""
     records: list[dict[str, Any]] = []
     for d, district in enumerate(district_codes):
-        cells = list(
-            session.execute(
-                text("SELECT code FROM grid_cells WHERE left(code, 6) = :d AND retired_at IS NULL ORDER BY code"),
-                {"d": district},
-            ).scalars()
-        )
+        cells = demo_cells(session, district)
         if not cells:
             continue
         rng = np.random.default_rng(DEMO_COMPONENT_SEED + d)
@@ -101,7 +86,7 @@ def load_demo_components(session: Session, district_codes: list[str], now: datet
             chosen = [cells[i] for i in rng.integers(0, len(cells), count)]
             seeds = rng.integers(1, 2**31 - 1, count).tolist()
             statuses = rng.choice(list(DEMO_STATUS_WEIGHTS), count, p=list(DEMO_STATUS_WEIGHTS.values())).tolist()
-            points = session.execute(text(DEMO_POINTS_SQL), {"cells": chosen, "seeds": seeds}).all()
+            points = seeded_points(session, chosen, seeds)
             for serial, ((lon, lat), status) in enumerate(zip(points, statuses, strict=True), start=1):
                 records.append(
                     {
@@ -120,6 +105,6 @@ def demo_department_codes(session: Session, fixtures: Path, district_codes: list
     """The demo's departments: the city-wide ones of the fixture and every one serving a demo district."""
     spec = json.loads((fixtures / "departments.json").read_text(encoding="utf-8"))
     local = session.execute(
-        text("SELECT code FROM departments WHERE district_code = ANY(:codes) ORDER BY code"), {"codes": district_codes}
+        select(Department.code).where(Department.district_code.in_(district_codes)).order_by(Department.code)
     ).scalars()
     return [d["code"] for d in spec["city"]] + list(local)

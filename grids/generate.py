@@ -21,12 +21,25 @@ from sqlalchemy.orm import Session
 
 from citymgmt.core.errors import ValidationError
 from grids.codes import is_db11
-from grids.queries import JIT_OFF_SQL
+from grids.queries import (
+    CENTROID_SQL,
+    CLIPPED_CELLS_SQL,
+    DROP_GENERATION_TABLES_SQL,
+    GENERATE_BLOCKS_SQL,
+    GENERATE_BOUNDARY_SQL,
+    GENERATE_CLIP_SQL,
+    GENERATE_CODES_SQL,
+    GENERATE_STORE_SQL,
+    GENERATED_COUNTS_SQL,
+    JIT_OFF_SQL,
+    JIT_RESTORE_SQL,
+    JIT_SETTING_SQL,
+    MERGE_SLIVERS_SQL,
+    RETIRE_UNGENERATED_SQL,
+    SERIALS_SQL,
+)
 
 Progress = Callable[[str], None]
-
-WORK_TABLES = "gen_boundary, gen_pieces, gen_edges, gen_squares, gen_cells, gen_communities"
-
 
 DEFAULT_LEVEL_NAMES = {"zh_CN": ("区", "街道", "社区"), "en": ("District", "Street", "Community")}
 
@@ -109,46 +122,18 @@ def generate_cells(
         report.timings[name] = time.perf_counter() - t0
 
     # Working tables live in this transaction only; several generations may share one transaction.
-    session.execute(text(f"DROP TABLE IF EXISTS {WORK_TABLES}"))
+    session.execute(text(DROP_GENERATION_TABLES_SQL))
     # PostGIS functions' cost estimates make PostgreSQL compile these statements (JIT), which costs about a second a
     # district and saves nothing: off while generating, the transaction's setting restored at the end.
-    jit = session.execute(text("SELECT current_setting('jit')")).scalar_one()
+    jit = session.execute(text(JIT_SETTING_SQL)).scalar_one()
     session.execute(text(JIT_OFF_SQL))
-    centroid = session.execute(
-        text("SELECT ST_X(c), ST_Y(c) FROM ST_Centroid(ST_GeomFromWKB(:wkb, 4326)) c"), {"wkb": boundary_wkb}
-    ).one()
-    report.utm_srid = srid = utm_srid(centroid[0], centroid[1])
+    centroid = session.execute(text(CENTROID_SQL), {"wkb": boundary_wkb}).one()
+    report.utm_srid = srid = utm_srid(centroid.lon, centroid.lat)
     full = options.size_m**2
 
     step(
         "boundary",
-        """
-        CREATE TEMP TABLE gen_boundary ON COMMIT DROP AS
-        SELECT ST_CollectionExtract(ST_MakeValid(ST_Transform(ST_GeomFromWKB(:wkb, 4326), :srid)), 3) AS geom;
-        -- Holes smaller than a sliver are hairline gaps between the polygons a boundary was made of, not places
-        -- (a real enclave is far larger): fill them, or they leave cells with needle-thin holes.
-        UPDATE gen_boundary b SET geom = (
-            SELECT ST_Multi(ST_Collect(ST_MakePolygon(
-                ST_ExteriorRing(d.geom),
-                ARRAY(
-                    SELECT ST_ExteriorRing(r.geom) FROM ST_DumpRings(d.geom) r
-                    WHERE r.path[1] > 0 AND ST_Area(r.geom) >= :min_hole
-                )
-            )))
-            FROM ST_Dump(b.geom) d
-        );
-        CREATE TEMP TABLE gen_pieces ON COMMIT DROP AS SELECT ST_Subdivide(geom, 64) AS geom FROM gen_boundary;
-        CREATE INDEX ON gen_pieces USING gist (geom);
-        CREATE TEMP TABLE gen_edges ON COMMIT DROP AS
-        SELECT ST_Subdivide(ST_Boundary(geom), 64) AS geom FROM gen_boundary;
-        CREATE INDEX ON gen_edges USING gist (geom);
-        CREATE TEMP TABLE gen_squares ON COMMIT DROP AS
-        SELECT s.i, s.j, s.geom FROM gen_boundary b, ST_SquareGrid(:size, b.geom) s;
-        CREATE INDEX ON gen_squares USING gist (geom);
-        ANALYZE gen_pieces;
-        ANALYZE gen_edges;
-        ANALYZE gen_squares;
-        """,
+        GENERATE_BOUNDARY_SQL,
         wkb=boundary_wkb,
         srid=srid,
         size=options.size_m,
@@ -158,127 +143,34 @@ def generate_cells(
 
     step(
         "clip",
-        """
-        CREATE TEMP TABLE gen_cells (id serial PRIMARY KEY, i int, j int, geom geometry) ON COMMIT DROP;
-        -- Squares no boundary edge touches are wholly inside or wholly outside: the centre tells which.
-        INSERT INTO gen_cells (i, j, geom)
-        SELECT s.i, s.j, s.geom FROM gen_squares s
-        WHERE NOT EXISTS (SELECT 1 FROM gen_edges e WHERE ST_Intersects(e.geom, s.geom))
-          AND EXISTS (SELECT 1 FROM gen_pieces p WHERE ST_Intersects(p.geom, ST_Centroid(s.geom)));
-        -- Squares on the boundary are clipped; a square cut in two makes two cells.
-        INSERT INTO gen_cells (i, j, geom)
-        SELECT i, j, part.geom FROM (
-            SELECT s.i, s.j, ST_UnaryUnion(ST_Collect(ST_Intersection(s.geom, p.geom))) AS clipped
-            FROM gen_squares s JOIN gen_pieces p ON ST_Intersects(p.geom, s.geom)
-            WHERE EXISTS (SELECT 1 FROM gen_edges e WHERE ST_Intersects(e.geom, s.geom))
-            GROUP BY s.i, s.j
-        ) c, ST_Dump(ST_CollectionExtract(c.clipped, 3)) part
-        WHERE ST_Area(part.geom) >= 1;
-        CREATE INDEX ON gen_cells USING gist (geom);
-        ANALYZE gen_cells;
-        """,
+        GENERATE_CLIP_SQL,
     )
     progress("squares clipped to the boundary")
 
     t0 = time.perf_counter()
-    merged = session.execute(
-        text(
-            """
-            WITH slivers AS (SELECT id, geom FROM gen_cells WHERE ST_Area(geom) < :min_area),
-            best AS (
-                SELECT DISTINCT ON (s.id) s.id AS sliver, n.id AS target
-                FROM slivers s
-                JOIN gen_cells n ON n.geom && s.geom AND n.id <> s.id AND ST_Area(n.geom) >= :min_area
-                WHERE ST_Length(ST_CollectionExtract(ST_Intersection(n.geom, s.geom), 2)) > 0
-                ORDER BY s.id, ST_Length(ST_CollectionExtract(ST_Intersection(n.geom, s.geom), 2)) DESC, n.id
-            ),
-            unions AS (
-                SELECT b.target, ST_UnaryUnion(ST_Collect(t.geom, ST_Collect(s.geom))) AS geom,
-                       array_agg(b.sliver) AS ids
-                FROM best b JOIN gen_cells s ON s.id = b.sliver JOIN gen_cells t ON t.id = b.target
-                GROUP BY b.target, t.geom
-            ),
-            ok AS (SELECT * FROM unions WHERE GeometryType(geom) = 'POLYGON'),
-            grown AS (UPDATE gen_cells c SET geom = ok.geom FROM ok WHERE c.id = ok.target RETURNING c.id)
-            DELETE FROM gen_cells WHERE id IN (SELECT unnest(ids) FROM ok) RETURNING id
-            """
-        ),
-        {"min_area": options.sliver_fraction * full},
-    ).all()
+    merged = session.execute(text(MERGE_SLIVERS_SQL), {"min_area": options.sliver_fraction * full}).all()
     report.slivers_merged = len(merged)
     report.timings["slivers"] = time.perf_counter() - t0
     progress(f"{report.slivers_merged} slivers merged into their neighbours")
 
-    if session.execute(text("SELECT count(*) FROM gen_cells")).scalar_one() == 0:
+    if session.execute(text(CLIPPED_CELLS_SQL)).scalar_one() == 0:
         raise ValidationError("the boundary produced no cells: is it empty, or smaller than a sliver?")
     step(
         "blocks",
-        """
-        ALTER TABLE gen_cells ADD COLUMN ci int, ADD COLUMN cj int, ADD COLUMN si int, ADD COLUMN sj int,
-            ADD COLUMN street text, ADD COLUMN community text, ADD COLUMN code text;
-        UPDATE gen_cells SET ci = floor(i::numeric / :cb), cj = floor(j::numeric / :cb);
-        UPDATE gen_cells SET si = floor(ci::numeric / :sb), sj = floor(cj::numeric / :sb);
-        """,
+        GENERATE_BLOCKS_SQL,
         cb=options.community_block,
         sb=options.street_block,
     )
     _check_serials(session)
     step(
         "codes",
-        """
-        -- North to south (j falls), west to east (i rises), at every level.
-        WITH s AS (SELECT si, sj, row_number() OVER (ORDER BY sj DESC, si) AS n FROM gen_cells GROUP BY si, sj)
-        UPDATE gen_cells g SET street = :district || lpad(s.n::text, 3, '0') FROM s WHERE g.si = s.si AND g.sj = s.sj;
-        WITH c AS (
-            SELECT street, ci, cj, row_number() OVER (PARTITION BY street ORDER BY cj DESC, ci) AS n
-            FROM gen_cells GROUP BY street, ci, cj
-        )
-        UPDATE gen_cells g SET community = g.street || lpad(c.n::text, 3, '0')
-        FROM c WHERE g.street = c.street AND g.ci = c.ci AND g.cj = c.cj;
-        WITH k AS (
-            SELECT id, row_number() OVER (
-                PARTITION BY community ORDER BY j DESC, i, ST_YMax(geom) DESC, ST_XMin(geom)
-            ) AS n FROM gen_cells
-        )
-        UPDATE gen_cells g SET code = g.community || lpad(k.n::text, 3, '0') FROM k WHERE g.id = k.id;
-        """,
+        GENERATE_CODES_SQL,
         district=options.district_code,
     )
 
     step(
         "store",
-        """
-        INSERT INTO areas (code, name, level, parent_code, generated, source_code, geom, updated_at)
-        SELECT :district, :district_name, 'district', NULL, false, :source_code,
-               ST_Multi(ST_CollectionExtract(ST_Transform(geom, 4326), 3)), :now
-        FROM gen_boundary
-        ON CONFLICT (code) DO UPDATE SET geom = EXCLUDED.geom, retired_at = NULL, updated_at = :now,
-            source_code = coalesce(EXCLUDED.source_code, areas.source_code);
-
-        -- Communities from their cells, streets from their communities: unions of tens of polygons, not thousands.
-        CREATE TEMP TABLE gen_communities ON COMMIT DROP AS
-        SELECT street, community, ST_Union(geom) AS geom FROM gen_cells GROUP BY street, community;
-
-        INSERT INTO areas (code, name, level, parent_code, generated, geom, updated_at)
-        SELECT street, replace(:street_name, '{serial}', right(street, 3)), 'street', :district, true,
-               ST_Multi(ST_CollectionExtract(ST_Transform(ST_Union(geom), 4326), 3)), :now
-        FROM gen_communities GROUP BY street
-        ON CONFLICT (code) DO UPDATE SET geom = EXCLUDED.geom, retired_at = NULL, updated_at = :now,
-            name = CASE WHEN areas.generated THEN EXCLUDED.name ELSE areas.name END;
-
-        INSERT INTO areas (code, name, level, parent_code, generated, geom, updated_at)
-        SELECT community, replace(:community_name, '{serial}', right(community, 3)), 'community', street, true,
-               ST_Multi(ST_CollectionExtract(ST_Transform(geom, 4326), 3)), :now
-        FROM gen_communities
-        ON CONFLICT (code) DO UPDATE SET geom = EXCLUDED.geom, retired_at = NULL, updated_at = :now,
-            name = CASE WHEN areas.generated THEN EXCLUDED.name ELSE areas.name END;
-
-        INSERT INTO grid_cells (code, community_code, geom, area_m2, updated_at)
-        SELECT code, community, ST_Transform(geom, 4326), ST_Area(geom), :now FROM gen_cells
-        ON CONFLICT (code) DO UPDATE
-        SET community_code = EXCLUDED.community_code, geom = EXCLUDED.geom, area_m2 = EXCLUDED.area_m2,
-            retired_at = NULL, updated_at = :now;
-        """,
+        GENERATE_STORE_SQL,
         district=options.district_code,
         district_name=options.district_name,
         source_code=options.source_code,
@@ -286,46 +178,16 @@ def generate_cells(
         community_name=options.community_name,
         now=now,
     )
-    # Cells and generated areas of this district that this run did not produce are retired, never deleted. The
-    # codes are found by range on the primary keys and compared as sets (EXCEPT): a city generated district by
-    # district in one transaction has no statistics on its new rows, and the planner, expecting one row, joined
-    # them to every cell of the run one by one (35 s for a district of 5,000 cells).
+    # Cells and generated areas of this district that this run did not produce are retired, never deleted.
     t0 = time.perf_counter()
     report.retired = session.execute(
-        text(
-            """
-            WITH r AS (
-                UPDATE grid_cells SET retired_at = :now, updated_at = :now
-                WHERE code IN (
-                    SELECT code FROM grid_cells
-                    WHERE code BETWEEN :district || '000000000' AND :district || '999999999' AND retired_at IS NULL
-                    EXCEPT SELECT code FROM gen_cells
-                )
-                RETURNING 1
-            ),
-            a AS (
-                UPDATE areas SET retired_at = :now, updated_at = :now
-                WHERE code IN (
-                    SELECT code FROM areas
-                    WHERE code BETWEEN :district || '000' AND :district || '999999' AND level <> 'district'
-                      AND generated AND retired_at IS NULL
-                    EXCEPT SELECT street FROM gen_cells
-                    EXCEPT SELECT community FROM gen_cells
-                )
-                RETURNING 1
-            )
-            SELECT (SELECT count(*) FROM r)
-            """
-        ),
-        {"district": options.district_code, "now": now},
+        text(RETIRE_UNGENERATED_SQL), {"district": options.district_code, "now": now}
     ).scalar_one()
     report.timings["retire"] = time.perf_counter() - t0
-    counts = session.execute(
-        text("SELECT count(*), count(DISTINCT community), count(DISTINCT street) FROM gen_cells")
-    ).one()
-    report.cells, report.communities, report.streets = counts
-    session.execute(text(f"DROP TABLE IF EXISTS {WORK_TABLES}"))
-    session.execute(text("SELECT set_config('jit', :jit, true)"), {"jit": jit})
+    counts = session.execute(text(GENERATED_COUNTS_SQL)).one()
+    report.cells, report.communities, report.streets = counts.cells, counts.communities, counts.streets
+    session.execute(text(DROP_GENERATION_TABLES_SQL))
+    session.execute(text(JIT_RESTORE_SQL), {"jit": jit})
     report.timings["total"] = time.perf_counter() - started
     progress(
         f"{report.cells} cells in {report.communities} communities and {report.streets} streets stored"
@@ -336,19 +198,11 @@ def generate_cells(
 
 def _check_serials(session: Session) -> None:
     """Each level's serial has 3 digits: at most 999 streets, communities per street, cells per community."""
-    streets, communities, cells = session.execute(
-        text(
-            """
-            SELECT (SELECT count(*) FROM (SELECT DISTINCT si, sj FROM gen_cells) s),
-                   (SELECT max(n) FROM (SELECT count(DISTINCT (ci, cj)) AS n FROM gen_cells GROUP BY si, sj) c),
-                   (SELECT max(n) FROM (SELECT count(*) AS n FROM gen_cells GROUP BY ci, cj) k)
-            """
-        )
-    ).one()
+    found = session.execute(text(SERIALS_SQL)).one()
     for what, count in (
-        ("streets", streets),
-        ("communities in a street", communities),
-        ("cells in a community", cells),
+        ("streets", found.streets),
+        ("communities in a street", found.communities),
+        ("cells in a community", found.cells),
     ):
         if count > 999:
             raise ValidationError(

@@ -24,7 +24,22 @@ from sqlalchemy.orm import Session
 from citymgmt.core.errors import ValidationError
 from grids.codes import AUTO_CODE_FIELDS, assign_codes, source_code_problem
 from grids.crs import CRSError, parse_crs, srid_of, transform_geometry
-from grids.queries import PARENTS_BY_CODE_OR_SOURCE_SQL
+from grids.queries import (
+    LIVE_AREAS_OF_LEVEL_SQL,
+    PARENTS_BY_CODE_OR_SOURCE_SQL,
+    SRID_KNOWN_SQL,
+    STAGE_LAYER_ANALYZE_SQL,
+    STAGE_LAYER_COPY_SQL,
+    STAGE_LAYER_DROP_SQL,
+    STAGE_LAYER_INDEX_SQL,
+    STAGE_LAYER_SQL,
+    STAGE_LAYER_TRANSFORM_SQL,
+    STAGE_LAYER_WGS84_SQL,
+    STAGED_GAPS_SQL,
+    STAGED_OVERLAPS_SQL,
+    UPSERT_STAGED_AREAS_SQL,
+    UPSERT_STAGED_SQL,
+)
 from grids.sources import Layer
 
 Progress = Callable[[str], None]
@@ -122,7 +137,7 @@ def import_layer(
         if options.strict and report.warnings:
             raise ImportRefused(report.warnings)
     report.created, report.updated = _upsert(session, options, now)
-    session.execute(text("DROP TABLE import_rows"))
+    session.execute(text(STAGE_LAYER_DROP_SQL))
     progress(f"{report.created} created, {report.updated} updated")
     return report
 
@@ -133,13 +148,9 @@ def _source_crs(session: Session, layer: Layer, options: ImportOptions) -> str:
         crs = parse_crs(given)
     except CRSError as exc:
         raise ValidationError(str(exc), details={"crs": given}) from None
-    if crs.startswith("EPSG:"):
-        # PostGIS reprojects these: an SRID it does not know would only fail once everything was checked and staged.
-        known = session.execute(
-            text("SELECT EXISTS (SELECT 1 FROM spatial_ref_sys WHERE srid = :srid)"), {"srid": srid_of(crs)}
-        ).scalar_one()
-        if not known:
-            raise ValidationError(f"unknown CRS {given!r}: PostGIS has no {crs}", details={"crs": given})
+    # PostGIS reprojects EPSG codes: an SRID it does not know would only fail once everything was checked and staged.
+    if crs.startswith("EPSG:") and session.execute(text(SRID_KNOWN_SQL), {"srid": srid_of(crs)}).first() is None:
+        raise ValidationError(f"unknown CRS {given!r}: PostGIS has no {crs}", details={"crs": given})
     return crs
 
 
@@ -281,11 +292,12 @@ def _assign_own_codes(session: Session, rows: list[_Row], options: ImportOptions
     """Rows keyed by the city's own codes get their DB11 codes (codes.py), under their parents' DB11 codes."""
     if options.level in PARENT_LEVEL:
         given = sorted({r.parent for r in rows if r.parent})
-        parents: dict[str, str] = dict(
-            session.execute(
+        parents: dict[str, str] = {
+            r.v: r.code
+            for r in session.execute(
                 text(PARENTS_BY_CODE_OR_SOURCE_SQL), {"level": PARENT_LEVEL[options.level], "values": given}
-            ).all()
-        )
+            )
+        }
         for row in rows:
             if row.parent not in parents:
                 errors.append(
@@ -361,7 +373,7 @@ def _check_parents(session: Session, rows: list[_Row], options: ImportOptions, e
         return
     found = set(
         session.execute(
-            text("SELECT code FROM areas WHERE code = ANY(:codes) AND level = :level AND retired_at IS NULL"),
+            text(LIVE_AREAS_OF_LEVEL_SQL),
             {"codes": parents, "level": PARENT_LEVEL[options.level]},
         ).scalars()
     )
@@ -376,99 +388,42 @@ def _check_parents(session: Session, rows: list[_Row], options: ImportOptions, e
 
 def _stage(session: Session, rows: list[_Row], options: ImportOptions, crs: str) -> None:
     srid = srid_of(crs) if crs not in ("wgs84", "gcj02", "bd09") else 4326
-    session.execute(text("DROP TABLE IF EXISTS import_rows"))
-    session.execute(
-        text(
-            "CREATE TEMP TABLE import_rows (idx int, code text PRIMARY KEY, name text, parent text, department text,"
-            " kind text, source text, geom geometry) ON COMMIT DROP"
-        )
-    )
+    session.execute(text(STAGE_LAYER_DROP_SQL))
+    session.execute(text(STAGE_LAYER_SQL))
     connection = session.connection().connection.dbapi_connection
     assert connection is not None
-    columns = "idx, code, name, parent, department, kind, source, geom"
     with (
         connection.cursor() as cursor,  # type: ignore[attr-defined]
-        cursor.copy(f"COPY import_rows ({columns}) FROM STDIN") as copy,
+        cursor.copy(STAGE_LAYER_COPY_SQL) as copy,
     ):
-        for r in rows:
+        for r in rows:  # in STAGED_LAYER_COLUMNS' order
             copy.write_row(
                 (r.index, r.code, r.name, r.parent, r.department, r.kind, r.source, shapely.to_wkb(r.geom, hex=True))
             )
     if srid != 4326:
-        session.execute(
-            text("UPDATE import_rows SET geom = ST_Transform(ST_SetSRID(geom, :srid), 4326)"), {"srid": srid}
-        )
+        session.execute(text(STAGE_LAYER_TRANSFORM_SQL), {"srid": srid})
     else:
-        session.execute(text("UPDATE import_rows SET geom = ST_SetSRID(geom, 4326)"))
-    session.execute(text("CREATE INDEX ON import_rows USING gist (geom)"))
-    session.execute(text("ANALYZE import_rows"))
+        session.execute(text(STAGE_LAYER_WGS84_SQL))
+    session.execute(text(STAGE_LAYER_INDEX_SQL))
+    session.execute(text(STAGE_LAYER_ANALYZE_SQL))
 
 
 def _overlaps_and_gaps(session: Session) -> list[Problem]:
-    problems = []
-    overlaps = session.execute(
-        text(
-            """
-            SELECT a.idx, a.code, b.code, ST_Area(ST_Intersection(a.geom, b.geom)::geography)
-            FROM import_rows a JOIN import_rows b ON a.geom && b.geom AND a.code < b.code
-            WHERE ST_Overlaps(a.geom, b.geom) OR ST_Within(a.geom, b.geom) OR ST_Within(b.geom, a.geom)
-            ORDER BY a.idx
-            """
-        )
-    ).all()
-    for idx, code, other, m2 in overlaps:
-        if m2 >= MIN_REPORTED_M2:
-            problems.append(Problem(idx, code, f"overlaps cell {other} by {m2:,.0f} m²"))
-    gaps = session.execute(
-        text(
-            """
-            SELECT a.code, ST_Area(ST_Difference(a.geom, ST_Union(r.geom))::geography)
-            FROM import_rows r JOIN areas a ON a.code = r.parent
-            WHERE a.geom IS NOT NULL
-            GROUP BY a.code, a.geom
-            ORDER BY a.code
-            """
-        )
-    ).all()
-    for community, m2 in gaps:
-        if m2 >= MIN_REPORTED_M2:
-            problems.append(Problem(None, community, f"{m2:,.0f} m² of community {community} is in no cell"))
+    problems = [
+        Problem(r.idx, r.code, f"overlaps cell {r.other} by {r.m2:,.0f} m²")
+        for r in session.execute(text(STAGED_OVERLAPS_SQL))
+        if r.m2 >= MIN_REPORTED_M2
+    ]
+    problems.extend(
+        Problem(None, r.community, f"{r.m2:,.0f} m² of community {r.community} is in no cell")
+        for r in session.execute(text(STAGED_GAPS_SQL))
+        if r.m2 >= MIN_REPORTED_M2
+    )
     return problems
 
 
 def _upsert(session: Session, options: ImportOptions, now: datetime) -> tuple[int, int]:
-    if options.level == "cell":
-        sql = """
-            INSERT INTO grid_cells AS t (code, community_code, geom, area_m2, updated_at)
-            SELECT code, parent, geom, ST_Area(geom::geography), :now FROM import_rows
-            ON CONFLICT (code) DO UPDATE SET community_code = EXCLUDED.community_code, geom = EXCLUDED.geom,
-                area_m2 = EXCLUDED.area_m2, retired_at = NULL, updated_at = :now
-            WHERE NOT (t.geom = EXCLUDED.geom AND t.community_code = EXCLUDED.community_code)
-               OR t.retired_at IS NOT NULL
-            RETURNING (xmax = 0)
-        """
-    elif options.level == "zone":
-        sql = """
-            INSERT INTO responsibility_zones AS t (code, department_code, name, kind, geom, updated_at)
-            SELECT code, department, name, coalesce(kind, 'other'), geom, :now FROM import_rows
-            ON CONFLICT (code) DO UPDATE SET department_code = EXCLUDED.department_code, name = EXCLUDED.name,
-                kind = EXCLUDED.kind, geom = EXCLUDED.geom, retired_at = NULL, updated_at = :now
-            WHERE NOT (t.geom = EXCLUDED.geom AND t.name = EXCLUDED.name
-                       AND t.department_code = EXCLUDED.department_code AND t.kind = EXCLUDED.kind)
-               OR t.retired_at IS NOT NULL
-            RETURNING (xmax = 0)
-        """
-    else:
-        sql = """
-            INSERT INTO areas AS t (code, name, level, parent_code, generated, source_code, geom, updated_at)
-            SELECT code, name, CAST(:level AS area_level), parent, false, source, geom, :now FROM import_rows
-            ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, parent_code = EXCLUDED.parent_code,
-                geom = EXCLUDED.geom, generated = false, retired_at = NULL, updated_at = :now,
-                source_code = coalesce(EXCLUDED.source_code, t.source_code)
-            WHERE NOT (t.geom IS NOT DISTINCT FROM EXCLUDED.geom AND t.name = EXCLUDED.name)
-               OR t.retired_at IS NOT NULL OR t.generated
-            RETURNING (xmax = 0)
-        """
+    sql = UPSERT_STAGED_SQL.get(options.level, UPSERT_STAGED_AREAS_SQL)
     inserted = session.execute(text(sql), {"now": now, "level": options.level}).scalars().all()
     created = sum(1 for i in inserted if i)
     return created, len(inserted) - created

@@ -1,4 +1,5 @@
-"""grids' hand-written SQL (matching.py, maps.py, assignments.py, cli.py), one named statement each.
+"""grids' hand-written SQL (matching.py, maps.py, assignments.py, cli.py, addresses.py, codes.py, retire.py, and the
+layers' import and generation: importer.py, generate.py), one named statement each.
 
 Placeholders: SQL run through SQLAlchemy's `text()` uses `:name`; SQL run on the raw driver (psycopg, through
 `citymgmt.core.db.driver` or a connection's driver connection: the report's cell, the staged bulk match) uses
@@ -203,6 +204,18 @@ DEMO_ADDRESSES_SQL = """
     ON CONFLICT (address) DO NOTHING
 """
 
+# -- the demo (demo.py) ----------------------------------------------------------------------------------------------
+
+# A point inside each of :cells, drawn by ST_GeneratePoints with the matching one of :seeds (the same seed, the same
+# point), in the order given.
+SEEDED_POINTS_SQL = """
+    SELECT ST_X(g) AS lon, ST_Y(g) AS lat FROM (
+        SELECT p.n, (ST_Dump(ST_GeneratePoints(c.geom, 1, p.seed))).geom AS g
+        FROM unnest(CAST(:cells AS text[]), CAST(:seeds AS int[])) WITH ORDINALITY AS p(code, seed, n)
+        JOIN grid_cells c ON c.code = p.code
+    ) t ORDER BY n
+"""
+
 # -- the city's own codes (codes.py) ---------------------------------------------------------------------------------
 
 # The DB11 codes already given to the city's own codes (or names) at a level, under a parent (any, for districts).
@@ -282,4 +295,267 @@ NEAREST_WITHIN_SQL = """
         LIMIT 1
     ) near
     WHERE near.metres <= :metres
+"""
+
+# -- importing a layer of areas, cells or zones (importer.py) -------------------------------------------------------
+
+# The checked features, staged for the checks that need PostGIS and for the upsert: a temporary table filled by COPY
+# (STAGE_LAYER_COPY_SQL, in STAGED_LAYER_COLUMNS' order), its geometries then given their SRID or transformed.
+STAGED_LAYER_COLUMNS = ("idx", "code", "name", "parent", "department", "kind", "source", "geom")
+STAGE_LAYER_DROP_SQL = "DROP TABLE IF EXISTS import_rows"
+STAGE_LAYER_SQL = (
+    "CREATE TEMP TABLE import_rows (idx int, code text PRIMARY KEY, name text, parent text, department text,"
+    " kind text, source text, geom geometry) ON COMMIT DROP"
+)
+STAGE_LAYER_COPY_SQL = f"COPY import_rows ({', '.join(STAGED_LAYER_COLUMNS)}) FROM STDIN"
+STAGE_LAYER_TRANSFORM_SQL = "UPDATE import_rows SET geom = ST_Transform(ST_SetSRID(geom, :srid), 4326)"
+STAGE_LAYER_WGS84_SQL = "UPDATE import_rows SET geom = ST_SetSRID(geom, 4326)"
+STAGE_LAYER_INDEX_SQL = "CREATE INDEX ON import_rows USING gist (geom)"
+STAGE_LAYER_ANALYZE_SQL = "ANALYZE import_rows"
+
+# The live areas of a level among these codes (the parents a file's codes imply).
+LIVE_AREAS_OF_LEVEL_SQL = "SELECT code FROM areas WHERE code = ANY(:codes) AND level = :level AND retired_at IS NULL"
+
+# Staged cells that overlap one another (or lie within one another), with the area they share in m².
+STAGED_OVERLAPS_SQL = """
+    SELECT a.idx, a.code, b.code AS other, ST_Area(ST_Intersection(a.geom, b.geom)::geography) AS m2
+    FROM import_rows a JOIN import_rows b ON a.geom && b.geom AND a.code < b.code
+    WHERE ST_Overlaps(a.geom, b.geom) OR ST_Within(a.geom, b.geom) OR ST_Within(b.geom, a.geom)
+    ORDER BY a.idx
+"""
+
+# The part of each staged cells' community (m²) that none of them covers.
+STAGED_GAPS_SQL = """
+    SELECT a.code AS community, ST_Area(ST_Difference(a.geom, ST_Union(r.geom))::geography) AS m2
+    FROM import_rows r JOIN areas a ON a.code = r.parent
+    WHERE a.geom IS NOT NULL
+    GROUP BY a.code, a.geom
+    ORDER BY a.code
+"""
+
+# The staged rows upserted by code into their level's table (UPSERT_STAGED_SQL, by level): a changed or retired row
+# is updated (and made live), an unchanged one left alone. Each returns, for every row written, whether it was new.
+UPSERT_STAGED_CELLS_SQL = """
+    INSERT INTO grid_cells AS t (code, community_code, geom, area_m2, updated_at)
+    SELECT code, parent, geom, ST_Area(geom::geography), :now FROM import_rows
+    ON CONFLICT (code) DO UPDATE SET community_code = EXCLUDED.community_code, geom = EXCLUDED.geom,
+        area_m2 = EXCLUDED.area_m2, retired_at = NULL, updated_at = :now
+    WHERE NOT (t.geom = EXCLUDED.geom AND t.community_code = EXCLUDED.community_code)
+       OR t.retired_at IS NOT NULL
+    RETURNING (xmax = 0)
+"""
+UPSERT_STAGED_ZONES_SQL = """
+    INSERT INTO responsibility_zones AS t (code, department_code, name, kind, geom, updated_at)
+    SELECT code, department, name, coalesce(kind, 'other'), geom, :now FROM import_rows
+    ON CONFLICT (code) DO UPDATE SET department_code = EXCLUDED.department_code, name = EXCLUDED.name,
+        kind = EXCLUDED.kind, geom = EXCLUDED.geom, retired_at = NULL, updated_at = :now
+    WHERE NOT (t.geom = EXCLUDED.geom AND t.name = EXCLUDED.name
+               AND t.department_code = EXCLUDED.department_code AND t.kind = EXCLUDED.kind)
+       OR t.retired_at IS NOT NULL
+    RETURNING (xmax = 0)
+"""
+UPSERT_STAGED_AREAS_SQL = """
+    INSERT INTO areas AS t (code, name, level, parent_code, generated, source_code, geom, updated_at)
+    SELECT code, name, CAST(:level AS area_level), parent, false, source, geom, :now FROM import_rows
+    ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, parent_code = EXCLUDED.parent_code,
+        geom = EXCLUDED.geom, generated = false, retired_at = NULL, updated_at = :now,
+        source_code = coalesce(EXCLUDED.source_code, t.source_code)
+    WHERE NOT (t.geom IS NOT DISTINCT FROM EXCLUDED.geom AND t.name = EXCLUDED.name)
+       OR t.retired_at IS NOT NULL OR t.generated
+    RETURNING (xmax = 0)
+"""
+UPSERT_STAGED_SQL = {"cell": UPSERT_STAGED_CELLS_SQL, "zone": UPSERT_STAGED_ZONES_SQL}  # areas: the rest
+
+# -- generating a district's cells (generate.py) ----------------------------------------------------------------------
+
+# The working tables of a generation; they live in its transaction only.
+DROP_GENERATION_TABLES_SQL = (
+    "DROP TABLE IF EXISTS gen_boundary, gen_pieces, gen_edges, gen_squares, gen_cells, gen_communities"
+)
+
+# The transaction's JIT setting, read before JIT_OFF_SQL and put back after (:jit).
+JIT_SETTING_SQL = "SELECT current_setting('jit') AS jit"
+JIT_RESTORE_SQL = "SELECT set_config('jit', :jit, true)"
+
+# A boundary's (:wkb, WGS-84) centroid, which chooses its UTM zone.
+CENTROID_SQL = "SELECT ST_X(c) AS lon, ST_Y(c) AS lat FROM ST_Centroid(ST_GeomFromWKB(:wkb, 4326)) c"
+
+# The district's boundary (:wkb, WGS-84) projected to its UTM zone (:srid), small holes (under :min_hole m²) filled,
+# cut into small pieces and edges, and covered with squares of :size metres. Scripts are run statement by statement
+# (generate.py's `step`), their parameters bound server-side.
+GENERATE_BOUNDARY_SQL = """
+    CREATE TEMP TABLE gen_boundary ON COMMIT DROP AS
+    SELECT ST_CollectionExtract(ST_MakeValid(ST_Transform(ST_GeomFromWKB(:wkb, 4326), :srid)), 3) AS geom;
+    -- Holes smaller than a sliver are hairline gaps between the polygons a boundary was made of, not places
+    -- (a real enclave is far larger): fill them, or they leave cells with needle-thin holes.
+    UPDATE gen_boundary b SET geom = (
+        SELECT ST_Multi(ST_Collect(ST_MakePolygon(
+            ST_ExteriorRing(d.geom),
+            ARRAY(
+                SELECT ST_ExteriorRing(r.geom) FROM ST_DumpRings(d.geom) r
+                WHERE r.path[1] > 0 AND ST_Area(r.geom) >= :min_hole
+            )
+        )))
+        FROM ST_Dump(b.geom) d
+    );
+    CREATE TEMP TABLE gen_pieces ON COMMIT DROP AS SELECT ST_Subdivide(geom, 64) AS geom FROM gen_boundary;
+    CREATE INDEX ON gen_pieces USING gist (geom);
+    CREATE TEMP TABLE gen_edges ON COMMIT DROP AS
+    SELECT ST_Subdivide(ST_Boundary(geom), 64) AS geom FROM gen_boundary;
+    CREATE INDEX ON gen_edges USING gist (geom);
+    CREATE TEMP TABLE gen_squares ON COMMIT DROP AS
+    SELECT s.i, s.j, s.geom FROM gen_boundary b, ST_SquareGrid(:size, b.geom) s;
+    CREATE INDEX ON gen_squares USING gist (geom);
+    ANALYZE gen_pieces;
+    ANALYZE gen_edges;
+    ANALYZE gen_squares;
+"""
+
+# The squares kept as cells: those wholly inside as they are, those on the boundary clipped.
+GENERATE_CLIP_SQL = """
+    CREATE TEMP TABLE gen_cells (id serial PRIMARY KEY, i int, j int, geom geometry) ON COMMIT DROP;
+    -- Squares no boundary edge touches are wholly inside or wholly outside: the centre tells which.
+    INSERT INTO gen_cells (i, j, geom)
+    SELECT s.i, s.j, s.geom FROM gen_squares s
+    WHERE NOT EXISTS (SELECT 1 FROM gen_edges e WHERE ST_Intersects(e.geom, s.geom))
+      AND EXISTS (SELECT 1 FROM gen_pieces p WHERE ST_Intersects(p.geom, ST_Centroid(s.geom)));
+    -- Squares on the boundary are clipped; a square cut in two makes two cells.
+    INSERT INTO gen_cells (i, j, geom)
+    SELECT i, j, part.geom FROM (
+        SELECT s.i, s.j, ST_UnaryUnion(ST_Collect(ST_Intersection(s.geom, p.geom))) AS clipped
+        FROM gen_squares s JOIN gen_pieces p ON ST_Intersects(p.geom, s.geom)
+        WHERE EXISTS (SELECT 1 FROM gen_edges e WHERE ST_Intersects(e.geom, s.geom))
+        GROUP BY s.i, s.j
+    ) c, ST_Dump(ST_CollectionExtract(c.clipped, 3)) part
+    WHERE ST_Area(part.geom) >= 1;
+    CREATE INDEX ON gen_cells USING gist (geom);
+    ANALYZE gen_cells;
+"""
+
+# Slivers (clipped cells under :min_area m²) merged into the neighbour with which each shares the longest edge, where
+# the union stays one polygon; returns the slivers merged.
+MERGE_SLIVERS_SQL = """
+    WITH slivers AS (SELECT id, geom FROM gen_cells WHERE ST_Area(geom) < :min_area),
+    best AS (
+        SELECT DISTINCT ON (s.id) s.id AS sliver, n.id AS target
+        FROM slivers s
+        JOIN gen_cells n ON n.geom && s.geom AND n.id <> s.id AND ST_Area(n.geom) >= :min_area
+        WHERE ST_Length(ST_CollectionExtract(ST_Intersection(n.geom, s.geom), 2)) > 0
+        ORDER BY s.id, ST_Length(ST_CollectionExtract(ST_Intersection(n.geom, s.geom), 2)) DESC, n.id
+    ),
+    unions AS (
+        SELECT b.target, ST_UnaryUnion(ST_Collect(t.geom, ST_Collect(s.geom))) AS geom,
+               array_agg(b.sliver) AS ids
+        FROM best b JOIN gen_cells s ON s.id = b.sliver JOIN gen_cells t ON t.id = b.target
+        GROUP BY b.target, t.geom
+    ),
+    ok AS (SELECT * FROM unions WHERE GeometryType(geom) = 'POLYGON'),
+    grown AS (UPDATE gen_cells c SET geom = ok.geom FROM ok WHERE c.id = ok.target RETURNING c.id)
+    DELETE FROM gen_cells WHERE id IN (SELECT unnest(ids) FROM ok) RETURNING id
+"""
+
+# Each cell's community block (:cb cells a side) and street block (:sb communities a side).
+GENERATE_BLOCKS_SQL = """
+    ALTER TABLE gen_cells ADD COLUMN ci int, ADD COLUMN cj int, ADD COLUMN si int, ADD COLUMN sj int,
+        ADD COLUMN street text, ADD COLUMN community text, ADD COLUMN code text;
+    UPDATE gen_cells SET ci = floor(i::numeric / :cb), cj = floor(j::numeric / :cb);
+    UPDATE gen_cells SET si = floor(ci::numeric / :sb), sj = floor(cj::numeric / :sb);
+"""
+
+# DB11 codes under :district for streets, communities and cells, numbered north to south and west to east.
+GENERATE_CODES_SQL = """
+    -- North to south (j falls), west to east (i rises), at every level.
+    WITH s AS (SELECT si, sj, row_number() OVER (ORDER BY sj DESC, si) AS n FROM gen_cells GROUP BY si, sj)
+    UPDATE gen_cells g SET street = :district || lpad(s.n::text, 3, '0') FROM s WHERE g.si = s.si AND g.sj = s.sj;
+    WITH c AS (
+        SELECT street, ci, cj, row_number() OVER (PARTITION BY street ORDER BY cj DESC, ci) AS n
+        FROM gen_cells GROUP BY street, ci, cj
+    )
+    UPDATE gen_cells g SET community = g.street || lpad(c.n::text, 3, '0')
+    FROM c WHERE g.street = c.street AND g.ci = c.ci AND g.cj = c.cj;
+    WITH k AS (
+        SELECT id, row_number() OVER (
+            PARTITION BY community ORDER BY j DESC, i, ST_YMax(geom) DESC, ST_XMin(geom)
+        ) AS n FROM gen_cells
+    )
+    UPDATE gen_cells g SET code = g.community || lpad(k.n::text, 3, '0') FROM k WHERE g.id = k.id;
+"""
+
+# The district, its generated streets and communities (named by :street_name and :community_name, `{serial}` their
+# serial) and its cells upserted by code, made live again; areas a city named itself keep their names.
+GENERATE_STORE_SQL = """
+    INSERT INTO areas (code, name, level, parent_code, generated, source_code, geom, updated_at)
+    SELECT :district, :district_name, 'district', NULL, false, :source_code,
+           ST_Multi(ST_CollectionExtract(ST_Transform(geom, 4326), 3)), :now
+    FROM gen_boundary
+    ON CONFLICT (code) DO UPDATE SET geom = EXCLUDED.geom, retired_at = NULL, updated_at = :now,
+        source_code = coalesce(EXCLUDED.source_code, areas.source_code);
+
+    -- Communities from their cells, streets from their communities: unions of tens of polygons, not thousands.
+    CREATE TEMP TABLE gen_communities ON COMMIT DROP AS
+    SELECT street, community, ST_Union(geom) AS geom FROM gen_cells GROUP BY street, community;
+
+    INSERT INTO areas (code, name, level, parent_code, generated, geom, updated_at)
+    SELECT street, replace(:street_name, '{serial}', right(street, 3)), 'street', :district, true,
+           ST_Multi(ST_CollectionExtract(ST_Transform(ST_Union(geom), 4326), 3)), :now
+    FROM gen_communities GROUP BY street
+    ON CONFLICT (code) DO UPDATE SET geom = EXCLUDED.geom, retired_at = NULL, updated_at = :now,
+        name = CASE WHEN areas.generated THEN EXCLUDED.name ELSE areas.name END;
+
+    INSERT INTO areas (code, name, level, parent_code, generated, geom, updated_at)
+    SELECT community, replace(:community_name, '{serial}', right(community, 3)), 'community', street, true,
+           ST_Multi(ST_CollectionExtract(ST_Transform(geom, 4326), 3)), :now
+    FROM gen_communities
+    ON CONFLICT (code) DO UPDATE SET geom = EXCLUDED.geom, retired_at = NULL, updated_at = :now,
+        name = CASE WHEN areas.generated THEN EXCLUDED.name ELSE areas.name END;
+
+    INSERT INTO grid_cells (code, community_code, geom, area_m2, updated_at)
+    SELECT code, community, ST_Transform(geom, 4326), ST_Area(geom), :now FROM gen_cells
+    ON CONFLICT (code) DO UPDATE
+    SET community_code = EXCLUDED.community_code, geom = EXCLUDED.geom, area_m2 = EXCLUDED.area_m2,
+        retired_at = NULL, updated_at = :now;
+"""
+
+# Cells and generated areas of the district (:district) that this run did not produce, retired at :now (never
+# deleted); returns how many cells. The codes are found by range on the primary keys and compared as sets (EXCEPT):
+# a city generated district by district in one transaction has no statistics on its new rows, and the planner,
+# expecting one row, joined them to every cell of the run one by one (35 s for a district of 5,000 cells).
+RETIRE_UNGENERATED_SQL = """
+    WITH r AS (
+        UPDATE grid_cells SET retired_at = :now, updated_at = :now
+        WHERE code IN (
+            SELECT code FROM grid_cells
+            WHERE code BETWEEN :district || '000000000' AND :district || '999999999' AND retired_at IS NULL
+            EXCEPT SELECT code FROM gen_cells
+        )
+        RETURNING 1
+    ),
+    a AS (
+        UPDATE areas SET retired_at = :now, updated_at = :now
+        WHERE code IN (
+            SELECT code FROM areas
+            WHERE code BETWEEN :district || '000' AND :district || '999999' AND level <> 'district'
+              AND generated AND retired_at IS NULL
+            EXCEPT SELECT street FROM gen_cells
+            EXCEPT SELECT community FROM gen_cells
+        )
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM r)
+"""
+
+# The cells left after clipping (none: the boundary was empty or smaller than a sliver).
+CLIPPED_CELLS_SQL = "SELECT count(*) FROM gen_cells"
+
+# What a generation made: its cells, communities and streets.
+GENERATED_COUNTS_SQL = (
+    "SELECT count(*) AS cells, count(DISTINCT community) AS communities, count(DISTINCT street) AS streets"
+    " FROM gen_cells"
+)
+
+# The largest serial each level would need (streets; communities in a street; cells in a community).
+SERIALS_SQL = """
+    SELECT (SELECT count(*) FROM (SELECT DISTINCT si, sj FROM gen_cells) s) AS streets,
+           (SELECT max(n) FROM (SELECT count(DISTINCT (ci, cj)) AS n FROM gen_cells GROUP BY si, sj) c) AS communities,
+           (SELECT max(n) FROM (SELECT count(*) AS n FROM gen_cells GROUP BY ci, cj) k) AS cells
 """

@@ -8,12 +8,13 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy import text
+from sqlalchemy import select
 
 from citymgmt.core.clock import utcnow
 from citymgmt.core.commands import in_transaction
 from citymgmt.core.db import db
 from citymgmt.core.errors import ValidationError
+from citymgmt.core.identity import User
 from dispatch.imports.history import CLOSED_BEFORE_CREATED, FIELDS, ImportOptions, import_history, read_mapping
 
 
@@ -105,7 +106,7 @@ def import_command(
     chosen = read_mapping(mapping, columns, settings.timezone, system)
     actor = None
     if username is not None:
-        actor = session.execute(text("SELECT id FROM users WHERE username = :u"), {"u": username}).scalar_one_or_none()
+        actor = session.execute(select(User.id).where(User.username == username)).scalar_one_or_none()
         if actor is None:
             raise ValidationError(f"--by: no user {username!r}", details={"by": username})
     result = import_history(
