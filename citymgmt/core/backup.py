@@ -25,10 +25,12 @@ import psycopg
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
+from psycopg.rows import dict_row
 from sqlalchemy.engine import make_url
 
 from citymgmt.core.config import Settings
 from citymgmt.core.errors import DomainError, Kind, ValidationError
+from citymgmt.core.queries import ANY_CASE_SQL, CASES_TABLE_SQL, OTHER_CONNECTIONS_SQL, SCHEMA_REVISION_SQL
 from citymgmt.local.postgres import pg_bindir
 from citymgmt.local.process import find_binary
 
@@ -49,12 +51,8 @@ class DatabaseInUse(DomainError):
 def _other_connections(conninfo: str) -> dict[str, int]:
     """The other client connections to the database, by application name."""
     with psycopg.connect(conninfo) as conn:
-        rows = conn.execute(
-            "SELECT coalesce(nullif(application_name, ''), '(unnamed)'), count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
-            " GROUP BY 1 ORDER BY 2 DESC, 1"
-        ).fetchall()
-    return {str(name): int(count) for name, count in rows}
+        rows = conn.cursor(row_factory=dict_row).execute(OTHER_CONNECTIONS_SQL).fetchall()
+    return {str(r["name"]): int(r["connections"]) for r in rows}
 
 
 @dataclass(frozen=True)
@@ -81,8 +79,8 @@ def libpq_conninfo(url: str) -> str:
 
 def _revision(conninfo: str) -> str | None:
     with psycopg.connect(conninfo) as conn:
-        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-        return None if row is None else str(row[0])
+        row = conn.cursor(row_factory=dict_row).execute(SCHEMA_REVISION_SQL).fetchone()
+        return None if row is None else str(row["version_num"])
 
 
 def _schema_check(migrations: Path, revision: object) -> str | None:
@@ -160,11 +158,12 @@ def backup(settings: Settings, out: Path, now: datetime, progress: Progress) -> 
 
 def _has_cases(conninfo: str) -> bool:
     with psycopg.connect(conninfo) as conn:
-        exists = conn.execute("SELECT to_regclass('public.cases') IS NOT NULL").fetchone()
-        if not exists or not exists[0]:
+        cursor = conn.cursor(row_factory=dict_row)
+        exists = cursor.execute(CASES_TABLE_SQL).fetchone()
+        if not exists or not exists["present"]:
             return False
-        row = conn.execute("SELECT EXISTS (SELECT 1 FROM cases)").fetchone()
-        return bool(row and row[0])
+        row = cursor.execute(ANY_CASE_SQL).fetchone()
+        return bool(row and row["present"])
 
 
 def restore(

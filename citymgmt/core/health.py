@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from citymgmt.core.outbox import OutboxMessage
 from citymgmt.core.periodic import PeriodicRun, registered_periodic
+from citymgmt.core.queries import PING_SQL, POSTGIS_VERSION_SQL, REPLICA_LAG_SQL
 from citymgmt.core.queue import QUEUES, backlog_age, queue_depth
 from citymgmt.core.scheduler import HEARTBEAT_KEY
 
@@ -107,18 +108,9 @@ def replica_lag_s(engine: Engine) -> float | None:
     return float(row.lag_s or 0.0)
 
 
-# Behind only while something received is not yet replayed: an idle primary sends nothing, and its replica is
-# then current however old its last replayed transaction is.
-REPLICA_LAG_SQL = """
-SELECT pg_is_in_recovery() AS standby,
-       CASE WHEN pg_last_wal_receive_lsn() IS NULL OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
-            ELSE EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) END AS lag_s
-"""
-
-
 def _database_checks(session: Session) -> dict[str, dict[str, Any]]:
     try:
-        session.execute(text("SELECT 1"))
+        session.execute(text(PING_SQL))
     except SQLAlchemyError:
         session.rollback()
         return {
@@ -127,7 +119,7 @@ def _database_checks(session: Session) -> dict[str, dict[str, Any]]:
         }
     checks: dict[str, dict[str, Any]] = {"database": {"ok": True}}
     try:
-        version = session.execute(text("SELECT postgis_lib_version()")).scalar_one()
+        version = session.execute(text(POSTGIS_VERSION_SQL)).scalar_one()
         checks["postgis"] = {"ok": True, "version": version}
     except SQLAlchemyError:
         session.rollback()

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
+from psycopg.rows import dict_row
 from sqlalchemy import (
     ARRAY,
     CheckConstraint,
@@ -35,6 +36,7 @@ from citymgmt.core import departments
 from citymgmt.core.config import PASSWORD_HASH_PROFILES
 from citymgmt.core.db import Timestamped, attach_row, db, driver
 from citymgmt.core.errors import Conflict, DomainError, Kind, ValidationError
+from citymgmt.core.queries import credential_sql
 
 
 class Role(enum.StrEnum):
@@ -242,25 +244,20 @@ def issue_token(
 # One round trip for both rows, a prepared statement on the driver: this runs on every signed-in request.
 _TOKEN_COLUMNS = tuple(c.name for c in ApiToken.__table__.columns)
 _USER_COLUMNS = tuple(c.name for c in User.__table__.columns)
-_CREDENTIAL_SQL = (
-    f"SELECT {', '.join('t.' + c for c in _TOKEN_COLUMNS)}, {', '.join('u.' + c for c in _USER_COLUMNS)}"  # noqa: S608 (the models' own columns)
-    " FROM api_tokens t JOIN users u ON u.id = t.user_id"
-    " WHERE t.token_hash = %(token_hash)s AND t.kind = %(kind)s AND t.revoked_at IS NULL"
-)
+_CREDENTIAL_SQL = credential_sql(_TOKEN_COLUMNS, _USER_COLUMNS)
 
 
 def live_credential(session: Session, token: str, kind: TokenKind, now: datetime) -> tuple[User, ApiToken] | None:
     """The active user and the unrevoked, unexpired row of this secret and kind, or None."""
     found = (
         driver(session)
-        .execute(_CREDENTIAL_SQL, {"token_hash": _digest(token), "kind": str(kind)}, prepare=True)
+        .execute(_CREDENTIAL_SQL, {"token_hash": _digest(token), "kind": str(kind)}, prepare=True, row_factory=dict_row)
         .fetchone()
     )
     if found is None:
         return None
-    n = len(_TOKEN_COLUMNS)
-    row = attach_row(session, ApiToken, dict(zip(_TOKEN_COLUMNS, found[:n], strict=True)))
-    user = attach_row(session, User, dict(zip(_USER_COLUMNS, found[n:], strict=True)))
+    row = attach_row(session, ApiToken, {c: found[f"token_{c}"] for c in _TOKEN_COLUMNS})
+    user = attach_row(session, User, {c: found[f"user_{c}"] for c in _USER_COLUMNS})
     if row.expires_at <= now or not user.active:
         return None
     return user, row

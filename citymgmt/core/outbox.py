@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from citymgmt.core.config import Settings, current_settings
 from citymgmt.core.db import db, unit_of_work
 from citymgmt.core.periodic import periodic
+from citymgmt.core.queries import NOTIFY_SQL
 from citymgmt.core.queue import QUEUES, get_queue, get_redis, job_options
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ def add_job(session: Session, name: str, queue: str = "default", **args: Any) ->
     message = OutboxMessage(job=name, args=args, queue=queue)
     session.add(message)
     # Delivered to listeners when (and only if) the transaction commits: the relay wakes at once.
-    session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+    session.execute(text(NOTIFY_SQL), {"channel": NOTIFY_CHANNEL})
     return message
 
 

@@ -11,14 +11,11 @@ from psycopg.rows import dict_row
 from sqlalchemy.orm import Session
 
 from citymgmt.core.db import driver, forget_memo, remember_memo, transaction_memo
+from citymgmt.core.queries import REVISION_COLUMNS, REVISIONS_SQL
 
-# The revisions as named columns, also for a hot statement that reads them with its own work (intake's first, one
-# round trip instead of two: measured, docs/architecture.md); `remember` takes them back by these names.
-COLUMNS = (
-    "(SELECT coalesce(max(revision), 0) FROM routing_rules) AS rules_revision,"
-    " (SELECT coalesce(max(revision), 0) FROM calendar_days) AS calendar_revision"
-)
-SQL = f"SELECT {COLUMNS}"
+# The revisions as named columns, for a hot statement that reads them with its own work (intake's first); `remember`
+# takes them back by these names.
+COLUMNS = REVISION_COLUMNS
 MEMO = "citymgmt.revisions"
 
 
@@ -32,7 +29,7 @@ def revisions(session: Session) -> Revisions:
     """The highest committed (or, in this transaction, written) revisions; writers call `forget` after writing."""
 
     def read() -> Revisions:
-        row = driver(session).execute(SQL, prepare=True, row_factory=dict_row).fetchone()
+        row = driver(session).execute(REVISIONS_SQL, prepare=True, row_factory=dict_row).fetchone()
         assert row is not None
         return _of(row)
 
