@@ -10,7 +10,7 @@ import marshmallow as ma
 from flask import current_app
 from flask_smorest import Blueprint
 
-from citymgmt.api.metrics import _csv, _download
+from citymgmt.api.downloads import GEOJSON, csv_text, download
 from citymgmt.core.access import allow
 from citymgmt.core.clock import utcnow
 from citymgmt.core.db import db
@@ -26,7 +26,6 @@ blp = Blueprint("analysis", __name__, description="Analysis (高发问题分析)
 
 ROLES = ("supervisor", "leader", "admin")
 MAX_DAYS = 366
-GEOJSON = "application/geo+json"
 
 
 def _formats(*formats: str) -> ma.fields.String:
@@ -213,13 +212,13 @@ def recurrence(query: dict[str, Any]) -> Any:
     )
     name = _name(query, f"recurrence-{query['by']}")
     if query["format"] == "csv":
-        return _download(_csv(RECURRENCE_COLUMNS, _recurrence_rows(result)), "text/csv", f"{name}.csv")
+        return download(csv_text(RECURRENCE_COLUMNS, _recurrence_rows(result)), "text/csv", f"{name}.csv")
     if query["format"] == "geojson":
         places = [{"kind": "recurring", **g} for g in result["recurring"]] + [
             {"kind": "repeat", **g} for g in result["repeats"]
         ]
         body = place_features(session, query["by"], places)
-        return _download(current_app.json.dumps(body), GEOJSON, f"{name}.geojson")
+        return download(current_app.json.dumps(body), GEOJSON, f"{name}.geojson")
     result["from_"] = result.pop("from")
     return result
 
@@ -320,10 +319,10 @@ def hotspots(query: dict[str, Any]) -> Any:
         rows = [{"layer": "cell", **c} for c in result["cells"]] + [
             {"layer": "cluster", **c} for c in result["clusters"]
         ]
-        return _download(_csv(HOTSPOT_COLUMNS, rows), "text/csv", f"{name}.csv")
+        return download(csv_text(HOTSPOT_COLUMNS, rows), "text/csv", f"{name}.csv")
     if query["format"] == "geojson":
         body = hotspots_module.hotspot_features(session, result)
-        return _download(current_app.json.dumps(body), GEOJSON, f"{name}.geojson")
+        return download(current_app.json.dumps(body), GEOJSON, f"{name}.geojson")
     result["from_"] = result.pop("from")
     return result
 
@@ -390,10 +389,10 @@ def anomalies(query: dict[str, Any]) -> Any:
     )
     name = f"anomalies-{query['by']}-{result['day']}"
     if query["format"] == "csv":
-        return _download(_csv(ANOMALY_COLUMNS, result["anomalies"]), "text/csv", f"{name}.csv")
+        return download(csv_text(ANOMALY_COLUMNS, result["anomalies"]), "text/csv", f"{name}.csv")
     if query["format"] == "geojson":
         body = place_features(session, query["by"], result["anomalies"])
-        return _download(current_app.json.dumps(body), GEOJSON, f"{name}.geojson")
+        return download(current_app.json.dumps(body), GEOJSON, f"{name}.geojson")
     result["from_"] = result.pop("from")
     return result
 
@@ -455,6 +454,6 @@ def patterns(query: dict[str, Any]) -> Any:
             for d in range(7)
             for h in range(24)
         ]
-        return _download(_csv(PATTERN_COLUMNS, rows), "text/csv", f"{_name(query, 'patterns')}.csv")
+        return download(csv_text(PATTERN_COLUMNS, rows), "text/csv", f"{_name(query, 'patterns')}.csv")
     result["from_"] = result.pop("from")
     return result

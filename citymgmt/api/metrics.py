@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 import marshmallow as ma
 from flask import Response, current_app
 from flask_smorest import Blueprint
 
+from citymgmt.api.downloads import GEOJSON, csv_text, download
 from citymgmt.core.access import allow
 from citymgmt.core.clock import utcnow
 from citymgmt.core.db import reads
@@ -184,20 +183,6 @@ def _period_name(query: dict[str, Any]) -> str:
     return f"{query['from_'].isoformat()}_{query['to'].isoformat()}"
 
 
-def _download(body: str, mimetype: str, filename: str) -> Response:
-    response = Response(body, mimetype=mimetype)
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
-def _csv(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\r\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return "\ufeff" + out.getvalue()  # the BOM makes spreadsheet programs read the Chinese names as UTF-8
-
-
 class CellMetricsSchema(FeatureCollectionSchema):
     indicator = ma.fields.String(metadata={"description": "The indicator each cell's value is of"})
 
@@ -211,7 +196,7 @@ class CellMetricsSchema(FeatureCollectionSchema):
             "description": "GeoJSON (format=json, or geojson as a file) or CSV (format=csv, a file)",
             "content": {
                 "application/json": {"schema": {"$ref": "#/components/schemas/CellMetrics"}},
-                "application/geo+json": {"schema": {"$ref": "#/components/schemas/CellMetrics"}},
+                GEOJSON: {"schema": {"$ref": "#/components/schemas/CellMetrics"}},
                 "text/csv": {"schema": {"type": "string", "description": "one row a cell: " + ", ".join(CELL_COLUMNS)}},
             },
         }
@@ -228,10 +213,10 @@ def cells(query: dict[str, Any]) -> Any:
     name = f"cells-{indicator}-{_period_name(query)}"
     if query["format"] == "csv":
         rows = cell_values(session, indicator, period, now, settings, bbox, query["fresh"])
-        return _download(_csv(CELL_COLUMNS, rows), "text/csv", f"{name}.csv")
+        return download(csv_text(CELL_COLUMNS, rows), "text/csv", f"{name}.csv")
     body = cell_features(session, indicator, period, now, settings, bbox, query["zoom"], query["fresh"], query["level"])
     if query["format"] == "geojson":
-        return _download(body, "application/geo+json", f"{name}.geojson")
+        return download(body, GEOJSON, f"{name}.geojson")
     return Response(body, mimetype="application/json")
 
 
@@ -264,7 +249,7 @@ def table(query: dict[str, Any]) -> Any:
     elif kind_of(query["group_by"]) == "dispatcher":
         columns = (*LEAGUE_COLUMNS[:5], "dispatched", "dispatched_on_time", "wrong_dispatches")
         columns = (*columns, *INDICATORS_FOR["dispatcher"])
-    return _download(_csv(columns, rows), "text/csv", f"{query['group_by']}-{_period_name(query)}.csv")
+    return download(csv_text(columns, rows), "text/csv", f"{query['group_by']}-{_period_name(query)}.csv")
 
 
 @blp.get("/daily")
