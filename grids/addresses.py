@@ -13,8 +13,6 @@ unambiguously (`locate_address`).
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,9 +26,16 @@ from citymgmt.core.errors import ValidationError
 from grids.crs import CRSError, parse_crs, to_wgs84_arrays
 from grids.matching import BadCoordinates, check_coordinates, match_cells
 from grids.queries import DEMO_ADDRESSES_SQL, SEARCH_ADDRESSES_SQL, UPSERT_ADDRESSES_SQL, WORD_THRESHOLD_SQL
-from grids.sources import decode_csv_text, feature_collection, read_bytes
+from grids.sources import (
+    POINT_FILE_FORMATS,
+    csv_records,
+    feature_collection,
+    geojson_point,
+    point_file_format,
+    read_bytes,
+)
 
-FORMATS = ("csv", "geojson")
+FORMATS = POINT_FILE_FORMATS
 ADDRESS_MAX = 200
 MAX_PROBLEMS = 1000  # kept in the error's details; the message shows the first SHOWN_PROBLEMS
 SHOWN_PROBLEMS = 50
@@ -95,76 +100,32 @@ class AddressImport:
         )
 
 
-def _format(path: Path, given: str | None) -> str:
-    if given:
-        return given
-    suffix = path.suffix.lower()
-    if suffix in (".geojson", ".json"):
-        return "geojson"
-    if suffix in (".csv", ".txt"):
-        return "csv"
-    raise ValidationError(
-        f"{path}: cannot tell the format from the name: give --format csv or --format geojson",
-        details={"format": None},
-    )
-
-
 def read_address_file(path: Path, fmt: str | None = None) -> list[SourceRow]:
     """The rows of a CSV or GeoJSON file; ValidationError naming the file if it cannot be read as one."""
-    fmt = _format(path, fmt)
+    fmt = point_file_format(path, fmt)
     raw = read_bytes(path)
     return _read_geojson(path, raw) if fmt == "geojson" else _read_csv(path, raw)
 
 
 def _read_csv(path: Path, raw: bytes) -> list[SourceRow]:
-    content = decode_csv_text(path, raw)
-    reader = csv.reader(io.StringIO(content, newline=""))
-    try:
-        header = [CSV_COLUMNS.get(h.strip().lower(), h.strip().lower()) for h in next(reader)]
-    except StopIteration:
-        raise ValidationError(f"{path}: empty file, expected a header line", details={"file": str(path)}) from None
-    except csv.Error as exc:
-        raise ValidationError(f"{path}: not a CSV file ({exc})", details={"file": str(path)}) from None
-    missing = [c for c in ("address", "lon", "lat") if c not in header]
-    if missing:
-        raise ValidationError(
-            f"{path}: no column {', '.join(missing)} (columns are: {', '.join(header) or 'none'})",
-            details={"columns": missing},
-        )
-    rows = []
-    try:
-        for record in reader:
-            if not any(cell.strip() for cell in record):
-                continue
-            where = f"line {reader.line_num}"
-            if len(record) > len(header):
-                rows.append(SourceRow(where, None, None, None, ("", f"{len(record)} values for {len(header)} columns")))
-                continue
-            cells = dict(zip(header, record, strict=False))
-            rows.append(SourceRow(where, cells.get("address"), cells.get("lon"), cells.get("lat")))
-    except csv.Error as exc:
-        raise ValidationError(
-            f"{path}: line {reader.line_num} is not valid CSV ({exc})", details={"file": str(path)}
-        ) from None
-    return rows
+    return [
+        SourceRow(r.where, r.values.get("address"), r.values.get("lon"), r.values.get("lat"))
+        if r.error is None
+        else SourceRow(r.where, None, None, None, ("", r.error))
+        for r in csv_records(path, raw, ("address", "lon", "lat"), CSV_COLUMNS)
+    ]
 
 
 def _read_geojson(path: Path, raw: bytes) -> list[SourceRow]:
-    doc = feature_collection(path, raw)
     rows = []
-    for index, feature in enumerate(doc["features"]):
-        where = f"feature {index}"
+    for index, feature in enumerate(feature_collection(path, raw)["features"]):
         props = feature.get("properties") if isinstance(feature, dict) else None
-        geometry = feature.get("geometry") if isinstance(feature, dict) else None
         address = props.get("address") if isinstance(props, dict) else None
-        coordinates = geometry.get("coordinates") if isinstance(geometry, dict) else None
-        if not isinstance(geometry, dict) or geometry.get("type") != "Point":
-            kind = geometry.get("type") if isinstance(geometry, dict) else "none"
-            rows.append(SourceRow(where, address, None, None, ("geometry", f"must be a Point, not {kind}")))
-        elif not isinstance(coordinates, list) or len(coordinates) not in (2, 3):
-            rows.append(SourceRow(where, address, None, None, ("geometry", "a Point needs [lon, lat] coordinates")))
+        point = geojson_point(feature.get("geometry") if isinstance(feature, dict) else None)
+        if isinstance(point, str):
+            rows.append(SourceRow(f"feature {index}", address, None, None, ("geometry", point)))
         else:
-            rows.append(SourceRow(where, address, coordinates[0], coordinates[1]))
+            rows.append(SourceRow(f"feature {index}", address, *point))
     return rows
 
 

@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 from citymgmt.core.errors import ValidationError
 from grids.codes import AUTO_CODE_FIELDS, assign_codes, is_db11, key_order, source_code_problem
 from grids.crs import CRSError, parse_crs, srid_of, transform_geometry
-from grids.importer import ImportRefused, Problem, field_text, is_lon_lat
+from grids.importer import ImportRefused, Problem, is_lon_lat
 from grids.queries import BOUNDARY_TO_WGS84_SQL, DISTRICT_OVERLAPS_SQL
-from grids.sources import Layer
+from grids.sources import Layer, field_text
 
 
 @dataclass(frozen=True)

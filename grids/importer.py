@@ -23,11 +23,11 @@ from sqlalchemy.orm import Session
 
 from citymgmt.core.errors import ValidationError
 from grids.codes import AUTO_CODE_FIELDS, assign_codes, source_code_problem
-from grids.crs import CRSError, parse_crs, srid_of, transform_geometry
+from grids.crs import srid_of, transform_geometry
+from grids.matching import known_crs
 from grids.queries import (
     LIVE_AREAS_OF_LEVEL_SQL,
     PARENTS_BY_CODE_OR_SOURCE_SQL,
-    SRID_KNOWN_SQL,
     STAGE_LAYER_ANALYZE_SQL,
     STAGE_LAYER_COPY_SQL,
     STAGE_LAYER_DROP_SQL,
@@ -40,7 +40,7 @@ from grids.queries import (
     UPSERT_STAGED_AREAS_SQL,
     UPSERT_STAGED_SQL,
 )
-from grids.sources import Layer
+from grids.sources import Layer, field_text
 
 Progress = Callable[[str], None]
 
@@ -143,24 +143,7 @@ def import_layer(
 
 
 def _source_crs(session: Session, layer: Layer, options: ImportOptions) -> str:
-    given = options.crs or layer.crs or "wgs84"
-    try:
-        crs = parse_crs(given)
-    except CRSError as exc:
-        raise ValidationError(str(exc), details={"crs": given}) from None
-    # PostGIS reprojects EPSG codes: an SRID it does not know would only fail once everything was checked and staged.
-    if crs.startswith("EPSG:") and session.execute(text(SRID_KNOWN_SQL), {"srid": srid_of(crs)}).first() is None:
-        raise ValidationError(f"unknown CRS {given!r}: PostGIS has no {crs}", details={"crs": given})
-    return crs
-
-
-def field_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    out = str(value).strip()
-    return out or None
+    return known_crs(session, options.crs or layer.crs or "wgs84")
 
 
 def _check_features(

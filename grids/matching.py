@@ -127,6 +127,19 @@ def _normalise(lon: Any, lat: Any, crs: str) -> tuple[float, float, str]:
     return lon_f, lat_f, name
 
 
+def known_crs(session: Session, given: str) -> str:
+    """The CRS a file or an option names (crs.parse_crs), checked before anything is read in it: an EPSG code is
+    reprojected by PostGIS, and one it does not know would only fail once everything was checked and staged.
+    ValidationError naming `crs` otherwise."""
+    try:
+        name = parse_crs(given)
+    except CRSError as exc:
+        raise ValidationError(str(exc), details={"crs": given}) from None
+    if name.startswith("EPSG:") and session.execute(text(SRID_KNOWN_SQL), {"srid": srid_of(name)}).first() is None:
+        raise ValidationError(f"unknown CRS {given!r}: PostGIS has no {name}", details={"crs": given})
+    return name
+
+
 def match_cell(session: Session, lon: Any, lat: Any, crs: str = "wgs84") -> CellMatch:
     """The cell covering the point, or OutsideGrid naming the nearest cell, or BadCoordinates."""
     lon_f, lat_f, name = _normalise(lon, lat, crs)

@@ -3,7 +3,10 @@ files the registry and the gazetteer import read as text (CSV in UTF-8 or GB1803
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,6 +87,17 @@ def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
+def field_text(value: Any) -> str | None:
+    """A file's value as text: None for nothing or blanks, a whole float as an integer (GIS files store codes as
+    numbers), stripped."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    out = str(value).strip()
+    return out or None
+
+
 # -- point files read as text (the component registry's and the address gazetteer's imports) ----------------------
 
 
@@ -116,3 +130,85 @@ def feature_collection(path: Path, raw: bytes) -> dict[str, Any]:
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
         raise ValidationError(f"{path}: not a GeoJSON FeatureCollection", details={"file": str(path)})
     return doc
+
+
+POINT_FILE_FORMATS = ("geojson", "csv")
+
+
+def point_file_format(path: Path, given: str | None) -> str:
+    """The format of a point file: as given, else from the name's suffix; ValidationError naming `format`."""
+    if given:
+        if given not in POINT_FILE_FORMATS:
+            raise ValidationError(f"format must be geojson or csv, not {given!r}", details={"format": given})
+        return given
+    suffix = path.suffix.lower()
+    if suffix in (".geojson", ".json"):
+        return "geojson"
+    if suffix in (".csv", ".txt"):
+        return "csv"
+    raise ValidationError(
+        f"{path}: cannot tell the format from the name: give --format geojson or --format csv",
+        details={"format": None},
+    )
+
+
+@dataclass(frozen=True)
+class CsvRecord:
+    """A data line of a CSV file: where it is ("line 5", as a spreadsheet counts, the header line 1) and its values
+    by column name (stripped), or why it could not be read as a row."""
+
+    where: str
+    values: dict[str, str]
+    error: str | None = None
+
+
+def csv_records(
+    path: Path, raw: bytes, required: Sequence[str], aliases: Mapping[str, str] | None = None
+) -> list[CsvRecord]:
+    """The non-blank data lines of a CSV file (UTF-8 or GB18030) whose header names every `required` column, each
+    once; header names are stripped, lower-cased and renamed by `aliases`. ValidationError naming the file if it is
+    not such a file."""
+    reader = csv.reader(io.StringIO(decode_csv_text(path, raw), newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ValidationError(f"{path}: empty file, expected a header line", details={"file": str(path)}) from None
+    except csv.Error as exc:
+        raise ValidationError(f"{path}: not a CSV file ({exc})", details={"file": str(path)}) from None
+    names = [(aliases or {}).get(n, n) for n in (h.strip().lower() for h in header)]
+    missing = [c for c in required if c not in names]
+    if missing:
+        raise ValidationError(
+            f"{path}: no column {', '.join(missing)} (columns are: {', '.join(names) or 'none'})",
+            details={"columns": missing},
+        )
+    repeated = sorted({n for n in names if names.count(n) > 1 and n})
+    if repeated:
+        raise ValidationError(f"{path}: column {', '.join(repeated)} given twice", details={"columns": repeated})
+    records = []
+    try:
+        for record in reader:
+            if not any(cell.strip() for cell in record):
+                continue
+            where = f"line {reader.line_num}"
+            if len(record) > len(names):
+                records.append(CsvRecord(where, {}, f"{len(record)} values for {len(names)} columns"))
+                continue
+            records.append(CsvRecord(where, dict(zip(names, (c.strip() for c in record), strict=False))))
+    except csv.Error as exc:
+        raise ValidationError(
+            f"{path}: line {reader.line_num} is not valid CSV ({exc})", details={"file": str(path)}
+        ) from None
+    return records
+
+
+def geojson_point(geometry: Any) -> tuple[Any, Any] | str:
+    """A GeoJSON feature's point as (lon, lat), as given (the importer checks the numbers), or what is wrong with
+    its geometry."""
+    coordinates = geometry.get("coordinates") if isinstance(geometry, dict) else None
+    if not isinstance(geometry, dict) or geometry.get("type") != "Point":
+        kind = geometry.get("type") if isinstance(geometry, dict) else "none"
+        return f"must be a Point, not {kind}"
+    if not isinstance(coordinates, list) or len(coordinates) not in (2, 3):
+        return "a Point needs [lon, lat] coordinates"
+    return coordinates[0], coordinates[1]

@@ -13,8 +13,6 @@ by importing it with status `retired` (停用).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import re
@@ -37,18 +35,25 @@ from dispatch.components.queries import (
     CREATE_STAGING_SQL,
     DROP_STAGED_SQL,
     DROP_STAGING_SQL,
-    KNOWN_SRID_SQL,
     TO_WGS84_SQL,
     UPSERT_SQL,
 )
 from dispatch.taxonomy.operations import current_version
-from grids.crs import CRSError, parse_crs, srid_of, to_wgs84_arrays
-from grids.matching import BadCoordinates, check_coordinates, match_cells
-from grids.sources import decode_csv_text, feature_collection, read_bytes
+from grids.crs import srid_of, to_wgs84_arrays
+from grids.matching import BadCoordinates, check_coordinates, known_crs, match_cells
+from grids.sources import (
+    POINT_FILE_FORMATS,
+    csv_records,
+    feature_collection,
+    field_text,
+    geojson_point,
+    point_file_format,
+    read_bytes,
+)
 
 Progress = Callable[[str], None]
 
-FORMATS = ("geojson", "csv")
+FORMATS = POINT_FILE_FORMATS
 FIELDS = (
     "id",
     "class",
@@ -152,22 +157,6 @@ class ImportReport:
 # -- reading ------------------------------------------------------------------------------------------------------
 
 
-def format_of(path: Path, given: str | None) -> str:
-    if given:
-        if given not in FORMATS:
-            raise ValidationError(f"format must be geojson or csv, not {given!r}", details={"format": given})
-        return given
-    suffix = path.suffix.lower()
-    if suffix in (".geojson", ".json"):
-        return "geojson"
-    if suffix in (".csv", ".txt"):
-        return "csv"
-    raise ValidationError(
-        f"{path}: cannot tell the format from the name: give --format geojson or --format csv",
-        details={"format": None},
-    )
-
-
 @dataclass(frozen=True)
 class SourceFile:
     rows: list[SourceRow]
@@ -176,7 +165,7 @@ class SourceFile:
 
 def read_component_file(path: Path, fmt: str | None = None) -> SourceFile:
     """The rows of a GeoJSON or CSV file; ValidationError naming the file if it cannot be read as one."""
-    fmt = format_of(path, fmt)
+    fmt = point_file_format(path, fmt)
     raw = read_bytes(path)
     return _read_geojson(path, raw) if fmt == "geojson" else SourceFile(_read_csv(path, raw))
 
@@ -208,56 +197,25 @@ def _read_geojson(path: Path, raw: bytes) -> SourceFile:
         values = {k: props.get(k) for k in FIELDS if k not in ("lon", "lat")}
         if values["id"] is None:
             values["id"] = feature.get("id")
-        geometry = feature.get("geometry")
-        coordinates = geometry.get("coordinates") if isinstance(geometry, dict) else None
-        if not isinstance(geometry, dict) or geometry.get("type") != "Point":
-            kind = geometry.get("type") if isinstance(geometry, dict) else "none"
-            values["_error"] = ("geometry", f"must be a Point, not {kind}")
-        elif not isinstance(coordinates, list) or len(coordinates) not in (2, 3):
-            values["_error"] = ("geometry", "a Point needs [lon, lat] coordinates")
+        point = geojson_point(feature.get("geometry"))
+        if isinstance(point, str):
+            values["_error"] = ("geometry", point)
         else:
-            values["lon"], values["lat"] = coordinates[0], coordinates[1]
+            values["lon"], values["lat"] = point
         attributes = {k: v for k, v in props.items() if k not in FIELDS}
         rows.append(SourceRow(where, values, attributes))
     return SourceFile(rows, _declared_crs(doc))
 
 
 def _read_csv(path: Path, raw: bytes) -> list[SourceRow]:
-    content = decode_csv_text(path, raw)
-    reader = csv.reader(io.StringIO(content, newline=""))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise ValidationError(f"{path}: empty file, expected a header line", details={"file": str(path)}) from None
-    except csv.Error as exc:
-        raise ValidationError(f"{path}: not a CSV file ({exc})", details={"file": str(path)}) from None
-    names = [h.strip().lower() for h in header]
-    missing = [c for c in ("id", "lon", "lat") if c not in names]
-    if missing:
-        raise ValidationError(
-            f"{path}: no column {', '.join(missing)} (columns are: {', '.join(names) or 'none'})",
-            details={"columns": missing},
-        )
-    repeated = sorted({n for n in names if names.count(n) > 1 and n})
-    if repeated:
-        raise ValidationError(f"{path}: column {', '.join(repeated)} given twice", details={"columns": repeated})
     rows = []
-    try:
-        for record in reader:
-            if not any(cell.strip() for cell in record):
-                continue
-            where = f"line {reader.line_num}"
-            if len(record) > len(names):
-                rows.append(SourceRow(where, {"_error": (None, f"{len(record)} values for {len(names)} columns")}))
-                continue
-            cells = dict(zip(names, (c.strip() for c in record), strict=False))
-            values = {k: (cells.get(k) or None) for k in FIELDS}
-            attributes = {k: v for k, v in cells.items() if k not in FIELDS and k and v}
-            rows.append(SourceRow(where, values, attributes))
-    except csv.Error as exc:
-        raise ValidationError(
-            f"{path}: line {reader.line_num} is not valid CSV ({exc})", details={"file": str(path)}
-        ) from None
+    for record in csv_records(path, raw, ("id", "lon", "lat")):
+        if record.error is not None:
+            rows.append(SourceRow(record.where, {"_error": (None, record.error)}))
+            continue
+        values = {k: (record.values.get(k) or None) for k in FIELDS}
+        attributes = {k: v for k, v in record.values.items() if k not in FIELDS and k and v}
+        rows.append(SourceRow(record.where, values, attributes))
     return rows
 
 
@@ -305,7 +263,7 @@ def import_component_rows(
     """Check, match and upsert rows, in the caller's transaction. Big files are matched over two more connections
     (`match_workers`, default: 2 from BULK_WORKERS_FROM rows), which see committed cells only: pass 1 when the
     cells were made in this same transaction."""
-    crs_name = _crs(session, crs)
+    crs_name = known_crs(session, crs)
     problems = _Problems()
     if not rows:
         raise ValidationError("the file has no rows", details={"rows": 0})
@@ -345,27 +303,6 @@ def import_component_rows(
     session.execute(text(DROP_STAGED_SQL))
     progress(f"{report.inserted} inserted, {report.updated} updated, {report.unchanged} unchanged")
     return report
-
-
-def _crs(session: Session, given: str) -> str:
-    try:
-        name = parse_crs(given)
-    except CRSError as exc:
-        raise ValidationError(str(exc), details={"crs": given}) from None
-    if name.startswith("EPSG:"):
-        known = session.execute(text(KNOWN_SRID_SQL), {"srid": srid_of(name)}).scalar_one()
-        if not known:
-            raise ValidationError(f"unknown CRS {given!r}: PostGIS has no {name}", details={"crs": given})
-    return name
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    out = str(value).strip()
-    return out or None
 
 
 def _asset_id(value: Any) -> tuple[str | None, str | None]:
@@ -418,7 +355,7 @@ def _check_row(
         return None
     seen[asset_id] = row.where
     implied = class_of(asset_id)
-    given_class = _text(values.get("class"))
+    given_class = field_text(values.get("class"))
     if given_class is not None:
         given_class = given_class.upper()
         if re.fullmatch(r"[0-9]{4}", given_class):
@@ -437,13 +374,13 @@ def _check_row(
             "class" if given_class == implied else "id",
             f"unknown class {implied}: not a component class of taxonomy {version}",
         )
-    owner = _text(values.get("owner"))
+    owner = field_text(values.get("owner"))
     if owner is not None:
         if owner not in departments:
             problems.add(row.where, asset_id, "owner", f"unknown owner department {owner}")
         elif not departments[owner]:
             problems.add(row.where, asset_id, "owner", f"department {owner} is retired")
-    status_given = _text(values.get("status"))
+    status_given = field_text(values.get("status"))
     status = STATUS_BY_NAME.get(status_given.lower() if status_given else "in_use")
     if status is None:
         accepted = ", ".join(f"{k} ({zh})" for k, zh in STATUSES.items())
@@ -451,7 +388,7 @@ def _check_row(
     lon, lat = _point(row, asset_id, crs, problems) if error is None else (None, None)
     texts = {}
     for name in ("name", "address"):
-        texts[name] = _text(values.get(name))
+        texts[name] = field_text(values.get(name))
         if texts[name] is not None and len(texts[name] or "") > TEXT_MAX:
             problems.add(row.where, asset_id, name, f"longer than {TEXT_MAX} characters")
     if problems.total > before:

@@ -34,9 +34,6 @@ NAMED_DISTANCE_SQL = (
 
 # -- the registry's import (importer.py) --------------------------------------------------------------------------
 
-# Whether PostGIS knows an SRID (a file's CRS). Hand-written: spatial_ref_sys is PostGIS's own table, with no model.
-KNOWN_SRID_SQL = "SELECT EXISTS (SELECT 1 FROM spatial_ref_sys WHERE srid = :srid)"
-
 # A file's points transformed to WGS-84 by PostGIS, in their order. Hand-written: unnest of two arrays in one
 # round trip.
 TO_WGS84_SQL = """
