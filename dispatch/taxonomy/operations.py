@@ -37,6 +37,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from citymgmt.core.db import attach_row, db, driver
 from citymgmt.core.errors import NotFound, ValidationError
+from dispatch.taxonomy.queries import MINOR_FROM as MINOR_FROM  # published for intake's first statement
+from dispatch.taxonomy.queries import minor_columns, minor_sql
 
 LIMIT_TYPES = ("urgent_hours", "working_hours", "working_days", "natural_days")  # DOMAIN.md §5
 URGENCIES = ("urgent", "normal")
@@ -299,16 +301,12 @@ def search_categories(
     return list(session.execute(query.order_by(Category.family, Category.code).limit(limit)).scalars())
 
 
-# Every report looks its category up: a prepared statement on the driver. Its columns are named (the version as
-# taxonomy_version, the category's as category_<column>), also for a hot statement that reads them with its own
-# work (intake's first: one round trip instead of two, measured, docs/architecture.md).
+# Every report looks its category up: a prepared statement on the driver (queries.py). Its columns are named (the
+# version as taxonomy_version, the category's as category_<column>), also for intake's first statement, which reads
+# them with its own work (MINOR_COLUMNS and MINOR_FROM, published for it) and hands the row back by name.
 _CATEGORY_COLUMNS = tuple(c.name for c in Category.__table__.columns)
-MINOR_COLUMNS = "v.code AS taxonomy_version, " + ", ".join(f"c.{c} AS category_{c}" for c in _CATEGORY_COLUMNS)
-MINOR_FROM = (
-    "taxonomy_versions v LEFT JOIN categories c ON c.version_code = v.code AND c.code = %(category_code)s"
-    " WHERE v.current"
-)
-MINOR_SQL = f"SELECT {MINOR_COLUMNS} FROM {MINOR_FROM}"  # noqa: S608 (the model's own columns)
+MINOR_COLUMNS = minor_columns(_CATEGORY_COLUMNS)
+MINOR_SQL = minor_sql(MINOR_COLUMNS)
 
 
 def minor_category(session: Session, code: str) -> Category:
