@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import psycopg
 import redis as redis_lib
+from psycopg.rows import dict_row
 from sqlalchemy.engine import make_url
 
 from citymgmt.core.config import Settings
@@ -36,13 +37,17 @@ def _external_postgres(settings: Settings, create_postgis: bool) -> ServiceStatu
         if create_postgis:
             ensure_postgis(conninfo)
         with psycopg.connect(conninfo, connect_timeout=5) as conn:
-            row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'postgis'").fetchone()
+            row = (
+                conn.cursor(row_factory=dict_row)
+                .execute("SELECT extversion FROM pg_extension WHERE extname = 'postgis'")
+                .fetchone()
+            )
     except psycopg.Error as exc:
         reason = "permission denied creating the postgis extension" if "permission" in str(exc) else "unreachable"
         return ServiceStatus("postgres", "unreachable", f"DATABASE_URL ({where}): {reason}")
     if row is None:
         return ServiceStatus("postgres", "unreachable", f"DATABASE_URL ({where}): PostGIS extension missing")
-    return ServiceStatus("postgres", "external", f"DATABASE_URL ({where}), PostGIS {row[0]}")
+    return ServiceStatus("postgres", "external", f"DATABASE_URL ({where}), PostGIS {row['extversion']}")
 
 
 def _external_redis(settings: Settings) -> ServiceStatus:

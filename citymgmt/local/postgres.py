@@ -15,6 +15,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
 
 from citymgmt.local.process import (
     RunAs,
@@ -251,9 +253,11 @@ class EmbeddedPostgres:
 
     def _ensure_database(self) -> None:
         with psycopg.connect(self.conninfo("postgres"), autocommit=True) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [self.database]).fetchone()
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %(database)s", {"database": self.database}
+            ).fetchone()
             if not exists:
-                conn.execute(f'CREATE DATABASE "{self.database}"')
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
         ensure_postgis(self.conninfo())
 
 
@@ -263,8 +267,12 @@ def ensure_postgis(conninfo: str) -> None:
         try:
             conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
         except (psycopg.errors.FeatureNotSupported, psycopg.errors.UndefinedFile) as exc:
-            row = conn.execute("SELECT current_setting('server_version_num')::int / 10000").fetchone()
-            major = row[0] if row else "N"
+            row = (
+                conn.cursor(row_factory=dict_row)
+                .execute("SELECT current_setting('server_version_num')::int / 10000 AS major")
+                .fetchone()
+            )
+            major = row["major"] if row else "N"
             raise ServiceError(
                 f"PostGIS 3 is not installed for PostgreSQL {major}: install the package postgresql-{major}-postgis-3"
             ) from exc
