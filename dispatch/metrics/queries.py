@@ -12,7 +12,13 @@ columns too), so the statements and the tables name the same counts.
 
 from __future__ import annotations
 
+from dispatch.cases.models import FINAL_STATES, OPEN_STATES, State
 from dispatch.cases.models import PUBLIC_SOURCES as PUBLIC
+
+# The states written into the SQL as literals (the case model's, dispatch.cases.models), as the partial indexes of
+# open cases name them: the planner uses those only for a predicate it can match to theirs.
+_OPEN = ", ".join(f"'{s}'" for s in OPEN_STATES)
+_NOT_RUNNING = ", ".join(f"'{s}'" for s in (*FINAL_STATES, State.suspended))  # no handling clock runs
 
 # The counts of a fact, in this order: the columns of FACTS_SQL after its keys, and of the roll-up tables.
 COUNTS = (
@@ -194,7 +200,7 @@ FACTS_SQL = " UNION ALL ".join(
             overdue_unhandled="c.status = 'dispatched'"
             " AND NOT EXISTS (SELECT 1 FROM case_events h WHERE h.case_id = c.id AND h.action = 'handle')",
         )
-        + " FROM cases c WHERE c.status NOT IN ('closed', 'cancelled', 'suspended')"
+        + f" FROM cases c WHERE c.status NOT IN ({_NOT_RUNNING})"
         " AND c.disposal_due_at >= :start AND c.disposal_due_at < :end AND c.disposal_due_at <= :now",
         # Missed reports: once per region ...
         _row(_local_day("c.reported_at"), True, "NULL", "NULL", missed="1")  # noqa: S608 (constants only)
@@ -286,7 +292,7 @@ FIRST_REPORT_SQL = "SELECT min(reported_at) FROM cases"
 # The days whose figures may have changed since `since`: every day any figure of a case moved since then could
 # stand on (its events, the deadlines they set or ended, its report, closing and deadline), and the days whose
 # handling deadlines passed since then (open cases become overdue without an event of their own).
-CHANGED_DAYS_SQL = """
+CHANGED_DAYS_SQL = f"""
 WITH touched AS (SELECT DISTINCT case_id FROM case_events WHERE at > :since)
 SELECT DISTINCT (x AT TIME ZONE :tz)::date AS day FROM (
     SELECT unnest(ARRAY[e.at, e.step_due_at, e.due_at]) AS x
@@ -296,10 +302,10 @@ SELECT DISTINCT (x AT TIME ZONE :tz)::date AS day FROM (
     FROM cases c WHERE c.id IN (SELECT case_id FROM touched)
     UNION ALL
     SELECT c.disposal_due_at FROM cases c
-    WHERE c.status IN ('reported', 'verifying', 'filed', 'dispatched', 'handled', 'checking', 'suspended')
+    WHERE c.status IN ({_OPEN})
       AND c.disposal_due_at > :since AND c.disposal_due_at <= :now
 ) t WHERE x IS NOT NULL ORDER BY day
-"""
+"""  # noqa: S608 (constants only)
 
 
 # -- what people call the groups (operations.names) -------------------------------------------------------------
