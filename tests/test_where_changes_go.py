@@ -42,3 +42,31 @@ def test_every_action_has_its_label_and_is_in_the_api() -> None:
     actions = {move.action for move in MOVES}
     assert actions <= set(ACTION_NAMES)
     assert set(ACTION["schema"]["enum"]) == actions  # type: ignore[index]
+
+
+def test_every_module_of_periodic_or_outbox_jobs_is_imported_by_the_app() -> None:
+    """A periodic job is `@periodic` on a function of its feature, an outbox job `@outbox.job`; the app, the worker
+    and the scheduler know them only if their module is in MODEL_AND_JOB_MODULES (else they never run)."""
+    import re
+
+    from citymgmt.app import MODEL_AND_JOB_MODULES
+    from tests.conftest import REPO
+
+    registering = re.compile(r"^@(periodic|outbox\.job|job)\(", re.MULTILINE)
+    modules = {
+        ".".join(path.relative_to(REPO).with_suffix("").parts)
+        for package in ("citymgmt", "grids", "dispatch")
+        for path in (REPO / package).rglob("*.py")
+        if registering.search(path.read_text(encoding="utf-8")) and path.name != "periodic.py"
+    }
+    assert modules >= {"dispatch.sla.sweep", "dispatch.notifications.operations"}  # the scan finds them
+    assert modules <= set(MODEL_AND_JOB_MODULES)
+
+
+def test_every_routing_condition_of_the_file_format_is_tested() -> None:
+    """A routing condition is a field of ConditionsSchema (the rule file's format) with its test in CONDITIONS; a
+    field without a test would be accepted and then ignored. (Its words on the desk: tests/web/test_desk.py.)"""
+    from dispatch.routing.match import CONDITIONS
+    from dispatch.routing.rules import ConditionsSchema
+
+    assert set(ConditionsSchema().fields) == set(CONDITIONS)
