@@ -188,7 +188,25 @@ class Case(db.Model):  # type: ignore[name-defined]
         ),
         # The operators' call-back queue (回访): the few closed cases still waiting for their call.
         Index("ix_cases_callback_pending", "closed_at", postgresql_where=text("callback_pending")),
-        Index("ix_cases_open_due", "due_at", postgresql_where=text(f"status IN {_in(OPEN_STATES)}")),
+        # The work queues': each state's open cases soonest deadline first (dispatch.workflow.queues), and the two
+        # tasks that are a few of a large state's cases: closing a checked case (the leader's, guard CHECK_PASSED) and
+        # accepting a report from the public (the centre's, guard UNVERIFIED_PUBLIC_REPORT), which their queues
+        # would otherwise find by reading every case of that state.
+        Index(
+            "ix_cases_open_status_due", "status", "due_at", "id", postgresql_where=text(f"status IN {_in(OPEN_STATES)}")
+        ),
+        Index(
+            "ix_cases_closing_due",
+            "due_at",
+            "id",
+            postgresql_where=text(f"status = '{State.checking.value}' AND check_passed IS TRUE"),
+        ),
+        Index(
+            "ix_cases_unverified_due",
+            "due_at",
+            "id",
+            postgresql_where=text(f"status = '{State.reported.value}' AND source <> 'inspector' AND verified IS FALSE"),
+        ),
         # Evaluation's: open cases whose handling deadline passes (they become overdue without an event).
         Index("ix_cases_open_disposal_due", "disposal_due_at", postgresql_where=text(f"status IN {_in(OPEN_STATES)}")),
     )

@@ -9,3 +9,8 @@ from __future__ import annotations
 # A case's point as longitude and latitude (case_file). Hand-written: the model maps the point as a geometry
 # object, and two numbers are all the case's file needs.
 CASE_POINT_SQL = "SELECT ST_X(point), ST_Y(point) FROM cases WHERE id = :id"
+
+# The work queues and the case list at city scale: their counts' cost estimates pass JIT's threshold, and compiling
+# them (100-150 ms) costs far more than it could save on a count that stops at a bound. For the rest of the
+# transaction (the request reading them).
+JIT_OFF_SQL = "SET LOCAL jit = off"

@@ -1,17 +1,45 @@
-"""Work queues: what is waiting for me now, soonest deadline first (one query, whatever my roles)."""
+"""Work queues: what is waiting for me now, soonest deadline first, whatever my roles.
+
+A case waits in one state at a time, so the queue is read state by state: for each state some task of the user can be
+in, the cases of that state its tasks select, soonest deadline first, as far as the page needs (each on the index of
+open cases by state and deadline, or on the partial index its guard names, whichever is cheaper for that one
+condition), then merged. One OR over every state and task instead reads every case any task could select and sorts
+them all before the first page is known."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ARRAY, ColumnElement, String, and_, any_, case, cast, false, func, or_, select
+from sqlalchemy import (
+    ARRAY,
+    Column,
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    any_,
+    case,
+    cast,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    true,
+    union_all,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import operators, visitors
+from sqlalchemy.sql.elements import BinaryExpression, BindParameter, True_
 
 from citymgmt.core.config import Settings
 from citymgmt.core.identity import User
 from dispatch.cases.models import Case, Light, State
 from dispatch.workflow.moves import BY_ACTION
+from dispatch.workflow.queries import JIT_OFF_SQL
 from dispatch.workflow.views import ReadsAsItsCase
 from grids.models import InspectorCell
 
@@ -25,17 +53,14 @@ class Task:
     actions: tuple[str, ...]
     states: tuple[str, ...] | None = None  # None: the moves' own
     narrowed_by: Callable[[User], ColumnElement[bool]] | None = None  # e.g. the inspector's cells, a red light
-    # Instead of the moves being possible: the user's case waits for someone else's answer to one of these moves.
+    # Instead of the moves being possible: the user's case waits, in the moves' states, for someone else's answer to
+    # one of these moves.
     waiting: Callable[[User], ColumnElement[bool]] | None = None
 
 
 def _awaiting_approval(user: User) -> ColumnElement[bool]:
     """The handler's department's case waits for the dispatcher's answer to a request (a return, an extension)."""
-    return and_(
-        Case.department_code == user.department_code,
-        Case.status == State.dispatched,
-        Case.pending_request.is_not(None),
-    )
+    return and_(Case.department_code == user.department_code, Case.pending_request.is_not(None))
 
 
 def _in_beat(user: User) -> ColumnElement[bool]:
@@ -66,25 +91,64 @@ TASKS: tuple[Task, ...] = (
 )
 
 
-def _tasks(user: User, settings: Settings) -> list[tuple[str, ColumnElement[bool]]]:
-    """(task, condition) pairs for the user's roles, from the move table; the first that holds names a case's task."""
-    tasks: list[tuple[str, ColumnElement[bool]]] = []
+def _any(conditions: list[ColumnElement[bool]]) -> ColumnElement[bool]:
+    """OR, leaving one condition as it is (`or_` of one wraps it: a plain `true` is then no longer seen as one)."""
+    return conditions[0] if len(conditions) == 1 else or_(*conditions)
+
+
+_STATUS = Case.__table__.c.status
+_ON_STATE: dict[Any, Callable[[str, Any], bool]] = {
+    operators.eq: lambda state, value: state == value,
+    operators.ne: lambda state, value: state != value,
+    operators.in_op: lambda state, values: state in values,
+    operators.not_in_op: lambda state, values: state not in values,
+}
+
+
+def _in_state(condition: ColumnElement[bool], state: str) -> ColumnElement[bool]:
+    """The condition on a case known to be in `state`: its comparisons of the state (a guard's, e.g. RESUMABLE's
+    `status = 'suspended' OR ...`) made true or false, which PostgreSQL folds away. It does not see that
+    `status = 'dispatched' AND status = 'suspended'` is false, and reads every dispatched case for such a term
+    instead of only those the rest of the condition's indexes find."""
+
+    def known(element: Any, **kw: Any) -> Any:
+        if (
+            isinstance(element, BinaryExpression)
+            and element.operator in _ON_STATE
+            and isinstance(element.left, Column)
+            and element.left.compare(_STATUS)
+            and isinstance(element.right, BindParameter)
+        ):
+            return true() if _ON_STATE[element.operator](state, element.right.value) else false()
+        return None
+
+    if isinstance(condition, True_):  # every case of the state (no guard): kept so, to be known as such
+        return condition
+    return visitors.replacement_traverse(condition, dict[str, Any](), known)
+
+
+def _tasks(user: User, settings: Settings) -> dict[str, list[tuple[str, ColumnElement[bool]]]]:
+    """For each state, the (task, condition) pairs of the user's roles there, from the move table, in TASKS's order:
+    the first that holds names a case's task. The conditions leave the state out (the state is the key)."""
+    by_state: dict[str, list[tuple[str, ColumnElement[bool]]]] = {}
     for task in TASKS:
-        if task.waiting is not None:
-            if any(user.has_role(*BY_ACTION[action].roles) for action in task.actions):
-                tasks.append((task.name, task.waiting(user)))
-            continue
-        conditions = []
+        holds: dict[str, list[ColumnElement[bool]]] = {}
         for action in task.actions:
             move = BY_ACTION[action]
             if not user.has_role(*move.roles):
                 continue
-            states = [s for s in move.states if task.states is None or s in task.states]
-            conditions.append(and_(Case.status.in_(states), move.guard.holds(user, settings)))
-        if conditions:
-            condition = or_(*conditions)
-            tasks.append((task.name, and_(condition, task.narrowed_by(user)) if task.narrowed_by else condition))
-    return tasks
+            for state in move.states:
+                if task.states is not None and state not in task.states:
+                    continue
+                if task.waiting is not None:
+                    holds[state] = [task.waiting(user)]
+                else:
+                    holds.setdefault(state, []).append(move.guard.holds(user, settings))
+        for state, conditions in holds.items():
+            condition = _any(conditions)
+            narrowed = and_(condition, task.narrowed_by(user)) if task.narrowed_by else condition
+            by_state.setdefault(state, []).append((task.name, _in_state(narrowed, state)))
+    return by_state
 
 
 @dataclass
@@ -98,20 +162,39 @@ class QueueItem(ReadsAsItsCase):
 def my_queue(
     session: Session, user: User, settings: Settings, offset: int, limit: int, count_ahead: int | None = None
 ) -> tuple[list[QueueItem], int, bool]:
-    """The cases waiting for the user, each with its task, soonest deadline first; their total and whether it is
-    exact: with `count_ahead`, counted no further than that many past the page (list_cases's bound)."""
-    tasks = _tasks(user, settings)
-    if not tasks:
+    """The cases waiting for the user, each with its task, soonest deadline first (then by id); their total and
+    whether it is exact: with `count_ahead`, counted no further than that many past the page (list_cases's bound).
+
+    Read state by state (the module's docstring): each state's cases as far as the page's end, merged and cut to
+    the page; counted state after state, no further than the bound in all. A case is in one state: none is read
+    twice."""
+    by_state = _tasks(user, settings)
+    if not by_state:
         return [], 0, True
-    waiting = or_(*(cond for _, cond in tasks)) if tasks else false()
-    task = case(*[(cond, name) for name, cond in tasks], else_=None).label("task")
-    counted = select(Case.id).where(waiting)
     bound = None if count_ahead is None else offset + limit + count_ahead
-    if bound is not None:
-        counted = counted.limit(bound + 1)
-    total = session.execute(select(func.count()).select_from(counted.subquery())).scalar_one()
+    session.execute(text(JIT_OFF_SQL))
+    soonest = (Case.due_at.asc().nulls_last(), Case.id)
+    pages: list[Select[Any]] = []
+    counted: list[tuple[bool, Select[Any]]] = []
+    for state, tasks in by_state.items():
+        # The state as a literal, so that the planner matches it to the partial index of open cases by state.
+        waiting = (Case.status == literal(state, String, literal_execute=True), _any([c for _, c in tasks]))
+        task = case(*[(condition, name) for name, condition in tasks], else_=None) if len(tasks) > 1 else None
+        named = task if task is not None else literal(tasks[0][0], String)
+        pages.append(
+            select(Case.id, Case.due_at, named.label("task")).where(*waiting).order_by(*soonest).limit(offset + limit)
+        )
+        counted.append((not isinstance(waiting[1], True_), select(Case.id).where(*waiting)))
+    # The states where every case is the user's first: their index alone counts them, often as far as the bound.
+    every = union_all(*(query for _, query in sorted(counted, key=lambda c: c[0]))).subquery()
+    listed = select(every.c.id) if bound is None else select(every.c.id).limit(bound + 1)
+    total = session.execute(select(func.count()).select_from(listed.subquery())).scalar_one()
+    merged = union_all(*pages).subquery()
+    page = (
+        select(merged).order_by(merged.c.due_at.asc().nulls_last(), merged.c.id).offset(offset).limit(limit).subquery()
+    )
     rows = session.execute(
-        select(Case, task).where(waiting).order_by(Case.due_at.asc().nulls_last(), Case.id).offset(offset).limit(limit)
+        select(Case, page.c.task).join(page, page.c.id == Case.id).order_by(page.c.due_at.asc().nulls_last(), page.c.id)
     ).all()
     items = [QueueItem(c, t) for c, t in rows]
     if bound is not None and total > bound:

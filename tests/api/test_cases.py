@@ -293,6 +293,53 @@ def test_the_queue_total_is_bounded_past_the_page(client, token_for, db_session,
     assert [len(r.get_json()) for r in (first, last)] == [1, 1]
 
 
+def test_the_queue_merges_its_states_soonest_deadline_first(client, token_for, db_session) -> None:  # type: ignore[no-untyped-def]
+    """The shift leader's tasks in four states, read state by state: one order, soonest deadline first, ties by id,
+    the call-backs (no clock) last, each case named by its first task, and paged across the states."""
+    inspector = token_for("inspector")
+    made = [
+        client.post("/api/v1/cases", json={**GARBAGE, "lon": GARBAGE["lon"] + 0.002 * i}, headers=inspector).get_json()
+        for i in range(6)
+    ]
+    ids = [c["id"] for c in made]
+    states = [  # (status, hours to the deadline or None, source, verified, check_passed, callback_pending)
+        ("handled", 3, "inspector", False, None, False),
+        ("reported", 1, "hotline", False, None, False),  # accept (受理)
+        ("checking", 3, "inspector", False, True, False),  # close; the deadline of the first: after it, by id
+        ("closed", None, "hotline", True, True, True),  # 回访
+        ("checking", 2, "inspector", False, None, False),  # the inspector's check: not the leader's
+        ("reported", 2, "inspector", True, None, False),  # file (an inspector's report, verified)
+    ]
+    for case_id, (status, hours, source, verified, passed, callback) in zip(ids, states, strict=True):
+        db_session.execute(
+            text(
+                "UPDATE cases SET status = :status, due_at = now() + make_interval(hours => :hours), source = :source,"
+                " verified = :verified, check_passed = :passed, callback_pending = :callback WHERE id = :id"
+            ),
+            {"status": status, "hours": hours, "source": source, "verified": verified, "passed": passed}
+            | {"callback": callback, "id": case_id},
+        )
+    db_session.commit()
+    leader = token_for("leader")
+    expected = [
+        (ids[1], "accept"),
+        (ids[5], "file"),
+        (ids[0], "request_check"),
+        (ids[2], "close"),
+        (ids[3], "callback"),
+    ]
+    whole = client.get("/api/v1/queues/mine", headers=leader)
+    assert [(c["id"], c["task"]) for c in whole.get_json()] == expected
+    assert json.loads(whole.headers["X-Pagination"])["total"] == 5
+    pages = [client.get(f"/api/v1/queues/mine?page_size=2&page={n}", headers=leader).get_json() for n in (1, 2, 3)]
+    assert [(c["id"], c["task"]) for page in pages for c in page] == expected
+    assert [c["id"] for c in client.get("/api/v1/queues/mine", headers=token_for("operator")).get_json()] == [
+        ids[1],
+        ids[0],
+        ids[3],
+    ]
+
+
 def test_listing_shows_each_role_only_what_it_may_see(client, token_for, make_user) -> None:  # type: ignore[no-untyped-def]
     mine = client.post("/api/v1/cases", json=GARBAGE, headers=token_for("inspector")).get_json()["code"]
     client.post("/api/v1/cases", json=GARBAGE, headers=token_for("operator"))
