@@ -221,9 +221,10 @@ class Case(db.Model):  # type: ignore[name-defined]
 
 class CaseClock(db.Model):  # type: ignore[name-defined]
     """The clock of a case's running step as the SLA sweep sees it: a narrow copy of `cases.warn_at`, `due_at` and
-    `light`, with the sweep's partial indexes, so that moving a light is an update of this small row and an in-page
-    (HOT) update of the case. A trigger on cases copies every change of the clock made elsewhere (the workflow,
-    intake, any SQL); the sweep writes both itself (dispatch.sla.sweep). Never deleted: a stopped clock has no light."""
+    `light` (and `reported_at`, for the list by light), with the sweep's partial indexes, so that moving a light is an
+    update of this small row and an in-page (HOT) update of the case. A trigger on cases copies every change of the
+    clock made elsewhere (the workflow, intake, any SQL); the sweep writes both itself (dispatch.sla.sweep). Never
+    deleted: a stopped clock has no light."""
 
     __tablename__ = "case_clocks"
 
@@ -231,12 +232,22 @@ class CaseClock(db.Model):  # type: ignore[name-defined]
     warn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     light: Mapped[str | None] = mapped_column(String(6))
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # the case's, never changed
 
     __table_args__ = (
         CheckConstraint(f"light IS NULL OR light IN {_in(tuple(Light))}", name="light"),
         # Only the clocks whose light can still move are in them.
         Index("ix_case_clocks_warn", "warn_at", postgresql_where=text("light = 'green'")),
         Index("ix_case_clocks_due", "due_at", postgresql_where=text("light IN ('green', 'yellow')")),
+        # The case list by light, newest first (dispatch.workflow.views.list_cases): here, not on cases, whose light
+        # change must stay HOT; a clock's row is rewritten with its light anyway (the partial indexes above).
+        Index(
+            "ix_case_clocks_light_reported",
+            "light",
+            "reported_at",
+            "case_id",
+            postgresql_where=text("light IS NOT NULL"),
+        ),
     )
 
 

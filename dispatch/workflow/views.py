@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 from citymgmt.core.config import Settings
 from citymgmt.core.errors import NotFound
 from citymgmt.core.identity import OVERSEERS, Role, User
-from dispatch.cases.models import Case, CaseEvent, State
+from dispatch.cases.models import Case, CaseClock, CaseEvent, State
 from dispatch.cases.photos import Attachment
 from dispatch.components.operations import case_component_view
 from dispatch.workflow.moves import allowed_actions
-from dispatch.workflow.queries import CASE_POINT_SQL
+from dispatch.workflow.queries import CASE_POINT_SQL, JIT_OFF_SQL
 from grids.models import InspectorCell
 
 
@@ -163,13 +163,16 @@ def list_cases(
 
     Visibility is `visible_to`'s. With `count_ahead`, the cases are counted no further than `count_ahead` past the
     page's last one: a larger total is given as that bound, not exact (a count of every case of a city is seconds
-    at millions); the bound is always past the page, so a next page is seen."""
+    at millions); the bound is always past the page, so a next page is seen.
+
+    By light, the cases are found through their clocks (`case_clocks`, the light's copy that the same transaction
+    keeps, indexed by light and report time there, since no index of cases may hold the light); with no other
+    condition the page and the count are the clocks' alone, and only the page's cases are read."""
     rule = visible_to(viewer)
     conditions: list[ColumnElement[bool]] = [] if rule is None else [rule]
     for name, column in (
         ("status", Case.status),
         ("department", Case.department_code),
-        ("light", Case.light),
         ("category", Case.category_code),
     ):
         if filters.get(name):
@@ -180,14 +183,30 @@ def list_cases(
         conditions.append(Case.escalated.is_(True))
     if filters.get("cell"):  # a cell, community, street or district code
         conditions.append(_in_area(filters["cell"]))
-    counted = select(Case.id).where(*conditions)
     bound = None if count_ahead is None else offset + limit + count_ahead
+    light = filters.get("light")
+    if light and not conditions:  # the clocks alone: their index pages and counts, then the page's cases are read
+        lit = CaseClock.light == light
+        counted = select(CaseClock.case_id).where(lit)
+        page = select(CaseClock.case_id, CaseClock.reported_at).where(lit)
+        paged = page.order_by(CaseClock.reported_at.desc(), CaseClock.case_id.desc()).offset(offset).limit(limit)
+        on = paged.subquery()
+        listed = select(Case).join(on, on.c.case_id == Case.id).order_by(on.c.reported_at.desc(), on.c.case_id.desc())
+    else:
+        newest: tuple[ColumnElement[Any], ...] = (Case.reported_at.desc(), Case.id.desc())
+        counted, listed = select(Case.id), select(Case)
+        if light:  # the clock's report time is the case's: its index gives the order
+            counted = counted.join(CaseClock, CaseClock.case_id == Case.id)
+            listed = listed.join(CaseClock, CaseClock.case_id == Case.id)
+            conditions.append(CaseClock.light == light)
+            newest = (CaseClock.reported_at.desc(), CaseClock.case_id.desc())
+        counted = counted.where(*conditions)
+        listed = listed.where(*conditions).order_by(*newest).offset(offset).limit(limit)
     if bound is not None:
         counted = counted.limit(bound + 1)
+    session.execute(text(JIT_OFF_SQL))
     total = session.execute(select(func.count()).select_from(counted.subquery())).scalar_one()
-    rows = session.execute(
-        select(Case).where(*conditions).order_by(Case.reported_at.desc(), Case.id.desc()).offset(offset).limit(limit)
-    ).scalars()
+    rows = session.execute(listed).scalars()
     if bound is not None and total > bound:
         return list(rows), bound, False
     return list(rows), total, True

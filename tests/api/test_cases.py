@@ -340,6 +340,45 @@ def test_the_queue_merges_its_states_soonest_deadline_first(client, token_for, d
     ]
 
 
+def test_the_light_filter_lists_the_cases_of_that_light_newest_first(
+    client, token_for, db_session, clock, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    inspector = token_for("inspector")
+    made = []
+    for i in range(5):  # 170 m apart, a minute apart: dispatched to the same department, newest last
+        body = {**GARBAGE, "lon": GARBAGE["lon"] + 0.002 * i}
+        made.append(client.post("/api/v1/cases", json=body, headers=inspector).get_json())
+        clock.advance(minutes=1)
+    lights = ["red", "green", "red", "yellow", "red"]
+    for case, light in zip(made, lights, strict=True):  # as any writer of a light would (the clocks follow)
+        db_session.execute(text("UPDATE cases SET light = :light WHERE id = :id"), {"light": light, "id": case["id"]})
+    red = [c["code"] for c, light in zip(made, lights, strict=True) if light == "red"][::-1]
+    department = made[0]["department_code"]
+    create_user(db_session, "t-handler-3", PASSWORD, ["handler"], department_code=department)
+    db_session.commit()
+    signed = client.post("/api/v1/auth/token", json={"username": "t-handler-3", "password": PASSWORD})
+    handler = {"Authorization": f"Bearer {signed.get_json()['token']}"}
+    for who, query in (  # the clocks alone (a supervisor), with another filter, and with the handler's visibility
+        (token_for("supervisor"), "light=red"),
+        (token_for("operator"), "light=red&status=dispatched"),
+        (handler, "light=red"),
+    ):
+        listed = client.get(f"/api/v1/cases?{query}", headers=who)
+        assert [c["code"] for c in listed.get_json()] == red, query
+        assert all(c["light"] == "red" for c in listed.get_json())
+        assert json.loads(listed.headers["X-Pagination"])["total"] == 3 and listed.headers["X-Total-Exact"] == "true"
+        pages = [client.get(f"/api/v1/cases?{query}&page_size=1&page={n}", headers=who).get_json() for n in (1, 2, 3)]
+        assert [c["code"] for page in pages for c in page] == red, query
+    assert [c["code"] for c in client.get("/api/v1/cases?light=yellow", headers=handler).get_json()] == [
+        made[3]["code"]
+    ]
+    assert client.get("/api/v1/cases?light=red&status=filed", headers=handler).get_json() == []
+    assert client.get("/api/v1/cases?light=blue", headers=handler).status_code == 400
+    monkeypatch.setattr("citymgmt.api.cases.COUNT_AHEAD", 1)  # counted no further than one past the page
+    first = client.get("/api/v1/cases?light=red&page_size=1", headers=token_for("supervisor"))
+    assert json.loads(first.headers["X-Pagination"])["total"] == 2 and first.headers["X-Total-Exact"] == "false"
+
+
 def test_listing_shows_each_role_only_what_it_may_see(client, token_for, make_user) -> None:  # type: ignore[no-untyped-def]
     mine = client.post("/api/v1/cases", json=GARBAGE, headers=token_for("inspector")).get_json()["code"]
     client.post("/api/v1/cases", json=GARBAGE, headers=token_for("operator"))
