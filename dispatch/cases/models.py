@@ -201,6 +201,16 @@ class Case(db.Model):  # type: ignore[name-defined]
             "id",
             postgresql_where=text(f"status = '{State.checking.value}' AND check_passed IS TRUE"),
         ),
+        # The handlers' replies to escalations (督办, guard ESCALATION_OPEN), in any open state: the few escalated cases
+        # of a department instead of every case of it.
+        Index(
+            "ix_cases_escalated_department",
+            "department_code",
+            "status",
+            "due_at",
+            "id",
+            postgresql_where=text("escalated IS TRUE"),
+        ),
         Index(
             "ix_cases_unverified_due",
             "due_at",

@@ -39,7 +39,7 @@ from citymgmt.core.config import Settings
 from citymgmt.core.identity import User
 from dispatch.cases.models import Case, Light, State
 from dispatch.workflow.moves import BY_ACTION
-from dispatch.workflow.queries import JIT_OFF_SQL
+from dispatch.workflow.queries import READ_AT_SCALE_SQL
 from dispatch.workflow.views import ReadsAsItsCase
 from grids.models import InspectorCell
 
@@ -172,7 +172,7 @@ def my_queue(
     if not by_state:
         return [], 0, True
     bound = None if count_ahead is None else offset + limit + count_ahead
-    session.execute(text(JIT_OFF_SQL))
+    session.execute(text(READ_AT_SCALE_SQL))
     soonest = (Case.due_at.asc().nulls_last(), Case.id)
     pages: list[Select[Any]] = []
     counted: list[tuple[bool, Select[Any]]] = []
