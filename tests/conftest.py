@@ -257,13 +257,15 @@ def client(app: Flask, db_session: orm.Session, redis: redis_lib.Redis):  # type
 @pytest.fixture
 def run_jobs(db_session: orm.Session, redis: redis_lib.Redis, clock: FixedClock) -> Callable[[], int]:
     """Relay the outbox as the scheduler does and run every queued job as `citymgmt worker` does (the same worker
-    class with its RQ scheduler, which moves due retries into the queues, in burst mode); return how many were
-    queued."""
+    class with its RQ scheduler, which moves due retries into the queues, in burst mode); return how much work was
+    queued: a job each, the rows of a batch of outbox rows (notices) each."""
+
+    batch = f"{outbox.run_batch.__module__}.{outbox.run_batch.__qualname__}"
 
     def run() -> int:
         outbox.relay_pending(redis, clock.now())
         queues = [get_queue(q, connection=redis) for q in QUEUES]
-        waiting = sum(q.count for q in queues)
+        waiting = sum(len(j.args[0]) if j.func_name == batch else 1 for q in queues for j in q.get_jobs())
         CitymgmtWorker(queues, connection=redis).work(burst=True, with_scheduler=True)
         return waiting
 

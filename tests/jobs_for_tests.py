@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -44,3 +45,25 @@ def fail_once(session: Session, _now: datetime, _settings: Settings, note: str) 
     if get_redis().incr(f"test:fail_once:{note}") == 1:
         raise RuntimeError(f"failing the first attempt on purpose: {note}")
     session.execute(text("INSERT INTO test_effects (note) VALUES (:note)"), {"note": note})
+
+
+def record_effects_failing_once(
+    session: Session, _now: datetime, _settings: Settings, rows: dict[int, dict[str, Any]]
+) -> dict[int, Exception]:
+    """A batch: records each row's effect, but a row whose note starts with `fail` fails its first attempt (counted
+    in Redis) and leaves no effect."""
+    failed: dict[int, Exception] = {}
+    for message_id, args in rows.items():
+        note = args["note"]
+        if note.startswith("fail") and get_redis().incr(f"test:fail_once:{note}") == 1:
+            failed[message_id] = RuntimeError(f"failing the first attempt on purpose: {note}")
+            continue
+        session.execute(text("INSERT INTO test_effects (note) VALUES (:note)"), {"note": note})
+    return failed
+
+
+@outbox.job("test.batch_effect", batch=record_effects_failing_once)
+def batch_effect(session: Session, now: datetime, settings: Settings, note: str) -> None:
+    failed = record_effects_failing_once(session, now, settings, {0: {"note": note}})
+    if failed:
+        raise failed[0]

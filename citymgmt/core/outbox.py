@@ -5,6 +5,11 @@ A relay (run by the scheduler process) moves committed rows into RQ with the job
 runs the registered function and marks the row done in the same transaction, so a job delivered twice (a
 relay retry, a worker killed mid-job) has its effect once. Redis being down means work waits, never that it
 is lost: rows stay pending until the relay succeeds.
+
+A job registered with a batch function (notices) is relayed several rows to an RQ job instead (`outbox-batch-<first
+id>`, named on each row as `rq_job`): RQ's own bookkeeping costs as much as a delivery, so one RQ job a row could
+not go past a few dozen rows a second. The batch runs in one unit of work; a row that fails leaves no effect and
+makes the RQ job fail after the others are marked done, so RQ's retry (with its backoff) runs the failed rows again.
 """
 
 from __future__ import annotations
@@ -34,17 +39,26 @@ NOTIFY_CHANNEL = "citymgmt_outbox"
 # the row's arguments by name.
 OutboxJob = Callable[Concatenate[Session, datetime, Settings, ...], object]
 
+# What a batch function is given: the job's Session (it must not commit), the current time, the settings, and the
+# rows' arguments by outbox id. It does every row it can and returns the ones that failed (outbox id → the error),
+# of which it must leave no effect in the session.
+OutboxBatch = Callable[[Session, datetime, Settings, dict[int, dict[str, Any]]], dict[int, Exception]]
+
 # Job name → function. Only registered functions can run: a row names a job, never an import path.
 _JOBS: dict[str, OutboxJob] = {}
+_BATCHES: dict[str, OutboxBatch] = {}
 
 
-def job(name: str) -> Callable[[OutboxJob], OutboxJob]:
-    """Register a function as an outbox job. It runs inside the job's transaction and must not commit."""
+def job(name: str, batch: OutboxBatch | None = None) -> Callable[[OutboxJob], OutboxJob]:
+    """Register a function as an outbox job. It runs inside the job's transaction and must not commit. With `batch`,
+    the relay hands the job's rows to that function several at a time (`run_batch`)."""
 
     def register(fn: OutboxJob) -> OutboxJob:
         if name in _JOBS and _JOBS[name] is not fn:
             raise ValueError(f"job {name!r} is registered twice")
         _JOBS[name] = fn
+        if batch is not None:
+            _BATCHES[name] = batch
         return fn
 
     return register
@@ -66,6 +80,7 @@ class OutboxMessage(db.Model):  # type: ignore[name-defined]
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
+    rq_job: Mapped[str | None] = mapped_column(String(100))  # the batch's RQ job carrying it; None: `outbox-<id>`
 
     __table_args__ = (
         Index("ix_outbox_pending", "id", postgresql_where=text("enqueued_at IS NULL")),
@@ -87,27 +102,31 @@ def add_job(session: Session, name: str, queue: str = "default", **args: Any) ->
 
 
 RELAY_BATCH = 500
+# Rows of a job with a batch function carried by one RQ job, at most. Large enough that RQ's bookkeeping (a dozen
+# round trips to Redis a job) is shared by many rows, small enough that a retry behind the batch stays on time.
+JOB_BATCH = 50
 
 
-def relay_pending(redis: Redis, now: datetime) -> int:
+def relay_pending(redis: Redis, now: datetime, batch: int = JOB_BATCH) -> int:
     """Move every committed, pending row into RQ, a batch per unit of work; return how many (the scheduler's relay)."""
     moved = 0
     while True:
         with unit_of_work() as session:
-            batch = relay(session, redis, now)
-        moved += batch
-        if batch < RELAY_BATCH:
+            count = relay(session, redis, now, batch=batch)
+        moved += count
+        if count < RELAY_BATCH:
             return moved
 
 
-def relay(session: Session, redis: Redis, now: datetime, limit: int = RELAY_BATCH) -> int:
+def relay(session: Session, redis: Redis, now: datetime, limit: int = RELAY_BATCH, batch: int = JOB_BATCH) -> int:
     """Move up to `limit` committed, pending rows into RQ, in the caller's transaction (they are marked enqueued
-    when it commits); return how many. Safe to run in many processes. If Redis fails, this raises and the caller's
+    when it commits); return how many. Rows of a job with a batch function go up to `batch` to an RQ job (1: each
+    its own, as any other job). Safe to run in many processes. If Redis fails, this raises and the caller's
     transaction rolls back: the rows stay pending."""
     rows = [
-        (message_id, queue)
-        for message_id, queue in session.execute(
-            select(OutboxMessage.id, OutboxMessage.queue)
+        (message_id, queue, name)
+        for message_id, queue, name in session.execute(
+            select(OutboxMessage.id, OutboxMessage.queue, OutboxMessage.job)
             .where(OutboxMessage.enqueued_at.is_(None))
             .order_by(OutboxMessage.id)
             .limit(limit)
@@ -116,36 +135,58 @@ def relay(session: Session, redis: Redis, now: datetime, limit: int = RELAY_BATC
     ]
     if not rows:
         return 0
-    _enqueue(redis, rows)
-    session.execute(update(OutboxMessage).where(OutboxMessage.id.in_([r[0] for r in rows])).values(enqueued_at=now))
+    batches = _enqueue(redis, rows, batch)
+    session.execute(
+        update(OutboxMessage).where(OutboxMessage.id.in_([r[0] for r in rows])).values(enqueued_at=now, rq_job=None)
+    )
+    for job_id, ids in batches.items():
+        session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(rq_job=job_id))
     return len(rows)
 
 
-def _enqueue(redis: Redis, rows: Sequence[tuple[int, str]]) -> None:
-    by_queue: dict[str, list[int]] = {}
-    for message_id, queue_name in rows:
-        by_queue.setdefault(queue_name, []).append(message_id)
+def _enqueue(redis: Redis, rows: Sequence[tuple[int, str, str]], batch: int) -> dict[str, list[int]]:
+    """Enqueue the rows in one round trip; return the batches' job ids with their rows."""
+    singles: dict[str, list[int]] = {}
+    grouped: dict[tuple[str, str], list[int]] = {}
+    for message_id, queue_name, name in rows:
+        if batch > 1 and name in _BATCHES:
+            grouped.setdefault((queue_name, name), []).append(message_id)
+        else:
+            singles.setdefault(queue_name, []).append(message_id)
+    batches: dict[str, tuple[str, list[int]]] = {}
+    for (queue_name, _name), ids in grouped.items():
+        for start in range(0, len(ids), batch):
+            chunk = ids[start : start + batch]
+            batches[f"outbox-batch-{chunk[0]}"] = (queue_name, chunk)
     with redis.pipeline() as pipe:
-        for name, ids in by_queue.items():
+        for name in {*singles, *(q for q, _ in batches.values())}:
             queue = get_queue(name, connection=redis)
-            queue.enqueue_many(
-                [queue.prepare_data(run_message, args=(i,), job_id=f"outbox-{i}", **job_options()) for i in ids],
-                pipeline=pipe,
-            )
+            data = [
+                queue.prepare_data(run_message, args=(i,), job_id=f"outbox-{i}", **job_options())
+                for i in singles.get(name, [])
+            ] + [
+                queue.prepare_data(run_batch, args=(ids,), job_id=job_id, **job_options())
+                for job_id, (q, ids) in batches.items()
+                if q == name
+            ]
+            queue.enqueue_many(data, pipeline=pipe)
         pipe.execute()
+    return {job_id: ids for job_id, (_q, ids) in batches.items()}
 
 
 def reconcile(session: Session, redis: Redis, now: datetime, older_than: timedelta = timedelta(minutes=10)) -> int:
     """Re-deliver rows enqueued long ago, still not done, whose job Redis no longer has (lost in a Redis crash,
     or failed for good and since expired). Running them again is safe: jobs take effect once."""
     rows = session.execute(
-        select(OutboxMessage.id)
+        select(OutboxMessage.id, OutboxMessage.rq_job)
         .where(OutboxMessage.done_at.is_(None), OutboxMessage.enqueued_at < now - older_than)
         .order_by(OutboxMessage.id)
         .limit(1000)
         .with_for_update(skip_locked=True)
-    ).scalars()
-    lost = [i for i in rows if not Job.exists(f"outbox-{i}", connection=redis)]
+    ).all()
+    jobs = {rq_job or f"outbox-{i}" for i, rq_job in rows}
+    exists = {job_id: Job.exists(job_id, connection=redis) for job_id in jobs}
+    lost = [i for i, rq_job in rows if not exists[rq_job or f"outbox-{i}"]]
     if lost:
         session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(lost)).values(enqueued_at=None))
         log.warning("outbox: %d job(s) lost from Redis, re-queued: %s", len(lost), lost[:20])
@@ -189,23 +230,75 @@ def run_message(message_id: int) -> str:
         raise
 
 
-def _begin_attempt(message_id: int, now: datetime) -> None:
+class BatchFailed(Exception):
+    """Some rows of a batch failed (each one's error is on its row); RQ retries the batch, which runs them alone."""
+
+
+def run_batch(message_ids: list[int]) -> str:
+    """The RQ entry point of a batch (rows of one job with a batch function): every row not yet done, in one unit of
+    work with marking the delivered ones done and recording each failure on its row. Fails if any row failed, so
+    that RQ retries the batch with its backoff; rows done by then are not run again."""
+    from citymgmt.core.clock import utcnow
+
+    try:
+        _begin_attempt(message_ids, utcnow())
+        with unit_of_work() as session:
+            messages = session.execute(
+                select(OutboxMessage.id, OutboxMessage.job, OutboxMessage.args)
+                .where(OutboxMessage.id.in_(message_ids), OutboxMessage.done_at.is_(None))
+                .order_by(OutboxMessage.id)
+                .with_for_update()
+            ).all()
+            by_job: dict[str, dict[int, dict[str, Any]]] = {}
+            for message_id, name, args in messages:
+                by_job.setdefault(name, {})[message_id] = args
+            failed: dict[int, Exception] = {}
+            for name, rows in by_job.items():
+                batch = _BATCHES.get(name)
+                if batch is None:
+                    raise LookupError(f"outbox {min(rows)}: no batch job registered as {name!r}")
+                failed |= batch(session, utcnow(), current_settings(), rows)
+            done = [m[0] for m in messages if m[0] not in failed]
+            if done:
+                session.execute(
+                    update(OutboxMessage).where(OutboxMessage.id.in_(done)).values(done_at=utcnow(), last_error=None)
+                )
+            for message_id, exc in failed.items():
+                session.execute(
+                    update(OutboxMessage).where(OutboxMessage.id == message_id).values(last_error=_error_text(exc))
+                )
+    except Exception as exc:
+        _record_failure(message_ids, exc)
+        raise
+    if failed:
+        raise BatchFailed(f"{len(failed)} of {len(messages)} failed (outbox {', '.join(map(str, sorted(failed)))})")
+    return f"{len(done)} done"
+
+
+def _begin_attempt(message_ids: int | list[int], now: datetime) -> None:
     """Count the attempt in a transaction of its own, committed before the job runs (nothing if it is done)."""
+    ids = message_ids if isinstance(message_ids, list) else [message_ids]
     with unit_of_work() as session:
         session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id == message_id, OutboxMessage.done_at.is_(None))
+            .where(OutboxMessage.id.in_(ids), OutboxMessage.done_at.is_(None))
             .values(attempts=OutboxMessage.attempts + 1, last_error=UNFINISHED.format(at=now.isoformat()))
         )
 
 
-def _record_failure(message_id: int, exc: Exception) -> None:
+def _error_text(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+def _record_failure(message_ids: int | list[int], exc: Exception) -> None:
+    """The error of an attempt that raised, on every row it was running that is not done (its work rolled back)."""
+    ids = message_ids if isinstance(message_ids, list) else [message_ids]
     try:
         with unit_of_work() as session:
             session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id == message_id, OutboxMessage.done_at.is_(None))
-                .values(last_error=f"{type(exc).__name__}: {exc}"[:2000])
+                .where(OutboxMessage.id.in_(ids), OutboxMessage.done_at.is_(None))
+                .values(last_error=_error_text(exc))
             )
     except Exception:
-        log.exception("outbox %s: could not record the failure", message_id)
+        log.exception("outbox %s: could not record the failure", ids[:20])

@@ -16,8 +16,10 @@ import hmac
 import json
 import os
 import smtplib
+import socket
+import time
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -25,7 +27,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import requests
-from sqlalchemy import BigInteger, DateTime, ForeignKey, String, Text, func, select, text
+from sqlalchemy import BigInteger, DateTime, ForeignKey, String, Text, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as UUIDType
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -188,41 +190,114 @@ def _on_lights_changed(
     notify(session, event, None, case_ids, now)  # the centre hears of all
 
 
-def _cases(session: Session, ids: list[int]) -> list[dict[str, Any]]:
-    rows = session.execute(select(Case).where(Case.id.in_(ids)).order_by(Case.due_at, Case.id)).scalars()
-    return [
-        {
-            "id": c.id,
-            "code": c.code,
-            "category_code": c.category_code,
-            "status": c.status,
-            "department_code": c.department_code,
-            "cell_code": c.cell_code,
-            "address": c.address,
-            "due_at": c.due_at.isoformat() if c.due_at else None,
-            "light": c.light,
-        }
-        for c in rows
-    ]
+_NEVER = datetime.max.replace(tzinfo=UTC)
+CASE_FIELDS = (
+    Case.id,
+    Case.code,
+    Case.category_code,
+    Case.status,
+    Case.department_code,
+    Case.cell_code,
+    Case.address,
+    Case.due_at,
+    Case.light,
+)
 
 
-@outbox.job("notify.deliver")
-def deliver(session: Session, now: datetime, settings: Settings, notification_id: int) -> None:
-    row = session.get(Notification, notification_id, with_for_update=True)
-    if row is None or row.sent_at is not None:
-        return
-    channel = session.get(NotificationChannel, row.channel_id)
-    assert channel is not None
-    body = {
-        "event": row.event,
-        "delivery_id": str(row.delivery_id),
-        "notification_id": row.id,
-        "cases": _cases(session, list(row.case_ids)),
+def _cases(session: Session, ids: Iterable[int]) -> dict[int, tuple[tuple[Any, ...], dict[str, Any]]]:
+    """What a notice says of each case (nothing personal), with its place in deadline order, by id: the cases of a
+    whole batch in one query."""
+    rows = session.execute(select(*CASE_FIELDS).where(Case.id.in_(set(ids)))).mappings()
+    return {
+        row["id"]: (
+            (row["due_at"] is None, row["due_at"] or _NEVER, row["id"]),  # as PostgreSQL sorts: NULLs last
+            {**row, "due_at": row["due_at"].isoformat() if row["due_at"] else None},
+        )
+        for row in rows
     }
-    if row.document is not None:
-        body["document"] = row.document
-    SENDERS[channel.kind](channel, row.event, body, settings)
-    row.sent_at = now  # this attempt's time
+
+
+def _in_deadline_order(cases: Iterable[tuple[tuple[Any, ...], dict[str, Any]]]) -> list[dict[str, Any]]:
+    return [case for _key, case in sorted(cases, key=lambda c: c[0])]
+
+
+# A batch stops starting deliveries after this long (the rest fail as not attempted, and its retry runs them), and
+# a channel that could not be reached (refused, timed out, no such host) is not tried again in the batch: a dead
+# receiver costs a batch one timeout, not one a notice, and the batch stays well within the job's timeout
+# (JOB_TIMEOUT, 300 s). A receiver that answers with an error is tried for each notice: it may take the next.
+BATCH_SECONDS = 60.0
+UNREACHABLE = (
+    requests.ConnectionError,
+    requests.Timeout,
+    ConnectionError,
+    TimeoutError,
+    socket.gaierror,
+    smtplib.SMTPServerDisconnected,
+    smtplib.SMTPConnectError,
+)
+
+
+def deliver_many(
+    session: Session, now: datetime, settings: Settings, rows: dict[int, dict[str, Any]]
+) -> dict[int, Exception]:
+    """Deliver a batch of notifications (outbox id → the job's arguments), in three statements whatever their
+    number; return the outbox ids of those that failed, with the error (they stay unsent)."""
+    outbox_of = {args["notification_id"]: outbox_id for outbox_id, args in rows.items()}
+    found = session.execute(
+        select(Notification, NotificationChannel)
+        .join(NotificationChannel, NotificationChannel.id == Notification.channel_id)
+        .where(Notification.id.in_(outbox_of))
+        .order_by(Notification.id)
+        .with_for_update(of=Notification)
+    ).all()
+    cases = _cases(session, (i for n, _ in found if n.sent_at is None for i in n.case_ids))
+    failed: dict[int, Exception] = {}
+    sent: list[int] = []
+    unreachable: dict[int, int] = {}  # channel → the notification whose delivery could not reach it
+    started = time.monotonic()
+    for row, channel in found:
+        if row.sent_at is not None:
+            continue
+        if channel.id in unreachable:
+            failed[outbox_of[row.id]] = RuntimeError(
+                f"not attempted: notification {unreachable[channel.id]} to the same channel could not reach it"
+            )
+            continue
+        if time.monotonic() - started > BATCH_SECONDS:
+            failed[outbox_of[row.id]] = RuntimeError("not attempted: the batch ran out of time")
+            continue
+        body: dict[str, Any] = {
+            "event": row.event,
+            "delivery_id": str(row.delivery_id),
+            "notification_id": row.id,
+            "cases": _in_deadline_order(cases[i] for i in row.case_ids if i in cases),
+        }
+        if row.document is not None:
+            body["document"] = row.document
+        try:
+            SENDERS[channel.kind](channel, row.event, body, settings)
+        except Exception as exc:
+            failed[outbox_of[row.id]] = exc
+            if isinstance(exc, UNREACHABLE):
+                unreachable[channel.id] = row.id
+            continue
+        sent.append(row.id)
+    if sent:
+        session.execute(
+            update(Notification)
+            .where(Notification.id.in_(sent))
+            .values(sent_at=now)  # this attempt's time
+            .execution_options(synchronize_session=False)
+        )
+    return failed
+
+
+@outbox.job("notify.deliver", batch=deliver_many)
+def deliver(session: Session, now: datetime, settings: Settings, notification_id: int) -> None:
+    """One notification alone (a row relayed on its own): the batch's delivery, for one."""
+    failed = deliver_many(session, now, settings, {0: {"notification_id": notification_id}})
+    if failed:
+        raise failed[0]
 
 
 def _send_email(channel: NotificationChannel, event: str, body: dict[str, Any], settings: Any) -> None:

@@ -115,3 +115,45 @@ def test_unknown_job_or_queue_is_refused(db_session) -> None:  # type: ignore[no
         outbox.add_job(db_session, "nope")
     with pytest.raises(ValueError, match="unknown queue 'fast'"):
         outbox.add_job(db_session, "test.record_effect", queue="fast", note="x")
+
+
+def test_a_batch_runs_its_rows_once_and_its_retry_only_the_failed(db_session, redis, run_jobs, effects) -> None:  # type: ignore[no-untyped-def]
+    """Rows of a job with a batch function share one RQ job; a failed row leaves no effect and its error on its row,
+    and the batch's retry runs it alone (issue 25: the notices' deliveries)."""
+    from datetime import UTC, datetime
+
+    from rq.registry import ScheduledJobRegistry
+
+    ids = [outbox.add_job(db_session, "test.batch_effect", note=note).id for note in ("a", "fail-b", "c", "fail-d")]
+    db_session.commit()
+    assert run_jobs() == 4
+    assert effects() == ["a", "c"]
+    rows = {m.id: m for m in db_session.execute(select(OutboxMessage).where(OutboxMessage.id.in_(ids))).scalars()}
+    assert {m.rq_job for m in rows.values()} == {f"outbox-batch-{ids[0]}"}, "one RQ job for the four"
+    assert [(rows[i].done_at is not None, rows[i].attempts) for i in ids] == [(True, 1), (False, 1)] * 2
+    assert rows[ids[1]].last_error == "RuntimeError: failing the first attempt on purpose: fail-b"
+    job = Job.fetch(f"outbox-batch-{ids[0]}", connection=redis)
+    assert job.get_status() == "scheduled", "retried with RQ's backoff"
+
+    ScheduledJobRegistry("default", connection=redis).schedule(job, datetime.now(UTC))  # its 10 s have passed
+    run_jobs()
+    assert effects() == ["a", "c", "fail-b", "fail-d"], "the retry ran the failed rows, and only them"
+    db_session.expire_all()
+    rows = {m.id: m for m in db_session.execute(select(OutboxMessage).where(OutboxMessage.id.in_(ids))).scalars()}
+    assert [(rows[i].done_at is not None, rows[i].attempts, rows[i].last_error) for i in ids] == [
+        (True, 1, None),
+        (True, 2, None),
+    ] * 2
+
+
+def test_a_batch_row_is_redelivered_only_when_its_batch_is_lost(db_session, redis, run_jobs, effects, clock) -> None:  # type: ignore[no-untyped-def]
+    for note in ("x", "y"):
+        outbox.add_job(db_session, "test.batch_effect", note=note)
+    db_session.commit()
+    outbox.relay(db_session, redis, clock.now())
+    clock.advance(minutes=11)
+    assert outbox.reconcile(db_session, redis, clock.now()) == 0, "its batch's job is still queued"
+    redis.flushdb()  # Redis crashed and came back without the batch's job
+    assert outbox.reconcile(db_session, redis, clock.now()) == 2
+    assert run_jobs() == 2
+    assert effects() == ["x", "y"]

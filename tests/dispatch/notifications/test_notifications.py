@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from citymgmt.core import outbox
 from citymgmt.core.errors import ValidationError
-from dispatch.notifications.operations import Notification, add_channel, signature
+from dispatch.notifications.operations import Notification, add_channel, notify, signature
 from dispatch.sla.sweep import sweep
 
 pytestmark = pytest.mark.usefixtures("beijing")
@@ -59,6 +59,8 @@ class Receiver:
     def __init__(self) -> None:
         self.requests: list[tuple[dict[str, str], bytes]] = []
         self.status = 200
+        self.refused: set[str] = set()  # paths answered 500
+        self.paths: list[str] = []
 
 
 @pytest.fixture
@@ -69,7 +71,8 @@ def receiver() -> Iterator[tuple[Receiver, str]]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             state.requests.append((dict(self.headers.items()), body))
-            self.send_response(state.status)
+            state.paths.append(self.path)
+            self.send_response(500 if self.path in state.refused else state.status)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
@@ -154,6 +157,56 @@ def test_a_failed_delivery_is_visible_and_retried(  # type: ignore[no-untyped-de
     assert json.loads(first_body)["delivery_id"] == json.loads(second_body)["delivery_id"] == str(row.delivery_id)
     assert uuid.UUID(first["X-Citymgmt-Delivery"]).version == 4
     assert db_session.get(outbox.OutboxMessage, row.outbox_id).attempts == 2  # type: ignore[union-attr]
+
+
+def test_notices_go_out_in_a_batch_and_its_retry_sends_only_the_failed(  # type: ignore[no-untyped-def]
+    client, token_for, db_session: Session, run_jobs, receiver, redis
+) -> None:
+    """Several notices, one RQ job (issue 25): each delivered once, a refused one recorded on its row and sent again
+    by the batch's retry, the others not; a channel that could not be reached is not tried again in the batch."""
+    from rq.job import Job
+    from rq.registry import ScheduledJobRegistry
+
+    hook, url = receiver
+    down = f"http://127.0.0.1:{free_port()}/down"  # nothing listens there
+    for target in (url, url.replace("/hook", "/refused"), down):
+        add_channel(db_session, "webhook", target, "110101-sanitation", ["new_work"], secret=SECRET)
+    hook.refused = {"/refused"}
+    case = client.post("/api/v1/cases", json=GARBAGE, headers=token_for("inspector")).get_json()
+    assert notify(db_session, "new_work", "110101-sanitation", [case["id"]], datetime.now(UTC)) == 3  # once more
+    db_session.commit()
+    rows = [(n.id, n.channel_id, n.outbox_id) for n in db_session.query(Notification).order_by(Notification.id)]
+    assert len(rows) == 6
+    assert run_jobs() == 6
+
+    def state() -> list[tuple[bool, int, str | None]]:
+        """Each notification's (sent, attempts, last error)."""
+        db_session.expire_all()
+        return [
+            (
+                db_session.get_one(Notification, n).sent_at is not None,
+                db_session.get_one(outbox.OutboxMessage, m).attempts,
+                db_session.get_one(outbox.OutboxMessage, m).last_error,
+            )
+            for n, _, m in rows
+        ]
+
+    [batch] = {db_session.get_one(outbox.OutboxMessage, m).rq_job for _, _, m in rows}
+    assert batch is not None and Job.fetch(batch, connection=redis).get_status() == "scheduled"
+    assert sorted(hook.paths) == ["/hook", "/hook", "/refused", "/refused"]
+    first = state()
+    assert [(sent, attempts) for sent, attempts, _ in first] == [(True, 1), (False, 1), (False, 1)] * 2
+    assert [first[i][2] for i in (1, 4)] == ["RuntimeError: webhook answered 500"] * 2
+    assert first[2][2] is not None and first[2][2].startswith("ConnectionError: ")
+    assert (
+        first[5][2] == f"RuntimeError: not attempted: notification {rows[2][0]} to the same channel could not reach it"
+    )
+
+    hook.refused = set()
+    ScheduledJobRegistry("default", connection=redis).schedule(Job.fetch(batch, connection=redis), datetime.now(UTC))
+    run_jobs()
+    assert sorted(hook.paths[4:]) == ["/refused", "/refused"], "the retry sent the refused ones, not the sent ones"
+    assert [(sent, attempts) for sent, attempts, _ in state()] == [(True, 1), (True, 2), (False, 2)] * 2
 
 
 def test_an_attempt_whose_worker_stopped_counts_and_is_listed(  # type: ignore[no-untyped-def]
