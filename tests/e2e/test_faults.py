@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -264,6 +265,140 @@ def test_a_worker_killed_mid_job_the_job_is_retried_and_takes_effect_once(stack:
         redis.close()
     assert stack.sql("SELECT count(*) FROM test_effects WHERE note = %s", [note]) == [(1,)]
     assert stack.sql("SELECT attempts, last_error FROM outbox WHERE id = %s", [message_id]) == [(2, None)]
+
+
+class SlowReceiver:
+    """A webhook receiver that takes `pause` seconds over each delivery: a batch of notices to it lasts long enough to
+    stop something in the middle of it."""
+
+    def __init__(self, pause: float) -> None:
+        self.arrivals: list[str] = []  # delivery ids, in order
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                time.sleep(pause)
+                with receiver.lock:
+                    receiver.arrivals.append(self.headers["X-Citymgmt-Delivery"])
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, name="slow-receiver", daemon=True)
+        self.thread.start()
+
+    def received(self) -> list[str]:
+        with self.lock:
+            return list(self.arrivals)
+
+    def __enter__(self) -> SlowReceiver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.thread.join(10)
+        self.server.server_close()
+
+
+def _notices_to(stack: Stack, url: str, count: int) -> dict[str, int]:
+    """`count` notifications to a channel of their own at `url`, each with its delivery job in the outbox, committed
+    together (as a burst of dispatches writes them); their delivery ids → outbox ids."""
+    with psycopg.connect(stack.pg.conninfo(), autocommit=True) as conn, conn.transaction():
+        row = conn.execute(
+            "INSERT INTO notification_channels (department_code, kind, target, secret, events, retired_at)"
+            " VALUES (NULL, 'webhook', %s, 'a-long-enough-webhook-secret', ARRAY['new_work'], now()) RETURNING id",
+            [url],
+        ).fetchone()  # retired at once: only these rows name it, no notify() will pick it
+        assert row is not None
+        fresh = [
+            n
+            for (n,) in conn.execute(
+                "INSERT INTO notifications (channel_id, event, case_ids, created_at)"
+                " SELECT %s, 'new_work', ARRAY[]::bigint[], now() FROM generate_series(1, %s) RETURNING id",
+                [row[0], count],
+            )
+        ]
+        rows = conn.execute(
+            "WITH jobs AS (INSERT INTO outbox (job, args, queue)"
+            "   SELECT 'notify.deliver', jsonb_build_object('notification_id', id), 'default'"
+            "   FROM unnest(%s::bigint[]) AS id ORDER BY id"
+            "   RETURNING id, (args->>'notification_id')::bigint AS notification_id)"
+            " UPDATE notifications n SET outbox_id = jobs.id FROM jobs WHERE n.id = jobs.notification_id"
+            " RETURNING n.delivery_id::text, jobs.id",
+            [fresh],
+        ).fetchall()
+        assert len(rows) == count
+        conn.execute("SELECT pg_notify('citymgmt_outbox', '')")
+    return dict(rows)
+
+
+def _all_sent(stack: Stack, outbox_ids: list[int]) -> bool:
+    return stack.sql(
+        "SELECT count(*) FROM outbox m JOIN notifications n ON n.outbox_id = m.id"
+        " WHERE m.id = ANY(%s) AND m.done_at IS NOT NULL AND n.sent_at IS NOT NULL",
+        [outbox_ids],
+    ) == [(len(outbox_ids),)]
+
+
+def test_a_worker_killed_mid_batch_of_notices_loses_none(stack: Stack) -> None:
+    """Notices go out several to an RQ job (issue 25); a worker killed in the middle of a batch has committed none of
+    it, so the batch's retry sends them all: each notice at least once, those sent before the kill twice (with the
+    same delivery id, for the receiver to drop)."""
+    with SlowReceiver(pause=0.25) as receiver:
+        notices = _notices_to(stack, f"http://127.0.0.1:{receiver.server.server_port}/", 30)
+        ids = list(notices.values())
+        assert wait_until(lambda: len(receiver.received()) >= 5, 60, 0.05), stack.logs()
+        [(job_id,)] = stack.sql("SELECT DISTINCT rq_job FROM outbox WHERE id = ANY(%s)", [ids])
+        assert job_id is not None, "the 30 notices went out in one RQ job"
+        redis = Redis.from_url(stack.env["REDIS_URL"], socket_timeout=5)
+        try:
+            worker = _worker_running(redis, job_id)
+        finally:
+            redis.close()
+        assert worker is not None, stack.logs()
+        name = next(n for n, p in stack.processes.items() if p.pid == worker.pid)
+        for pid in (worker.pid, *_children(worker.pid)):
+            os.kill(pid, signal.SIGKILL)
+        stack.processes.pop(name).wait(10)
+        before_kill = receiver.received()
+        assert len(before_kill) < len(ids), "killed in the middle of the batch"
+        assert stack.sql(
+            "SELECT count(*) FROM notifications n JOIN outbox m ON m.id = n.outbox_id"
+            " WHERE m.id = ANY(%s) AND n.sent_at IS NOT NULL",
+            [ids],
+        ) == [(0,)], "nothing committed"
+        stack.start_worker(name)
+        assert wait_until(lambda: _all_sent(stack, ids), 150, 0.5), f"not all sent\n{stack.logs()}"
+        received = receiver.received()
+    assert set(received) == set(notices), "each notice delivered"
+    assert all(received.count(d) >= 2 for d in before_kill), "those sent before the kill sent again"
+    assert stack.sql("SELECT DISTINCT attempts, last_error FROM outbox WHERE id = ANY(%s)", [ids]) == [(2, None)]
+
+
+def test_redis_stopped_mid_batch_of_notices_loses_none(stack: Stack) -> None:
+    """Redis stops while a batch of notices is being delivered: the batch's work is in PostgreSQL, so it ends and
+    commits; when Redis is back, nothing is lost and nothing was sent twice by the batch's leftover RQ job."""
+    with SlowReceiver(pause=0.25) as receiver:
+        notices = _notices_to(stack, f"http://127.0.0.1:{receiver.server.server_port}/", 30)
+        ids = list(notices.values())
+        assert wait_until(lambda: len(receiver.received()) >= 5, 60, 0.05), stack.logs()
+        stack.redis.down()
+        assert len(receiver.received()) < len(notices), "stopped in the middle of the batch"
+        try:
+            assert wait_until(lambda: _all_sent(stack, ids), 60, 0.5), f"not sent with Redis down\n{stack.logs()}"
+        finally:
+            stack.redis.up()
+        time.sleep(30)  # the batch's RQ job, were it run again, would run now (abandoned after 20 s, maintenance 5 s)
+        received = receiver.received()
+    assert sorted(received) == sorted(notices), "each notice delivered, once"
+    assert stack.sql("SELECT count(*) FROM outbox WHERE id = ANY(%s) AND done_at IS NOT NULL", [ids]) == [(30,)]
 
 
 def test_the_same_idempotency_key_ten_times_at_once_makes_one_case(stack: Stack) -> None:
