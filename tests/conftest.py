@@ -263,11 +263,14 @@ def run_jobs(db_session: orm.Session, redis: redis_lib.Redis, clock: FixedClock)
     batch = f"{outbox.run_batch.__module__}.{outbox.run_batch.__qualname__}"
 
     def run() -> int:
-        outbox.relay_pending(redis, clock.now())
-        queues = [get_queue(q, connection=redis) for q in QUEUES]
-        waiting = sum(len(j.args[0]) if j.func_name == batch else 1 for q in queues for j in q.get_jobs())
-        CitymgmtWorker(queues, connection=redis).work(burst=True, with_scheduler=True)
-        return waiting
+        waiting = 0
+        while True:  # as the scheduler does, again while it holds rows back (their queue full enough)
+            relayed = outbox.relay_pending(redis, clock.now())
+            queues = [get_queue(q, connection=redis) for q in QUEUES]
+            waiting += sum(len(j.args[0]) if j.func_name == batch else 1 for q in queues for j in q.get_jobs())
+            CitymgmtWorker(queues, connection=redis).work(burst=True, with_scheduler=True)
+            if not relayed.held:
+                return waiting
 
     return run
 

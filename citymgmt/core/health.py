@@ -16,7 +16,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from citymgmt.core.outbox import OutboxMessage
+from citymgmt.core.outbox import OutboxMessage, oldest_pending_s
 from citymgmt.core.periodic import PeriodicRun, registered_periodic
 from citymgmt.core.queries import PING_SQL, POSTGIS_VERSION_SQL, REPLICA_LAG_SQL
 from citymgmt.core.queue import QUEUES, backlog_age, queue_depth
@@ -63,7 +63,7 @@ def check_health(
         checks["redis"] = {"ok": True}
         depth = queue_depth(redis)
         checks["queue"] = {"ok": True, "depth": sum(depth.values()), "queues": depth}
-        checks["backlog"] = _backlog_check(redis, now, backlog_limit_s)
+        checks["backlog"] = _backlog_check(redis, now, backlog_limit_s, _outbox_oldest_s(session, now, checks))
         beats = [w.last_heartbeat for w in Worker.all(connection=redis) if w.last_heartbeat is not None]
         alive = [b for b in beats if (now - b).total_seconds() <= worker_within]
         checks["worker"] = {"ok": bool(alive), "alive": len(alive)}
@@ -186,15 +186,30 @@ def _periodic_check(session: Session) -> dict[str, Any]:
     return check
 
 
-def _backlog_check(redis: Redis, now: datetime, limit_s: float) -> dict[str, Any]:
-    """How long the oldest queued job has waited: past the limit the workers are behind (notices go out late)."""
+def _outbox_oldest_s(session: Session, now: datetime, checks: dict[str, dict[str, Any]]) -> float:
+    """How long the oldest outbox row not yet relayed has waited (0 if the outbox cannot be read: said elsewhere)."""
+    if not checks.get("outbox", {}).get("ok"):
+        return 0.0
+    try:
+        return oldest_pending_s(session, now)
+    except SQLAlchemyError:
+        session.rollback()
+        return 0.0
+    finally:
+        session.rollback()
+
+
+def _backlog_check(redis: Redis, now: datetime, limit_s: float, outbox_s: float) -> dict[str, Any]:
+    """How long the oldest queued job has waited, or the oldest outbox row not yet relayed (notices wait there while
+    the queue is full enough, outbox.RELAY_AHEAD): past the limit the workers are behind (notices go out late)."""
     ages = backlog_age(redis, now)
-    oldest = max(ages.values(), default=0.0)
+    oldest = max([*ages.values(), outbox_s])
     check: dict[str, Any] = {
         "ok": oldest <= limit_s,
         "oldest_s": round(oldest, 1),
         "limit_s": limit_s,
         "queues": {name: round(age, 1) for name, age in ages.items()},
+        "outbox_s": round(outbox_s, 1),
     }
     if oldest > limit_s:
         check["error"] = f"the oldest queued job has waited {int(oldest)} s (limit {int(limit_s)} s): add workers"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Concatenate
+from typing import Any, Concatenate, NamedTuple
 
 from redis import Redis
 from rq.job import Job
@@ -105,24 +105,43 @@ RELAY_BATCH = 500
 # Rows of a job with a batch function carried by one RQ job, at most. Large enough that RQ's bookkeeping (a dozen
 # round trips to Redis a job) is shared by many rows, small enough that a retry behind the batch stays on time.
 JOB_BATCH = 50
+# A batch is what waits to be relayed. Under a steady stream the relay, woken by every commit, would make batches
+# of one or two, and a worker that fell behind would stay at one RQ job a notice; so while a queue holds RELAY_AHEAD
+# jobs or more, the rows of batch jobs for it stay in PostgreSQL, gathering into full batches, until the worker has
+# taken what it had (the scheduler then looks again every HELD_POLL_SECONDS).
+RELAY_AHEAD = 4
+HELD_POLL_SECONDS = 0.25
 
 
-def relay_pending(redis: Redis, now: datetime, batch: int = JOB_BATCH) -> int:
-    """Move every committed, pending row into RQ, a batch per unit of work; return how many (the scheduler's relay)."""
+class Relayed(NamedTuple):
+    moved: int  # rows put into RQ
+    held: int  # rows of batch jobs left pending because their queue was full enough
+
+
+def relay_pending(redis: Redis, now: datetime, batch: int = JOB_BATCH, ahead: int = RELAY_AHEAD) -> Relayed:
+    """Move every committed, pending row into RQ, a batch per unit of work, but those held back (`ahead`); say how
+    many moved and how many were held (the scheduler's relay)."""
     moved = 0
     while True:
         with unit_of_work() as session:
-            count = relay(session, redis, now, batch=batch)
-        moved += count
-        if count < RELAY_BATCH:
-            return moved
+            done = relay(session, redis, now, batch=batch, ahead=ahead)
+        moved += done.moved
+        if done.moved < RELAY_BATCH:
+            return Relayed(moved, done.held)
 
 
-def relay(session: Session, redis: Redis, now: datetime, limit: int = RELAY_BATCH, batch: int = JOB_BATCH) -> int:
+def relay(
+    session: Session,
+    redis: Redis,
+    now: datetime,
+    limit: int = RELAY_BATCH,
+    batch: int = JOB_BATCH,
+    ahead: int = RELAY_AHEAD,
+) -> Relayed:
     """Move up to `limit` committed, pending rows into RQ, in the caller's transaction (they are marked enqueued
-    when it commits); return how many. Rows of a job with a batch function go up to `batch` to an RQ job (1: each
-    its own, as any other job). Safe to run in many processes. If Redis fails, this raises and the caller's
-    transaction rolls back: the rows stay pending."""
+    when it commits). Rows of a job with a batch function go up to `batch` to an RQ job (1: each its own, as any
+    other job, and never held back), and wait while their queue holds `ahead` jobs (0: never). Safe to run in many
+    processes. If Redis fails, this raises and the caller's transaction rolls back: the rows stay pending."""
     rows = [
         (message_id, queue, name)
         for message_id, queue, name in session.execute(
@@ -133,15 +152,38 @@ def relay(session: Session, redis: Redis, now: datetime, limit: int = RELAY_BATC
             .with_for_update(skip_locked=True)
         )
     ]
+    batched = {queue for _, queue, name in rows if name in _BATCHES} if batch > 1 and ahead > 0 else set()
+    full = _full_queues(redis, batched, ahead) if batched else set()
+    held = [r for r in rows if r[1] in full and r[2] in _BATCHES]
+    rows = [r for r in rows if not (r[1] in full and r[2] in _BATCHES)]
     if not rows:
-        return 0
+        return Relayed(0, len(held))
     batches = _enqueue(redis, rows, batch)
     session.execute(
         update(OutboxMessage).where(OutboxMessage.id.in_([r[0] for r in rows])).values(enqueued_at=now, rq_job=None)
     )
     for job_id, ids in batches.items():
         session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(rq_job=job_id))
-    return len(rows)
+    return Relayed(len(rows), len(held))
+
+
+def _full_queues(redis: Redis, names: set[str], ahead: int) -> set[str]:
+    """The queues among `names` that hold `ahead` jobs or more (one round trip)."""
+    ordered = sorted(names)
+    with redis.pipeline(transaction=False) as pipe:
+        for name in ordered:
+            pipe.llen(get_queue(name, connection=redis).key)
+        lengths = pipe.execute()
+    return {name for name, length in zip(ordered, lengths, strict=True) if length >= ahead}
+
+
+def oldest_pending_s(session: Session, now: datetime) -> float:
+    """How long the oldest row not yet relayed has waited, in seconds (0 if none): part of the backlog's age, since
+    rows of batch jobs wait in PostgreSQL while the queue is full enough."""
+    created = session.execute(
+        select(OutboxMessage.created_at).where(OutboxMessage.enqueued_at.is_(None)).order_by(OutboxMessage.id).limit(1)
+    ).scalar_one_or_none()
+    return max((now - created).total_seconds(), 0.0) if created is not None else 0.0
 
 
 def _enqueue(redis: Redis, rows: Sequence[tuple[int, str, str]], batch: int) -> dict[str, list[int]]:

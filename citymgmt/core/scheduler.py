@@ -54,43 +54,46 @@ class Scheduler:
         signal.signal(signal.SIGINT, self.stop)
         log.info("scheduler started")
         while not self.stopping:
-            self.tick(utcnow())
-            self._wait()
+            held = self.tick(utcnow())
+            self._wait(outbox.HELD_POLL_SECONDS if held else self.poll_seconds)
         if self._listener is not None:
             self._listener.close()
         log.info("scheduler stopped")
 
-    def tick(self, now: datetime) -> None:
+    def tick(self, now: datetime) -> bool:
+        """Relay and enqueue what is due; say whether outbox rows were held back (the queue full enough)."""
         self._heartbeat(now)
-        self._relay(now)
+        held = self._relay(now)
         try:
             enqueue_due(self.redis, now)
         except RedisError as exc:
             log.warning("periodic jobs not enqueued, Redis unavailable: %s", type(exc).__name__)
+        return held
 
     def _heartbeat(self, now: datetime) -> None:
         with contextlib.suppress(RedisError):
             self.redis.set(HEARTBEAT_KEY, now.isoformat(), ex=max(int(self.heartbeat_ttl), 1))
 
-    def _relay(self, now: datetime) -> None:
+    def _relay(self, now: datetime) -> bool:
         try:
-            outbox.relay_pending(self.redis, now)
+            return outbox.relay_pending(self.redis, now).held > 0
         except RedisError as exc:
             log.warning("outbox relay waiting for Redis: %s", type(exc).__name__)
         except (OperationalError, DBAPIError) as exc:
             log.warning("outbox relay waiting for PostgreSQL: %s", type(exc).__name__)
         finally:
             db.session.remove()
+        return False
 
-    def _wait(self) -> None:
-        """Sleep until a commit notifies us or the poll interval passes."""
+    def _wait(self, timeout: float) -> None:
+        """Sleep until a commit notifies us or `timeout` seconds pass."""
         try:
             if self._listener is None or self._listener.closed:
                 self._listener = psycopg.connect(
                     self.conninfo, autocommit=True, connect_timeout=5, application_name="citymgmt"
                 )
                 self._listener.execute(f"LISTEN {outbox.NOTIFY_CHANNEL}")
-            for _ in self._listener.notifies(timeout=self.poll_seconds, stop_after=1):
+            for _ in self._listener.notifies(timeout=timeout, stop_after=1):
                 break
         except psycopg.Error:
             if self._listener is not None:

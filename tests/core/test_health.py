@@ -188,6 +188,7 @@ def test_the_backlog_age_is_told_and_past_its_limit_unwell(app: Flask, client, r
         backlog = body["checks"]["backlog"]  # the periodic jobs the scheduler's tick just queued, and nothing else
         assert backlog["ok"] and backlog["oldest_s"] < 30 and backlog["limit_s"] == 120.0, backlog
         assert backlog["queues"]["default"] == 0.0 and set(backlog["queues"]) == {"high", "default", "low"}
+        assert backlog["outbox_s"] == 0.0  # nothing waiting to be relayed
         now = SystemClock().now()
         queue = get_queue("default", connection=redis)
         # A backlog whose oldest job has waited 200 s, with a retry just put at its front (it ran before, and was

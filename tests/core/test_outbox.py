@@ -157,3 +157,25 @@ def test_a_batch_row_is_redelivered_only_when_its_batch_is_lost(db_session, redi
     assert outbox.reconcile(db_session, redis, clock.now()) == 2
     assert run_jobs() == 2
     assert effects() == ["x", "y"]
+
+
+def test_batch_rows_wait_in_the_outbox_while_their_queue_is_full(db_session, redis, run_jobs, effects, clock) -> None:  # type: ignore[no-untyped-def]
+    """A worker behind: rows of batch jobs are not relayed a few at a time behind the queued jobs, they wait in
+    PostgreSQL and go as one batch once the worker has taken what it had; other jobs are relayed as ever."""
+    from datetime import timedelta
+
+    for n in range(outbox.RELAY_AHEAD):
+        outbox.add_job(db_session, "test.record_effect", note=f"ahead-{n}")
+    db_session.commit()
+    assert outbox.relay_pending(redis, clock.now()) == (outbox.RELAY_AHEAD, 0)
+    ids = [outbox.add_job(db_session, "test.batch_effect", note=f"batch-{n}").id for n in range(3)]
+    outbox.add_job(db_session, "test.record_effect", note="single")
+    db_session.commit()
+    assert outbox.relay_pending(redis, clock.now()) == (1, 3), "the single job moved, the batch's rows held"
+    created = db_session.get_one(OutboxMessage, ids[0]).created_at
+    assert outbox.oldest_pending_s(db_session, created + timedelta(seconds=5)) == 5.0, "part of the backlog's age"
+
+    assert run_jobs() == outbox.RELAY_AHEAD + 1 + 3
+    assert effects() == [f"ahead-{n}" for n in range(outbox.RELAY_AHEAD)] + ["single", "batch-0", "batch-1", "batch-2"]
+    rows = db_session.execute(select(OutboxMessage.rq_job, OutboxMessage.done_at).where(OutboxMessage.id.in_(ids)))
+    assert {(job, done is not None) for job, done in rows} == {(f"outbox-batch-{ids[0]}", True)}

@@ -7,8 +7,11 @@ webhook receiver on loopback. What is counted is notices delivered (each one's f
 RQ jobs; the RQ jobs a second are printed beside. Baselines, in the same run:
 
 - throughput: the same worker with one notice an RQ job (the relay's `batch=1`, as every job ran before batches);
-- retry lateness: the same backlog with the retries queued the way RQ does by default (at the back of the queue)
-  instead of at its front.
+- retry lateness: the same backlog put into Redis at once, its retries queued the way RQ does by default (at the back
+  of the queue) instead of at its front.
+
+The relay runs in a thread of the benchmark as the scheduler runs it with rows held back (`outbox.RELAY_AHEAD`):
+again every `outbox.HELD_POLL_SECONDS`.
 
 Every `FLAKY_EVERY`-th notification of the first third goes to a channel whose receiver answers 500 to a delivery's
 first attempt: the job fails, RQ schedules its retry 10 s later, and the retry's lateness is the time between its
@@ -28,6 +31,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -108,6 +112,8 @@ class Run:
     lateness: list[float] = field(default_factory=list)  # each retry's arrival minus its due time, seconds
     backlog_ages: list[float] = field(default_factory=list)  # the oldest queued job's age, sampled
     worker_cpu_s: float = 0.0
+    offered_per_s: float = 0.0  # a stream's: the notices written a second
+    lag_s: float = 0.0  # a stream's: from its last commit to its last delivery
 
     @property
     def per_s(self) -> float:
@@ -132,6 +138,8 @@ class Figures:
     baseline: list[Run]  # the same, one notice an RQ job
     retries: Run  # `citymgmt worker`, retries to the front
     retries_baseline: Run  # `citymgmt worker`, retries at the back (RQ's default)
+    stream: Run | None = None  # a steady stream, rows held back behind RELAY_AHEAD queued jobs
+    stream_baseline: Run | None = None  # the same stream, never held back
 
     @staticmethod
     def median_rate(runs: list[Run]) -> float:
@@ -256,7 +264,31 @@ def _wait(condition: Any, what: str, log: Path, timeout: float = TIMEOUT_S, ever
         time.sleep(every)
 
 
+@contextlib.contextmanager
+def relaying(app: Flask, redis: Redis, batch: int, ahead: int = outbox.RELAY_AHEAD) -> Iterator[None]:
+    """The outbox's relay in a thread, as the scheduler runs it while it holds rows back (their queue full enough):
+    again every HELD_POLL_SECONDS."""
+    stopping = threading.Event()
+    now = SystemClock().now
+
+    def loop() -> None:
+        with app.app_context():
+            while not stopping.is_set():
+                outbox.relay_pending(redis, now(), batch=batch, ahead=ahead)
+                db.session.remove()
+                stopping.wait(outbox.HELD_POLL_SECONDS)
+
+    thread = threading.Thread(target=loop, name="jobs-relay", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stopping.set()
+        thread.join(30)
+
+
 def drain(
+    app: Flask,
     receiver: Receiver,
     redis: Redis,
     jobs: int,
@@ -265,18 +297,20 @@ def drain(
     environment: dict[str, str],
     log: Path,
     batch: int = outbox.JOB_BATCH,
+    relay: bool = True,
 ) -> Run:
-    """Start a worker on the queued backlog, wait until every notice and retry reached the receiver, stop it (SIGTERM,
-    as honcho or systemd would). Its CPU is counted from the first delivery to the last."""
+    """Start a worker on the backlog (relayed meanwhile with `relay`), wait until every notice and retry reached the
+    receiver, stop it (SIGTERM, as honcho or systemd would). Its CPU is counted from the first delivery to the last;
+    the backlog's age is sampled as /healthz has it (the oldest queued job, or outbox row not yet relayed)."""
     receiver.reset()
     run = Run(jobs=jobs, batch=batch)
     clock = SystemClock()
-    with process(argv, environment, log) as worker:
+    with relaying(app, redis, batch) if relay else contextlib.nullcontext(), process(argv, environment, log) as worker:
         _wait(lambda: bool(receiver.snapshot()), "the first delivery", log, every=0.02)
         cpu_at_first = _cpu_s(worker.pid)
 
         def done() -> bool:
-            run.backlog_ages.append(max(backlog_age(redis, clock.now()).values()))
+            run.backlog_ages.append(_backlog_age(app, redis, clock.now()))
             return len(receiver.snapshot()) >= jobs + retries
 
         _wait(done, f"{jobs} deliveries and {retries} retries", log, every=0.25)
@@ -294,6 +328,65 @@ def drain(
     return run
 
 
+STREAM_PER_COMMIT = 2  # notices a commit in the stream, as a dispatch writes them (a channel or two)
+
+
+def _backlog_age(app: Flask, redis: Redis, now: datetime) -> float:
+    """As /healthz has it: the oldest queued job, or outbox row not yet relayed."""
+    with app.app_context(), unit_of_work() as session:
+        in_outbox = outbox.oldest_pending_s(session, now)
+    with app.app_context():
+        db.session.remove()
+    return max(*backlog_age(redis, now).values(), in_outbox)
+
+
+def stream(
+    app: Flask,
+    channels: dict[str, int],
+    receiver: Receiver,
+    redis: Redis,
+    rate: float,
+    seconds: float,
+    argv: list[str],
+    environment: dict[str, str],
+    log: Path,
+    ahead: int,
+) -> Run:
+    """A stream of `rate` notices a second for `seconds`, STREAM_PER_COMMIT a commit, the relay run after each commit
+    (as a commit's NOTIFY wakes the scheduler) and every HELD_POLL_SECONDS, holding rows back behind `ahead` queued
+    jobs (0: never); one worker delivers them."""
+    receiver.reset()
+    total = int(rate * seconds) // STREAM_PER_COMMIT * STREAM_PER_COMMIT
+    run = Run(jobs=total, batch=outbox.JOB_BATCH)
+    clock = SystemClock()
+    with process(argv, environment, log) as worker, relaying(app, redis, outbox.JOB_BATCH, ahead):
+        cpu_at_start = _cpu_s(worker.pid)
+        started = sampled = time.monotonic()
+        for written in range(0, total, STREAM_PER_COMMIT):
+            pause = started + written / rate - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            add_notifications(app, channels, STREAM_PER_COMMIT, flaky=False)
+            with app.app_context():
+                outbox.relay_pending(redis, clock.now(), ahead=ahead)
+                db.session.remove()
+            if time.monotonic() - sampled > 0.5:
+                sampled = time.monotonic()
+                run.backlog_ages.append(_backlog_age(app, redis, clock.now()))
+        written_at = time.monotonic()
+        run.offered_per_s = total / (written_at - started)
+
+        def done() -> bool:
+            run.backlog_ages.append(_backlog_age(app, redis, clock.now()))
+            return len(receiver.snapshot()) >= total
+
+        _wait(done, f"{total} deliveries of the stream", log, every=0.25)
+        run.worker_cpu_s = _cpu_s(worker.pid) - cpu_at_start
+    run.first_attempts = sorted({d: at for at, _p, d, _s in reversed(receiver.snapshot())}.values())
+    run.lag_s = max(run.first_attempts) - written_at
+    return run
+
+
 def run(
     app: Flask,
     database_url: str,
@@ -303,9 +396,12 @@ def run(
     baseline_jobs: int,
     repeats: int = 1,
     retries: bool = True,
+    stream_rate: float = 0.0,
+    stream_seconds: float = 20.0,
 ) -> Figures:
     """Notices a second of `citymgmt worker`, batched and one an RQ job (alternated, `repeats` times each), then the
-    retries behind a backlog of `jobs` with them at the front and at the back of the queue."""
+    retries behind a backlog of `jobs` with them at the front and at the back of the queue, then (with
+    `stream_rate`) a steady stream with rows held back and never held back."""
     logs = var_dir / "bench-jobs"
     logs.mkdir(parents=True, exist_ok=True)
     environment = env(database_url, redis_url, var_dir)
@@ -315,30 +411,52 @@ def run(
     receiver = Receiver()
     try:
         channels = prepare(app, receiver)
-        now = SystemClock().now
         throughput, baseline = [], []
         load = os.getloadavg()[0]
         for _ in range(repeats):
             add_notifications(app, channels, baseline_jobs, flaky=False)
-            with app.app_context():
-                outbox.relay_pending(redis, now(), batch=1)
-            baseline.append(drain(receiver, redis, baseline_jobs, 0, citymgmt, environment, logs / "worker.log", 1))
+            baseline.append(
+                drain(app, receiver, redis, baseline_jobs, 0, citymgmt, environment, logs / "worker.log", batch=1)
+            )
             add_notifications(app, channels, jobs, flaky=False)
-            with app.app_context():
-                outbox.relay_pending(redis, now())
-            throughput.append(drain(receiver, redis, jobs, 0, citymgmt, environment, logs / "worker.log"))
+            throughput.append(drain(app, receiver, redis, jobs, 0, citymgmt, environment, logs / "worker.log"))
         if not retries:
             return Figures((load, os.getloadavg()[0]), throughput, baseline, Run(jobs=0), Run(jobs=0))
         flaky = sum(1 for g in range(1, jobs + 1) if g % FLAKY_EVERY == 0 and g <= jobs // 3)
         ids = add_notifications(app, channels, jobs, flaky=True)
         enqueue_at_the_back(app, redis, ids)
-        at_back = drain(receiver, redis, jobs, flaky, citymgmt, environment, logs / "worker.log")
+        at_back = drain(app, receiver, redis, jobs, flaky, citymgmt, environment, logs / "worker.log", relay=False)
         add_notifications(app, channels, jobs, flaky=True)
-        with app.app_context():
-            outbox.relay_pending(redis, now())
-        at_front = drain(receiver, redis, jobs, flaky, citymgmt, environment, logs / "worker.log")
+        at_front = drain(app, receiver, redis, jobs, flaky, citymgmt, environment, logs / "worker.log")
         assert all(get_queue(q, connection=redis).count == 0 for q in QUEUES)
-        return Figures((load, os.getloadavg()[0]), throughput, baseline, at_front, at_back)
+        figures = Figures((load, os.getloadavg()[0]), throughput, baseline, at_front, at_back)
+        if stream_rate:
+            figures.stream_baseline = stream(
+                app,
+                channels,
+                receiver,
+                redis,
+                stream_rate,
+                stream_seconds,
+                citymgmt,
+                environment,
+                logs / "worker.log",
+                0,
+            )
+            figures.stream = stream(
+                app,
+                channels,
+                receiver,
+                redis,
+                stream_rate,
+                stream_seconds,
+                citymgmt,
+                environment,
+                logs / "worker.log",
+                outbox.RELAY_AHEAD,
+            )
+            figures.load = (load, os.getloadavg()[0])
+        return figures
     finally:
         receiver.close()
 
@@ -365,6 +483,14 @@ def summary(f: Figures) -> str:
                 f"{name}: {len(r.lateness)} retries behind a backlog of {r.jobs} jobs, lateness p50"
                 f" {statistics.median(r.lateness):.2f} s, p99 {r.lateness_p99:.2f} s, max {max(r.lateness):.2f} s;"
                 f" backlog age max {max(r.backlog_ages):.1f} s; {r.per_s:.0f} notices/s"
+            )
+    for name, r in (("held back", f.stream), ("never held back", f.stream_baseline)):
+        if r is not None:
+            lines.append(
+                f"a stream of {r.offered_per_s:.0f} notices/s for {r.jobs} notices, {STREAM_PER_COMMIT} a commit, rows"
+                f" {name}: delivered {r.per_s:.0f}/s, the last {r.lag_s:.1f} s after the last commit; backlog age max"
+                f" {max(r.backlog_ages, default=0.0):.1f} s; worker CPU a notice"
+                f" {1000 * r.worker_cpu_s / r.jobs:.2f} ms"
             )
     return "\n".join(lines)
 
@@ -393,6 +519,15 @@ def record(recorder: Recorder, f: Figures) -> None:
         baseline_value=f.cpu_ms_per_job(f.baseline),
         higher_is_better=False,
     )
+    if f.stream is not None and f.stream_baseline is not None:
+        recorder.add(
+            "jobs_stream_lag_s",
+            f.stream.lag_s,
+            "s",
+            baseline="the same stream, rows never held back in the outbox (small batches)",
+            baseline_value=f.stream_baseline.lag_s,
+            higher_is_better=False,
+        )
     recorder.add(
         "retry_lateness_p99_s",
         f.retries.lateness_p99,

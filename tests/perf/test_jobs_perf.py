@@ -1,7 +1,9 @@
 """Background jobs that keep up (issue 25 item 1): `make bench` drains BENCH_JOBS notifications (default 3,000) with
 one `citymgmt worker` process, in batches as the relay makes them, and BENCH_JOBS_BASELINE (default 600) one an RQ
-job, alternated BENCH_JOBS_REPEATS times (default 3), then measures retries behind a backlog of BENCH_JOBS; the
-smoke run in `make test` is a few hundred notices, without the retries (they take their 10 s)."""
+job, alternated BENCH_JOBS_REPEATS times (default 3), then measures retries behind a backlog of BENCH_JOBS, then
+a steady stream of BENCH_JOBS_STREAM_RATE notices a second (default 150) for BENCH_JOBS_STREAM_SECONDS (20), with
+rows held back while the queue is full enough and never held back; the smoke run in `make test` is a few hundred
+notices, without the retries (they take their 10 s) and the stream."""
 
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ def test_jobs_keep_up(servers, recorder) -> None:  # type: ignore[no-untyped-def
         jobs=int(os.environ.get("BENCH_JOBS", 3000)),
         baseline_jobs=int(os.environ.get("BENCH_JOBS_BASELINE", 600)),
         repeats=int(os.environ.get("BENCH_JOBS_REPEATS", 3)),
+        stream_rate=float(os.environ.get("BENCH_JOBS_STREAM_RATE", 150)),
+        stream_seconds=float(os.environ.get("BENCH_JOBS_STREAM_SECONDS", 20)),
     )
     print("\n" + summary(figures))
     record(recorder, figures)
