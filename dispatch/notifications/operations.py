@@ -17,8 +17,11 @@ import json
 import os
 import smtplib
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
@@ -223,7 +226,7 @@ def _in_deadline_order(cases: Iterable[tuple[tuple[Any, ...], dict[str, Any]]]) 
 
 # A batch stops starting deliveries after this long (the rest fail as not attempted, and its retry runs them), and
 # a channel that could not be reached (refused, timed out, no such host) is not tried again in the batch: a dead
-# receiver costs a batch one timeout, not one a notice, and the batch stays well within the job's timeout
+# receiver costs a batch about one timeout, not one a notice, and the batch stays well within the job's timeout
 # (JOB_TIMEOUT, 300 s). A receiver that answers with an error is tried for each notice: it may take the next.
 BATCH_SECONDS = 60.0
 UNREACHABLE = (
@@ -251,37 +254,21 @@ def deliver_many(
         .with_for_update(of=Notification)
     ).all()
     cases = _cases(session, (i for n, _ in found if n.sent_at is None for i in n.case_ids))
-    failed: dict[int, Exception] = {}
-    sent: list[int] = []
-    unreachable: dict[int, int] = {}  # channel → the notification whose delivery could not reach it
-    started = time.monotonic()
+    deliveries: list[Delivery] = []
     for row, channel in found:
-        if row.sent_at is not None:
-            continue
-        if channel.id in unreachable:
-            failed[outbox_of[row.id]] = RuntimeError(
-                f"not attempted: notification {unreachable[channel.id]} to the same channel could not reach it"
-            )
-            continue
-        if time.monotonic() - started > BATCH_SECONDS:
-            failed[outbox_of[row.id]] = RuntimeError("not attempted: the batch ran out of time")
-            continue
-        body: dict[str, Any] = {
-            "event": row.event,
-            "delivery_id": str(row.delivery_id),
-            "notification_id": row.id,
-            "cases": _in_deadline_order(cases[i] for i in row.case_ids if i in cases),
-        }
-        if row.document is not None:
-            body["document"] = row.document
-        try:
-            SENDERS[channel.kind](channel, row.event, body, settings)
-        except Exception as exc:
-            failed[outbox_of[row.id]] = exc
-            if isinstance(exc, UNREACHABLE):
-                unreachable[channel.id] = row.id
-            continue
-        sent.append(row.id)
+        if row.sent_at is None:
+            body: dict[str, Any] = {
+                "event": row.event,
+                "delivery_id": str(row.delivery_id),
+                "notification_id": row.id,
+                "cases": _in_deadline_order(cases[i] for i in row.case_ids if i in cases),
+            }
+            if row.document is not None:
+                body["document"] = row.document
+            deliveries.append(Delivery(row.id, channel, row.event, body))
+    outcome = _send_all(deliveries, settings)
+    sent = [n for n, error in outcome.items() if error is None]
+    failed = {outbox_of[n]: error for n, error in outcome.items() if error is not None}
     if sent:
         session.execute(
             update(Notification)
@@ -290,6 +277,69 @@ def deliver_many(
             .execution_options(synchronize_session=False)
         )
     return failed
+
+
+@dataclass(frozen=True)
+class Delivery:
+    notification_id: int
+    channel: NotificationChannel
+    event: str
+    body: dict[str, Any]
+
+
+# Deliveries of a batch in flight at once: a webhook's answer takes a round trip (loopback's fraction of a millisecond,
+# a remote receiver's tens or hundreds), which one at a time would bound a worker to its inverse a second.
+SENDING_THREADS = 8
+_POOL: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _sending_pool() -> ThreadPoolExecutor:
+    """The process's threads that send (never shared across a fork: the pid says whose it is)."""
+    global _POOL
+    if _POOL is None or _POOL[0] != os.getpid():
+        _POOL = (os.getpid(), ThreadPoolExecutor(SENDING_THREADS, thread_name_prefix="notify-send"))
+    return _POOL[1]
+
+
+def _send_all(deliveries: list[Delivery], settings: Settings) -> dict[int, Exception | None]:
+    """Send every delivery, up to SENDING_THREADS at once; say each one's error (None: sent). The first delivery to
+    each channel goes before its others: a channel it could not reach (refused, timed out, no such host) is not tried
+    again in the batch, so that a dead receiver costs one timeout, not one a notice; nothing starts after
+    BATCH_SECONDS (the batch's retry sends the rest)."""
+    started = time.monotonic()
+    outcome: dict[int, Exception | None] = {}
+    unreachable: dict[int, int] = {}  # channel → the notification whose delivery could not reach it
+    lock = threading.Lock()
+
+    def send(delivery: Delivery) -> None:
+        error: Exception | None = None
+        with lock:
+            gone = unreachable.get(delivery.channel.id)
+        if gone is not None:
+            error = RuntimeError(f"not attempted: notification {gone} to the same channel could not reach it")
+        elif time.monotonic() - started > BATCH_SECONDS:
+            error = RuntimeError("not attempted: the batch ran out of time")
+        else:
+            try:
+                SENDERS[delivery.channel.kind](delivery.channel, delivery.event, delivery.body, settings)
+            except Exception as exc:
+                error = exc
+                if isinstance(exc, UNREACHABLE):
+                    with lock:
+                        unreachable.setdefault(delivery.channel.id, delivery.notification_id)
+        with lock:
+            outcome[delivery.notification_id] = error
+
+    first: dict[int, Delivery] = {}
+    for delivery in deliveries:
+        first.setdefault(delivery.channel.id, delivery)
+    rest = [d for d in deliveries if first[d.channel.id] is not d]
+    for wave in (list(first.values()), rest):
+        if len(wave) == 1:
+            send(wave[0])
+        elif wave:
+            list(_sending_pool().map(send, wave))
+    return outcome
 
 
 @outbox.job("notify.deliver", batch=deliver_many)

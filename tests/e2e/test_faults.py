@@ -351,12 +351,12 @@ def test_a_worker_killed_mid_batch_of_notices_loses_none(stack: Stack) -> None:
     """Notices go out several to an RQ job (issue 25); a worker killed in the middle of a batch has committed none of
     it, so the batch's retry sends them all: each notice at least once, those sent before the kill twice (with the
     same delivery id, for the receiver to drop)."""
-    with SlowReceiver(pause=0.25) as receiver:
-        notices = _notices_to(stack, f"http://127.0.0.1:{receiver.server.server_port}/", 30)
+    with SlowReceiver(pause=1.0) as receiver:  # 40 notices, 8 at a time: five seconds or more
+        notices = _notices_to(stack, f"http://127.0.0.1:{receiver.server.server_port}/", 40)
         ids = list(notices.values())
         assert wait_until(lambda: len(receiver.received()) >= 5, 60, 0.05), stack.logs()
         [(job_id,)] = stack.sql("SELECT DISTINCT rq_job FROM outbox WHERE id = ANY(%s)", [ids])
-        assert job_id is not None, "the 30 notices went out in one RQ job"
+        assert job_id is not None, "the 40 notices went out in one RQ job"
         redis = Redis.from_url(stack.env["REDIS_URL"], socket_timeout=5)
         try:
             worker = _worker_running(redis, job_id)
@@ -385,8 +385,8 @@ def test_a_worker_killed_mid_batch_of_notices_loses_none(stack: Stack) -> None:
 def test_redis_stopped_mid_batch_of_notices_loses_none(stack: Stack) -> None:
     """Redis stops while a batch of notices is being delivered: the batch's work is in PostgreSQL, so it ends and
     commits; when Redis is back, nothing is lost and nothing was sent twice by the batch's leftover RQ job."""
-    with SlowReceiver(pause=0.25) as receiver:
-        notices = _notices_to(stack, f"http://127.0.0.1:{receiver.server.server_port}/", 30)
+    with SlowReceiver(pause=1.0) as receiver:  # 40 notices, 8 at a time: five seconds or more
+        notices = _notices_to(stack, f"http://127.0.0.1:{receiver.server.server_port}/", 40)
         ids = list(notices.values())
         assert wait_until(lambda: len(receiver.received()) >= 5, 60, 0.05), stack.logs()
         stack.redis.down()
@@ -398,7 +398,7 @@ def test_redis_stopped_mid_batch_of_notices_loses_none(stack: Stack) -> None:
         time.sleep(30)  # the batch's RQ job, were it run again, would run now (abandoned after 20 s, maintenance 5 s)
         received = receiver.received()
     assert sorted(received) == sorted(notices), "each notice delivered, once"
-    assert stack.sql("SELECT count(*) FROM outbox WHERE id = ANY(%s) AND done_at IS NOT NULL", [ids]) == [(30,)]
+    assert stack.sql("SELECT count(*) FROM outbox WHERE id = ANY(%s) AND done_at IS NOT NULL", [ids]) == [(40,)]
 
 
 def test_the_same_idempotency_key_ten_times_at_once_makes_one_case(stack: Stack) -> None:
