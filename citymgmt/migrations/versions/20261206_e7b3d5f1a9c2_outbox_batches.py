@@ -2,7 +2,7 @@
 that the reconcile can tell a row whose job Redis lost from one waiting in its batch
 
 Revision ID: e7b3d5f1a9c2
-Revises: c2a4e6b8d0f1
+Revises: c7b2d4f6a8c0
 Create Date: 2026-12-06 18:30:00.000000
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 
 
 revision = 'e7b3d5f1a9c2'
-down_revision = 'c2a4e6b8d0f1'
+down_revision = 'c7b2d4f6a8c0'
 branch_labels = None
 depends_on = None
 
