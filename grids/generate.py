@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from citymgmt.core.errors import ValidationError
 from grids.codes import is_db11
+from grids.maps import refresh_area_maps
 from grids.queries import (
     CENTROID_SQL,
     CLIPPED_CELLS_SQL,
@@ -187,6 +188,7 @@ def generate_cells(
     counts = session.execute(text(GENERATED_COUNTS_SQL)).one()
     report.cells, report.communities, report.streets = counts.cells, counts.communities, counts.streets
     session.execute(text(DROP_GENERATION_TABLES_SQL))
+    refresh_area_maps(session)
     session.execute(text(JIT_RESTORE_SQL), {"jit": jit})
     report.timings["total"] = time.perf_counter() - started
     progress(

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from citymgmt.core.errors import ValidationError
 from grids.codes import AUTO_CODE_FIELDS, assign_codes, source_code_problem
 from grids.crs import srid_of, transform_geometry
+from grids.maps import refresh_area_maps
 from grids.matching import known_crs
 from grids.queries import (
     LIVE_AREAS_OF_LEVEL_SQL,
@@ -138,6 +139,8 @@ def import_layer(
             raise ImportRefused(report.warnings)
     report.created, report.updated = _upsert(session, options, now)
     session.execute(text(STAGE_LAYER_DROP_SQL))
+    if options.level != "zone":
+        refresh_area_maps(session)
     progress(f"{report.created} created, {report.updated} updated")
     return report
 

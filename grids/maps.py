@@ -19,11 +19,21 @@ from sqlalchemy.orm import Session
 from citymgmt.core.errors import NotFound, ValidationError
 from grids.crs import transform_geometry
 from grids.matching import CellMatch
-from grids.queries import CELL_DETAIL_SQL, CELLS_IN_VIEW_SQL, CITY_EXTENT_SQL, areas_sql
+from grids.queries import (
+    AREA_OUTLINES_SQL,
+    CELL_CODES_IN_BOX_SQL,
+    CELL_DETAIL_SQL,
+    CELLS_IN_VIEW_SQL,
+    CITY_EXTENT_SQL,
+    MEASURE_AREAS_SQL,
+    areas_sql,
+)
 
 MAX_MAP_CELLS = 5000
 MAX_AREAS = 1000
 OUTLINE_ZOOM = 13  # simplified to about 10 m: the outlines of a city on one screen
+# The zooms the areas' outlines are kept simplified for (AreaOutline): a city (8), a district (10, 12), a street (14).
+OUTLINE_ZOOMS = (8, 10, 12, 14)
 
 
 def cell_detail(session: Session, code: str, output_crs: str = "wgs84") -> dict[str, Any]:
@@ -92,6 +102,13 @@ def cells_in_view(
     }
 
 
+def cell_codes_in_box(session: Session, bbox: tuple[float, float, float, float]) -> list[str]:
+    """The codes of the live cells touching the box (by the GiST index): what another feature's figures of a map view
+    are read for, by key."""
+    params = {"w": bbox[0], "s": bbox[1], "e": bbox[2], "n": bbox[3]}
+    return list(session.execute(text(CELL_CODES_IN_BOX_SQL), params).scalars())
+
+
 def areas_in_view(
     session: Session, bbox: tuple[float, float, float, float], zoom: int, level: str, output_crs: str = "wgs84"
 ) -> dict[str, Any]:
@@ -146,6 +163,20 @@ def _output(geom: Any, output_crs: str) -> Any:
 
 def _output_many(geoms: Any, output_crs: str) -> Any:
     return geoms if output_crs == "wgs84" else transform_geometry(geoms, "wgs84", output_crs)
+
+
+def refresh_area_maps(session: Session) -> None:
+    """Write what maps read of every area: its live cells' area (`Area.cells_area_m2`) and its outline simplified
+    for each of OUTLINE_ZOOMS (`AreaOutline`). Called by whatever adds, changes or retires cells or areas
+    (generation, import, retirement), in its transaction."""
+    session.execute(text(MEASURE_AREAS_SQL))
+    session.execute(text(AREA_OUTLINES_SQL), {"zooms": list(OUTLINE_ZOOMS)})
+
+
+def outline_zoom(zoom: int) -> int | None:
+    """The kept outlines to draw at `zoom` (the first simplified at least as finely as it needs), or None above them
+    all: simplify the area's own outline then."""
+    return next((z for z in OUTLINE_ZOOMS if z >= zoom), None)
 
 
 def city_extent(session: Session) -> tuple[float, float, float, float] | None:

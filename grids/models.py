@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, Enum, Float, ForeignKey, Index, String, text
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, Enum, Float, ForeignKey, Index, SmallInteger, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from citymgmt.core.db import Timestamped, db
@@ -33,6 +33,9 @@ class Area(Timestamped, db.Model):  # type: ignore[name-defined]
     # The city's own code (or the name it was keyed by) when its file had no DB11 code: grids/codes.py.
     source_code: Mapped[str | None] = mapped_column(String(80))
     geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=True)
+    # The area of its live cells (m²), what a map divides a count by: kept by grids.maps.refresh_area_maps whenever
+    # cells are generated, imported or retired, so that a map of a city's areas never adds up a million cells.
+    cells_area_m2: Mapped[float | None] = mapped_column(Float)
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
@@ -44,6 +47,18 @@ class Area(Timestamped, db.Model):  # type: ignore[name-defined]
             name="code_matches_level",
         ),
     )
+
+
+class AreaOutline(db.Model):  # type: ignore[name-defined]
+    """An area's outline simplified once for a map's zoom (to half a pixel there), instead of on every request: a
+    city's communities on the big screen are a thousand outlines. Kept by grids.maps.refresh_area_maps with the area's
+    cells' area."""
+
+    __tablename__ = "area_outlines"
+
+    code: Mapped[str] = mapped_column(ForeignKey("areas.code"), primary_key=True)
+    zoom: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False)
 
 
 class GridCell(Timestamped, db.Model):  # type: ignore[name-defined]

@@ -106,6 +106,14 @@ CELLS_IN_VIEW_SQL = """
 """
 
 
+# The codes of the live cells in a box (maps.cell_codes_in_box), by code.
+CELL_CODES_IN_BOX_SQL = """
+    SELECT code FROM grid_cells
+    WHERE retired_at IS NULL AND geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326)
+    ORDER BY code
+"""
+
+
 def areas_sql(in_box: bool) -> str:
     """The live areas of a level (:level), simplified by :tol, by code, at most :limit; with `in_box` only those
     touching the box (:w, :s, :e, :n)."""
@@ -117,6 +125,30 @@ def areas_sql(in_box: bool) -> str:
             ORDER BY code
             LIMIT :limit
             """  # noqa: S608 (the one fragment is a constant)
+
+
+# Every area's live cells' area (maps.refresh_area_maps): the communities' sums of their cells, the streets' and
+# districts' of their communities; written only where it changed.
+MEASURE_AREAS_SQL = """
+    WITH c AS (SELECT community_code, sum(area_m2) AS m2 FROM grid_cells WHERE retired_at IS NULL
+               GROUP BY community_code),
+    m AS (SELECT community_code AS code, m2 FROM c
+          UNION ALL SELECT left(community_code, 9), sum(m2) FROM c GROUP BY 1
+          UNION ALL SELECT left(community_code, 6), sum(m2) FROM c GROUP BY 1)
+    UPDATE areas a SET cells_area_m2 = coalesce(m.m2, 0)
+    FROM areas b LEFT JOIN m ON m.code = b.code
+    WHERE a.code = b.code AND a.cells_area_m2 IS DISTINCT FROM coalesce(m.m2, 0)
+"""
+
+# Every live area's outline simplified for each zoom of :zooms, to half a pixel there (maps.refresh_area_maps),
+# written only where it changed.
+AREA_OUTLINES_SQL = """
+    INSERT INTO area_outlines AS o (code, zoom, geom)
+    SELECT a.code, z.zoom, ST_Multi(ST_SimplifyPreserveTopology(a.geom, 360.0 / (256 * 2 ^ z.zoom) / 2))
+    FROM areas a CROSS JOIN unnest(CAST(:zooms AS int[])) AS z (zoom)
+    WHERE a.geom IS NOT NULL AND a.retired_at IS NULL
+    ON CONFLICT (code, zoom) DO UPDATE SET geom = EXCLUDED.geom WHERE o.geom IS DISTINCT FROM EXCLUDED.geom
+"""
 
 
 # -- inspectors' beats (assignments.py) ----------------------------------------------------------------------------

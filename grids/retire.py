@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from grids.maps import refresh_area_maps
 from grids.queries import RETIRE_DISTRICTS_SQL
 
 
@@ -22,4 +23,5 @@ def retire_districts(session: Session, district_codes: list[str], now: datetime)
     """Retire these districts, their streets, communities and cells, and end the inspectors' beats on them: maps,
     matching and the big screen no longer see them; reports there are refused as outside the city."""
     areas, cells, beats = session.execute(text(RETIRE_DISTRICTS_SQL), {"districts": district_codes, "now": now}).one()
+    refresh_area_maps(session)
     return Retired(int(areas), int(cells), int(beats))

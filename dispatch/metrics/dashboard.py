@@ -23,6 +23,7 @@ from citymgmt.core.config import Settings
 from citymgmt.core.errors import ValidationError
 from dispatch.metrics.operations import Period, counts_sql, from_rollups, indicators
 from dispatch.metrics.queries import DAILY_SQL, FEED_SQL, cell_features_sql, cells_sql, community_features_sql
+from grids.maps import cell_codes_in_box, outline_zoom
 
 CELL_INDICATORS = ("on_time_closing_rate", "overdue_open", "density")
 MAP_LEVELS = ("cell", "community")  # a community's figures are its cells' counts added up
@@ -47,16 +48,23 @@ def _params(
     bbox: tuple[float, float, float, float] | None,
     fresh: bool,
     group_by: str = "cell",
+    keys: list[str] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     if indicator not in CELL_INDICATORS:
         raise ValidationError(
             f"indicator must be one of {', '.join(CELL_INDICATORS)}", details={"indicator": "unknown indicator"}
         )
-    counts, params = counts_sql(group_by, period, now, settings, fresh)
+    counts, params = counts_sql(group_by, period, now, settings, fresh, keys)
     start, end = period.bounds(settings.zone)
     west, south, east, north = bbox or (None, None, None, None)
     params = {**params, "start": start, "end": end, "w": west, "s": south, "e": east, "n": north}
     return counts, params
+
+
+def _cells_in(session: Session, bbox: tuple[float, float, float, float] | None) -> list[str] | None:
+    """The cells of a box (grids finds them by its index), or None for the whole city: what is counted is read for
+    them alone, by key."""
+    return None if bbox is None else cell_codes_in_box(session, bbox)
 
 
 def cell_values(
@@ -69,8 +77,9 @@ def cell_values(
     fresh: bool = False,
 ) -> list[dict[str, Any]]:
     """Every live cell (in the box) with its indicator value and the counts behind it, by code."""
-    counts, params = _params(indicator, period, now, settings, bbox, fresh)
-    rows = session.execute(text(cells_sql(indicator, counts, False) + " ORDER BY g.code"), params)
+    keys = _cells_in(session, bbox)
+    counts, params = _params(indicator, period, now, settings, bbox, fresh, keys=keys)
+    rows = session.execute(text(cells_sql(indicator, counts, False, keys is not None) + " ORDER BY g.code"), params)
     return [dict(r._mapping) for r in rows]
 
 
@@ -87,15 +96,19 @@ def cell_features(
 ) -> str:
     """The same as a GeoJSON FeatureCollection (text), polygons simplified to about half a pixel at `zoom`; with
     level="community", the communities instead, their cells' counts added up (a 100 m cell is a speck at district
-    zoom)."""
+    zoom), from the roll-ups' rows of the communities and their outlines kept simplified by zoom (grids)."""
     if not 0 <= zoom <= 22:
         raise ValidationError("zoom must be between 0 and 22", details={"zoom": "between 0 and 22"})
     if level not in MAP_LEVELS:
         raise ValidationError(f"level must be one of {', '.join(MAP_LEVELS)}", details={"level": "unknown level"})
-    counts, params = _params(indicator, period, now, settings, bbox, fresh, group_by=level)
+    keys = _cells_in(session, bbox) if level == "cell" else None
+    counts, params = _params(indicator, period, now, settings, bbox, fresh, group_by=level, keys=keys)
     params["tol"] = 360.0 / (256 * 2**zoom) / 2
-    build = community_features_sql if level == "community" else cell_features_sql
-    sql = build(indicator, counts, CELL_COLUMNS)
+    params["outline_zoom"] = outline_zoom(zoom)
+    if level == "community":
+        sql = community_features_sql(indicator, counts, CELL_COLUMNS)
+    else:
+        sql = cell_features_sql(indicator, counts, CELL_COLUMNS, keys is not None)
     result: str = session.execute(text(sql), {**params, "indicator": indicator}).scalar_one()
     return result
 

@@ -41,6 +41,8 @@ count as on time):
 - missed (漏报数): verified public reports in a cell that had an assigned inspector (grids.InspectorCell) when it was
   reported, of which no assigned inspector reported the same problem (a report of theirs merged into it or it into
   theirs), on the report's day: per region once, per inspector for each assigned inspector who missed it.
+- reported_cases (案件数): cases reported, from any source, on the report's day, under the case's cell, leaving out a
+  case merged into another as its duplicate (no second problem): what the big screen's density counts.
 - filed for an inspector (their beat's 立案数): cases filed in the cells they were assigned when it was reported.
 
 Department figures count under the department responsible at the move (for cases: the case's department). A case
@@ -79,7 +81,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, Date, DateTime, Integer, String, text
+from sqlalchemy import BigInteger, Date, DateTime, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from citymgmt.core.config import Settings
@@ -107,9 +109,9 @@ PEOPLE = ("inspector", "leader", "dispatcher")  # groupings by person (the user 
 # Which roll-up dimension each grouping reads, and the column it groups on.
 _DIM_OF = {
     "cell": ("cell", "key"),
-    "community": ("cell", "community_code"),
-    "street": ("cell", "street_code"),
-    "district": ("cell", "district_code"),
+    "community": ("community", "key"),
+    "street": ("street", "key"),
+    "district": ("district", "key"),
     "department": ("department", "key"),
     "inspector": ("inspector", "key"),
     "leader": ("leader", "key"),
@@ -193,7 +195,8 @@ def kind_of(group_by: str) -> str:
 
 
 class _Counts:
-    """The counts of one day (or month) under one cell, department or inspector (dim); cells carry their areas."""
+    """The counts of one day (or month) under one cell, area (community, street, district: its cells added up),
+    department or person (dim); cells and areas carry the areas they are in."""
 
     dim: Mapped[str] = mapped_column(String(10), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
@@ -228,22 +231,26 @@ class _Counts:
     callbacks_resolved: Mapped[int] = mapped_column(Integer)
     callbacks_satisfied: Mapped[int] = mapped_column(Integer)
     callbacks_basically_satisfied: Mapped[int] = mapped_column(Integer)
+    reported_cases: Mapped[int] = mapped_column(Integer)
 
 
 class MetricDay(_Counts, db.Model):  # type: ignore[name-defined]
     __tablename__ = "metric_days"
+    # A map's view reads its few thousand cells by key (rollup_counts_sql with cells), not the city's by day.
+    __table_args__ = (Index("ix_metric_days_cell_key", "key", "day", postgresql_where=text("dim = 'cell'")),)
 
 
 class MetricMonth(_Counts, db.Model):  # type: ignore[name-defined]
     """The days of a calendar month summed (day = the month's first day): a year is 12 rows per group."""
 
     __tablename__ = "metric_months"
+    __table_args__ = (Index("ix_metric_months_cell_key", "key", "day", postgresql_where=text("dim = 'cell'")),)
 
 
 # The build's name, changed with the definitions: under a new name the next run rebuilds every day (disposal and
 # rework per case, wrong dispatches and cancelled filings charged to the move that was wrong: "daily-2"; the
-# 接诉即办 response and the call-backs: "daily-3").
-BUILD = "daily-3"
+# 接诉即办 response and the call-backs: "daily-3"; the cases reported and the areas' own rows: "daily-4").
+BUILD = "daily-4"
 
 
 class MetricBuild(db.Model):  # type: ignore[name-defined]
@@ -301,25 +308,34 @@ def check_group(group_by: str | None) -> str:
 # -- computing ------------------------------------------------------------------------------------------------
 
 
-def counts_sql(group_by: str, period: Period, now: datetime, settings: Settings, fresh: bool) -> tuple[str, dict]:
+def counts_sql(
+    group_by: str, period: Period, now: datetime, settings: Settings, fresh: bool, keys: list[str] | None = None
+) -> tuple[str, dict]:
     """The SQL (and its parameters) of the counts per group (columns key, *COUNTS): directly from cases and events
-    (fresh) or from the roll-ups; other queries (the dashboard's map) join it as a subquery."""
-    if fresh:
-        return _direct_sql(group_by, period, now, settings)
-    return _rollups_sql(group_by, period)
+    (fresh) or from the roll-ups; other queries (the dashboard's map) join it as a subquery. With `keys` (cells
+    only), the groups of those keys alone: the cells of a map's view, read by key."""
+    if keys is not None and group_by != "cell":
+        raise ValueError("keys are cell codes")
+    sql, params = _direct_sql(group_by, period, now, settings, keys) if fresh else _rollups_sql(group_by, period, keys)
+    return sql, params if keys is None else {**params, "keys": keys}
 
 
-def _direct_sql(group_by: str, period: Period, now: datetime, settings: Settings) -> tuple[str, dict]:
+def _direct_sql(
+    group_by: str, period: Period, now: datetime, settings: Settings, keys: list[str] | None = None
+) -> tuple[str, dict]:
     dim, column = _DIM_OF[check_group(group_by)]
     key = {
         "cell": "cell_code",
+        "community": "community_code",
+        "street": "street_code",
+        "district": "district_code",
         "department": "department_code",
         "inspector": "inspector_id",
         "leader": "leader_id",
         "dispatcher": "dispatcher_id",
     }[dim]
     group_col = key if column == "key" else column
-    sql = direct_counts_sql(group_col, key)
+    sql = direct_counts_sql(group_col, key, keys is not None)
     start, end = period.bounds(settings.zone)
     return sql, {"start": start, "end": end, "now": now, "tz": settings.timezone}
 
@@ -335,14 +351,14 @@ def _month_after(day: date) -> date:
     return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
 
 
-def _rollups_sql(group_by: str, period: Period) -> tuple[str, dict]:
+def _rollups_sql(group_by: str, period: Period, keys: list[str] | None = None) -> tuple[str, dict]:
     dim, column = _DIM_OF[check_group(group_by)]
     months_from = period.first if period.first.day == 1 else _month_after(period.first)
     last_whole = (period.last + timedelta(days=1)).day == 1
     months_to = _month_after(period.last) if last_whole else period.last.replace(day=1)
     if months_to <= months_from:  # no whole month: every day from the daily roll-ups
         months_from = months_to = period.last + timedelta(days=1)
-    sql = rollup_counts_sql(column)
+    sql = rollup_counts_sql(column, cells=keys is not None)
     params = {
         "dim": dim,
         "first": period.first,

@@ -49,6 +49,7 @@ COUNTS = (
     "callbacks_resolved",
     "callbacks_satisfied",
     "callbacks_basically_satisfied",
+    "reported_cases",
 )
 PUBLIC_SOURCES = "(" + ", ".join(f"'{s}'" for s in PUBLIC) + ")"
 
@@ -202,6 +203,10 @@ FACTS_SQL = " UNION ALL ".join(
         )
         + f" FROM cases c WHERE c.status NOT IN ({_NOT_RUNNING})"
         " AND c.disposal_due_at >= :start AND c.disposal_due_at < :end AND c.disposal_due_at <= :now",
+        # Cases reported, on their report's day, under their cell: a case merged into another as its duplicate is no
+        # second problem (the big screen's density, 案件密度).
+        _row(_local_day("c.reported_at"), True, "NULL", "NULL", reported_cases="1")
+        + " FROM cases c WHERE c.reported_at >= :start AND c.reported_at < :end AND c.duplicate_of IS NULL",
         # Missed reports: once per region ...
         _row(_local_day("c.reported_at"), True, "NULL", "NULL", missed="1")  # noqa: S608 (constants only)
         + f" FROM cases c WHERE {_MISSED_CASE} AND EXISTS (SELECT 1 FROM inspector_cells ic WHERE {_ASSIGNED})"  # noqa: S608 (constants only)
@@ -223,20 +228,34 @@ _SUMS = ", ".join(f"sum({c})::int AS {c}" for c in COUNTS)
 _COLUMNS = ", ".join(COUNTS)
 _ROLLUP_COLUMNS = f"dim, day, key, community_code, street_code, district_code, {_COLUMNS}"
 
-# The roll-up rows of [start, end): one grouping per dimension, the rows without a key dropped.
+# The roll-up rows of [start, end): one grouping per dimension, the rows without a key dropped. The areas (community,
+# street, district) have rows of their own, their cells' counts added up, so that a map or a league of areas reads
+# a row per area and day instead of one per cell.
+_GROUPED = {c: f"GROUPING({c}) = 0" for c in ("cell_code", "community_code", "street_code", "district_code")}
+# The areas a row is under: a cell's or an area's own and those above it (none for a department or a person).
+_AREA_OF = {
+    "community_code": f"{_GROUPED['cell_code']} OR {_GROUPED['community_code']}",
+    "street_code": f"{_GROUPED['cell_code']} OR {_GROUPED['community_code']} OR {_GROUPED['street_code']}",
+    "district_code": " OR ".join(_GROUPED.values()),
+}
+_AREAS = ", ".join(f"CASE WHEN {when} THEN min({column}) END AS {column}" for column, when in _AREA_OF.items())
 ROLLUP_SQL = f"""
 INSERT INTO metric_days (dim, day, key, community_code, street_code, district_code, {_COLUMNS})
 SELECT dim, day, key, community_code, street_code, district_code, {_COLUMNS} FROM (
     SELECT CASE WHEN GROUPING(cell_code) = 0 THEN 'cell'
+                WHEN GROUPING(community_code) = 0 THEN 'community'
+                WHEN GROUPING(street_code) = 0 THEN 'street'
+                WHEN GROUPING(district_code) = 0 THEN 'district'
                 WHEN GROUPING(department_code) = 0 THEN 'department'
                 WHEN GROUPING(inspector_id) = 0 THEN 'inspector'
                 WHEN GROUPING(leader_id) = 0 THEN 'leader' ELSE 'dispatcher' END AS dim,
-           day, COALESCE(cell_code, department_code, inspector_id, leader_id, dispatcher_id) AS key,
-           min(community_code) AS community_code, min(street_code) AS street_code,
-           min(district_code) AS district_code, {_SUMS}
+           day,
+           COALESCE(cell_code, community_code, street_code, district_code, department_code, inspector_id, leader_id,
+                    dispatcher_id) AS key,
+           {_AREAS}, {_SUMS}
     FROM ({FACTS_SQL}) f ({_FACT_COLUMNS}, {_COLUMNS})
-    GROUP BY GROUPING SETS ((day, cell_code), (day, department_code), (day, inspector_id), (day, leader_id),
-                            (day, dispatcher_id))
+    GROUP BY GROUPING SETS ((day, cell_code), (day, community_code), (day, street_code), (day, district_code),
+                            (day, department_code), (day, inspector_id), (day, leader_id), (day, dispatcher_id))
 ) g
 WHERE key IS NOT NULL
 """  # noqa: S608 (constants only)
@@ -254,24 +273,28 @@ GROUP BY dim, date_trunc('month', day)::date, key
 # -- the counts read back (operations.counts_sql) -----------------------------------------------------------------
 
 
-def direct_counts_sql(group_col: str, key: str) -> str:
+def direct_counts_sql(group_col: str, key: str, keyed: bool = False) -> str:
     """The counts per group (columns key, *COUNTS) straight from the facts, grouped on `group_col` (a fact column
-    name, never a value) of the facts whose `key` column is set; parameters :start, :end, :now, :tz."""
+    name, never a value) of the facts whose `key` column is set; parameters :start, :end, :now, :tz. With `keyed`,
+    the groups of :keys (a text[]) alone."""
+    only = f" AND {group_col} = ANY(CAST(:keys AS text[]))" if keyed else ""
     return (
         f"SELECT {group_col} AS key, {_SUMS} FROM ({FACTS_SQL}) f ({_FACT_COLUMNS}, {_COLUMNS})"  # noqa: S608 (constants only)
-        f" WHERE {key} IS NOT NULL GROUP BY {group_col}"
+        f" WHERE {key} IS NOT NULL{only} GROUP BY {group_col}"
     )
 
 
-def rollup_counts_sql(column: str) -> str:
+def rollup_counts_sql(column: str, cells: bool = False) -> str:
     """The counts per group (columns key, *COUNTS) summed from the roll-ups, grouped on `column` (a roll-up column
     name, never a value): the whole months from metric_months, the days around them from metric_days; parameters
-    :dim, :first, :last, :months_from, :months_to."""
+    :dim, :first, :last, :months_from, :months_to. With `cells`, the cells of :keys (a text[] of codes) alone, read
+    by their key (the partial indexes of the cells' rows; :dim not used)."""
+    dim = "dim = 'cell' AND key = ANY(CAST(:keys AS text[]))" if cells else "dim = :dim"
     return (
         f"SELECT {column} AS key, {_SUMS} FROM ("  # noqa: S608 (constants only)
-        f" SELECT {_ROLLUP_COLUMNS} FROM metric_months WHERE dim = :dim"
+        f" SELECT {_ROLLUP_COLUMNS} FROM metric_months WHERE {dim}"
         " AND day >= :months_from AND day < :months_to"
-        f" UNION ALL SELECT {_ROLLUP_COLUMNS} FROM metric_days WHERE dim = :dim"
+        f" UNION ALL SELECT {_ROLLUP_COLUMNS} FROM metric_days WHERE {dim}"
         " AND ((day >= :first AND day < :months_from) OR (day >= :months_to AND day <= :last))"
         f") r GROUP BY {column}"
     )
@@ -328,8 +351,12 @@ _VALUE = {
 }
 
 
-def cells_sql(indicator: str, counts: str, with_geometry: bool, in_box: bool = True) -> str:
+def cells_sql(indicator: str, counts: str, with_geometry: bool, keyed: bool) -> str:
+    """The live cells with their value and counts (`counts`: by cell); with `keyed`, the cells of :keys (a text[] of
+    codes: those in a map's view) alone, their counts and cases read by key instead of the whole city's added up."""
     geometry = ", ST_AsGeoJSON(ST_SimplifyPreserveTopology(g.geom, :tol), 6)::json AS geometry" if with_geometry else ""
+    cells = "AND g.code = ANY(CAST(:keys AS text[]))" if keyed else ""
+    cases = "AND cell_code = ANY(CAST(:keys AS text[]))" if keyed else ""
     return f"""
     SELECT g.code, g.community_code, {_VALUE[indicator]} AS value,
            COALESCE(r.reported, 0) AS reported,
@@ -339,16 +366,15 @@ def cells_sql(indicator: str, counts: str, with_geometry: bool, in_box: bool = T
     FROM grid_cells g
     LEFT JOIN ({counts}) m ON m.key = g.code
     LEFT JOIN (SELECT cell_code, count(*)::int AS reported FROM cases  -- a merged duplicate is no second problem
-               WHERE reported_at >= :start AND reported_at < :end AND duplicate_of IS NULL
+               WHERE reported_at >= :start AND reported_at < :end AND duplicate_of IS NULL {cases}
                GROUP BY cell_code) r ON r.cell_code = g.code
-    WHERE g.retired_at IS NULL
-      {"AND (CAST(:w AS float8) IS NULL OR g.geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326))" if in_box else ""}
+    WHERE g.retired_at IS NULL {cells}
     """  # noqa: S608 (constants and the evaluation's own SQL only)
 
 
-def cell_features_sql(indicator: str, counts: str, columns: tuple[str, ...]) -> str:
-    """The live cells as one GeoJSON FeatureCollection (text), built by PostgreSQL, each with the `columns` of
-    cells_sql as its properties; parameters those of cells_sql, :tol and :indicator."""
+def cell_features_sql(indicator: str, counts: str, columns: tuple[str, ...], keyed: bool) -> str:
+    """The live cells (with `keyed`, those of :keys) as one GeoJSON FeatureCollection (text), built by PostgreSQL,
+    each with the `columns` of cells_sql as its properties; parameters those of cells_sql, :tol and :indicator."""
     properties = ", ".join(f"'{c}', c.{c}" for c in columns)
     return f"""
     SELECT json_build_object(
@@ -358,11 +384,11 @@ def cell_features_sql(indicator: str, counts: str, columns: tuple[str, ...]) -> 
             'type', 'Feature', 'id', c.code, 'geometry', c.geometry,
             'properties', json_build_object({properties})) ORDER BY c.code), '[]'::json)
     )::text
-    FROM ({cells_sql(indicator, counts, True)}) c
+    FROM ({cells_sql(indicator, counts, True, keyed)}) c
     """  # noqa: S608 (constants only)
 
 
-# The value of each indicator over a community's cells added up (s): what the map shows at district zoom.
+# The value of each indicator over a community's counts (its cells added up, s): what the map shows at district zoom.
 _COMMUNITY_VALUE = {
     "on_time_closing_rate": "round(s.closed_on_time::numeric / NULLIF(s.due, 0), 4)::float8",
     "overdue_open": "s.overdue_open::float8",
@@ -371,11 +397,13 @@ _COMMUNITY_VALUE = {
 
 
 def community_features_sql(indicator: str, counts: str, columns: tuple[str, ...]) -> str:
-    """The communities' counts as one GeoJSON FeatureCollection of their outlines (those in the box), with the same
-    properties as cell_features_sql (`code` and `community_code` both the community's); `counts` grouped by
-    community (counts_sql("community")), the cases reported counted by the cases' community, the area that of the
-    community's live cells. Grouped by community from the start: no per-cell figures of a whole city to add up.
-    Parameters those of cell_features_sql."""
+    """The live communities with live cells (those in the box) as one GeoJSON FeatureCollection of their outlines,
+    with the same properties as cell_features_sql (`code` and `community_code` both the community's); `counts`
+    grouped by community (counts_sql("community"): the roll-ups' own rows of the communities, their cells' counts
+    added up when they were built, the cases reported among them), the area that of the community's live cells
+    (`areas.cells_area_m2`, kept by grids), the outline the one kept simplified for :outline_zoom (`area_outlines`,
+    kept by grids; null above them: simplified here by :tol). A row per community and day: no cell of the city is
+    read. Parameters those of cell_features_sql and :outline_zoom."""
     properties = ", ".join(f"'{c}', c.{c}" for c in columns)
     return f"""
     SELECT json_build_object(
@@ -384,24 +412,22 @@ def community_features_sql(indicator: str, counts: str, columns: tuple[str, ...]
         'level', 'community',
         'features', COALESCE(json_agg(json_build_object(
             'type', 'Feature', 'id', c.code,
-            'geometry', ST_AsGeoJSON(ST_SimplifyPreserveTopology(c.geom, :tol), 6)::json,
+            'geometry', ST_AsGeoJSON(c.geom, 6)::json,
             'properties', json_build_object({properties})) ORDER BY c.code), '[]'::json)
     )::text
     FROM (
-        SELECT a.code, a.code AS community_code, a.geom, {_COMMUNITY_VALUE[indicator]} AS value,
+        SELECT s.code, s.code AS community_code, s.geom, {_COMMUNITY_VALUE[indicator]} AS value,
                s.reported, s.due, s.closed, s.closed_on_time, s.overdue_open, s.area_km2
-        FROM (SELECT g.community_code, COALESCE(r.reported, 0) AS reported,
+        FROM (SELECT a.code, COALESCE(o.geom, ST_SimplifyPreserveTopology(a.geom, :tol)) AS geom,
+                     COALESCE(m.reported_cases, 0) AS reported,
                      COALESCE(m.closed + m.overdue_open, 0) AS due, COALESCE(m.closed, 0) AS closed,
                      COALESCE(m.closed_on_time, 0) AS closed_on_time, COALESCE(m.overdue_open, 0) AS overdue_open,
-                     g.area_km2
-              FROM (SELECT community_code, round((sum(area_m2) / 1e6)::numeric, 4)::float8 AS area_km2
-                    FROM grid_cells WHERE retired_at IS NULL GROUP BY community_code) g
-              LEFT JOIN ({counts}) m ON m.key = g.community_code
-              LEFT JOIN (SELECT community_code, count(*)::int AS reported FROM cases  -- no merged duplicate
-                         WHERE reported_at >= :start AND reported_at < :end AND duplicate_of IS NULL
-                         GROUP BY community_code) r ON r.community_code = g.community_code) s
-        JOIN areas a ON a.code = s.community_code AND a.geom IS NOT NULL
-        WHERE CAST(:w AS float8) IS NULL OR a.geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326)
+                     round((a.cells_area_m2 / 1e6)::numeric, 4)::float8 AS area_km2
+              FROM areas a
+              LEFT JOIN area_outlines o ON o.code = a.code AND o.zoom = CAST(:outline_zoom AS int)
+              LEFT JOIN ({counts}) m ON m.key = a.code
+              WHERE a.level = 'community' AND a.retired_at IS NULL AND a.geom IS NOT NULL AND a.cells_area_m2 > 0
+                AND (CAST(:w AS float8) IS NULL OR a.geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326))) s
     ) c
     """  # noqa: S608 (constants only)
 

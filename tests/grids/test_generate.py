@@ -11,6 +11,8 @@ from sqlalchemy import text
 
 from citymgmt.core.errors import ValidationError
 from grids.generate import GenerateOptions, generate_cells, utm_srid
+from grids.maps import OUTLINE_ZOOMS
+from grids.retire import retire_districts
 
 X0, Y0 = 448_000.0, 4_417_000.0  # UTM zone 50N, near Beijing; multiples of 100 m, so squares align
 
@@ -202,3 +204,49 @@ def test_a_real_boundary_is_tiled_without_overlap(db_session, clock) -> None:  #
     ).one()
     assert invalid == 0
     assert covered == pytest.approx(district, rel=2e-3)
+
+
+def test_the_areas_keep_their_cells_area_and_outlines_for_the_maps(db_session, clock) -> None:  # type: ignore[no-untyped-def]
+    """What maps read of an area instead of its cells: their area (what a count is divided by) and the outline
+    simplified for each kept zoom; both follow a regeneration that retires cells, and a retired district."""
+    options = GenerateOptions("990106", "x", 100.0, community_block=5, street_block=2)
+    generate_cells(db_session, boundary(db_session, 1000, 1000), options, clock.now(), quiet)
+
+    def measured() -> dict[str, tuple[float, float]]:
+        """code → (the area's cells_area_m2, its live cells' area added up), for every area of the district."""
+        rows = db_session.execute(
+            text(
+                """
+                SELECT a.code, a.cells_area_m2,
+                       (SELECT coalesce(sum(g.area_m2), 0) FROM grid_cells g
+                        WHERE g.retired_at IS NULL AND g.community_code LIKE a.code || '%')
+                FROM areas a WHERE left(a.code, 6) = '990106'
+                """
+            )
+        )
+        return {code: (kept, summed) for code, kept, summed in rows}
+
+    first = measured()
+    assert len(first) == 1 + 1 + 4  # the district, a street, four communities of 25 cells
+    assert all(kept == pytest.approx(summed) for kept, summed in first.values())
+    assert first["990106"][0] == pytest.approx(1_000_000, rel=1e-6)
+    assert first["990106001001"][0] == pytest.approx(250_000, rel=1e-6)
+
+    zooms = db_session.execute(
+        text(
+            "SELECT o.code, array_agg(o.zoom ORDER BY o.zoom), bool_and(ST_Within(o.geom, ST_Buffer(a.geom, 1e-4)))"
+            " FROM area_outlines o JOIN areas a ON a.code = o.code WHERE left(o.code, 6) = '990106' GROUP BY o.code"
+        )
+    ).all()
+    assert {code for code, _, _ in zooms} == set(first)
+    assert all(z == list(OUTLINE_ZOOMS) and near for _, z, near in zooms)
+
+    # Half the district regenerated away: its retired cells no longer count in any area's area.
+    generate_cells(db_session, boundary(db_session, 1000, 500), options, clock.now(), quiet)
+    second = measured()
+    assert second["990106"][0] == pytest.approx(500_000, rel=1e-6)
+    assert all(kept == pytest.approx(summed) for kept, summed in second.values())
+    assert min(kept for kept, _ in second.values()) == 0  # the communities that went have no live cells
+
+    retire_districts(db_session, ["990106"], clock.now())
+    assert all(kept == 0 for kept, _ in measured().values())

@@ -136,6 +136,7 @@ CELL = {
     "callbacks_resolved": 0,
     "callbacks_satisfied": 0,
     "callbacks_basically_satisfied": 0,
+    "reported_cases": 6,  # A to F, none merged into another
 }
 T_WATER = {
     **dict.fromkeys(metrics.COUNTS, 0),
@@ -202,6 +203,9 @@ def counts_by_cell_department_and_inspector(city: City, db_session, app) -> None
     assert both(db_session, app, "cell")[cell] == CELL
     community = both(db_session, app, "community")
     assert community[city.desks["A"].case["community_code"]] == CELL
+    # The areas' own roll-up rows say what their cells' add up to (the city's cases are all in one cell).
+    assert both(db_session, app, "street")[city.desks["A"].case["street_code"]] == CELL
+    assert both(db_session, app, "district") == {city.desks["A"].case["district_code"]: CELL}
     departments = both(db_session, app, "department")
     assert departments["t-water"] == T_WATER and departments["m-roads"] == M_ROADS
     assert both(db_session, app, "inspector")[str(city.inspector.id)] == INSPECTOR
