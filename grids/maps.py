@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ from grids.queries import (
     areas_sql,
 )
 
+CELL_CODE = re.compile(r"[0-9]{15}")  # DB11: community + 3-digit serial
 MAX_MAP_CELLS = 5000
 MAX_AREAS = 1000
 OUTLINE_ZOOM = 13  # simplified to about 10 m: the outlines of a city on one screen
@@ -38,7 +40,7 @@ OUTLINE_ZOOMS = (8, 10, 12, 14)
 
 def cell_detail(session: Session, code: str, output_crs: str = "wgs84") -> dict[str, Any]:
     """A cell with its community, street and district (codes and names) and its polygon as GeoJSON."""
-    row = session.execute(text(CELL_DETAIL_SQL), {"code": code}).first()
+    row = session.execute(text(CELL_DETAIL_SQL), {"code": code}).first() if CELL_CODE.fullmatch(code) else None
     if row is None:
         raise NotFound(f"no grid cell {code}")
     geom = _output(shapely.from_wkb(bytes(row[2])), output_crs)

@@ -37,6 +37,12 @@ class CellsQuery(ma.Schema):
     output_crs = ma.fields.String(load_default="wgs84", validate=_map_crs)
 
 
+class CellQuery(ma.Schema):
+    output_crs = ma.fields.String(
+        load_default="wgs84", validate=_map_crs, metadata={"description": "Coordinates of the returned polygon"}
+    )
+
+
 class AreasQuery(CellsQuery):
     level = ma.fields.String(
         load_default="district",

@@ -113,6 +113,7 @@ def index() -> Any:
             "feed": url_for("metrics.feed_view"),
             "headline": url_for("metrics.headline_view"),
             "cases": url_for("cases.list_cases_view"),
+            "cell": url_for("grids.cell", code="0"),  # one cell by its code (0 → the code): where the map finds it
         },
         "case_page": url_for("supervise.case_page", case_id=0),  # the supervisor's page of a case: 0 → its id
         "states": list(STATES),

@@ -356,7 +356,17 @@ def cells_sql(indicator: str, counts: str, with_geometry: bool, keyed: bool) -> 
     codes: those in a map's view) alone, their counts and cases read by key instead of the whole city's added up."""
     geometry = ", ST_AsGeoJSON(ST_SimplifyPreserveTopology(g.geom, :tol), 6)::json AS geometry" if with_geometry else ""
     cells = "AND g.code = ANY(CAST(:keys AS text[]))" if keyed else ""
-    cases = "AND cell_code = ANY(CAST(:keys AS text[]))" if keyed else ""
+    # a merged duplicate is no second problem; a view's cells counted one by one (the cell's index, not the month's
+    # cases of the whole city), the whole city's grouped
+    reported = (
+        """LEFT JOIN LATERAL (SELECT count(*)::int AS reported FROM cases
+                             WHERE cell_code = g.code AND reported_at >= :start AND reported_at < :end
+                               AND duplicate_of IS NULL) r ON true"""
+        if keyed
+        else """LEFT JOIN (SELECT cell_code, count(*)::int AS reported FROM cases
+                      WHERE reported_at >= :start AND reported_at < :end AND duplicate_of IS NULL
+                      GROUP BY cell_code) r ON r.cell_code = g.code"""
+    )
     return f"""
     SELECT g.code, g.community_code, {_VALUE[indicator]} AS value,
            COALESCE(r.reported, 0) AS reported,
@@ -365,9 +375,7 @@ def cells_sql(indicator: str, counts: str, with_geometry: bool, keyed: bool) -> 
            round((g.area_m2 / 1e6)::numeric, 4)::float8 AS area_km2{geometry}
     FROM grid_cells g
     LEFT JOIN ({counts}) m ON m.key = g.code
-    LEFT JOIN (SELECT cell_code, count(*)::int AS reported FROM cases  -- a merged duplicate is no second problem
-               WHERE reported_at >= :start AND reported_at < :end AND duplicate_of IS NULL {cases}
-               GROUP BY cell_code) r ON r.cell_code = g.code
+    {reported}
     WHERE g.retired_at IS NULL {cells}
     """  # noqa: S608 (constants and the evaluation's own SQL only)
 

@@ -43,6 +43,7 @@ MATRIX: dict[tuple[str, str], tuple[object, str]] = {
     ("GET", "/api/v1/openapi.json"): (PUBLIC, "/api/v1/openapi.json"),
     ("GET", "/api/v1/grids/areas"): (ALL, "/api/v1/grids/areas?bbox=116.39,39.91,116.391,39.911"),
     ("GET", "/api/v1/grids/cells"): (ALL, "/api/v1/grids/cells?bbox=116.39,39.91,116.391,39.911"),
+    ("GET", "/api/v1/grids/cells/<code>"): (ALL, "/api/v1/grids/cells/110101999999999"),
     ("GET", "/api/v1/grids/match"): (ALL, "/api/v1/grids/match?lon=116.3906&lat=39.9158"),
     ("GET", "/api/v1/analysis/recurrence"): (
         ("supervisor", "leader", "admin"),

@@ -25,6 +25,23 @@ def test_match_returns_the_cell_with_its_areas_and_polygon(client, token_for) ->
     assert 9_000 < body["area_m2"] <= 10_001
 
 
+def test_a_cell_by_its_code(client, token_for) -> None:  # type: ignore[no-untyped-def]
+    """Where a map finds a cell it has not drawn (the big screen's feed): the same cell as a match gives."""
+    headers = token_for("supervisor")
+    matched = client.get("/api/v1/grids/match?lon=116.3906&lat=39.9158", headers=headers).get_json()
+    response = client.get(f"/api/v1/grids/cells/{matched['code']}", headers=headers)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body == {k: v for k, v in matched.items() if k != "point"}
+    shifted = client.get(f"/api/v1/grids/cells/{matched['code']}?output_crs=gcj02", headers=headers).get_json()
+    assert shifted["geometry"]["coordinates"][0][0][0] > body["geometry"]["coordinates"][0][0][0]  # east, on GCJ-02
+    missing = client.get("/api/v1/grids/cells/110101999999999", headers=headers)
+    assert missing.status_code == 404 and "110101999999999" in missing.get_json()["error"]["message"]
+    assert client.get("/api/v1/grids/cells/1101%00", headers=headers).status_code == 404  # not a cell code at all
+    assert client.get(f"/api/v1/grids/cells/{matched['code']}?output_crs=mars", headers=headers).status_code == 400
+    assert client.get(f"/api/v1/grids/cells/{matched['code']}").status_code == 401
+
+
 def test_match_takes_gcj02_and_returns_gcj02_for_chinese_basemaps(client, token_for) -> None:  # type: ignore[no-untyped-def]
     headers = token_for("operator")
     wgs = client.get("/api/v1/grids/match?lon=116.3906&lat=39.9158", headers=headers).get_json()

@@ -26,6 +26,11 @@ from tests.e2e.conftest import SMALL_TEXT, screenshot, sign_in, wait_until, watc
 pytestmark = pytest.mark.e2e
 
 BIG_SCREEN = {"viewport": {"width": 1920, "height": 1080}}
+# The map shows cells (not communities) and has drawn these.
+IN_VIEW = (
+    "(codes) => { const s = window.citymgmtDashboard;"
+    " return s.level === 'cell' && codes.every((code) => s.cellValue(code) !== undefined); }"
+)
 # Three empty whole cells in Xicheng, apart from the ones other tests use; their centres.
 EMPTY_CELLS = """
 SELECT code, ST_X(ST_Centroid(geom)), ST_Y(ST_Centroid(geom)), area_m2 / 1e6 FROM grid_cells g
@@ -94,11 +99,12 @@ def test_the_big_screen_shows_the_cells_cases_league_trends_and_exports(
     )
     expect(page.locator("#status")).to_contain_text("更新于")
     assert page.evaluate("() => window.citymgmtDashboard.level") == "community"  # at district zoom
-    page.evaluate("() => { window.citymgmtDashboard.map.setZoom(16); }")  # closer: the cells themselves
-    wait_until(page, "() => window.citymgmtDashboard.level === 'cell'")
+    # Closer, at our cells: the cells themselves, those in view (and a margin) asked for by their box.
+    codes = [busy, quiet, empty]
+    page.evaluate("(code) => window.citymgmtDashboard.focusCell(code)", busy)
+    wait_until(page, IN_VIEW, codes)
 
     # The map: both cells coloured by their density, the empty one left the colour of no data.
-    codes = [busy, quiet, empty]
     state = _dashboard(page, codes)
     assert state["busy"]["fillColor"] != state["empty"] and state["quiet"]["fillColor"] != state["empty"]
     assert state["none"]["fillColor"] == state["empty"]
@@ -253,6 +259,25 @@ def test_the_big_screen_reads_from_five_metres_and_its_feed_leads_to_escalation(
     assert sizes[0] <= sizes[2] and sizes[1] <= sizes[3], sizes
     screenshot(big, "dashboard-4k")
     assert problems_4k == []
+
+    # A cell in the feed far from what the map shows (zoomed in on the other district's cells): the map looks it up
+    # by its code and goes there, with its cells in view; its cases are listed.
+    cell = case["cell_code"]
+    far = EMPTY_CELLS.replace("110102%", "110101%").replace("OFFSET 300", "OFFSET 0")
+    with app.app_context():
+        (_, far_lon, far_lat, _) = db.session.execute(text(far)).first()
+        db.session.remove()
+    page.evaluate("([lat, lon]) => { window.citymgmtDashboard.map.setView([lat, lon], 16); }", [far_lat, far_lon])
+    wait_until(
+        page,
+        "(code) => { const s = window.citymgmtDashboard; return s.level === 'cell'"
+        " && s.cellValue(code) === undefined; }",
+        cell,
+    )
+    page.locator(f'#feed li[data-case="{case["id"]}"]').get_by_role("link", name=cell).click()
+    wait_until(page, IN_VIEW, [cell])
+    expect(page.locator("#drill-title")).to_have_text(f"网格 {cell}")
+    page.keyboard.press("Escape")
 
     # From the feed to the case, read-only, and escalated with a note.
     page.locator(f'#feed li[data-case="{case["id"]}"] a.code').click()

@@ -151,8 +151,13 @@ def test_a_report_goes_round_the_loop_across_the_screens(  # type: ignore[no-unt
     wait_until(
         screen, "() => { const s = window.citymgmtDashboard; return s && s.refreshes >= 1 && s.loaded.cells >= 1; }"
     )
-    screen.evaluate("() => { window.citymgmtDashboard.map.setZoom(16); }")  # past district zoom: the cells
-    wait_until(screen, "() => window.citymgmtDashboard.level === 'cell'")
+    screen.evaluate("(code) => window.citymgmtDashboard.focusCell(code)", cell)  # past district zoom: the cells
+    wait_until(
+        screen,
+        "(code) => { const s = window.citymgmtDashboard;"
+        " return s.level === 'cell' && s.cellValue(code) !== undefined; }",
+        cell,
+    )
     shown = screen.evaluate(
         "(code) => { const s = window.citymgmtDashboard;"
         " return {style: s.cellStyle(code), value: s.cellValue(code), empty: s.emptyColor}; }",

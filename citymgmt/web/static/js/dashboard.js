@@ -125,16 +125,39 @@
   const CELLS_FROM_ZOOM = 15;
   const levelFor = () => (map.getZoom() < CELLS_FROM_ZOOM ? "community" : "cell");
   let loadSeq = 0;
+  let loadedView = null; // the box last asked for (the view with a margin), at state.level
+  const city = config.districts.features.length ? districts.getBounds() : null;
+
+  // What the map asks for: the view with a margin around it (moving within it asks nothing new), cut to the world;
+  // null when there is nothing to ask (a map without a size, or a view away from the city).
+  function viewToAsk() {
+    const size = map.getSize();
+    if (!size.x || !size.y) return null;
+    const view = map.getBounds();
+    if (city && city.isValid() && !city.intersects(view)) return null;
+    const b = view.pad(0.5);
+    const west = Math.max(-180, b.getWest());
+    const south = Math.max(-90, b.getSouth());
+    const east = Math.min(180, b.getEast());
+    const north = Math.min(90, b.getNorth());
+    if (!(west < east && south < north)) return null;
+    return L.latLngBounds([south, west], [north, east]);
+  }
 
   async function loadCells() {
     const p = period();
     const name = indicator;
     const level = levelFor();
     const seq = ++loadSeq;
-    const { data } = await api("GET", config.api.cells, {
-      query: { indicator: name, from: p.from, to: p.to, zoom: Math.round(map.getZoom()), level },
-    });
-    if (seq !== loadSeq) return; // a later load (another zoom, another indicator) is drawn instead
+    const box = viewToAsk();
+    let data = { type: "FeatureCollection", features: [] };
+    if (box) {
+      const bbox = [box.getWest(), box.getSouth(), box.getEast(), box.getNorth()].map((v) => v.toFixed(6)).join(",");
+      ({ data } = await api("GET", config.api.cells, {
+        query: { indicator: name, from: p.from, to: p.to, bbox, zoom: Math.round(map.getZoom()), level },
+      }));
+    }
+    if (seq !== loadSeq) return; // a later load (another view, another indicator) is drawn instead
     const { classes, color } = scale(name, data.features.map((f) => f.properties.value));
     if (cells) map.removeLayer(cells);
     cellLayers.clear();
@@ -151,31 +174,40 @@
         });
         layer.on("click", () => {
           drill(props.code);
-          focusCell(props.code);
+          focusCell(props.code);  // drawn: nothing to look up
         });
       },
     }).addTo(map);
     districts.removeFrom(map).addTo(map); // the outlines above the cells
     if (state.drilled && !$("drill").hidden) select(state.drilled);
     drawLegend(name, classes);
+    loadedView = box;
     state.level = level;
     state.loaded.cells += 1;
   }
-  map.on("zoomend", () => {
-    if (state.level && levelFor() !== state.level) {
-      loadCells().catch((err) => {
-        $("status").textContent = fmt(T.failed, { message: err.message });
-      });
-    }
+  // Another level, or a view beyond the box last asked for: ask for what is now in view.
+  map.on("moveend", () => {
+    if (!state.level) return; // the first load is still on its way
+    if (levelFor() === state.level && loadedView && loadedView.contains(map.getBounds())) return;
+    if (levelFor() === state.level && !loadedView && !viewToAsk()) return;
+    loadCells().catch((err) => {
+      $("status").textContent = fmt(T.failed, { message: err.message });
+    });
   });
 
   // -- a cell's cases -------------------------------------------------------------------------------------
-  // Bring a cell into view left of the list of its cases (which covers the map's right side), outlined.
-  function focusCell(code) {
-    const layer = cellLayers.get(code) || cellLayers.get(code.slice(0, 12)); // the cell, or its community's outline
-    if (!layer) return;
+  // Bring a cell into view left of the list of its cases (which covers the map's right side), outlined; a cell
+  // not drawn (out of view, or the map showing communities) is looked up by its code first.
+  async function focusCell(code) {
+    const layer = cellLayers.get(code) || (levelFor() === "community" ? cellLayers.get(code.slice(0, 12)) : null);
+    let bounds = layer ? layer.getBounds() : null;
+    if (!bounds && code.length === 15) {
+      const { data } = await api("GET", config.api.cell.replace(/0$/, code));
+      bounds = L.geoJSON(data.geometry).getBounds();
+    }
+    if (!bounds || !bounds.isValid()) return;
     const cover = $("drill").hidden ? 0 : $("drill").offsetWidth;
-    map.fitBounds(layer.getBounds(), { maxZoom: 17, animate: false, paddingBottomRight: [cover + 40, 0] });
+    map.fitBounds(bounds, { maxZoom: 17, animate: false, paddingBottomRight: [cover + 40, 0] });
   }
   let selected = null;
   function select(code) {
@@ -289,7 +321,9 @@
       cell.addEventListener("click", (event) => {
         event.preventDefault();
         drill(item.cell_code);
-        focusCell(item.cell_code);
+        focusCell(item.cell_code).catch((err) => {
+          $("status").textContent = fmt(T.failed, { message: err.message });
+        });
       });
       return el("li", { "data-case": String(item.case_id) }, [
         el("time", { datetime: item.at, text: time(item.at).slice(0, 5) }),
