@@ -6,9 +6,10 @@ On a copy of the demo city (its users, departments, taxonomy and rules), four ge
 departments and lights, closed ones over the year before, each with its events. Then every read the people of the
 centre make all day, through the app's HTTP stack (Flask's test client, the same views, access checks and
 serialisation as gunicorn runs): `queues/mine` for each role, `GET /api/v1/cases` with each filter on page 1 and
-page 100, the case as the desk reads it, the big screen's map for one district and for the whole city, the metrics
-table. The baseline is the same request on a small city of the same shape (400 cells, 800 cases), measured in the
-same run.
+page 100, the case as the desk reads it, the big screen's map for one district and for the whole city (its
+communities) and for a view of its cells at zoom 16, each as the page asks for it (the view's box with a margin),
+the metrics table. The baseline is the same request on a small city of the same shape (400 cells, 800 cases),
+measured in the same run.
 """
 
 from __future__ import annotations
@@ -242,7 +243,6 @@ def _requests(app: Flask, city: tuple[float, float, float, float]) -> list[tuple
     handler = _handler(app)
     day = date.today()
     month = f"from={(day - timedelta(days=30)).isoformat()}&to={day.isoformat()}"
-    bbox = ",".join(f"{v:.6f}" for v in district_box)
     reads: list[tuple[str, str, str]] = [
         (f"queues/mine {role}", user, "/api/v1/queues/mine")
         for role, user in (
@@ -266,13 +266,44 @@ def _requests(app: Flask, city: tuple[float, float, float, float]) -> list[tuple
             reads.append((f"cases list {label} p{page}", "supervisor", f"/api/v1/cases?{query}&page={page}"))
     reads += [
         ("case page", "dispatcher", f"/api/v1/cases/{case_id}"),
-        # The big screen's map below zoom 15 (dashboard.js): the communities, for the whole city (the page's own
-        # request, no bbox), and one district's (an API reader's).
-        ("map one district", "supervisor", f"/api/v1/metrics/cells?bbox={bbox}&zoom=12&level=community&{month}"),
-        ("map whole city", "supervisor", f"/api/v1/metrics/cells?zoom=11&level=community&{month}"),
+        # The big screen's map as dashboard.js asks for it: the view with half a view's margin on every side, at
+        # the view's zoom; communities below zoom 15, cells from there on.
+        ("map one district", "supervisor", _map_view(district_box, "community", month)),
+        ("map whole city", "supervisor", _map_view(city, "community", month)),
+        ("map cells in view", "supervisor", _map_view(_around(district_box, 16), "cell", month)),
         ("metrics table", "supervisor", f"/api/v1/metrics?group_by=department&{month}"),
     ]
     return reads
+
+
+MAP_PX = (1200, 900)  # the big screen's map at 1920×1080, about
+
+
+def _zoom(box: tuple[float, float, float, float]) -> int:
+    """The zoom at which a box fills the map (Leaflet's fitBounds, quarter steps, then rounded as the page asks)."""
+    west, south, east, north = box
+    y = [math.log(math.tan(math.pi / 4 + math.radians(v) / 2)) for v in (south, north)]
+    across = math.log2(MAP_PX[0] * 360 / 256 / (east - west))
+    fits = min(across, math.log2(MAP_PX[1] * 2 * math.pi / 256 / (y[1] - y[0])))
+    return round(math.floor(fits * 4) / 4)
+
+
+def _around(box: tuple[float, float, float, float], zoom: int) -> tuple[float, float, float, float]:
+    """The view of the map at `zoom` centred on the box's centre."""
+    lon, lat = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    half_w = MAP_PX[0] / 2 * 360 / 256 / 2**zoom
+    half_h = half_w * MAP_PX[1] / MAP_PX[0] * math.cos(math.radians(lat))
+    return (lon - half_w, lat - half_h, lon + half_w, lat + half_h)
+
+
+def _map_view(view: tuple[float, float, float, float], level: str, month: str) -> str:
+    """The big screen's request for a view: its box with half the view's size more on every side (what the page
+    asks, so that moving within it asks nothing new), at the zoom the view is seen at."""
+    west, south, east, north = view
+    dx, dy = (east - west) / 2, (north - south) / 2
+    box = ",".join(f"{v:.6f}" for v in (west - dx, south - dy, east + dx, north + dy))
+    zoom = 16 if level == "cell" else _zoom(view)
+    return f"/api/v1/metrics/cells?bbox={box}&zoom={zoom}&level={level}&{month}"
 
 
 def _measure(app: Flask, reads: list[tuple[str, str, str]], samples: int) -> dict[str, list[float]]:
@@ -343,6 +374,7 @@ NAMES = {
     "read_p99_ms_case_page": "case page",
     "read_p99_ms_district_map": "map one district",
     "read_p99_ms_city_map": "map whole city",
+    "read_p99_ms_cells_map": "map cells in view",
     "read_p99_ms_metrics_table": "metrics table",
 }
 TARGETS = {
