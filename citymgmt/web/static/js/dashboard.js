@@ -174,7 +174,7 @@
         });
         layer.on("click", () => {
           drill(props.code);
-          focusCell(props.code);  // drawn: nothing to look up
+          focusCell(props.code); // drawn: nothing to look up
         });
       },
     }).addTo(map);
