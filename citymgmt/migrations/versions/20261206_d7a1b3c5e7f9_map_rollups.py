@@ -4,7 +4,7 @@ of a city's communities reads a row per area and day instead of adding up a mill
 simplifying a thousand outlines, on every refresh
 
 Revision ID: d7a1b3c5e7f9
-Revises: c2a4e6b8d0f1
+Revises: e7b3d5f1a9c2
 Create Date: 2026-12-06 18:30:00.000000
 """
 
@@ -14,7 +14,7 @@ from geoalchemy2 import Geometry
 
 
 revision = 'd7a1b3c5e7f9'
-down_revision = 'c2a4e6b8d0f1'
+down_revision = 'e7b3d5f1a9c2'
 branch_labels = None
 depends_on = None
 
