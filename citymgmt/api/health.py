@@ -28,6 +28,7 @@ def healthz() -> Response:
         replica=db.engines.get(REPLICA),
         replica_max_lag_s=settings.replica_max_lag_s,
         backlog_limit_s=settings.health_backlog_seconds,
+        outbox_limit_s=settings.health_outbox_seconds,
     )
     if report["failing"]:
         report["error"] = {"code": "unavailable", "message": "not ready: " + ", ".join(report["failing"])}

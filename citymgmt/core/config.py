@@ -222,6 +222,7 @@ class Settings:
     worker_maintenance_seconds: int = 60  # how often workers retry jobs abandoned by a dead worker (RQ: 10 min)
     health_failed_jobs_limit: int = 10  # this many jobs failed for good in the last hour: /healthz says unwell
     health_backlog_seconds: float = 120.0  # the oldest queued job waiting longer: /healthz says the jobs are behind
+    health_outbox_seconds: float = 300.0  # an outbox row written longer ago and never tried: /healthz says so
     # Acceptance tests and rehearsals only: every process reads "now" as the wall clock plus the seconds written in
     # this file (read again whenever it changes), so that time can be moved forward for a whole running system.
     # Refused when CITYMGMT_ENV=production.
@@ -393,6 +394,7 @@ class Settings:
             worker_maintenance_seconds=_env_int(env, "CITYMGMT_WORKER_MAINTENANCE_SECONDS", 60),
             health_failed_jobs_limit=_env_int(env, "CITYMGMT_HEALTH_FAILED_JOBS_LIMIT", 10),
             health_backlog_seconds=_env_float(env, "CITYMGMT_HEALTH_BACKLOG_SECONDS", 120.0),
+            health_outbox_seconds=_env_float(env, "CITYMGMT_HEALTH_OUTBOX_SECONDS", 300.0),
             clock_offset_file=(
                 Path(env["CITYMGMT_CLOCK_OFFSET_FILE"]) if env.get("CITYMGMT_CLOCK_OFFSET_FILE") else None
             ),

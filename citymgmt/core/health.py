@@ -49,10 +49,11 @@ def check_health(
     replica: Engine | None = None,
     replica_max_lag_s: float = 60.0,
     backlog_limit_s: float = 120.0,
+    outbox_limit_s: float = 300.0,
 ) -> dict[str, Any]:
     checks: dict[str, dict[str, Any]] = {}
 
-    checks.update(_database_checks(session))
+    checks.update(_database_checks(session, outbox_limit_s))
     if replica is not None:
         checks["replica"] = _replica_check(replica, replica_max_lag_s)
     if checks["database"]["ok"]:
@@ -108,7 +109,7 @@ def replica_lag_s(engine: Engine) -> float | None:
     return float(row.lag_s or 0.0)
 
 
-def _database_checks(session: Session) -> dict[str, dict[str, Any]]:
+def _database_checks(session: Session, outbox_limit_s: float) -> dict[str, dict[str, Any]]:
     try:
         session.execute(text(PING_SQL))
     except SQLAlchemyError:
@@ -125,15 +126,42 @@ def _database_checks(session: Session) -> dict[str, dict[str, Any]]:
         session.rollback()
         checks["postgis"] = {"ok": False, "error": "PostGIS extension missing"}
     try:
-        pending = session.execute(
-            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.enqueued_at.is_(None))
-        ).scalar_one()
-        checks["outbox"] = {"ok": True, "pending": pending}
+        checks["outbox"] = _outbox_check(session, outbox_limit_s)
     except SQLAlchemyError:
         session.rollback()
         checks["outbox"] = {"ok": False, "error": "schema not migrated (run citymgmt db upgrade)"}
     session.rollback()
     return checks
+
+
+def _outbox_check(session: Session, limit_s: float) -> dict[str, Any]:
+    """The outbox's rows not done: `pending` (not yet relayed to Redis) and `overdue`, never tried though written
+    more than `limit_s` ago (in the database's clock). An overdue row is work that should have run: Redis or the
+    workers away (their own checks say so too), the workers far behind, or a job Redis lost (the reconcile
+    re-delivers it). Rows tried and failing are the retries' and the `jobs` check's."""
+    never_tried = OutboxMessage.attempts == 0
+    row = session.execute(
+        select(
+            func.count().filter(OutboxMessage.enqueued_at.is_(None)).label("pending"),
+            func.count()
+            .filter(never_tried, OutboxMessage.created_at < func.now() - timedelta(seconds=limit_s))
+            .label("overdue"),
+            func.extract("epoch", func.now() - func.min(OutboxMessage.created_at).filter(never_tried)).label("oldest"),
+        ).where(OutboxMessage.done_at.is_(None))
+    ).one()
+    check: dict[str, Any] = {
+        "ok": not row.overdue,
+        "pending": row.pending,
+        "overdue": row.overdue,
+        "oldest_untried_s": round(float(row.oldest or 0.0), 1),
+        "limit_s": limit_s,
+    }
+    if row.overdue:
+        check["error"] = (
+            f"{row.overdue} background job(s) written more than {int(limit_s)} s ago not yet tried (the oldest"
+            f" {int(check['oldest_untried_s'])} s): queues, workers or Redis"
+        )
+    return check
 
 
 def _probe_checks(session: Session) -> dict[str, dict[str, Any]]:

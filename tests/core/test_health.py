@@ -212,3 +212,42 @@ def test_the_backlog_age_is_told_and_past_its_limit_unwell(app: Flask, client, r
         assert body["failing"] == [] and body["checks"]["backlog"]["oldest_s"] < 30
     finally:
         worker.register_death()
+
+
+def test_work_written_long_ago_and_never_tried_makes_health_fail(app: Flask, client, redis, db_session) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    from citymgmt.core import outbox
+
+    worker = live_worker_and_scheduler(app, redis)
+    try:
+        message_id = outbox.add_job(db_session, "test.record_effect", note="lost").id
+        db_session.commit()
+        body = client.get("/healthz").get_json()
+        assert body["failing"] == [], body
+        assert body["checks"]["outbox"] | {"oldest_untried_s": 0} == {
+            "ok": True,
+            "pending": 1,
+            "overdue": 0,
+            "oldest_untried_s": 0,
+            "limit_s": 300.0,
+        }
+        # As a job Redis lost: relayed six minutes ago and never tried since.
+        db_session.execute(
+            text("UPDATE outbox SET created_at = now() - interval '360 seconds', enqueued_at = now() WHERE id = :id"),
+            {"id": message_id},
+        )
+        db_session.commit()
+        response = client.get("/healthz")
+        body = response.get_json()
+        assert response.status_code == 503 and body["failing"] == ["outbox"], body
+        check = body["checks"]["outbox"]
+        assert check["overdue"] == 1 and check["pending"] == 0 and 360 <= check["oldest_untried_s"] < 420
+        assert check["error"].startswith("1 background job(s) written more than 300 s ago not yet tried (the oldest 3")
+        assert "outbox" in body["error"]["message"]
+        # Tried (a failing job is the retries' and the jobs check's to tell): well again.
+        db_session.execute(text("UPDATE outbox SET attempts = 1 WHERE id = :id"), {"id": message_id})
+        db_session.commit()
+        assert client.get("/healthz").get_json()["failing"] == []
+    finally:
+        worker.register_death()
