@@ -2,7 +2,10 @@
 poll as fallback), enqueues periodic jobs, and leaves a heartbeat in Redis for /healthz.
 
 It survives either server going away: it logs, waits and carries on, so nothing is lost while Redis or
-PostgreSQL restarts; pending outbox rows are relayed when both are back.
+PostgreSQL restarts; pending outbox rows are relayed when both are back. When it first meets a Redis (at its start,
+and whenever Redis has started again since its last look) it reconciles the outbox at once: a Redis that crashed
+may come back without the last jobs it was given (its append-only file is written every second), and their rows
+are relayed again within seconds instead of at the periodic reconcile's next turn.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import contextlib
 import logging
 import signal
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import FrameType
 
 import psycopg
@@ -21,7 +24,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from citymgmt.core import outbox
 from citymgmt.core.clock import utcnow
-from citymgmt.core.db import db
+from citymgmt.core.db import db, unit_of_work
 from citymgmt.core.periodic import enqueue_due
 
 log = logging.getLogger(__name__)
@@ -45,6 +48,7 @@ class Scheduler:
         self.poll_seconds = poll_seconds
         self.stopping = False
         self._listener: psycopg.Connection | None = None
+        self._redis_run_id: str | None = None  # the Redis server last reconciled with
 
     def stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
         self.stopping = True
@@ -63,6 +67,7 @@ class Scheduler:
     def tick(self, now: datetime) -> bool:
         """Relay and enqueue what is due; say whether outbox rows were held back (the queue full enough)."""
         self._heartbeat(now)
+        self._reconcile_with_a_new_redis(now)
         held = self._relay(now)
         try:
             enqueue_due(self.redis, now)
@@ -84,6 +89,22 @@ class Scheduler:
         finally:
             db.session.remove()
         return False
+
+    def _reconcile_with_a_new_redis(self, now: datetime) -> None:
+        try:
+            run_id = str(self.redis.info("server").get("run_id"))
+            if run_id == self._redis_run_id:
+                return
+            with unit_of_work() as session:
+                lost = outbox.reconcile(session, self.redis, now, older_than=timedelta(0))
+            self._redis_run_id = run_id
+            log.info("outbox reconciled with Redis %s: %d job(s) to deliver again", run_id[:12], lost)
+        except RedisError as exc:
+            log.warning("outbox reconcile waiting for Redis: %s", type(exc).__name__)
+        except (OperationalError, DBAPIError) as exc:
+            log.warning("outbox reconcile waiting for PostgreSQL: %s", type(exc).__name__)
+        finally:
+            db.session.remove()
 
     def _wait(self, timeout: float) -> None:
         """Sleep until a commit notifies us or `timeout` seconds pass."""

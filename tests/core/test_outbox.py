@@ -179,3 +179,38 @@ def test_batch_rows_wait_in_the_outbox_while_their_queue_is_full(db_session, red
     assert effects() == [f"ahead-{n}" for n in range(outbox.RELAY_AHEAD)] + ["single", "batch-0", "batch-1", "batch-2"]
     rows = db_session.execute(select(OutboxMessage.rq_job, OutboxMessage.done_at).where(OutboxMessage.id.in_(ids)))
     assert {(job, done is not None) for job, done in rows} == {(f"outbox-batch-{ids[0]}", True)}
+
+
+def test_a_redis_started_again_without_its_last_jobs_has_them_back_at_once(
+    app, db_session, effects, clock, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from citymgmt.core.queue import QUEUES, get_queue
+    from citymgmt.core.scheduler import Scheduler
+    from citymgmt.core.worker import CitymgmtWorker
+    from citymgmt.local import EmbeddedRedis
+
+    server = EmbeddedRedis(tmp_path / "redis")  # persistent, as `make run` has it
+    server.up()
+    connection = redis_lib.Redis.from_url(server.url(0), socket_timeout=5)
+    try:
+        scheduler = Scheduler(connection, app.config["SQLALCHEMY_DATABASE_URI"], heartbeat_ttl=30)
+        outbox.add_job(db_session, "test.record_effect", note="given just before the crash")
+        db_session.commit()
+        scheduler.tick(clock.now())  # relayed
+        assert get_queue("default", connection=connection).count == 1
+        # Redis crashes within a second of taking the job (its append-only file written every second): it comes
+        # back without it, and the row says it was enqueued.
+        connection.flushdb()
+        server.down()
+        server.up()
+        clock.advance(seconds=2)
+        scheduler.tick(clock.now())  # a Redis it has not seen: reconciled at once, and the row relayed again
+        assert get_queue("default", connection=connection).count == 1
+        scheduler.tick(clock.now())  # the same Redis: nothing more
+        assert get_queue("default", connection=connection).count == 1
+        queues = [get_queue(n, connection=connection) for n in QUEUES]
+        CitymgmtWorker(queues, connection=connection).work(burst=True)
+        assert effects() == ["given just before the crash"]
+    finally:
+        connection.close()
+        server.down()
