@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 from redis import Redis
@@ -27,25 +27,31 @@ from rq import Queue
 from rq.exceptions import DequeueTimeout, NoSuchJobError
 from rq.job import Job
 from rq.serializers import resolve_serializer
-from rq.utils import as_text
+from rq.utils import as_text, get_version
 from rq.worker import Worker
 
 log = logging.getLogger(__name__)
 
 CLAIMED_PREFIX = "citymgmt:claimed:"
-# The queue an idle worker blocks on (the outbox's notices go there and are taken at once); the others are looked
-# at every WAKE_SECONDS while the worker is idle (the periodic jobs, a minute apart).
+# The queue an idle worker blocks on (BLMOVE, Redis 6.2 and later: the outbox's notices go there and are taken at
+# once); the others are looked at every WAKE_SECONDS while the worker is idle (the periodic jobs, a minute apart).
+# On an older Redis an idle worker looks at all of them every POLL_SECONDS.
 WAKE_QUEUE = "default"
 WAKE_SECONDS = 1
+POLL_SECONDS = 0.2
 
 # KEYS: the worker's claimed list, then its queues in order. The first job of the first queue that has one moves to
-# the claimed list; a claimed list that is not empty is returned instead (what an earlier attempt left behind).
+# the claimed list (a script is atomic: LPOP and RPUSH are LMOVE on any Redis); a claimed list that is not empty is
+# returned instead (what an earlier attempt left behind).
 _CLAIM = """
 local left = redis.call('LRANGE', KEYS[1], 0, -1)
 if #left > 0 then return {'', left} end
 for i = 2, #KEYS do
-  local id = redis.call('LMOVE', KEYS[i], KEYS[1], 'LEFT', 'RIGHT')
-  if id then return {KEYS[i], id} end
+  local id = redis.call('LPOP', KEYS[i])
+  if id then
+    redis.call('RPUSH', KEYS[1], id)
+    return {KEYS[i], id}
+  end
 end
 return false
 """
@@ -100,6 +106,28 @@ def release_abandoned_claims(connection: Redis) -> int:
     return back
 
 
+def never_to_run(connection: Redis, job_ids: Sequence[str]) -> set[str]:
+    """Of these jobs, those Redis will never run: gone, or "queued" yet in neither their queue nor a claimed list (a
+    job RQ's own dequeue popped as Redis stopped, before this module). A job caught moving between the two may be
+    counted; running it again is harmless (outbox jobs take effect once)."""
+    with connection.pipeline(transaction=False) as pipe:
+        for job_id in job_ids:
+            pipe.hmget(Job.redis_job_namespace_prefix + job_id, "status", "origin")
+        found = dict(zip(job_ids, pipe.execute(), strict=True))
+    gone = {job_id for job_id, (status, _) in found.items() if status is None}
+    queued = {job_id: as_text(origin) for job_id, (status, origin) in found.items() if status == b"queued" and origin}
+    if not queued:
+        return gone
+    with connection.pipeline(transaction=False) as pipe:
+        for job_id, origin in queued.items():
+            pipe.lpos(Queue.redis_queue_namespace_prefix + origin, job_id)
+        positions = dict(zip(queued, pipe.execute(), strict=True))
+    claimed: set[str] = set()
+    for key in connection.scan_iter(match=CLAIMED_PREFIX + "*", count=100):
+        claimed.update(as_text(i) for i in connection.lrange(key, 0, -1))
+    return gone | {job_id for job_id, position in positions.items() if position is None and job_id not in claimed}
+
+
 class ClaimingQueue(Queue):
     """RQ's Queue, taking jobs into a worker's claimed list (`claimed_key`, set on the subclass made per worker by
     `for_worker`) instead of popping them."""
@@ -137,6 +165,9 @@ class ClaimingQueue(Queue):
                     return None
                 if time.monotonic() >= deadline:
                     raise DequeueTimeout(timeout, keys)
+                if get_version(connection) < (6, 2, 0):
+                    time.sleep(POLL_SECONDS)
+                    continue
                 moved = connection.blmove(wake, cls.claimed_key, WAKE_SECONDS, "LEFT", "RIGHT")
                 if moved is None:
                     continue

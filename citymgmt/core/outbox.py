@@ -20,13 +20,13 @@ from datetime import datetime, timedelta
 from typing import Any, Concatenate, NamedTuple
 
 from redis import Redis
-from rq.job import Job
 from sqlalchemy import BigInteger, DateTime, Index, Integer, String, Text, func, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from citymgmt.core.config import Settings, current_settings
 from citymgmt.core.db import db, unit_of_work
+from citymgmt.core.dequeue import never_to_run
 from citymgmt.core.periodic import periodic
 from citymgmt.core.queries import NOTIFY_SQL
 from citymgmt.core.queue import QUEUES, get_queue, get_redis, job_options
@@ -218,7 +218,8 @@ def _enqueue(redis: Redis, rows: Sequence[tuple[int, str, str]], batch: int) -> 
 
 def reconcile(session: Session, redis: Redis, now: datetime, older_than: timedelta = timedelta(minutes=10)) -> int:
     """Re-deliver rows enqueued long ago, still not done, whose job Redis no longer has (lost in a Redis crash,
-    or failed for good and since expired). Running them again is safe: jobs take effect once."""
+    or failed for good and since expired) or will never run (left "queued" in no queue, see
+    citymgmt/core/dequeue.py). Running them again is safe: jobs take effect once."""
     rows = session.execute(
         select(OutboxMessage.id, OutboxMessage.rq_job)
         .where(OutboxMessage.done_at.is_(None), OutboxMessage.enqueued_at < now - older_than)
@@ -226,12 +227,12 @@ def reconcile(session: Session, redis: Redis, now: datetime, older_than: timedel
         .limit(1000)
         .with_for_update(skip_locked=True)
     ).all()
-    jobs = {rq_job or f"outbox-{i}" for i, rq_job in rows}
-    exists = {job_id: Job.exists(job_id, connection=redis) for job_id in jobs}
-    lost = [i for i, rq_job in rows if not exists[rq_job or f"outbox-{i}"]]
+    job_of = {i: rq_job or f"outbox-{i}" for i, rq_job in rows}
+    stranded = never_to_run(redis, sorted(set(job_of.values()))) if job_of else set()
+    lost = [i for i, job in job_of.items() if job in stranded]
     if lost:
         session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(lost)).values(enqueued_at=None))
-        log.warning("outbox: %d job(s) lost from Redis, re-queued: %s", len(lost), lost[:20])
+        log.warning("outbox: %d job(s) lost in Redis, re-queued: %s", len(lost), lost[:20])
     return len(lost)
 
 

@@ -110,6 +110,28 @@ def test_lost_jobs_are_delivered_again(db_session, redis, run_jobs, effects, clo
     assert effects() == ["lost"]
 
 
+def test_jobs_left_queued_in_no_queue_are_delivered_again(db_session, redis, run_jobs, effects, clock) -> None:  # type: ignore[no-untyped-def]
+    from citymgmt.core.dequeue import claimed_key
+
+    popped = outbox.add_job(db_session, "test.record_effect", note="popped as Redis stopped").id
+    taken = outbox.add_job(db_session, "test.record_effect", note="taken by a worker").id
+    waiting = outbox.add_job(db_session, "test.record_effect", note="waiting").id
+    db_session.commit()
+    outbox.relay(db_session, redis, clock.now())
+    # RQ's own dequeue popped the first (its hash still "queued") and its worker lost Redis; a worker has the second
+    # in its claimed list; the third waits in its queue.
+    assert redis.lpop("rq:queue:default") == f"outbox-{popped}".encode()
+    assert redis.lpop("rq:queue:default") == f"outbox-{taken}".encode()
+    redis.rpush(claimed_key("a-worker"), f"outbox-{taken}")
+    clock.advance(minutes=11)
+    assert outbox.reconcile(db_session, redis, clock.now()) == 1
+    assert db_session.get_one(OutboxMessage, popped).enqueued_at is None
+    assert db_session.get_one(OutboxMessage, taken).enqueued_at is not None
+    assert db_session.get_one(OutboxMessage, waiting).enqueued_at is not None
+    run_jobs()  # relayed again; the worker's maintenance puts the second back (its worker is not registered)
+    assert sorted(effects()) == ["popped as Redis stopped", "taken by a worker", "waiting"]
+
+
 def test_unknown_job_or_queue_is_refused(db_session) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match="unknown job 'nope'"):
         outbox.add_job(db_session, "nope")
