@@ -33,6 +33,7 @@ from rq.worker import Worker
 log = logging.getLogger(__name__)
 
 CLAIMED_PREFIX = "citymgmt:claimed:"
+CLAIMANTS = "citymgmt:claimants"  # the names of the workers that may have a claimed list (added at their birth)
 # The queue an idle worker blocks on (BLMOVE, Redis 6.2 and later: the outbox's notices go there and are taken at
 # once); the others are looked at every WAKE_SECONDS while the worker is idle (the periodic jobs, a minute apart).
 # On an older Redis an idle worker looks at all of them every POLL_SECONDS.
@@ -99,10 +100,11 @@ def release_abandoned_claims(connection: Redis) -> int:
     """Release the claimed lists of workers that are gone: stopped (their death registered) or silent past their
     heartbeat's lease (killed, machine lost)."""
     back = 0
-    for key in connection.scan_iter(match=CLAIMED_PREFIX + "*", count=100):
-        worker = Worker.redis_worker_namespace_prefix + as_text(key).removeprefix(CLAIMED_PREFIX)
+    for name in [as_text(n) for n in connection.smembers(CLAIMANTS)]:
+        worker = Worker.redis_worker_namespace_prefix + name
         if not connection.exists(worker) or connection.hexists(worker, "death"):
-            back += release_claimed(connection, as_text(key))
+            back += release_claimed(connection, claimed_key(name))
+            connection.srem(CLAIMANTS, name)
     return back
 
 
@@ -123,8 +125,8 @@ def never_to_run(connection: Redis, job_ids: Sequence[str]) -> set[str]:
             pipe.lpos(Queue.redis_queue_namespace_prefix + origin, job_id)
         positions = dict(zip(queued, pipe.execute(), strict=True))
     claimed: set[str] = set()
-    for key in connection.scan_iter(match=CLAIMED_PREFIX + "*", count=100):
-        claimed.update(as_text(i) for i in connection.lrange(key, 0, -1))
+    for name in connection.smembers(CLAIMANTS):
+        claimed.update(as_text(i) for i in connection.lrange(claimed_key(as_text(name)), 0, -1))
     return gone | {job_id for job_id, position in positions.items() if position is None and job_id not in claimed}
 
 

@@ -18,7 +18,7 @@ from rq.worker import WorkerStatus
 from sqlalchemy.orm import configure_mappers
 
 from citymgmt.core.db import db
-from citymgmt.core.dequeue import ClaimingQueue, release_abandoned_claims, release_claimed
+from citymgmt.core.dequeue import CLAIMANTS, ClaimingQueue, release_abandoned_claims, release_claimed
 from citymgmt.core.queue import QUEUES, get_queue
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,10 @@ class CitymgmtWorker(SimpleWorker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.queue_class = ClaimingQueue.for_worker(self.name)
+
+    def register_birth(self) -> None:
+        super().register_birth()
+        self.connection.sadd(CLAIMANTS, self.name)  # so that what it claims is found if it dies
 
     def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
         super().prepare_job_execution(job, remove_from_intermediate_queue=False)

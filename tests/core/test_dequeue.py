@@ -73,8 +73,10 @@ def test_a_job_taken_by_a_worker_killed_before_it_started_is_run_by_another(
     outbox.add_job(db_session, "test.record_effect", note="taken, worker killed")
     db_session.commit()
     outbox.relay_pending(redis, clock.now())
-    killed = _worker(redis, name="killed")  # never registered, as a worker whose heartbeat has lapsed
+    killed = _worker(redis, name="killed")
+    killed.register_birth()
     _take(killed)
+    redis.delete(killed.key)  # killed: its registration lapses with its heartbeat
     assert get_queue("default", connection=redis).count == 0
     run_jobs()  # another worker: its maintenance releases the dead worker's claimed list
     assert effects() == ["taken, worker killed"]

@@ -112,6 +112,8 @@ def test_lost_jobs_are_delivered_again(db_session, redis, run_jobs, effects, clo
 
 def test_jobs_left_queued_in_no_queue_are_delivered_again(db_session, redis, run_jobs, effects, clock) -> None:  # type: ignore[no-untyped-def]
     from citymgmt.core.dequeue import claimed_key
+    from citymgmt.core.queue import get_queue
+    from citymgmt.core.worker import CitymgmtWorker
 
     popped = outbox.add_job(db_session, "test.record_effect", note="popped as Redis stopped").id
     taken = outbox.add_job(db_session, "test.record_effect", note="taken by a worker").id
@@ -122,13 +124,16 @@ def test_jobs_left_queued_in_no_queue_are_delivered_again(db_session, redis, run
     # in its claimed list; the third waits in its queue.
     assert redis.lpop("rq:queue:default") == f"outbox-{popped}".encode()
     assert redis.lpop("rq:queue:default") == f"outbox-{taken}".encode()
+    worker = CitymgmtWorker([get_queue("default", connection=redis)], connection=redis, name="a-worker")
+    worker.register_birth()
     redis.rpush(claimed_key("a-worker"), f"outbox-{taken}")
     clock.advance(minutes=11)
     assert outbox.reconcile(db_session, redis, clock.now()) == 1
     assert db_session.get_one(OutboxMessage, popped).enqueued_at is None
     assert db_session.get_one(OutboxMessage, taken).enqueued_at is not None
     assert db_session.get_one(OutboxMessage, waiting).enqueued_at is not None
-    run_jobs()  # relayed again; the worker's maintenance puts the second back (its worker is not registered)
+    redis.delete(worker.key)  # that worker killed: its registration lapses with its heartbeat
+    run_jobs()  # the first relayed again; the worker's maintenance puts the second back
     assert sorted(effects()) == ["popped as Redis stopped", "taken by a worker", "waiting"]
 
 
