@@ -4,10 +4,10 @@ RQ takes a job with BLPOP when a worker listens on several queues (only a worker
 list): from the pop until the worker records the job as started, its id is in the worker's memory alone. Redis
 stopping in that moment (the worker's next command fails), or the worker being stopped (SIGTERM raises in the
 idle worker), loses the job: out of its queue, never started, its hash still "queued", so neither RQ's maintenance
-nor the outbox's reconcile (which looks for jobs gone from Redis) finds it.
+nor the outbox's reconcile (which looked only for jobs gone from Redis) finds it.
 
-Here a job moves from its queue into its worker's own claimed list in one step (LMOVE, by a script over the queues in
-order), and leaves it only once the worker has recorded it as started (`CitymgmtWorker.prepare_job_execution`). A
+Here a job moves from its queue into its worker's own claimed list in one step (a script over the queues in order),
+and leaves it only once the worker has recorded it as started (`CitymgmtWorker.prepare_job_execution`). A
 job still "queued" in a claimed list when its worker is between jobs, has stopped or is gone was never started: it
 goes back to the front of its queue. A worker looks at its own list before each dequeue (Redis back after an
 outage) and when it stops; every worker's maintenance looks at the lists of workers that are no longer registered
