@@ -32,6 +32,7 @@ from rq import Worker
 from citymgmt.demo import DEMO_PASSWORD
 from citymgmt.local.process import wait_until
 from tests.e2e.live_stack import BIN, Stack, start_stack, stop_stack
+from tests.perf import scale_out_bench as scale_out
 
 pytestmark = pytest.mark.e2e
 
@@ -179,6 +180,8 @@ def test_redis_stopped_for_30_s_loses_no_report_and_dispatches_each_once(stack: 
     late = [case_of[r.key] for r in during]
     assert all(deliveries[i][0] > up_at for i in late), "work created while Redis was down waited for it"
     assert stack.sql("SELECT count(*) FROM outbox WHERE done_at IS NULL AND job = 'notify.deliver'") == [(0,)]
+    # Every process lived through it: a worker stopped by Redis in the middle of a job starts again under its name.
+    assert {name: p.poll() for name, p in stack.processes.items()} == dict.fromkeys(stack.processes), stack.logs()
 
 
 def test_postgres_restarted_gives_clean_503s_and_the_app_recovers(stack: Stack) -> None:
@@ -544,3 +547,14 @@ def test_two_hosts_behind_one_address_serve_one_installation(stack: Stack) -> No
         stack, [case["id"]]
     )
     assert len(_deliveries_by_case(stack, [case["id"]])[case["id"]]) == 1
+
+
+def test_the_scale_out_benchmark_runs_one_then_two_of_each(stack: Stack) -> None:
+    """The benchmark's own code (tests/perf/scale_out_bench.py), briefly, so that `make bench` cannot rot unnoticed;
+    it leaves both instances and both workers running. Its one-instance phase has worker-1 alone: it fails if a worker
+    did not survive the faults of the tests before it (Redis stopped while it ran a job)."""
+    assert {name: p.poll() for name, p in stack.processes.items()} == dict.fromkeys(stack.processes), stack.logs()
+    figures = scale_out.run(stack, seconds=2, clients=2)
+    assert figures.one.reports_per_s > 0 and figures.two.reports_per_s > 0
+    assert figures.one.delivered_per_s > 0 and figures.two.delivered_per_s > 0
+    assert {"web-a", "web-b", "worker-1", "worker-2"} <= set(stack.processes)

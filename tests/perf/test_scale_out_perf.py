@@ -1,6 +1,7 @@
 """Scale-out (issue 25): two web instances and two workers over one of each, behind one HAProxy address, sharing
 PostgreSQL and Redis. Each web instance runs one gunicorn process (four threads), as a small host would, so that one
-instance is the bottleneck; every process shares this machine's two cores."""
+instance is the bottleneck; every process shares this machine's two cores. A short run is in
+tests/e2e/test_faults.py."""
 
 from __future__ import annotations
 
