@@ -45,7 +45,7 @@ def test_a_job_taken_as_redis_stops_runs_when_redis_is_back(db_session, effects,
         connection = redis_lib.Redis.from_url(server.url(0), socket_timeout=5)
         message_id = outbox.add_job(db_session, "test.record_effect", note="taken as Redis stopped").id
         db_session.commit()
-        assert outbox.relay_pending(connection, clock.now()) == 1
+        assert outbox.relay_pending(connection, clock.now()).moved == 1
         worker = _worker(connection)
         job, queue = _take(worker)
         assert job.id == f"outbox-{message_id}"
