@@ -240,7 +240,7 @@ def _uploaded_photos() -> list[Photo]:
 
 
 @blp.post("")
-@blp.arguments(ReportSchema, location="json_or_form")
+@blp.arguments(ReportSchema(), location="json_or_form")  # an instance: a class would be instantiated per request
 @blp.doc(
     requestBody={
         "content": multipart_body(

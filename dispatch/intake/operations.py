@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -18,10 +19,10 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from shapely.geometry import Point
 from sqlalchemy import select
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 
 from citymgmt.core.config import Settings
-from citymgmt.core.db import driver
+from citymgmt.core.db import driver, loaded_instance
 from citymgmt.core.errors import Conflict, DomainError, Forbidden, Kind, ValidationError
 from citymgmt.core.identity import INTAKE_STAFF, Role, User
 from citymgmt.core.revisions import remember as remember_revisions
@@ -56,7 +57,7 @@ class Report:
 
     def fingerprint(self) -> str:
         """A digest of the report as sent, to tell a retry (the same) from another report under the same key."""
-        fields = asdict(self)
+        fields = {f.name: getattr(self, f.name) for f in dataclass_fields(self)}  # as asdict, without its deep copy
         for later in ("work_order", "request_kind"):  # added later: left out when not given, as before them
             if fields[later] is None:
                 del fields[later]
@@ -307,7 +308,8 @@ def _report(
         assert work_order is not None
         raise _work_order_case(session, source, work_order)
     report_id, route_id = row.pop("event_ids")
-    case = Case(**row, point=from_shape(Point(match.lon, match.lat), srid=4326))
+    # As if loaded: whatever changes it next (moves, callers) goes through the session.
+    case = loaded_instance(Case, {**row, "point": from_shape(Point(match.lon, match.lat), srid=4326)})
     reported = CaseEvent(
         id=report_id,
         case_id=case.id,
@@ -329,7 +331,6 @@ def _report(
         payload=decision.explanation,
     )
     events = [reported, routed]
-    make_transient_to_detached(case)  # as if loaded: whatever changes it next (moves, callers) goes through the session
     session.add(case)
     auto_file = decision.auto_file if decision.auto_file is not None else source in settings.auto_file_sources
     if not auto_file:
