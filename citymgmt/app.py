@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import importlib
 import logging
+import weakref
+from collections.abc import Callable
 from datetime import timedelta
+from inspect import iscoroutinefunction
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +54,22 @@ migrate = Migrate()
 
 
 class CitymgmtFlask(Flask):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._is_async: weakref.WeakKeyDictionary[Callable[..., Any], bool] = weakref.WeakKeyDictionary()
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Flask's, with whether a function is a coroutine function remembered (weakly: a function made per request
+        is forgotten with it): Flask asks `inspect.iscoroutinefunction` of every hook and view on every request, some
+        twenty times a request here."""
+        try:
+            is_async = self._is_async.get(func)
+            if is_async is None:
+                is_async = self._is_async[func] = iscoroutinefunction(func)
+        except TypeError:  # not weakly referenceable
+            return super().ensure_sync(func)
+        return self.async_to_sync(func) if is_async else func
+
     def dispatch_request(self) -> ResponseReturnValue:
         """Every view runs in one unit of work: committed when it returns (after its answer is built), rolled back
         if it raises. Views never commit."""

@@ -219,6 +219,8 @@ class CaseSchema(CaseSummarySchema):
 
 def _uploaded_photos() -> list[Photo]:
     """The request's `photos`, every one checked and re-encoded before anything is written; uploads closed."""
+    if request.mimetype != "multipart/form-data":
+        return []  # only a multipart body carries files (a JSON report's form is then never parsed)
     uploads = request.files.getlist("photos")
     unknown = sorted(set(request.files) - {"photos"})
     if unknown:  # a file sent under another name would be dropped without a word

@@ -198,6 +198,9 @@ def attach_row(session: Session, model: type[M], values: dict[str, Any]) -> M:
     return obj
 
 
+_ATTRIBUTES: dict[Any, frozenset[str]] = {}  # each mapper's attribute names, read once
+
+
 def loaded_instance(model: type[M], values: dict[str, Any]) -> M:
     """A detached instance of `model` holding these column values as if the ORM had loaded them: their state set
     directly, as SQLAlchemy's loader does, instead of through the constructor, whose per-attribute change events cost
@@ -205,7 +208,10 @@ def loaded_instance(model: type[M], values: dict[str, Any]) -> M:
     constructor would refuse it; nothing of the models runs on construction (none defines `__init__`, validators or
     mutable types)."""
     mapper = inspect(model)
-    unknown = values.keys() - mapper.attrs.keys()
+    known = _ATTRIBUTES.get(mapper)
+    if known is None:
+        known = _ATTRIBUTES[mapper] = frozenset(mapper.attrs.keys())
+    unknown = values.keys() - known
     if unknown:
         raise TypeError(f"{model.__name__} has no attribute {', '.join(sorted(unknown))}")
     obj: M = mapper.class_manager.new_instance()

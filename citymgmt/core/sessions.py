@@ -17,10 +17,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import Flask, current_app, flash, session
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, UserMixin
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
 from citymgmt.core.clock import utcnow
@@ -116,8 +119,24 @@ def _load_browser_session(secret: str) -> BrowserSession | None:
     return found
 
 
+class SignedCookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the signer built once for the app's keys instead of on every request
+    (Flask builds it afresh for each request, also for bearer-token requests that carry no cookie)."""
+
+    def __init__(self) -> None:
+        self._signer: tuple[tuple[Any, ...], URLSafeTimedSerializer | None] | None = None
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        keys = (app.secret_key, *(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        found = self._signer
+        if found is None or found[0] != keys:
+            found = self._signer = (keys, super().get_signing_serializer(app))
+        return found[1]
+
+
 def install_browser_sessions(app: Flask, settings: Settings) -> None:
     app.extensions["citymgmt.session_lifetimes"] = Lifetimes.from_settings(settings)
+    app.session_interface = SignedCookieSessions()
     manager = LoginManager(app)
     manager.session_protection = "basic"  # "strong" would sign phones out whenever they change network
     manager.user_loader(_load_browser_session)
