@@ -12,6 +12,7 @@ request's scheduled time). The client runs on the same two cores as the server: 
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import itertools
 import json
@@ -27,6 +28,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,12 +36,16 @@ from urllib.parse import urlsplit
 import psycopg
 import requests
 from flask import Flask
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from sqlalchemy import text
 
 from citymgmt.core.db import db
-from citymgmt.core.identity import create_user
+from citymgmt.core.identity import _CREDENTIAL_SQL, create_user
+from dispatch.cases.queries import CANDIDATES_SQL
+from dispatch.intake.queries import CASE_COLUMNS, INSERT_ONCE_SQL, PRELUDE_SQL
 from dispatch.taxonomy.operations import load_taxonomy
+from grids.queries import WGS84_MATCH_SQL
 from tests.perf.grids_bench import make_grid, random_points
 from tests.perf.import_bench import FIXTURES
 from tests.perf.recorder import Recorder, percentile
@@ -101,6 +107,7 @@ class Run:
 class Figures:
     http: list[Run]
     raw: list[Run]
+    intake_sql: list[Run]  # intake's own statements on raw psycopg, at the same concurrencies
     paced: dict[float, Run]  # HTTP paced, by rate (reports/s)
     paced_raw: dict[float, Run]  # raw psycopg paced at the same rates
     worker_rss_mb: list[float]
@@ -112,6 +119,10 @@ class Figures:
     @property
     def best_raw(self) -> Run:
         return max(self.raw, key=lambda r: r.per_s)
+
+    @property
+    def best_intake_sql(self) -> Run:
+        return max(self.intake_sql, key=lambda r: r.per_s)
 
 
 def prepare(app: Flask, cells: int, points: int) -> tuple[list[float], list[float]]:
@@ -394,6 +405,52 @@ def _raw_one(dsn: str, user_id: int, category_id: int, lons: list[float], lats: 
     return setup, one
 
 
+def _intake_sql_one(
+    dsn: str, user_id: int, category_id: int, token: str, lons: list[float], lats: list[float]
+) -> tuple[Any, Any]:
+    """Intake's own statements, as a report sends them, on raw psycopg: the token and its user, the prelude, the cell,
+    the duplicates, the case with its two events (and the clock row its trigger writes); no web stack, no ORM. The
+    gap from the raw floor to this is the SQL intake does beyond it; from this to HTTP, the web stack's."""
+
+    def setup() -> psycopg.Connection[Any]:
+        return psycopg.connect(dsn)
+
+    token_hash = hashlib.sha256(token.encode()).hexdigest()
+    base = dict.fromkeys(CASE_COLUMNS) | {
+        "source": "hotline", "reporter_id": user_id, "category_id": category_id, "category_code": CATEGORY,
+        "urgency": "normal", "description": "bench", "status": "reported", "suspected_duplicate": False,
+        "light": "green",
+    }  # fmt: skip
+
+    def one(conn: psycopg.Connection[Any], n: int) -> None:
+        i = n % len(lons)
+        lon, lat = lons[i], lats[i]
+        now = datetime.now(UTC)
+        with conn.transaction():
+            found = conn.execute(_CREDENTIAL_SQL, {"token_hash": token_hash, "kind": "api"}, prepare=True).fetchone()
+            assert found is not None
+            first = conn.cursor(row_factory=dict_row).execute(PRELUDE_SQL, {"category_code": CATEGORY}, prepare=True)
+            number = first.fetchone()["case_number"]  # type: ignore[index]
+            cell = conn.execute(WGS84_MATCH_SQL, {"lon": lon, "lat": lat}, prepare=True).fetchone()
+            assert cell is not None
+            code = cell[0]
+            duplicates = {"lon": lon, "lat": lat, "category": CATEGORY, "since": now - timedelta(hours=24), "now": now,
+                          "open": OPEN, "deg": 0.0006, "radius": 50.0, "limit": 5}  # fmt: skip
+            conn.execute(CANDIDATES_SQL, duplicates, prepare=False).fetchall()
+            values = base | {
+                "code": f"{now:%Y%m%d}{number:05d}", "idempotency_key": uuid.uuid4().hex,
+                "idempotency_fingerprint": uuid.uuid4().hex, "cell_code": code, "community_code": code[:12],
+                "street_code": code[:9], "district_code": code[:6], "reported_at": now, "updated_at": now,
+                "step_started_at": now, "due_at": now + timedelta(hours=1), "warn_at": now + timedelta(minutes=48),
+                "lon": lon, "lat": lat, "report_payload": Jsonb({"source": "hotline", "cell_code": code}),
+                "route_payload": Jsonb({"matched": None}),
+            }  # fmt: skip
+            row = conn.cursor(row_factory=dict_row).execute(INSERT_ONCE_SQL, values, prepare=True).fetchone()
+            assert row is not None
+
+    return setup, one
+
+
 def _paced(rate: float, seconds: float, threads: int, setup: Callable[[], Any], one: Callable[[Any, int], None]) -> Run:
     """Open loop: request n is due at start + n / rate; its latency counts from then (queueing included)."""
     run = Run(threads, seconds)
@@ -459,6 +516,7 @@ def run(
     settings = app.extensions["citymgmt.settings"]
     raw: list[Run] = []
     http: list[Run] = []
+    intake_sql: list[Run] = []
     paced: dict[float, Run] = {}
     paced_raw: dict[float, Run] = {}
     with gunicorn(database_url, settings.resolved_redis_url(), servers.root / "var-bench", workers, threads) as (
@@ -467,9 +525,11 @@ def run(
     ):
         token = _token(base)
         setup, one = _http_one(base, token, lons, lats)
+        sql_setup, sql_one = _intake_sql_one(dsn, user_id, category_id, token, lons, lats)
         _drive(max(concurrencies), min(seconds, 1.0), one, setup)  # every worker and thread started and warm
         for c in concurrencies:
             raw.append(_drive(c, seconds, raw_one, raw_setup, cpu_meter(postmaster)))
+            intake_sql.append(_drive(c, seconds, sql_one, sql_setup, cpu_meter(postmaster)))
             profiler = _profile(master, seconds) if c == concurrencies[-1] else None
             http.append(_drive(c, seconds, one, setup, cpu_meter(postmaster, master)))
             if profiler is not None:
@@ -478,25 +538,27 @@ def run(
             paced_raw[rate] = _paced(rate, paced_seconds, 16, raw_setup, raw_one)
             paced[rate] = _paced(rate, paced_seconds, 16, setup, one)
         rss = worker_rss_mb(master)
-    return Figures(http, raw, paced, paced_raw, rss)
+    return Figures(http, raw, intake_sql, paced, paced_raw, rss)
 
 
 def table(f: Figures) -> str:
     lines = ["| clients | HTTP reports/s | p50 ms | p99 ms | errors | CPU ms/report client · web · PostgreSQL"
+             " | intake's SQL on raw psycopg tx/s | CPU ms/tx client · PostgreSQL"
              " | raw SQL tx/s | p50 ms | p99 ms | CPU ms/tx client · PostgreSQL | ratio |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    for h, r in zip(f.http, f.raw, strict=True):
-        hc, rc = h.cpu_ms, r.cpu_ms
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for h, q, r in zip(f.http, f.intake_sql, f.raw, strict=True):
+        hc, qc, rc = h.cpu_ms, q.cpu_ms, r.cpu_ms
         lines.append(
             f"| {h.concurrency} | {h.per_s:,.0f} | {h.p50:.1f} | {h.p99:.1f} | {h.errors} |"
             f" {hc.get('client', 0):.2f} · {hc.get('web', 0):.2f} · {hc.get('postgres', 0):.2f} |"
+            f" {q.per_s:,.0f} | {qc.get('client', 0):.2f} · {qc.get('postgres', 0):.2f} |"
             f" {r.per_s:,.0f} | {r.p50:.1f} | {r.p99:.1f} | {rc.get('client', 0):.2f} · {rc.get('postgres', 0):.2f} |"
             f" {h.per_s / r.per_s if r.per_s else 0:.2f} |"
         )
     for rate, h in f.paced.items():
         r = f.paced_raw[rate]
         lines.append(
-            f"| paced {rate:g}/s | {h.per_s:,.0f} | {h.p50:.1f} | {h.p99:.1f} | {h.errors} | |"
+            f"| paced {rate:g}/s | {h.per_s:,.0f} | {h.p50:.1f} | {h.p99:.1f} | {h.errors} | | | |"
             f" {r.per_s:,.0f} | {r.p50:.1f} | {r.p99:.1f} | | |"
         )
     return "\n".join(lines)
@@ -517,6 +579,22 @@ def record(recorder: Recorder, f: Figures) -> None:
         target="≥ 1,000 reports/s",
     )
     recorder.add("intake_ratio_vs_raw", best.per_s / raw.per_s, "", target="≥ 0.5")
+    sql = f.best_intake_sql
+    recorder.add(
+        "intake_sql_tx_per_s",
+        sql.per_s,
+        "tx/s",
+        baseline="raw psycopg, same SQL work (the raw floor)",
+        baseline_value=raw.per_s,
+    )
+    recorder.add(
+        "intake_sql_postgres_cpu_ms_per_tx",
+        sql.cpu_ms.get("postgres", 0),
+        "ms",
+        higher_is_better=False,
+        baseline="raw psycopg, PostgreSQL CPU per transaction",
+        baseline_value=raw.cpu_ms.get("postgres", 0),
+    )
     recorder.add("intake_web_cpu_ms_per_report", best.cpu_ms.get("web", 0), "ms", higher_is_better=False)
     recorder.add(
         "intake_postgres_cpu_ms_per_report",

@@ -38,4 +38,5 @@ def test_intake_benchmark_smoke(servers) -> None:  # type: ignore[no-untyped-def
     assert figures.http[0].errors == 0 and figures.paced[10].errors == 0, figures
     assert len(figures.paced[10].latencies_ms) == 5 and len(figures.paced_raw[10].latencies_ms) == 5
     assert figures.http[0].per_s > 0 and figures.raw[0].per_s > 0
+    assert figures.intake_sql[0].errors == 0 and figures.intake_sql[0].per_s > 0, figures.intake_sql[0].first_error
     assert len(figures.worker_rss_mb) == 1 and figures.worker_rss_mb[0] > 10
