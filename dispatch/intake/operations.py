@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from geoalchemy2.shape import from_shape
+from geoalchemy2 import WKBElement
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
-from shapely.geometry import Point
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -309,7 +309,7 @@ def _report(
         raise _work_order_case(session, source, work_order)
     report_id, route_id = row.pop("event_ids")
     # As if loaded: whatever changes it next (moves, callers) goes through the session.
-    case = loaded_instance(Case, {**row, "point": from_shape(Point(match.lon, match.lat), srid=4326)})
+    case = loaded_instance(Case, {**row, "point": _point(match.lon, match.lat)})
     reported = CaseEvent(
         id=report_id,
         case_id=case.id,
@@ -344,6 +344,12 @@ def _report(
         events.append(system_move(session, case, "dispatch", now, settings, body, {"rule": decision.rule_code}))
     session.flush()  # the events' ids, and the automatic moves in one UPDATE
     return Reported(case, True, events, (match.lon, match.lat))
+
+
+def _point(lon: float, lat: float) -> WKBElement:
+    """The case's point as the ORM holds it: the WKB of a WGS-84 point (little-endian, type 1, x and y), written
+    directly; through Shapely and geoalchemy2's from_shape the same bytes cost some 20 times more."""
+    return WKBElement(memoryview(struct.pack("<BIdd", 1, 1, lon, lat)), srid=4326)
 
 
 def _by_key(session: Session, reporter: User, key: str) -> Case | None:
