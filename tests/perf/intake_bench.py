@@ -239,6 +239,48 @@ def summarise_profile(path: Path, top: int = 25) -> str:
     return "\n".join(f"{100 * n / total:5.1f}%  {frame}" for frame, n in ranked)
 
 
+# The stages of a report in a web worker's profile, each named by a frame that marks it: a sample belongs to the stage
+# of the innermost marked frame of its stack (the SQL inside authentication is the SQL's, not authentication's).
+STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("SQL on the driver: psycopg's Python around the statements (send, wait, rows)", ("Driver.execute (",)),
+    ("commit: the unit of work's flush check, COMMIT and expiry", ("unit_of_work (citymgmt/core/db.py",)),
+    ("ORM objects for the rows read (token, user, category, case, events), session.add",
+     ("loaded_instance (", "attach_row (", "_declarative_constructor (", "Session.add (sqlalchemy")),
+    ("authentication: the rest (token digest, the session's transaction and pool checkout)", ("_authenticate (",)),
+    ("input checks: reading the body, its first JSON parse, NUL and depth", ("check_request_input (",)),
+    ("answer: marshmallow dump", ("Schema.dump (marshmallow",)),
+    ("answer: JSON encoding", ("jsonify (flask",)),
+    ("body: webargs and marshmallow load", ("Parser.parse (webargs",)),
+    ("intake: the rest of report_case and the view (prelude row, routing, clock, payloads, code, fingerprint)",
+     ("report_case (dispatch/intake", "report (citymgmt/api/cases.py", "case_file (dispatch/workflow")),
+    ("before/after-request hooks (request id, headers, session, CSRF, language)",
+     ("Flask.preprocess_request (", "Flask.process_response (")),
+    ("Flask and werkzeug: request context, URL routing, response object", ("Flask.wsgi_app (flask",)),
+    ("gunicorn: HTTP parsing, access log line, socket writes", ("ThreadWorker.handle (gunicorn",)),
+    ("gunicorn: the worker's main loop (accept, poll, hand-off to a thread)",
+     ("ThreadWorker.run (gunicorn", "Worker.init_process (gunicorn", "_worker (concurrent/futures")),
+)  # fmt: skip
+
+
+def profile_stages(path: Path) -> list[tuple[str, float]]:
+    """The share of samples in each of STAGES (and "other"), from py-spy's collapsed stacks. A stack py-spy could not
+    unwind to its root but that shows psycopg's frames counts as SQL."""
+    counts = dict.fromkeys([name for name, _ in STAGES] + ["other"], 0)
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        stage = next(
+            (name for frame in reversed(frames) for name, marks in STAGES if any(m in frame for m in marks)), None
+        )
+        if stage is None and any("psycopg/" in frame for frame in frames):
+            stage = STAGES[0][0]
+        counts[stage or "other"] += n
+    return [(name, n / total if total else 0.0) for name, n in counts.items()]
+
+
 def _token(base: str) -> str:
     response = requests.post(
         f"{base}/api/v1/auth/token", json={"username": "bench-operator", "password": PASSWORD}, timeout=10
