@@ -48,6 +48,7 @@ MODEL_AND_JOB_MODULES = (
     "dispatch.notifications.operations",
     "citymgmt.open311.keys",
     "dispatch.metrics.operations",
+    "dispatch.analysis.rollups",
 )
 
 migrate = Migrate()

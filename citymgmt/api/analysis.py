@@ -1,5 +1,6 @@
 """/api/v1/analysis: where problems keep coming back (高发问题分析): recurrence, hot spots, anomalies and time
-patterns, computed from the cases as they are now (dispatch/analysis). For supervisors, leaders and admins; the
+patterns, counted from the roll-up the hourly job keeps, or from the cases as they are now with `fresh=true`
+(dispatch/analysis). For supervisors, leaders and admins; the
 answers name places, categories and case codes, never who reported a case."""
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ class FilterQuery(ma.Schema):
         load_default=None,
         validate=ma.validate.Regexp(r"^[A-Za-z0-9]{1,10}$"),
         metadata={"description": "A category code or its prefix (E01: the event class 01)"},
+    )
+    fresh = ma.fields.Boolean(
+        load_default=False,
+        metadata={"description": "Count from the cases now instead of the roll-up kept hourly (slower)"},
     )
 
 
@@ -143,6 +148,8 @@ class ScopeSchema(ma.Schema):
     area = ma.fields.String(allow_none=True)
     family = ma.fields.String(allow_none=True)
     category = ma.fields.String(allow_none=True)
+    source = ma.fields.String(metadata={"description": "rollups (the roll-up kept hourly) | direct (the cases now)"})
+    as_of = ma.fields.String(allow_none=True, metadata={"description": "When the roll-up was last built (rollups)"})
 
 
 class RecurrenceSchema(ScopeSchema):
@@ -209,6 +216,7 @@ def recurrence(query: dict[str, Any]) -> Any:
         days=query["days"],
         within_days=query["within_days"],
         limit=query["limit"],
+        fresh=query["fresh"],
     )
     name = _name(query, f"recurrence-{query['by']}")
     if query["format"] == "csv":
@@ -313,6 +321,7 @@ def hotspots(query: dict[str, Any]) -> Any:
         min_points=query["min_points"],
         alpha=query["alpha"],
         limit=query["limit"],
+        fresh=query["fresh"],
     )
     name = _name(query, "hotspots")
     if query["format"] == "csv":
@@ -385,7 +394,15 @@ def anomalies(query: dict[str, Any]) -> Any:
     filters = {k: query[k] for k in ("area", "family", "category")}
     scope = anomalies_module.day_scope(query["day"], now, settings, **filters)
     result = anomalies_module.anomalies(
-        session, scope, settings, now, by=query["by"], weeks=query["weeks"], alpha=query["alpha"], limit=query["limit"]
+        session,
+        scope,
+        settings,
+        now,
+        by=query["by"],
+        weeks=query["weeks"],
+        alpha=query["alpha"],
+        limit=query["limit"],
+        fresh=query["fresh"],
     )
     name = f"anomalies-{query['by']}-{result['day']}"
     if query["format"] == "csv":
@@ -446,7 +463,9 @@ PATTERN_COLUMNS = ("category_code", "category_name", "weekday", "hour", "cases")
 def patterns(query: dict[str, Any]) -> Any:
     """The hour-of-week profile (weekday × hour, city's zone) of each category, or of all cases."""
     settings = current_app.extensions["citymgmt.settings"]
-    result = patterns_module.patterns(db.session(), _scope(query), settings, group_by=query["group_by"])
+    result = patterns_module.patterns(
+        db.session(), _scope(query), settings, group_by=query["group_by"], fresh=query["fresh"]
+    )
     if query["format"] == "csv":
         rows = [
             {**g, "weekday": d + 1, "hour": h, "cases": g["matrix"][d][h]}

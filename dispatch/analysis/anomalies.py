@@ -4,6 +4,9 @@ For each place (cell, community, street or district) and category: the cases of 
 each of the `weeks` weeks before (the same hours of those days, when the day is today and not over yet), by the
 exact conditional test of stats.excess_p, corrected for the number of places tested (those with a case in the day
 or its baseline) by Benjamini–Hochberg at `alpha`. Flagged: q ≤ alpha.
+
+A day that was over when the roll-up was last built is counted from the roll-up's days; a later one (today, whose
+windows end at the same hour of each day) from the cases, one indexed day of the area per window.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from citymgmt.core.config import Settings
 from citymgmt.core.errors import ValidationError
-from dispatch.analysis.queries import anomaly_counts_sql
+from dispatch.analysis.queries import anomaly_counts_sql, rolled_anomaly_counts_sql
+from dispatch.analysis.rollups import built_at
 from dispatch.analysis.scope import Scope, area_names, category_names
 from dispatch.analysis.stats import benjamini_hochberg, excess_p
 from dispatch.metrics.operations import Period
@@ -52,6 +56,7 @@ def anomalies(
     weeks: int = 8,
     alpha: float = 0.05,
     limit: int = 100,
+    fresh: bool = False,
 ) -> dict[str, Any]:
     """The places and categories whose count in the scope's day (its period must be one day) is significantly above
     their baseline, most significant first, with the number of places tested."""
@@ -64,8 +69,19 @@ def anomalies(
     if scope.period.first != scope.period.last:
         raise ValidationError("anomalies are for one day: give day", details={"day": "one day"})
     starts, ends = windows(scope.period.first, weeks, now, settings)
+    day_over = scope.period.bounds(settings.zone)[1]
+    when = None if fresh else built_at(session)
+    rolled = when is not None and ends[0] >= day_over and when >= day_over  # the day was over at the last build
+    source = {"source": "direct", "as_of": None}
+    if rolled and when is not None:
+        source = {"source": "rollups", "as_of": when.isoformat()}
     params = scope.params(settings) | {"starts": starts, "ends": ends, "weeks": list(range(weeks + 1))}
-    rows = session.execute(text(anomaly_counts_sql(by)), params).all()
+    if rolled:
+        days = [scope.period.first - timedelta(weeks=w) for w in range(weeks + 1)]
+        sql = rolled_anomaly_counts_sql(by, scope.area_column)
+        rows = session.execute(text(sql), params | {"day": scope.period.first, "days": days}).all()
+    else:
+        rows = session.execute(text(anomaly_counts_sql(by, scope.area_column)), params).all()
     counts = np.array([r.count for r in rows], dtype=np.float64)
     baselines = np.array([r.baseline for r in rows], dtype=np.float64)
     p = excess_p(counts, baselines, weeks)
@@ -97,6 +113,7 @@ def anomalies(
         "alpha": alpha,
         "places_tested": len(rows),
         "anomalies": found,
+        **source,
     }
 
 

@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 
 from citymgmt.core.config import Settings
 from citymgmt.core.errors import ValidationError
-from dispatch.analysis.queries import CELLS_SQL, UTM_SRID_SQL, clusters_sql
+from dispatch.analysis.queries import cells_sql, clusters_sql, utm_srid_sql
+from dispatch.analysis.rollups import answered_from
 from dispatch.analysis.scope import Scope, category_names, place_features
 from dispatch.analysis.stats import benjamini_hochberg, gi_star, neighbourhood_p, neighbourhood_sums
 
@@ -42,10 +43,11 @@ def clusters(
     if not 2 <= min_points <= 1000:
         raise ValidationError("min_points must be 2 to 1000", details={"min_points": "out of range"})
     params = scope.params(settings)
-    srid = session.execute(text(UTM_SRID_SQL), params).scalar()
+    srid = session.execute(text(utm_srid_sql(scope.area_column)), params).scalar()
     if srid is None:
         return []  # no case in scope
-    rows = session.execute(text(clusters_sql(srid)), params | {"eps": eps, "min_points": min_points, "limit": limit})
+    sql = clusters_sql(srid, scope.area_column)
+    rows = session.execute(text(sql), params | {"eps": eps, "min_points": min_points, "limit": limit})
     found = [
         {
             "cluster": i,
@@ -77,12 +79,13 @@ def neighbourhoods(outlines: list[bytes]) -> list[list[int]]:
 
 
 def hot_cells(
-    session: Session, scope: Scope, settings: Settings, *, alpha: float = 0.05
+    session: Session, scope: Scope, settings: Settings, *, alpha: float = 0.05, rolled: bool = False
 ) -> tuple[list[dict[str, Any]], int]:
-    """The significant hot and cold cells (hot first, by z), and the number of cells tested."""
+    """The significant hot and cold cells (hot first, by z), and the number of cells tested; their cases counted
+    from the roll-up (rolled) or from the cases."""
     if not 0 < alpha < 1:
         raise ValidationError("alpha must be between 0 and 1", details={"alpha": "out of range"})
-    rows = session.execute(text(CELLS_SQL), scope.params(settings)).all()
+    rows = session.execute(text(cells_sql(scope.area_column, rolled)), scope.params(settings)).all()
     if len(rows) > MAX_CELLS:
         raise ValidationError(
             f"more than {MAX_CELLS} cells: choose a district or street", details={"area": "too many cells"}
@@ -125,8 +128,12 @@ def hotspots(
     min_points: int = 5,
     alpha: float = 0.05,
     limit: int = 100,
+    fresh: bool = False,
 ) -> dict[str, Any]:
-    cells, tested = hot_cells(session, scope, settings, alpha=alpha)
+    """The clusters (always of the cases' points: no roll-up keeps them) and the hot and cold cells (their counts
+    from the roll-up, or from the cases when `fresh`)."""
+    rolled, source = answered_from(session, fresh)
+    cells, tested = hot_cells(session, scope, settings, alpha=alpha, rolled=rolled)
     return {
         **scope.describe(),
         "eps": eps,
@@ -135,6 +142,7 @@ def hotspots(
         "cells_tested": tested,
         "clusters": clusters(session, scope, settings, eps=eps, min_points=min_points, limit=limit),
         "cells": cells,
+        **source,
     }
 
 

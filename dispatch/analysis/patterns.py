@@ -14,22 +14,27 @@ from sqlalchemy.orm import Session
 
 from citymgmt.core.config import Settings
 from citymgmt.core.errors import ValidationError
-from dispatch.analysis.queries import HOUR_OF_WEEK_SQL
+from dispatch.analysis.queries import hour_of_week_sql
+from dispatch.analysis.rollups import answered_from
 from dispatch.analysis.scope import Scope, category_names
 
 GROUPINGS = ("category", "all")
 ALL = "*"
 
 
-def patterns(session: Session, scope: Scope, settings: Settings, *, group_by: str = "category") -> dict[str, Any]:
-    """The hour-of-week profile of each category (group_by=category) or of all cases (all), busiest first."""
+def patterns(
+    session: Session, scope: Scope, settings: Settings, *, group_by: str = "category", fresh: bool = False
+) -> dict[str, Any]:
+    """The hour-of-week profile of each category (group_by=category) or of all cases (all), busiest first: summed
+    from the roll-up's hours (`fresh`: counted from the cases)."""
     if group_by not in GROUPINGS:
         raise ValidationError("group_by must be category or all", details={"group_by": "unknown grouping"})
+    rolled, source = answered_from(session, fresh)
     profiles: dict[str, list[list[int]]] = {}
-    for r in session.execute(text(HOUR_OF_WEEK_SQL), scope.params(settings)):
+    for r in session.execute(text(hour_of_week_sql(scope.area_column, rolled)), scope.params(settings)):
         key = r.category_code if group_by == "category" else ALL
         matrix = profiles.setdefault(key, [[0] * 24 for _ in range(7)])
-        matrix[r.weekday - 1][r.hour] += r.cases
+        matrix[r.weekday - 1][r.hour] += int(r.cases)
     names = category_names(session, set(profiles) - {ALL})
     groups: list[dict[str, Any]] = []
     for key, matrix in profiles.items():
@@ -49,4 +54,4 @@ def patterns(session: Session, scope: Scope, settings: Settings, *, group_by: st
             }
         )
     groups.sort(key=lambda g: (-g["cases"], g["category_code"] or ""))
-    return {**scope.describe(), "group_by": group_by, "timezone": settings.timezone, "groups": groups}
+    return {**scope.describe(), "group_by": group_by, "timezone": settings.timezone, "groups": groups, **source}

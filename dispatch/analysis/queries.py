@@ -1,12 +1,19 @@
-"""The analysis feature's hand-written SQL: the cases of a scope counted by place, window, cluster and hour.
+"""The analysis feature's hand-written SQL: the cases of a scope counted by place, window, cluster and hour, directly
+from cases or from the roll-up `analysis_days`.
 
 Placeholders: every statement here runs through SQLAlchemy's `text()` and uses `:name`.
 
 Hand-written rather than the ORM's: sliding windows (`RANGE ... FOLLOWING`), PostGIS's `ST_ClusterDBSCAN` in a
-metric projection, all set-based. Every
-statement reads the same scope (`SCOPE`): the cases reported in the period, not cancelled (作废: not a real problem)
-and not merged into another (the same problem), in the area (any level's code, or a cell's), of the category family
-and category code prefix when given.
+metric projection, all set-based. Every statement reads the same scope: the cases reported in the period, not
+cancelled (作废: not a real problem) and not merged into another (the same problem), in the area, of the category
+family and category code prefix when given. The area is matched on the column of its level (`AREA_COLUMNS`, by the
+length of its code), so that a district's or a street's cases are read through their own index.
+
+The roll-up (`analysis_days`, rebuilt for the days that changed by the hourly job) counts those cases per local day,
+hour, cell, category and component: reported (on the day and hour of the report) and closed (on those of the
+closing), with the longest a case closed that day had been open, in days. The analyses read their counts from it and
+go back to the cases only for what must name cases (recurrence's lists, DBSCAN's points), and then only for the
+places the counts allow.
 """
 
 from __future__ import annotations
@@ -20,22 +27,64 @@ PLACE_COLUMNS = {
     "component": "c.component_id",
 }
 
-_FILTERS = """c.status <> 'cancelled' AND c.duplicate_of IS NULL
-  AND (CAST(:area AS varchar) IS NULL OR :area IN (c.district_code, c.street_code, c.community_code, c.cell_code))
+# The column naming an area of each level, by the length of its code (DB11: district 6, street 9, community 12,
+# cell 15 digits); cases and the roll-up both carry all four.
+AREA_COLUMNS = {6: "district_code", 9: "street_code", 12: "community_code", 15: "cell_code"}
+
+
+def _area(alias: str, area_column: str | None) -> str:
+    return "true" if area_column is None else f"{alias}.{area_column} = :area"
+
+
+def _filters(area_column: str | None) -> str:
+    """Cases of the scope's area, family and category, neither cancelled nor merged."""
+    return f"""c.status <> 'cancelled' AND c.duplicate_of IS NULL AND {_area("c", area_column)}
   AND (CAST(:family AS varchar) IS NULL OR k.family = :family)
   AND (CAST(:category AS varchar) IS NULL OR c.category_code LIKE :category || '%')"""
-SCOPE = f"c.reported_at >= :start AND c.reported_at < :end AND {_FILTERS}"
 
 
-def recurring_sql(place: str) -> str:
+def _scope(area_column: str | None) -> str:
+    return f"c.reported_at >= :start AND c.reported_at < :end AND {_filters(area_column)}"
+
+
+def _rolled(area_column: str | None) -> str:
+    """Roll-up rows of the scope's area, family and category (the period is each statement's own)."""
+    return f"""{_area("r", area_column)}
+  AND (CAST(:family AS varchar) IS NULL OR r.family = :family)
+  AND (CAST(:category AS varchar) IS NULL OR r.category_code LIKE :category || '%')"""
+
+
+# The places of the roll-up's rows: the column that names them ('' is no component).
+ROLLED_PLACES = {
+    "cell": "r.cell_code",
+    "community": "r.community_code",
+    "street": "r.street_code",
+    "district": "r.district_code",
+    "component": "NULLIF(r.component_id, '')",
+}
+
+
+def recurring_sql(place: str, area_column: str | None, rolled: bool) -> str:
     """Places where one category had at least :min_cases cases within :days days (a sliding window from each case),
-    ranked by the most cases in one window, each with its cases."""
+    ranked by the most cases in one window, each with its cases. Rolled: only the places and categories with at
+    least :min_cases cases in the period by the roll-up are read from cases."""
     column = PLACE_COLUMNS[place]
+    candidates = (
+        f"""candidates AS (
+  SELECT {ROLLED_PLACES[place]} AS place, r.category_code FROM analysis_days r
+  WHERE r.day BETWEEN :first AND :last AND r.reported > 0 AND {_rolled(area_column)}
+    AND {ROLLED_PLACES[place]} IS NOT NULL
+  GROUP BY 1, 2 HAVING sum(r.reported) >= :min_cases
+), """  # noqa: S608 (constants only)
+        if rolled
+        else ""
+    )
+    among = f"AND ({column}, c.category_code) IN (SELECT place, category_code FROM candidates)" if rolled else ""  # noqa: S608
     return f"""
-WITH scoped AS (
+WITH {candidates}scoped AS (
   SELECT c.id, c.code, c.category_code, c.reported_at, c.closed_at, c.status, {column} AS place
   FROM cases c JOIN categories k ON k.id = c.category_id
-  WHERE {SCOPE} AND {column} IS NOT NULL
+  WHERE {_scope(area_column)} AND {column} IS NOT NULL {among}
 ), windows AS (
   SELECT place, category_code,
          count(*) OVER (PARTITION BY place, category_code ORDER BY reported_at
@@ -56,11 +105,35 @@ LIMIT :limit
 """  # noqa: S608 (constants only)
 
 
-def repeats_sql(place: str) -> str:
+def repeats_sql(place: str, area_column: str | None, rolled: bool) -> str:
     """Cases closed in the period (of the scope's area and category) followed by a new case of the same category at
-    the same place within :window of the closure: a fix that did not hold. The first such case for each closure."""
+    the same place within :window of the closure: a fix that did not hold. The first such case for each closure.
+
+    Rolled: only the places and categories that could have one by the roll-up are read from cases: a closure in the
+    period and, from the first day to :reports_last (the period's last day + the window + a day of slack for a
+    shorter day), two reports, or one when a case closed there had been reported before the period (open longer
+    than since the first day). A cell's or community's next case is in the same area; a component's may not be."""
     column = PLACE_COLUMNS[place]
-    return f"""
+    rolled_place = ROLLED_PLACES[place]
+    same_area = _area("r", area_column) if place != "component" else "true"
+    candidates = (
+        f"""WITH closures AS (
+  SELECT {rolled_place} AS place, r.category_code, bool_or(r.longest_open_days > r.day - :first) AS early
+  FROM analysis_days r
+  WHERE r.day BETWEEN :first AND :last AND r.closed > 0 AND {_rolled(area_column)} AND {rolled_place} IS NOT NULL
+  GROUP BY 1, 2
+), candidates AS (
+  SELECT x.place, x.category_code FROM closures x
+  JOIN analysis_days r ON {rolled_place} = x.place AND r.category_code = x.category_code
+  WHERE r.day BETWEEN :first AND :reports_last AND r.reported > 0 AND {same_area}
+  GROUP BY x.place, x.category_code, x.early HAVING sum(r.reported) >= CASE WHEN x.early THEN 1 ELSE 2 END
+)
+"""  # noqa: S608 (constants only)
+        if rolled
+        else ""
+    )
+    among = f"AND ({column}, c.category_code) IN (SELECT place, category_code FROM candidates)" if rolled else ""  # noqa: S608
+    return f"""{candidates}
 SELECT {column} AS place, c.category_code, c.id, c.code, c.closed_at,
        n.id AS next_id, n.code AS next_code, n.reported_at AS next_reported_at, n.status AS next_status
 FROM cases c JOIN categories k ON k.id = c.category_id
@@ -71,28 +144,31 @@ JOIN LATERAL (
     AND n.status <> 'cancelled' AND n.duplicate_of IS NULL AND n.id <> c.id
   ORDER BY n.reported_at, n.id LIMIT 1
 ) n ON true
-WHERE c.status = 'closed' AND c.closed_at >= :start AND c.closed_at < :end AND {_FILTERS} AND {column} IS NOT NULL
+WHERE c.status = 'closed' AND c.closed_at >= :start AND c.closed_at < :end AND {_filters(area_column)}
+  AND {column} IS NOT NULL {among}
 ORDER BY c.closed_at, c.id
 """  # noqa: S608 (constants only)
 
 
-# The UTM zone (WGS 84, EPSG:326xx north, 327xx south) of the scope's cases: DBSCAN's distance is in its metres.
-UTM_SRID_SQL = f"""
+def utm_srid_sql(area_column: str | None) -> str:
+    """The UTM zone (WGS 84, EPSG:326xx north, 327xx south) of the scope's cases: DBSCAN's distance is in its
+    metres."""
+    return f"""
 SELECT CASE WHEN avg(ST_Y(c.point)) >= 0 THEN 32600 ELSE 32700 END
        + least(60, greatest(1, floor((avg(ST_X(c.point)) + 180) / 6)::int + 1)) AS srid
 FROM cases c JOIN categories k ON k.id = c.category_id
-WHERE {SCOPE}
+WHERE {_scope(area_column)}
 """  # noqa: S608 (constants only)
 
 
-def clusters_sql(srid: int) -> str:
+def clusters_sql(srid: int, area_column: str | None) -> str:
     """DBSCAN clusters of the scope's cases (ST_ClusterDBSCAN, :eps metres in the given metric projection, at least
     :min_points cases within reach of a core case), largest first, with their hull and centre in WGS-84."""
     return f"""
 WITH points AS (
   SELECT c.id, c.code, c.category_code, ST_Transform(c.point, {int(srid)}) AS p
   FROM cases c JOIN categories k ON k.id = c.category_id
-  WHERE {SCOPE}
+  WHERE {_scope(area_column)}
 ), clustered AS (
   SELECT *, ST_ClusterDBSCAN(p, eps := :eps, minpoints := :min_points) OVER () AS cluster FROM points
 )
@@ -108,13 +184,19 @@ LIMIT :limit
 """  # noqa: S608 (constants only)
 
 
-# The live cells of the area (all when :area is NULL) with the scope's cases in each, their area and their outline
-# (WKB), in code order: their neighbourhoods are found in the process (hotspots.py).
-CELLS_SQL = f"""
-WITH counted AS (
-  SELECT c.cell_code, count(*) AS cases FROM cases c JOIN categories k ON k.id = c.category_id
-  WHERE {SCOPE} GROUP BY c.cell_code
-)
+def cells_sql(area_column: str | None, rolled: bool) -> str:
+    """The live cells of the area (all when :area is NULL) with the scope's cases in each (counted from cases, or
+    summed from the roll-up), their area and their outline (WKB), in code order: their neighbourhoods are found in
+    the process (hotspots.py)."""
+    counted = (
+        f"""SELECT r.cell_code, sum(r.reported) AS cases FROM analysis_days r
+  WHERE r.day BETWEEN :first AND :last AND r.reported > 0 AND {_rolled(area_column)} GROUP BY r.cell_code"""  # noqa: S608
+        if rolled
+        else f"""SELECT c.cell_code, count(*) AS cases FROM cases c JOIN categories k ON k.id = c.category_id
+  WHERE {_scope(area_column)} GROUP BY c.cell_code"""  # noqa: S608
+    )
+    return f"""
+WITH counted AS ({counted})
 SELECT g.code, g.area_m2, coalesce(n.cases, 0) AS cases, ST_AsBinary(g.geom) AS wkb
 FROM grid_cells g
 JOIN areas cm ON cm.code = g.community_code LEFT JOIN areas st ON st.code = cm.parent_code
@@ -123,6 +205,7 @@ WHERE g.retired_at IS NULL
   AND (CAST(:area AS varchar) IS NULL OR :area IN (g.code, cm.code, st.code, st.parent_code))
 ORDER BY g.code
 """  # noqa: S608 (constants only)
+
 
 # The places' geometries as GeoJSON (WGS-84), by code: cells' and areas' polygons, components' points.
 PLACE_GEOMETRY_SQL = {
@@ -134,7 +217,7 @@ PLACE_GEOMETRY_SQL = {
 }
 
 
-def anomaly_counts_sql(place: str) -> str:
+def anomaly_counts_sql(place: str, area_column: str | None) -> str:
     """Per place and category: the cases in window 0 (the period) and in windows 1..weeks (its baseline), each
     window given by its bounds (:starts, :ends, :weeks arrays)."""
     column = PLACE_COLUMNS[place]
@@ -144,19 +227,70 @@ SELECT {column} AS place, c.category_code,
 FROM unnest(CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[]), CAST(:weeks AS int[])) AS win(s, e, w)
 JOIN cases c ON c.reported_at >= win.s AND c.reported_at < win.e
 JOIN categories k ON k.id = c.category_id
-WHERE {_FILTERS} AND {column} IS NOT NULL
+WHERE {_filters(area_column)} AND {column} IS NOT NULL
 GROUP BY 1, 2
 """  # noqa: S608 (constants only)
 
 
-# Cases of the scope by category, ISO weekday (1 = Monday) and hour, in the city's zone.
-HOUR_OF_WEEK_SQL = f"""
+def rolled_anomaly_counts_sql(place: str, area_column: str | None) -> str:
+    """The same counts from the roll-up, for whole days: the day :day and its baseline days (:days, the day too)."""
+    column = ROLLED_PLACES[place]
+    return f"""
+SELECT {column} AS place, r.category_code,
+       coalesce(sum(r.reported) FILTER (WHERE r.day = :day), 0) AS count,
+       coalesce(sum(r.reported) FILTER (WHERE r.day <> :day), 0) AS baseline
+FROM analysis_days r
+WHERE r.day = ANY(CAST(:days AS date[])) AND r.reported > 0 AND {_rolled(area_column)} AND {column} IS NOT NULL
+GROUP BY 1, 2
+"""  # noqa: S608 (constants only)
+
+
+def hour_of_week_sql(area_column: str | None, rolled: bool) -> str:
+    """Cases of the scope by category, ISO weekday (1 = Monday) and hour, in the city's zone."""
+    if rolled:
+        return f"""
+SELECT r.category_code, extract(isodow FROM r.day)::int AS weekday, r.hour, sum(r.reported) AS cases
+FROM analysis_days r
+WHERE r.day BETWEEN :first AND :last AND r.reported > 0 AND {_rolled(area_column)}
+GROUP BY 1, 2, 3
+"""  # noqa: S608 (constants only)
+    return f"""
 SELECT c.category_code, extract(isodow FROM c.reported_at AT TIME ZONE :tz)::int AS weekday,
        extract(hour FROM c.reported_at AT TIME ZONE :tz)::int AS hour, count(*) AS cases
 FROM cases c JOIN categories k ON k.id = c.category_id
-WHERE {SCOPE}
+WHERE {_scope(area_column)}
 GROUP BY 1, 2, 3
 """  # noqa: S608 (constants only)
+
+
+# -- the roll-up (rollups.py) --------------------------------------------------------------------------------------
+
+# The roll-up's rows of days :first..:last, deleted before they are built again.
+DELETE_DAYS_SQL = "DELETE FROM analysis_days WHERE day BETWEEN :first AND :last"
+
+# The roll-up of the days from :start to :end (local midnights): the cases of the scope's rule (neither cancelled nor
+# merged) by the day and hour (city's zone) of their report and, closed ones, of their closing.
+ROLLUP_SQL = """
+INSERT INTO analysis_days (day, hour, cell_code, category_code, component_id, community_code, street_code,
+                           district_code, family, reported, closed, longest_open_days)
+SELECT day, hour, cell_code, category_code, component_id, min(community_code), min(street_code), min(district_code),
+       min(family), sum(reported), sum(closed), max(open_days)
+FROM (
+  SELECT (c.reported_at AT TIME ZONE :tz)::date AS day, extract(hour FROM c.reported_at AT TIME ZONE :tz)::int AS hour,
+         c.cell_code, c.category_code, coalesce(c.component_id, '') AS component_id, c.community_code, c.street_code,
+         c.district_code, k.family, 1 AS reported, 0 AS closed, 0 AS open_days
+  FROM cases c JOIN categories k ON k.id = c.category_id
+  WHERE c.reported_at >= :start AND c.reported_at < :end AND c.status <> 'cancelled' AND c.duplicate_of IS NULL
+  UNION ALL
+  SELECT (c.closed_at AT TIME ZONE :tz)::date, extract(hour FROM c.closed_at AT TIME ZONE :tz)::int,
+         c.cell_code, c.category_code, coalesce(c.component_id, ''), c.community_code, c.street_code,
+         c.district_code, k.family, 0, 1,
+         (c.closed_at AT TIME ZONE :tz)::date - (c.reported_at AT TIME ZONE :tz)::date
+  FROM cases c JOIN categories k ON k.id = c.category_id
+  WHERE c.status = 'closed' AND c.closed_at >= :start AND c.closed_at < :end AND c.duplicate_of IS NULL
+) t
+GROUP BY day, hour, cell_code, category_code, component_id
+"""
 
 # The names of categories (of any taxonomy version, the current one first) and of areas, by code.
 CATEGORY_NAMES_SQL = """

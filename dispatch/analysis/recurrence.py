@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from citymgmt.core.config import Settings
 from citymgmt.core.errors import ValidationError
 from dispatch.analysis.queries import recurring_sql, repeats_sql
+from dispatch.analysis.rollups import answered_from
 from dispatch.analysis.scope import Scope, area_names, category_names, iso
 
 PLACES = ("cell", "community", "component")
@@ -32,9 +33,11 @@ def recurrence(
     days: int = 30,
     within_days: int = 30,
     limit: int = 100,
+    fresh: bool = False,
 ) -> dict[str, Any]:
     """The recurring places and the repeats after closure in the scope, each with its cases (codes, times, states:
-    nothing of who reported them)."""
+    nothing of who reported them). The roll-up says which places can qualify; their cases are read (`fresh`: every
+    case of the scope is)."""
     if by not in PLACES:
         raise ValidationError(f"by must be one of {', '.join(PLACES)}", details={"by": "unknown place"})
     if min_cases < 2:
@@ -43,10 +46,14 @@ def recurrence(
         raise ValidationError("days must be 1 to 366", details={"days": "out of range"})
     if not 1 <= within_days <= 366:
         raise ValidationError("within_days must be 1 to 366", details={"within_days": "out of range"})
-    params = scope.params(settings) | {"limit": limit}
+    rolled, source = answered_from(session, fresh)
+    reports_last = scope.period.last + timedelta(days=within_days + 2)
+    params = scope.params(settings) | {"limit": limit, "reports_last": reports_last}
+    area = scope.area_column
     # "within D days" of a case: up to, not including, D days after it.
     window = timedelta(days=days) - timedelta(microseconds=1)
-    rows = session.execute(text(recurring_sql(by)), params | {"window": window, "min_cases": min_cases}).all()
+    windows = params | {"window": window, "min_cases": min_cases}
+    rows = session.execute(text(recurring_sql(by, area, rolled)), windows).all()
     recurring = [
         {
             "place": r.place,
@@ -58,7 +65,7 @@ def recurrence(
         for r in rows
     ]
     repeats_by_place: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for r in session.execute(text(repeats_sql(by)), params | {"window": timedelta(days=within_days)}):
+    for r in session.execute(text(repeats_sql(by, area, rolled)), params | {"window": timedelta(days=within_days)}):
         repeats_by_place.setdefault((r.place, r.category_code), []).append(
             {
                 "closed_case": {"id": r.id, "code": r.code, "closed_at": iso(r.closed_at)},
@@ -85,6 +92,7 @@ def recurrence(
         "within_days": within_days,
         "recurring": recurring,
         "repeats": repeats,
+        **source,
     }
 
 

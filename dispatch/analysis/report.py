@@ -106,22 +106,25 @@ def bars(values: list[int], labels: list[str], width: int = 900, height: int = 1
 WEEKDAYS = ("一", "二", "三", "四", "五", "六", "日")
 
 
-def weekly_report(session: Session, settings: Settings, last_day: date, now: datetime, area: str | None = None) -> str:
-    """The HTML report of the seven days ending with `last_day` (in the city's zone) over the area (all if None)."""
+def weekly_report(
+    session: Session, settings: Settings, last_day: date, now: datetime, area: str | None = None, fresh: bool = False
+) -> str:
+    """The HTML report of the seven days ending with `last_day` (in the city's zone) over the area (all if None),
+    from the roll-up (`fresh`: from the cases)."""
     period = Period(last_day - timedelta(days=6), last_day)
     scope = Scope(period, area=area)
-    spots = hotspots(session, scope, settings, limit=20)
+    spots = hotspots(session, scope, settings, limit=20, fresh=fresh)
     features = hotspot_features(session, spots)
-    repeated = recurrence(session, scope, settings, min_cases=3, days=7, within_days=30, limit=20)
+    repeated = recurrence(session, scope, settings, min_cases=3, days=7, within_days=30, limit=20, fresh=fresh)
     days = []
     for offset in range(7):
         day = period.first + timedelta(days=offset)
         if datetime.combine(day, datetime.min.time(), settings.zone) > now:
             break
-        found = anomalies(session, Scope(Period(day, day), area=area), settings, now, limit=10)
+        found = anomalies(session, Scope(Period(day, day), area=area), settings, now, limit=10, fresh=fresh)
         days.append({"day": day.isoformat(), "weekday": WEEKDAYS[day.weekday()], "anomalies": found["anomalies"]})
-    profile = patterns(session, scope, settings, group_by="all")
-    by_category = patterns(session, scope, settings)["groups"][:10]
+    profile = patterns(session, scope, settings, group_by="all", fresh=fresh)
+    by_category = patterns(session, scope, settings, fresh=fresh)["groups"][:10]
     everything = profile["groups"][0] if profile["groups"] else None
     charts = {}
     if everything:

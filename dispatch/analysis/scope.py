@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from citymgmt.core.config import Settings
 from citymgmt.core.errors import ValidationError
-from dispatch.analysis.queries import AREA_NAMES_SQL, CATEGORY_NAMES_SQL, PLACE_GEOMETRY_SQL
+from dispatch.analysis.queries import AREA_COLUMNS, AREA_NAMES_SQL, CATEGORY_NAMES_SQL, PLACE_GEOMETRY_SQL
 from dispatch.metrics.operations import Period
 
 FAMILIES = ("component", "event")
@@ -44,11 +44,18 @@ class Scope:
         if self.category is not None and not _CATEGORY.match(self.category):
             raise ValidationError("category must be a category code or its prefix", details={"category": "not a code"})
 
+    @property
+    def area_column(self) -> str | None:
+        """The column of cases (and of the roll-up) that names the area's level; None for everywhere."""
+        return None if self.area is None else AREA_COLUMNS[len(self.area)]
+
     def params(self, settings: Settings) -> dict[str, Any]:
         start, end = self.period.bounds(settings.zone)
         return {
             "start": start,
             "end": end,
+            "first": self.period.first,
+            "last": self.period.last,
             "area": self.area,
             "family": self.family,
             "category": self.category.upper() if self.category else None,

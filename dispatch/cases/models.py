@@ -217,6 +217,8 @@ class Case(db.Model):  # type: ignore[name-defined]
             "id",
             postgresql_where=text(f"status = '{State.reported.value}' AND source <> 'inspector' AND verified IS FALSE"),
         ),
+        # Cases closed in a range of time: the analyses' roll-up of the days that changed, repeats after closure.
+        Index("ix_cases_closed_at", "closed_at", postgresql_where=text("status = 'closed'")),
         # Evaluation's: open cases whose handling deadline passes (they become overdue without an event).
         Index("ix_cases_open_disposal_due", "disposal_due_at", postgresql_where=text(f"status IN {_in(OPEN_STATES)}")),
     )

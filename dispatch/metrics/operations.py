@@ -76,6 +76,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -387,38 +388,76 @@ def rebuild_range(session: Session, first: date, last: date, now: datetime, sett
     session.execute(text(MONTHS_SQL), months)
 
 
-def refresh(session: Session, now: datetime, settings: Settings, overlap: timedelta = timedelta(hours=1)) -> int:
-    """Rebuild the days that changed since the last build (all of them the first time); the days rebuilt. One
-    build at a time (a transaction lock); moves committed late are caught by re-reading an hour back."""
-    session.execute(text(BUILD_LOCK_SQL))
-    build = session.get(MetricBuild, BUILD, with_for_update=True)
+RebuildDays = Callable[[Session, date, date, datetime, Settings], None]
+
+
+def changed_days(session: Session, since: datetime, now: datetime, settings: Settings) -> list[date]:
+    """The days (city's zone) whose facts may have changed since `since`: those of every case with an event since
+    then (its events, their deadlines, its report, closing and handling deadline) and those whose handling deadlines
+    passed since then. Other roll-ups of cases (the analyses') rebuild the same days."""
+    params = {"since": since, "now": now, "tz": settings.timezone}
+    return list(session.execute(text(CHANGED_DAYS_SQL), params).scalars())
+
+
+def lock_build(session: Session, name: str) -> None:
+    """One build of a name at a time: a transaction lock, released at the commit."""
+    session.execute(text(BUILD_LOCK_SQL), {"lock": f"citymgmt.{name}"})
+
+
+def days_since_first_report(session: Session, now: datetime, settings: Settings) -> list[date]:
+    """Every day (city's zone) from the first report's to now's: what a first build covers."""
+    first = session.execute(text(FIRST_REPORT_SQL)).scalar_one_or_none()
+    if first is None:
+        return []
+    first_day, last_day = first.astimezone(settings.zone).date(), now.astimezone(settings.zone).date()
+    return [first_day + timedelta(days=i) for i in range((last_day - first_day).days + 1)]
+
+
+def record_build(session: Session, name: str, now: datetime, days: int) -> None:
+    """Remember that the build `name` is up to date as of `now` (with the number of days it rebuilt)."""
+    build = session.get(MetricBuild, name, with_for_update=True)
     if build is None:
-        first = session.execute(text(FIRST_REPORT_SQL)).scalar_one_or_none()
-        days = []
-        if first is not None:
-            first_day, last_day = first.astimezone(settings.zone).date(), now.astimezone(settings.zone).date()
-            days = [first_day + timedelta(days=i) for i in range((last_day - first_day).days + 1)]
-        build = MetricBuild(name=BUILD, built_at=now, days_rebuilt=0)
-        session.add(build)
+        session.add(MetricBuild(name=name, built_at=now, days_rebuilt=days))
     else:
-        since = min(build.built_at, now) - overlap
-        days = list(
-            session.execute(text(CHANGED_DAYS_SQL), {"since": since, "now": now, "tz": settings.timezone}).scalars()
-        )
-    for first_day, last_day in _runs(days):
-        rebuild_range(session, first_day, last_day, now, settings)
-    build.built_at = now
-    build.days_rebuilt = len(days)
+        build.built_at, build.days_rebuilt = now, days
     session.flush()
+
+
+def refresh_build(
+    session: Session,
+    name: str,
+    rebuild: RebuildDays,
+    now: datetime,
+    settings: Settings,
+    overlap: timedelta = timedelta(hours=1),
+) -> int:
+    """Rebuild, with `rebuild(session, first, last, now, settings)`, the days that changed since the build `name`
+    last ran (every day since the first report the first time); the days rebuilt. One build of a name at a time;
+    moves committed late are caught by re-reading an hour back."""
+    lock_build(session, name)
+    build = session.get(MetricBuild, name, with_for_update=True)
+    if build is None:
+        days = days_since_first_report(session, now, settings)
+    else:
+        days = changed_days(session, min(build.built_at, now) - overlap, now, settings)
+    for first_day, last_day in day_runs(days):
+        rebuild(session, first_day, last_day, now, settings)
+    record_build(session, name, now, len(days))
     return len(days)
 
 
+def refresh(session: Session, now: datetime, settings: Settings, overlap: timedelta = timedelta(hours=1)) -> int:
+    """Rebuild the metrics' roll-ups of the days that changed since their last build; the days rebuilt."""
+    return refresh_build(session, BUILD, rebuild_range, now, settings, overlap)
+
+
 def rebuild_all(session: Session, first: date, last: date, now: datetime, settings: Settings) -> None:
-    session.execute(text(BUILD_LOCK_SQL))
+    lock_build(session, BUILD)
     rebuild_range(session, first, last, now, settings)
 
 
-def _runs(days: list[date]) -> list[tuple[date, date]]:
+def day_runs(days: list[date]) -> list[tuple[date, date]]:
+    """The days as runs of consecutive days (first, last), each rebuilt by one statement."""
     runs: list[tuple[date, date]] = []
     for day in sorted(days):
         if runs and day - runs[-1][1] <= timedelta(days=1):

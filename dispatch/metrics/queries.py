@@ -306,8 +306,9 @@ def rollup_counts_sql(column: str, cells: bool = False) -> str:
 DELETE_DAYS_SQL = "DELETE FROM metric_days WHERE day BETWEEN :first AND :last"
 DELETE_MONTHS_SQL = "DELETE FROM metric_months WHERE day >= :first AND day < :end"
 
-# One build at a time: a transaction-scoped advisory lock (no table to lock), released at the commit.
-BUILD_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('citymgmt.metrics'))"
+# One build of a kind at a time (:lock names it): a transaction-scoped advisory lock (no table to lock), released at
+# the commit.
+BUILD_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext(:lock))"
 
 # The first report ever, where the first build starts.
 FIRST_REPORT_SQL = "SELECT min(reported_at) FROM cases"

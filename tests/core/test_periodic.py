@@ -53,8 +53,8 @@ def test_every_periodic_job_succeeds_and_has_its_effect(  # type: ignore[no-unty
 
     clock.advance(hours=30)  # past the case's deadline (4 working hours) and the reconcile's 10 minutes
     enqueued = enqueue_due(redis, clock.now())
-    assert len(enqueued) == len(registered_periodic()) == 3
-    assert run_jobs() >= 3  # through the worker class of `citymgmt worker`; a failed job fails the test
+    assert len(enqueued) == len(registered_periodic()) == 4
+    assert run_jobs() >= 4  # through the worker class of `citymgmt worker`; a failed job fails the test
 
     done = runs(db_session)
     assert set(done) == set(registered_periodic())
@@ -68,7 +68,12 @@ def test_every_periodic_job_succeeds_and_has_its_effect(  # type: ignore[no-unty
     ).one()
     assert light == "red" and "overdue" in actions  # warned and overdue at once: one move
     assert db_session.execute(text("SELECT count(*) FROM metric_days")).scalar_one() > 0
-    assert db_session.execute(text("SELECT built_at FROM metric_builds")).scalar_one() == clock.now()
+    builds = dict(db_session.execute(text("SELECT name, built_at FROM metric_builds")).all())
+    assert set(builds.values()) == {clock.now()} and len(builds) == 2  # the metrics' and the analyses' roll-ups
+    reported_today = (
+        "SELECT sum(reported) FROM analysis_days WHERE cell_code = (SELECT cell_code FROM cases WHERE id = :id)"
+    )
+    assert db_session.execute(text(reported_today), {"id": case_id}).scalar_one() == 1
     assert db_session.get_one(OutboxMessage, lost_id).enqueued_at is None  # handed back to the relay
     run_jobs()
     assert db_session.execute(text("SELECT note FROM test_effects")).scalars().all() == ["lost"]

@@ -15,6 +15,7 @@ from dispatch.analysis.anomalies import anomalies, day_scope
 from dispatch.analysis.hotspots import hotspots
 from dispatch.analysis.patterns import patterns
 from dispatch.analysis.recurrence import recurrence
+from dispatch.analysis.rollups import rebuild
 from dispatch.analysis.scope import Scope
 from dispatch.metrics.operations import Period
 from tests.dispatch.notifications.test_notifications import mailbox, receiver, smtp_settings  # noqa: F401
@@ -95,6 +96,24 @@ def _find_grid(db_session) -> Grid:  # type: ignore[no-untyped-def]
 
 
 Plant = Callable[..., None]
+Build = Callable[[], bool]
+
+
+@pytest.fixture(params=["rollups", "direct"])
+def build(request, db_session, app) -> Build:  # type: ignore[no-untyped-def]
+    """Each planted pattern is found both ways: from the roll-up (built, when called, over every day up to now) and
+    from the cases (`fresh`). Returns the `fresh` to call the analyses with."""
+
+    def built() -> bool:
+        if request.param == "rollups":
+            rebuild(db_session, datetime.now(UTC), app.extensions["citymgmt.settings"])
+        return request.param == "direct"
+
+    return built
+
+
+def source(fresh: bool) -> str:
+    return "direct" if fresh else "rollups"
 
 
 @pytest.fixture
@@ -130,7 +149,7 @@ def plant(db_session) -> Plant:  # type: ignore[no-untyped-def]
     return insert
 
 
-def test_recurrence_and_repeats_after_closure(grid: Grid, plant: Plant, db_session, app) -> None:  # type: ignore[no-untyped-def]
+def test_recurrence_and_repeats_after_closure(grid: Grid, plant: Plant, build: Build, db_session, app) -> None:  # type: ignore[no-untyped-def]
     settings = app.extensions["citymgmt.settings"]
     a, b, c = grid.far[0], grid.far[5], grid.far[10]
     for day in (0, 3, 6, 9):  # four exposed-garbage cases in ten days: recurring
@@ -145,8 +164,10 @@ def test_recurrence_and_repeats_after_closure(grid: Grid, plant: Plant, db_sessi
     plant(c, T0 + timedelta(days=17), status="closed", closed_at=T0 + timedelta(days=17, hours=12))
     plant(c, T0 + timedelta(days=28))
     plant(c, T0 + timedelta(days=9), "E0103")
+    fresh = build()
 
-    result = recurrence(db_session, Scope(MARCH), settings, min_cases=3, days=10, within_days=10)
+    result = recurrence(db_session, Scope(MARCH), settings, min_cases=3, days=10, within_days=10, fresh=fresh)
+    assert result["source"] == source(fresh)
     assert [(g["place"], g["category_code"], g["most_in_window"], g["cases"]) for g in result["recurring"]] == [
         (a, "E0102", 4, 4)
     ]
@@ -162,24 +183,33 @@ def test_recurrence_and_repeats_after_closure(grid: Grid, plant: Plant, db_sessi
     assert pair["days_after_closure"] == 5.0
 
     # With a longer window B recurs too, and both of C's closures were followed within 30 days.
-    wider = recurrence(db_session, Scope(MARCH), settings, min_cases=3, days=30, within_days=30)
+    wider = recurrence(db_session, Scope(MARCH), settings, min_cases=3, days=30, within_days=30, fresh=fresh)
     assert {g["place"] for g in wider["recurring"]} == {a, b, c}
     assert [g["repeats"] for g in wider["repeats"] if g["place"] == c] == [2]
     # Filters: the area (another district has none) and the family (no component cases).
-    assert recurrence(db_session, Scope(MARCH, area="110102"), settings, min_cases=3, days=10)["recurring"] == []
-    assert recurrence(db_session, Scope(MARCH, family="component"), settings, min_cases=3)["recurring"] == []
+    elsewhere = recurrence(db_session, Scope(MARCH, area="110102"), settings, min_cases=3, days=10, fresh=fresh)
+    assert elsewhere["recurring"] == []
+    components = recurrence(db_session, Scope(MARCH, family="component"), settings, min_cases=3, fresh=fresh)
+    assert components["recurring"] == []
 
 
-def test_recurrence_on_a_component(grid: Grid, plant: Plant, db_session, app) -> None:  # type: ignore[no-untyped-def]
+def test_recurrence_on_a_component(grid: Grid, plant: Plant, build: Build, db_session, app) -> None:  # type: ignore[no-untyped-def]
     settings = app.extensions["citymgmt.settings"]
     component = db_session.execute(text("SELECT id FROM components ORDER BY id LIMIT 1")).scalar_one()
     for day in (0, 2, 4):
         plant(grid.far[0], T0 + timedelta(days=day), "C0102", component=component)
-    result = recurrence(db_session, Scope(MARCH), settings, by="component", min_cases=3, days=7)
+    plant(grid.far[0], T0 + timedelta(days=5), status="closed", closed_at=T0 + timedelta(days=5, hours=2))
+    plant(grid.far[2], T0 + timedelta(days=6), "C0102", status="closed", closed_at=T0 + timedelta(days=6, hours=1))
+    plant(grid.far[2], T0 + timedelta(days=8), "C0102")  # a repeat at the cell, but of no component
+    fresh = build()
+    result = recurrence(db_session, Scope(MARCH), settings, by="component", min_cases=3, days=7, fresh=fresh)
     assert [(g["place"], g["most_in_window"]) for g in result["recurring"]] == [(component, 3)]
+    assert result["repeats"] == [] and result["source"] == source(fresh)
+    by_cell = recurrence(db_session, Scope(MARCH), settings, min_cases=3, days=7, fresh=fresh)
+    assert [(g["place"], g["repeats"]) for g in by_cell["repeats"]] == [(grid.far[2], 1)]
 
 
-def test_a_planted_cluster_and_hot_cell_are_found(grid: Grid, plant: Plant, db_session, app) -> None:  # type: ignore[no-untyped-def]
+def test_a_planted_cluster_and_hot_cell_are_found(grid: Grid, plant: Plant, build: Build, db_session, app) -> None:  # type: ignore[no-untyped-def]
     settings = app.extensions["citymgmt.settings"]
     for i in range(8):  # eight cases within 20 m of the centre cell's middle
         plant(grid.centre, T0 + timedelta(hours=i), dx=(i % 3) * 5, dy=(i // 3) * 5)
@@ -188,8 +218,9 @@ def test_a_planted_cluster_and_hot_cell_are_found(grid: Grid, plant: Plant, db_s
             plant(cell, T0 + timedelta(days=1, hours=i + j))
     for i, cell in enumerate(grid.far[::7][:12]):  # one case in each of twelve cells far apart
         plant(cell, T0 + timedelta(days=2, hours=i))
-    result = hotspots(db_session, Scope(MARCH, area=grid.street), settings, eps=30, min_points=5)
-    assert result["cells_tested"] > 50
+    fresh = build()
+    result = hotspots(db_session, Scope(MARCH, area=grid.street), settings, eps=30, min_points=5, fresh=fresh)
+    assert result["cells_tested"] > 50 and result["source"] == source(fresh)
     clusters = result["clusters"]
     assert [c["cases"] for c in clusters] == [8]
     assert clusters[0]["top_category"] == "E0102" and clusters[0]["hull"]["type"] == "Polygon"
@@ -198,10 +229,11 @@ def test_a_planted_cluster_and_hot_cell_are_found(grid: Grid, plant: Plant, db_s
     assert hot[0]["code"] == grid.centre and hot[0]["neighbourhood_cases"] == 8 + 3 * 8
     assert not {c["code"] for c in hot} & set(grid.far[::7][:12]), "a single case far away is not a hot spot"
     # Metres, not degrees: 2 m apart the eight are no cluster of five.
-    assert hotspots(db_session, Scope(MARCH, area=grid.street), settings, eps=2, min_points=5)["clusters"] == []
+    close = hotspots(db_session, Scope(MARCH, area=grid.street), settings, eps=2, min_points=5, fresh=fresh)
+    assert close["clusters"] == []
 
 
-def test_a_planted_anomaly_is_found(grid: Grid, plant: Plant, db_session, app) -> None:  # type: ignore[no-untyped-def]
+def test_a_planted_anomaly_is_found(grid: Grid, plant: Plant, build: Build, db_session, app) -> None:  # type: ignore[no-untyped-def]
     settings = app.extensions["citymgmt.settings"]
     day = T0 + timedelta(weeks=8)  # Monday 28 April 2025
     a, b = grid.far[0], grid.far[3]
@@ -214,13 +246,19 @@ def test_a_planted_anomaly_is_found(grid: Grid, plant: Plant, db_session, app) -
     for h in range(2):
         plant(b, day + timedelta(hours=h))
     plant(b, day + timedelta(hours=14))  # after `now`: not counted
+    fresh = build()
     now = day + timedelta(hours=12)  # 21:00 in Beijing
-    result = anomalies(db_session, day_scope(None, now, settings), settings, now)
-    assert result["day"] == "2025-04-28"
+    result = anomalies(db_session, day_scope(None, now, settings), settings, now, fresh=fresh)
+    assert result["day"] == "2025-04-28" and result["source"] == "direct"  # the day not over: from the cases
     assert result["places_tested"] == 2
     assert [(x["place"], x["count"], x["baseline_mean"]) for x in result["anomalies"]] == [(a, 9, 1.0)]
-    by_street = anomalies(db_session, day_scope(None, now, settings), settings, now, by="street")
+    by_street = anomalies(db_session, day_scope(None, now, settings), settings, now, by="street", fresh=fresh)
     assert [x["place"] for x in by_street["anomalies"]] == [grid.street]
+    # Once the day is over, all of it (B's third case too: 3 against 1 a Monday, still not significant).
+    later = day + timedelta(days=3)
+    whole = anomalies(db_session, day_scope(day.date(), later, settings), settings, later, fresh=fresh)
+    assert whole["source"] == source(fresh) and whole["until"] == "2025-04-29T00:00:00+08:00"
+    assert [(x["place"], x["count"]) for x in whole["anomalies"]] == [(a, 9)] and whole["places_tested"] == 2
 
 
 def test_today_is_compared_with_the_same_hours_of_its_baseline_days(grid: Grid, plant: Plant, db_session, app) -> None:  # type: ignore[no-untyped-def]
@@ -239,21 +277,23 @@ def test_today_is_compared_with_the_same_hours_of_its_baseline_days(grid: Grid, 
     assert anomalies(db_session, day_scope(None, evening, settings), settings, evening)["anomalies"] == []
 
 
-def test_hour_of_week_patterns(grid: Grid, plant: Plant, db_session, app) -> None:  # type: ignore[no-untyped-def]
+def test_hour_of_week_patterns(grid: Grid, plant: Plant, build: Build, db_session, app) -> None:  # type: ignore[no-untyped-def]
     settings = app.extensions["citymgmt.settings"]
     for week in range(3):  # Mondays 09:00 in Beijing (01:00 UTC), and one Saturday 23:30 (15:30 UTC)
         plant(grid.far[0], T0 + timedelta(weeks=week))
     plant(grid.far[0], T0 + timedelta(days=5, hours=14, minutes=30), "E0103")
-    result = patterns(db_session, Scope(MARCH, area=grid.street), settings)
+    fresh = build()
+    result = patterns(db_session, Scope(MARCH, area=grid.street), settings, fresh=fresh)
+    assert result["source"] == source(fresh)
     groups = {g["category_code"]: g for g in result["groups"]}
     assert groups["E0102"]["peak"] == {"weekday": 1, "hour": 9, "cases": 3}
     assert groups["E0103"]["peak"] == {"weekday": 6, "hour": 23, "cases": 1}
     assert groups["E0102"]["matrix"][0][9] == 3 and sum(groups["E0102"]["by_hour"]) == 3
-    everything = patterns(db_session, Scope(MARCH, area=grid.street), settings, group_by="all")
+    everything = patterns(db_session, Scope(MARCH, area=grid.street), settings, group_by="all", fresh=fresh)
     assert [g["cases"] for g in everything["groups"]] == [4]
 
 
-def test_the_weekly_report(grid: Grid, plant: Plant, db_session, app, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_weekly_report(grid: Grid, plant: Plant, build: Build, db_session, app, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """`citymgmt analysis report --week`: the planted hot cell on the map and in the table, the recurring cell, the
     day's anomaly and the charts, in one HTML file."""
     from citymgmt.cli import cli
@@ -263,6 +303,7 @@ def test_the_weekly_report(grid: Grid, plant: Plant, db_session, app, tmp_path) 
     for cell in grid.neighbours:
         for j in range(3):
             plant(cell, T0 + timedelta(days=1, hours=j))
+    build()  # from the roll-up when it was built, from the cases when it never was
     db_session.commit()  # the command runs in its own unit of work: a savepoint released here, rolled back after
     out = tmp_path / "week.html"
     runner = app.test_cli_runner()
