@@ -110,13 +110,14 @@ class Figures:
         return max(found, key=lambda t: t.p99_ms)
 
 
-def _grid(app: Flask, cells: int) -> tuple[float, float, float, float]:
-    """Four districts side by side, `cells` 100 m cells in all; returns the city's bbox (lon/lat)."""
-    per_side = max(2, round(math.sqrt(cells / len(DISTRICTS))))
+def _grid(app: Flask, cells: int, districts: tuple[str, ...] = DISTRICTS) -> tuple[float, float, float, float]:
+    """The districts (four by default, codes 9901xx) side by side, `cells` 100 m cells in all; returns the city's
+    bbox (lon/lat)."""
+    per_side = max(2, round(math.sqrt(cells / len(districts))))
     side = per_side * 100.0
     with app.app_context():
         session = db.session()
-        for i, district in enumerate(DISTRICTS):
+        for i, district in enumerate(districts):
             x0 = X0 + i * side
             wkb = session.execute(
                 text("SELECT ST_AsBinary(ST_Transform(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 32650), 4326))"),
@@ -135,15 +136,21 @@ def _grid(app: Flask, cells: int) -> tuple[float, float, float, float]:
     return (box[0], box[1], box[2], box[3])
 
 
-def _history(app: Flask, open_cases: int, closed_cases: int, now: datetime) -> int:
+def _history(
+    app: Flask, open_cases: int, closed_cases: int, now: datetime, events: bool = True, shuffled: bool = False
+) -> int:
+    """The cases (and, unless `events` is False, their events) on the cells of the 9901xx districts. Case g falls
+    on the cell g modulo the cells, in code order (a district's cases then come in bursts, one each time the cases
+    run through the cells) or, `shuffled`, in an order of their codes' hashes (every district's cases spread over
+    the year)."""
+    order = "md5(code)" if shuffled else "code"
     with app.app_context():
         session = db.session()
-        session.execute(
-            text(
-                "CREATE TABLE bench_cells AS SELECT row_number() OVER (ORDER BY code) AS n, code, community_code,"
-                " ST_PointOnSurface(geom) AS p FROM grid_cells WHERE community_code LIKE '9901%'"
-            )
+        cells_sql = (
+            f"CREATE TABLE bench_cells AS SELECT row_number() OVER (ORDER BY {order}) AS n, code, community_code,"  # noqa: S608
+            " ST_PointOnSurface(geom) AS p FROM grid_cells WHERE community_code LIKE '9901%'"
         )
+        session.execute(text(cells_sql))
         session.execute(text("CREATE UNIQUE INDEX ON bench_cells (n)"))
         cells = session.execute(text("SELECT count(*) FROM bench_cells")).scalar_one()
         reporters = list(
@@ -178,7 +185,8 @@ def _history(app: Flask, open_cases: int, closed_cases: int, now: datetime) -> i
                 "departments": departments,
             },
         )
-        session.execute(text(EVENTS_SQL))
+        if events:
+            session.execute(text(EVENTS_SQL))
         session.execute(text(CLOCKS_SQL))
         session.execute(text("SET session_replication_role = DEFAULT"))
         session.execute(text("SELECT setval(pg_get_serial_sequence('cases', 'id'), (SELECT max(id) FROM cases))"))
@@ -192,7 +200,7 @@ def _history(app: Flask, open_cases: int, closed_cases: int, now: datetime) -> i
 
 def _vacuum(app: Flask) -> None:
     with app.app_context(), db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        for table in ("cases", "case_clocks", "case_events", "grid_cells", "areas", "metric_days"):
+        for table in ("cases", "case_clocks", "case_events", "grid_cells", "areas", "metric_days", "analysis_days"):
             connection.execute(text(f"VACUUM ANALYZE {table}"))
 
 
