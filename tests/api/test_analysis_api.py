@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
 
+from dispatch.analysis.rollups import rebuild
 from tests.dispatch.analysis.test_analysis import T0, Grid, Plant, grid, plant  # noqa: F401 (the fixtures)
 
 pytestmark = pytest.mark.usefixtures("beijing")
@@ -29,7 +30,7 @@ def _csv_rows(response) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
     return list(csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
 
 
-def test_the_planted_patterns_through_the_api(grid: Grid, plant: Plant, client, token_for, db_session) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_the_planted_patterns_through_the_api(grid: Grid, plant: Plant, client, token_for, db_session, app) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     a = grid.far[0]
     for day in (0, 3, 6, 9):  # recurring in A
         plant(a, T0 + timedelta(days=day))
@@ -47,12 +48,15 @@ def test_the_planted_patterns_through_the_api(grid: Grid, plant: Plant, client, 
         ),
         {"contact": '{"name": "张三", "phone": "13800138000"}'},
     )
+    rebuild(db_session, datetime.now(UTC), app.extensions["citymgmt.settings"])  # as the hourly job would
     supervisor = token_for("supervisor")
 
     url = f"/api/v1/analysis/recurrence?{MARCH}&min_cases=4&days=10&within_days=10&area={grid.street}&category=E0102"
     body = _get(client, url, supervisor).get_json()
     assert [(g["place"], g["most_in_window"]) for g in body["recurring"]] == [(a, 4)]
-    assert body["from"] == "2025-03-01" and body["by"] == "cell"
+    assert body["from"] == "2025-03-01" and body["by"] == "cell" and body["source"] == "rollups" and body["as_of"]
+    fresh = _get(client, url + "&fresh=true", supervisor).get_json()
+    assert fresh["source"] == "direct" and fresh["recurring"] == body["recurring"] and fresh["as_of"] is None
     assert [(g["place"], g["repeats"]) for g in body["repeats"]] == [(grid.far[10], 1)]
     rows = _csv_rows(_get(client, url + "&format=csv", supervisor))
     assert [r["kind"] for r in rows] == ["recurring"] * 4 + ["repeat"]
