@@ -26,10 +26,16 @@ from sqlalchemy.orm import Session
 
 from citymgmt.core.config import Settings
 from citymgmt.core.errors import ValidationError
-from dispatch.analysis.queries import cells_sql, clusters_sql, utm_srid_sql
-from dispatch.analysis.rollups import answered_from
+from dispatch.analysis.queries import KEPT_LEVELS, cells_sql, clusters_sql, kept_cells_sql, utm_srid_sql
+from dispatch.analysis.rollups import answered_from, grid_kept
 from dispatch.analysis.scope import Scope, category_names, place_features
-from dispatch.analysis.stats import benjamini_hochberg, gi_star, neighbourhood_p, neighbourhood_sums
+from dispatch.analysis.stats import (
+    benjamini_hochberg,
+    gi_star,
+    gi_star_of_sums,
+    neighbourhood_p,
+    neighbourhood_sums,
+)
 
 MAX_CELLS = 200_000  # an area beyond this is asked for by district or street
 
@@ -81,11 +87,18 @@ def neighbourhoods(outlines: list[bytes]) -> list[list[int]]:
 def hot_cells(
     session: Session, scope: Scope, settings: Settings, *, alpha: float = 0.05, rolled: bool = False
 ) -> tuple[list[dict[str, Any]], int]:
-    """The significant hot and cold cells (hot first, by z), and the number of cells tested; their cases counted
-    from the roll-up (rolled) or from the cases."""
+    """The significant hot and cold cells (hot first, by z), and the number of cells tested. Rolled: the counts
+    from the roll-up and the neighbourhoods as kept by the job (analysis_cells, analysis_neighbours); otherwise
+    the counts from the cases and the neighbourhoods from the cells' outlines."""
     if not 0 < alpha < 1:
         raise ValidationError("alpha must be between 0 and 1", details={"alpha": "out of range"})
-    rows = session.execute(text(cells_sql(scope.area_column, rolled)), scope.params(settings)).all()
+    params = scope.params(settings)
+    kept = rolled and grid_kept(session)
+    if kept:
+        level = KEPT_LEVELS[len(scope.area) if scope.area else None]
+        rows = session.execute(text(kept_cells_sql(scope.area_column, level)), params).all()
+    else:
+        rows = session.execute(text(cells_sql(scope.area_column)), params).all()
     if len(rows) > MAX_CELLS:
         raise ValidationError(
             f"more than {MAX_CELLS} cells: choose a district or street", details={"area": "too many cells"}
@@ -95,10 +108,15 @@ def hot_cells(
     total = int(counts.sum())
     if total == 0 or len(rows) < 2:
         return [], len(rows)
-    neighbours = neighbourhoods([bytes(r.wkb) for r in rows])
-    z = gi_star(counts, neighbours)
-    local = neighbourhood_sums(counts, neighbours)
-    shares = neighbourhood_sums(area, neighbours) / area.sum()
+    if kept:
+        local = np.array([r.local for r in rows], dtype=np.float64)
+        z = gi_star_of_sums(counts, local, [r.k for r in rows])
+        shares = np.array([r.neighbourhood_area for r in rows], dtype=np.float64) / area.sum()
+    else:
+        neighbours = neighbourhoods([bytes(r.wkb) for r in rows])
+        z = gi_star(counts, neighbours)
+        local = neighbourhood_sums(counts, neighbours)
+        shares = neighbourhood_sums(area, neighbours) / area.sum()
     upper, lower = neighbourhood_p(local, shares, total)
     p = np.minimum(1.0, 2 * np.minimum(upper, lower))
     q = benjamini_hochberg(p)

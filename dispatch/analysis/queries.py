@@ -47,9 +47,16 @@ def _scope(area_column: str | None) -> str:
     return f"c.reported_at >= :start AND c.reported_at < :end AND {_filters(area_column)}"
 
 
+def _rolled_area(area_column: str | None) -> str:
+    """Roll-up rows of the area, read through the district's index (the one the roll-up has beside its key)."""
+    if area_column in (None, "district_code"):
+        return _area("r", area_column)
+    return f"r.district_code = left(:area, 6) AND {_area('r', area_column)}"
+
+
 def _rolled(area_column: str | None) -> str:
     """Roll-up rows of the scope's area, family and category (the period is each statement's own)."""
-    return f"""{_area("r", area_column)}
+    return f"""{_rolled_area(area_column)}
   AND (CAST(:family AS varchar) IS NULL OR r.family = :family)
   AND (CAST(:category AS varchar) IS NULL OR r.category_code LIKE :category || '%')"""
 
@@ -115,7 +122,7 @@ def repeats_sql(place: str, area_column: str | None, rolled: bool) -> str:
     than since the first day). A cell's or community's next case is in the same area; a component's may not be."""
     column = PLACE_COLUMNS[place]
     rolled_place = ROLLED_PLACES[place]
-    same_area = _area("r", area_column) if place != "component" else "true"
+    same_area = _rolled_area(area_column) if place != "component" else "true"
     candidates = (
         f"""WITH closures AS (
   SELECT {rolled_place} AS place, r.category_code, bool_or(r.longest_open_days > r.day - :first) AS early
@@ -184,26 +191,49 @@ LIMIT :limit
 """  # noqa: S608 (constants only)
 
 
-def cells_sql(area_column: str | None, rolled: bool) -> str:
-    """The live cells of the area (all when :area is NULL) with the scope's cases in each (counted from cases, or
-    summed from the roll-up), their area and their outline (WKB), in code order: their neighbourhoods are found in
-    the process (hotspots.py)."""
-    counted = (
-        f"""SELECT r.cell_code, sum(r.reported) AS cases FROM analysis_days r
-  WHERE r.day BETWEEN :first AND :last AND r.reported > 0 AND {_rolled(area_column)} GROUP BY r.cell_code"""  # noqa: S608
-        if rolled
-        else f"""SELECT c.cell_code, count(*) AS cases FROM cases c JOIN categories k ON k.id = c.category_id
-  WHERE {_scope(area_column)} GROUP BY c.cell_code"""  # noqa: S608
-    )
+# The cells of the area: codes nest (a cell's 15 digits begin with its community's 12, its street's 9, its
+# district's 6), so the area's cells are a range of codes, read through the primary key.
+_CELLS_OF_AREA = "(CAST(:area AS varchar) IS NULL OR {code} BETWEEN rpad(:area, 15, '0') AND rpad(:area, 15, '9'))"
+
+
+def cells_sql(area_column: str | None) -> str:
+    """The live cells of the area (all when :area is NULL) with the scope's cases in each (counted from cases),
+    their area and their outline (WKB), in code order: their neighbourhoods are found in the process
+    (hotspots.py)."""
     return f"""
-WITH counted AS ({counted})
+WITH counted AS (
+  SELECT c.cell_code, count(*) AS cases FROM cases c JOIN categories k ON k.id = c.category_id
+  WHERE {_scope(area_column)} GROUP BY c.cell_code
+)
 SELECT g.code, g.area_m2, coalesce(n.cases, 0) AS cases, ST_AsBinary(g.geom) AS wkb
-FROM grid_cells g
-JOIN areas cm ON cm.code = g.community_code LEFT JOIN areas st ON st.code = cm.parent_code
-LEFT JOIN counted n ON n.cell_code = g.code
-WHERE g.retired_at IS NULL
-  AND (CAST(:area AS varchar) IS NULL OR :area IN (g.code, cm.code, st.code, st.parent_code))
+FROM grid_cells g LEFT JOIN counted n ON n.cell_code = g.code
+WHERE g.retired_at IS NULL AND {_CELLS_OF_AREA.format(code="g.code")}
 ORDER BY g.code
+"""  # noqa: S608 (constants only)
+
+
+# The level whose neighbourhood sizes and areas (analysis_cells) an area's cells read: their neighbours in the same
+# district, street or community, or anywhere (a single cell's are its community's: it is tested alone anyway).
+KEPT_LEVELS = {None: "city", 6: "district", 9: "street", 12: "community", 15: "community"}
+
+
+def kept_cells_sql(area_column: str | None, level: str) -> str:
+    """The same cells from what the job keeps: each cell's count summed from the roll-up, its neighbourhood's size
+    and area (analysis_cells, at the area's level) and its neighbourhood's count (the counts of the cells with
+    cases added to their neighbours in the area, analysis_neighbours), in code order."""
+    return f"""
+WITH counted AS (
+  SELECT r.cell_code, sum(r.reported) AS cases FROM analysis_days r
+  WHERE r.day BETWEEN :first AND :last AND r.reported > 0 AND {_rolled(area_column)} GROUP BY r.cell_code
+), local AS (
+  SELECT p.cell_code, sum(n.cases) AS cases FROM counted n JOIN analysis_neighbours p ON p.neighbour_code = n.cell_code
+  WHERE {_CELLS_OF_AREA.format(code="p.cell_code")} GROUP BY p.cell_code
+)
+SELECT a.code, a.area_m2, coalesce(n.cases, 0) AS cases, a.k_{level} AS k, a.area_{level} AS neighbourhood_area,
+       coalesce(l.cases, 0) AS local
+FROM analysis_cells a LEFT JOIN counted n ON n.cell_code = a.code LEFT JOIN local l ON l.cell_code = a.code
+WHERE {_CELLS_OF_AREA.format(code="a.code")}
+ORDER BY a.code
 """  # noqa: S608 (constants only)
 
 
@@ -299,3 +329,35 @@ JOIN taxonomy_versions v ON v.code = k.version_code
 WHERE k.code = ANY(CAST(:codes AS varchar[])) ORDER BY k.code, v.current DESC, v.loaded_at DESC
 """
 AREA_NAMES_SQL = "SELECT code, name FROM areas WHERE code = ANY(CAST(:codes AS varchar[]))"
+
+# -- the grid's neighbourhoods, kept (rollups.py) ---------------------------------------------------------------
+
+# What the kept neighbourhoods were built from: the live cells and the last change to any cell (imports and
+# retirements set updated_at).
+GRID_STATE_SQL = "SELECT count(*) FILTER (WHERE retired_at IS NULL) AS live, max(updated_at) AS changed FROM grid_cells"
+DELETE_NEIGHBOURS_SQL = "DELETE FROM analysis_neighbours"
+DELETE_CELLS_SQL = "DELETE FROM analysis_cells"
+
+# Every live cell's neighbours, itself included: the live cells whose outline touches or overlaps its own (queen
+# contiguity, the predicate of hotspots.neighbourhoods), through the live cells' GiST index.
+NEIGHBOURS_SQL = """
+INSERT INTO analysis_neighbours (neighbour_code, cell_code)
+SELECT b.code, a.code FROM grid_cells a JOIN grid_cells b ON ST_Intersects(a.geom, b.geom) AND b.retired_at IS NULL
+WHERE a.retired_at IS NULL
+"""
+
+# Each live cell's area and its neighbourhood's size and area among the cells of its district, street, community,
+# and everywhere.
+CELLS_KEPT_SQL = """
+INSERT INTO analysis_cells (code, area_m2, k_city, area_city, k_district, area_district, k_street, area_street,
+                            k_community, area_community)
+SELECT a.code, a.area_m2, count(*), sum(b.area_m2),
+       count(*) FILTER (WHERE left(b.code, 6) = left(a.code, 6)),
+       sum(b.area_m2) FILTER (WHERE left(b.code, 6) = left(a.code, 6)),
+       count(*) FILTER (WHERE left(b.code, 9) = left(a.code, 9)),
+       sum(b.area_m2) FILTER (WHERE left(b.code, 9) = left(a.code, 9)),
+       count(*) FILTER (WHERE left(b.code, 12) = left(a.code, 12)),
+       sum(b.area_m2) FILTER (WHERE left(b.code, 12) = left(a.code, 12))
+FROM analysis_neighbours p JOIN grid_cells a ON a.code = p.cell_code JOIN grid_cells b ON b.code = p.neighbour_code
+GROUP BY a.code, a.area_m2
+"""

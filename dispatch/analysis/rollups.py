@@ -14,13 +14,21 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, Index, Integer, SmallInteger, String, text
+from sqlalchemy import Date, Float, Index, Integer, SmallInteger, String, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from citymgmt.core.config import Settings
 from citymgmt.core.db import db
 from citymgmt.core.periodic import periodic
-from dispatch.analysis.queries import DELETE_DAYS_SQL, ROLLUP_SQL
+from dispatch.analysis.queries import (
+    CELLS_KEPT_SQL,
+    DELETE_CELLS_SQL,
+    DELETE_DAYS_SQL,
+    DELETE_NEIGHBOURS_SQL,
+    GRID_STATE_SQL,
+    NEIGHBOURS_SQL,
+    ROLLUP_SQL,
+)
 from dispatch.metrics.operations import (
     MetricBuild,
     Period,
@@ -33,6 +41,9 @@ from dispatch.metrics.operations import (
 # The build's name (in metric_builds), changed with the roll-up's definition: under a new name the next run rebuilds
 # every day.
 BUILD = "analysis-1"
+# The kept neighbourhoods' row in metric_builds: built_at is the grid's last change they were built from, and
+# days_rebuilt its live cells (a retirement changes the count).
+GRID_BUILD = "analysis-grid"
 
 
 class AnalysisDay(db.Model):  # type: ignore[name-defined]
@@ -56,11 +67,57 @@ class AnalysisDay(db.Model):  # type: ignore[name-defined]
 
     __table_args__ = (
         Index("ix_analysis_days_district", "district_code", "day"),
-        Index("ix_analysis_days_street", "street_code", "day"),
-        Index("ix_analysis_days_community", "community_code", "day"),
-        Index("ix_analysis_days_cell", "cell_code", "day"),
         Index("ix_analysis_days_component", "component_id", "day", postgresql_where=text("component_id <> ''")),
     )
+
+
+class AnalysisCell(db.Model):  # type: ignore[name-defined]
+    """A live cell's area and its neighbourhood's (itself and the live cells touching it) size and area, among the
+    cells of its district, street, community and everywhere: what hot spots' statistics need of the grid, kept so
+    that a district's tens of thousands of outlines need not be read and intersected at every question."""
+
+    __tablename__ = "analysis_cells"
+
+    code: Mapped[str] = mapped_column(String(15), primary_key=True)
+    area_m2: Mapped[float] = mapped_column(Float)
+    k_city: Mapped[int] = mapped_column(Integer)
+    area_city: Mapped[float] = mapped_column(Float)
+    k_district: Mapped[int] = mapped_column(Integer)
+    area_district: Mapped[float] = mapped_column(Float)
+    k_street: Mapped[int] = mapped_column(Integer)
+    area_street: Mapped[float] = mapped_column(Float)
+    k_community: Mapped[int] = mapped_column(Integer)
+    area_community: Mapped[float] = mapped_column(Float)
+
+
+class AnalysisNeighbour(db.Model):  # type: ignore[name-defined]
+    """A live cell (cell_code) and one of its neighbours, itself included: a cell's cases are added to its
+    neighbours' neighbourhood counts through it."""
+
+    __tablename__ = "analysis_neighbours"
+
+    neighbour_code: Mapped[str] = mapped_column(String(15), primary_key=True)
+    cell_code: Mapped[str] = mapped_column(String(15), primary_key=True)
+
+
+def keep_grid(session: Session, force: bool = False) -> bool:
+    """Rebuild the kept neighbourhoods when the grid changed since they were built (or `force`); whether it did."""
+    state = session.execute(text(GRID_STATE_SQL)).one()
+    build = session.get(MetricBuild, GRID_BUILD, with_for_update=True)
+    if state.changed is None:
+        return False
+    if not force and build is not None and build.built_at == state.changed and build.days_rebuilt == state.live:
+        return False
+    session.execute(text(DELETE_CELLS_SQL))
+    session.execute(text(DELETE_NEIGHBOURS_SQL))
+    session.execute(text(NEIGHBOURS_SQL))
+    session.execute(text(CELLS_KEPT_SQL))
+    record_build(session, GRID_BUILD, state.changed, state.live)
+    return True
+
+
+def grid_kept(session: Session) -> bool:
+    return session.get(MetricBuild, GRID_BUILD) is not None
 
 
 def rebuild_range(session: Session, first: date, last: date, now: datetime, settings: Settings) -> None:
@@ -71,8 +128,11 @@ def rebuild_range(session: Session, first: date, last: date, now: datetime, sett
 
 
 def refresh(session: Session, now: datetime, settings: Settings) -> int:
-    """Rebuild the days that changed since the last build (all of them the first time); the days rebuilt."""
-    return refresh_build(session, BUILD, rebuild_range, now, settings)
+    """Rebuild the days that changed since the last build (all of them the first time), and the kept
+    neighbourhoods if the grid changed; the days rebuilt."""
+    days = refresh_build(session, BUILD, rebuild_range, now, settings)
+    keep_grid(session)
+    return days
 
 
 def rebuild(
@@ -90,6 +150,7 @@ def rebuild(
     days = days_since_first_report(session, now, settings) if period is None else None
     if days is not None:
         if not days:
+            keep_grid(session, force=True)
             record_build(session, BUILD, now, 0)
             return 0
         period = Period(days[0], days[-1])
@@ -103,6 +164,7 @@ def rebuild(
         first = last + timedelta(days=1)
     rebuilt = (period.last - period.first).days + 1
     if days is not None:
+        keep_grid(session, force=True)
         record_build(session, BUILD, now, rebuilt)
     return rebuilt
 

@@ -43,6 +43,17 @@ def gi_star(values: ArrayLike, neighbours: list[list[int]]) -> FloatArray:
     """The Gi* z-score of each cell: `values` the cells' counts, `neighbours[i]` the indexes of cell i's neighbours,
     itself included. Zero where every cell has the same count (no variation: nothing is hot or cold)."""
     x = np.asarray(values, dtype=np.float64)
+    local = neighbourhood_sums(x, neighbours)  # Σ_j w_ij x_j
+    k = neighbourhood_sums(np.ones(len(x)), neighbours)  # Σ_j w_ij = Σ_j w_ij² (binary weights)
+    return gi_star_of_sums(x, local, k)
+
+
+def gi_star_of_sums(values: ArrayLike, local: ArrayLike, sizes: ArrayLike) -> FloatArray:
+    """The same z-scores from each cell's neighbourhood sum (`local`) and size (`sizes`, itself included), where
+    those are kept rather than the neighbourhoods (the analyses' roll-up of the grid)."""
+    x = np.asarray(values, dtype=np.float64)
+    local = np.asarray(local, dtype=np.float64)
+    k = np.asarray(sizes, dtype=np.float64)
     n = len(x)
     if n < 2:
         return np.zeros(n)
@@ -50,8 +61,6 @@ def gi_star(values: ArrayLike, neighbours: list[list[int]]) -> FloatArray:
     s = np.sqrt((x * x).mean() - mean * mean)
     if s == 0:
         return np.zeros(n)
-    local = neighbourhood_sums(x, neighbours)  # Σ_j w_ij x_j
-    k = neighbourhood_sums(np.ones(n), neighbours)  # Σ_j w_ij = Σ_j w_ij² (binary weights)
     denominator = s * np.sqrt(np.maximum(n * k - k * k, 0.0) / (n - 1))
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (local - mean * k) / denominator

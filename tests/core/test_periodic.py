@@ -69,7 +69,9 @@ def test_every_periodic_job_succeeds_and_has_its_effect(  # type: ignore[no-unty
     assert light == "red" and "overdue" in actions  # warned and overdue at once: one move
     assert db_session.execute(text("SELECT count(*) FROM metric_days")).scalar_one() > 0
     builds = dict(db_session.execute(text("SELECT name, built_at FROM metric_builds")).all())
+    grid = builds.pop("analysis-grid")  # the kept neighbourhoods: as of the grid's last change
     assert set(builds.values()) == {clock.now()} and len(builds) == 2  # the metrics' and the analyses' roll-ups
+    assert grid is not None and db_session.execute(text("SELECT count(*) FROM analysis_cells")).scalar_one() > 0
     reported_today = (
         "SELECT sum(reported) FROM analysis_days WHERE cell_code = (SELECT cell_code FROM cases WHERE id = :id)"
     )
