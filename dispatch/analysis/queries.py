@@ -225,9 +225,9 @@ def kept_cells_sql(area_column: str | None, level: str) -> str:
 WITH counted AS (
   SELECT r.cell_code, sum(r.reported) AS cases FROM analysis_days r
   WHERE r.day BETWEEN :first AND :last AND r.reported > 0 AND {_rolled(area_column)} GROUP BY r.cell_code
-), local AS (
+), local AS (  -- each counted cell's cases added to its neighbours' (those outside the area are not joined below)
   SELECT p.cell_code, sum(n.cases) AS cases FROM counted n JOIN analysis_neighbours p ON p.neighbour_code = n.cell_code
-  WHERE {_CELLS_OF_AREA.format(code="p.cell_code")} GROUP BY p.cell_code
+  GROUP BY p.cell_code
 )
 SELECT a.code, a.area_m2, coalesce(n.cases, 0) AS cases, a.k_{level} AS k, a.area_{level} AS neighbourhood_area,
        coalesce(l.cases, 0) AS local
@@ -337,6 +337,10 @@ AREA_NAMES_SQL = "SELECT code, name FROM areas WHERE code = ANY(CAST(:codes AS v
 GRID_STATE_SQL = "SELECT count(*) FILTER (WHERE retired_at IS NULL) AS live, max(updated_at) AS changed FROM grid_cells"
 DELETE_NEIGHBOURS_SQL = "DELETE FROM analysis_neighbours"
 DELETE_CELLS_SQL = "DELETE FROM analysis_cells"
+# Fresh statistics for the planner after a rebuild (the first questions would otherwise be planned as if the tables
+# were empty: a scan of every neighbour pair instead of a probe for each cell with cases).
+ANALYZE_KEPT_SQL = ("ANALYZE analysis_neighbours", "ANALYZE analysis_cells")
+ANALYZE_DAYS_SQL = "ANALYZE analysis_days"
 
 # Every live cell's neighbours, itself included: the live cells whose outline touches or overlaps its own (queen
 # contiguity, the predicate of hotspots.neighbourhoods), through the live cells' GiST index.

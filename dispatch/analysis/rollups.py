@@ -21,6 +21,8 @@ from citymgmt.core.config import Settings
 from citymgmt.core.db import db
 from citymgmt.core.periodic import periodic
 from dispatch.analysis.queries import (
+    ANALYZE_DAYS_SQL,
+    ANALYZE_KEPT_SQL,
     CELLS_KEPT_SQL,
     DELETE_CELLS_SQL,
     DELETE_DAYS_SQL,
@@ -112,6 +114,8 @@ def keep_grid(session: Session, force: bool = False) -> bool:
     session.execute(text(DELETE_NEIGHBOURS_SQL))
     session.execute(text(NEIGHBOURS_SQL))
     session.execute(text(CELLS_KEPT_SQL))
+    for statement in ANALYZE_KEPT_SQL:
+        session.execute(text(statement))
     record_build(session, GRID_BUILD, state.changed, state.live)
     return True
 
@@ -163,6 +167,7 @@ def rebuild(
             progress(first, last)
         first = last + timedelta(days=1)
     rebuilt = (period.last - period.first).days + 1
+    session.execute(text(ANALYZE_DAYS_SQL))
     if days is not None:
         keep_grid(session, force=True)
         record_build(session, BUILD, now, rebuilt)

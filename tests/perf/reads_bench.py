@@ -198,9 +198,13 @@ def _history(
     return int(events)
 
 
+VACUUMED = ("cases", "case_clocks", "case_events", "grid_cells", "areas", "metric_days")
+VACUUMED += ("analysis_days", "analysis_cells", "analysis_neighbours")
+
+
 def _vacuum(app: Flask) -> None:
     with app.app_context(), db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        for table in ("cases", "case_clocks", "case_events", "grid_cells", "areas", "metric_days", "analysis_days"):
+        for table in VACUUMED:
             connection.execute(text(f"VACUUM ANALYZE {table}"))
 
 
