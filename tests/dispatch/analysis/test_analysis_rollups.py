@@ -230,6 +230,9 @@ def test_the_rebuild_command_says_each_week(db_session, app) -> None:  # type: i
     ).scalar_one()
     assert rows == expected > 0
     assert rollups.built_at(db_session) is None  # a range is no build: the analyses still count from the cases
+    refreshed = runner.invoke(cli, ["analysis", "refresh"])  # the first build: every day since the first report
+    assert refreshed.exit_code == 0 and refreshed.output.endswith(" days rebuilt\n"), refreshed.output
+    assert int(refreshed.output.split()[0]) > 600 and rollups.built_at(db_session) is not None
     refused = runner.invoke(cli, ["analysis", "rebuild", "--from", "2025-03-20", "--to", "2025-03-01"])
     assert refused.exit_code == 1 and "to is before from" in refused.output
 
