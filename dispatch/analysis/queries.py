@@ -122,7 +122,8 @@ def repeats_sql(place: str, area_column: str | None, rolled: bool) -> str:
     than since the first day). A cell's or community's next case is in the same area; a component's may not be."""
     column = PLACE_COLUMNS[place]
     rolled_place = ROLLED_PLACES[place]
-    same_area = _rolled_area(area_column) if place != "component" else "true"
+    same_area = _rolled_area(area_column) if place != "component" else "r.component_id <> ''"  # (its index)
+    joined = rolled_place if place != "component" else "r.component_id"
     candidates = (
         f"""WITH closures AS (
   SELECT {rolled_place} AS place, r.category_code, bool_or(r.longest_open_days > r.day - :first) AS early
@@ -131,7 +132,7 @@ def repeats_sql(place: str, area_column: str | None, rolled: bool) -> str:
   GROUP BY 1, 2
 ), candidates AS (
   SELECT x.place, x.category_code FROM closures x
-  JOIN analysis_days r ON {rolled_place} = x.place AND r.category_code = x.category_code
+  JOIN analysis_days r ON {joined} = x.place AND r.category_code = x.category_code
   WHERE r.day BETWEEN :first AND :reports_last AND r.reported > 0 AND {same_area}
   GROUP BY x.place, x.category_code, x.early HAVING sum(r.reported) >= CASE WHEN x.early THEN 1 ELSE 2 END
 )
