@@ -4,7 +4,7 @@ and their number and area per level); an index of closed cases by their closing 
 day reads the cases closed on it)
 
 Revision ID: a7b1c3d5e7f9
-Revises: c2a4e6b8d0f1
+Revises: d7a1b3c5e7f9
 Create Date: 2026-12-06 18:30:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision = 'a7b1c3d5e7f9'
-down_revision = 'c2a4e6b8d0f1'
+down_revision = 'd7a1b3c5e7f9'
 branch_labels = None
 depends_on = None
 
