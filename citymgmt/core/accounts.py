@@ -1,5 +1,7 @@
-"""Accounts in bulk (`citymgmt users import FILE`): a CSV of users, created all or nothing, each through
-`create_user` (the one owner of what an account must be), every bad row named by line and field.
+"""Accounts: one created and audited (`create_account`), in bulk (`citymgmt users import FILE`: a CSV of users,
+created all or nothing, each through `create_user`, the one owner of what an account must be, every bad row named by
+line and field), a password set anew or an account deactivated (never deleted), each audited; the command line and
+the admin's pages (/admin/accounts) both go through these.
 
 Columns: `username`, `display_name`, `role` (one or more, separated by spaces, `;` or `|`), `department`, `password`,
 `phone`; `username` and `role` must be there. An empty password is generated (returned once, to be handed over; only
@@ -14,12 +16,21 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from citymgmt.core.audit import record
 from citymgmt.core.csvfiles import checked_reader
-from citymgmt.core.errors import DomainError, ValidationError
-from citymgmt.core.identity import Role, create_user, handler_username
+from citymgmt.core.errors import Conflict, DomainError, NotFound, ValidationError
+from citymgmt.core.identity import (
+    Role,
+    User,
+    check_password_strength,
+    create_user,
+    handler_username,
+    hash_password,
+    revoke_all_tokens,
+)
 
 COLUMNS = ("username", "display_name", "role", "department", "password", "phone")
 REQUIRED = ("username", "role")
@@ -115,3 +126,100 @@ def import_users(session: Session, rows: list[tuple[int, dict[str, str]]], now: 
         raise ValidationError(f"{len(problems)} of {len(rows)} rows refused; no account was created", details=problems)
     record(session, "user.import", source, now, created=len(created))
     return created
+
+
+def list_accounts(
+    session: Session, query: str, offset: int, limit: int, active_only: bool = False
+) -> tuple[list[User], int]:
+    """Accounts by username (deactivated ones too unless `active_only`: their history stays theirs), those whose
+    username, name or department contains `query`; one page of them and how many there are."""
+    conditions: list[ColumnElement[bool]] = []
+    if active_only:
+        conditions.append(User.deactivated_at.is_(None))
+    text_ = query.strip().lower()
+    if text_:
+        pattern = "%" + text_.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions.append(
+            or_(
+                User.username.like(pattern),
+                func.lower(User.display_name).like(pattern),
+                func.lower(User.department_code).like(pattern),
+            )
+        )
+    total = session.execute(select(func.count()).select_from(User).where(*conditions)).scalar_one()
+    rows = session.execute(select(User).where(*conditions).order_by(User.username).offset(offset).limit(limit))
+    return list(rows.scalars()), int(total)
+
+
+def account(session: Session, username: str) -> User:
+    """The account of this username, or NotFound."""
+    user = session.execute(select(User).where(User.username == username.strip().lower())).scalar_one_or_none()
+    if user is None:
+        raise NotFound(f"no user {username.strip().lower()[:40]}", details={"username": username[:40]})
+    return user
+
+
+def create_account(
+    session: Session,
+    username: str,
+    password: str | None,
+    roles: list[str],
+    now: datetime,
+    source: str,
+    display_name: str | None = None,
+    department_code: str | None = None,
+    phone: str | None = None,
+) -> Created:
+    """One account (`create_user` checks it), audited; without a password one is generated and returned once."""
+    chosen = password or _generated(username.strip().lower())
+    user = create_user(session, username, chosen, roles, display_name, department_code, phone)
+    record(
+        session,
+        "user.create",
+        user.username,
+        now,
+        roles=list(user.roles),
+        department=user.department_code,
+        display_name=user.display_name,
+        source=source,
+        password="given" if password else "generated",
+    )
+    return Created(user.username, tuple(user.roles), None if password else chosen)
+
+
+def set_password(session: Session, username: str, password: str | None, now: datetime, source: str) -> tuple[str, int]:
+    """A new password for a live account (generated when none is given): every token and browser session of the
+    account is revoked, so whoever had it is signed out at once. Returns the password when generated (shown once;
+    only its hash is kept) or "", and how many tokens were revoked."""
+    user = account(session, username)
+    if not user.active:
+        raise Conflict(f"user {user.username} is deactivated", details={"username": user.username})
+    chosen = password or _generated(user.username)
+    check_password_strength(chosen, user.username)
+    user.password_hash = hash_password(chosen)
+    revoked = revoke_all_tokens(session, user, now)
+    record(
+        session,
+        "user.set_password",
+        user.username,
+        now,
+        tokens_revoked=revoked,
+        source=source,
+        password="given" if password else "generated",
+    )
+    return ("" if password else chosen), revoked
+
+
+def deactivate_account(session: Session, username: str, now: datetime, source: str, actor: User | None = None) -> int:
+    """Stop an account from signing in (kept, with its history): its tokens and browser sessions are revoked.
+    An admin may not deactivate their own account from a page (nobody would be left to undo it). Returns how many
+    tokens were revoked."""
+    user = account(session, username)
+    if actor is not None and actor.id == user.id:
+        raise Conflict("you cannot deactivate your own account", details={"username": user.username})
+    if not user.active:
+        raise Conflict(f"user {user.username} is already deactivated", details={"username": user.username})
+    user.deactivated_at = now
+    revoked = revoke_all_tokens(session, user, now)
+    record(session, "user.deactivate", user.username, now, tokens_revoked=revoked, source=source)
+    return revoked

@@ -7,20 +7,11 @@ from pathlib import Path
 
 import click
 from flask.cli import with_appcontext
-from sqlalchemy import select
 
-from citymgmt.core.audit import record
 from citymgmt.core.clock import utcnow
 from citymgmt.core.db import unit_of_work
 from citymgmt.core.errors import DomainError
-from citymgmt.core.identity import (
-    ALL_ROLES,
-    User,
-    check_password_strength,
-    create_user,
-    hash_password,
-    revoke_all_tokens,
-)
+from citymgmt.core.identity import ALL_ROLES
 
 
 def _password(from_stdin: bool) -> str:
@@ -56,27 +47,27 @@ def create_command(
     password_stdin: bool,
 ) -> None:
     """Create an account with one or more roles."""
+    from citymgmt.core.accounts import create_account
     from citymgmt.core.commands import ensure_services_for_command
 
     ensure_services_for_command()
     try:
         with unit_of_work() as session:
-            user = create_user(
-                session, username, _password(password_stdin), list(roles), display_name, department, phone
-            )
-            record(
+            created = create_account(
                 session,
-                "user.create",
-                user.username,
+                username,
+                _password(password_stdin),
+                list(roles),
                 utcnow(),
-                roles=list(user.roles),
-                department=user.department_code,
-                display_name=user.display_name,
+                "cli",
+                display_name,
+                department,
+                phone,
             )
     except DomainError as exc:
         _fail(exc)
         return
-    click.echo(f"created {user.username} ({', '.join(user.roles)})")
+    click.echo(f"created {created.username} ({', '.join(created.roles)})")
 
 
 @users_cli.command("import")
@@ -115,19 +106,14 @@ def import_command(file: Path) -> None:
 @with_appcontext
 def set_password_command(username: str, password_stdin: bool) -> None:
     """Set a new password; every token of the user is revoked."""
-    with unit_of_work() as session:
-        user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
-        if user is None:
-            click.echo(f"error: no user {username}", err=True)
-            sys.exit(1)
-        password = _password(password_stdin)
-        try:
-            check_password_strength(password, username)
-        except DomainError as exc:
-            _fail(exc)
-        user.password_hash = hash_password(password)
-        revoked = revoke_all_tokens(session, user, utcnow())
-        record(session, "user.set_password", username, utcnow(), tokens_revoked=revoked)
+    from citymgmt.core.accounts import set_password
+
+    try:
+        with unit_of_work() as session:
+            _, revoked = set_password(session, username, _password(password_stdin), utcnow(), "cli")
+    except DomainError as exc:
+        _fail(exc)
+        return
     click.echo(f"password of {username} changed; {revoked} token(s) revoked")
 
 
@@ -136,12 +122,12 @@ def set_password_command(username: str, password_stdin: bool) -> None:
 @with_appcontext
 def deactivate_command(username: str) -> None:
     """Stop an account from signing in (its history stays); its tokens are revoked."""
-    with unit_of_work() as session:
-        user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
-        if user is None:
-            click.echo(f"error: no user {username}", err=True)
-            sys.exit(1)
-        user.deactivated_at = utcnow()
-        revoked = revoke_all_tokens(session, user, utcnow())
-        record(session, "user.deactivate", username, utcnow(), tokens_revoked=revoked)
+    from citymgmt.core.accounts import deactivate_account
+
+    try:
+        with unit_of_work() as session:
+            deactivate_account(session, username, utcnow(), "cli")
+    except DomainError as exc:
+        _fail(exc)
+        return
     click.echo(f"{username} deactivated")
