@@ -223,6 +223,33 @@ def parse_rules(source: str) -> list[dict[str, Any]]:
     return rules
 
 
+def line_of(source: str, path: str) -> int | None:
+    """The line (from 1) of the YAML text where a problem's path (`rules.3.then.department`, as `parse_rules` and
+    `import_rules` name them) is, or where the deepest part of it that exists is (a missing field: its rule's line).
+    None when the text is not YAML or the path names nothing in it."""
+    try:
+        node = yaml.compose(source, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    if node is None:
+        return None
+    if isinstance(node, yaml.SequenceNode) and path.startswith("rules."):
+        path = path.removeprefix("rules.")  # a bare list of rules, as parse_rules accepts
+    line: int | None = None
+    for part in path.split("."):
+        if isinstance(node, yaml.MappingNode):
+            found = next(((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == part), None)
+            if found is None:
+                break
+            line, node = found[0].start_mark.line + 1, found[1]
+        elif isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
+            node = node.value[int(part)]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
 def _flatten(messages: Any, prefix: str = "") -> dict[str, str]:
     flat: dict[str, str] = {}
     if isinstance(messages, dict):

@@ -29,7 +29,9 @@ from dispatch.sla.workcalendar import WorkingCalendar, chinese_overrides
 calendar_revision = Sequence("calendar_day_revision_seq", start=1)
 SEEDED = "chinese-calendar"  # China's days, written by `calendar seed` (CITYMGMT_HOLIDAYS=cn)
 IMPORTED = "import"  # the city's own, from `calendar import` (an iCalendar or CSV file)
-SOURCES = (SEEDED, "admin", IMPORTED)
+ADMIN = "admin"  # an admin's override (`calendar set`, PUT /api/v1/calendar/{day}, the admin's calendar page)
+DEFAULT = "default"  # an override cleared: the day is Monday–Friday again (not a special day: never listed)
+SOURCES = (SEEDED, ADMIN, IMPORTED, DEFAULT)
 
 
 class CalendarDay(db.Model):  # type: ignore[name-defined]
@@ -66,8 +68,8 @@ def seed_years(session: Session, years: range, now: datetime) -> tuple[int, list
                 "updated_at": now,
                 "revision": calendar_revision.next_value(),
             },
-            where=(CalendarDay.source == "chinese-calendar")
-            & (CalendarDay.is_workday != statement.excluded.is_workday),
+            where=((CalendarDay.source == SEEDED) & (CalendarDay.is_workday != statement.excluded.is_workday))
+            | (CalendarDay.source == DEFAULT),
         ).returning(CalendarDay.day)
     ).all()
     return len(written), unknown
@@ -82,7 +84,7 @@ def set_day(
     values: dict[str, Any] = {
         "day": day,
         "is_workday": is_workday,
-        "source": "admin",
+        "source": ADMIN,
         "note": (note or "").strip()[:200] or None,
         "updated_by": user_id,
         "updated_at": now,
@@ -99,6 +101,29 @@ def set_day(
             },
         )
     )
+
+
+def clear_day(session: Session, day: date, user_id: int | None, now: datetime) -> bool:
+    """Undo an admin's or an imported override: the day is again what China's calendar says (a seeded day, counted
+    under CITYMGMT_HOLIDAYS=cn only) or, when it says nothing, Monday–Friday. The row is rewritten, never deleted,
+    so that the calendar's revision moves and every process rebuilds its calendar. False when there was no
+    override to clear."""
+    if not 1990 <= day.year <= 2100:
+        raise ValidationError("the day must be between 1990 and 2100", details={"day": day.isoformat()})
+    row = session.get(CalendarDay, day)
+    if row is None or row.source not in (ADMIN, IMPORTED):
+        return False
+    china = chinese_overrides(range(day.year, day.year + 1)).get(day)
+    row.is_workday = china if china is not None else day.weekday() < 5
+    row.source = SEEDED if china is not None else DEFAULT
+    row.note = None
+    row.updated_by = user_id
+    row.updated_at = now
+    row.revision = calendar_revision.next_value()
+    forget_memo(session, CALENDAR_MEMO)
+    forget_revisions(session)
+    session.flush()
+    return True
 
 
 def import_days(
@@ -143,7 +168,9 @@ def import_days(
 
 def days_of_year(session: Session, year: int, holidays: str) -> list[CalendarDay]:
     """The stored days of the year that count under CITYMGMT_HOLIDAYS (with none, China's seeded ones do not)."""
-    query = select(CalendarDay).where(CalendarDay.day >= date(year, 1, 1), CalendarDay.day <= date(year, 12, 31))
+    query = select(CalendarDay).where(
+        CalendarDay.day >= date(year, 1, 1), CalendarDay.day <= date(year, 12, 31), CalendarDay.source != DEFAULT
+    )
     if holidays != "cn":
         query = query.where(CalendarDay.source != SEEDED)
     return list(session.execute(query.order_by(CalendarDay.day)).scalars())
