@@ -24,6 +24,14 @@ ERROR_TEXTS = {
     "forbidden": (_l("Not for your role"), _l("Your role does not give access to this page.")),
     "not_found": (_l("Not found"), _l("There is no such page.")),
     "unavailable": (_l("Temporarily unavailable"), _l("The system is unavailable; try again shortly.")),
+    "bad_request": (
+        _l("Not valid"),
+        _l("Something in the request is not valid. Go back and check what was typed."),
+    ),
+    "validation_error": (
+        _l("Not valid"),
+        _l("Something in the request is not valid. Go back and check what was typed."),
+    ),
 }
 GENERIC_ERROR = (_l("Something went wrong"), _l("The request could not be completed."))
 
@@ -99,6 +107,10 @@ def init_web(app: Flask, settings: Settings) -> None:
     add_page_blueprint(app, supervise_bp.name)
     app.register_blueprint(mobile_bp)
     add_page_blueprint(app, mobile_bp.name)
+    from citymgmt.web.admin import bp as admin_bp
+
+    app.register_blueprint(admin_bp)
+    add_page_blueprint(app, admin_bp.name)
     app.jinja_env.globals["map_config"] = map_settings(settings)  # a global: imported macros see it too
     app.add_url_rule("/favicon.ico", "favicon", favicon)  # a file, like static ones: no page blueprint's
     app.jinja_env.globals["city_extent"] = _city_extent  # read per page: a city loaded later is seen at once

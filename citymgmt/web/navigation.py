@@ -38,6 +38,12 @@ LINKS = (
         description=_l("Overdue and escalated cases; read a case and escalate it (督办)"),
     ),
     Link(
+        _l("Administration"),
+        "/admin/",
+        roles=("admin",),
+        description=_l("Departments, the working calendar, routing rules, notification failures, accounts"),
+    ),
+    Link(
         _l("Supervision dashboard"),
         "/dashboard/",
         roles=("supervisor", "leader", "admin"),
@@ -47,12 +53,13 @@ LINKS = (
 
 
 # Where each role lands after signing in, first match wins: its own app rather than the page of links.
-# An admin works from the command line and the API; the big screen is the one page that shows the whole city.
+# An admin's own work is the console (/admin/), which links to the supervision pages and the big screen.
 APPS = (
     (("inspector",), "/m/"),
     (("operator", "dispatcher", "handler"), "/desk/"),
     (("supervisor",), "/supervise/"),
-    (("leader", "admin"), "/dashboard/"),
+    (("admin",), "/admin/"),
+    (("leader",), "/dashboard/"),
 )
 
 
