@@ -37,6 +37,8 @@ bp = Blueprint("supervise", __name__, url_prefix="/supervise", template_folder="
 
 ROLES = ("supervisor", "leader", "admin")  # as the big screen: who watches the whole city
 LIST_SIZE = 20
+MAX_PAGE = 500  # 10,000 cases deep: past that, the API's list with its filters
+COUNT_AHEAD = 10_000  # as the API's list: a total past this is a lower bound, not counted to the end
 STAGES = {"report": "report", "verify": "verify", "handle": "handle", "check": "check"}
 
 
@@ -101,14 +103,52 @@ def index() -> Any:
     assert user is not None
     session = db.session()
     lists = []
+    pages = {key: _page_of(key) for key in LISTS}
     for key, title, filters in (
         ("overdue", _("Overdue"), {"light": "red"}),
         ("escalated", _("Escalated, waiting for the department's reply"), {"escalated": True}),
         ("newest", _("Newest reports"), {}),
     ):
-        cases, total, _exact = list_cases(session, user, filters, offset=0, limit=LIST_SIZE)
-        lists.append({"key": key, "title": title, "cases": cases, "total": total})
+        page = pages[key]
+        offset = (page - 1) * LIST_SIZE
+        cases, total, exact = list_cases(session, user, filters, offset, LIST_SIZE, count_ahead=COUNT_AHEAD)
+        last = min(MAX_PAGE, max(1, -(-total // LIST_SIZE)))
+        links = {
+            "previous": _page_link(pages, key, page - 1) if page > 1 else None,
+            "next": _page_link(pages, key, page + 1) if page < last else None,
+        }
+        lists.append(
+            {
+                "key": key,
+                "title": title,
+                "cases": cases,
+                "total": total,
+                "exact": exact,
+                "page": page,
+                "first": offset + 1,
+                "links": links,
+            }
+        )
     return render_template("supervise/index.html", lists=lists, names=_names(), labels=_labels(), now=utcnow())
+
+
+LISTS = ("overdue", "escalated", "newest")
+
+
+def _page_of(key: str) -> int:
+    """The page of a list asked for (`?newest=3`); anything but a page number is the first page."""
+    raw = request.args.get(key, "1")
+    return max(1, min(int(raw[:7]), MAX_PAGE)) if raw.isascii() and raw.isdigit() else 1
+
+
+def _page_link(pages: dict[str, int], key: str, page: int) -> str:
+    """This page with one list moved to another page, the others kept where they are."""
+    args: dict[str, Any] = {k: v for k, v in pages.items() if v > 1}
+    args[key] = page
+    if page == 1:
+        args.pop(key)
+    args["lang"] = request.args.get("lang")
+    return url_for("supervise.index", **args) + f"#list-{key}"
 
 
 def _actors(view: CaseFile) -> dict[int, User]:

@@ -92,7 +92,7 @@ def test_a_leader_reads_but_may_not_escalate_and_others_are_refused(client: Flas
         ("handler", "/desk/"),
         ("supervisor", "/supervise/"),
         ("leader", "/dashboard/"),
-        ("admin", "/dashboard/"),
+        ("admin", "/admin/"),
     ],
 )
 def test_signing_in_lands_each_role_on_its_own_app(client: FlaskClient, users, role: str, lands: str) -> None:  # type: ignore[no-untyped-def]
@@ -101,3 +101,23 @@ def test_signing_in_lands_each_role_on_its_own_app(client: FlaskClient, users, r
     assert client.get(lands).status_code == 200
     assert client.get("/login").headers["Location"] == lands  # signed in already: on to the app
     assert client.get("/login?next=/").headers["Location"] == "/"  # an explicit next is followed
+
+
+def test_each_list_pages_through_its_cases_as_the_api_pages_them(client: FlaskClient, token_for, clock) -> None:  # type: ignore[no-untyped-def]
+    clock.at = max(clock.at, datetime.now(UTC) + timedelta(days=1))
+    operator = token_for("operator")
+    for n in range(21):  # more than a page of newest reports, whatever the suite left before
+        sent = client.post("/api/v1/cases", json={**CALL, "description": f"翻页 {n}"}, headers=operator)
+        assert sent.status_code == 201, sent.get_json()
+    reader = token_for("supervisor")
+    expected = [c["id"] for c in client.get("/api/v1/cases?page=2&page_size=20", headers=reader).get_json()]
+    assert len(expected) >= 1
+    sign_in(client, "t-supervisor")
+    first = client.get("/supervise/").get_data(as_text=True).split('id="list-newest"')[1]
+    assert 'href="/supervise/?newest=2#list-newest"' in first and "第 1–20 件" in first
+    second = client.get("/supervise/?newest=2").get_data(as_text=True).split('id="list-newest"')[1]
+    shown = [int(i) for i in re.findall(r'href="/supervise/cases/(\d+)"', second)]
+    assert shown == expected
+    assert "第 21–" in second and 'href="/supervise/#list-newest"' in second  # back to the newer page
+    for odd in ("newest=abc", "newest=-3", "newest=²", "newest=99999999999", "overdue=0&escalated=x"):
+        assert client.get(f"/supervise/?{odd}").status_code == 200, odd
