@@ -5,8 +5,9 @@ call with the desk's new-case form, found by address, and sends it for verificat
 the phone; the shift leader files it on the desk; the dispatcher dispatches it; the supervisor opens it from
 /supervise/ and escalates it (督办) with a note; the department's handler replies to the escalation and handles the
 case with a result photo; the inspector checks it on the phone; the shift leader closes it and the operator records
-the call-back (回访); the supervisor reads the reply and the call-back; the shift leader opens the big screen, and the
-admin lands on it after signing in (and reads the page of links). No request is made by hand: the database is only
+the call-back (回访); the supervisor reads the reply and the call-back; the shift leader opens the big screen; the admin
+lands on the console after signing in, adds a department, sets a holiday, adds a rule for the department and sees it
+explained, then retires the rule (and reads the page of links). No request is made by hand: the database is only
 read, for the ids the pages show as codes. Every page fails the test on a console error, an uncaught exception, a
 failed request or an answer of 400 or more.
 """
@@ -228,17 +229,60 @@ def test_every_role_does_its_work_in_the_pages(
     assert screen.evaluate("() => window.citymgmtDashboard.headline.reported") >= 2
     screenshot(screen, "walk-dashboard-leader")
 
-    # 12. The admin, signing in with no page to return to, lands on the big screen too.
-    admin = new_context(**BIG_SCREEN).new_page()
+    # 12. The admin, signing in with no page to return to, lands on the console (管理) and does the admin's work there:
+    # a new department, a holiday, a rule for it, and the rule seen at work in an explanation.
+    admin = new_context(**DESK).new_page()
     problems["admin"] = watch_problems(admin)
     admin.goto(f"{live_server}/login")
     admin.get_by_label("用户名").fill("admin")
     admin.get_by_label("密码").fill(DEMO_PASSWORD)
     admin.get_by_role("button", name="登录").click()
-    expect(admin).to_have_url(f"{live_server}/dashboard/")
-    wait_until(admin, "() => window.citymgmtDashboard && window.citymgmtDashboard.refreshes >= 1")
+    expect(admin).to_have_url(f"{live_server}/admin/")
+    department = f"walk-{uuid.uuid4().hex[:6]}"
+    admin.get_by_role("link", name="部门", exact=True).first.click()
+    admin.get_by_text("新建部门").click()
+    form = admin.locator("#department-new")
+    form.get_by_label("代码").fill(department)
+    form.get_by_role("textbox", name="名称", exact=True).fill("巡查测试养护所")
+    form.get_by_label("类型").select_option("roads")
+    form.get_by_role("button", name="创建部门").click()
+    expect(admin.get_by_role("status")).to_have_text(f"已创建部门 {department}。")
+
+    admin.get_by_role("link", name="工作日历").first.click()
+    admin.goto(f"{live_server}/admin/calendar?month=2094-05")
+    admin.get_by_role("link", name="2094-05-05").click()
+    admin.get_by_label("休息日").check()
+    admin.get_by_label("说明").fill("巡查测试假日")
+    admin.get_by_role("button", name="设置", exact=True).click()
+    expect(admin.get_by_role("status")).to_have_text("2094-05-05 已设为休息日。")
+    expect(admin.locator("#day-2094-05-05")).to_have_attribute("data-workday", "no")
+
+    word = f"巡{uuid.uuid4().hex[:6]}"
+    admin.get_by_role("link", name="派遣规则").first.click()
+    rules = admin.get_by_label("规则", exact=True)
+    demo_rules = rules.input_value()
+    rule = (
+        f"- {{code: {department}, name: 巡查测试规则, priority: 6,"
+        f" when: {{category: {CATEGORY}, keywords: [{word}]}}, then: {{department: {department}}}}}"
+    )
+    rules.fill(rules.input_value().replace("rules:\n", f"rules:\n{rule}\n", 1))
+    admin.get_by_role("button", name="保存规则").click()
+    expect(admin.get_by_role("status")).to_contain_text("规则已保存：新增 1 条")
+    admin.get_by_role("link", name="解释派遣").click()
+    admin.get_by_label("类别代码").fill(CATEGORY)
+    admin.get_by_label("地址").fill(address)
+    admin.get_by_label("描述").fill(f"路边{word}")
+    admin.get_by_role("button", name="解释", exact=True).click()
+    expect(admin.locator("#explain-rule")).to_have_text(department)
+    expect(admin.locator("#explain-department")).to_contain_text("巡查测试养护所")
+    screenshot(admin, "walk-admin-explained")
+    admin.get_by_role("link", name="派遣规则").first.click()  # the walk's rule retired again: the demo book as it was
+    admin.get_by_label("规则", exact=True).fill(demo_rules)
+    admin.get_by_role("button", name="保存规则").click()
+    expect(admin.get_by_role("status")).to_contain_text("停用 1 条")
     admin.goto(f"{live_server}/")  # the page of links to what the role can use
     expect(admin.get_by_role("heading", level=1)).to_contain_text("您好")
+    expect(admin.get_by_role("link", name="管理", exact=True)).to_be_visible()
     expect(admin.get_by_role("link", name="监督指挥大屏")).to_be_visible()
 
     assert {name: found for name, found in problems.items() if found} == {}
