@@ -23,6 +23,7 @@ from citymgmt.core.audit import record
 from citymgmt.core.csvfiles import checked_reader
 from citymgmt.core.errors import Conflict, DomainError, NotFound, ValidationError
 from citymgmt.core.identity import (
+    USERNAME,
     Role,
     User,
     check_password_strength,
@@ -153,7 +154,10 @@ def list_accounts(
 
 def account(session: Session, username: str) -> User:
     """The account of this username, or NotFound."""
-    user = session.execute(select(User).where(User.username == username.strip().lower())).scalar_one_or_none()
+    name = username.strip().lower()
+    user = None
+    if USERNAME.match(name):  # no other text is a username (nor reaches the database)
+        user = session.execute(select(User).where(User.username == name)).scalar_one_or_none()
     if user is None:
         raise NotFound(f"no user {username.strip().lower()[:40]}", details={"username": username[:40]})
     return user
