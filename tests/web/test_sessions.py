@@ -164,7 +164,7 @@ def test_a_deactivated_user_cannot_sign_in(client, account, db_session, clock) -
 )
 def test_after_sign_in_only_same_site_paths_are_followed(client, account, target: str, followed: str | None) -> None:  # type: ignore[no-untyped-def]
     assert safe_next(target) == (followed or "/")
-    lands = followed or "/dashboard/"  # a refused next: the admin's own page, as with none
+    lands = followed or "/admin/"  # a refused next: the admin's own page (the console), as with none
     account("admin")
     token = open_login(client)
     response = client.post(
