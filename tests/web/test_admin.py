@@ -71,6 +71,9 @@ def test_only_admins_open_the_console_and_every_form_needs_the_csrf_token(client
     assert signed.headers["Location"] == "/admin/"  # an admin lands on the console
     for path in PAGES:
         assert client.get(path).status_code == 200, path
+        english = client.get(f"{path}?lang=en")  # every page in English too
+        assert english.status_code == 200 and ">Administration</a>" in english.get_data(as_text=True), path
+    client.get("/admin/?lang=zh_CN")
     for path in POSTS:  # no token: refused before the view, nothing written
         refused = client.post(path, data={"name": "x"})
         assert refused.status_code == 403 and "此表单已无法提交" in refused.get_data(as_text=True), path
