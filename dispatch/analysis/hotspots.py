@@ -93,28 +93,26 @@ def hot_cells(
     if not 0 < alpha < 1:
         raise ValidationError("alpha must be between 0 and 1", details={"alpha": "out of range"})
     params = scope.params(settings)
-    if rolled and grid_kept(session):
+    kept = rolled and grid_kept(session)
+    if kept:
         level = KEPT_LEVELS[len(scope.area) if scope.area else None]
-        kept = session.execute(text(kept_cells_sql(scope.area_column, level)), params).one()
-        codes: list[str] = kept.codes or []
-        _refuse_too_many(len(codes))
-        counts = np.array(kept.cases or [], dtype=np.float64)
-        area = np.array(kept.areas or [], dtype=np.float64)
-        total = int(counts.sum())
-        if total == 0 or len(codes) < 2:
-            return [], len(codes)
-        local = np.array(kept.local, dtype=np.float64)
-        z = gi_star_of_sums(counts, local, kept.k)
-        shares = np.array(kept.neighbourhood_areas, dtype=np.float64) / area.sum()
+        rows = session.execute(text(kept_cells_sql(scope.area_column, level)), params).all()
     else:
         rows = session.execute(text(cells_sql(scope.area_column)), params).all()
-        _refuse_too_many(len(rows))
-        codes = [r.code for r in rows]
-        counts = np.array([r.cases for r in rows], dtype=np.float64)
-        area = np.array([r.area_m2 for r in rows], dtype=np.float64)
-        total = int(counts.sum())
-        if total == 0 or len(rows) < 2:
-            return [], len(rows)
+    if len(rows) > MAX_CELLS:
+        raise ValidationError(
+            f"more than {MAX_CELLS} cells: choose a district or street", details={"area": "too many cells"}
+        )
+    counts = np.array([r.cases for r in rows], dtype=np.float64)
+    area = np.array([r.area_m2 for r in rows], dtype=np.float64)
+    total = int(counts.sum())
+    if total == 0 or len(rows) < 2:
+        return [], len(rows)
+    if kept:
+        local = np.array([r.local for r in rows], dtype=np.float64)
+        z = gi_star_of_sums(counts, local, [r.k for r in rows])
+        shares = np.array([r.neighbourhood_area for r in rows], dtype=np.float64) / area.sum()
+    else:
         neighbours = neighbourhoods([bytes(r.wkb) for r in rows])
         z = gi_star(counts, neighbours)
         local = neighbourhood_sums(counts, neighbours)
@@ -122,9 +120,9 @@ def hot_cells(
     upper, lower = neighbourhood_p(local, shares, total)
     p = np.minimum(1.0, 2 * np.minimum(upper, lower))
     q = benjamini_hochberg(p)
-    found: list[dict[str, Any]] = [
+    found = [
         {
-            "code": codes[i],
+            "code": rows[i].code,
             "kind": "hot" if upper[i] < lower[i] else "cold",
             "z": round(float(z[i]), 4),
             "p": float(p[i]),
@@ -136,14 +134,7 @@ def hot_cells(
         for i in np.flatnonzero(q <= alpha).tolist()
     ]
     found.sort(key=lambda c: (c["kind"] != "hot", -abs(c["z"]), c["code"]))
-    return found, len(codes)
-
-
-def _refuse_too_many(cells: int) -> None:
-    if cells > MAX_CELLS:
-        raise ValidationError(
-            f"more than {MAX_CELLS} cells: choose a district or street", details={"area": "too many cells"}
-        )
+    return found, len(rows)
 
 
 def hotspots(

@@ -221,8 +221,7 @@ KEPT_LEVELS = {None: "city", 6: "district", 9: "street", 12: "community", 15: "c
 def kept_cells_sql(area_column: str | None, level: str) -> str:
     """The same cells from what the job keeps: each cell's count summed from the roll-up, its neighbourhood's size
     and area (analysis_cells, at the area's level) and its neighbourhood's count (the counts of the cells with
-    cases added to their neighbours in the area, analysis_neighbours), in code order, as one row of arrays (a
-    district's tens of thousands of cells decoded in one go rather than row by row)."""
+    cases added to their neighbours in the area, analysis_neighbours), in code order."""
     return f"""
 WITH counted AS (
   SELECT r.cell_code, sum(r.reported) AS cases FROM analysis_days r
@@ -231,12 +230,11 @@ WITH counted AS (
   SELECT p.cell_code, sum(n.cases) AS cases FROM counted n JOIN analysis_neighbours p ON p.neighbour_code = n.cell_code
   GROUP BY p.cell_code
 )
-SELECT array_agg(a.code ORDER BY a.code) AS codes, array_agg(a.area_m2 ORDER BY a.code) AS areas,
-       array_agg(coalesce(n.cases, 0)::int ORDER BY a.code) AS cases, array_agg(a.k_{level} ORDER BY a.code) AS k,
-       array_agg(a.area_{level} ORDER BY a.code) AS neighbourhood_areas,
-       array_agg(coalesce(l.cases, 0)::int ORDER BY a.code) AS local
+SELECT a.code, a.area_m2, coalesce(n.cases, 0) AS cases, a.k_{level} AS k, a.area_{level} AS neighbourhood_area,
+       coalesce(l.cases, 0) AS local
 FROM analysis_cells a LEFT JOIN counted n ON n.cell_code = a.code LEFT JOIN local l ON l.cell_code = a.code
 WHERE {_CELLS_OF_AREA.format(code="a.code")}
+ORDER BY a.code
 """  # noqa: S608 (constants only)
 
 
