@@ -24,7 +24,7 @@ from citymgmt.core.departments import LIVE, Department
 from citymgmt.core.errors import Conflict, NotFound, ValidationError
 from citymgmt.core.identity import User
 from dispatch.cases.models import OPEN_STATES, Case
-from dispatch.notifications.operations import CASE_EVENTS, add_channel, channel_problems, live_channels
+from dispatch.notifications.operations import CASE_EVENTS, channel_problems, create_channel, live_channels
 from dispatch.routing.rules import RoutingRule
 from grids.models import Area, AreaLevel
 
@@ -335,18 +335,7 @@ def _add_channels(session: Session, spec: DepartmentSpec, now: datetime, source:
     for channel in spec.channels:
         if (channel.kind, channel.target) in have:
             continue
-        row = add_channel(session, channel.kind, channel.target, spec.code, channel.events, channel.secret)
-        record(
-            session,
-            "notification_channel.add",
-            str(row.id),
-            now,
-            kind=row.kind,
-            address=row.target,
-            department=spec.code,
-            events=list(row.events),
-            source=source,
-        )
+        create_channel(session, channel.kind, channel.target, spec.code, channel.events, channel.secret, now, source)
         have.add((channel.kind, channel.target))
         added += 1
     return added

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import click
 from flask.cli import with_appcontext
-from sqlalchemy import select
 
-from citymgmt.core.audit import record
 from citymgmt.core.clock import utcnow
 from citymgmt.core.commands import ensure_services_for_command, in_transaction
 from citymgmt.core.db import db
-from citymgmt.core.errors import NotFound
-from dispatch.notifications.operations import CASE_EVENTS, EVENTS, NotificationChannel, add_channel, failures
+from dispatch.notifications.operations import (
+    CASE_EVENTS,
+    EVENTS,
+    create_channel,
+    failures,
+    list_channels,
+    retire_channel,
+)
 
 
 @click.group("notify")
@@ -46,17 +50,7 @@ def add_command(
         raise click.UsageError("give --email or --webhook (one of them)")
     kind, target = ("email", email) if email else ("webhook", webhook)
     assert target is not None
-    channel = add_channel(db.session(), kind, target, department, events or CASE_EVENTS, secret)
-    record(
-        db.session(),
-        "notification_channel.add",
-        str(channel.id),
-        utcnow(),
-        kind=kind,
-        address=target,
-        department=department,
-        events=list(channel.events),
-    )
+    channel = create_channel(db.session(), kind, target, department, events or CASE_EVENTS, secret, utcnow(), "cli")
     click.echo(f"channel {channel.id}: {kind} {target} for {department or 'the centre'} ({', '.join(channel.events)})")
 
 
@@ -65,10 +59,7 @@ def add_command(
 def list_command() -> None:
     """The live channels."""
     ensure_services_for_command()
-    rows = db.session().execute(
-        select(NotificationChannel).where(NotificationChannel.retired_at.is_(None)).order_by(NotificationChannel.id)
-    )
-    for c in rows.scalars():
+    for c in list_channels(db.session()):
         click.echo(f"{c.id:>4}  {c.kind:<8} {c.department_code or '(centre)':<24} {c.target}  {','.join(c.events)}")
 
 
@@ -78,11 +69,7 @@ def list_command() -> None:
 @in_transaction
 def retire_command(channel_id: int) -> None:
     """Stop sending to a channel (it is kept, with what it was sent)."""
-    channel = db.session().get(NotificationChannel, channel_id)
-    if channel is None or channel.retired_at is not None:
-        raise NotFound(f"no live channel {channel_id}")
-    channel.retired_at = utcnow()
-    record(db.session(), "notification_channel.retire", str(channel_id), utcnow())
+    retire_channel(db.session(), channel_id, utcnow(), "cli")
     click.echo(f"channel {channel_id} retired")
 
 

@@ -36,10 +36,11 @@ from sqlalchemy.dialects.postgresql import UUID as UUIDType
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from citymgmt.core import outbox
+from citymgmt.core.audit import record
 from citymgmt.core.config import Settings
 from citymgmt.core.db import db, driver
 from citymgmt.core.departments import Department
-from citymgmt.core.errors import ValidationError
+from citymgmt.core.errors import NotFound, ValidationError
 from dispatch.cases import signals
 from dispatch.cases.models import Case, Light
 from dispatch.notifications.queries import CHANNELS_SQL
@@ -132,6 +133,54 @@ def add_channel(
     session.add(channel)
     session.flush()
     return channel
+
+
+def create_channel(
+    session: Session,
+    kind: str,
+    target: str,
+    department_code: str | None,
+    events: Iterable[str],
+    secret: str | None,
+    now: datetime,
+    source: str,
+) -> NotificationChannel:
+    """Add a channel (`add_channel`'s checks) and audit it: what the command line and the console do."""
+    channel = add_channel(session, kind, target, department_code, events, secret)
+    record(
+        session,
+        "notification_channel.add",
+        str(channel.id),
+        now,
+        kind=kind,
+        address=target,
+        department=department_code,
+        events=list(channel.events),
+        source=source,
+    )
+    return channel
+
+
+def retire_channel(session: Session, channel_id: int, now: datetime, source: str) -> NotificationChannel:
+    """Stop sending to a channel (it is kept, with what it was sent), audited; NotFound unless it is live."""
+    channel = session.get(NotificationChannel, channel_id, with_for_update=True)
+    if channel is None or channel.retired_at is not None:
+        raise NotFound(f"no live channel {channel_id}", details={"channel": str(channel_id)})
+    channel.retired_at = now
+    record(session, "notification_channel.retire", str(channel_id), now, source=source)
+    return channel
+
+
+def list_channels(session: Session, include_retired: bool = False) -> list[NotificationChannel]:
+    """The channels, the centre's first, then by department and id (retired ones too if asked)."""
+    query = select(NotificationChannel)
+    if not include_retired:
+        query = query.where(NotificationChannel.retired_at.is_(None))
+    return list(
+        session.execute(
+            query.order_by(NotificationChannel.department_code.asc().nulls_first(), NotificationChannel.id)
+        ).scalars()
+    )
 
 
 def live_channels(session: Session, department_code: str) -> list[NotificationChannel]:

@@ -19,8 +19,17 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from citymgmt.core import outbox
-from citymgmt.core.errors import ValidationError
-from dispatch.notifications.operations import Notification, add_channel, notify, signature
+from citymgmt.core.audit import AuditEntry
+from citymgmt.core.errors import NotFound, ValidationError
+from dispatch.notifications.operations import (
+    Notification,
+    add_channel,
+    create_channel,
+    list_channels,
+    notify,
+    retire_channel,
+    signature,
+)
 from dispatch.sla.sweep import sweep
 
 pytestmark = pytest.mark.usefixtures("beijing")
@@ -245,6 +254,23 @@ def test_channels_are_checked(db_session: Session) -> None:
     with pytest.raises(ValidationError) as caught:
         add_channel(db_session, "email", "not an address", None)
     assert caught.value.details == {"target": "an e-mail address"}
+
+
+def test_a_channel_is_added_and_retired_audited(db_session: Session) -> None:
+    now = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    channel = create_channel(db_session, "email", "r@example.org", "bj-water", ["new_work"], None, now, "test")
+    assert channel in list_channels(db_session)
+    retire_channel(db_session, channel.id, now, "test")
+    assert channel.retired_at == now
+    assert channel not in list_channels(db_session) and channel in list_channels(db_session, include_retired=True)
+    with pytest.raises(NotFound):  # retired already: not again
+        retire_channel(db_session, channel.id, now, "test")
+    with pytest.raises(NotFound):
+        retire_channel(db_session, 0, now, "test")
+    actions = db_session.query(AuditEntry.action, AuditEntry.details).filter(AuditEntry.target == str(channel.id))
+    audited = {a: d for a, d in actions if a.startswith("notification_channel.")}
+    assert audited["notification_channel.add"]["department"] == "bj-water"
+    assert audited["notification_channel.retire"] == {"source": "test"}
 
 
 def test_cli_adds_lists_retires_and_reports(app: Flask, db_session: Session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
