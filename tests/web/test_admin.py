@@ -40,6 +40,8 @@ POSTS = (
     "/admin/accounts",
     "/admin/accounts/t-operator/password",
     "/admin/accounts/t-operator/deactivate",
+    "/admin/notifications/channels",
+    "/admin/notifications/channels/999999999/retire",
 )
 
 
@@ -291,6 +293,60 @@ def test_accounts_are_created_given_a_new_password_and_deactivated(
         assert client.get(f"/admin/accounts?page={page}").status_code == 200
 
 
+def test_notification_channels_are_listed_added_and_disabled_with_each_refusal_named(
+    client: FlaskClient, users, db_session: Session
+) -> None:  # type: ignore[no-untyped-def]
+    token = _admin(client)
+    page = client.get("/admin/notifications").get_data(as_text=True)
+    assert 'id="channel-new"' in page and 'id="channels"' in page and "citymgmt notify channels" not in page
+
+    def add(**fields: Any) -> Any:
+        return client.post("/admin/notifications/channels", data={"csrf_token": token, **fields})
+
+    refusals = (  # each bad input, and the field it is named by
+        ({"kind": "email", "target": "not an address", "events": "new_work"}, "target"),
+        ({"kind": "webhook", "target": "ftp://example.org/x", "secret": "a-secret-of-some-length"}, "target"),
+        ({"kind": "webhook", "target": "https://example.org/hook", "secret": "short"}, "secret"),
+        ({"kind": "email", "target": "w@example.org", "department": "no-such-dept"}, "department"),
+        ({"kind": "pigeon", "target": "w@example.org"}, "kind"),
+        ({"kind": "email", "target": "w@example.org", "events": "gossip"}, "events"),
+    )
+    for fields, field in refusals:
+        refused = add(**{"events": "new_work", **fields})
+        html = refused.get_data(as_text=True)
+        assert refused.status_code == 422 and "未保存" in html, fields
+        assert f'id="p-{field}"' in html, (fields, html[html.find("p-") - 200 : html.find("p-") + 200])
+    assert 'value="w@example.org"' in html  # what was typed comes back
+    assert (
+        db_session.execute(
+            text("SELECT count(*) FROM notification_channels WHERE target LIKE '%example.org%'")
+        ).scalar()
+        == 0
+    )
+
+    made = add(department="bj-water", kind="email", target="water@example.org", events=["new_work", "sla_warn"])
+    assert made.status_code == 302 and "#c-" in made.headers["Location"]
+    channel_id = int(made.headers["Location"].split("#c-")[1])
+    listing = client.get(made.headers["Location"]).get_data(as_text=True)
+    assert f"已添加通知渠道 {channel_id}" in listing and f'id="c-{channel_id}"' in listing
+    hook = add(kind="webhook", target="https://example.org/hook", secret="a-secret-of-some-length", events="sla_warn")
+    assert hook.status_code == 302
+    assert "a-secret-of-some-length" not in client.get("/admin/notifications").get_data(as_text=True)  # never shown
+
+    disabled = client.post(f"/admin/notifications/channels/{channel_id}/retire", data={"csrf_token": token})
+    assert disabled.status_code == 302
+    after = client.get(disabled.headers["Location"]).get_data(as_text=True)
+    assert f'id="c-{channel_id}" class="ad-retired"' in after and "已停用" in after
+    again = client.post(f"/admin/notifications/channels/{channel_id}/retire", data={"csrf_token": token})
+    assert again.status_code == 404 and "未停用" in again.get_data(as_text=True)
+    assert [(a, t) for a, t, _ in _audit(db_session, "notification_channel.add")][-2] == ("t-admin", str(channel_id))
+    assert [(a, t) for a, t, _ in _audit(db_session, "notification_channel.retire")][-1] == ("t-admin", str(channel_id))
+    ((retired_at,),) = db_session.execute(
+        text("SELECT retired_at FROM notification_channels WHERE id = :id"), {"id": channel_id}
+    ).all()
+    assert retired_at is not None
+
+
 def test_no_input_makes_a_server_error(client: FlaskClient, users) -> None:  # type: ignore[no-untyped-def]
     token = _admin(client)
     odd = ("x" * 5000, "\x00", "１２３", "../%")
@@ -315,6 +371,9 @@ def test_no_input_makes_a_server_error(client: FlaskClient, users) -> None:  # t
                 "display_name",
                 "password",
                 "confirm",
+                "target",
+                "secret",
+                "events",
             )
             answer = client.post(path, data={"csrf_token": token, **dict.fromkeys(fields, value)})
             assert answer.status_code < 500, (path, value, answer.status_code)

@@ -1,5 +1,5 @@
-"""The admin's console (/admin/, 管理): departments, the working calendar, the routing rules, notifications that
-could not be delivered, and accounts, in the browser.
+"""The admin's console (/admin/, 管理): departments, the working calendar, the routing rules, notification channels
+and notifications that could not be delivered, and accounts, in the browser.
 
 Server-rendered forms, no script, like the supervisor's pages. Every view is for admins only (others 403), every
 form carries the page's CSRF token (checked before the view, as for every page), and every change goes through the
@@ -31,7 +31,7 @@ SECTIONS = (
     ("admin.departments", _l("Departments")),
     ("admin.calendar", _l("Working calendar")),
     ("admin.rules", _l("Routing rules")),
-    ("admin.notifications", _l("Notification failures")),
+    ("admin.notifications", _l("Notifications")),
     ("admin.accounts", _l("Accounts")),
 )
 
