@@ -166,7 +166,7 @@ def test_an_admin_edits_the_rules_sees_the_errors_by_line_and_explains_a_report(
     assert _refused(problems, "/admin/rules") == []
 
 
-def test_an_admin_creates_an_account_resets_its_password_deactivates_it_and_reads_failures(
+def test_an_admin_creates_an_account_resets_its_password_deactivates_it_and_manages_notifications(
     live_server: str, new_context: Callable[..., BrowserContext]
 ) -> None:
     page, problems = _admin(new_context, live_server, "/admin/accounts")
@@ -205,8 +205,24 @@ def test_an_admin_creates_an_account_resets_its_password_deactivates_it_and_read
     expect(page.locator(f"#u-{username}")).to_have_class("ad-retired")
     screenshot(page, "admin-accounts")
 
-    page.get_by_role("link", name="通知失败").first.click()
-    expect(page.get_by_role("heading", name="通知失败", level=1)).to_be_visible()
+    page.get_by_role("link", name="通知", exact=True).first.click()
+    expect(page.get_by_role("heading", name="通知", level=1)).to_be_visible()
     expect(page.locator("#failures")).to_contain_text(re.compile("无：所有通知均已送达。|尝试次数"))
-    assert problems == []
+    address = f"{username}@example.org"
+    page.get_by_text("新建通知渠道").click()
+    form = page.locator("#channel-new")
+    form.get_by_label("部门").select_option("bj-water")
+    form.get_by_label("地址").fill("not an address")  # refused, the field named
+    form.get_by_role("button", name="添加渠道").click()
+    expect(page.get_by_role("alert")).to_contain_text("未保存")
+    expect(page.locator("#p-target")).to_be_visible()
+    page.locator("#channel-new").get_by_label("地址").fill(address)
+    page.locator("#channel-new").get_by_role("button", name="添加渠道").click()
+    expect(page.get_by_role("status")).to_contain_text("已添加通知渠道")
+    row = page.locator("#channels tr", has_text=address)
+    expect(row).to_contain_text("bj-water")
+    row.get_by_role("button", name=re.compile("停用通知渠道")).click()
+    expect(page.get_by_role("status")).to_contain_text("已停用通知渠道")
+    expect(page.locator("#channels tr", has_text=address)).to_have_class("ad-retired")
+    assert _refused(problems, "/admin/notifications/channels") == []
     assert [p for p in problems_other if "/desk/" not in p and "/api/" not in p] == []
