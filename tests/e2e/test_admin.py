@@ -55,7 +55,7 @@ def test_an_admin_creates_changes_and_retires_a_department(
     form.get_by_label("区", exact=True).fill("999999")  # no such district: refused, the field named
     form.get_by_role("button", name="创建部门").click()
     expect(page.get_by_role("alert")).to_contain_text("未保存")
-    expect(page.locator("#p-district")).to_contain_text("no live district 999999")
+    expect(page.locator("#p-district")).to_contain_text("须为现行区的 6 位行政区划代码")  # the refusal in Chinese
     page.locator("#department-new").get_by_label("区", exact=True).fill("110101")
     page.locator("#department-new").get_by_role("button", name="创建部门").click()
     expect(page.get_by_role("status")).to_have_text(f"已创建部门 {code}。")

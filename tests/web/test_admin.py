@@ -99,6 +99,15 @@ def test_departments_are_created_changed_and_retired_with_each_refusal_named(
     for field in ("code", "name", "kind", "district"):
         assert f'id="p-{field}"' in html, field
     assert 'value="999999"' in html  # what was typed comes back
+    # The refusals in Chinese, by the error's code and field; English where the table has no text.
+    assert "须为现行区的 6 位行政区划代码" in html and "no live district" not in html
+    assert "部分字段有误" in html and "the department is not valid" not in html
+    english = client.post(
+        "/admin/departments?lang=en",
+        data={"csrf_token": token, "code": "t-x", "name": "x", "kind": "sanitation", "district": "999999"},
+    ).get_data(as_text=True)
+    assert "no live district 999999" in english  # in English, the domain's own words
+    client.get("/admin/?lang=zh_CN")
 
     made = client.post(
         "/admin/departments",
@@ -338,13 +347,32 @@ def test_notification_channels_are_listed_added_and_disabled_with_each_refusal_n
     after = client.get(disabled.headers["Location"]).get_data(as_text=True)
     assert f'id="c-{channel_id}" class="ad-retired"' in after and "已停用" in after
     again = client.post(f"/admin/notifications/channels/{channel_id}/retire", data={"csrf_token": token})
-    assert again.status_code == 404 and "未停用" in again.get_data(as_text=True)
+    assert again.status_code == 404 and f"未停用：没有现行的通知渠道 {channel_id}" in again.get_data(as_text=True)
     assert [(a, t) for a, t, _ in _audit(db_session, "notification_channel.add")][-2] == ("t-admin", str(channel_id))
     assert [(a, t) for a, t, _ in _audit(db_session, "notification_channel.retire")][-1] == ("t-admin", str(channel_id))
     ((retired_at,),) = db_session.execute(
         text("SELECT retired_at FROM notification_channels WHERE id = :id"), {"id": channel_id}
     ).all()
     assert retired_at is not None
+
+
+def test_every_refusal_text_is_said_in_both_languages(app) -> None:  # type: ignore[no-untyped-def]
+    from citymgmt.core.errors import Conflict, NotFound, ValidationError
+    from citymgmt.web.refusals import REFUSAL_TEXTS, refusal_fields, refusal_message
+
+    kinds = {"validation_error": ValidationError, "not_found": NotFound, "conflict": Conflict}
+    for (code, field), _text in REFUSAL_TEXTS.items():
+        exc = kinds[code]("english words", details={field: "x-1"} if field else {"a": "b", "c": "d"})
+        with app.test_request_context("/?lang=zh_CN"):
+            said = refusal_message(exc)
+            assert said != "english words" and not re.search("[a-z]{4,} [a-z]{4,}", said), (code, field, said)
+            assert "%(" not in said and (field is None or refusal_fields(exc)[field] == said)
+        with app.test_request_context("/?lang=en"):
+            assert refusal_message(exc) == "english words" and refusal_fields(exc) == exc.details
+    with app.test_request_context("/?lang=zh_CN"):  # no text for the code: the domain's English
+        odd = Conflict("you cannot deactivate your own account", details={"username": "t-admin"})
+        assert refusal_message(odd) == "you cannot deactivate your own account"
+        assert refusal_message(NotFound("no live channel 7", details={"channel": "7"})) == "没有现行的通知渠道 7"
 
 
 def test_no_input_makes_a_server_error(client: FlaskClient, users) -> None:  # type: ignore[no-untyped-def]

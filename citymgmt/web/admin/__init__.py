@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from citymgmt.api.errors import http_status
 from citymgmt.core.access import allow
 from citymgmt.core.errors import DomainError
+from citymgmt.web.refusals import refusal_fields, refusal_message
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="../templates")
 
@@ -47,8 +48,9 @@ class Refused(Exception):
     def __init__(self, exc: DomainError) -> None:
         super().__init__(exc.message)
         self.status = http_status(exc)
-        self.message = exc.message
-        self.fields = {str(k): str(v) for k, v in (exc.details or {}).items()}
+        self.code = exc.code
+        self.message = refusal_message(exc)  # in the user's language where the one table has it
+        self.fields = refusal_fields(exc)
 
 
 @contextmanager
