@@ -41,7 +41,7 @@ REFUSAL_TEXTS: dict[tuple[str, str | None], LazyString] = {
     ("validation_error", "target"): _l(
         "an e-mail address for e-mail, an http(s) URL for a webhook; at most 500 characters"
     ),
-    ("validation_error", "secret"): _l("a webhook needs a secret of at least 16 characters, to sign its requests"),
+    ("validation_error", "secret"): _l("a webhook needs a secret of 16 to 200 characters, to sign its requests"),
     ("validation_error", "events"): _l(
         "at least one of the events listed (analysis_report: the centre's channels only)"
     ),

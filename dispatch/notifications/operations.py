@@ -103,6 +103,8 @@ def channel_problems(kind: str, target: str, events: Iterable[str], secret: str 
             problems["target"] = "an http(s) URL"
         if not secret or len(secret) < 16:
             problems["secret"] = "at least 16 characters, to sign the webhook's requests"  # noqa: S105
+        elif len(secret) > 200:
+            problems["secret"] = "at most 200 characters"  # noqa: S105
     if len(target) > 500:
         problems["target"] = "at most 500 characters"
     unknown = [e for e in events if e not in EVENTS]

@@ -316,6 +316,11 @@ def test_notification_channels_are_listed_added_and_disabled_with_each_refusal_n
         ({"kind": "email", "target": "not an address", "events": "new_work"}, "target"),
         ({"kind": "webhook", "target": "ftp://example.org/x", "secret": "a-secret-of-some-length"}, "target"),
         ({"kind": "webhook", "target": "https://example.org/hook", "secret": "short"}, "secret"),
+        ({"kind": "webhook", "target": "https://example.org/hook", "secret": "s" * 201}, "secret"),
+        (
+            {"kind": "webhook", "target": "https://example.org/" + "x" * 500, "secret": "a-secret-of-some-length"},
+            "target",
+        ),
         ({"kind": "email", "target": "w@example.org", "department": "no-such-dept"}, "department"),
         ({"kind": "pigeon", "target": "w@example.org"}, "kind"),
         ({"kind": "email", "target": "w@example.org", "events": "gossip"}, "events"),
