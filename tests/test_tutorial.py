@@ -56,7 +56,7 @@ def doc_steps() -> list[tuple[str, str, list[str]]]:
 
 
 def run(command: str, cwd: Path, env: dict[str, str]) -> str:
-    argv = shlex.split(command)
+    argv = shlex.split(command, comments=True)  # a line may end with a comment (`# ...`)
     out_file = None
     if ">" in argv:  # `... > passwords.tsv`
         out_file = cwd / argv[argv.index(">") + 1]
