@@ -201,6 +201,16 @@ class Case(db.Model):  # type: ignore[name-defined]
             "id",
             postgresql_where=text(f"status = '{State.checking.value}' AND check_passed IS TRUE"),
         ),
+        # A handler's department's open cases by state and deadline: its dispatched cases, all of them its queue's
+        # (to handle, or waiting for an answer), read as far as the page and counted on the index alone.
+        Index(
+            "ix_cases_department_open_due",
+            "department_code",
+            "status",
+            "due_at",
+            "id",
+            postgresql_where=text(f"status IN {_in(OPEN_STATES)}"),
+        ),
         # The handlers' replies to escalations (督办, guard ESCALATION_OPEN), in any open state: the few escalated cases
         # of a department instead of every case of it.
         Index(

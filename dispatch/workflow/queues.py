@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import operators, visitors
-from sqlalchemy.sql.elements import BinaryExpression, BindParameter, True_
+from sqlalchemy.sql.elements import BinaryExpression, BindParameter, BooleanClauseList, True_
 
 from citymgmt.core.config import Settings
 from citymgmt.core.identity import User
@@ -94,6 +94,38 @@ TASKS: tuple[Task, ...] = (
 def _any(conditions: list[ColumnElement[bool]]) -> ColumnElement[bool]:
     """OR, leaving one condition as it is (`or_` of one wraps it: a plain `true` is then no longer seen as one)."""
     return conditions[0] if len(conditions) == 1 else or_(*conditions)
+
+
+def _terms(condition: ColumnElement[bool]) -> list[ColumnElement[bool]]:
+    """The condition's AND terms (itself alone if it is no AND)."""
+    if isinstance(condition, BooleanClauseList) and condition.operator is operators.and_:
+        return list(condition.clauses)
+    return [condition]
+
+
+def _is(condition: ColumnElement[bool]) -> bool:
+    return isinstance(condition, BinaryExpression) and condition.operator in (operators.is_, operators.is_not)
+
+
+def _either(conditions: list[ColumnElement[bool]]) -> ColumnElement[bool]:
+    """The OR of the conditions, with the terms they all share taken out of it, and as only those terms if what is
+    left of them holds either way (`pending_request IS NULL` in one, `IS NOT NULL` in another). A handler's
+    dispatched cases are their department's whatever their request or escalation: PostgreSQL then counts them on the
+    index of department and state alone, where it would read every one of them to test the OR it does not fold."""
+    if len(conditions) == 1:
+        return conditions[0]
+    terms = [_terms(c) for c in conditions]
+    shared = [t for t in terms[0] if all(any(t.compare(u) for u in other) for other in terms[1:])]
+    if not shared:
+        return or_(*conditions)
+    rest = [[t for t in each if not any(t.compare(s) for s in shared)] for each in terms]
+    if any(not each for each in rest):  # one of them is the shared terms alone
+        return and_(*shared)
+    left = [each[0] if len(each) == 1 else and_(*each) for each in rest]
+    # Only IS (NOT) comparisons, never NULL: `x = 1` and `x <> 1` both fail where x is null.
+    if any(_is(a) and a.compare(~b) for a in left for b in left):
+        return and_(*shared)
+    return and_(*shared, or_(*left))
 
 
 _STATUS = Case.__table__.c.status
@@ -175,18 +207,29 @@ def my_queue(
     session.execute(text(READ_AT_SCALE_SQL))
     soonest = (Case.due_at.asc().nulls_last(), Case.id)
     pages: list[Select[Any]] = []
-    counted: list[tuple[bool, Select[Any]]] = []
+    counted: list[tuple[list[str], ColumnElement[bool]]] = []  # the states where the same condition selects
     for state, tasks in by_state.items():
+        selects = _either([c for _, c in tasks])
+        same = next((states for states, condition in counted if condition.compare(selects)), None)
+        if same is not None:
+            same.append(state)
+        else:
+            counted.append(([state], selects))
         # The state as a literal, so that the planner matches it to the partial index of open cases by state.
-        waiting = (Case.status == literal(state, String, literal_execute=True), _any([c for _, c in tasks]))
+        waiting = (Case.status == literal(state, String, literal_execute=True), selects)
         task = case(*[(condition, name) for name, condition in tasks], else_=None) if len(tasks) > 1 else None
         named = task if task is not None else literal(tasks[0][0], String)
         pages.append(
             select(Case.id, Case.due_at, named.label("task")).where(*waiting).order_by(*soonest).limit(offset + limit)
         )
-        counted.append((not isinstance(waiting[1], True_), select(Case.id).where(*waiting)))
-    # The states where every case is the user's first: their index alone counts them, often as far as the bound.
-    every = union_all(*(query for _, query in sorted(counted, key=lambda c: c[0]))).subquery()
+    # Counted once for the states where one condition selects (a handler's escalated cases in every state but
+    # one), and first where it selects every case: their index alone counts them, often as far as the bound.
+    every = union_all(
+        *(
+            select(Case.id).where(Case.status.in_([literal(s, String, literal_execute=True) for s in states]), selects)
+            for states, selects in sorted(counted, key=lambda c: not isinstance(c[1], True_))
+        )
+    ).subquery()
     listed = select(every.c.id) if bound is None else select(every.c.id).limit(bound + 1)
     total = session.execute(select(func.count()).select_from(listed.subquery())).scalar_one()
     merged = union_all(*pages).subquery()
