@@ -194,7 +194,11 @@ LIMIT :limit
 
 # The cells of the area: codes nest (a cell's 15 digits begin with its community's 12, its street's 9, its
 # district's 6), so the area's cells are a range of codes, read through the primary key.
-_CELLS_OF_AREA = "(CAST(:area AS varchar) IS NULL OR {code} BETWEEN rpad(:area, 15, '0') AND rpad(:area, 15, '9'))"
+# Written only when there is an area (no `:area IS NULL OR`): psycopg prepares a statement run often, and the
+# server's generic plan for an optional area, used from the sixth run on, then took a district's 62,500 kept cells
+# in 0.36 s where the plan for the area itself takes 0.17 s (medians, 1,000,000 cells).
+def _cells_of_area(code: str, area_column: str | None) -> str:
+    return "true" if area_column is None else f"{code} BETWEEN rpad(:area, 15, '0') AND rpad(:area, 15, '9')"
 
 
 def cells_sql(area_column: str | None) -> str:
@@ -208,7 +212,7 @@ WITH counted AS (
 )
 SELECT g.code, g.area_m2, coalesce(n.cases, 0) AS cases, ST_AsBinary(g.geom) AS wkb
 FROM grid_cells g LEFT JOIN counted n ON n.cell_code = g.code
-WHERE g.retired_at IS NULL AND {_CELLS_OF_AREA.format(code="g.code")}
+WHERE g.retired_at IS NULL AND {_cells_of_area("g.code", area_column)}
 ORDER BY g.code
 """  # noqa: S608 (constants only)
 
@@ -233,7 +237,7 @@ WITH counted AS (
 SELECT a.code, a.area_m2, coalesce(n.cases, 0) AS cases, a.k_{level} AS k, a.area_{level} AS neighbourhood_area,
        coalesce(l.cases, 0) AS local
 FROM analysis_cells a LEFT JOIN counted n ON n.cell_code = a.code LEFT JOIN local l ON l.cell_code = a.code
-WHERE {_CELLS_OF_AREA.format(code="a.code")}
+WHERE {_cells_of_area("a.code", area_column)}
 ORDER BY a.code
 """  # noqa: S608 (constants only)
 
@@ -352,7 +356,8 @@ WHERE a.retired_at IS NULL
 """
 
 # Each live cell's area and its neighbourhood's size and area among the cells of its district, street, community,
-# and everywhere.
+# and everywhere; written in code order, so that an area's cells (a range of codes) lie together on disk and are read
+# in order through the key (measured at a district of 62,500 cells: 1,135 pages read instead of 13,642, and no sort).
 CELLS_KEPT_SQL = """
 INSERT INTO analysis_cells (code, area_m2, k_city, area_city, k_district, area_district, k_street, area_street,
                             k_community, area_community)
@@ -365,4 +370,5 @@ SELECT a.code, a.area_m2, count(*), sum(b.area_m2),
        sum(b.area_m2) FILTER (WHERE left(b.code, 12) = left(a.code, 12))
 FROM analysis_neighbours p JOIN grid_cells a ON a.code = p.cell_code JOIN grid_cells b ON b.code = p.neighbour_code
 GROUP BY a.code, a.area_m2
+ORDER BY a.code
 """
