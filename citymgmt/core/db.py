@@ -11,11 +11,13 @@ from typing import Any, TypeVar
 import psycopg
 from flask import g
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, Engine, MetaData, event, func, inspect
+from sqlalchemy import DateTime, Engine, MetaData, event, func, inspect, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, make_transient_to_detached, mapped_column
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 from sqlalchemy.orm.util import identity_key
+
+from citymgmt.core.queries import READ_AT_SCALE_SQL
 
 # Constraint names are deterministic so that migrations can refer to them.
 NAMING_CONVENTION = {
@@ -50,6 +52,13 @@ def unit_of_work() -> Iterator[Session]:
     except BaseException:
         session.rollback()
         raise
+
+
+def read_at_scale(session: Session) -> None:
+    """For the rest of the session's transaction: statements planned for their values each time, without JIT
+    (`READ_AT_SCALE_SQL`): the reads whose plan depends on what the values select (the work queues, the case list,
+    the analyses), run again and again on one connection."""
+    session.execute(text(READ_AT_SCALE_SQL))
 
 
 REPLICA = "replica"  # the bind key of the read replica (CITYMGMT_REPLICA_URL)

@@ -41,6 +41,18 @@ def credential_sql(token_columns: Sequence[str], user_columns: Sequence[str]) ->
     )
 
 
+# -- reads at city scale (db.py read_at_scale) ---------------------------------------------------------------------
+
+# For the rest of the transaction (a request reading the work queues, the case list or an analysis):
+# - no JIT: the counts' cost estimates pass its threshold at scale, and compiling them (100-150 ms) costs far more
+#   than it could save on a count that stops at a bound;
+# - a plan for the values given, each time: psycopg prepares a statement run five times on a connection, and after
+#   five more PostgreSQL may keep a generic plan, blind to what the values select (a request's kind, a light, the
+#   sources, an optional family or category), which read every dispatched case for the dispatchers' queue (190 ms
+#   instead of under 10). Planning each time costs about a millisecond.
+READ_AT_SCALE_SQL = "SELECT set_config('jit', 'off', true), set_config('plan_cache_mode', 'force_custom_plan', true)"
+
+
 # -- the outbox (outbox.py) -----------------------------------------------------------------------------------------
 
 # Wake the relay's listeners on :channel when (and only if) the transaction commits.

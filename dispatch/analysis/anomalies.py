@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from citymgmt.core.config import Settings
+from citymgmt.core.db import read_at_scale
 from citymgmt.core.errors import ValidationError
 from dispatch.analysis.queries import anomaly_counts_sql, rolled_anomaly_counts_sql
 from dispatch.analysis.rollups import built_at
@@ -70,6 +71,7 @@ def anomalies(
         raise ValidationError("anomalies are for one day: give day", details={"day": "one day"})
     starts, ends = windows(scope.period.first, weeks, now, settings)
     day_over = scope.period.bounds(settings.zone)[1]
+    read_at_scale(session)
     when = None if fresh else built_at(session)
     rolled = when is not None and ends[0] >= day_over and when >= day_over  # the day was over at the last build
     source = {"source": "direct", "as_of": None}

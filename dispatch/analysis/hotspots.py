@@ -25,6 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from citymgmt.core.config import Settings
+from citymgmt.core.db import read_at_scale
 from citymgmt.core.errors import ValidationError
 from dispatch.analysis.queries import KEPT_LEVELS, cells_sql, clusters_sql, kept_cells_sql, utm_srid_sql
 from dispatch.analysis.rollups import answered_from, grid_kept
@@ -153,6 +154,7 @@ def hotspots(
 ) -> dict[str, Any]:
     """The clusters (always of the cases' points: no roll-up keeps them) and the hot and cold cells (their counts
     from the roll-up, or from the cases when `fresh`)."""
+    read_at_scale(session)
     rolled, source = answered_from(session, fresh)
     cells, tested = hot_cells(session, scope, settings, alpha=alpha, rolled=rolled)
     return {

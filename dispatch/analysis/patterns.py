@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from citymgmt.core.config import Settings
+from citymgmt.core.db import read_at_scale
 from citymgmt.core.errors import ValidationError
 from dispatch.analysis.queries import hour_of_week_sql
 from dispatch.analysis.rollups import answered_from
@@ -29,6 +30,7 @@ def patterns(
     from the roll-up's hours (`fresh`: counted from the cases)."""
     if group_by not in GROUPINGS:
         raise ValidationError("group_by must be category or all", details={"group_by": "unknown grouping"})
+    read_at_scale(session)
     rolled, source = answered_from(session, fresh)
     profiles: dict[str, list[list[int]]] = {}
     for r in session.execute(text(hour_of_week_sql(scope.area_column, rolled)), scope.params(settings)):

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from citymgmt.core.config import Settings
+from citymgmt.core.db import read_at_scale
 from citymgmt.core.errors import ValidationError
 from dispatch.analysis.queries import recurring_sql, repeats_sql
 from dispatch.analysis.rollups import answered_from
@@ -46,6 +47,7 @@ def recurrence(
         raise ValidationError("days must be 1 to 366", details={"days": "out of range"})
     if not 1 <= within_days <= 366:
         raise ValidationError("within_days must be 1 to 366", details={"within_days": "out of range"})
+    read_at_scale(session)  # planned for its family and category each time, not by a generic plan
     rolled, source = answered_from(session, fresh)
     reports_last = scope.period.last + timedelta(days=within_days + 2)
     params = scope.params(settings) | {"limit": limit, "reports_last": reports_last}

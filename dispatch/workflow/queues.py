@@ -27,7 +27,6 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    text,
     true,
     union_all,
 )
@@ -36,10 +35,10 @@ from sqlalchemy.sql import operators, visitors
 from sqlalchemy.sql.elements import BinaryExpression, BindParameter, BooleanClauseList, True_
 
 from citymgmt.core.config import Settings
+from citymgmt.core.db import read_at_scale
 from citymgmt.core.identity import User
 from dispatch.cases.models import Case, Light, State
 from dispatch.workflow.moves import BY_ACTION
-from dispatch.workflow.queries import READ_AT_SCALE_SQL
 from dispatch.workflow.views import ReadsAsItsCase
 from grids.models import InspectorCell
 
@@ -204,7 +203,7 @@ def my_queue(
     if not by_state:
         return [], 0, True
     bound = None if count_ahead is None else offset + limit + count_ahead
-    session.execute(text(READ_AT_SCALE_SQL))
+    read_at_scale(session)
     soonest = (Case.due_at.asc().nulls_last(), Case.id)
     pages: list[Select[Any]] = []
     counted: list[tuple[list[str], ColumnElement[bool]]] = []  # the states where the same condition selects

@@ -9,13 +9,14 @@ from sqlalchemy import ColumnElement, and_, false, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from citymgmt.core.config import Settings
+from citymgmt.core.db import read_at_scale
 from citymgmt.core.errors import NotFound
 from citymgmt.core.identity import OVERSEERS, Role, User
 from dispatch.cases.models import Case, CaseClock, CaseEvent, State
 from dispatch.cases.photos import Attachment
 from dispatch.components.operations import case_component_view
 from dispatch.workflow.moves import allowed_actions
-from dispatch.workflow.queries import CASE_POINT_SQL, READ_AT_SCALE_SQL
+from dispatch.workflow.queries import CASE_POINT_SQL
 from grids.models import InspectorCell
 
 
@@ -204,7 +205,7 @@ def list_cases(
         listed = listed.where(*conditions).order_by(*newest).offset(offset).limit(limit)
     if bound is not None:
         counted = counted.limit(bound + 1)
-    session.execute(text(READ_AT_SCALE_SQL))
+    read_at_scale(session)
     total = session.execute(select(func.count()).select_from(counted.subquery())).scalar_one()
     rows = session.execute(listed).scalars()
     if bound is not None and total > bound:

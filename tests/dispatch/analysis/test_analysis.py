@@ -363,3 +363,26 @@ def test_the_weekly_report_is_sent_to_the_centres_channels(  # type: ignore[no-u
     assert headers["X-Citymgmt-Event"] == "analysis_report" and "2025-03-03 至 2025-03-09" in sent["document"]
     nowhere = app.test_cli_runner().invoke(cli, ["analysis", "report", "--week"])
     assert nowhere.exit_code == 1 and "-o FILE and/or --send" in nowhere.output
+
+
+def test_each_analysis_is_planned_for_its_values_without_jit(db_session, app) -> None:  # type: ignore[no-untyped-def]
+    """psycopg prepares a statement run five times on a connection and PostgreSQL may then keep a generic plan, blind
+    to the optional family, category and area; each analysis sets its transaction to plan for the values given."""
+    settings = app.extensions["citymgmt.settings"]
+    now = datetime(2025, 3, 20, 4, 0, tzinfo=UTC)
+    runs: dict[str, Callable[[], object]] = {
+        "recurrence": lambda: recurrence(db_session, Scope(MARCH), settings),
+        "hotspots": lambda: hotspots(db_session, Scope(MARCH, area="110102"), settings),
+        "anomalies": lambda: anomalies(db_session, day_scope(None, now, settings), settings, now),
+        "patterns": lambda: patterns(db_session, Scope(MARCH), settings),
+    }
+    for name, run in runs.items():
+        db_session.rollback()
+        before = db_session.execute(text("SELECT current_setting('plan_cache_mode')")).scalar_one()
+        assert before == "auto", name
+        run()
+        mode, jit = db_session.execute(text("SELECT current_setting('plan_cache_mode'), current_setting('jit')")).one()
+        assert (mode, jit) == ("force_custom_plan", "off"), name
+    db_session.rollback()
+    after = db_session.execute(text("SELECT current_setting('plan_cache_mode')")).scalar_one()
+    assert after == "auto"  # for the transaction only
