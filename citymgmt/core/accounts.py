@@ -96,33 +96,23 @@ def import_users(session: Session, rows: list[tuple[int, dict[str, str]]], now: 
             problems[f"line {line}: username"] = f"{username} repeats line {seen[username]}"
             continue
         seen[username] = line
-        password = row.get("password") or _generated(username)
         try:
-            user = create_user(
-                session,
-                username,
-                password,
-                roles,
-                row.get("display_name") or None,
-                department,
-                row.get("phone") or None,
+            created.append(
+                create_account(
+                    session,
+                    username,
+                    row.get("password") or None,
+                    roles,
+                    now,
+                    source,
+                    row.get("display_name") or None,
+                    department,
+                    row.get("phone") or None,
+                )
             )
         except DomainError as exc:
             field = next((_FIELD_OF[k] for k in (exc.details or {}) if k in _FIELD_OF), "row")
             problems[f"line {line}: {field}"] = exc.message
-            continue
-        record(
-            session,
-            "user.create",
-            user.username,
-            now,
-            roles=list(user.roles),
-            department=user.department_code,
-            display_name=user.display_name,
-            source=source,
-            password="generated" if not row.get("password") else "from the file",
-        )
-        created.append(Created(user.username, tuple(user.roles), None if row.get("password") else password))
     if problems:
         raise ValidationError(f"{len(problems)} of {len(rows)} rows refused; no account was created", details=problems)
     record(session, "user.import", source, now, created=len(created))
