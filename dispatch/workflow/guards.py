@@ -66,7 +66,10 @@ def pending(kind: str) -> Guard:
         lambda case, user, settings: (
             None if (case.pending_request or {}).get("kind") == kind else f"no {kind} request is waiting"
         ),
-        lambda user, settings: Case.pending_request["kind"].astext == kind,
+        # `IS NOT NULL` first, though the kind's comparison implies it: the column's statistics know how few cases
+        # have a request waiting, where the kind's expression gets a default guess (0.5 %). Without it the
+        # dispatcher's queue walked every dispatched case in deadline order looking for the page's requests.
+        lambda user, settings: and_(Case.pending_request.is_not(None), Case.pending_request["kind"].astext == kind),
     )
 
 
