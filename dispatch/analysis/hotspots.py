@@ -27,7 +27,14 @@ from sqlalchemy.orm import Session
 from citymgmt.core.config import Settings
 from citymgmt.core.db import read_at_scale
 from citymgmt.core.errors import ValidationError
-from dispatch.analysis.queries import KEPT_LEVELS, cells_sql, clusters_sql, kept_cells_sql, utm_srid_sql
+from dispatch.analysis.queries import (
+    ADJACENCY_OF_SQL,
+    KEPT_LEVELS,
+    cells_sql,
+    clusters_sql,
+    kept_cells_sql,
+    utm_srid_sql,
+)
 from dispatch.analysis.rollups import answered_from, grid_kept
 from dispatch.analysis.scope import Scope, category_names, place_features
 from dispatch.analysis.stats import (
@@ -85,6 +92,15 @@ def neighbourhoods(outlines: list[bytes]) -> list[list[int]]:
     return [cols[bounds[i] : bounds[i + 1]].tolist() for i in range(len(outlines))]
 
 
+def adjacent_sums(values: np.ndarray, indptr: bytes, indices: bytes) -> np.ndarray:
+    """Each cell's neighbourhood's sum of `values` from a kept sparse matrix in compressed rows (ADJACENCY_SQL:
+    4-byte big-endian integers): row i's neighbours are indices[indptr[i]:indptr[i + 1]]."""
+    starts = np.frombuffer(indptr, dtype=">i4").astype(np.int64)
+    neighbours = np.frombuffer(indices, dtype=">i4").astype(np.int64)
+    rows = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
+    return np.bincount(rows, weights=values[neighbours], minlength=len(starts) - 1)
+
+
 def hot_cells(
     session: Session, scope: Scope, settings: Settings, *, alpha: float = 0.05, rolled: bool = False
 ) -> tuple[list[dict[str, Any]], int]:
@@ -95,9 +111,16 @@ def hot_cells(
         raise ValidationError("alpha must be between 0 and 1", details={"alpha": "out of range"})
     params = scope.params(settings)
     kept = rolled and grid_kept(session)
+    adjacency = None
     if kept:
         level = KEPT_LEVELS[len(scope.area) if scope.area else None]
-        rows = session.execute(text(kept_cells_sql(scope.area_column, level)), params).all()
+        if scope.area and scope.area_column == "district_code":
+            adjacency = session.execute(text(ADJACENCY_OF_SQL), {"area": scope.area}).one_or_none()
+        local_sql = kept_cells_sql(scope.area_column, level, local=adjacency is None)
+        rows = session.execute(text(local_sql), params).all()
+        if adjacency is not None and adjacency.cells != len(rows):  # not from the same build: add up in SQL
+            adjacency = None
+            rows = session.execute(text(kept_cells_sql(scope.area_column, level)), params).all()
     else:
         rows = session.execute(text(cells_sql(scope.area_column)), params).all()
     if len(rows) > MAX_CELLS:
@@ -113,7 +136,11 @@ def hot_cells(
     if total == 0 or len(rows) < 2:
         return [], len(rows)
     if kept:
-        local = np.array(columns[5], dtype=np.float64)
+        local = (
+            np.array(columns[5], dtype=np.float64)
+            if adjacency is None
+            else adjacent_sums(counts, bytes(adjacency.indptr), bytes(adjacency.indices))
+        )
         z = gi_star_of_sums(counts, local, np.array(columns[3], dtype=np.float64))
         shares = np.array(columns[4], dtype=np.float64) / area.sum()
     else:

@@ -222,21 +222,26 @@ ORDER BY g.code
 KEPT_LEVELS = {None: "city", 6: "district", 9: "street", 12: "community", 15: "community"}
 
 
-def kept_cells_sql(area_column: str | None, level: str) -> str:
+def kept_cells_sql(area_column: str | None, level: str, local: bool = True) -> str:
     """The same cells from what the job keeps: each cell's count summed from the roll-up, its neighbourhood's size
     and area (analysis_cells, at the area's level) and its neighbourhood's count (the counts of the cells with
-    cases added to their neighbours in the area, analysis_neighbours), in code order."""
+    cases added to their neighbours in the area, analysis_neighbours; 0 without `local`, when the caller adds them up
+    from the district's kept adjacency), in code order."""
+    # Each counted cell's cases added to its neighbours' (those outside the area are not joined below).
+    added = """, local AS (
+  SELECT p.cell_code, sum(n.cases)::bigint AS cases
+  FROM counted n JOIN analysis_neighbours p ON p.neighbour_code = n.cell_code
+  GROUP BY p.cell_code
+)"""
     return f"""
 WITH counted AS (
-  SELECT r.cell_code, sum(r.reported) AS cases FROM analysis_days r
+  SELECT r.cell_code, sum(r.reported)::bigint AS cases FROM analysis_days r
   WHERE r.day BETWEEN :first AND :last AND r.reported > 0 AND {_rolled(area_column)} GROUP BY r.cell_code
-), local AS (  -- each counted cell's cases added to its neighbours' (those outside the area are not joined below)
-  SELECT p.cell_code, sum(n.cases) AS cases FROM counted n JOIN analysis_neighbours p ON p.neighbour_code = n.cell_code
-  GROUP BY p.cell_code
-)
+){added if local else ""}
 SELECT a.code, a.area_m2, coalesce(n.cases, 0) AS cases, a.k_{level} AS k, a.area_{level} AS neighbourhood_area,
-       coalesce(l.cases, 0) AS local
-FROM analysis_cells a LEFT JOIN counted n ON n.cell_code = a.code LEFT JOIN local l ON l.cell_code = a.code
+       {"coalesce(l.cases, 0)" if local else "0"} AS local
+FROM analysis_cells a LEFT JOIN counted n ON n.cell_code = a.code
+{"LEFT JOIN local l ON l.cell_code = a.code" if local else ""}
 WHERE {_cells_of_area("a.code", area_column)}
 ORDER BY a.code
 """  # noqa: S608 (constants only)
@@ -342,6 +347,7 @@ AREA_NAMES_SQL = "SELECT code, name FROM areas WHERE code = ANY(CAST(:codes AS v
 GRID_STATE_SQL = "SELECT count(*) FILTER (WHERE retired_at IS NULL) AS live, max(updated_at) AS changed FROM grid_cells"
 DELETE_NEIGHBOURS_SQL = "DELETE FROM analysis_neighbours"
 DELETE_CELLS_SQL = "DELETE FROM analysis_cells"
+DELETE_ADJACENCY_SQL = "DELETE FROM analysis_adjacency"
 # Fresh statistics for the planner after a rebuild (the first questions would otherwise be planned as if the tables
 # were empty: a scan of every neighbour pair instead of a probe for each cell with cases).
 ANALYZE_KEPT_SQL = ("ANALYZE analysis_neighbours", "ANALYZE analysis_cells")
@@ -354,6 +360,35 @@ INSERT INTO analysis_neighbours (neighbour_code, cell_code)
 SELECT b.code, a.code FROM grid_cells a JOIN grid_cells b ON ST_Intersects(a.geom, b.geom) AND b.retired_at IS NULL
 WHERE a.retired_at IS NULL
 """
+
+# Each district's neighbourhoods among its own cells as one row, a sparse matrix in compressed rows: the district's
+# kept cells numbered 0.. in code order (the order an area's cells are read in), `indptr` where each cell's
+# neighbours begin in `indices` (cells + 1 numbers) and `indices` the neighbours' numbers, each a 4-byte big-endian
+# integer (int4send). Hot spots of a district read this one row and add up each neighbourhood's cases in the
+# process, instead of joining each counted cell to its neighbours' rows (240,000 rows at a month of a 62,500-cell
+# district, most of the read's time).
+ADJACENCY_SQL = """
+INSERT INTO analysis_adjacency (district_code, cells, indptr, indices)
+WITH numbered AS (
+  SELECT code, left(code, 6) AS district, (row_number() OVER (PARTITION BY left(code, 6) ORDER BY code) - 1)::int AS i
+  FROM analysis_cells
+), rows AS (
+  SELECT c.district, c.i, count(n.i) AS k,
+         string_agg(int4send(n.i), ''::bytea ORDER BY n.i) AS js
+  FROM numbered c
+  LEFT JOIN analysis_neighbours p ON p.cell_code = c.code
+  LEFT JOIN numbered n ON n.code = p.neighbour_code AND n.district = c.district
+  GROUP BY c.district, c.i
+), running AS (
+  SELECT district, i, js, (sum(k) OVER (PARTITION BY district ORDER BY i))::int AS upto FROM rows
+)
+SELECT district, count(*), int4send(0) || string_agg(int4send(upto), ''::bytea ORDER BY i),
+       string_agg(coalesce(js, ''::bytea), ''::bytea ORDER BY i)
+FROM running GROUP BY district
+"""
+
+# A district's kept neighbourhoods (ADJACENCY_SQL).
+ADJACENCY_OF_SQL = "SELECT cells, indptr, indices FROM analysis_adjacency WHERE district_code = :area"
 
 # Each live cell's area and its neighbourhood's size and area among the cells of its district, street, community,
 # and everywhere; written in code order, so that an area's cells (a range of codes) lie together on disk and are read

@@ -14,16 +14,18 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, Float, Index, Integer, SmallInteger, String, text
+from sqlalchemy import Date, Float, Index, Integer, LargeBinary, SmallInteger, String, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from citymgmt.core.config import Settings
 from citymgmt.core.db import db
 from citymgmt.core.periodic import periodic
 from dispatch.analysis.queries import (
+    ADJACENCY_SQL,
     ANALYZE_DAYS_SQL,
     ANALYZE_KEPT_SQL,
     CELLS_KEPT_SQL,
+    DELETE_ADJACENCY_SQL,
     DELETE_CELLS_SQL,
     DELETE_DAYS_SQL,
     DELETE_NEIGHBOURS_SQL,
@@ -102,6 +104,18 @@ class AnalysisNeighbour(db.Model):  # type: ignore[name-defined]
     cell_code: Mapped[str] = mapped_column(String(15), primary_key=True)
 
 
+class AnalysisAdjacency(db.Model):  # type: ignore[name-defined]
+    """A district's neighbourhoods among its own live cells, as one sparse matrix (compressed rows, the cells
+    numbered in code order; see ADJACENCY_SQL): what hot spots of a district read instead of a row a neighbour."""
+
+    __tablename__ = "analysis_adjacency"
+
+    district_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    cells: Mapped[int] = mapped_column(Integer)
+    indptr: Mapped[bytes] = mapped_column(LargeBinary)
+    indices: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 def keep_grid(session: Session, force: bool = False) -> bool:
     """Rebuild the kept neighbourhoods when the grid changed since they were built (or `force`); whether it did."""
     state = session.execute(text(GRID_STATE_SQL)).one()
@@ -110,10 +124,12 @@ def keep_grid(session: Session, force: bool = False) -> bool:
         return False
     if not force and build is not None and build.built_at == state.changed and build.days_rebuilt == state.live:
         return False
+    session.execute(text(DELETE_ADJACENCY_SQL))
     session.execute(text(DELETE_CELLS_SQL))
     session.execute(text(DELETE_NEIGHBOURS_SQL))
     session.execute(text(NEIGHBOURS_SQL))
     session.execute(text(CELLS_KEPT_SQL))
+    session.execute(text(ADJACENCY_SQL))
     for statement in ANALYZE_KEPT_SQL:
         session.execute(text(statement))
     record_build(session, GRID_BUILD, state.changed, state.live)

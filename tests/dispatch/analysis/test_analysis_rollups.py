@@ -8,13 +8,14 @@ import random
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import text
 
 from citymgmt.core.periodic import registered_periodic
 from dispatch.analysis import rollups
 from dispatch.analysis.anomalies import anomalies, day_scope
-from dispatch.analysis.hotspots import hotspots
+from dispatch.analysis.hotspots import adjacent_sums, hotspots
 from dispatch.analysis.patterns import patterns
 from dispatch.analysis.recurrence import recurrence
 from dispatch.analysis.scope import Scope
@@ -255,3 +256,46 @@ def test_the_kept_neighbourhoods_follow_the_grid(db_session) -> None:  # type: i
     assert rollups.keep_grid(db_session)
     assert db_session.execute(text(k), {"c": cell}).scalar_one_or_none() is None
     assert db_session.execute(text(k), {"c": neighbour}).scalar_one() == before - 1
+
+
+def test_each_districts_adjacency_is_its_kept_neighbourhoods(db_session) -> None:  # type: ignore[no-untyped-def]
+    """The matrix a district's hot spots read (analysis_adjacency) holds, for each of its cells in code order, its
+    neighbours in the district, as analysis_neighbours does, and follows the grid with them."""
+    assert rollups.keep_grid(db_session, force=True)
+    districts = db_session.execute(text("SELECT district_code, cells, indptr, indices FROM analysis_adjacency")).all()
+    assert districts
+    for district, cells, indptr, indices in districts:
+        codes = list(
+            db_session.execute(
+                text("SELECT code FROM analysis_cells WHERE left(code, 6) = :d ORDER BY code"), {"d": district}
+            ).scalars()
+        )
+        assert cells == len(codes)
+        number = {code: i for i, code in enumerate(codes)}
+        pairs = db_session.execute(
+            text("SELECT cell_code, neighbour_code FROM analysis_neighbours WHERE left(cell_code, 6) = :d"),
+            {"d": district},
+        ).all()
+        expected = [set[int]() for _ in codes]
+        for cell, neighbour in pairs:
+            if neighbour in number:
+                expected[number[cell]].add(number[neighbour])
+        starts = np.frombuffer(bytes(indptr), dtype=">i4")
+        listed = np.frombuffer(bytes(indices), dtype=">i4")
+        assert [set(listed[starts[i] : starts[i + 1]].tolist()) for i in range(cells)] == expected
+        weights = np.arange(cells, dtype=np.float64)
+        sums = adjacent_sums(weights, bytes(indptr), bytes(indices))
+        assert sums.tolist() == [float(sum(expected[i])) for i in range(cells)]
+    district, cells = districts[0][0], districts[0][1]
+    db_session.execute(
+        text(
+            "UPDATE grid_cells SET retired_at = now(), updated_at = now()"
+            " WHERE code = (SELECT min(code) FROM analysis_cells WHERE left(code, 6) = :d)"
+        ),
+        {"d": district},
+    )
+    assert rollups.keep_grid(db_session)
+    after = db_session.execute(
+        text("SELECT cells FROM analysis_adjacency WHERE district_code = :d"), {"d": district}
+    ).scalar_one()
+    assert after == cells - 1
