@@ -243,10 +243,10 @@ class Case(db.Model):  # type: ignore[name-defined]
 
 class CaseClock(db.Model):  # type: ignore[name-defined]
     """The clock of a case's running step as the SLA sweep sees it: a narrow copy of `cases.warn_at`, `due_at` and
-    `light` (and `reported_at`, for the list by light), with the sweep's partial indexes, so that moving a light is an
-    update of this small row and an in-page (HOT) update of the case. A trigger on cases copies every change of the
-    clock made elsewhere (the workflow, intake, any SQL); the sweep writes both itself (dispatch.sla.sweep). Never
-    deleted: a stopped clock has no light."""
+    `light` (and `reported_at`, for the list by light; `status` and `escalated`, for the supervisors' overdue task),
+    with the sweep's partial indexes, so that moving a light is an update of this small row and an in-page (HOT)
+    update of the case. A trigger on cases copies every change of these made elsewhere (the workflow, intake, any
+    SQL); the sweep writes both itself (dispatch.sla.sweep). Never deleted: a stopped clock has no light."""
 
     __tablename__ = "case_clocks"
 
@@ -255,6 +255,8 @@ class CaseClock(db.Model):  # type: ignore[name-defined]
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     light: Mapped[str | None] = mapped_column(String(6))
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # the case's, never changed
+    status: Mapped[str] = mapped_column(String(12))
+    escalated: Mapped[bool] = mapped_column(Boolean)
 
     __table_args__ = (
         CheckConstraint(f"light IS NULL OR light IN {_in(tuple(Light))}", name="light"),
@@ -269,6 +271,15 @@ class CaseClock(db.Model):  # type: ignore[name-defined]
             "reported_at",
             "case_id",
             postgresql_where=text("light IS NOT NULL"),
+        ),
+        # The supervisors' overdue task (red, not escalated: dispatch.workflow.queues) by state, soonest deadline
+        # first: its page and count on this index alone, where on cases every open case would be read for its light.
+        Index(
+            "ix_case_clocks_overdue",
+            "status",
+            "due_at",
+            "case_id",
+            postgresql_where=text(f"light = '{Light.red.value}' AND escalated IS FALSE"),
         ),
     )
 

@@ -76,8 +76,11 @@ WITH changed AS (
       AND c.id = o.id AND c.ctid = o.ctid  -- o: the case as read; c: the row written, still that one
     RETURNING c.id, c.status, c.department_code, c.check_passed, o.light AS was, c.due_at, c.escalation_due_at,
               (:escalate AND c.status = '{DISPOSAL}' AND NOT o.escalated) AS escalating
-), clock AS (
-    UPDATE case_clocks SET light = '{RED}' WHERE case_id = ANY (ARRAY(SELECT id FROM changed))
+), clock AS (  -- the escalation too, which the clock copies (the supervisors' overdue task is red, not escalated)
+    UPDATE case_clocks SET light = '{RED}' WHERE case_id = ANY (ARRAY(SELECT id FROM changed WHERE NOT escalating))
+), escalated_clock AS (
+    UPDATE case_clocks SET light = '{RED}', escalated = true
+    WHERE case_id = ANY (ARRAY(SELECT id FROM changed WHERE escalating))
 ), events AS (
     INSERT INTO case_events (case_id, action, actor_id, at, from_status, to_status, payload)
     SELECT id, 'overdue', NULL::int4, :now, status, status,

@@ -37,7 +37,7 @@ from sqlalchemy.sql.elements import BinaryExpression, BindParameter, BooleanClau
 from citymgmt.core.config import Settings
 from citymgmt.core.db import read_at_scale
 from citymgmt.core.identity import User
-from dispatch.cases.models import Case, Light, State
+from dispatch.cases.models import Case, CaseClock, Light, State
 from dispatch.workflow.moves import BY_ACTION
 from dispatch.workflow.views import ReadsAsItsCase
 from grids.models import InspectorCell
@@ -182,6 +182,53 @@ def _tasks(user: User, settings: Settings) -> dict[str, list[tuple[str, ColumnEl
     return by_state
 
 
+# The case's columns its clock copies (`case_clocks`, kept by the trigger on cases and by the sweep), with the clock's
+# own: a condition on these alone that asks for a light is the same on the clock, where the overdue task has an index
+# (`ix_case_clocks_overdue`) and on cases would read every open case for its light (which cannot be indexed there).
+_CASES = Case.__table__.c
+_CLOCKS = CaseClock.__table__.c
+_ON_CLOCK = (
+    (_CASES.id, _CLOCKS.case_id),
+    (_CASES.status, _CLOCKS.status),
+    (_CASES.due_at, _CLOCKS.due_at),
+    (_CASES.warn_at, _CLOCKS.warn_at),
+    (_CASES.light, _CLOCKS.light),
+    (_CASES.escalated, _CLOCKS.escalated),
+)
+
+
+# A branch's key, state and deadline, on cases or on their clocks.
+_KEYS: dict[Any, tuple[Any, Any, Any]] = {
+    Case: (Case.id, Case.status, Case.due_at),
+    CaseClock: (CaseClock.case_id, CaseClock.status, CaseClock.due_at),
+}
+
+
+def _copy(column: Any) -> Any:
+    """The clock's copy of a column of cases; None for any other column."""
+    return next((clock for case, clock in _ON_CLOCK if column.compare(case)), None)
+
+
+def _on_clock(condition: ColumnElement[bool]) -> ColumnElement[bool] | None:
+    """The condition on the case's clock instead, where one of its AND terms asks for a light (only a running clock
+    has one, and every case with a light has its clock) and it reads nothing the clock does not copy; else None."""
+    asks_light = any(
+        isinstance(t, BinaryExpression)
+        and t.operator in (operators.eq, operators.in_op)
+        and isinstance(t.left, Column)
+        and t.left.compare(_CASES.light)
+        for t in _terms(condition)
+    )
+    columns = [e for e in visitors.iterate(condition) if isinstance(e, Column)]
+    if not asks_light or any(_copy(c) is None for c in columns):
+        return None
+
+    def copied(element: Any, **kw: Any) -> Any:
+        return _copy(element) if isinstance(element, Column) else None
+
+    return visitors.replacement_traverse(condition, dict[str, Any](), copied)
+
+
 @dataclass
 class QueueItem(ReadsAsItsCase):
     """A case waiting for the user, and what is expected of them (`task`); anything else is the case's."""
@@ -204,29 +251,39 @@ def my_queue(
         return [], 0, True
     bound = None if count_ahead is None else offset + limit + count_ahead
     read_at_scale(session)
-    soonest = (Case.due_at.asc().nulls_last(), Case.id)
     pages: list[Select[Any]] = []
-    counted: list[tuple[list[str], ColumnElement[bool]]] = []  # the states where the same condition selects
+    # The states where the same condition selects, and the table read: cases, or their clocks (_on_clock).
+    counted: list[tuple[list[str], ColumnElement[bool], Any]] = []
     for state, tasks in by_state.items():
+        on_clock = [(name, _on_clock(condition)) for name, condition in tasks]
+        table: Any = Case
+        if all(condition is not None for _, condition in on_clock):
+            tasks, table = [(name, condition) for name, condition in on_clock if condition is not None], CaseClock
+        key, status, due_at = _KEYS[table]
         selects = _either([c for _, c in tasks])
-        same = next((states for states, condition in counted if condition.compare(selects)), None)
+        same = next((s for s, condition, t in counted if t is table and condition.compare(selects)), None)
         if same is not None:
             same.append(state)
         else:
-            counted.append(([state], selects))
+            counted.append(([state], selects, table))
         # The state as a literal, so that the planner matches it to the partial index of open cases by state.
-        waiting = (Case.status == literal(state, String, literal_execute=True), selects)
+        waiting = (status == literal(state, String, literal_execute=True), selects)
         task = case(*[(condition, name) for name, condition in tasks], else_=None) if len(tasks) > 1 else None
         named = task if task is not None else literal(tasks[0][0], String)
         pages.append(
-            select(Case.id, Case.due_at, named.label("task")).where(*waiting).order_by(*soonest).limit(offset + limit)
+            select(key.label("id"), due_at.label("due_at"), named.label("task"))
+            .where(*waiting)
+            .order_by(due_at.asc().nulls_last(), key)
+            .limit(offset + limit)
         )
     # Counted once for the states where one condition selects (a handler's escalated cases in every state but
     # one), and first where it selects every case: their index alone counts them, often as far as the bound.
     every = union_all(
         *(
-            select(Case.id).where(Case.status.in_([literal(s, String, literal_execute=True) for s in states]), selects)
-            for states, selects in sorted(counted, key=lambda c: not isinstance(c[1], True_))
+            select(_KEYS[table][0].label("id")).where(
+                _KEYS[table][1].in_([literal(s, String, literal_execute=True) for s in states]), selects
+            )
+            for states, selects, table in sorted(counted, key=lambda c: not isinstance(c[1], True_))
         )
     ).subquery()
     listed = select(every.c.id) if bound is None else select(every.c.id).limit(bound + 1)

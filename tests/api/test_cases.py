@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from citymgmt.core.identity import create_user
+from dispatch.sla.sweep import sweep
 from grids.crs import wgs84_to_gcj02
 from tests.conftest import PASSWORD
 
@@ -338,6 +339,89 @@ def test_the_queue_merges_its_states_soonest_deadline_first(client, token_for, d
         ids[0],
         ids[3],
     ]
+
+
+def test_the_supervisors_queue_is_the_red_cases_not_escalated(
+    client, token_for, db_session, clock, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The overdue task (red, not escalated), read from the clocks: the same cases and count where one case is red,
+    where most are, and as escalations (the supervisor's own, the sweep's of an overdue disposal) take them out."""
+    inspector = token_for("inspector")
+    ids = [
+        client.post("/api/v1/cases", json={**GARBAGE, "lon": GARBAGE["lon"] + 0.002 * i}, headers=inspector).get_json()[
+            "id"
+        ]
+        for i in range(6)
+    ]
+
+    def lights(rows: list[tuple[str, str, float, bool]]) -> None:  # as any writer would: the clocks follow the cases
+        for case_id, (status, light, hours, escalated) in zip(ids, rows, strict=True):
+            db_session.execute(
+                text(
+                    "UPDATE cases SET status = :status, light = :light, due_at = :now + make_interval(hours => :hours),"
+                    " escalated = :escalated WHERE id = :id"
+                ),
+                {"status": status, "light": light, "hours": hours, "escalated": escalated, "id": case_id}
+                | {"now": clock.now()},
+            )
+        db_session.commit()
+
+    supervisor = token_for("supervisor")
+
+    def queue(query: str = "") -> tuple[list[tuple[int, str]], int, str]:
+        response = client.get(f"/api/v1/queues/mine{query}", headers=supervisor)
+        assert response.status_code == 200
+        total = json.loads(response.headers["X-Pagination"])["total"]
+        return [(c["id"], c["task"]) for c in response.get_json()], total, response.headers["X-Total-Exact"]
+
+    few = [("dispatched", "green", 5, False)] * 6
+    few[3] = ("handled", "red", -2, False)
+    lights(few)
+    assert queue() == ([(ids[3], "overdue")], 1, "true")
+    lights(
+        [
+            ("filed", "red", -3, False),
+            ("dispatched", "red", -4, True),  # escalated, waiting for the department's reply: not the supervisor's
+            ("handled", "red", -2, False),
+            ("dispatched", "green", 5, False),
+            ("checking", "yellow", 1, False),
+            ("reported", "red", -1, False),
+        ]
+    )
+    expected = [(ids[0], "overdue"), (ids[2], "overdue"), (ids[5], "overdue")]
+    assert queue() == (expected, 3, "true")
+    pages = [queue(f"?page_size=1&page={n}")[0] for n in (1, 2, 3)]
+    assert [item for page in pages for item in page] == expected
+    monkeypatch.setattr("citymgmt.api.queues.COUNT_AHEAD", 1)
+    assert queue("?page_size=1") == ([(ids[0], "overdue")], 2, "false")
+    monkeypatch.undo()
+    version = client.get(f"/api/v1/cases/{ids[0]}", headers=supervisor).get_json()["version"]
+    escalated = client.post(
+        f"/api/v1/cases/{ids[0]}/actions/escalate",
+        json={"note": "请尽快处理"},
+        headers={**supervisor, "If-Match": str(version)},
+    )
+    assert escalated.status_code == 200, escalated.get_json()
+    assert queue() == (expected[1:], 2, "true")
+    # Past their deadlines at the sweep: the dispatched one turns red and is escalated (督办), the checking one red.
+    for case_id, minutes in ((ids[3], -30), (ids[4], -20)):
+        db_session.execute(
+            text("UPDATE cases SET due_at = :now + make_interval(mins => :minutes) WHERE id = :id"),
+            {"now": clock.now(), "minutes": minutes, "id": case_id},
+        )
+    db_session.commit()
+    swept = sweep(db_session, clock.now(), True)
+    db_session.commit()
+    assert set(swept.overdue) == {ids[3], ids[4]} and swept.escalated == [ids[3]]
+    assert queue() == ([*expected[1:], (ids[4], "overdue")], 3, "true")
+    copies = db_session.execute(
+        text(
+            "SELECT count(*) FROM cases c JOIN case_clocks k ON k.case_id = c.id WHERE c.id = ANY (:ids)"
+            " AND (c.status, c.light, c.due_at, c.escalated) = (k.status, k.light, k.due_at, k.escalated)"
+        ),
+        {"ids": ids},
+    ).scalar_one()
+    assert copies == 6
 
 
 def test_the_light_filter_lists_the_cases_of_that_light_newest_first(

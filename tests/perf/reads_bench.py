@@ -84,8 +84,8 @@ WHERE c.code LIKE 'R%' AND (c.status = 'closed' OR NOT a.closed_only)
 
 # The clocks that the trigger on cases keeps (replica mode above skips it), as the workflow's writes leave them.
 CLOCKS_SQL = """
-INSERT INTO case_clocks (case_id, warn_at, due_at, light, reported_at)
-SELECT id, warn_at, due_at, light, reported_at FROM cases WHERE code LIKE 'R%' AND light IS NOT NULL
+INSERT INTO case_clocks (case_id, warn_at, due_at, light, reported_at, status, escalated)
+SELECT id, warn_at, due_at, light, reported_at, status, escalated FROM cases WHERE code LIKE 'R%' AND light IS NOT NULL
 """
 
 # Few red (after the other reads): one red light in ten kept, the rest turned green, and the red dispatched cases

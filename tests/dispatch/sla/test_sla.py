@@ -238,13 +238,15 @@ def _clock(db_session: Session, case_id: int) -> tuple[Any, ...]:
     """The case's clock as the sweep sees it (case_clocks), after checking that it is the case's own."""
     row = db_session.execute(
         text(
-            "SELECT c.warn_at, c.due_at, c.light, k.warn_at, k.due_at, k.light FROM cases c"
-            " LEFT JOIN case_clocks k ON k.case_id = c.id WHERE c.id = :id"
+            "SELECT c.warn_at, c.due_at, c.light, k.warn_at, k.due_at, k.light, c.status, c.escalated, k.status,"
+            " k.escalated FROM cases c LEFT JOIN case_clocks k ON k.case_id = c.id WHERE c.id = :id"
         ),
         {"id": case_id},
     ).one()
-    assert tuple(row[:3]) == tuple(row[3:]), f"case_clocks differs from the case: {row}"
-    return tuple(row[3:])
+    assert tuple(row[:3]) == tuple(row[3:6]), f"case_clocks differs from the case: {row}"
+    if row[5] is not None:  # a running clock: the state and escalation its queue reads are the case's too
+        assert tuple(row[6:8]) == tuple(row[8:]), f"case_clocks differs from the case: {row}"
+    return tuple(row[3:6])
 
 
 def test_the_sweeps_clocks_follow_every_move_of_the_case(
