@@ -88,10 +88,11 @@ INSERT INTO case_clocks (case_id, warn_at, due_at, light, reported_at, status, e
 SELECT id, warn_at, due_at, light, reported_at, status, escalated FROM cases WHERE code LIKE 'R%' AND light IS NOT NULL
 """
 
-# Few red (after the other reads): one red light in ten kept, the rest turned green, and the red dispatched cases
-# escalated as the sweep escalates an overdue disposal. Through the trigger on cases, which keeps their clocks.
+# Few red (after the other reads): one red light in ten kept (by a hash of the code: the lights follow the case's
+# number), the rest turned green, and the red dispatched cases escalated as the sweep escalates an overdue disposal.
+# Through the trigger on cases, which keeps their clocks.
 FEW_RED_SQL = (
-    "UPDATE cases SET light = 'green' WHERE code LIKE 'R%' AND light = 'red' AND id % 10 <> 0",
+    "UPDATE cases SET light = 'green' WHERE code LIKE 'R%' AND light = 'red' AND hashtext(code) % 10 <> 0",
     "UPDATE cases SET escalated = true, escalation_due_at = now() + interval '8 hours'"
     " WHERE code LIKE 'R%' AND light = 'red' AND status = 'dispatched'",
 )
