@@ -3,8 +3,9 @@
 A case waits in one state at a time, so the queue is read state by state: for each state some task of the user can be
 in, the cases of that state its tasks select, soonest deadline first, as far as the page needs (each on the index of
 open cases by state and deadline, or on the partial index its guard names, whichever is cheaper for that one
-condition), then merged. One OR over every state and task instead reads every case any task could select and sorts
-them all before the first page is known."""
+condition; or, where the tasks ask for a light, on the cases' clocks, which copy what they read), then merged. One
+OR over every state and task instead reads every case any task could select and sorts them all before the first page
+is known."""
 
 from __future__ import annotations
 
