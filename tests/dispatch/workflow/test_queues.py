@@ -1,12 +1,13 @@
 """The work queues' OR of a state's tasks: the terms they share are taken out, and it folds to them alone only
-where the rest holds whatever the case (IS NULL and IS NOT NULL), never where NULL fails both sides."""
+where the rest holds whatever the case (IS NULL and IS NOT NULL), never where NULL fails both sides. A condition is
+read on the cases' clocks only where it asks for a light and reads nothing else than what the clocks copy."""
 
 from __future__ import annotations
 
 from sqlalchemy import and_, or_
 
-from dispatch.cases.models import Case
-from dispatch.workflow.queues import _either
+from dispatch.cases.models import Case, CaseClock
+from dispatch.workflow.queues import _either, _on_clock
 
 DEPARTMENT = Case.department_code == "roads"
 
@@ -34,3 +35,18 @@ def test_a_comparison_and_its_opposite_are_not_folded_away() -> None:
 def test_conditions_sharing_nothing_stay_an_or() -> None:
     tasks = [Case.escalated.is_(True), Case.pending_request.is_(None)]
     assert _either(tasks).compare(or_(*tasks))
+
+
+def test_the_overdue_task_is_read_on_the_clocks() -> None:
+    overdue = and_(Case.escalated.is_(False), Case.light == "red")
+    on_clock = _on_clock(overdue)
+    assert on_clock is not None
+    assert on_clock.compare(and_(CaseClock.escalated.is_(False), CaseClock.light == "red"))
+
+
+def test_a_condition_without_a_light_or_reading_more_stays_on_the_cases() -> None:
+    """A case with no light has no clock, or a stopped one; the clocks copy only the light, deadlines, state and
+    escalation."""
+    assert _on_clock(Case.escalated.is_(False)) is None
+    assert _on_clock(or_(Case.light == "red", Case.escalated.is_(True))) is None  # the light in one branch only
+    assert _on_clock(and_(Case.light == "red", DEPARTMENT)) is None
