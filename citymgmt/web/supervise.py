@@ -31,7 +31,7 @@ from citymgmt.web.desk import ACTION_NAMES, LIGHT_NAMES, SOURCE_NAMES, STATUS_NA
 from citymgmt.web.i18n import ROLE_NAMES
 from dispatch.taxonomy.operations import current_categories
 from dispatch.workflow.moves import act
-from dispatch.workflow.views import CaseFile, case_file, list_cases, visible_case
+from dispatch.workflow.views import CaseFile, Position, case_file, cursor_of, list_cases, position_of, visible_case
 
 bp = Blueprint("supervise", __name__, url_prefix="/supervise", template_folder="templates")
 
@@ -104,6 +104,7 @@ def index() -> Any:
     session = db.session()
     lists = []
     pages = {key: _page_of(key) for key in LISTS}
+    cursors = {key: _cursor_of(key) for key in LISTS}
     for key, title, filters in (
         ("overdue", _("Overdue"), {"light": "red"}),
         ("escalated", _("Escalated, waiting for the department's reply"), {"escalated": True}),
@@ -111,19 +112,25 @@ def index() -> Any:
     ):
         page = pages[key]
         offset = (page - 1) * LIST_SIZE
-        cases, total, exact = list_cases(session, user, filters, offset, LIST_SIZE, count_ahead=COUNT_AHEAD)
-        last = min(MAX_PAGE, max(1, -(-total // LIST_SIZE)))
+        after = cursors[key]
+        if after is not None:  # the next page's link: read after the cursor, counted from it
+            listed = list_cases(session, user, filters, 0, LIST_SIZE, count_ahead=COUNT_AHEAD, after=after)
+            total = offset + listed.total
+        else:
+            listed = list_cases(session, user, filters, offset, LIST_SIZE, count_ahead=COUNT_AHEAD)
+            total = listed.total
+        following = listed.next if page < MAX_PAGE else None
         links = {
-            "previous": _page_link(pages, key, page - 1) if page > 1 else None,
-            "next": _page_link(pages, key, page + 1) if page < last else None,
+            "previous": _page_link(pages, cursors, key, page - 1) if page > 1 else None,
+            "next": _page_link(pages, cursors, key, page + 1, following) if following is not None else None,
         }
         lists.append(
             {
                 "key": key,
                 "title": title,
-                "cases": cases,
+                "cases": listed.cases,
                 "total": total,
-                "exact": exact,
+                "exact": listed.exact,
                 "page": page,
                 "first": offset + 1,
                 "links": links,
@@ -141,12 +148,35 @@ def _page_of(key: str) -> int:
     return max(1, min(int(raw[:7]), MAX_PAGE)) if raw.isascii() and raw.isdigit() else 1
 
 
-def _page_link(pages: dict[str, int], key: str, page: int) -> str:
-    """This page with one list moved to another page, the others kept where they are."""
-    args: dict[str, Any] = {k: v for k, v in pages.items() if v > 1}
-    args[key] = page
-    if page == 1:
-        args.pop(key)
+def _cursor_of(key: str) -> Position | None:
+    """Where a list's page begins, as its next-page link says (`?newest=3&newest_after=...`): the page is then read
+    after that case (keyset), not counted from the first. Anything but a cursor the page gave is no cursor: the page
+    is found by its number."""
+    raw = request.args.get(f"{key}_after")
+    if raw is None or request.args.get(key) is None:
+        return None
+    try:
+        return position_of(raw, f"{key}_after")
+    except DomainError:
+        return None
+
+
+def _page_link(
+    pages: dict[str, int], cursors: dict[str, Position | None], key: str, page: int, after: Position | None = None
+) -> str:
+    """This page with one list moved to another page (after `after`, if given: the next page's link), the others
+    kept where they are."""
+    args: dict[str, Any] = {}
+    for other, number in pages.items():
+        if other != key and number > 1:
+            args[other] = number
+            start = cursors[other]
+            if start is not None:
+                args[f"{other}_after"] = cursor_of(start)
+    if page > 1:
+        args[key] = page
+        if after is not None:
+            args[f"{key}_after"] = cursor_of(after)
     args["lang"] = request.args.get("lang")
     return url_for("supervise.index", **args) + f"#list-{key}"
 

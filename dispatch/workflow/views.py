@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import re
+import struct
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, text
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, false, func, or_, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from citymgmt.core.config import Settings
 from citymgmt.core.db import read_at_scale
-from citymgmt.core.errors import NotFound
+from citymgmt.core.errors import NotFound, ValidationError
 from citymgmt.core.identity import OVERSEERS, Role, User
 from dispatch.cases.models import Case, CaseClock, CaseEvent, State
 from dispatch.cases.photos import Attachment
@@ -152,6 +156,60 @@ def _in_area(prefix: str) -> ColumnElement[bool]:
     return match if covered is None else and_(_LEVEL_OF_PREFIX[covered] == prefix[:covered], match)
 
 
+class Position(NamedTuple):
+    """A place in the case list's order, newest first: the report time and id of a case (the last of a page). The
+    list after it is the cases strictly older in that order, ties in time by the lower id, whatever the filters."""
+
+    reported_at: datetime
+    id: int
+
+
+# A position as text for a client to send back (the API's `after`, the pages' links): opaque, a version byte and the
+# two numbers, base64url. Another version (an older order) is refused, never read as something else.
+_CURSOR = struct.Struct(">Bqq")
+_CURSOR_VERSION = 1
+_CURSOR_TEXT = re.compile(f"[A-Za-z0-9_-]{{{-(-_CURSOR.size * 4 // 3)}}}")  # its length, unpadded
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def cursor_of(position: Position) -> str:
+    """The cursor a client sends back to read the list after this position."""
+    micros = (position.reported_at - _EPOCH) // timedelta(microseconds=1)
+    packed = _CURSOR.pack(_CURSOR_VERSION, micros, position.id)
+    return base64.urlsafe_b64encode(packed).decode("ascii").rstrip("=")
+
+
+def position_of(cursor: str, field: str) -> Position:
+    """The position a cursor of `cursor_of` names; anything else is refused naming `field`."""
+    if not _CURSOR_TEXT.fullmatch(cursor):
+        raise ValidationError(
+            f"{field} must be a cursor as the list gave it for its next page", details={field: "not a cursor"}
+        )
+    version, micros, case_id = _CURSOR.unpack(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    if version != _CURSOR_VERSION:
+        raise ValidationError(
+            f"{field} is a cursor of another version of the list: start again from its first page",
+            details={field: "cursor of another version"},
+        )
+    try:
+        return Position(_EPOCH + timedelta(microseconds=micros), case_id)
+    except OverflowError:
+        raise ValidationError(
+            f"{field} must be a cursor as the list gave it for its next page",
+            details={field: "not a time the list holds"},
+        ) from None
+
+
+class CaseList(NamedTuple):
+    """A page of the case list: its cases; the total for paging and whether it is exact; where the next page begins
+    (None: this is the last)."""
+
+    cases: list[Case]
+    total: int
+    exact: bool
+    next: Position | None
+
+
 def list_cases(
     session: Session,
     viewer: User,
@@ -159,16 +217,21 @@ def list_cases(
     offset: int,
     limit: int,
     count_ahead: int | None = None,
-) -> tuple[list[Case], int, bool]:
-    """The cases the viewer may see, newest first, filtered; with the total for paging and whether it is exact.
+    after: Position | None = None,
+) -> CaseList:
+    """The cases the viewer may see, newest first, filtered; with the total for paging, whether it is exact, and the
+    position the next page begins after.
 
-    Visibility is `visible_to`'s. With `count_ahead`, the cases are counted no further than `count_ahead` past the
-    page's last one: a larger total is given as that bound, not exact (a count of every case of a city is seconds
-    at millions); the bound is always past the page, so a next page is seen.
+    Visibility is `visible_to`'s. With `after` (keyset paging), the list is the cases strictly after that position,
+    `offset` and the total count from there: the page is read on the same index as the first page, never past the
+    cases before it. With `count_ahead`, the cases are counted no further than `count_ahead` past the page's last
+    one: a larger total is given as that bound, not exact (a count of every case of a city is seconds at millions);
+    the bound is always past the page, so a next page is seen.
 
     By light, the cases are found through their clocks (`case_clocks`, the light's copy that the same transaction
     keeps, indexed by light and report time there, since no index of cases may hold the light); with no other
-    condition the page and the count are the clocks' alone, and only the page's cases are read."""
+    condition the page and the count are the clocks' alone, and only the page's cases are read. The clock's report
+    time is the case's, so a position is the same either way."""
     rule = visible_to(viewer)
     conditions: list[ColumnElement[bool]] = [] if rule is None else [rule]
     for name, column in (
@@ -186,11 +249,12 @@ def list_cases(
         conditions.append(_in_area(filters["cell"]))
     bound = None if count_ahead is None else offset + limit + count_ahead
     light = filters.get("light")
+    # One row past the page says whether there is a next one.
     if light and not conditions:  # the clocks alone: their index pages and counts, then the page's cases are read
-        lit = CaseClock.light == light
-        counted = select(CaseClock.case_id).where(lit)
-        page = select(CaseClock.case_id, CaseClock.reported_at).where(lit)
-        paged = page.order_by(CaseClock.reported_at.desc(), CaseClock.case_id.desc()).offset(offset).limit(limit)
+        lit = [CaseClock.light == light, *_after(after, CaseClock.reported_at, CaseClock.case_id)]
+        counted = select(CaseClock.case_id).where(*lit)
+        page = select(CaseClock.case_id, CaseClock.reported_at).where(*lit)
+        paged = page.order_by(CaseClock.reported_at.desc(), CaseClock.case_id.desc()).offset(offset).limit(limit + 1)
         on = paged.subquery()
         listed = select(Case).join(on, on.c.case_id == Case.id).order_by(on.c.reported_at.desc(), on.c.case_id.desc())
     else:
@@ -200,14 +264,33 @@ def list_cases(
             counted = counted.join(CaseClock, CaseClock.case_id == Case.id)
             listed = listed.join(CaseClock, CaseClock.case_id == Case.id)
             conditions.append(CaseClock.light == light)
+            conditions += _after(after, CaseClock.reported_at, CaseClock.case_id)
             newest = (CaseClock.reported_at.desc(), CaseClock.case_id.desc())
+        else:
+            conditions += _after(after, Case.reported_at, Case.id)
         counted = counted.where(*conditions)
-        listed = listed.where(*conditions).order_by(*newest).offset(offset).limit(limit)
+        listed = listed.where(*conditions).order_by(*newest).offset(offset).limit(limit + 1)
     if bound is not None:
         counted = counted.limit(bound + 1)
     read_at_scale(session)
     total = session.execute(select(func.count()).select_from(counted.subquery())).scalar_one()
-    rows = session.execute(listed).scalars()
+    rows = list(session.execute(listed).scalars())
+    cases, more = rows[:limit], len(rows) > limit
+    following = Position(cases[-1].reported_at, cases[-1].id) if more else None
     if bound is not None and total > bound:
-        return list(rows), bound, False
-    return list(rows), total, True
+        return CaseList(cases, bound, False, following)
+    return CaseList(cases, total, True, following)
+
+
+def _after(
+    position: Position | None, reported_at: SQLColumnExpression[datetime], case_id: SQLColumnExpression[int]
+) -> list[ColumnElement[bool]]:
+    """The cases strictly after the position in the list's order (report time, then id, both descending): the row
+    comparison, and the time alone beside it, which an index of (…, reported_at) takes as its bound even where the
+    id is not in it (the department's, a state's, a category's, an area's)."""
+    if position is None:
+        return []
+    return [
+        reported_at <= position.reported_at,
+        tuple_(reported_at, case_id) < tuple_(position.reported_at, position.id),
+    ]

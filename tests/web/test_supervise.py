@@ -6,6 +6,7 @@ tests/e2e/test_dashboard.py.
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -114,10 +115,19 @@ def test_each_list_pages_through_its_cases_as_the_api_pages_them(client: FlaskCl
     assert len(expected) >= 1
     sign_in(client, "t-supervisor")
     first = client.get("/supervise/").get_data(as_text=True).split('id="list-newest"')[1]
-    assert 'href="/supervise/?newest=2#list-newest"' in first and "第 1–20 件" in first
-    second = client.get("/supervise/?newest=2").get_data(as_text=True).split('id="list-newest"')[1]
-    shown = [int(i) for i in re.findall(r'href="/supervise/cases/(\d+)"', second)]
-    assert shown == expected
-    assert "第 21–" in second and 'href="/supervise/#list-newest"' in second  # back to the newer page
-    for odd in ("newest=abc", "newest=-3", "newest=²", "newest=99999999999", "overdue=0&escalated=x"):
+    assert "第 1–20 件" in first
+    last_on_first = [int(i) for i in re.findall(r'href="/supervise/cases/(\d+)"', first)][-1]
+    # The next page's link carries its number and the cursor of this page's last case (keyset paging): a report
+    # that arrives meanwhile does not push that case onto the next page again, as the page's number alone does.
+    older = re.search(r'href="(/supervise/\?newest=2&amp;newest_after=[A-Za-z0-9_-]+)#list-newest" rel="next"', first)
+    assert older is not None, first
+    sent = client.post("/api/v1/cases", json={**CALL, "description": "翻页时新报"}, headers=operator)
+    assert sent.status_code == 201, sent.get_json()
+    for link, ids in ((html.unescape(older[1]), expected), ("/supervise/?newest=2", [last_on_first, *expected][:20])):
+        second = client.get(link).get_data(as_text=True).split('id="list-newest"')[1]
+        shown = [int(i) for i in re.findall(r'href="/supervise/cases/(\d+)"', second)]
+        assert shown == ids, link
+        assert "第 21–" in second and 'href="/supervise/#list-newest"' in second  # back to the newer page
+    odd_cursors = ("newest=2&newest_after=x", "newest=2&newest_after=" + "A" * 23, "newest=2&newest_after=")
+    for odd in ("newest=abc", "newest=-3", "newest=²", "newest=99999999999", "overdue=0&escalated=x", *odd_cursors):
         assert client.get(f"/supervise/?{odd}").status_code == 200, odd
