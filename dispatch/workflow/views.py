@@ -9,7 +9,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, and_, false, func, or_, select, text, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    SQLColumnExpression,
+    and_,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from citymgmt.core.config import Settings
@@ -251,29 +265,29 @@ def list_cases(
     light = filters.get("light")
     # One row past the page says whether there is a next one.
     if light and not conditions:  # the clocks alone: their index pages and counts, then the page's cases are read
-        lit = [CaseClock.light == light, *_after(after, CaseClock.reported_at, CaseClock.case_id)]
-        counted = select(CaseClock.case_id).where(*lit)
-        page = select(CaseClock.case_id, CaseClock.reported_at).where(*lit)
+        key: tuple[SQLColumnExpression[datetime], SQLColumnExpression[int]] = (CaseClock.reported_at, CaseClock.case_id)
+        lit = CaseClock.light == light
+        counted = select(literal(1)).select_from(CaseClock).where(lit)
+        page = select(CaseClock.case_id, CaseClock.reported_at).where(lit, *_after(after, *key))
         paged = page.order_by(CaseClock.reported_at.desc(), CaseClock.case_id.desc()).offset(offset).limit(limit + 1)
         on = paged.subquery()
         listed = select(Case).join(on, on.c.case_id == Case.id).order_by(on.c.reported_at.desc(), on.c.case_id.desc())
     else:
-        newest: tuple[ColumnElement[Any], ...] = (Case.reported_at.desc(), Case.id.desc())
-        counted, listed = select(Case.id), select(Case)
+        key = (Case.reported_at, Case.id)
+        counted, listed = select(literal(1)).select_from(Case), select(Case)
         if light:  # the clock's report time is the case's: its index gives the order
+            key = (CaseClock.reported_at, CaseClock.case_id)
             counted = counted.join(CaseClock, CaseClock.case_id == Case.id)
             listed = listed.join(CaseClock, CaseClock.case_id == Case.id)
             conditions.append(CaseClock.light == light)
-            conditions += _after(after, CaseClock.reported_at, CaseClock.case_id)
-            newest = (CaseClock.reported_at.desc(), CaseClock.case_id.desc())
-        else:
-            conditions += _after(after, Case.reported_at, Case.id)
         counted = counted.where(*conditions)
-        listed = listed.where(*conditions).order_by(*newest).offset(offset).limit(limit + 1)
+        listed = listed.where(*conditions, *_after(after, *key))
+        listed = listed.order_by(key[0].desc(), key[1].desc()).offset(offset).limit(limit + 1)
+    counting = _counted_after(counted, after, *key)
     if bound is not None:
-        counted = counted.limit(bound + 1)
+        counting = counting.limit(bound + 1)
     read_at_scale(session)
-    total = session.execute(select(func.count()).select_from(counted.subquery())).scalar_one()
+    total = session.execute(select(func.count()).select_from(counting.subquery())).scalar_one()
     rows = list(session.execute(listed).scalars())
     cases, more = rows[:limit], len(rows) > limit
     following = Position(cases[-1].reported_at, cases[-1].id) if more else None
@@ -282,15 +296,31 @@ def list_cases(
     return CaseList(cases, total, True, following)
 
 
+def _counted_after(
+    counted: Select[Any],
+    position: Position | None,
+    reported_at: SQLColumnExpression[datetime],
+    case_id: SQLColumnExpression[int],
+) -> Select[Any] | CompoundSelect:
+    """The cases to count after the position, in two parts: those reported before its time, and those of its very
+    time with a lower id. Each part is then a range of an index of (…, reported_at) alone, which counts it without
+    reading the table (a state's, a department's, a category's index); `_after`'s row comparison needs each case's
+    id, which those indexes do not hold, and so read every case counted from the table. Each part selects a
+    constant: a part of a UNION that selected the id would read it from the table too."""
+    if position is None:
+        return counted
+    return union_all(
+        counted.where(reported_at < position.reported_at),
+        counted.where(reported_at == position.reported_at, case_id < position.id),
+    )
+
+
 def _after(
     position: Position | None, reported_at: SQLColumnExpression[datetime], case_id: SQLColumnExpression[int]
 ) -> list[ColumnElement[bool]]:
-    """The cases strictly after the position in the list's order (report time, then id, both descending): the row
-    comparison, and the time alone beside it, which an index of (…, reported_at) takes as its bound even where the
-    id is not in it (the department's, a state's, a category's, an area's)."""
+    """The cases strictly after the position in the list's order (report time, then id, both descending), as a row
+    comparison: PostgreSQL reads it on an index of (…, reported_at) from the position's time on even where the id is
+    not in the index (a state's, a department's, a category's, an area's), and tests the id on the rows it reads."""
     if position is None:
         return []
-    return [
-        reported_at <= position.reported_at,
-        tuple_(reported_at, case_id) < tuple_(position.reported_at, position.id),
-    ]
+    return [tuple_(reported_at, case_id) < tuple_(position.reported_at, position.id)]
