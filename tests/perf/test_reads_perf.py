@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import make_test_app
 from tests.perf.reads_bench import record, run
+from tests.perf.recorder import Recorder
 
 
 @pytest.mark.perf
@@ -39,3 +40,15 @@ def test_reads_benchmark_smoke(servers) -> None:  # type: ignore[no-untyped-def]
         "map cells in view",
     }
     assert all(t.p99_ms > 0 for t in figures.timings)
+    lists = ("all", "status", "department", "cell", "light", "category")
+    assert names >= {f"cases list {f} {page}" for f in lists for page in ("p1", "p100", "p100 cursor")}
+    recorder = Recorder()
+    record(recorder, figures)
+    (listed,) = [m for m in recorder.metrics if m.name == "read_p99_ms_cases_list"]
+    assert (
+        listed.baseline
+        and "page 100 by cursor" in listed.baseline
+        and "page 100 by number, not counted" in listed.baseline
+    )
+    counted = [t for t in figures.timings if t.name.startswith("cases list") and not t.name.endswith(" p100")]
+    assert listed.value == max(t.p99_ms for t in counted)
