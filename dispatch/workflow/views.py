@@ -162,9 +162,13 @@ _LEVEL_OF_PREFIX = {6: Case.district_code, 9: Case.street_code, 12: Case.communi
 def _in_area(prefix: str) -> ColumnElement[bool]:
     """The cases whose cell code begins with `prefix` (6 to 15 digits): the prefix match, narrowed by the equality
     of the widest level column it covers (the district's, street's or community's code, indexed with reported_at),
-    or the cell itself, so that no list scans every case for a LIKE."""
+    or the cell itself, so that no list scans every case for a LIKE. A whole district's, street's or community's
+    code is that column's equality alone (the prefix match says nothing more of a case): its index then counts the
+    list without reading the table, where the prefix match read every case counted."""
     if len(prefix) == 15:
         return Case.cell_code == prefix
+    if len(prefix) in _LEVEL_OF_PREFIX:
+        return _LEVEL_OF_PREFIX[len(prefix)] == prefix
     match = Case.cell_code.startswith(prefix, autoescape=True)
     covered = max((n for n in _LEVEL_OF_PREFIX if n <= len(prefix)), default=None)
     return match if covered is None else and_(_LEVEL_OF_PREFIX[covered] == prefix[:covered], match)
