@@ -5,7 +5,7 @@ analysis job rebuilds them with their matrices (until then the analyses count fr
 build)
 
 Revision ID: f9a1c3e5b7d2
-Revises: c8a1b3d5e7f9
+Revises: e9c1a3b5d7f9
 Create Date: 2026-12-06 22:10:00.000000
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 
 
 revision = 'f9a1c3e5b7d2'
-down_revision = 'c8a1b3d5e7f9'
+down_revision = 'e9c1a3b5d7f9'
 branch_labels = None
 depends_on = None
 
