@@ -23,7 +23,7 @@ from flask.ctx import AppContext
 from flask.testing import FlaskClient
 from flask_sqlalchemy.session import _app_ctx_id
 from sqlalchemy import orm
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from citymgmt import create_app
 from citymgmt.core import outbox
@@ -119,10 +119,50 @@ class TestServers:
         return self.postgres.url(name)
 
 
+_BODY = "tests.response_body"
+
+
+class _ClosingHandler(WSGIRequestHandler):
+    """werkzeug's handler, closing the response body when the client hangs up. Its run_wsgi drains the request socket
+    before it closes the body (PEP 3333: the server must call close()), and that read raises on a connection the
+    browser reset (a page moving on while a static file is sent), so a file response stays open until the garbage
+    collector warns. gunicorn, the server of production, closes the body in every case."""
+
+    def connection_dropped(self, error: BaseException, environ: Any = None) -> None:
+        body = (environ or {}).get(_BODY)
+        if body is not None:
+            body.close()
+
+
+class _ClosedOnce:
+    """The app's response body, closed at most once (by the server as usual, or by the handler on a hang-up)."""
+
+    def __init__(self, body: Any) -> None:
+        self.body = body
+        self.closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.body)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            if hasattr(self.body, "close"):
+                self.body.close()
+
+
+def _keeping_body(app: Flask) -> Callable[..., Any]:
+    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        environ[_BODY] = body = _ClosedOnce(app(environ, start_response))
+        return body
+
+    return wsgi
+
+
 @contextlib.contextmanager
 def serve(app: Flask, name: str = "live-server") -> Iterator[str]:
     """The app served by werkzeug on a free loopback port in a thread of this process; yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, _keeping_body(app), threaded=True, request_handler=_ClosingHandler)
     thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
     thread.start()
     try:
