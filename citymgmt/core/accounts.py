@@ -187,7 +187,9 @@ def set_password(session: Session, username: str, password: str | None, now: dat
     only its hash is kept) or "", and how many tokens were revoked."""
     user = account(session, username)
     if not user.active:
-        raise Conflict(f"user {user.username} is deactivated", details={"username": user.username})
+        raise Conflict(
+            f"user {user.username} is deactivated", details={"username": user.username}, code="account_deactivated"
+        )
     chosen = password or _generated(user.username)
     check_password_strength(chosen, user.username)
     user.password_hash = hash_password(chosen)
@@ -210,9 +212,15 @@ def deactivate_account(session: Session, username: str, now: datetime, source: s
     tokens were revoked."""
     user = account(session, username)
     if actor is not None and actor.id == user.id:
-        raise Conflict("you cannot deactivate your own account", details={"username": user.username})
+        raise Conflict(
+            "you cannot deactivate your own account", details={"username": user.username}, code="own_account"
+        )
     if not user.active:
-        raise Conflict(f"user {user.username} is already deactivated", details={"username": user.username})
+        raise Conflict(
+            f"user {user.username} is already deactivated",
+            details={"username": user.username},
+            code="account_deactivated",
+        )
     user.deactivated_at = now
     revoked = revoke_all_tokens(session, user, now)
     record(session, "user.deactivate", user.username, now, tokens_revoked=revoked, source=source)

@@ -197,7 +197,7 @@ def create_user(
         raise ValidationError(f"no department {department_code}", details={"department": department_code})
     check_password_strength(password, username)
     if session.execute(select(User.id).where(User.username == username)).first():
-        raise Conflict(f"user {username} exists", details={"username": username})
+        raise Conflict(f"user {username} exists", details={"username": username}, code="account_exists")
     user = User(
         username=username,
         display_name=display_name or username,

@@ -57,7 +57,68 @@ REFUSAL_TEXTS: dict[tuple[str, str | None], LazyString] = {
     ("conflict", "children"): _l(
         "live departments answer to it (%(value)s): retire them or give them another parent first"
     ),
+    # Accounts (citymgmt.core.identity and citymgmt.core.accounts): the detail is the username.
+    ("account_exists", "username"): _l("the username %(value)s is taken (a deactivated account keeps its name)"),
+    ("account_deactivated", "username"): _l("the account %(value)s is deactivated"),
+    ("own_account", "username"): _l("you cannot deactivate your own account: another administrator can"),
 }
+
+
+# The rule book's problems (dispatch.routing.rules, as the admin console's rules editor shows them), by the last word
+# of the problem's path (rules.3.then.department: department; rules.3.when.category.0: category; rules.3: rule).
+RULE_TEXTS: dict[str, LazyString] = {
+    "file": _l("YAML text with a list of rules under 'rules' (a syntax error: see the line marked)"),
+    "version": _l("the format's version, 1, or left out"),
+    "rules": _l("a list of rules (an empty list only with 'retire every rule' ticked)"),
+    "rule": _l("a rule: a mapping with code, name, priority, when and then"),
+    "code": _l("letters, digits, '.', '_' or '-', and no other rule in the file with the same code"),
+    "name": _l("required, 1-200 characters"),
+    "priority": _l("a whole number from 0 to 1,000,000"),
+    "enabled": _l("true or false"),
+    "when": _l("the conditions: category, family, area, zone, urgency, time, keywords, source"),
+    "then": _l("exactly one of department, locality or zone_owner; urgency, auto_dispatch and auto_file optional"),
+    "category": _l("category codes or prefixes, like C01 or E0102"),
+    "family": _l("component or event"),
+    "area": _l("area or cell codes of 2 to 15 digits"),
+    "zone": _l("true, or a mapping of kind and codes"),
+    "kind": _l("a kind of zone, 1-40 characters"),
+    "codes": _l("zone codes of 1-40 characters"),
+    "urgency": _l("urgent or normal"),
+    "time": _l("weekdays, or from and to, or both"),
+    "weekdays": _l("days of the week from 1 (Monday) to 7 (Sunday)"),
+    "from": _l("a time as HH:MM; from and to both given, and not the same"),
+    "to": _l("a time as HH:MM; from and to both given, and not the same"),
+    "keywords": _l("keywords of 1-40 characters"),
+    "source": _l("inspector, public, hotline or open311"),
+    "department": _l("the code of a live department"),
+    "locality": _l("one of the city's kinds of department"),
+    "zone_owner": _l("true: the zone's owner department"),
+    "auto_dispatch": _l("true or false"),
+    "auto_file": _l("true or false"),
+}
+UNKNOWN_RULE_FIELD = _l("no such field here: misspelt, or at the wrong level?")
+# The fields each level of the rule book has (a word elsewhere is an unknown field, which marshmallow refuses).
+RULE_LEVELS: dict[str, frozenset[str]] = {
+    "": frozenset({"file", "version", "rules"}),
+    "rules": frozenset({"code", "name", "priority", "enabled", "when", "then"}),
+    "when": frozenset({"category", "family", "area", "zone", "urgency", "time", "keywords", "source"}),
+    "then": frozenset({"department", "locality", "zone_owner", "urgency", "auto_dispatch", "auto_file"}),
+    "zone": frozenset({"kind", "codes"}),
+    "time": frozenset({"weekdays", "from", "to"}),
+}
+
+
+def rule_problem(path: str, problem: str) -> str:
+    """What the rule book's field at `path` needs, in the user's language (in English: the domain's own problem)."""
+    if _english():
+        return problem
+    words = [word for word in path.split(".") if not word.isdigit()] or ["file"]
+    if words == ["rules"] and path != "rules":
+        return str(RULE_TEXTS["rule"])  # rules.3: the rule itself
+    parent = words[-2] if len(words) > 1 else ""
+    if words[-1] not in RULE_LEVELS.get(parent, frozenset()):
+        return str(UNKNOWN_RULE_FIELD)
+    return str(RULE_TEXTS[words[-1]])
 
 
 def _english() -> bool:

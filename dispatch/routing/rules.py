@@ -226,11 +226,13 @@ def parse_rules(source: str) -> list[dict[str, Any]]:
 def line_of(source: str, path: str) -> int | None:
     """The line (from 1) of the YAML text where a problem's path (`rules.3.then.department`, as `parse_rules` and
     `import_rules` name them) is, or where the deepest part of it that exists is (a missing field: its rule's line).
-    None when the text is not YAML or the path names nothing in it."""
+    Text that is not YAML: the line of its syntax error for the path `file` (the problem `parse_rules` names), else
+    None. None too when the path names nothing in the text."""
     try:
         node = yaml.compose(source, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        return mark.line + 1 if mark is not None and path == "file" else None
     if node is None:
         return None
     if isinstance(node, yaml.SequenceNode) and path.startswith("rules."):

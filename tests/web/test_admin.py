@@ -217,9 +217,17 @@ def test_the_rules_are_read_edited_with_errors_by_line_and_explained(
     refused = client.post("/admin/rules", data={"csrf_token": token, "source": broken})
     html = refused.get_data(as_text=True)
     line = next(i for i, text_ in enumerate(broken.splitlines(), 1) if "no-such-dept" in text_)
-    assert refused.status_code == 422 and f"第 {line} 行" in html and "no live department no-such-dept" in html
+    assert refused.status_code == 422 and f"第 {line} 行" in html and "在用部门的编码" in html
+    assert "规则文件有误" in html and "no live department" not in html  # zh-CN first: no English in the page
     syntax = client.post("/admin/rules", data={"csrf_token": token, "source": "rules: [\n  - {code: x"})
-    assert syntax.status_code == 422 and "not valid YAML at line" in syntax.get_data(as_text=True)
+    html = syntax.get_data(as_text=True)
+    assert syntax.status_code == 422 and "第 2 行" in html and "YAML 文本" in html and "not valid YAML" not in html
+    misspelt = yaml_text.replace("keywords:", "keyword:", 1)
+    html = client.post("/admin/rules", data={"csrf_token": token, "source": misspelt}).get_data(as_text=True)
+    assert "没有这个字段" in html and "Unknown field" not in html
+    english = client.post("/admin/rules?lang=en", data={"csrf_token": token, "source": broken})
+    assert "no live department no-such-dept" in english.get_data(as_text=True)
+    client.get("/admin/rules?lang=zh_CN")
     empty = client.post("/admin/rules", data={"csrf_token": token, "source": "rules: []"})
     assert empty.status_code == 422  # retiring every rule needs the box ticked
 
@@ -291,7 +299,7 @@ def test_accounts_are_created_given_a_new_password_and_deactivated(
     assert authenticate(db_session, "t-fixer", fresh[1]).username == "t-fixer"
 
     mine = client.post("/admin/accounts/t-admin/deactivate", data={"csrf_token": token})
-    assert mine.status_code == 409 and "you cannot deactivate your own account" in mine.get_data(as_text=True)
+    assert mine.status_code == 409 and "不能停用自己的账号" in mine.get_data(as_text=True)
     gone = client.post("/admin/accounts/t-fixer/deactivate", data={"csrf_token": token})
     assert gone.status_code == 302
     assert 'id="u-t-fixer" class="ad-retired"' in client.get("/admin/accounts?q=fixer").get_data(as_text=True)
@@ -362,9 +370,10 @@ def test_every_refusal_text_is_said_in_both_languages(app) -> None:  # type: ign
     from citymgmt.core.errors import Conflict, NotFound, ValidationError
     from citymgmt.web.refusals import REFUSAL_TEXTS, refusal_fields, refusal_message
 
-    kinds = {"validation_error": ValidationError, "not_found": NotFound, "conflict": Conflict}
+    kinds = {"validation_error": ValidationError, "not_found": NotFound}
     for (code, field), _text in REFUSAL_TEXTS.items():
-        exc = kinds[code]("english words", details={field: "x-1"} if field else {"a": "b", "c": "d"})
+        kind = kinds.get(code, Conflict)
+        exc = kind("english words", details={field: "x-1"} if field else {"a": "b", "c": "d"}, code=code)
         with app.test_request_context("/?lang=zh_CN"):
             said = refusal_message(exc)
             assert said != "english words" and not re.search("[a-z]{4,} [a-z]{4,}", said), (code, field, said)
@@ -372,8 +381,8 @@ def test_every_refusal_text_is_said_in_both_languages(app) -> None:  # type: ign
         with app.test_request_context("/?lang=en"):
             assert refusal_message(exc) == "english words" and refusal_fields(exc) == exc.details
     with app.test_request_context("/?lang=zh_CN"):  # no text for the code: the domain's English
-        odd = Conflict("you cannot deactivate your own account", details={"username": "t-admin"})
-        assert refusal_message(odd) == "you cannot deactivate your own account"
+        odd = Conflict("the case changed meanwhile", details={"version": "3"})
+        assert refusal_message(odd) == "the case changed meanwhile"
         assert refusal_message(NotFound("no live channel 7", details={"channel": "7"})) == "没有现行的通知渠道 7"
 
 

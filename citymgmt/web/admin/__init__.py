@@ -51,6 +51,7 @@ class Refused(Exception):
         self.code = exc.code
         self.message = refusal_message(exc)  # in the user's language where the one table has it
         self.fields = refusal_fields(exc)
+        self.error = exc  # as the domain said it (a page with its own texts for the domain's details reads it)
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from citymgmt.core.config import Settings
 from citymgmt.core.db import db
 from citymgmt.web.admin import FLASHED, Refused, admin_only, attempt, bp, english, render
 from citymgmt.web.desk import CONDITION_NAMES, REASON_TEXTS, SOURCE_NAMES, URGENCY_NAMES
+from citymgmt.web.refusals import rule_problem
 from dispatch.departments.operations import list_departments
 from dispatch.intake.explain import explain_report
 from dispatch.routing.rules import export_rules, import_rules, line_of, rule_cache
@@ -72,9 +73,11 @@ def import_yaml() -> Any:
             result = import_rules(session, source, utcnow(), allow_empty=retire_all, kinds=_settings().department_kinds)
             record(session, "rules.import", "admin page", utcnow(), **asdict(result))
     except Refused as refused:
-        problems = [(path, line_of(source, path), text) for path, text in refused.fields.items()]
+        details = refused.error.details if isinstance(refused.error.details, dict) else {}
+        problems = [(p, line_of(source, p), rule_problem(p, str(text))) for p, text in details.items()]
         problems.sort(key=lambda p: (p[1] is None, p[1] or 0, p[0]))
-        return _page(refused.status, source=source, message=refused.message, problems=problems, retire_all=retire_all)
+        message = refused.error.message if english() else _("the rule book has problems: see each below")
+        return _page(refused.status, source=source, message=message, problems=problems, retire_all=retire_all)
     flash(
         _(
             "Rules saved: %(inserted)s new, %(updated)s changed, %(unchanged)s unchanged, %(retired)s retired.",
