@@ -20,6 +20,7 @@ from citymgmt.core.db import db
 from citymgmt.core.departments import live_departments
 from citymgmt.core.identity import CENTRE_STAFF, INTAKE_STAFF, Role
 from citymgmt.web.i18n import ROLE_NAMES
+from citymgmt.web.refusals import refusal_table
 from dispatch.taxonomy.operations import current_categories
 from dispatch.workflow.moves import MOVES
 
@@ -188,6 +189,7 @@ TEXTS = {
     "done": _l("Done: %(action)s"),
     "stale": _l("Someone else acted on this case meanwhile. It has been reloaded: check it and try again."),
     "not_allowed": _l("Not possible now: %(message)s"),
+    "cannot_now": _l("“%(action)s” cannot be done now (the case is %(status)s)."),
     "allowed_now": _l("Allowed now: %(actions)s"),
     "none": _l("none"),
     "offline": _l("The server cannot be reached. Check the network and try again."),
@@ -310,6 +312,7 @@ def desk() -> Any:
         "needs_note": sorted(m.action for m in MOVES if m.needs_note),
         "tabs": _tabs(centre, handler),
         "strings": _strings(),
+        "refusals": refusal_table(),
     }
     roles = [str(ROLE_NAMES.get(role, role)) for role in user.roles]
     intake = user.has_role(*INTAKE_STAFF)  # the new-case form: hotline and public reports

@@ -22,6 +22,7 @@ from citymgmt.core.access import allow, allow_public, current_user
 from citymgmt.core.db import db
 from citymgmt.core.departments import live_departments
 from citymgmt.web.desk import STATUS_NAMES
+from citymgmt.web.refusals import refusal_table
 
 bp = Blueprint("mobile", __name__, url_prefix="/m", template_folder="templates")
 
@@ -94,6 +95,7 @@ def _strings() -> dict[str, str]:
         "done_verify": _("Verification recorded."),
         "done_check": _("Check recorded."),
         "stale": _("The case changed meanwhile; it has been reloaded. Look again and repeat."),
+        "cannot_now": _("This cannot be done now: the case is %(status)s.", status="{status}"),
         "no_photos": _("No photos"),
         "error": _("Something went wrong: %(message)s", message="{message}"),
         "no_reports": _("No reports yet."),
@@ -118,6 +120,7 @@ def app_shell() -> str:
     english = (locale := get_locale()) is not None and locale.language == "en"
     config = {
         "strings": _strings(),
+        "refusals": refusal_table(),
         "departments": {d.code: (d.name_en if english else d.name) for d in live_departments(session)},
         "max_photos": MAX_PHOTOS,
         "photo_longest_side": PHOTO_LONGEST_SIDE,

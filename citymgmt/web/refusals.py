@@ -32,7 +32,7 @@ REFUSAL_TEXTS: dict[tuple[str, str | None], LazyString] = {
     ("validation_error", "street"): _l("the area code of a live street, in the district given"),
     ("validation_error", "parent"): _l("another live department, not one that answers to this one"),
     ("validation_error", "phone"): _l("at most 40 characters"),
-    ("validation_error", "department"): _l("a live department (a handler must have one)"),
+    ("validation_error", "department"): _l("a live department (a dispatch names one, and a handler must have one)"),
     ("validation_error", "username"): _l("2-40 lowercase letters, digits, '.', '_' or '-', not in use"),
     ("validation_error", "display_name"): _l("at most 100 characters"),
     ("validation_error", "roles"): _l("at least one of the roles listed"),
@@ -47,6 +47,13 @@ REFUSAL_TEXTS: dict[tuple[str, str | None], LazyString] = {
     ),
     # The working calendar (dispatch.sla.calendar).
     ("validation_error", "day"): _l("a day between 1990 and 2100"),
+    # The case's moves (dispatch.workflow.moves), as the desk and the inspector's phone make them.
+    ("validation_error", "note"): _l("a note saying why"),
+    ("validation_error", "hours"): _l("the hours asked for: a number more than 0"),
+    ("validation_error", "original"): _l("the number of another live case (not cancelled, not itself a duplicate)"),
+    ("validation_error", "result"): _l("one of the answers offered"),
+    ("validation_error", "resolved"): _l("whether the caller's problem was solved"),
+    ("validation_error", "urgency"): _l("a level of urgency the category has a time limit for"),
     # Not found: the detail is the refused value.
     ("not_found", None): _l("not found, or no longer live"),
     ("not_found", "code"): _l("no live department %(value)s"),
@@ -119,6 +126,18 @@ def rule_problem(path: str, problem: str) -> str:
     if words[-1] not in RULE_LEVELS.get(parent, frozenset()):
         return str(UNKNOWN_RULE_FIELD)
     return str(RULE_TEXTS[words[-1]])
+
+
+def refusal_table() -> dict[str, str]:
+    """REFUSAL_TEXTS for the pages' scripts (api.js `refusalText`), keyed "code field" ("code" alone: a refusal
+    naming several fields), in the user's language; empty in English, where the scripts show the domain's own words.
+    `%(value)s` is left for the script to fill in with the detail's value."""
+    if _english():
+        return {}
+    return {
+        f"{code} {field}" if field else code: str(text).replace("%(min_password)s", str(MIN_PASSWORD))
+        for (code, field), text in REFUSAL_TEXTS.items()
+    }
 
 
 def _english() -> bool:

@@ -29,6 +29,7 @@ from citymgmt.core.errors import DomainError
 from citymgmt.core.identity import User
 from citymgmt.web.desk import ACTION_NAMES, LIGHT_NAMES, SOURCE_NAMES, STATUS_NAMES, URGENCY_NAMES
 from citymgmt.web.i18n import ROLE_NAMES
+from citymgmt.web.refusals import refusal_message
 from dispatch.taxonomy.operations import current_categories
 from dispatch.workflow.moves import act
 from dispatch.workflow.views import CaseFile, Position, case_file, cursor_of, list_cases, position_of, visible_case
@@ -247,8 +248,15 @@ def escalate(case_id: int) -> Any:
         fresh = EscalateForm(formdata=None, version=str(view.case.version), note=form.note.data)
         if http_status(exc) == 409:
             message = _("Someone acted on this case meanwhile. It has been reloaded: check it and send again.")
+        elif exc.code == "action_not_allowed" and not _english():
+            status = view.case.status
+            message = _(
+                "“%(action)s” cannot be done now (the case is %(status)s).",
+                action=ACTION_NAMES["escalate"],
+                status=STATUS_NAMES.get(status, status),
+            )
         else:
-            message = _("Not possible now: %(message)s", message=exc.message)
+            message = _("Not possible now: %(message)s", message=refusal_message(exc))
         return _render_case(view, fresh, http_status(exc), message)
     flash(_("Escalated: the department is asked to reply."), "supervise")
     return redirect(url_for("supervise.case_page", case_id=case_id, lang=request.args.get("lang")))

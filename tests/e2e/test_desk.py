@@ -223,6 +223,31 @@ def test_a_report_is_dispatched_extended_and_handled_from_the_desk(
     expect(leader.locator("#detail .case-head")).to_contain_text("无时限")
 
 
+def test_a_refusal_at_the_desk_says_what_the_field_needs_in_the_desk_s_language(
+    live_server: str, new_context: Callable[..., BrowserContext]
+) -> None:
+    api = new_context(base_url=live_server).request
+    case = report(api, "operator", 116.4032, 39.9441, description="人行道上倒伏的共享单车", source="hotline")
+    assert not case["suspected_duplicate"]  # no candidates: the original is typed as a number
+
+    desk = desk_page(new_context, live_server, "operator")
+    for language, needs in (("zh-CN", "另一件现行案件的编号"), ("en", "no case 999999")):
+        if language == "en":
+            desk.get_by_role("link", name="English").click()
+            expect(desk.get_by_role("heading", name="Desk", exact=True)).to_be_visible()
+        desk.keyboard.press("2")  # the new reports
+        item(desk, case).click()
+        expect(desk.locator('#detail .actions button[data-action="merge"]')).to_have_count(1)
+        desk.keyboard.press("m")
+        desk.locator("#f-original").fill("999999")
+        desk.locator("#f-original").press("Enter")
+        alert = desk.locator("#message[role=alert]")
+        expect(alert).to_contain_text(needs)
+        if language == "zh-CN":
+            expect(alert).not_to_contain_text("no case")  # not the API's English
+    shot(desk, "desk-operator-refused-en")
+
+
 def test_the_operator_merges_a_duplicate_report_and_reads_the_desk_in_english(
     live_server: str, new_context: Callable[..., BrowserContext]
 ) -> None:

@@ -70,6 +70,9 @@ def test_centre_staff_and_handlers_open_the_desk(client: FlaskClient, make_user,
     # The new-case form (hotline and public intake) is the centre's, not the departments'.
     assert ('id="intake-form"' in html) == ("js/desk-intake.js" in html) == (role != "handler")
     assert config["strings"]["intake"]["created"] == "已创建案件 %(code)s。"
+    # The domain's refusals in Chinese, for the script to say instead of the API's English (api.js refusalText).
+    assert config["refusals"]["validation_error note"] == "须填写说明原因的备注"
+    assert config["refusals"]["validation_error"] and "%(min_password)s" not in str(config["refusals"])
 
 
 def test_the_desk_speaks_english_when_asked(client: FlaskClient, make_user) -> None:  # type: ignore[no-untyped-def]
@@ -79,6 +82,7 @@ def test_the_desk_speaks_english_when_asked(client: FlaskClient, make_user) -> N
     config = desk_config(html)
     assert config["locale"] == "en"
     assert config["strings"]["actions"]["dispatch"] == "Dispatch"
+    assert config["refusals"] == {}  # in English the script shows the API's own words
     assert {"code": "t-water", "name": "Test water"} in config["departments"]
     assert config["categories"]["E0102"] == "Exposed garbage"
     assert "<title>Desk" in html

@@ -65,6 +65,13 @@ def test_the_supervisor_reads_a_case_and_escalates_it_with_a_note(client: FlaskC
         data={"csrf_token": token, "version": version[1], "note": "再次督办"},
     )
     assert again.status_code == 409 and "已重新加载" in again.get_data(as_text=True)
+    current = client.get(f"/api/v1/cases/{case['id']}", headers=reader).get_json()["version"]
+    twice = client.post(  # the current version, and the case is escalated already: refused, said in Chinese
+        f"/supervise/cases/{case['id']}/escalate",
+        data={"csrf_token": token, "version": str(current), "note": "再次督办"},
+    )
+    said = twice.get_data(as_text=True)
+    assert twice.status_code == 422 and "现在不能“督办”（案件当前为" in said and "not possible" not in said
     events = client.get(f"/api/v1/cases/{case['id']}", headers=reader).get_json()["events"]
     assert [e["action"] for e in events].count("escalate") == 1
 

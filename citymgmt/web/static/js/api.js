@@ -157,5 +157,22 @@
     return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   }
 
-  window.citymgmt = Object.assign(window.citymgmt || {}, { api, ApiError, csrfToken, network, newKey });
+  // A refusal in the page's language from the server's table of texts (citymgmt/web/refusals.py, given to the page
+  // as config.refusals, keyed "code field", or "code" for a refusal that names several fields): the text of each
+  // field the error names, or null when the table has none for it (then the page shows the API's English).
+  function refusalText(err, table) {
+    if (!(err instanceof ApiError) || !table || !err.code) return null;
+    const details = err.details && typeof err.details === "object" && !Array.isArray(err.details) ? err.details : {};
+    const fields = Object.entries(details).filter(([key]) => key !== "allowed_actions");
+    const text = (key, value) =>
+      key in table ? table[key].split("%(value)s").join(String(typeof value === "object" ? "" : value).slice(0, 200)) : null;
+    if (fields.length === 1) return text(`${err.code} ${fields[0][0]}`, fields[0][1]);
+    if (fields.length > 1) {
+      const each = fields.map(([key, value]) => text(`${err.code} ${key}`, value));
+      return each.every((said) => said !== null) ? each.join("; ") : text(err.code, null);
+    }
+    return null;
+  }
+
+  window.citymgmt = Object.assign(window.citymgmt || {}, { api, ApiError, csrfToken, network, newKey, refusalText });
 })();

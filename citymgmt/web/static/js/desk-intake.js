@@ -70,6 +70,8 @@
     if (err.code === "work_order_exists") {
       return fmt(T.work_order_exists, { order: $("intake-work-order").value.trim(), code: details.case });
     }
+    const said = window.citymgmt.refusalText(err, config.refusals);
+    if (said) return fmt(TEXT.error, { message: said });
     const fields = Object.entries(details).map(([key, value]) => `${key}: ${typeof value === "object" ? JSON.stringify(value) : value}`);
     return fmt(TEXT.error, { message: err.message }) + (fields.length ? ` (${fields.join("; ")})` : "");
   }

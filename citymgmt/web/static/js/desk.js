@@ -127,8 +127,14 @@
     const details = err.details || {};
     if (err.status === 422 && Array.isArray(details.allowed_actions)) {
       const allowed = details.allowed_actions.map(actionName).join(config.locale === "en" ? ", " : "、");
-      return `${fmt(T.not_allowed, { message: err.message })} ${fmt(T.allowed_now, { actions: allowed || T.none })}`;
+      const why =
+        config.locale === "en" || !details.action
+          ? fmt(T.not_allowed, { message: err.message }) // the domain's own reason, in English
+          : fmt(T.cannot_now, { action: actionName(details.action), status: S.statuses[details.status] || details.status });
+      return `${why} ${fmt(T.allowed_now, { actions: allowed || T.none })}`;
     }
+    const said = window.citymgmt.refusalText(err, config.refusals);
+    if (said) return fmt(T.error, { message: said }) + (err.requestId ? ` ${fmt(T.request_id, { id: err.requestId })}` : "");
     let text = fmt(T.error, { message: err.message });
     const fields = Object.entries(details)
       .filter(([key]) => key !== "allowed_actions")

@@ -57,6 +57,11 @@
 
   function errorText(err) {
     if (!err) return "";
+    if (LANG !== "en" && err.code === "action_not_allowed" && err.details) {
+      return t("cannot_now", { status: t("status_" + err.details.status) });
+    }
+    const said = window.citymgmt.refusalText(err, CONFIG.refusals);
+    if (said) return said;
     const details = err.details && typeof err.details === "object" ? Object.entries(err.details) : [];
     const named = details.map(([k, v]) => k + ": " + (typeof v === "object" ? JSON.stringify(v) : v)).join("; ");
     return named ? err.message + " (" + named + ")" : err.message;
