@@ -35,6 +35,9 @@ def test_the_inspector_opens_the_app_in_chinese_with_its_scripts(client: FlaskCl
     config = json.loads(re.search(r'<script type="application/json" id="m-config">(.*?)</script>', html, re.S)[1])
     assert config["strings"]["pending"] == "待发送：{count}"  # translated, with the script's placeholder
     assert config["timezone"] == "Asia/Shanghai" and config["max_photos"] == 9
+    # A refusal said in Chinese (mobile.js errorText): by its code and field, or the move not allowed in a state.
+    assert config["refusals"]["validation_error result"] == "须为所列选项之一"
+    assert config["strings"]["cannot_now"] == "现在不能办理：案件当前为“{status}”。"
     map_config = json.loads(
         re.search(r'<script type="application/json" id="citymgmt-map-config">(.*?)</script>', html, re.S)[1]
     )
