@@ -19,6 +19,7 @@ from flask_babel.speaklater import LazyString
 
 from citymgmt.core.errors import DomainError
 from citymgmt.core.identity import MIN_PASSWORD
+from dispatch.routing.rules import FIELDS_AT
 
 REFUSAL_TEXTS: dict[tuple[str, str | None], LazyString] = {
     # A refusal that names several fields: each is shown under its field.
@@ -104,15 +105,6 @@ RULE_TEXTS: dict[str, LazyString] = {
     "auto_file": _l("true or false"),
 }
 UNKNOWN_RULE_FIELD = _l("no such field here: misspelt, or at the wrong level?")
-# The fields each level of the rule book has (a word elsewhere is an unknown field, which marshmallow refuses).
-RULE_LEVELS: dict[str, frozenset[str]] = {
-    "": frozenset({"file", "version", "rules"}),
-    "rules": frozenset({"code", "name", "priority", "enabled", "when", "then"}),
-    "when": frozenset({"category", "family", "area", "zone", "urgency", "time", "keywords", "source"}),
-    "then": frozenset({"department", "locality", "zone_owner", "urgency", "auto_dispatch", "auto_file"}),
-    "zone": frozenset({"kind", "codes"}),
-    "time": frozenset({"weekdays", "from", "to"}),
-}
 
 
 def rule_problem(path: str, problem: str) -> str:
@@ -123,9 +115,10 @@ def rule_problem(path: str, problem: str) -> str:
     if words == ["rules"] and path != "rules":
         return str(RULE_TEXTS["rule"])  # rules.3: the rule itself
     parent = words[-2] if len(words) > 1 else ""
-    if words[-1] not in RULE_LEVELS.get(parent, frozenset()):
+    if words[-1] not in FIELDS_AT.get(parent, frozenset()):
         return str(UNKNOWN_RULE_FIELD)
-    return str(RULE_TEXTS[words[-1]])
+    text = RULE_TEXTS.get(words[-1])
+    return problem if text is None else str(text)  # a field with no text yet: the domain's English
 
 
 def refusal_table() -> dict[str, str]:

@@ -27,7 +27,7 @@ from citymgmt.core.db import db
 from citymgmt.core.departments import live_departments
 from citymgmt.core.errors import DomainError
 from citymgmt.core.identity import User
-from citymgmt.web.desk import ACTION_NAMES, LIGHT_NAMES, SOURCE_NAMES, STATUS_NAMES, URGENCY_NAMES
+from citymgmt.web.desk import ACTION_NAMES, LIGHT_NAMES, SOURCE_NAMES, STATUS_NAMES, TEXTS, URGENCY_NAMES
 from citymgmt.web.i18n import ROLE_NAMES
 from citymgmt.web.refusals import refusal_message
 from dispatch.taxonomy.operations import current_categories
@@ -250,11 +250,8 @@ def escalate(case_id: int) -> Any:
             message = _("Someone acted on this case meanwhile. It has been reloaded: check it and send again.")
         elif exc.code == "action_not_allowed" and not _english():
             status = view.case.status
-            message = _(
-                "“%(action)s” cannot be done now (the case is %(status)s).",
-                action=ACTION_NAMES["escalate"],
-                status=STATUS_NAMES.get(status, status),
-            )
+            names = {"action": ACTION_NAMES["escalate"], "status": STATUS_NAMES.get(status, status)}
+            message = str(TEXTS["cannot_now"]) % names  # the desk's words for it
         else:
             message = _("Not possible now: %(message)s", message=refusal_message(exc))
         return _render_case(view, fresh, http_status(exc), message)

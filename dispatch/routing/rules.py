@@ -177,6 +177,22 @@ class RuleFileSchema(ma.Schema):
 _file_schema = RuleFileSchema()
 
 
+def _names(schema: type[ma.Schema]) -> frozenset[str]:
+    return frozenset(field.data_key or name for name, field in schema().fields.items())
+
+
+# The fields each level of the rule book has, by the word of the path above them ("": the file, whose problem as a
+# whole is named `file`), as the schemas above define them: a word elsewhere is one the schema refuses as unknown.
+FIELDS_AT: dict[str, frozenset[str]] = {
+    "": _names(RuleFileSchema) | {"file"},
+    "rules": _names(RuleSchema),
+    "when": _names(ConditionsSchema),
+    "then": _names(TargetSchema),
+    "zone": _names(ZoneConditionSchema),
+    "time": _names(TimeConditionSchema),
+}
+
+
 def _stored_conditions(when: dict[str, Any]) -> dict[str, Any]:
     conditions = dict(when)
     if "time" in conditions:
