@@ -180,12 +180,6 @@ class Case(db.Model):  # type: ignore[name-defined]
             text("(pending_request ->> 'kind')"),
             postgresql_where=text("(pending_request ->> 'kind') IS NOT NULL"),
         ),
-        # The sweep's: escalations whose reply may become overdue.
-        Index(
-            "ix_cases_escalation_reply_due",
-            "escalation_due_at",
-            postgresql_where=text("escalated AND NOT escalation_reply_overdue"),
-        ),
         # The operators' call-back queue (回访): the few closed cases still waiting for their call.
         Index("ix_cases_callback_pending", "closed_at", postgresql_where=text("callback_pending")),
         # The work queues': each state's open cases soonest deadline first (dispatch.workflow.queues), and the two
@@ -211,16 +205,6 @@ class Case(db.Model):  # type: ignore[name-defined]
             "id",
             postgresql_where=text(f"status IN {_in(OPEN_STATES)}"),
         ),
-        # The handlers' replies to escalations (督办, guard ESCALATION_OPEN), in any open state: the few escalated cases
-        # of a department instead of every case of it.
-        Index(
-            "ix_cases_escalated_department",
-            "department_code",
-            "status",
-            "due_at",
-            "id",
-            postgresql_where=text("escalated IS TRUE"),
-        ),
         Index(
             "ix_cases_unverified_due",
             "due_at",
@@ -234,6 +218,9 @@ class Case(db.Model):  # type: ignore[name-defined]
     )
     # The table is kept at fillfactor 90 (migration e5a2c7d1b9f3): room on each page for the sweep's change of a light
     # to stay on its page, touching no index (the sweep finds cases through `case_clocks`, never an index of cases).
+    # No index of cases may name the columns the sweep writes (light, escalated, escalation_due_at,
+    # escalation_reply_overdue, version), even in its condition: one that did would make every such write insert
+    # into each of the table's indexes. What is found by them is found on the clocks.
 
     @property
     def step(self) -> str:
@@ -241,12 +228,28 @@ class Case(db.Model):  # type: ignore[name-defined]
         return CLOSING if self.status == State.checking and self.check_passed else self.status
 
 
+# The columns of a case its clock copies (CaseClock), by the same names; `reported_at` is copied once, never changed.
+CLOCK_COPIES = (
+    "warn_at",
+    "due_at",
+    "light",
+    "reported_at",
+    "status",
+    "department_code",
+    "escalated",
+    "escalation_due_at",
+    "escalation_reply_overdue",
+)
+
+
 class CaseClock(db.Model):  # type: ignore[name-defined]
-    """The clock of a case's running step as the SLA sweep sees it: a narrow copy of `cases.warn_at`, `due_at` and
-    `light` (and `reported_at`, for the list by light; `status` and `escalated`, for the supervisors' overdue task),
-    with the sweep's partial indexes, so that moving a light is an update of this small row and an in-page (HOT)
+    """The clock of a case's running step and its escalation (督办) as the SLA sweep sees them: a narrow copy of the
+    case's CLOCK_COPIES (the deadline, warning point and light; the report time, for the lists by light; the state,
+    department and escalation, for the queues and the sweep's reply deadlines), with the partial indexes that find
+    what the sweep writes, so that moving a light or escalating is an update of this small row and an in-page (HOT)
     update of the case. A trigger on cases copies every change of these made elsewhere (the workflow, intake, any
-    SQL); the sweep writes both itself (dispatch.sla.sweep). Never deleted: a stopped clock has no light."""
+    SQL) while the case has a light or an escalation: a clock with a light, or escalated, is the case's as it is
+    now; the sweep writes both itself (dispatch.sla.sweep). Never deleted: a stopped clock has no light."""
 
     __tablename__ = "case_clocks"
 
@@ -256,7 +259,10 @@ class CaseClock(db.Model):  # type: ignore[name-defined]
     light: Mapped[str | None] = mapped_column(String(6))
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # the case's, never changed
     status: Mapped[str] = mapped_column(String(12))
+    department_code: Mapped[str | None] = mapped_column(String(40))
     escalated: Mapped[bool] = mapped_column(Boolean)
+    escalation_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    escalation_reply_overdue: Mapped[bool] = mapped_column(Boolean)
 
     __table_args__ = (
         CheckConstraint(f"light IS NULL OR light IN {_in(tuple(Light))}", name="light"),
@@ -280,6 +286,26 @@ class CaseClock(db.Model):  # type: ignore[name-defined]
             "due_at",
             "case_id",
             postgresql_where=text(f"light = '{Light.red.value}' AND escalated IS FALSE"),
+        ),
+        # The handlers' replies to escalations (督办, guard ESCALATION_OPEN), in any open state: a department's few
+        # escalated cases by state and deadline (dispatch.workflow.queues).
+        Index(
+            "ix_case_clocks_escalated_department",
+            "department_code",
+            "status",
+            "due_at",
+            "case_id",
+            postgresql_where=text("escalated IS TRUE"),
+        ),
+        # The escalated cases, newest first (the case list's `escalated` filter, the supervisors' list).
+        Index(
+            "ix_case_clocks_escalated_reported", "reported_at", "case_id", postgresql_where=text("escalated IS TRUE")
+        ),
+        # The sweep's: escalations whose reply may become overdue.
+        Index(
+            "ix_case_clocks_reply_due",
+            "escalation_due_at",
+            postgresql_where=text("escalated IS TRUE AND escalation_reply_overdue IS FALSE"),
         ),
     )
 

@@ -75,12 +75,17 @@ WITH changed AS (
       AND o.light IN ('{GREEN}', '{YELLOW}') AND o.due_at <= :now
       AND c.id = o.id AND c.ctid = o.ctid  -- o: the case as read; c: the row written, still that one
     RETURNING c.id, c.status, c.department_code, c.check_passed, o.light AS was, c.due_at, c.escalation_due_at,
-              (:escalate AND c.status = '{DISPOSAL}' AND NOT o.escalated) AS escalating
+              (:escalate AND c.status = '{DISPOSAL}' AND NOT o.escalated) AS escalating, c.urgency = 'urgent' AS urgent
 ), clock AS (  -- the escalation too, which the clock copies (the supervisors' overdue task is red, not escalated)
     UPDATE case_clocks SET light = '{RED}' WHERE case_id = ANY (ARRAY(SELECT id FROM changed WHERE NOT escalating))
+), escalated_urgent_clock AS (  -- with the reply's deadline, one of two by urgency, as the case's
+    UPDATE case_clocks SET light = '{RED}', escalated = true, escalation_due_at = :reply_urgent,
+           escalation_reply_overdue = false
+    WHERE case_id = ANY (ARRAY(SELECT id FROM changed WHERE escalating AND urgent))
 ), escalated_clock AS (
-    UPDATE case_clocks SET light = '{RED}', escalated = true
-    WHERE case_id = ANY (ARRAY(SELECT id FROM changed WHERE escalating))
+    UPDATE case_clocks SET light = '{RED}', escalated = true, escalation_due_at = :reply_normal,
+           escalation_reply_overdue = false
+    WHERE case_id = ANY (ARRAY(SELECT id FROM changed WHERE escalating AND NOT urgent))
 ), events AS (
     INSERT INTO case_events (case_id, action, actor_id, at, from_status, to_status, payload)
     SELECT id, 'overdue', NULL::int4, :now, status, status,
@@ -96,12 +101,18 @@ SELECT id, status, department_code, escalating FROM changed
 """  # noqa: S608 (constants only)
 
 
-# The department's reply to an escalation (督办) past its deadline: marked once, with an event.
+# The department's reply to an escalation (督办) past its deadline: marked once, with an event. Found on the clocks
+# (their index of replies by deadline), written on both, as the overdue statement does.
 REPLY_OVERDUE_SQL = """
 WITH changed AS (
     UPDATE cases c SET escalation_reply_overdue = true
-    WHERE c.escalated AND NOT c.escalation_reply_overdue AND c.escalation_due_at <= :now
+    WHERE c.id = ANY (ARRAY(
+              SELECT case_id FROM case_clocks
+              WHERE escalated IS TRUE AND escalation_reply_overdue IS FALSE AND escalation_due_at <= :now))
+      AND c.escalated AND NOT c.escalation_reply_overdue AND c.escalation_due_at <= :now  -- re-checked on the row
     RETURNING c.id, c.status, c.department_code, c.escalation_due_at
+), clock AS (
+    UPDATE case_clocks SET escalation_reply_overdue = true WHERE case_id = ANY (ARRAY(SELECT id FROM changed))
 ), events AS (
     INSERT INTO case_events (case_id, action, actor_id, at, from_status, to_status, payload, department_code)
     SELECT id, 'reply_overdue', NULL::int4, :now, status, status,

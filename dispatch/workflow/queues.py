@@ -38,7 +38,7 @@ from sqlalchemy.sql.elements import BinaryExpression, BindParameter, BooleanClau
 from citymgmt.core.config import Settings
 from citymgmt.core.db import read_at_scale
 from citymgmt.core.identity import User
-from dispatch.cases.models import Case, CaseClock, Light, State
+from dispatch.cases.models import CLOCK_COPIES, Case, CaseClock, Light, State
 from dispatch.workflow.moves import BY_ACTION
 from dispatch.workflow.views import ReadsAsItsCase
 from grids.models import InspectorCell
@@ -184,18 +184,13 @@ def _tasks(user: User, settings: Settings) -> dict[str, list[tuple[str, ColumnEl
 
 
 # The case's columns its clock copies (`case_clocks`, kept by the trigger on cases and by the sweep), with the clock's
-# own: a condition on these alone that asks for a light is the same on the clock, where the overdue task has an index
-# (`ix_case_clocks_overdue`) and on cases would read every open case for its light (which cannot be indexed there).
+# own: a condition on these alone that asks for a light or an escalation is the same on the clock, where the overdue
+# task and the handlers' replies have their indexes (`ix_case_clocks_overdue`, `ix_case_clocks_escalated_department`)
+# and on cases would read every open case for its light or escalation (which cannot be indexed there: the sweep's
+# writes of them must stay in the row's page).
 _CASES = Case.__table__.c
 _CLOCKS = CaseClock.__table__.c
-_ON_CLOCK = (
-    (_CASES.id, _CLOCKS.case_id),
-    (_CASES.status, _CLOCKS.status),
-    (_CASES.due_at, _CLOCKS.due_at),
-    (_CASES.warn_at, _CLOCKS.warn_at),
-    (_CASES.light, _CLOCKS.light),
-    (_CASES.escalated, _CLOCKS.escalated),
-)
+_ON_CLOCK = ((_CASES.id, _CLOCKS.case_id), *((_CASES[name], _CLOCKS[name]) for name in CLOCK_COPIES))
 
 
 # A branch's key, state and deadline, on cases or on their clocks.
@@ -210,18 +205,26 @@ def _copy(column: Any) -> Any:
     return next((clock for case, clock in _ON_CLOCK if column.compare(case)), None)
 
 
-def _on_clock(condition: ColumnElement[bool]) -> ColumnElement[bool] | None:
-    """The condition on the case's clock instead, where one of its AND terms asks for a light (only a running clock
-    has one, and every case with a light has its clock) and it reads nothing the clock does not copy; else None."""
-    asks_light = any(
-        isinstance(t, BinaryExpression)
-        and t.operator in (operators.eq, operators.in_op)
-        and isinstance(t.left, Column)
-        and t.left.compare(_CASES.light)
-        for t in _terms(condition)
+def _asks(term: ColumnElement[bool]) -> bool:
+    """Whether the term holds only for a case with a light (`light = ...`, `light IN (...)`) or an escalation
+    (`escalated IS true`): only such a case's clock is the case's as it is now (CaseClock)."""
+    if not (isinstance(term, BinaryExpression) and isinstance(term.left, Column)):
+        return False
+    if term.operator in (operators.eq, operators.in_op) and term.left.compare(_CASES.light):
+        return True
+    return (
+        term.operator in (operators.is_, operators.eq)
+        and term.left.compare(_CASES.escalated)
+        and isinstance(term.right, True_)
     )
+
+
+def _on_clock(condition: ColumnElement[bool]) -> ColumnElement[bool] | None:
+    """The condition on the case's clock instead, where one of its AND terms asks for a light or an escalation (every
+    case with either has its clock, and the clock copies it as it is) and it reads nothing the clock does not copy;
+    else None."""
     columns = [e for e in visitors.iterate(condition) if isinstance(e, Column)]
-    if not asks_light or any(_copy(c) is None for c in columns):
+    if not any(_asks(t) for t in _terms(condition)) or any(_copy(c) is None for c in columns):
         return None
 
     def copied(element: Any, **kw: Any) -> Any:

@@ -246,10 +246,10 @@ def list_cases(
     one: a larger total is given as that bound, not exact (a count of every case of a city is seconds at millions);
     the bound is always past the page, so a next page is seen.
 
-    By light, the cases are found through their clocks (`case_clocks`, the light's copy that the same transaction
-    keeps, indexed by light and report time there, since no index of cases may hold the light); with no other
-    condition the page and the count are the clocks' alone, and only the page's cases are read. The clock's report
-    time is the case's, so a position is the same either way."""
+    By light or escalation, the cases are found through their clocks (`case_clocks`, the copy that the same
+    transaction keeps, indexed by light or escalation and report time there, since no index of cases may hold what
+    the sweep writes); with no other condition the page and the count are the clocks' alone, and only the page's
+    cases are read. The clock's report time is the case's, so a position is the same either way."""
     rule = visible_to(viewer)
     conditions: list[ColumnElement[bool]] = [] if rule is None else [rule]
     for name, column in (
@@ -261,29 +261,32 @@ def list_cases(
             conditions.append(column == filters[name])
     if filters.get("mine"):  # the cases the viewer reported (an inspector's "my reports")
         conditions.append(Case.reporter_id == viewer.id)
-    if filters.get("escalated"):  # escalated (督办), the department's reply still owed
-        conditions.append(Case.escalated.is_(True))
     if filters.get("cell"):  # a cell, community, street or district code
         conditions.append(_in_area(filters["cell"]))
     bound = None if count_ahead is None else offset + limit + count_ahead
-    light = filters.get("light")
+    # On the clocks (which copy a case's light and escalation as they are while it has either): by light, escalated
+    # (督办, the department's reply still owed).
+    on_clock: list[ColumnElement[bool]] = []
+    if filters.get("light"):
+        on_clock.append(CaseClock.light == filters["light"])
+    if filters.get("escalated"):
+        on_clock.append(CaseClock.escalated.is_(True))
     # One row past the page says whether there is a next one.
-    if light and not conditions:  # the clocks alone: their index pages and counts, then the page's cases are read
+    if on_clock and not conditions:  # the clocks alone: their index pages and counts, then the page's cases are read
         key: tuple[SQLColumnExpression[datetime], SQLColumnExpression[int]] = (CaseClock.reported_at, CaseClock.case_id)
-        lit = CaseClock.light == light
-        counted = select(literal(1)).select_from(CaseClock).where(lit)
-        page = select(CaseClock.case_id, CaseClock.reported_at).where(lit, *_after(after, *key))
+        counted = select(literal(1)).select_from(CaseClock).where(*on_clock)
+        page = select(CaseClock.case_id, CaseClock.reported_at).where(*on_clock, *_after(after, *key))
         paged = page.order_by(CaseClock.reported_at.desc(), CaseClock.case_id.desc()).offset(offset).limit(limit + 1)
         on = paged.subquery()
         listed = select(Case).join(on, on.c.case_id == Case.id).order_by(on.c.reported_at.desc(), on.c.case_id.desc())
     else:
         key = (Case.reported_at, Case.id)
         counted, listed = select(literal(1)).select_from(Case), select(Case)
-        if light:  # the clock's report time is the case's: its index gives the order
+        if on_clock:  # the clock's report time is the case's: its index gives the order
             key = (CaseClock.reported_at, CaseClock.case_id)
             counted = counted.join(CaseClock, CaseClock.case_id == Case.id)
             listed = listed.join(CaseClock, CaseClock.case_id == Case.id)
-            conditions.append(CaseClock.light == light)
+            conditions.extend(on_clock)
         counted = counted.where(*conditions)
         listed = listed.where(*conditions, *_after(after, *key))
         listed = listed.order_by(key[0].desc(), key[1].desc()).offset(offset).limit(limit + 1)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
 
 from citymgmt.core.identity import create_user
+from dispatch.cases.models import CLOCK_COPIES
 from dispatch.sla.sweep import sweep
+from dispatch.workflow.views import list_cases
 from grids.crs import wgs84_to_gcj02
 from tests.conftest import PASSWORD
 
@@ -422,6 +425,78 @@ def test_the_supervisors_queue_is_the_red_cases_not_escalated(
         {"ids": ids},
     ).scalar_one()
     assert copies == 6
+
+
+def test_a_handlers_replies_and_the_escalated_list_are_read_from_the_clocks(
+    client, token_for, users, department, db_session, clock
+) -> None:  # type: ignore[no-untyped-def]
+    """The escalated cases (督办) are found on their clocks, which copy the escalation and the department while a
+    case has one (no index of cases may name what the sweep writes): the department's replies in every open state, the
+    supervisors' list of escalations newest first, as the supervisor, the sweep and the reply change them."""
+    inspector = token_for("inspector")
+    ids = [
+        client.post("/api/v1/cases", json={**GARBAGE, "lon": GARBAGE["lon"] + 0.002 * i}, headers=inspector).get_json()[
+            "id"
+        ]
+        for i in range(5)
+    ]
+    rows = [  # (state, light, deadline in hours, escalated), all of the handler's department
+        ("dispatched", "green", 5, True),
+        ("suspended", None, None, True),  # no light: its clock is kept for its escalation
+        ("handled", "yellow", 1, True),
+        ("dispatched", "yellow", -1, False),  # overdue at the sweep: escalated by it
+        ("checking", "green", 3, False),
+    ]
+    for case_id, (status, light, hours, escalated) in zip(ids, rows, strict=True):
+        db_session.execute(
+            text(
+                "UPDATE cases SET status = :status, light = :light, due_at = :due, warn_at = :warn,"
+                " escalated = :escalated, department_code = :department,"
+                " escalation_due_at = CASE WHEN :escalated THEN :now + interval '8 hours' END WHERE id = :id"
+            ),
+            {"status": status, "light": light, "escalated": escalated, "id": case_id, "department": department}
+            | {"now": clock.now()}
+            | (
+                {"due": None, "warn": None}
+                if hours is None
+                else {"due": clock.now() + timedelta(hours=hours), "warn": clock.now() - timedelta(hours=3)}
+            ),
+        )
+    db_session.commit()
+    handler = token_for("handler")
+
+    def replies() -> list[int]:
+        response = client.get("/api/v1/queues/mine", headers=handler)
+        assert response.status_code == 200
+        return sorted(c["id"] for c in response.get_json() if c["task"] == "reply")
+
+    def escalations() -> tuple[list[int], int]:
+        listed = list_cases(db_session, users["supervisor"], {"escalated": True}, 0, 10, count_ahead=100)
+        return [c.id for c in listed.cases], listed.total
+
+    assert replies() == ids[:3]
+    assert escalations() == ([ids[2], ids[1], ids[0]], 3)  # newest first
+    swept = sweep(db_session, clock.now(), True)
+    db_session.commit()
+    assert swept.escalated == [ids[3]]
+    assert replies() == ids[:4] and escalations() == ([ids[3], ids[2], ids[1], ids[0]], 4)
+    version = client.get(f"/api/v1/cases/{ids[1]}", headers=handler).get_json()["version"]
+    replied = client.post(
+        f"/api/v1/cases/{ids[1]}/actions/reply",
+        json={"note": "已安排施工队，今日处理"},
+        headers={**handler, "If-Match": str(version)},
+    )
+    assert replied.status_code == 200, replied.get_json()
+    assert replies() == [ids[0], ids[2], ids[3]] and escalations() == ([ids[3], ids[2], ids[0]], 3)
+    same = " AND ".join(f"c.{name} IS NOT DISTINCT FROM k.{name}" for name in CLOCK_COPIES)
+    copies = db_session.execute(
+        text(
+            f"SELECT count(*) FILTER (WHERE {same}), count(*) FROM cases c JOIN case_clocks k ON k.case_id = c.id"  # noqa: S608 (names only)
+            " WHERE c.id = ANY (:ids) AND (c.light IS NOT NULL OR c.escalated)"
+        ),
+        {"ids": ids},
+    ).one()
+    assert tuple(copies) == (4, 4)  # the reply ended the suspended case's escalation: its clock is no longer kept
 
 
 def test_the_light_filter_lists_the_cases_of_that_light_newest_first(

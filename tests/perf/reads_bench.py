@@ -31,6 +31,7 @@ from sqlalchemy import text
 from citymgmt.core.clock import SystemClock
 from citymgmt.core.db import db
 from citymgmt.demo import DEMO_PASSWORD
+from dispatch.cases.models import CLOCK_COPIES
 from dispatch.metrics import operations as metrics
 from dispatch.workflow.views import Position, cursor_of
 from grids.generate import GenerateOptions, generate_cells
@@ -85,10 +86,10 @@ WHERE c.code LIKE 'R%' AND (c.status = 'closed' OR NOT a.closed_only)
 """
 
 # The clocks that the trigger on cases keeps (replica mode above skips it), as the workflow's writes leave them.
-CLOCKS_SQL = """
-INSERT INTO case_clocks (case_id, warn_at, due_at, light, reported_at, status, escalated)
-SELECT id, warn_at, due_at, light, reported_at, status, escalated FROM cases WHERE code LIKE 'R%' AND light IS NOT NULL
-"""
+CLOCKS_SQL = f"""
+INSERT INTO case_clocks (case_id, {", ".join(CLOCK_COPIES)})
+SELECT id, {", ".join(CLOCK_COPIES)} FROM cases WHERE code LIKE 'R%' AND (light IS NOT NULL OR escalated)
+"""  # noqa: S608 (constants only)
 
 # Few red (after the other reads): one red light in ten kept (by a hash of the code: the lights follow the case's
 # number), the rest turned green, and the red dispatched cases escalated as the sweep escalates an overdue disposal.

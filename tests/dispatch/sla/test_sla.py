@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from citymgmt.core.db import Driver
 from citymgmt.core.identity import User
 from citymgmt.core.periodic import registered_periodic
+from dispatch.cases.models import CLOCK_COPIES
 from dispatch.sla.sweep import sweep
 from dispatch.workflow.moves import act
 
@@ -236,16 +237,18 @@ def test_a_sweep_in_the_future_is_refused_unless_a_dry_run(
 
 def _clock(db_session: Session, case_id: int) -> tuple[Any, ...]:
     """The case's clock as the sweep sees it (case_clocks), after checking that it is the case's own."""
+    rest = CLOCK_COPIES[3:]  # the state, department and escalation
+    pairs = ", ".join(f"c.{name}, k.{name}" for name in rest)
     row = db_session.execute(
         text(
-            "SELECT c.warn_at, c.due_at, c.light, k.warn_at, k.due_at, k.light, c.status, c.escalated, k.status,"
-            " k.escalated FROM cases c LEFT JOIN case_clocks k ON k.case_id = c.id WHERE c.id = :id"
+            f"SELECT c.warn_at, c.due_at, c.light, k.warn_at, k.due_at, k.light, {pairs}"  # noqa: S608 (names only)
+            " FROM cases c LEFT JOIN case_clocks k ON k.case_id = c.id WHERE c.id = :id"
         ),
         {"id": case_id},
     ).one()
     assert tuple(row[:3]) == tuple(row[3:6]), f"case_clocks differs from the case: {row}"
-    if row[5] is not None:  # a running clock: the state and escalation its queue reads are the case's too
-        assert tuple(row[6:8]) == tuple(row[8:]), f"case_clocks differs from the case: {row}"
+    if row[5] is not None or row[6 + 2 * rest.index("escalated")]:  # a running clock or an escalation
+        assert row[6::2] == row[7::2], f"case_clocks differs from the case: {row}"
     return tuple(row[3:6])
 
 
@@ -270,6 +273,13 @@ def test_the_sweeps_clocks_follow_every_move_of_the_case(
 
     move("suspend", "dispatcher", "2026-11-23T14:50", note="等待施工许可")
     assert _clock(db_session, case["id"])[2] is None  # no clock while suspended: the sweep passes it by
+    # Escalated while it has no light: the clock copies the escalation, its reply's deadline and the department (a
+    # handler's queue and the sweep's reply deadlines read them there); _clock compares them with the case's.
+    move("escalate", "supervisor", "2026-11-23T15:00", note="督办：尽快处理")
+    assert db_session.execute(
+        text("SELECT escalated, escalation_due_at IS NOT NULL, department_code FROM case_clocks WHERE case_id = :id"),
+        case,
+    ).one() == (True, True, "110101-sanitation")
     assert sweep(db_session, beijing("2026-11-24T09:00")).summary()["overdue"] == 0
     resumed = move("resume", "dispatcher", "2026-11-24T09:00")
     _, due_at, light = _clock(db_session, case["id"])
@@ -297,8 +307,9 @@ def test_the_sweeps_clocks_follow_every_move_of_the_case(
 
 
 def test_the_sweep_moves_a_light_without_rewriting_the_case_indexes(app: Flask, db_session: Session) -> None:
-    """The change of a light touches no index of cases, so PostgreSQL updates the row in its page (HOT): the reason
-    the clock has a table of its own (the sweep at 1,000,000 open cases, tests/perf)."""
+    """The change of a light, an escalation of an overdue disposal and the marking of its late reply touch no index
+    of cases, so PostgreSQL updates the row in its page (HOT): the reason the clock has a table of its own (the sweep
+    at 1,000,000 open cases, tests/perf). One in fifty turns yellow, one in fifty red (and is escalated)."""
     db_session.execute(
         text(
             """
@@ -308,8 +319,11 @@ def test_the_sweep_moves_a_light_without_rewriting_the_case_indexes(app: Flask, 
             SELECT 'H' || lpad(g::text, 10, '0'), 'inspector', c.id, c.code, 'normal', '',
                    ST_SetSRID(ST_MakePoint(116.3906, 39.9158), 4326), cell.code, left(cell.code, 12),
                    left(cell.code, 9), left(cell.code, 6), '110101-sanitation', 'dispatched',
-                   timestamptz '2026-11-23 08:00+00', timestamptz '2026-11-23 07:00+00'
-                   + CASE WHEN g % 50 = 0 THEN interval '0' ELSE interval '1 hour' END, 'green', now(), now()
+                   CASE WHEN g % 50 = 1 THEN timestamptz '2026-11-23 07:20+00' ELSE timestamptz '2026-12-02 08:00+00'
+                   END,
+                   CASE WHEN g % 50 IN (0, 1) THEN timestamptz '2026-11-23 07:00+00'
+                        ELSE timestamptz '2026-12-01 08:00+00' END,
+                   'green', now(), now()
             FROM generate_series(1, 5000) g,
                  (SELECT id, code FROM categories WHERE code = 'E0102' LIMIT 1) c,
                  (SELECT code FROM grid_cells WHERE code LIKE '110101%' LIMIT 1) cell
@@ -318,10 +332,16 @@ def test_the_sweep_moves_a_light_without_rewriting_the_case_indexes(app: Flask, 
     )
     updates = "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = 'cases'"
     before = db_session.execute(text(updates)).one()
-    result = sweep(db_session, datetime(2026, 11, 23, 7, 30, tzinfo=UTC))
+    result = sweep(db_session, datetime(2026, 11, 23, 7, 30, tzinfo=UTC), escalate_overdue=True)
     after = db_session.execute(text(updates)).one()
-    assert len(result.warned) == 100
-    assert (after[0] - before[0], after[1] - before[1]) == (100, 100)  # every one of them in its page
+    assert (len(result.warned), len(result.overdue), len(result.escalated)) == (100, 100, 100)
+    assert (after[0] - before[0], after[1] - before[1]) == (200, 200)  # every one of them in its page
+    # Their replies late (the escalations' deadlines are hours after): marked in the page too.
+    before = after
+    late = sweep(db_session, datetime(2026, 11, 25, 7, 30, tzinfo=UTC), escalate_overdue=True)
+    after = db_session.execute(text(updates)).one()
+    assert (len(late.warned), len(late.overdue), len(late.replies_overdue)) == (0, 0, 100)
+    assert (after[0] - before[0], after[1] - before[1]) == (100, 100)
     assert (
         db_session.execute(
             text(
