@@ -17,6 +17,7 @@ from citymgmt.core.db import REPLICA, db, reads
 from citymgmt.demo import DEMO_PASSWORD
 from citymgmt.local import EmbeddedPostgres
 from tests.conftest import make_test_app
+from tests.replica import closed, reading_from, standby
 
 DATABASE = "citymgmt_replica"
 REPORT = {"category_code": "E0102", "lon": 116.3906, "lat": 39.9158, "description": "复制测试：路边暴露垃圾"}
@@ -33,31 +34,17 @@ def eventually(check: Any, timeout_s: float = 30.0) -> Any:
         time.sleep(0.05)
 
 
-@pytest.fixture(scope="module")
-def standby(servers) -> Iterator[EmbeddedPostgres]:  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="module", name="standby")
+def standby_fixture(servers) -> Iterator[EmbeddedPostgres]:  # type: ignore[no-untyped-def]
     servers.demo_database(DATABASE)  # written on the primary before the copy is taken
-    replica = EmbeddedPostgres(servers.root / "replica", ephemeral=True, primary=servers.postgres)
-    replica.up()
-    try:
+    with standby(servers) as replica:
         yield replica
-    finally:
-        replica.down()
 
 
 @pytest.fixture(scope="module")
 def app(servers, standby: EmbeddedPostgres) -> Iterator[Flask]:  # type: ignore[no-untyped-def]
-    made = make_test_app(
-        servers, servers.postgres.url(DATABASE), redis_db=13, replica_url=standby.url(DATABASE), replica_max_lag_s=3600
-    )
-    yield made
-    closed(made)
-
-
-def closed(app: Flask) -> None:
-    """The app's pools emptied before the standby stops (its connections would outlive it otherwise)."""
-    with app.app_context():
-        for engine in db.engines.values():
-            engine.dispose()
+    with reading_from(servers, standby, DATABASE, redis_db=13, replica_max_lag_s=3600) as made:
+        yield made
 
 
 def token(client: Any, username: str) -> dict[str, str]:
