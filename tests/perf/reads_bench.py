@@ -13,6 +13,11 @@ view's box with a margin), the metrics table. The baseline is the same request o
 (400 cells, 800 cases), measured in the same run. The supervisor's queue is read a second time after most red lights
 have turned green and the red dispatched cases have been escalated, as the sweep does (督办): a city where few open
 cases are red and the supervisor's `overdue` task is fewer still.
+
+The reads that go to a streaming replica when one is configured (the map and the metrics table: citymgmt.core.db's
+`reads`) are measured a second time on a hot standby of the test cluster, made by pg_basebackup once the city is
+written and read once it has replayed the primary's WAL, beside the same reads on the primary. Each is checked to
+have reached the standby: its tables' scans there rise by at least one a request.
 """
 
 from __future__ import annotations
@@ -20,22 +25,28 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import psycopg
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from citymgmt.core.clock import SystemClock
 from citymgmt.core.db import db
+from citymgmt.core.db import reads as replica_session
 from citymgmt.demo import DEMO_PASSWORD
 from dispatch.cases.models import CLOCK_COPIES
 from dispatch.metrics import operations as metrics
 from dispatch.workflow.views import Position, cursor_of
 from grids.generate import GenerateOptions, generate_cells
+from tests.conftest import TestServers
 from tests.perf.recorder import Recorder, percentile
+from tests.replica import closed, cluster_bytes, reading_from, replayed, standby
 
 X0, Y0 = 420_000.0, 4_380_000.0  # UTM 50N, south-west of the demo city
 DISTRICTS = ("990101", "990102", "990103", "990104")
@@ -119,6 +130,10 @@ class Figures:
     cells: int
     generate_s: float
     timings: list[Timing] = field(default_factory=list)
+    replica: list[Timing] = field(default_factory=list)  # on the standby; base_* are the primary's, at scale
+    replica_scans: dict[str, int] = field(default_factory=dict)  # each read's scans of tables on the standby
+    replica_copy_s: float = 0.0  # pg_basebackup of the test cluster and the replay up to the primary's WAL
+    replica_bytes: int = 0  # the cluster's databases, as they were copied
 
     def worst(self, prefix: str, but: str | None = None) -> Timing:
         """The read of that prefix with the highest p99, leaving out those whose names end with `but`."""
@@ -389,6 +404,72 @@ def _measure(app: Flask, reads: list[tuple[str, str, str]], samples: int) -> dic
     return found
 
 
+# The reads that go to the replica bind (citymgmt.core.db.reads) when one is configured.
+REPLICA_READS = ("map one district", "map whole city", "map cells in view", "metrics table")
+
+
+@dataclass
+class Replica:
+    """A hot standby of the test cluster, ready: the app whose replica bind is its copy of the database, and that
+    copy's conninfo (to ask it what it served)."""
+
+    app: Flask
+    conninfo: str
+    copy_s: float
+    copied_bytes: int
+
+
+def _progress(message: str) -> None:
+    print(f"reads: {message}", flush=True)
+
+
+@contextmanager
+def on_standby(
+    servers: TestServers, database: str, progress: Callable[[str], None] = _progress, **overrides: Any
+) -> Iterator[Replica]:
+    """A standby of the test cluster as it is now, replayed up to the primary's current WAL, and an app on
+    `database` that reads from it; the app's pools emptied and the standby stopped when the block ends."""
+    t0 = time.perf_counter()
+    size = cluster_bytes(servers.postgres)
+    with standby(servers, "bench-replica", progress) as replica:
+        copied = time.perf_counter() - t0
+        replayed(servers.postgres, replica)
+        copy_s = time.perf_counter() - t0
+        progress(f"standby copied in {copied:.1f} s, replayed up to the primary's WAL after {copy_s:.1f} s")
+        with reading_from(servers, replica, database, replica_max_lag_s=3600, **overrides) as app:
+            with app.app_context():
+                assert replica_session().execute(text("SELECT pg_is_in_recovery()")).scalar_one() is True
+            yield Replica(app, replica.conninfo(database), copy_s, size)
+
+
+def _scans(conninfo: str) -> int:
+    """Every scan of the database's tables the server has counted: a read served there raises it."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT coalesce(sum(coalesce(seq_scan, 0) + coalesce(idx_scan, 0)), 0) FROM pg_stat_user_tables"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _measure_on(
+    replica: Replica, reads: list[tuple[str, str, str]], samples: int
+) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """Each read measured through the replica's app, and the scans it made on the standby: counted once the app's
+    connections are closed (a backend's statistics reach the server's view when it exits)."""
+    found: dict[str, list[float]] = {}
+    scans: dict[str, int] = {}
+    for read in reads:
+        before = _scans(replica.conninfo)
+        found |= _measure(replica.app, [read], samples)
+        closed(replica.app)
+        deadline = time.monotonic() + 30
+        while (rise := _scans(replica.conninfo) - before) < samples + 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        scans[read[0]] = rise
+        assert rise >= samples + 1, f"{read[0]}: {rise} scans on the standby for {samples + 1} requests"
+    return found, scans
+
+
 BASE = (200, 600, 400)  # the baseline's open cases, closed cases and cells: a small city, the same shape
 
 
@@ -415,7 +496,17 @@ def _few_red(app: Flask) -> None:
     _vacuum(app)
 
 
-def run(base: Flask, app: Flask, open_cases: int, closed_cases: int, cells: int, samples: int) -> Figures:
+def run(
+    base: Flask,
+    app: Flask,
+    open_cases: int,
+    closed_cases: int,
+    cells: int,
+    samples: int,
+    replica: Callable[[], AbstractContextManager[Replica]] | None = None,
+) -> Figures:
+    """The reads measured on `app` (its city generated at that size) beside `base` (a small city); with `replica`,
+    those that go to a replica measured again on the standby it makes once the city is written."""
     now = datetime.now(UTC)
     base_city, _ = _populate(base, *BASE, now)
     t0 = time.perf_counter()
@@ -427,6 +518,13 @@ def run(base: Flask, app: Flask, open_cases: int, closed_cases: int, cells: int,
     reads = _with_cursors(app, _requests(app, city))
     baseline = _measure(base, _with_cursors(base, _requests(base, base_city)), samples)
     measured = _measure(app, reads, samples)
+    on_replica: dict[str, list[float]] = {}
+    scans: dict[str, int] = {}
+    copy_s, copied = 0.0, 0
+    if replica is not None:
+        with replica() as standby_app:
+            on_replica, scans = _measure_on(standby_app, [r for r in reads if r[0] in REPLICA_READS], samples)
+            copy_s, copied = standby_app.copy_s, standby_app.copied_bytes
     for city in (base, app):
         _few_red(city)
     baseline |= _measure(base, FEW_RED_READS, samples)
@@ -434,11 +532,21 @@ def run(base: Flask, app: Flask, open_cases: int, closed_cases: int, cells: int,
     reads += FEW_RED_READS
     figures = Figures(open_cases, closed_cases, events, int(made), generate_s)
     for name, _, _ in reads:
-        b, m = baseline[name], measured[name]
-        figures.timings.append(
-            Timing(name, statistics.median(m), percentile(m, 0.99), statistics.median(b), percentile(b, 0.99))
-        )
+        figures.timings.append(_timing(name, measured[name], baseline[name]))
+    for name, timings in on_replica.items():
+        figures.replica.append(_timing(name, timings, measured[name]))
+    figures.replica_scans, figures.replica_copy_s, figures.replica_bytes = scans, copy_s, copied
     return figures
+
+
+def _timing(name: str, measured: list[float], baseline: list[float]) -> Timing:
+    return Timing(
+        name,
+        statistics.median(measured),
+        percentile(measured, 0.99),
+        statistics.median(baseline),
+        percentile(baseline, 0.99),
+    )
 
 
 NAMES = {
@@ -493,3 +601,42 @@ def record(recorder: Recorder, f: Figures) -> None:
             higher_is_better=False,
         )
     recorder.add(f"reads data generation ({scale})", f.generate_s, "s")
+    if f.replica:
+        _record_replica(recorder, f)
+
+
+def _record_replica(recorder: Recorder, f: Figures) -> None:
+    """The reads on the standby (`<metric>_replica`), beside the same reads on the primary in the same run; the
+    targets are the primary's."""
+    for metric, prefix in NAMES.items():
+        if prefix not in REPLICA_READS:
+            continue
+        t = max((t for t in f.replica if t.name.startswith(prefix)), key=lambda t: t.p99_ms)
+        recorder.add(
+            f"{metric}_replica",
+            t.p99_ms,
+            "ms",
+            baseline=(
+                f"the same read on the primary, same run (p50 {t.p50_ms:.1f} ms on the standby,"
+                f" {t.base_p50_ms:.1f} ms on the primary)"
+            ),
+            baseline_value=t.base_p99_ms,
+            higher_is_better=False,
+            target=TARGETS.get(metric),
+        )
+    for t in f.replica:
+        recorder.add(
+            f"read {t.name} on the replica: p50 / p99",
+            t.p50_ms,
+            "ms",
+            baseline=(
+                f"p99 {t.p99_ms:.1f} ms on the standby; the primary p50 {t.base_p50_ms:.1f} / p99 {t.base_p99_ms:.1f}"
+            ),
+            baseline_value=t.base_p50_ms,
+            higher_is_better=False,
+        )
+    recorder.add(
+        f"reads replica: pg_basebackup of the test cluster ({f.replica_bytes / 1e9:.1f} GB) and replay to its WAL",
+        f.replica_copy_s,
+        "s",
+    )
