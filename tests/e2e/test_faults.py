@@ -559,4 +559,8 @@ def test_the_scale_out_benchmark_runs_one_then_two_of_each(stack: Stack) -> None
     figures = scale_out.run(stack, seconds=2, clients=2)
     assert figures.one.reports_per_s > 0 and figures.two.reports_per_s > 0
     assert figures.one.delivered_per_s > 0 and figures.two.delivered_per_s > 0
+    # Where the CPU went in each phase: the machine's, and each running part's (web-b and worker-2 only in the second).
+    assert figures.one.machine_cpus > 0 and figures.two.machine_cpus > 0
+    assert "web-b" not in figures.one.cpus and figures.two.cpus["web-b"] > 0, (figures.one.cpus, figures.two.cpus)
+    assert all(figures.one.cpus[part] > 0 for part in ("web-a", "postgres", "clients and receiver")), figures.one.cpus
     assert {"web-a", "web-b", "worker-1", "worker-2"} <= set(stack.processes)

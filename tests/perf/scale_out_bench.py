@@ -9,16 +9,19 @@ the ratio says how much a second instance adds when the first is the bottleneck,
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import requests
 
-from citymgmt.local.process import wait_until
+from citymgmt.local.process import read_pid, wait_until
 from tests.e2e.live_stack import SANITATION, Stack
+from tests.perf.intake_bench import children, cpu_seconds
 
 
 @dataclass
@@ -26,6 +29,39 @@ class Phase:
     webs: int
     reports_per_s: float
     delivered_per_s: float  # reports notified, per second from the first post to the last notice
+    # CPUs used while the reports were posted: the machine's (every process on it), and each part's: the web
+    # instances, the workers, the scheduler, the balancer, PostgreSQL, Redis, and this process (the clients and the
+    # receiver of the notices). Whether the machine's CPUs were the limit, and whose they were.
+    machine_cpus: float = 0.0
+    cpus: dict[str, float] = field(default_factory=dict)
+
+    def busiest(self) -> str:
+        """The parts' CPUs, the busiest first, as `web-a 0.92 · postgres 0.55 · ...` (those under 0.01 left out)."""
+        top = sorted(((name, used) for name, used in self.cpus.items() if used >= 0.01), key=lambda kv: -kv[1])
+        return " · ".join(f"{name} {used:.2f}" for name, used in top)
+
+
+def _machine_busy() -> float:
+    """CPU seconds the machine has been busy (every CPU, neither idle nor waiting on the disk) since boot."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # user .. steal, less idle, iowait
+
+
+def _tree_cpu(pid: int | None) -> float:
+    """CPU seconds of a process and its live children (gunicorn's master and its worker, the postmaster and its
+    backends, with those that exited)."""
+    if pid is None:
+        return 0.0
+    return cpu_seconds(pid, reaped=True) + sum(cpu_seconds(c) for c in children(pid))
+
+
+def _cpu(stack: Stack) -> dict[str, float]:
+    """CPU seconds so far of each part of the installation and of this process."""
+    parts = {name: _tree_cpu(p.pid) for name, p in stack.processes.items() if p.poll() is None}
+    parts["postgres"] = _tree_cpu(read_pid(stack.pg.pid_file))
+    parts["redis"] = _tree_cpu(read_pid(stack.redis.pid_file))
+    parts["clients and receiver"] = time.process_time()
+    return parts
 
 
 @dataclass
@@ -76,7 +112,10 @@ def _post_for(stack: Stack, seconds: float, clients: int, seed: int) -> tuple[li
 
 def _phase(stack: Stack, webs: int, seconds: float, clients: int, seed: int) -> Phase:
     started = time.monotonic()
+    cpu, busy = _cpu(stack), _machine_busy()
     ids, elapsed = _post_for(stack, seconds, clients, seed)
+    used = {name: (after - cpu.get(name, 0.0)) / elapsed for name, after in _cpu(stack).items()}
+    machine = (_machine_busy() - busy) / elapsed
     assert ids, f"no report acknowledged\n{stack.logs()}"
     wanted = set(ids)
 
@@ -87,7 +126,7 @@ def _phase(stack: Stack, webs: int, seconds: float, clients: int, seed: int) -> 
     dispatched = {row[0] for row in rows}
     assert wait_until(lambda: delivered() >= dispatched, 300, 0.2), f"notices not delivered\n{stack.logs()}"
     done = time.monotonic() - started
-    return Phase(webs, len(ids) / elapsed, len(dispatched) / done)
+    return Phase(webs, len(ids) / elapsed, len(dispatched) / done, machine, used)
 
 
 def _balanced_over(stack: Stack, webs: tuple[str, ...]) -> bool:

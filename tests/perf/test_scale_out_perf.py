@@ -38,6 +38,14 @@ def test_scale_out(recorder) -> None:  # type: ignore[no-untyped-def]
         baseline="one of each",
         baseline_value=figures.one.reports_per_s,
     )
+    cpus = os.cpu_count()
+    recorder.add(
+        "scale_out_machine_cpus_busy",
+        figures.two.machine_cpus,
+        f"CPUs of {cpus}",
+        baseline=f"one of each (busiest: {figures.one.busiest()}); two of each: {figures.two.busiest()}",
+        baseline_value=figures.one.machine_cpus,
+    )
     recorder.add(
         "scale-out: reports reported and notified a second (first post to last notice), two of each",
         figures.two.delivered_per_s,
