@@ -308,15 +308,22 @@ def children(pid: int) -> list[int]:
         return []
 
 
+def tree_cpu_seconds(pid: int | None) -> float:
+    """CPU seconds of a process, its exited children and its live ones (the postmaster and its backends, gunicorn's
+    master and its workers); 0 for no process."""
+    if pid is None:
+        return 0.0
+    return cpu_seconds(pid, reaped=True) + sum(cpu_seconds(c) for c in children(pid))
+
+
 def cpu_meter(postmaster: int, gunicorn_master: int | None = None) -> Callable[[], dict[str, float]]:
     """CPU seconds so far of this process (the client threads), the gunicorn workers, and PostgreSQL (the postmaster
     with its exited backends, plus the live ones): the same work on a loaded machine costs the same CPU, so these
     figures say where the time goes when throughput figures are noisy."""
 
     def read() -> dict[str, float]:
-        pg = cpu_seconds(postmaster, reaped=True) + sum(cpu_seconds(c) for c in children(postmaster))
         web = sum(cpu_seconds(w) for w in children(gunicorn_master)) if gunicorn_master else 0.0
-        return {"client": time.process_time(), "web": web, "postgres": pg}
+        return {"client": time.process_time(), "web": web, "postgres": tree_cpu_seconds(postmaster)}
 
     return read
 

@@ -617,18 +617,23 @@ def record(recorder: Recorder, f: Figures) -> None:
             higher_is_better=False,
             target=TARGETS.get(metric),
         )
-    for t in f.timings:
-        recorder.add(
-            f"read {t.name}: p50 / p99",
-            t.p50_ms,
-            "ms",
-            baseline=(f"p99 {t.p99_ms:.1f} ms at scale; small city p50 {t.base_p50_ms:.1f} / p99 {t.base_p99_ms:.1f}"),
-            baseline_value=t.base_p50_ms,
-            higher_is_better=False,
-        )
+    _record_each(recorder, f.timings, "", "at scale", "small city")
     recorder.add(f"reads data generation ({scale})", f.generate_s, "s")
     if f.replica:
         _record_replica(recorder, f)
+
+
+def _record_each(recorder: Recorder, timings: list[Timing], suffix: str, measured: str, base: str) -> None:
+    """Each read's p50 beside its baseline's, with both p99s said: `measured` and `base` name the two sides."""
+    for t in timings:
+        recorder.add(
+            f"read {t.name}{suffix}: p50 / p99",
+            t.p50_ms,
+            "ms",
+            baseline=f"p99 {t.p99_ms:.1f} ms {measured}; {base} p50 {t.base_p50_ms:.1f} / p99 {t.base_p99_ms:.1f}",
+            baseline_value=t.base_p50_ms,
+            higher_is_better=False,
+        )
 
 
 def _record_replica(recorder: Recorder, f: Figures) -> None:
@@ -650,17 +655,7 @@ def _record_replica(recorder: Recorder, f: Figures) -> None:
             higher_is_better=False,
             target=TARGETS.get(metric),
         )
-    for t in f.replica:
-        recorder.add(
-            f"read {t.name} on the replica: p50 / p99",
-            t.p50_ms,
-            "ms",
-            baseline=(
-                f"p99 {t.p99_ms:.1f} ms on the standby; the primary p50 {t.base_p50_ms:.1f} / p99 {t.base_p99_ms:.1f}"
-            ),
-            baseline_value=t.base_p50_ms,
-            higher_is_better=False,
-        )
+    _record_each(recorder, f.replica, " on the replica", "on the standby", "the primary")
     recorder.add(
         f"reads replica: pg_basebackup of the test cluster ({f.replica_bytes / 1e9:.1f} GB) and replay to its WAL",
         f.replica_copy_s,

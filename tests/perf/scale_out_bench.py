@@ -21,7 +21,7 @@ import requests
 
 from citymgmt.local.process import read_pid, wait_until
 from tests.e2e.live_stack import SANITATION, Stack
-from tests.perf.intake_bench import children, cpu_seconds
+from tests.perf.intake_bench import tree_cpu_seconds
 
 
 @dataclass
@@ -47,19 +47,11 @@ def _machine_busy() -> float:
     return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # user .. steal, less idle, iowait
 
 
-def _tree_cpu(pid: int | None) -> float:
-    """CPU seconds of a process and its live children (gunicorn's master and its worker, the postmaster and its
-    backends, with those that exited)."""
-    if pid is None:
-        return 0.0
-    return cpu_seconds(pid, reaped=True) + sum(cpu_seconds(c) for c in children(pid))
-
-
 def _cpu(stack: Stack) -> dict[str, float]:
     """CPU seconds so far of each part of the installation and of this process."""
-    parts = {name: _tree_cpu(p.pid) for name, p in stack.processes.items() if p.poll() is None}
-    parts["postgres"] = _tree_cpu(read_pid(stack.pg.pid_file))
-    parts["redis"] = _tree_cpu(read_pid(stack.redis.pid_file))
+    parts = {name: tree_cpu_seconds(p.pid) for name, p in stack.processes.items() if p.poll() is None}
+    parts["postgres"] = tree_cpu_seconds(read_pid(stack.pg.pid_file))
+    parts["redis"] = tree_cpu_seconds(read_pid(stack.redis.pid_file))
     parts["clients and receiver"] = time.process_time()
     return parts
 
